@@ -1,0 +1,1 @@
+# The model registry lands with the central ML issue.

@@ -1,0 +1,138 @@
+from django.contrib import admin, messages
+
+from repair_center.models import (
+    ApiToken,
+    Connector,
+    ConnectorRun,
+    ErrorCode,
+    ErrorCodeAlias,
+    NetworkElement,
+    RepairRecord,
+    ResolutionCode,
+    Site,
+    Ticket,
+    TicketErrorCode,
+    TicketEvent,
+    UnmappedCode,
+)
+from repair_center.services.catalogue import remap_unmapped_codes
+
+
+class NetworkElementInline(admin.TabularInline):
+    model = NetworkElement
+    extra = 0
+    fields = ("serial", "name", "kind", "vendor", "model", "software_version", "installed_on")
+
+
+@admin.register(Site)
+class SiteAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "region", "climate", "tier", "needs_curation")
+    list_filter = ("tier", "region", "climate", "needs_curation")
+    search_fields = ("code", "name")
+    inlines = [NetworkElementInline]
+
+
+@admin.register(NetworkElement)
+class NetworkElementAdmin(admin.ModelAdmin):
+    list_display = ("serial", "name", "kind", "vendor", "model", "software_version", "site")
+    list_filter = ("kind", "vendor")
+    search_fields = ("serial", "name", "site__code")
+    raw_id_fields = ("site",)
+
+
+class ErrorCodeAliasInline(admin.TabularInline):
+    model = ErrorCodeAlias
+    extra = 0
+
+
+@admin.register(ErrorCode)
+class ErrorCodeAdmin(admin.ModelAdmin):
+    list_display = ("code", "domain", "severity", "description")
+    list_filter = ("domain", "severity")
+    search_fields = ("code", "description")
+    inlines = [ErrorCodeAliasInline]
+
+
+@admin.register(ErrorCodeAlias)
+class ErrorCodeAliasAdmin(admin.ModelAdmin):
+    list_display = ("vendor", "raw_code", "error_code")
+    list_filter = ("vendor",)
+    search_fields = ("raw_code", "error_code__code")
+    actions = ["remap"]
+
+    @admin.action(description="Re-map stored unmapped ticket codes through the aliases")
+    def remap(self, request, queryset):
+        count = remap_unmapped_codes()
+        self.message_user(request, f"{count} ticket codes re-mapped.", messages.SUCCESS)
+
+
+@admin.register(UnmappedCode)
+class UnmappedCodeAdmin(admin.ModelAdmin):
+    """Raw codes that no alias maps yet: the curation queue."""
+
+    list_display = ("raw_code", "vendor", "occurrences", "first_seen", "last_seen")
+    list_filter = ("vendor",)
+    search_fields = ("raw_code",)
+    readonly_fields = ("first_seen", "last_seen")
+
+
+@admin.register(ResolutionCode)
+class ResolutionCodeAdmin(admin.ModelAdmin):
+    list_display = ("code", "title", "needs_site_visit", "typical_duration_minutes", "needs_curation")
+    list_filter = ("needs_site_visit", "needs_curation")
+    search_fields = ("code", "title")
+
+
+class TicketErrorCodeInline(admin.TabularInline):
+    model = TicketErrorCode
+    extra = 0
+    raw_id_fields = ("error_code",)
+
+
+class TicketEventInline(admin.TabularInline):
+    model = TicketEvent
+    extra = 0
+    raw_id_fields = ("error_code",)
+
+
+@admin.register(Ticket)
+class TicketAdmin(admin.ModelAdmin):
+    list_display = ("external_id", "source", "title", "status", "priority", "site", "resolution", "opened_at")
+    list_filter = ("status", "priority", "source")
+    search_fields = ("external_id", "title", "description")
+    raw_id_fields = ("site", "element", "resolution")
+    readonly_fields = ("revision", "content_hash", "created_at", "updated_at")
+    date_hierarchy = "opened_at"
+    list_select_related = ("site", "resolution")
+    inlines = [TicketErrorCodeInline, TicketEventInline]
+
+
+@admin.register(RepairRecord)
+class RepairRecordAdmin(admin.ModelAdmin):
+    list_display = ("rma_id", "unit_kind", "unit_serial", "finding", "ticket", "received_on", "closed_on")
+    list_filter = ("finding", "unit_kind")
+    search_fields = ("rma_id", "unit_serial", "ticket_external_id")
+    raw_id_fields = ("ticket",)
+
+
+class ConnectorRunInline(admin.TabularInline):
+    model = ConnectorRun
+    extra = 0
+    can_delete = False
+    readonly_fields = [f.name for f in ConnectorRun._meta.fields]
+    max_num = 0
+
+
+@admin.register(Connector)
+class ConnectorAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "base_url", "interval_minutes", "enabled", "cursor", "last_success_at")
+    list_filter = ("kind", "enabled")
+    readonly_fields = ("last_run_at", "last_success_at", "last_error")
+    inlines = [ConnectorRunInline]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("prefix", "user", "name", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("prefix", "key_hash", "created_at", "last_used_at")
+    search_fields = ("user__username", "name", "prefix")

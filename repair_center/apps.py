@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RepairCenterConfig(AppConfig):
+    name = "repair_center"
+    verbose_name = "Repair centre"

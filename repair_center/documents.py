@@ -1,0 +1,317 @@
+"""The canonical ticket document: one JSON shape for the bulk API, file import/export and the simulator.
+
+Parsing is plain Python (no DRF serializer) because the file importer runs it on millions of rows.
+Errors come back as ``{field: [message, ...]}``, the same shape DRF uses.
+"""
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
+
+from repair_center.models import Ticket, TicketEvent
+
+DOCUMENT_VERSION = 1
+FIELDS = (
+    "source",
+    "external_id",
+    "title",
+    "description",
+    "status",
+    "priority",
+    "opened_at",
+    "resolved_at",
+    "site",
+    "element",
+    "error_codes",
+    "events",
+    "resolution",
+    "resolution_notes",
+)
+EVENT_FIELDS = ("at", "kind", "code", "attrs")
+MAX_CODES = 64
+MAX_EVENTS = 500
+MAX_ATTRS_DEPTH = 4
+MAX_ATTRS_BYTES = 4096
+_SOURCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_STATUS_ALIASES = {
+    "in_progress": Ticket.Status.IN_PROGRESS,
+    "in progress": Ticket.Status.IN_PROGRESS,
+    "inprogress": Ticket.Status.IN_PROGRESS,
+    "canceled": Ticket.Status.CANCELLED,
+    "open": Ticket.Status.ACKNOWLEDGED,
+    "new": Ticket.Status.ACKNOWLEDGED,
+}
+_STATUSES = {value.lower(): value for value in Ticket.Status.values}
+_PRIORITY_ALIASES = {
+    "p1": "critical",
+    "p2": "high",
+    "p3": "medium",
+    "p4": "low",
+    "1": "critical",
+    "2": "high",
+    "3": "medium",
+    "4": "low",
+}
+_PRIORITIES = set(Ticket.Priority.values)
+_EVENT_KINDS = set(TicketEvent.Kind.values)
+
+
+class DocumentError(Exception):
+    """A ticket document failed validation; ``errors`` maps field names to messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__(json.dumps(errors, sort_keys=True))
+        self.errors = errors
+
+
+@dataclass(frozen=True, slots=True)
+class EventDoc:
+    at: datetime
+    kind: str
+    code: str
+    attrs: dict
+
+
+@dataclass(frozen=True, slots=True)
+class TicketDoc:
+    source: str
+    external_id: str
+    title: str
+    description: str
+    status: str
+    priority: str
+    opened_at: datetime | None
+    resolved_at: datetime | None
+    site: str
+    element: str
+    error_codes: tuple[str, ...]
+    events: tuple[EventDoc, ...]
+    resolution: str
+    resolution_notes: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source, self.external_id)
+
+    def to_json(self) -> dict:
+        """The document as JSON-ready data, in the canonical field order."""
+        return {
+            "source": self.source,
+            "external_id": self.external_id,
+            "title": self.title,
+            "description": self.description,
+            "status": self.status,
+            "priority": self.priority,
+            "opened_at": _iso(self.opened_at),
+            "resolved_at": _iso(self.resolved_at),
+            "site": self.site or None,
+            "element": self.element or None,
+            "error_codes": list(self.error_codes),
+            "events": [
+                {"at": _iso(e.at), "kind": e.kind, "code": e.code or None, "attrs": e.attrs}
+                for e in self.events
+            ],
+            "resolution": self.resolution or None,
+            "resolution_notes": self.resolution_notes,
+        }
+
+    def content_hash(self) -> str:
+        payload = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _text(data: dict, field: str, errors: dict, *, max_length: int | None = None) -> str:
+    value = data.get(field)
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        errors.setdefault(field, []).append("must be a string")
+        return ""
+    value = str(value).strip() if not isinstance(value, str) else value.strip()
+    if "\x00" in value:
+        errors.setdefault(field, []).append("must not contain NUL characters")
+        return ""
+    if max_length is not None and len(value) > max_length:
+        errors.setdefault(field, []).append(f"must be at most {max_length} characters (got {len(value)})")
+        return ""
+    return value
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """An ISO 8601 timestamp; naive ones are taken as UTC. Raises ValueError with a readable reason."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = parse_datetime(value.strip())
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise ValueError(f"{value[:40]!r} is not an ISO 8601 date-time")
+    else:
+        raise ValueError("must be an ISO 8601 date-time string")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def _timestamp(data: dict, field: str, errors: dict) -> datetime | None:
+    value = data.get(field)
+    if value is None or value == "":
+        return None
+    try:
+        return parse_timestamp(value)
+    except ValueError as e:
+        errors.setdefault(field, []).append(str(e))
+        return None
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_ATTRS_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+def _events(value: Any, errors: dict) -> tuple[EventDoc, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        errors.setdefault("events", []).append("must be a list of {at, kind, code, attrs} objects")
+        return ()
+    if len(value) > MAX_EVENTS:
+        errors.setdefault("events", []).append(f"at most {MAX_EVENTS} events (got {len(value)})")
+        return ()
+    events = []
+    for i, item in enumerate(value):
+        where = f"events[{i}]"
+        if not isinstance(item, dict):
+            errors.setdefault(where, []).append("must be an object with at, kind, code, attrs")
+            continue
+        unknown = sorted(set(item) - set(EVENT_FIELDS))
+        if unknown:
+            errors.setdefault(where, []).append(f"unknown fields: {', '.join(map(str, unknown))}")
+        try:
+            at = parse_timestamp(item.get("at"))
+        except ValueError as e:
+            errors.setdefault(f"{where}.at", []).append(str(e))
+            continue
+        kind = item.get("kind")
+        if kind not in _EVENT_KINDS:
+            errors.setdefault(f"{where}.kind", []).append(
+                f"{str(kind)[:40]!r} is not one of {', '.join(sorted(_EVENT_KINDS))}"
+            )
+            continue
+        code = item.get("code") or ""
+        if not isinstance(code, str) or len(code) > 64:
+            errors.setdefault(f"{where}.code", []).append("must be a string of at most 64 characters")
+            continue
+        attrs = item.get("attrs") or {}
+        if not isinstance(attrs, dict):
+            errors.setdefault(f"{where}.attrs", []).append("must be an object")
+            continue
+        if _depth(attrs) > MAX_ATTRS_DEPTH:
+            errors.setdefault(f"{where}.attrs", []).append(f"nested deeper than {MAX_ATTRS_DEPTH} levels")
+            continue
+        if len(json.dumps(attrs)) > MAX_ATTRS_BYTES:
+            errors.setdefault(f"{where}.attrs", []).append(f"larger than {MAX_ATTRS_BYTES} bytes")
+            continue
+        events.append(EventDoc(at=at, kind=kind, code=code.strip(), attrs=attrs))
+    return tuple(events)
+
+
+def _codes(value: Any, errors: dict) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+        errors.setdefault("error_codes", []).append("must be a list of code strings")
+        return ()
+    codes = tuple(c.strip() for c in value if c.strip())
+    if len(codes) > MAX_CODES:
+        errors.setdefault("error_codes", []).append(f"at most {MAX_CODES} codes (got {len(codes)})")
+        return ()
+    if any(len(c) > 64 for c in codes):
+        errors.setdefault("error_codes", []).append("each code must be at most 64 characters")
+        return ()
+    return codes
+
+
+def parse_ticket(data: Any, *, default_source: str = "api") -> TicketDoc:
+    """Validate one canonical ticket document; raises DocumentError with every problem found."""
+    if not isinstance(data, dict):
+        raise DocumentError({"non_field_errors": ["a ticket document must be a JSON object"]})
+    errors: dict[str, list[str]] = {}
+    unknown = sorted(str(k) for k in set(data) - set(FIELDS))
+    if unknown:
+        errors["non_field_errors"] = [f"unknown fields: {', '.join(unknown)}"]
+
+    source = _text(data, "source", errors, max_length=64) or default_source
+    if "source" not in errors and not _SOURCE_RE.match(source):
+        errors["source"] = ["must be letters, digits, '.', '_' or '-' (at most 64)"]
+    external_id = _text(data, "external_id", errors, max_length=200)
+    if not external_id and "external_id" not in errors:
+        errors["external_id"] = ["this field is required"]
+
+    title = _text(data, "title", errors, max_length=500)
+    description = _text(data, "description", errors, max_length=100_000)
+    error_codes = _codes(data.get("error_codes"), errors)
+    events = _events(data.get("events"), errors)
+    resolution = _text(data, "resolution", errors, max_length=64)
+    resolution_notes = _text(data, "resolution_notes", errors, max_length=100_000)
+    site = _text(data, "site", errors, max_length=64)
+    element = _text(data, "element", errors, max_length=120)
+    resolved_at = _timestamp(data, "resolved_at", errors)
+    opened_at = _timestamp(data, "opened_at", errors)
+    if opened_at and resolved_at and resolved_at < opened_at:
+        errors.setdefault("resolved_at", []).append("is before opened_at")
+
+    raw_status = _text(data, "status", errors, max_length=32)
+    if raw_status:
+        status = _STATUSES.get(raw_status.lower()) or _STATUS_ALIASES.get(raw_status.lower())
+        if status is None:
+            errors.setdefault("status", []).append(
+                f"{raw_status!r} is not one of {', '.join(Ticket.Status.values)}"
+            )
+    else:
+        resolved = resolution or resolved_at
+        status = Ticket.Status.RESOLVED if resolved else Ticket.Status.ACKNOWLEDGED
+
+    raw_priority = _text(data, "priority", errors, max_length=16).lower()
+    priority = _PRIORITY_ALIASES.get(raw_priority, raw_priority) or Ticket.Priority.MEDIUM
+    if priority not in _PRIORITIES:
+        errors.setdefault("priority", []).append(f"{raw_priority!r} is not one of {', '.join(_PRIORITIES)}")
+
+    if not (title or description or error_codes or events) and not errors:
+        errors["non_field_errors"] = ["give at least one of title, description, error_codes or events"]
+    if errors:
+        raise DocumentError(errors)
+    return TicketDoc(
+        source=source,
+        external_id=external_id,
+        title=title,
+        description=description,
+        status=str(status),
+        priority=str(priority),
+        opened_at=opened_at,
+        resolved_at=resolved_at,
+        site=site,
+        element=element,
+        error_codes=error_codes,
+        events=events,
+        resolution=resolution,
+        resolution_notes=resolution_notes,
+    )

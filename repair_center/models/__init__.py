@@ -1,0 +1,22 @@
+from repair_center.models.access import ApiToken
+from repair_center.models.catalogue import ErrorCode, ErrorCodeAlias, ResolutionCode, UnmappedCode
+from repair_center.models.connectors import Connector, ConnectorRun
+from repair_center.models.repairs import RepairRecord
+from repair_center.models.sites import NetworkElement, Site
+from repair_center.models.tickets import Ticket, TicketErrorCode, TicketEvent
+
+__all__ = [
+    "ApiToken",
+    "Connector",
+    "ConnectorRun",
+    "ErrorCode",
+    "ErrorCodeAlias",
+    "NetworkElement",
+    "RepairRecord",
+    "ResolutionCode",
+    "Site",
+    "Ticket",
+    "TicketErrorCode",
+    "TicketEvent",
+    "UnmappedCode",
+]

@@ -1,0 +1,67 @@
+from django.db import models
+
+
+class Connector(models.Model):
+    """An external ticketing or repair-centre system that TicketAI pulls from on a schedule."""
+
+    class Kind(models.TextChoices):
+        TICKETS = "tickets", "Tickets"
+        REPAIRS = "repairs", "Repair records"
+
+    name = models.SlugField(max_length=64, unique=True, help_text="Also the ticket source name.")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TICKETS)
+    base_url = models.URLField(max_length=500, help_text="Paginated JSON endpoint (see README, Connectors).")
+    auth_token = models.CharField(max_length=500, blank=True, help_text="Sent as 'Authorization: Bearer …'.")
+    field_mapping = models.JSONField(
+        default=dict, blank=True, help_text="Canonical field -> the remote system's field name."
+    )
+    interval_minutes = models.PositiveIntegerField(default=15, help_text="How often to pull.")
+    enabled = models.BooleanField(default=True)
+    create_missing = models.BooleanField(
+        default=False, help_text="Add unknown resolution codes and sites to the catalogue, flagged."
+    )
+    cursor = models.CharField(
+        max_length=64, blank=True, help_text="updated_since of the next pull (ISO 8601); empty pulls all."
+    )
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, editable=False
+    )
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConnectorRun(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cursor_before = models.CharField(max_length=64, blank=True)
+    cursor_after = models.CharField(max_length=64, blank=True)
+    pages = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    retries = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    rejects = models.JSONField(default=list, blank=True, help_text="First rejected items with reasons.")
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.connector} {self.started_at:%Y-%m-%d %H:%M} {self.status}"

@@ -1,0 +1,60 @@
+"""Reading tickets: querysets shaped for the API and UI, and export back to the canonical document."""
+
+from collections.abc import Iterator
+
+from django.db.models import Prefetch, QuerySet
+
+from repair_center.documents import _iso
+from repair_center.models import Ticket, TicketErrorCode, TicketEvent
+
+
+def ticket_list() -> QuerySet[Ticket]:
+    return Ticket.objects.select_related("site", "element", "resolution")
+
+
+def ticket_detail() -> QuerySet[Ticket]:
+    return ticket_list().prefetch_related(
+        Prefetch("codes", queryset=TicketErrorCode.objects.select_related("error_code").order_by("position")),
+        Prefetch("events", queryset=TicketEvent.objects.select_related("error_code").order_by("position")),
+    )
+
+
+def ticket_document(ticket: Ticket) -> dict:
+    """The canonical document of a stored ticket (raw codes as ingested, so a re-import is unchanged).
+
+    Expects ``codes`` and ``events`` prefetched (see ticket_detail)."""
+    return {
+        "source": ticket.source,
+        "external_id": ticket.external_id,
+        "title": ticket.title,
+        "description": ticket.description,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "opened_at": _iso(ticket.opened_at),
+        "resolved_at": _iso(ticket.resolved_at),
+        "site": ticket.site.code if ticket.site_id else None,
+        "element": ticket.element_ref or None,
+        "error_codes": [c.raw_code for c in ticket.codes.all()],
+        "events": [
+            {"at": _iso(e.at), "kind": e.kind, "code": e.raw_code or None, "attrs": e.attrs}
+            for e in ticket.events.all()
+        ],
+        "resolution": ticket.resolution.code if ticket.resolution_id else None,
+        "resolution_notes": ticket.resolution_notes,
+    }
+
+
+def ticket_documents(queryset: QuerySet[Ticket], *, chunk_size: int = 1000) -> Iterator[dict]:
+    """Stream canonical documents for export in constant memory."""
+    queryset = queryset.order_by("id")
+    last_id = 0
+    while True:
+        ids = list(queryset.filter(id__gt=last_id).values_list("id", flat=True)[:chunk_size])
+        if not ids:
+            return
+        chunk = list(ticket_detail().filter(pk__in=ids).order_by("id"))
+        if not chunk:
+            return
+        for ticket in chunk:
+            yield ticket_document(ticket)
+        last_id = chunk[-1].id

@@ -1,0 +1,74 @@
+"""Mapping raw vendor codes onto the curated catalogue, and recording the ones nobody knows yet."""
+
+from collections import Counter
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.db.models import F
+
+from repair_center.models import ErrorCode, ErrorCodeAlias, ResolutionCode, TicketErrorCode, UnmappedCode
+
+
+class CodeMapper:
+    """Resolves raw codes to ErrorCode ids: curated code first, then the vendor's alias, then any
+    vendor's alias when only one vendor uses that raw code. Loaded once per import batch."""
+
+    def __init__(self) -> None:
+        self.curated: dict[str, int] = dict(ErrorCode.objects.values_list("code", "id"))
+        self.by_vendor: dict[tuple[str, str], int] = {}
+        by_raw: dict[str, set[int]] = {}
+        for vendor, raw_code, code_id in ErrorCodeAlias.objects.values_list(
+            "vendor", "raw_code", "error_code_id"
+        ):
+            self.by_vendor[(vendor.lower(), raw_code)] = code_id
+            by_raw.setdefault(raw_code, set()).add(code_id)
+        self.unambiguous: dict[str, int] = {raw: ids.pop() for raw, ids in by_raw.items() if len(ids) == 1}
+
+    def map(self, raw_code: str, vendor: str = "") -> int | None:
+        if raw_code in self.curated:
+            return self.curated[raw_code]
+        if vendor:
+            found = self.by_vendor.get((vendor.lower(), raw_code))
+            if found is not None:
+                return found
+        return self.unambiguous.get(raw_code)
+
+
+def record_unmapped(occurrences: Counter[tuple[str, str]]) -> None:
+    """Count raw codes that map to nothing, so admins can curate them; never drops them."""
+    if not occurrences:
+        return
+    UnmappedCode.objects.bulk_create(
+        [UnmappedCode(vendor=vendor, raw_code=raw) for vendor, raw in occurrences],
+        ignore_conflicts=True,
+    )
+    for (vendor, raw), count in occurrences.items():
+        UnmappedCode.objects.filter(vendor=vendor, raw_code=raw).update(occurrences=F("occurrences") + count)
+
+
+def resolution_ids() -> dict[str, int]:
+    return dict(ResolutionCode.objects.values_list("code", "id"))
+
+
+def create_missing_resolutions(codes: Iterable[str]) -> dict[str, int]:
+    """Add unknown resolution codes to the catalogue, flagged for curation."""
+    ResolutionCode.objects.bulk_create(
+        [ResolutionCode(code=code, title=code, needs_curation=True) for code in set(codes)],
+        ignore_conflicts=True,
+    )
+    return resolution_ids()
+
+
+@transaction.atomic
+def remap_unmapped_codes() -> int:
+    """After new aliases or codes were curated, point stored unmapped ticket codes at them."""
+    mapper = CodeMapper()
+    updated = 0
+    rows = TicketErrorCode.objects.filter(error_code__isnull=True).select_related("ticket__element")
+    for row in rows.iterator(chunk_size=2000):
+        vendor = row.ticket.element.vendor if row.ticket.element_id else ""
+        code_id = mapper.map(row.raw_code, vendor)
+        if code_id is not None:
+            TicketErrorCode.objects.filter(pk=row.pk).update(error_code_id=code_id)
+            updated += 1
+    return updated

@@ -1,0 +1,253 @@
+"""Writing tickets: the one upsert path shared by the bulk API, the file importer and connectors."""
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from repair_center.documents import DocumentError, TicketDoc, parse_ticket
+from repair_center.models import NetworkElement, Site, Ticket, TicketErrorCode, TicketEvent
+from repair_center.services.catalogue import (
+    CodeMapper,
+    create_missing_resolutions,
+    record_unmapped,
+    resolution_ids,
+)
+
+Outcome = Literal["created", "updated", "unchanged", "rejected"]
+
+
+@dataclass(slots=True)
+class ItemResult:
+    index: int
+    external_id: str | None
+    status: Outcome
+    id: int | None = None
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"index": self.index, "external_id": self.external_id, "status": self.status}
+        if self.id is not None:
+            data["id"] = self.id
+        if self.errors:
+            data["errors"] = self.errors
+        return data
+
+
+@dataclass(slots=True)
+class UpsertSummary:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    changed_ids: list[int] = field(default_factory=list)
+
+    def add(self, results: Iterable[ItemResult]) -> None:
+        for result in results:
+            setattr(self, result.status, getattr(self, result.status) + 1)
+            if result.status in ("created", "updated") and result.id is not None:
+                self.changed_ids.append(result.id)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+        }
+
+
+def tickets_upsert(
+    *, documents: Sequence[Any], source: str, create_missing: bool = False
+) -> list[ItemResult]:
+    """Validate and upsert canonical ticket documents keyed on (source, external_id).
+
+    Each item is judged on its own: a bad one is rejected with field errors and the good ones are
+    written, all in one transaction. A document identical to the stored one is left unchanged.
+    """
+    results: list[ItemResult | None] = [None] * len(documents)
+    parsed: list[tuple[int, TicketDoc]] = []
+    for i, data in enumerate(documents):
+        try:
+            parsed.append((i, parse_ticket(data, default_source=source)))
+        except DocumentError as e:
+            external_id = data.get("external_id") if isinstance(data, dict) else None
+            results[i] = ItemResult(
+                i, str(external_id) if external_id is not None else None, "rejected", errors=e.errors
+            )
+
+    # A key repeated in one call is applied in order: later copies go to later rounds.
+    while parsed:
+        seen: set[tuple[str, str]] = set()
+        this_round, later = [], []
+        for item in parsed:
+            (later if item[1].key in seen else this_round).append(item)
+            seen.add(item[1].key)
+        for attempt in range(3):
+            try:
+                for i, result in _upsert_round(this_round, create_missing=create_missing):
+                    results[i] = result
+                break
+            except IntegrityError:
+                # A concurrent writer created one of our keys between our read and our insert;
+                # the transaction rolled back, so reading again sees it as an update.
+                if attempt == 2:
+                    raise
+        parsed = later
+    return [r for r in results if r is not None]
+
+
+@transaction.atomic
+def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
+    if not items:
+        return []
+    docs = [doc for _, doc in items]
+    site_codes = {d.site for d in docs if d.site}
+    sites = dict(Site.objects.filter(code__in=site_codes).values_list("code", "id"))
+    missing_sites = site_codes - set(sites)
+    if missing_sites and create_missing:
+        Site.objects.bulk_create(
+            [Site(code=code, name=code, needs_curation=True) for code in missing_sites], ignore_conflicts=True
+        )
+        sites = dict(Site.objects.filter(code__in=site_codes).values_list("code", "id"))
+
+    element_refs = {d.element for d in docs if d.element}
+    elements: dict[str, tuple[int, str]] = {}
+    for pk, serial, name, vendor in NetworkElement.objects.filter(
+        Q(serial__in=element_refs) | Q(name__in=element_refs)
+    ).values_list("id", "serial", "name", "vendor"):
+        if name:
+            elements.setdefault(name, (pk, vendor))
+        elements[serial] = (pk, vendor)
+
+    resolutions = resolution_ids()
+    unknown = {d.resolution for d in docs if d.resolution and d.resolution not in resolutions}
+    if unknown and create_missing:
+        resolutions = create_missing_resolutions(unknown)
+
+    existing: dict[tuple[str, str], tuple[int, str, int]] = {}
+    by_source: dict[str, list[str]] = {}
+    for d in docs:
+        by_source.setdefault(d.source, []).append(d.external_id)
+    for src, ids in by_source.items():
+        for pk, ext, content_hash, revision in (
+            Ticket.objects.select_for_update()
+            .filter(source=src, external_id__in=ids)
+            .values_list("id", "external_id", "content_hash", "revision")
+        ):
+            existing[(src, ext)] = (pk, content_hash, revision)
+
+    out: list[tuple[int, ItemResult]] = []
+    to_create: list[tuple[int, TicketDoc, Ticket]] = []
+    to_update: list[tuple[int, TicketDoc, Ticket]] = []
+    now = timezone.now()
+    for i, doc in items:
+        errors: dict[str, list[str]] = {}
+        if doc.site and doc.site not in sites:
+            errors["site"] = [f"unknown site code {doc.site!r}; load sites first or use create-missing"]
+        if doc.resolution and doc.resolution not in resolutions:
+            errors["resolution"] = [
+                f"{doc.resolution!r} is not in the resolution catalogue; add it or use create-missing"
+            ]
+        if errors:
+            out.append((i, ItemResult(i, doc.external_id, "rejected", errors=errors)))
+            continue
+        content_hash = doc.content_hash()
+        element_id, _ = elements.get(doc.element, (None, ""))
+        fields = dict(
+            title=doc.title,
+            description=doc.description,
+            status=doc.status,
+            priority=doc.priority,
+            opened_at=doc.opened_at,
+            resolved_at=doc.resolved_at,
+            site_id=sites.get(doc.site),
+            element_id=element_id,
+            element_ref=doc.element,
+            resolution_id=resolutions.get(doc.resolution),
+            resolution_notes=doc.resolution_notes,
+            content_hash=content_hash,
+        )
+        found = existing.get(doc.key)
+        if found is None:
+            ticket = Ticket(
+                source=doc.source, external_id=doc.external_id, created_at=now, updated_at=now, **fields
+            )
+            to_create.append((i, doc, ticket))
+        elif found[1] == content_hash:
+            out.append((i, ItemResult(i, doc.external_id, "unchanged", id=found[0])))
+        else:
+            ticket = Ticket(
+                id=found[0],
+                source=doc.source,
+                external_id=doc.external_id,
+                revision=found[2] + 1,
+                updated_at=now,
+                **fields,
+            )
+            to_update.append((i, doc, ticket))
+
+    Ticket.objects.bulk_create([t for _, _, t in to_create])
+    if to_update:
+        Ticket.objects.bulk_update(
+            [t for _, _, t in to_update],
+            [
+                "title",
+                "description",
+                "status",
+                "priority",
+                "opened_at",
+                "resolved_at",
+                "site_id",
+                "element_id",
+                "element_ref",
+                "resolution_id",
+                "resolution_notes",
+                "content_hash",
+                "revision",
+                "updated_at",
+            ],
+        )
+        changed_ids = [t.id for _, _, t in to_update]
+        TicketErrorCode.objects.filter(ticket_id__in=changed_ids).delete()
+        TicketEvent.objects.filter(ticket_id__in=changed_ids).delete()
+
+    mapper = CodeMapper()
+    unmapped: Counter[tuple[str, str]] = Counter()
+    code_rows: list[TicketErrorCode] = []
+    event_rows: list[TicketEvent] = []
+    for _, doc, ticket in to_create + to_update:
+        vendor = elements.get(doc.element, (None, ""))[1]
+        for position, raw in enumerate(doc.error_codes):
+            code_id = mapper.map(raw, vendor)
+            if code_id is None:
+                unmapped[(vendor, raw)] += 1
+            code_rows.append(
+                TicketErrorCode(ticket_id=ticket.id, position=position, raw_code=raw, error_code_id=code_id)
+            )
+        for position, event in enumerate(doc.events):
+            code_id = mapper.map(event.code, vendor) if event.code else None
+            if event.code and code_id is None:
+                unmapped[(vendor, event.code)] += 1
+            event_rows.append(
+                TicketEvent(
+                    ticket_id=ticket.id,
+                    position=position,
+                    at=event.at,
+                    kind=event.kind,
+                    raw_code=event.code,
+                    error_code_id=code_id,
+                    attrs=event.attrs,
+                )
+            )
+    TicketErrorCode.objects.bulk_create(code_rows, batch_size=2000)
+    TicketEvent.objects.bulk_create(event_rows, batch_size=2000)
+    record_unmapped(unmapped)
+
+    out.extend((i, ItemResult(i, doc.external_id, "created", id=t.id)) for i, doc, t in to_create)
+    out.extend((i, ItemResult(i, doc.external_id, "updated", id=t.id)) for i, doc, t in to_update)
+    return out
