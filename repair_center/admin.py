@@ -16,6 +16,11 @@ from repair_center.models import (
     UnmappedCode,
 )
 from repair_center.services.catalogue import remap_unmapped_codes
+from repair_center.services.connectors import (
+    connector_delete,
+    connector_pull_enqueue,
+    connector_schedule_sync,
+)
 
 
 class NetworkElementInline(admin.TabularInline):
@@ -129,6 +134,25 @@ class ConnectorAdmin(admin.ModelAdmin):
     list_filter = ("kind", "enabled")
     readonly_fields = ("last_run_at", "last_success_at", "last_error")
     inlines = [ConnectorRunInline]
+    actions = ["pull_now"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        connector_schedule_sync(obj)
+
+    def delete_model(self, request, obj):
+        connector_delete(obj)
+
+    def delete_queryset(self, request, queryset):
+        for connector in queryset:
+            connector_delete(connector)
+
+    @admin.action(description="Pull now")
+    def pull_now(self, request, queryset):
+        connectors = list(queryset)
+        for connector in connectors:
+            connector_pull_enqueue(connector)
+        self.message_user(request, f"{len(connectors)} pull(s) queued; see the runs below each connector.")
 
 
 @admin.register(ApiToken)

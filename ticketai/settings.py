@@ -86,6 +86,7 @@ DATABASES = {
     "default": env.database(_database_url) if _database_url else env.sqlite(DATA_DIR / "ticketai.sqlite3")
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 behaviour now, silencing its deprecation warning
 
 REDIS_URL = env.redis_url("REDIS_URL")
 if REDIS_URL:
@@ -171,6 +172,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status" or "kind" field; name their enums instead of hashing them.
+    "ENUM_NAME_OVERRIDES": {
+        "TicketStatusEnum": "repair_center.models.Ticket.Status",
+        "EventKindEnum": "repair_center.models.TicketEvent.Kind",
+        "ElementKindEnum": "repair_center.models.NetworkElement.Kind",
+        "UpsertOutcomeEnum": "repair_center.api.serializers.UPSERT_OUTCOMES",
+    },
 }
 
 # --- Celery: Redis when REDIS_URL is set, else an embedded filesystem broker ---

@@ -1,0 +1,343 @@
+"""Pulling tickets and repair records from external systems (Connectors), and their beat schedules.
+
+The remote contract (README, "Connectors"): ``GET base_url?updated_since=<ISO 8601>&page=<n>``
+answers ``{"results": [...], "next": <absolute URL or null>}``, items ordered by updated_at
+ascending. Each page is written and the cursor moved in one transaction, so a pull that dies
+half-way resumes from the last committed page; ``updated_since`` is inclusive, so the boundary
+items come back as unchanged instead of being skipped.
+"""
+
+import email.utils
+import json
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from repair_center.documents import FIELDS as TICKET_FIELDS
+from repair_center.documents import parse_timestamp
+from repair_center.models import Connector, ConnectorRun
+from repair_center.services.repairs import FIELDS as REPAIR_FIELDS
+from repair_center.services.repairs import repairs_upsert
+from repair_center.services.tickets import ItemResult, tickets_upsert
+
+logger = logging.getLogger(__name__)
+
+PULL_TASK = "repair_center.tasks.pull_connector"
+MAX_REJECTS_KEPT = 100
+# A Retry-After beyond this is the remote asking us to come back on a later schedule, not now.
+MAX_RETRY_AFTER_S = 300.0
+_RETRY_STATUSES = {429} | set(range(500, 600))
+
+
+class ConnectorBusy(Exception):
+    """Another pull of the same connector is still running."""
+
+
+class PullError(Exception):
+    """The pull cannot go on: retries exhausted, a refused or malformed answer, or a bad cursor."""
+
+
+# --- Scheduling -----------------------------------------------------------------------------
+
+
+def _task_name(connector: Connector) -> str:
+    return f"Pull connector {connector.name} (#{connector.pk})"
+
+
+@transaction.atomic
+def connector_schedule_sync(connector: Connector) -> PeriodicTask:
+    """Create or update the beat task that pulls this connector every interval_minutes."""
+    schedule = IntervalSchedule.objects.filter(
+        every=connector.interval_minutes, period=IntervalSchedule.MINUTES
+    ).first() or IntervalSchedule.objects.create(
+        every=connector.interval_minutes, period=IntervalSchedule.MINUTES
+    )
+    task = PeriodicTask.objects.filter(pk=connector.periodic_task_id).first()
+    if task is None:
+        task = PeriodicTask(task=PULL_TASK)
+    task.name = _task_name(connector)
+    task.task = PULL_TASK
+    task.interval = schedule
+    task.args = json.dumps([connector.pk])
+    task.enabled = connector.enabled
+    task.description = f"Pulls {connector.base_url}"
+    task.save()
+    if connector.periodic_task_id != task.pk:
+        # update(), not save(): the caller's instance may hold unsaved edits of other fields.
+        Connector.objects.filter(pk=connector.pk).update(periodic_task=task)
+        connector.periodic_task = task
+    return task
+
+
+@transaction.atomic
+def connector_delete(connector: Connector) -> None:
+    """Delete a connector together with its beat task and its run history."""
+    task_id = connector.periodic_task_id
+    connector.delete()
+    if task_id is not None:
+        PeriodicTask.objects.filter(pk=task_id).delete()
+
+
+def connector_schedule_remove_orphan(connector_id: int) -> int:
+    """Delete beat tasks still scheduled for a connector that no longer exists; returns how many."""
+    deleted, _ = PeriodicTask.objects.filter(task=PULL_TASK, args=json.dumps([connector_id])).delete()
+    return deleted
+
+
+# --- Pulling ------------------------------------------------------------------------------
+
+
+def pull_connector(connector_id: int) -> ConnectorRun:
+    """Pull the connector's new and changed items page by page; returns the finished ConnectorRun.
+
+    Raises Connector.DoesNotExist, or ConnectorBusy when another pull of it is still running.
+    A remote failure does not raise: the run is recorded as failed with the reason.
+    """
+    connector, run = _claim(connector_id)
+    try:
+        _pull_pages(connector, run)
+    except PullError as e:
+        _finish(connector, run, error=str(e))
+        logger.warning("connector %s: pull failed: %s", connector.name, e)
+    except BaseException as e:
+        # Bugs and the soft time limit still free the connector for the next pull.
+        _finish(connector, run, error=f"{type(e).__name__}: {e}")
+        raise
+    else:
+        _finish(connector, run, error="")
+    return run
+
+
+@transaction.atomic
+def _claim(connector_id: int) -> tuple[Connector, ConnectorRun]:
+    # The row lock serialises claimers: the second one sees the first one's running run.
+    # (On SQLite, IMMEDIATE transactions serialise all writers, which gives the same.)
+    connector = Connector.objects.select_for_update().get(pk=connector_id)
+    # A run older than the hard task time limit belongs to a worker that died without cleaning up.
+    stale_before = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    running = connector.runs.filter(status=ConnectorRun.Status.RUNNING)
+    running.filter(started_at__lt=stale_before).update(
+        status=ConnectorRun.Status.FAILED, finished_at=timezone.now(), error="abandoned: the worker died"
+    )
+    if running.exists():
+        raise ConnectorBusy(f"connector {connector.name} is already being pulled")
+    run = ConnectorRun.objects.create(
+        connector=connector, cursor_before=connector.cursor, cursor_after=connector.cursor
+    )
+    Connector.objects.filter(pk=connector.pk).update(last_run_at=timezone.now())
+    return connector, run
+
+
+def _finish(connector: Connector, run: ConnectorRun, *, error: str) -> None:
+    now = timezone.now()
+    run.status = ConnectorRun.Status.FAILED if error else ConnectorRun.Status.SUCCEEDED
+    run.error = error
+    run.finished_at = now
+    run.save()
+    if error:
+        Connector.objects.filter(pk=connector.pk).update(last_error=error)
+    else:
+        Connector.objects.filter(pk=connector.pk).update(last_error="", last_success_at=now)
+
+
+def _pull_pages(connector: Connector, run: ConnectorRun) -> None:
+    headers = {"Accept": "application/json", "User-Agent": "TicketAI-connector/1"}
+    if connector.auth_token:
+        headers["Authorization"] = f"Bearer {connector.auth_token}"
+    if connector.cursor:
+        try:
+            parse_timestamp(connector.cursor)
+        except ValueError as e:
+            raise PullError(f"cursor {connector.cursor!r}: {e}; clear it to pull everything") from None
+    url = _first_page_url(connector.base_url, connector.cursor)
+    visited: set[str] = set()
+    timeout = httpx.Timeout(settings.TICKETAI_CONNECTOR_TIMEOUT_S)
+    # follow_redirects stays off: a redirect could carry the bearer token to another host.
+    with httpx.Client(headers=headers, timeout=timeout, follow_redirects=False) as client:
+        while url:
+            visited.add(url)
+            payload = _get_page(client, url, run)
+            _store_page(connector, run, payload["results"])
+            url = payload["next"]
+            if url:
+                _check_next(connector.base_url, url, visited)
+
+
+def _first_page_url(base_url: str, cursor: str) -> str:
+    parts = urlsplit(base_url)
+    params = [("updated_since", cursor)] if cursor else []
+    params.append(("page", "1"))
+    query = "&".join(filter(None, [parts.query, urlencode(params)]))
+    return urlunsplit(parts._replace(query=query))
+
+
+def _check_next(base_url: str, next_url: str, visited: set[str]) -> None:
+    base, following = urlsplit(base_url), urlsplit(next_url)
+    if (following.scheme, following.netloc) != (base.scheme, base.netloc):
+        raise PullError(f"refusing to follow 'next' to another origin: {next_url[:200]}")
+    if next_url in visited:
+        raise PullError(f"'next' points back to a page already read: {next_url[:200]}")
+
+
+def _get_page(client: httpx.Client, url: str, run: ConnectorRun) -> dict:
+    max_retries = settings.TICKETAI_CONNECTOR_MAX_RETRIES
+    attempt = 0
+    while True:
+        retry_after = None
+        try:
+            response = client.get(url)
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as e:
+            reason = f"{type(e).__name__}: {e}"
+        else:
+            if response.status_code in _RETRY_STATUSES:
+                reason = f"HTTP {response.status_code}"
+                retry_after = _retry_after(response.headers.get("Retry-After"))
+            elif response.status_code != 200:
+                raise PullError(f"GET {url} answered HTTP {response.status_code}: {response.text[:200]}")
+            else:
+                return _parse_page(url, response)
+        if attempt == max_retries:
+            raise PullError(f"GET {url} failed after {attempt + 1} attempts; last error: {reason}")
+        delay = retry_after if retry_after is not None else settings.TICKETAI_CONNECTOR_BACKOFF_S * 2**attempt
+        logger.info("connector GET %s: %s; retry %d in %.2fs", url, reason, attempt + 1, delay)
+        run.retries += 1
+        attempt += 1
+        time.sleep(delay)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date); None if absent or bad."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def _parse_page(url: str, response: httpx.Response) -> dict:
+    try:
+        payload = response.json()
+    except ValueError as e:
+        raise PullError(f"GET {url} did not return JSON: {e}") from None
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("results"), list)
+        or not isinstance(payload.get("next"), str | None)
+    ):
+        raise PullError(f'GET {url} did not return {{"results": [...], "next": URL or null}}')
+    return payload
+
+
+def _store_page(connector: Connector, run: ConnectorRun, items: list) -> None:
+    fields = REPAIR_FIELDS if connector.kind == Connector.Kind.REPAIRS else TICKET_FIELDS
+    mapping = connector.field_mapping or {}
+    documents: list[dict] = []
+    positions: list[int] = []
+    results: list[ItemResult] = []
+    newest = parse_timestamp(connector.cursor) if connector.cursor else None
+    for index, item in enumerate(items):
+        try:
+            document, updated_at = _map_item(item, fields, mapping)
+        except ValueError as e:
+            key = "rma_id" if connector.kind == Connector.Kind.REPAIRS else "external_id"
+            external_id = _remote_value(item, mapping.get(key, key)) if isinstance(item, dict) else None
+            external_id = None if external_id in (None, _MISSING) else str(external_id)
+            results.append(ItemResult(index, external_id, "rejected", errors=e.args[0]))
+            continue
+        if connector.kind == Connector.Kind.TICKETS:
+            document["source"] = connector.name
+        documents.append(document)
+        positions.append(index)
+        newest = updated_at if newest is None else max(newest, updated_at)
+
+    with transaction.atomic():
+        for result in _upsert(connector, documents):
+            result.index = positions[result.index]
+            results.append(result)
+        for result in sorted(results, key=lambda r: r.index):
+            setattr(run, result.status, getattr(run, result.status) + 1)
+            if result.status == "rejected" and len(run.rejects) < MAX_REJECTS_KEPT:
+                run.rejects.append({"page": run.pages + 1, **result.to_json()})
+        run.pages += 1
+        if newest is not None:
+            run.cursor_after = _iso(newest)
+            connector.cursor = run.cursor_after
+            Connector.objects.filter(pk=connector.pk).update(cursor=connector.cursor)
+        run.save()
+
+
+def _upsert(connector: Connector, documents: Sequence[dict]) -> list[ItemResult]:
+    if not documents:
+        return []
+    if connector.kind == Connector.Kind.REPAIRS:
+        return repairs_upsert(rows=documents)
+    return tickets_upsert(documents=documents, source=connector.name, create_missing=connector.create_missing)
+
+
+def _map_item(item: Any, fields: Sequence[str], mapping: dict[str, str]) -> tuple[dict, datetime]:
+    """The remote item as a canonical document, and its updated_at. Raises ValueError({field: [...]})."""
+    if not isinstance(item, dict):
+        raise ValueError({"non_field_errors": ["a remote item must be a JSON object"]})
+    remote_updated = mapping.get("updated_at", "updated_at")
+    value = _remote_value(item, remote_updated)
+    try:
+        if value is _MISSING or value is None:
+            raise ValueError("is missing")
+        updated_at = parse_timestamp(value)
+    except ValueError as e:
+        raise ValueError(
+            {"updated_at": [f"remote field {remote_updated!r} {e}; it is needed for incremental pulls"]}
+        ) from None
+    document = {}
+    for field in fields:
+        if field == "source":
+            continue  # the connector's name is the source
+        value = _remote_value(item, mapping.get(field, field))
+        if value is not _MISSING:
+            document[field] = value
+    return document, updated_at
+
+
+_MISSING: Any = object()
+
+
+def _remote_value(item: dict, name: str) -> Any:
+    # Exact key first, then a dotted path into nested objects ("fields.summary").
+    if name in item:
+        return item[name]
+    value: Any = item
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def connector_pull_enqueue(connector: Connector) -> None:
+    """Queue a pull of this connector once the current transaction commits ("Pull now")."""
+    # Imported here: the tasks module imports this one.
+    from repair_center.tasks import pull_connector as task
+
+    connector_id = connector.pk
+    transaction.on_commit(lambda: task.delay(connector_id))

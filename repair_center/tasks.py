@@ -1,0 +1,37 @@
+"""Celery tasks of repair_center: thin wrappers that take ids and call services."""
+
+import logging
+
+from celery import shared_task
+
+from repair_center.models import Connector
+from repair_center.services import connectors
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="repair_center.tasks.pull_connector")
+def pull_connector(connector_id: int) -> dict:
+    """Pull one connector's new and changed items; safe to run twice (a second one is skipped)."""
+    try:
+        run = connectors.pull_connector(connector_id)
+    except Connector.DoesNotExist:
+        removed = connectors.connector_schedule_remove_orphan(connector_id)
+        logger.warning("connector #%s no longer exists; removed %d beat task(s)", connector_id, removed)
+        return {"connector": connector_id, "skipped": "the connector no longer exists"}
+    except connectors.ConnectorBusy as e:
+        logger.info("%s", e)
+        return {"connector": connector_id, "skipped": str(e)}
+    return {
+        "connector": connector_id,
+        "run": run.pk,
+        "status": run.status,
+        "pages": run.pages,
+        "created": run.created,
+        "updated": run.updated,
+        "unchanged": run.unchanged,
+        "rejected": run.rejected,
+        "retries": run.retries,
+        "cursor": run.cursor_after,
+        "error": run.error,
+    }
