@@ -55,3 +55,14 @@ class ResolutionCodeFactory(factory.django.DjangoModelFactory):
     code = factory.Sequence(lambda n: f"FIX_{n:03d}")
     title = factory.LazyAttribute(lambda o: f"Fix {o.code}")
     steps = "Check the unit\nSwap it"
+
+
+class RepairRecordFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "repair_center.RepairRecord"
+        django_get_or_create = ("rma_id",)
+
+    rma_id = factory.Sequence(lambda n: f"RMA-{n:06d}")
+    unit_kind = "radio-unit"
+    unit_serial = factory.Sequence(lambda n: f"SN-RMA-{n:05d}")
+    finding = "no_fault_found"
