@@ -118,12 +118,12 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG and (STATIC_ROOT / "staticfiles.json").exists()
-        else "django.contrib.staticfiles.storage.StaticFilesStorage"
-    },
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Hashed, compressed names after collectstatic; plain names (served from the app folders) before it,
+# so tests and a fresh checkout work without a collectstatic step.
+WHITENOISE_MANIFEST_STRICT = False
+WHITENOISE_USE_FINDERS = DEBUG or not (STATIC_ROOT / "staticfiles.json").exists()
 
 # --- Security: strict when served over HTTPS (TICKETAI_HTTPS=true behind a TLS proxy) ---
 HTTPS = env.boolean("TICKETAI_HTTPS", False)
@@ -224,6 +224,10 @@ TICKETAI_CONNECTOR_BACKOFF_S = env.number("TICKETAI_CONNECTOR_BACKOFF_S", 1.0, m
 # --- ML ---
 TICKETAI_MODEL_DIR = Path(env.string("TICKETAI_MODEL_DIR", str(DATA_DIR / "models"))).resolve()
 TICKETAI_BASE_MODEL = env.string("TICKETAI_BASE_MODEL", "")  # empty: the bundled all-MiniLM-L6-v2
+# A candidate replaces the champion only when its macro-F1 on the same held-out set is this much higher.
+TICKETAI_PROMOTION_MARGIN = env.number("TICKETAI_PROMOTION_MARGIN", 0.01, minimum=0.0)
+# A running training whose progress has not moved for this long is taken as lost (worker killed).
+TICKETAI_TRAINING_STALE_S = env.integer("TICKETAI_TRAINING_STALE_S", 1800, minimum=60)
 
 LOGGING = {
     "version": 1,

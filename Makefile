@@ -1,0 +1,75 @@
+# TicketAI: two commands for a fresh machine.
+#   make demo   everything embedded (SQLite + filesystem broker under var/), served on 127.0.0.1:$(PORT)
+#   make test   ruff + the whole pytest suite against real PostgreSQL and Redis
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+# Tests run against real servers; override either on the command line or in the environment.
+TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/ticketai)
+TEST_REDIS_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/0)
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+
+# Stamps newer than the requirements files make a second run a no-op instead of a pip resolve.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
+
+.PHONY: help demo test lint format bench clean chromium
+
+help:
+	@echo "make demo    run TicketAI with demo data on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
+	@echo "make test    lint and run the test suite (needs PostgreSQL and Redis; see .ci/run)"
+	@echo "make lint | format | bench | clean"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(RUNTIME_STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(RUNTIME_STAMP) $@
+
+demo: $(RUNTIME_STAMP)
+	VENV=$(VENV) PORT=$(PORT) scripts/demo.sh
+
+# Browser tests drive Debian's Chromium; `playwright install` downloads a browser and fails offline.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "Installing Debian chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
+test: $(DEV_STAMP) chromium
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(DEV_STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Every benchmarks/*.py script, against the same servers as the tests; each prints its own figures.
+bench: $(DEV_STAMP)
+	@found=0; for script in benchmarks/*.py; do \
+		[ "$$(basename $$script)" = "__init__.py" ] && continue; \
+		found=1; echo "== $$script"; \
+		DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" \
+			$(BIN)/python -m benchmarks.$$(basename $$script .py) $(BENCH_ARGS); \
+	done; [ $$found = 1 ] || echo "no benchmarks yet under benchmarks/"
+
+clean:
+	rm -rf staticfiles .pytest_cache .ruff_cache test-artifacts
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+	@echo "Kept var/ (demo database, models) and $(VENV); remove them by hand for a fresh start."

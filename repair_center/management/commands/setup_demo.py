@@ -1,0 +1,73 @@
+"""Demo users with printed logins, and simulated demo tickets when the database has none."""
+
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.core.management import call_command, get_commands
+from django.core.management.base import BaseCommand, CommandError
+
+from repair_center import roles
+from repair_center.models import Ticket
+
+# Fixed on purpose: the demo runs on 127.0.0.1 with throwaway data, and the passwords are printed.
+DEMO_USERS = (
+    ("admin", "ticketai-admin", roles.ADMIN, True),
+    ("engineer", "ticketai-engineer", roles.ENGINEER, False),
+)
+
+
+class Command(BaseCommand):
+    help = "Create the demo admin and engineer (printing their logins) and load demo tickets once."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--tickets", type=int, default=3000, help="Simulated tickets to load.")
+        parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--out", default=None, help="Where the simulator writes its files.")
+        parser.add_argument("--no-data", action="store_true", help="Only the users; load no tickets.")
+        parser.add_argument("--logins-only", action="store_true", help="Print the demo logins and stop.")
+
+    def handle(self, *args, **options):
+        if not options["logins_only"]:
+            for username, password, role, superuser in DEMO_USERS:
+                self._user(username, password, role, superuser=superuser)
+            if not options["no_data"]:
+                self._demo_data(options)
+        self.stdout.write("Demo logins (demo only; change them anywhere else):")
+        for username, password, role, _ in DEMO_USERS:
+            self.stdout.write(f"  {role:<9} user {username!r} password {password!r}")
+
+    def _user(self, username: str, password: str, role: str, *, superuser: bool) -> None:
+        user, created = User.objects.get_or_create(username=username)
+        # Reset on every run so the printed password always works, even after someone changed it.
+        user.set_password(password)
+        user.is_active = True
+        user.is_superuser = user.is_staff = superuser
+        user.save()
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
+        self.stdout.write(f"{'Created' if created else 'Updated'} demo user {username!r} ({role}).")
+
+    def _demo_data(self, options) -> None:
+        if Ticket.objects.exists():
+            self.stdout.write(
+                f"The database already holds {Ticket.objects.count()} tickets; no demo data loaded."
+            )
+            return
+        if "simulate" not in get_commands():
+            raise CommandError(
+                "Cannot load demo data: the `simulate` management command is not installed. "
+                "Run with --no-data for the users only, or load tickets with import_tickets."
+            )
+        out = options["out"] or str(settings.DATA_DIR / "demo-data")
+        self.stdout.write(f"Simulating {options['tickets']} demo tickets (seed {options['seed']}) into {out}")
+        # Arguments as strings, parsed by simulate's own parser, so its option names are the contract.
+        call_command(
+            "simulate",
+            "--tickets",
+            str(options["tickets"]),
+            "--seed",
+            str(options["seed"]),
+            "--out",
+            out,
+            "--load",
+            stdout=self.stdout,
+            stderr=self.stderr,
+        )

@@ -1,0 +1,66 @@
+"""setup_demo creates the printed demo logins and loads simulated tickets only into an empty database."""
+
+from io import StringIO
+
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.test import Client
+
+from repair_center import roles
+from repair_center.models import Ticket
+from repair_center.services.tickets import tickets_upsert
+
+
+def _setup_demo(*args: str) -> str:
+    out = StringIO()
+    call_command("setup_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def _one_ticket() -> None:
+    [result] = tickets_upsert(documents=[{"external_id": "T-1", "title": "link down"}], source="noc")
+    assert result.status == "created"
+
+
+def test_it_creates_an_admin_and_an_engineer_who_can_log_in_with_the_printed_passwords(db):
+    _one_ticket()
+    output = _setup_demo()
+    assert "user 'admin' password 'ticketai-admin'" in output
+    assert "user 'engineer' password 'ticketai-engineer'" in output
+    assert Client().login(username="admin", password="ticketai-admin")
+    assert Client().login(username="engineer", password="ticketai-engineer")
+    assert roles.user_roles(User.objects.get(username="admin")) == roles.ALL
+    assert roles.user_roles(User.objects.get(username="engineer")) == {roles.ENGINEER}
+    assert not User.objects.get(username="engineer").is_staff
+
+
+def test_a_second_run_resets_the_demo_passwords_and_keeps_the_tickets(db):
+    _one_ticket()
+    _setup_demo()
+    engineer = User.objects.get(username="engineer")
+    engineer.set_password("changed")
+    engineer.save()
+    output = _setup_demo()
+    assert "Updated demo user 'engineer'" in output
+    assert "already holds 1 tickets; no demo data loaded" in output
+    assert Client().login(username="engineer", password="ticketai-engineer")
+    assert User.objects.filter(username__in=["admin", "engineer"]).count() == 2
+    assert Ticket.objects.count() == 1
+
+
+def test_no_data_creates_the_users_and_leaves_an_empty_database_empty(db):
+    _setup_demo("--no-data")
+    assert User.objects.filter(username__in=["admin", "engineer"]).count() == 2
+    assert not Ticket.objects.exists()
+
+
+def test_logins_only_prints_the_logins_and_writes_nothing(db):
+    output = _setup_demo("--logins-only")
+    assert "user 'admin' password 'ticketai-admin'" in output
+    assert not User.objects.exists()
+
+
+def test_it_loads_simulated_tickets_into_an_empty_database(db, tmp_path):
+    output = _setup_demo("--tickets", "30", "--seed", "7", "--out", str(tmp_path / "demo-data"))
+    assert Ticket.objects.count() >= 30
+    assert "Simulating 30 demo tickets (seed 7)" in output
