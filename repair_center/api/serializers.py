@@ -1,0 +1,313 @@
+"""Shapes of the REST API. Ticket writes are validated by repair_center.documents.parse_ticket (the
+same code the importers run), so the ticket *document* serializers below describe the request for
+the OpenAPI schema and the bulk envelope; they do not re-implement its rules."""
+
+from typing import get_args
+
+from django.conf import settings
+from rest_framework import serializers
+
+from repair_center.documents import _SOURCE_RE
+from repair_center.models import (
+    ErrorCode,
+    ErrorCodeAlias,
+    NetworkElement,
+    RepairRecord,
+    ResolutionCode,
+    Site,
+    Ticket,
+    TicketErrorCode,
+    TicketEvent,
+    UnmappedCode,
+)
+from repair_center.services.tickets import Outcome
+
+UPSERT_OUTCOMES = list(get_args(Outcome))
+
+# --- Tickets: reading ---
+
+
+class TicketErrorCodeSerializer(serializers.ModelSerializer):
+    code = serializers.CharField(source="error_code.code", allow_null=True, default=None, read_only=True)
+    description = serializers.CharField(
+        source="error_code.description", allow_null=True, default=None, read_only=True
+    )
+
+    class Meta:
+        model = TicketErrorCode
+        fields = ["position", "raw_code", "code", "description"]
+
+
+class TicketEventSerializer(serializers.ModelSerializer):
+    code = serializers.CharField(source="error_code.code", allow_null=True, default=None, read_only=True)
+
+    class Meta:
+        model = TicketEvent
+        fields = ["id", "ticket", "position", "at", "kind", "raw_code", "code", "attrs"]
+
+
+class NestedNetworkElementSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = NetworkElement
+        fields = ["id", "serial", "name", "kind", "vendor", "model"]
+
+
+class TicketBriefSerializer(serializers.ModelSerializer):
+    """One row of the ticket list: no codes or events, so a page costs one query."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="api:ticket-detail")
+    site = serializers.CharField(source="site.code", allow_null=True, default=None, read_only=True)
+    element = serializers.CharField(source="element_ref", read_only=True)
+    resolution = serializers.CharField(
+        source="resolution.code", allow_null=True, default=None, read_only=True
+    )
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "id",
+            "url",
+            "source",
+            "external_id",
+            "title",
+            "status",
+            "priority",
+            "opened_at",
+            "resolved_at",
+            "site",
+            "element",
+            "resolution",
+            "revision",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class TicketSerializer(TicketBriefSerializer):
+    network_element = NestedNetworkElementSerializer(source="element", read_only=True, allow_null=True)
+    error_codes = TicketErrorCodeSerializer(source="codes", many=True, read_only=True)
+    events = TicketEventSerializer(many=True, read_only=True)
+
+    class Meta(TicketBriefSerializer.Meta):
+        fields = [
+            "id",
+            "url",
+            "source",
+            "external_id",
+            "title",
+            "description",
+            "status",
+            "priority",
+            "opened_at",
+            "resolved_at",
+            "site",
+            "element",
+            "network_element",
+            "error_codes",
+            "events",
+            "resolution",
+            "resolution_notes",
+            "revision",
+            "content_hash",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+# --- Tickets: the canonical document (request bodies) ---
+
+
+class TicketDocumentEventSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    kind = serializers.ChoiceField(choices=TicketEvent.Kind.choices)
+    code = serializers.CharField(max_length=64, allow_null=True, required=False)
+    attrs = serializers.DictField(required=False, help_text="Free-form, at most 4 levels and 4 KiB.")
+
+
+class TicketDocumentSerializer(serializers.Serializer):
+    """The canonical ticket document (see repair_center/documents.py); for the schema only."""
+
+    source = serializers.CharField(max_length=64, required=False, help_text="Defaults to 'api'.")
+    external_id = serializers.CharField(max_length=200)
+    title = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True)
+    status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
+    priority = serializers.ChoiceField(choices=Ticket.Priority.choices, required=False)
+    opened_at = serializers.DateTimeField(required=False, allow_null=True)
+    resolved_at = serializers.DateTimeField(required=False, allow_null=True)
+    site = serializers.CharField(max_length=64, required=False, allow_null=True, help_text="Site code.")
+    element = serializers.CharField(
+        max_length=120, required=False, allow_null=True, help_text="Element serial or name."
+    )
+    error_codes = serializers.ListField(child=serializers.CharField(max_length=64), required=False)
+    events = TicketDocumentEventSerializer(many=True, required=False)
+    resolution = serializers.CharField(
+        max_length=64, required=False, allow_null=True, help_text="Resolution code."
+    )
+    resolution_notes = serializers.CharField(required=False, allow_blank=True)
+
+
+class TicketBulkSerializer(serializers.Serializer):
+    """The envelope of ``POST /api/v1/tickets/bulk/``; each item is judged on its own later."""
+
+    source = serializers.RegexField(_SOURCE_RE, max_length=64, required=False, default="api")
+    create_missing = serializers.BooleanField(required=False, default=False)
+    tickets = serializers.ListField(child=serializers.JSONField(), allow_empty=True)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(str(key) for key in set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {"non_field_errors": [f"unknown fields: {', '.join(unknown)}"]}
+                )
+        return super().to_internal_value(data)
+
+    def validate_tickets(self, value: list) -> list:
+        limit = settings.TICKETAI_BULK_MAX_ITEMS
+        if len(value) > limit:
+            raise serializers.ValidationError(f"at most {limit} tickets per call; split the batch")
+        return value
+
+
+class TicketBulkRequestSerializer(TicketBulkSerializer):
+    """The same envelope with typed items, for the schema."""
+
+    tickets = TicketDocumentSerializer(many=True)
+
+
+class TicketBulkItemSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    external_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=UPSERT_OUTCOMES)
+    id = serializers.IntegerField(required=False, help_text="Absent when rejected.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Field name -> messages; only when rejected.",
+    )
+
+
+class TicketBulkResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    results = TicketBulkItemSerializer(many=True)
+
+
+# --- Catalogue ---
+
+
+class ErrorCodeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ErrorCode
+        fields = [
+            "id",
+            "code",
+            "domain",
+            "severity",
+            "description",
+            "recommended_checks",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class ErrorCodeAliasSerializer(serializers.ModelSerializer):
+    code = serializers.SlugRelatedField(
+        source="error_code", slug_field="code", queryset=ErrorCode.objects.all(), help_text="Curated code."
+    )
+
+    class Meta:
+        model = ErrorCodeAlias
+        fields = ["id", "vendor", "raw_code", "code"]
+
+
+class ResolutionCodeSerializer(serializers.ModelSerializer):
+    step_list = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = ResolutionCode
+        fields = [
+            "id",
+            "code",
+            "title",
+            "steps",
+            "step_list",
+            "needs_site_visit",
+            "typical_duration_minutes",
+            "needs_curation",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class UnmappedCodeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = UnmappedCode
+        fields = ["id", "vendor", "raw_code", "occurrences", "first_seen", "last_seen"]
+        read_only_fields = fields
+
+
+class SiteSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Site
+        fields = [
+            "id",
+            "code",
+            "name",
+            "region",
+            "climate",
+            "tier",
+            "latitude",
+            "longitude",
+            "needs_curation",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class NetworkElementSerializer(serializers.ModelSerializer):
+    site = serializers.SlugRelatedField(
+        slug_field="code", queryset=Site.objects.all(), help_text="Site code."
+    )
+
+    class Meta:
+        model = NetworkElement
+        fields = [
+            "id",
+            "serial",
+            "site",
+            "name",
+            "kind",
+            "vendor",
+            "model",
+            "software_version",
+            "installed_on",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class RepairRecordSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RepairRecord
+        fields = [
+            "id",
+            "rma_id",
+            "unit_kind",
+            "unit_serial",
+            "ticket",
+            "ticket_source",
+            "ticket_external_id",
+            "reported_fault_code",
+            "finding",
+            "repair_action",
+            "received_on",
+            "closed_on",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["ticket", "created_at", "updated_at"]
