@@ -73,3 +73,9 @@ def test_the_docs_page_is_served(anon_client):
     response = anon_client.get("/api/docs/")
     assert response.status_code == 200
     assert b"swagger" in response.content.lower()
+
+
+def test_the_docs_page_loads_swagger_ui_from_our_own_static_files(anon_client):
+    html = anon_client.get("/api/docs/").content.decode()
+    assert "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle" in html
+    assert "cdn.jsdelivr.net" not in html

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_celery_results",
     "repair_center",
@@ -118,12 +119,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "ticketai.staticfiles.ManifestOrPlainStorage"},
 }
-# Hashed, compressed names after collectstatic; plain names (served from the app folders) before it,
-# so tests and a fresh checkout work without a collectstatic step.
-WHITENOISE_MANIFEST_STRICT = False
-WHITENOISE_USE_FINDERS = DEBUG or not (STATIC_ROOT / "staticfiles.json").exists()
+WHITENOISE_USE_FINDERS = True
 
 # --- Security: strict when served over HTTPS (TICKETAI_HTTPS=true behind a TLS proxy) ---
 HTTPS = env.boolean("TICKETAI_HTTPS", False)
@@ -171,6 +169,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Trouble-ticket ingestion and resolution recommendations for telecom networks.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from our own static files: no CDN, works offline and under a strict CSP.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have a "status" or "kind" field; name their enums instead of hashing them.
     "ENUM_NAME_OVERRIDES": {
