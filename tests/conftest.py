@@ -11,6 +11,12 @@ from rest_framework.test import APIClient
 from repair_center.models import ApiToken
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The real hasher costs ~0.3 s per user; tests create many users and test no hashing.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def _user(username: str, *groups: str, superuser: bool = False) -> User:
     user = User.objects.create_user(
         username=username, password="pw-" + username, is_superuser=superuser, is_staff=superuser
