@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import models
 
 from repair_center.models import (
     ApiToken,
@@ -134,6 +135,7 @@ class ConnectorAdmin(admin.ModelAdmin):
     list_filter = ("kind", "enabled")
     readonly_fields = ("last_run_at", "last_success_at", "last_error")
     inlines = [ConnectorRunInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["pull_now"]
 
     def save_model(self, request, obj, form, change):

@@ -87,7 +87,6 @@ DATABASES = {
     "default": env.database(_database_url) if _database_url else env.sqlite(DATA_DIR / "ticketai.sqlite3")
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 behaviour now, silencing its deprecation warning
 
 REDIS_URL = env.redis_url("REDIS_URL")
 if REDIS_URL:
