@@ -163,6 +163,12 @@ def parse_timestamp(value: Any) -> datetime:
         raise ValueError("must be an ISO 8601 date-time string")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{str(value)[:40]!r} is out of range") from None
+    if not 1900 <= parsed.year <= 2200:
+        raise ValueError(f"{str(value)[:40]!r} is outside the years 1900-2200")
     return parsed
 
 
@@ -227,8 +233,13 @@ def _events(value: Any, errors: dict) -> tuple[EventDoc, ...]:
         if _depth(attrs) > MAX_ATTRS_DEPTH:
             errors.setdefault(f"{where}.attrs", []).append(f"nested deeper than {MAX_ATTRS_DEPTH} levels")
             continue
-        if len(json.dumps(attrs)) > MAX_ATTRS_BYTES:
+        encoded = json.dumps(attrs)
+        if len(encoded) > MAX_ATTRS_BYTES:
             errors.setdefault(f"{where}.attrs", []).append(f"larger than {MAX_ATTRS_BYTES} bytes")
+            continue
+        if "\\u0000" in encoded:
+            # PostgreSQL's jsonb refuses NUL characters; say so here instead of failing the batch.
+            errors.setdefault(f"{where}.attrs", []).append("must not contain NUL characters")
             continue
         events.append(EventDoc(at=at, kind=kind, code=code.strip(), attrs=attrs))
     return tuple(events)

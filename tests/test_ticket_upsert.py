@@ -116,3 +116,16 @@ def test_the_exported_document_reimports_unchanged(db):
     assert exported["error_codes"] == ["CPRI_LINK_DOWN", "NL-7001"]
     [result] = tickets_upsert(documents=[exported], source="other")
     assert result.status == "unchanged"
+
+
+def test_it_rejects_what_postgresql_would_refuse_instead_of_failing_the_batch(db):
+    _catalogue()
+    nul_attrs = _doc(
+        external_id="nul",
+        events=[{"at": "2026-01-01T10:00:00Z", "kind": "weather", "attrs": {"note": "a\x00b"}}],
+    )
+    ancient = _doc(external_id="ancient", opened_at="0001-01-01T00:30:00+01:00")
+    results = tickets_upsert(documents=[nul_attrs, ancient, _doc(external_id="fine")], source="noc")
+    assert [r.status for r in results] == ["rejected", "rejected", "created"]
+    assert "events[0].attrs" in results[0].errors
+    assert "opened_at" in results[1].errors

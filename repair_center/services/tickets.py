@@ -1,12 +1,13 @@
 """Writing tickets: the one upsert path shared by the bulk API, the file importer and connectors."""
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import JSONField, Q
 from django.utils import timezone
 
 from repair_center.documents import DocumentError, TicketDoc, parse_ticket
@@ -191,7 +192,7 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
             )
             to_update.append((i, doc, ticket))
 
-    Ticket.objects.bulk_create([t for _, _, t in to_create])
+    _insert_tickets([t for _, _, t in to_create])
     if to_update:
         Ticket.objects.bulk_update(
             [t for _, _, t in to_update],
@@ -218,36 +219,88 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
 
     mapper = CodeMapper()
     unmapped: Counter[tuple[str, str]] = Counter()
-    code_rows: list[TicketErrorCode] = []
-    event_rows: list[TicketEvent] = []
+    code_rows: list[tuple] = []
+    event_rows: list[tuple] = []
     for _, doc, ticket in to_create + to_update:
         vendor = elements.get(doc.element, (None, ""))[1]
         for position, raw in enumerate(doc.error_codes):
             code_id = mapper.map(raw, vendor)
             if code_id is None:
                 unmapped[(vendor, raw)] += 1
-            code_rows.append(
-                TicketErrorCode(ticket_id=ticket.id, position=position, raw_code=raw, error_code_id=code_id)
-            )
+            code_rows.append((ticket.id, position, raw, code_id))
         for position, event in enumerate(doc.events):
             code_id = mapper.map(event.code, vendor) if event.code else None
             if event.code and code_id is None:
                 unmapped[(vendor, event.code)] += 1
-            event_rows.append(
-                TicketEvent(
-                    ticket_id=ticket.id,
-                    position=position,
-                    at=event.at,
-                    kind=event.kind,
-                    raw_code=event.code,
-                    error_code_id=code_id,
-                    attrs=event.attrs,
-                )
-            )
-    TicketErrorCode.objects.bulk_create(code_rows, batch_size=2000)
-    TicketEvent.objects.bulk_create(event_rows, batch_size=2000)
+            event_rows.append((ticket.id, position, event.at, event.kind, event.code, code_id, event.attrs))
+    _insert_rows(TicketErrorCode, _CODE_COLUMNS, code_rows)
+    _insert_rows(TicketEvent, _EVENT_COLUMNS, event_rows)
     record_unmapped(unmapped)
 
     out.extend((i, ItemResult(i, doc.external_id, "created", id=t.id)) for i, doc, t in to_create)
     out.extend((i, ItemResult(i, doc.external_id, "updated", id=t.id)) for i, doc, t in to_update)
     return out
+
+
+# --- Bulk inserts -------------------------------------------------------------------------------
+# On PostgreSQL, rows go in with COPY: Django's bulk_create spends most of an import building and
+# quoting parameters (about 4x slower at 1,000 tickets with 7,000 child rows per batch). Other
+# databases (the embedded SQLite) keep bulk_create. Both write the same rows.
+
+_CODE_COLUMNS = ("ticket_id", "position", "raw_code", "error_code_id")
+_EVENT_COLUMNS = ("ticket_id", "position", "at", "kind", "raw_code", "error_code_id", "attrs")
+
+
+def _copy(model, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
+    table = connection.ops.quote_name(model._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(c) for c in columns)
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+
+
+def _insert_rows(model, columns: Sequence[str], rows: list[tuple]) -> None:
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(
+            [model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=2000
+        )
+        return
+    json_at = {i for i, c in enumerate(columns) if isinstance(model._meta.get_field(c), JSONField)}
+    if json_at:
+        rows = (tuple(_json_text(v) if i in json_at else v for i, v in enumerate(row)) for row in rows)
+    _copy(model, columns, rows)
+
+
+def _json_text(value: Any) -> str:
+    return "{}" if value == {} else json.dumps(value)
+
+
+def _insert_tickets(tickets: list[Ticket]) -> None:
+    """Insert new tickets and set their ids (from the table's sequence when using COPY)."""
+    if not tickets:
+        return
+    if connection.vendor != "postgresql":
+        Ticket.objects.bulk_create(tickets)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [Ticket._meta.db_table, len(tickets)],
+        )
+        for ticket, (pk,) in zip(tickets, cursor.fetchall(), strict=True):
+            ticket.id = pk
+    fields = list(Ticket._meta.concrete_fields)
+    _copy(
+        Ticket,
+        [f.column for f in fields],
+        (tuple(getattr(t, f.attname) for f in fields) for t in tickets),
+    )
+    for ticket in tickets:
+        ticket._state.adding = False
+        ticket._state.db = connection.alias

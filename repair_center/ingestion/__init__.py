@@ -1,0 +1,1 @@
+"""File ingestion: streaming readers, the ticket, repair and catalogue importers, and ticket export."""

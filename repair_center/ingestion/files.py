@@ -1,0 +1,326 @@
+"""Importing ticket and repair files through the shared write services, and exporting tickets.
+
+Files are streamed (see readers.py) and written in batches; each batch is one transaction, so a
+ticket is never half-written. Rows that cannot be read or fail validation are counted, kept in the
+rejects file (JSONL: {"row", "external_id", "reason" or "errors", "data"}) and never stop the import.
+"""
+
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from django.db import DataError, transaction
+
+from repair_center import documents, selectors
+from repair_center.ingestion import readers
+from repair_center.models import Ticket
+from repair_center.services import repairs
+from repair_center.services.tickets import ItemResult, tickets_upsert
+
+KEPT_REJECTS = 20
+KEPT_IGNORED = 50
+_ROW_FAILURES = (DataError, ValueError, OverflowError)
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    rejects: list[dict] = field(default_factory=list)  # the first KEPT_REJECTS, for display
+    ignored_columns: set[str] = field(default_factory=set)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+        }
+
+    @property
+    def total(self) -> int:
+        return self.created + self.updated + self.unchanged + self.rejected
+
+    def summary(self) -> str:
+        return ", ".join(f"{name} {count}" for name, count in self.counts().items())
+
+    def details(self, rejects_path=None) -> list[str]:
+        """Ignored columns and the first rejects, one line each, for a person to read."""
+        lines = (
+            [f"ignored columns: {', '.join(sorted(self.ignored_columns))}"] if self.ignored_columns else []
+        )
+        for entry in self.rejects:
+            why = entry.get("reason") or "; ".join(f"{k}: {' '.join(v)}" for k, v in entry["errors"].items())
+            lines.append(f"row {entry['row']} rejected: {why}")
+        if self.rejected > len(self.rejects):
+            more = self.rejected - len(self.rejects)
+            lines.append(f"... and {more} more" + (f" (all in {rejects_path})" if rejects_path else ""))
+        return lines
+
+
+class RejectsLog:
+    """Counts rejected rows on the report and appends them to the rejects file, if one was given."""
+
+    def __init__(self, path: str | Path | None, report: ImportReport):
+        self.report = report
+        self.handle: TextIO | None = open(path, "w", encoding="utf-8") if path else None  # noqa: SIM115
+
+    def add(self, row: int, external_id: Any, *, reason: str = "", errors: dict | None = None, data=None):
+        entry: dict[str, Any] = {"row": row, "external_id": external_id}
+        if errors:
+            entry["errors"] = errors
+        else:
+            entry["reason"] = reason
+        entry["data"] = data
+        self.report.rejected += 1
+        if len(self.report.rejects) < KEPT_REJECTS:
+            self.report.rejects.append(entry)
+        if self.handle:
+            self.handle.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+
+    def close(self) -> None:
+        if self.handle:
+            self.handle.close()
+
+
+Converter = Callable[[readers.Row], tuple[dict, dict[str, list[str]]]]
+Writer = Callable[[list[dict]], list[ItemResult]]
+
+
+def _import(
+    path: str | Path,
+    *,
+    convert: Converter,
+    write: Writer,
+    key: str,
+    rejects_path,
+    batch_size: int,
+    progress,
+    report: ImportReport,
+) -> ImportReport:
+    rows = readers.read_rows(path)  # FileUnreadable comes from here, before anything is written
+    try:
+        rejects = RejectsLog(rejects_path, report)
+    except OSError as e:
+        rows.close()
+        raise readers.FileUnreadable(f"{rejects_path}: cannot write the rejects file: {e.strerror}") from e
+    batch: list[tuple[int, dict]] = []
+    try:
+        for row in rows:
+            if row.data is None:
+                rejects.add(row.number, None, reason=row.reason, data=row.raw)
+                continue
+            item, errors = convert(row)
+            if errors:
+                rejects.add(row.number, item.get(key), errors=errors, data=row.data)
+                continue
+            batch.append((row.number, item))
+            if len(batch) >= batch_size:
+                _write_batch(batch, write, key, report, rejects)
+                batch = []
+                if progress:
+                    progress(report)
+        if batch:
+            _write_batch(batch, write, key, report, rejects)
+            if progress:
+                progress(report)
+    finally:
+        rejects.close()
+        rows.close()
+    return report
+
+
+def _write_batch(batch, write: Writer, key: str, report: ImportReport, rejects: RejectsLog) -> None:
+    items = [item for _, item in batch]
+    try:
+        with transaction.atomic():
+            results = write(items)
+    except _ROW_FAILURES:
+        # A value that slipped past validation (the database refuses it, or a date overflows when
+        # normalised to UTC) costs only its own row: retry one by one, each in its own transaction.
+        results = []
+        for i, item in enumerate(items):
+            try:
+                with transaction.atomic():
+                    [result] = write([item])
+            except _ROW_FAILURES as e:
+                refused = {"non_field_errors": [f"cannot be stored: {str(e).strip()[:300]}"]}
+                result = ItemResult(i, item.get(key), "rejected", errors=refused)
+            result.index = i
+            results.append(result)
+    for result in results:
+        number, item = batch[result.index]
+        if result.status == "rejected":
+            rejects.add(number, result.external_id, errors=result.errors, data=item)
+        else:
+            setattr(report, result.status, getattr(report, result.status) + 1)
+
+
+def _check_mapped_columns(path, mapping: dict[str, str], is_csv: bool) -> None:
+    """A CSV header is known up front: a mapped column that is not there is a mistake, not a blank."""
+    if is_csv and mapping:
+        header = readers.csv_columns(path)
+        missing = sorted(column for column in mapping.values() if column not in header)
+        if missing:
+            raise readers.FileUnreadable(f"mapped column(s) not in the CSV header: {', '.join(missing)}")
+
+
+def _ignored_noter(report: ImportReport, mapping: dict, fields: tuple[str, ...]):
+    """Collects the columns or keys no field reads, so a misspelt one is reported, not just lost."""
+    used = {mapping.get(name, name) for name in fields}
+
+    def note(data: dict) -> None:
+        if len(report.ignored_columns) < KEPT_IGNORED and not used.issuperset(data):
+            report.ignored_columns.update(key for key in data if key not in used)
+
+    return note
+
+
+# --- Tickets -----------------------------------------------------------------------------------
+
+
+def import_tickets_file(
+    path: str | Path,
+    *,
+    source: str,
+    mapping: dict[str, str] | None = None,
+    rejects_path=None,
+    create_missing: bool = False,
+    batch_size: int = 1000,
+    progress=None,
+) -> ImportReport:
+    """Import a CSV, JSON or JSONL file of ticket documents through tickets_upsert.
+
+    ``source`` is the default for documents that name none. Without an external id the row is
+    keyed as ``<file name>:<row>``, so importing the same file again updates instead of duplicating.
+    """
+    mapping = mapping or {}
+    readers.check_mapping(mapping, documents.FIELDS)
+    is_csv = readers.file_format(path) == "csv"
+    _check_mapped_columns(path, mapping, is_csv)
+    name = Path(path).name
+    report = ImportReport()
+    note_ignored = _ignored_noter(report, mapping, documents.FIELDS)
+
+    def convert(row: readers.Row) -> tuple[dict, dict]:
+        note_ignored(row.data)
+        doc = readers.pick_fields(row.data, mapping, documents.FIELDS, text=is_csv)
+        errors = _csv_ticket_fields(doc) if is_csv else {}
+        external_id = doc.get("external_id")
+        if external_id is None or (isinstance(external_id, str) and not external_id.strip()):
+            doc["external_id"] = f"{name}:{row.number}"
+        return doc, errors
+
+    def write(docs: list[dict]) -> list[ItemResult]:
+        return tickets_upsert(documents=docs, source=source, create_missing=create_missing)
+
+    return _import(
+        path,
+        convert=convert,
+        write=write,
+        key="external_id",
+        rejects_path=rejects_path,
+        batch_size=batch_size,
+        progress=progress,
+        report=report,
+    )
+
+
+def _csv_ticket_fields(doc: dict) -> dict[str, list[str]]:
+    """CSV cells are text: error_codes is a ';'-separated list, events a JSON array."""
+    errors: dict[str, list[str]] = {}
+    if "error_codes" in doc:
+        doc["error_codes"] = [code.strip() for code in doc["error_codes"].split(";") if code.strip()]
+    if "events" in doc:
+        try:
+            doc["events"] = json.loads(doc["events"])
+        except json.JSONDecodeError as e:
+            errors["events"] = [f"must be a JSON array of events: {e.msg} at column {e.colno}"]
+    return errors
+
+
+# --- Repair records ----------------------------------------------------------------------------
+
+
+def import_repairs_file(
+    path: str | Path,
+    *,
+    mapping: dict[str, str] | None = None,
+    rejects_path=None,
+    batch_size: int = 1000,
+    progress=None,
+) -> ImportReport:
+    """Import a CSV, JSON or JSONL file of repair records through repairs_upsert (keyed on rma_id)."""
+    mapping = mapping or {}
+    readers.check_mapping(mapping, repairs.FIELDS)
+    is_csv = readers.file_format(path) == "csv"
+    _check_mapped_columns(path, mapping, is_csv)
+    report = ImportReport()
+    note_ignored = _ignored_noter(report, mapping, repairs.FIELDS)
+
+    def convert(row: readers.Row) -> tuple[dict, dict]:
+        note_ignored(row.data)
+        return readers.pick_fields(row.data, mapping, repairs.FIELDS, text=is_csv), {}
+
+    return _import(
+        path,
+        convert=convert,
+        write=lambda rows: repairs.repairs_upsert(rows=rows),
+        key="rma_id",
+        rejects_path=rejects_path,
+        batch_size=batch_size,
+        progress=progress,
+        report=report,
+    )
+
+
+# --- Export ------------------------------------------------------------------------------------
+
+
+def export_tickets_file(path: str | Path, *, source: str | None = None) -> int:
+    """Write canonical documents to ``path`` (.json array or .jsonl); returns how many.
+
+    Written to ``<path>.part`` and renamed, so a reader never sees half a file."""
+    path = Path(path)
+    if path.suffix.lower() not in (".json", ".jsonl"):
+        raise readers.FileUnreadable(f"{path.name}: export to .json or .jsonl")
+    queryset = Ticket.objects.all()
+    if source:
+        queryset = queryset.filter(source=source)
+    part = path.with_name(path.name + ".part")
+    count = 0
+    try:
+        with open(part, "w", encoding="utf-8") as out:
+            lines = _json_lines(selectors.ticket_documents(queryset))
+            if path.suffix.lower() == ".jsonl":
+                for line in lines:
+                    out.write(line + "\n")
+                    count += 1
+            else:
+                out.write("[")
+                for line in lines:
+                    out.write(("\n" if count == 0 else ",\n") + line)
+                    count += 1
+                out.write("\n]\n")
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)
+    return count
+
+
+def _json_lines(docs: Iterator[dict]) -> Iterator[str]:
+    for doc in docs:
+        yield json.dumps(doc, ensure_ascii=False)
+
+
+__all__: Sequence[str] = (
+    "ImportReport",
+    "export_tickets_file",
+    "import_repairs_file",
+    "import_tickets_file",
+)

@@ -1,0 +1,422 @@
+"""Streaming readers for CSV, JSON (a top-level array) and JSONL files, in constant memory.
+
+Every reader yields ``Row(number, data, reason)``: ``data`` is a dict of the record's raw values,
+or ``None`` with a ``reason`` when the record could not be read (bad UTF-8, bad JSON, a line over
+MAX_LINE_BYTES). One broken record never stops the file; only a file that cannot be opened or has
+no usable start (no CSV header, no '[') raises FileUnreadable, before anything is yielded.
+
+Row numbers are what a person finds in the file: the JSONL line, the JSON array element (from 1),
+the CSV record counting the header as row 1 (as a spreadsheet shows it).
+"""
+
+import codecs
+import csv
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+MAX_LINE_BYTES = 1024 * 1024
+CHUNK_CHARS = 64 * 1024
+FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+# Bytes that were not UTF-8 survive decoding as lone surrogates (errors="surrogateescape").
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+# Escapes that may decode to what PostgreSQL cannot store (NUL, lone surrogates); rare, so the
+# exact check (_unstorable) runs only when the raw text contains one.
+_SUSPECT_ESCAPE = re.compile(r"\\u(0000|d[89a-f])", re.IGNORECASE)
+
+csv.field_size_limit(MAX_LINE_BYTES)
+
+
+class FileUnreadable(Exception):
+    """The file cannot be read at all: missing, unknown format, or no usable start."""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    number: int
+    data: dict | None
+    reason: str = ""
+    raw: str = ""
+
+
+def file_format(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise FileUnreadable(f"{Path(path).name}: unknown format {suffix!r}; use .csv, .json or .jsonl")
+    return FORMATS[suffix]
+
+
+def read_rows(path: str | Path) -> Iterator[Row]:
+    """Open ``path`` (format by extension) and return an iterator of its rows.
+
+    Opening and the first check happen now, so FileUnreadable is raised here and not mid-import.
+    """
+    fmt = file_format(path)
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the generator that owns it
+    except OSError as e:
+        raise FileUnreadable(f"{path}: {e.strerror or e}") from e
+    try:
+        if fmt == "csv":
+            return _owning(handle, _csv_rows(handle, _csv_header(handle)))
+        if fmt == "json":
+            text = codecs.getreader("utf-8")(handle, errors="surrogateescape")
+            return _owning(handle, _json_array_rows(text, _json_start(text)))
+        return _owning(handle, _jsonl_rows(handle))
+    except BaseException:
+        handle.close()
+        raise
+
+
+def _owning(handle: IO, rows: Iterator[Row]) -> Iterator[Row]:
+    with handle:
+        yield from rows
+
+
+def _truncate(text: str, limit: int = 2000) -> str:
+    text = _UNDECODABLE.sub("\ufffd", text)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _lines(handle: IO[bytes], overlong: set[int]) -> Iterator[bytes]:
+    """Physical lines of at most MAX_LINE_BYTES; a longer one is skipped and its number noted."""
+    number = 0
+    while True:
+        line = handle.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            overlong.add(number)
+            while line and not line.endswith(b"\n"):
+                line = handle.readline(CHUNK_CHARS)
+            yield b"\n"
+            continue
+        yield line
+
+
+def _bad_text_reason(text: str) -> str:
+    if _UNDECODABLE.search(text):
+        return "not valid UTF-8"
+    if "\x00" in text:
+        return "contains a NUL character"
+    return ""
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _unstorable(text: str, value: Any) -> str:
+    if not _SUSPECT_ESCAPE.search(text):
+        return ""
+    for string in _strings(value):
+        if "\x00" in string:
+            return "contains a \\u0000 escape (NUL), which cannot be stored"
+        try:
+            string.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains a lone surrogate escape, which is not valid Unicode"
+    return ""
+
+
+def _json_value(text: str, value: Any) -> tuple[dict | None, str]:
+    """Checks shared by JSONL lines and JSON array elements once they are decoded."""
+    reason = _bad_text_reason(text) or _unstorable(text, value)
+    if not reason and not isinstance(value, dict):
+        reason = f"expected a JSON object, got {type(value).__name__}"
+    return (None, reason) if reason else (value, "")
+
+
+def _json_object(text: str) -> tuple[dict | None, str]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        reason = _bad_text_reason(text)
+        return None, reason or f"invalid JSON: {e.msg} at column {e.colno}"
+    return _json_value(text, value)
+
+
+# --- JSONL -------------------------------------------------------------------------------------
+
+
+def _jsonl_rows(handle: IO[bytes]) -> Iterator[Row]:
+    overlong: set[int] = set()
+    for number, line in enumerate(_lines(handle, overlong), start=1):
+        if number in overlong:
+            yield Row(number, None, f"line longer than {MAX_LINE_BYTES} bytes")
+            continue
+        text = line.decode("utf-8", errors="surrogateescape")
+        if number == 1:
+            text = text.removeprefix("\ufeff")
+        if not text.strip():
+            continue
+        data, reason = _json_object(text)
+        yield Row(number, data, reason, raw="" if data is not None else _truncate(text.rstrip("\n")))
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+
+
+class _CsvSource:
+    """Decoded lines for csv.reader, remembering which physical lines were too long."""
+
+    def __init__(self, handle: IO[bytes]):
+        self.overlong: set[int] = set()
+        self._lines = _lines(handle, self.overlong)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        return next(self._lines).decode("utf-8", errors="surrogateescape")
+
+
+def _csv_header(handle: IO[bytes]) -> tuple[_CsvSource, Any, list[str]]:
+    source = _CsvSource(handle)
+    reader = csv.reader(source, strict=False)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise FileUnreadable("the CSV file is empty (no header row)") from None
+    except csv.Error as e:
+        raise FileUnreadable(f"the CSV header row cannot be read: {e}") from None
+    if source.overlong:
+        raise FileUnreadable(f"the CSV header row is longer than {MAX_LINE_BYTES} bytes")
+    header = [name.strip() for name in header]
+    if header:
+        header[0] = header[0].removeprefix("\ufeff")
+    if _UNDECODABLE.search("".join(header)):
+        raise FileUnreadable("the CSV header row is not valid UTF-8")
+    if not any(header):
+        raise FileUnreadable("the CSV file has an empty header row")
+    duplicates = sorted({name for name in header if name and header.count(name) > 1})
+    if duplicates:
+        raise FileUnreadable(f"the CSV header repeats columns: {', '.join(duplicates)}")
+    return source, reader, header
+
+
+def _csv_rows(handle: IO[bytes], opened: tuple[_CsvSource, Any, list[str]]) -> Iterator[Row]:
+    source, reader, header = opened
+    number = 1
+    last_line = reader.line_num
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            number += 1
+            last_line = reader.line_num
+            yield Row(number, None, f"unreadable CSV record: {e}")
+            continue
+        first_line, last_line = last_line + 1, reader.line_num
+        if source.overlong and any(n in source.overlong for n in range(first_line, last_line + 1)):
+            number += 1
+            yield Row(number, None, f"line longer than {MAX_LINE_BYTES} bytes")
+            continue
+        if not values or (len(values) == 1 and not values[0].strip()):
+            continue  # a blank line is not a record
+        number += 1
+        joined = ",".join(values)
+        reason = _bad_text_reason(joined)
+        if not reason and len(values) > len(header):
+            reason = f"{len(values)} values for {len(header)} columns"
+        if reason:
+            yield Row(number, None, reason, raw=_truncate(joined))
+            continue
+        yield Row(number, {name: value for name, value in zip(header, values, strict=False) if name})
+
+
+def csv_columns(path: str | Path) -> list[str]:
+    """The header of a CSV file (raises FileUnreadable like read_rows)."""
+    try:
+        with open(path, "rb") as handle:
+            return _csv_header(handle)[2]
+    except OSError as e:
+        raise FileUnreadable(f"{path}: {e.strerror or e}") from e
+
+
+# --- JSON array --------------------------------------------------------------------------------
+
+
+def _json_start(text: IO[str]) -> list[str]:
+    buffer = ""
+    while True:
+        chunk = text.read(CHUNK_CHARS)
+        if not chunk:
+            raise FileUnreadable("the JSON file is empty; expected an array of objects")
+        buffer += chunk
+        stripped = buffer.lstrip().removeprefix("\ufeff").lstrip()
+        if stripped:
+            if not stripped.startswith("["):
+                raise FileUnreadable("the JSON file must hold a top-level array of objects")
+            return [stripped[1:]]
+        buffer = ""
+
+
+def _json_array_rows(text: IO[str], start: list[str]) -> Iterator[Row]:
+    yield from _ArrayScanner(text, start[0]).rows()
+
+
+class _ArrayScanner:
+    """Elements of a top-level JSON array, decoded one at a time with raw_decode over chunks.
+
+    The buffer holds the current element plus at most one chunk; a malformed element is skipped
+    with a string- and bracket-aware scan to the ',' or ']' that ends it.
+    """
+
+    def __init__(self, text: IO[str], buffer: str):
+        self.text = text
+        self.buffer = buffer
+        self.pos = 0
+        self.eof = False
+        self.decoder = json.JSONDecoder()
+
+    def _fill(self) -> bool:
+        if self.eof:
+            return False
+        chunk = self.text.read(CHUNK_CHARS)
+        if not chunk:
+            self.eof = True
+            return False
+        self.buffer = self.buffer[self.pos :] + chunk
+        self.pos = 0
+        return True
+
+    def _peek(self) -> str:
+        """The next non-blank character (not consumed), or '' at the end of the file."""
+        while True:
+            while self.pos < len(self.buffer) and self.buffer[self.pos] in " \t\r\n":
+                self.pos += 1
+            if self.pos < len(self.buffer):
+                return self.buffer[self.pos]
+            if not self._fill():
+                return ""
+
+    def rows(self) -> Iterator[Row]:
+        number = 0
+        if self._peek() == "]":
+            return
+        while True:
+            number += 1
+            char = self._peek()
+            if char == "":
+                yield Row(number, None, "the file ends before the closing ']'")
+                return
+            if char == "]" and number > 1:
+                return  # a trailing comma: forgiven
+            yield self._element(number)
+            while True:
+                char = self._peek()
+                if char == ",":
+                    self.pos += 1
+                    break
+                if char == "]":
+                    return
+                if char == "":
+                    yield Row(number + 1, None, "the file ends before the closing ']'")
+                    return
+                number += 1
+                raw = _truncate(self.buffer[self.pos : self.pos + 200])
+                yield Row(number, None, f"expected ',' or ']' after an element, found {char!r}", raw=raw)
+                self._skip()
+
+    def _element(self, number: int) -> Row:
+        while True:
+            try:
+                value, end = self.decoder.raw_decode(self.buffer, self.pos)
+                break
+            except json.JSONDecodeError as e:
+                if len(self.buffer) - self.pos <= MAX_LINE_BYTES and self._fill():
+                    continue
+                if len(self.buffer) - self.pos > MAX_LINE_BYTES:
+                    reason = f"element longer than {MAX_LINE_BYTES} bytes"
+                else:
+                    reason = f"invalid JSON: {e.msg} at offset {e.pos - self.pos}"
+                raw = _truncate(self.buffer[self.pos : self.pos + 2000])
+                self._skip()
+                return Row(number, None, reason, raw=raw)
+        element = self.buffer[self.pos : end]
+        self.pos = end
+        data, reason = _json_value(element, value)
+        return Row(number, data, reason, raw="" if data is not None else _truncate(element))
+
+    def _skip(self) -> None:
+        """Move to the ',' or ']' that ends the current (broken) element, or to the end of file."""
+        depth = 0
+        in_string = escaped = False
+        while True:
+            while self.pos < len(self.buffer):
+                char = self.buffer[self.pos]
+                if in_string:
+                    if escaped:
+                        escaped = False
+                    elif char == "\\":
+                        escaped = True
+                    elif char == '"':
+                        in_string = False
+                elif char == '"':
+                    in_string = True
+                elif char in "[{":
+                    depth += 1
+                elif char in "]}":
+                    if depth == 0 and char == "]":
+                        return
+                    depth = max(depth - 1, 0)
+                elif char == "," and depth == 0:
+                    return
+                self.pos += 1
+            if not self._fill():
+                return
+
+
+# --- Column mapping ----------------------------------------------------------------------------
+
+
+def parse_mapping(items: list[str] | None, fields: tuple[str, ...]) -> dict[str, str]:
+    """``["title=Summary", ...]`` from the command line as {canonical field: file column}."""
+    mapping: dict[str, str] = {}
+    for item in items or []:
+        name, sep, column = item.partition("=")
+        name, column = name.strip(), column.strip()
+        if not sep or not name or not column:
+            raise ValueError(f"--map {item!r}: give FIELD=COLUMN")
+        mapping[name] = column
+    check_mapping(mapping, fields)
+    return mapping
+
+
+def check_mapping(mapping: dict[str, str], fields: tuple[str, ...]) -> None:
+    unknown = sorted(set(mapping) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown field(s) in the mapping: {', '.join(unknown)}; known: {', '.join(fields)}")
+
+
+def pick_fields(data: dict, mapping: dict[str, str], fields: tuple[str, ...], *, text: bool) -> dict:
+    """A record as {field: value}, each field from its mapped column or key (default: its own name).
+
+    Other columns and keys are left out (the importer reports their names). With ``text`` (CSV),
+    blank cells count as absent.
+    """
+    picked = {}
+    for name in fields:
+        column = mapping.get(name, name)
+        if column in data:
+            value = data[column]
+            if text and (value is None or value.strip() == ""):
+                continue
+            picked[name] = value
+    return picked

@@ -1,0 +1,39 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from repair_center.ingestion import readers
+from repair_center.ingestion.files import ImportReport, import_repairs_file
+from repair_center.services.repairs import FIELDS
+
+
+def print_report(command: BaseCommand, report: ImportReport, rejects_path: str | None) -> None:
+    for line in report.details(rejects_path):
+        command.stderr.write(line)
+    command.stdout.write(report.summary())
+
+
+class Command(BaseCommand):
+    help = "Import repair-centre records (RMA) from a .csv, .json (array) or .jsonl file."
+
+    def add_arguments(self, parser):
+        parser.add_argument("path")
+        parser.add_argument(
+            "--map", action="append", metavar="FIELD=COLUMN", help="Read FIELD from COLUMN (repeatable)."
+        )
+        parser.add_argument("--rejects", metavar="FILE", help="Write rejected rows here (JSONL).")
+        parser.add_argument("--batch-size", type=int, default=1000)
+
+    def handle(self, *args, **options):
+        try:
+            mapping = readers.parse_mapping(options["map"], FIELDS)
+        except ValueError as e:
+            raise CommandError(str(e)) from e
+        try:
+            report = import_repairs_file(
+                options["path"],
+                mapping=mapping,
+                rejects_path=options["rejects"],
+                batch_size=max(1, options["batch_size"]),
+            )
+        except readers.FileUnreadable as e:
+            raise CommandError(str(e)) from e
+        print_report(self, report, options["rejects"])

@@ -1,0 +1,45 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from repair_center.documents import FIELDS
+from repair_center.ingestion import readers
+from repair_center.ingestion.files import import_tickets_file
+from repair_center.management.commands.import_repairs import print_report
+
+
+class Command(BaseCommand):
+    help = "Import tickets from a .csv, .json (array) or .jsonl file of canonical ticket documents."
+
+    def add_arguments(self, parser):
+        parser.add_argument("path")
+        parser.add_argument("--source", required=True, help="Source system for documents that name none.")
+        parser.add_argument(
+            "--map", action="append", metavar="FIELD=COLUMN", help="Read FIELD from COLUMN (repeatable)."
+        )
+        parser.add_argument("--rejects", metavar="FILE", help="Write rejected rows here (JSONL).")
+        parser.add_argument(
+            "--create-missing", action="store_true", help="Add unknown resolutions and sites, flagged."
+        )
+        parser.add_argument("--batch-size", type=int, default=1000)
+
+    def handle(self, *args, **options):
+        try:
+            mapping = readers.parse_mapping(options["map"], FIELDS)
+        except ValueError as e:
+            raise CommandError(str(e)) from e
+        try:
+            report = import_tickets_file(
+                options["path"],
+                source=options["source"],
+                mapping=mapping,
+                rejects_path=options["rejects"],
+                create_missing=options["create_missing"],
+                batch_size=max(1, options["batch_size"]),
+                progress=lambda r: (
+                    self.stderr.write(f"  {r.total} rows: {r.summary()}")
+                    if options["verbosity"] > 1
+                    else None
+                ),
+            )
+        except readers.FileUnreadable as e:
+            raise CommandError(str(e)) from e
+        print_report(self, report, options["rejects"])

@@ -1,0 +1,187 @@
+"""import_tickets: CSV, JSON and JSONL files through tickets_upsert, with rejects and reruns."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from repair_center.ingestion.files import import_tickets_file
+from repair_center.models import ResolutionCode, Ticket, TicketErrorCode, TicketEvent
+from tests.factories import NetworkElementFactory, ResolutionCodeFactory
+
+
+def _doc(n: int, **overrides) -> dict:
+    doc = {
+        "source": "sim",
+        "external_id": f"SIM-{n:03d}",
+        "title": f"link down {n}",
+        "status": "closed",
+        "priority": "high",
+        "opened_at": "2026-01-03T10:12:00Z",
+        "resolved_at": "2026-01-03T14:00:00Z",
+        "site": "CS-1",
+        "element": "SN-1",
+        "error_codes": ["CPRI_LINK_DOWN", "NL-7001"],
+        "events": [{"at": "2026-01-03T09:58:00Z", "kind": "alarm_raised", "code": "SFP_RX_LOW", "attrs": {}}],
+        "resolution": "REPLACE_SFP",
+        "resolution_notes": "swapped sfp",
+    }
+    doc.update(overrides)
+    return doc
+
+
+@pytest.fixture
+def catalogue(db):
+    NetworkElementFactory(serial="SN-1", site__code="CS-1")
+    ResolutionCodeFactory(code="REPLACE_SFP")
+
+
+def _import(*args) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command("import_tickets", *map(str, args), stdout=out, stderr=err)
+    return out.getvalue().strip(), err.getvalue()
+
+
+def _write_jsonl(path, docs):
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+
+
+def test_it_imports_jsonl_and_a_rerun_leaves_everything_unchanged(catalogue, tmp_path):
+    path = tmp_path / "tickets.jsonl"
+    _write_jsonl(path, [_doc(n) for n in range(5)])
+    assert _import(path, "--source", "sim")[0] == "created 5, updated 0, unchanged 0, rejected 0"
+    assert _import(path, "--source", "sim")[0] == "created 0, updated 0, unchanged 5, rejected 0"
+    assert Ticket.objects.count() == 5
+    assert TicketEvent.objects.count() == 5 and TicketErrorCode.objects.count() == 10
+
+
+def test_it_writes_batches_through_the_same_path_for_a_json_array(catalogue, tmp_path):
+    path = tmp_path / "tickets.json"
+    path.write_text(json.dumps([_doc(n) for n in range(7)]))
+    report = import_tickets_file(path, source="sim", batch_size=3)
+    assert report.counts() == {"created": 7, "updated": 0, "unchanged": 0, "rejected": 0}
+    changed = [_doc(n, title="changed") if n == 4 else _doc(n) for n in range(7)]
+    path.write_text(json.dumps(changed))
+    assert import_tickets_file(path, source="sim", batch_size=3).counts()["updated"] == 1
+    assert Ticket.objects.get(external_id="SIM-004").revision == 2
+
+
+def test_a_csv_without_external_ids_is_keyed_by_file_and_row_so_a_rerun_updates(catalogue, tmp_path):
+    path = tmp_path / "export.csv"
+    events = json.dumps([{"at": "2026-01-01T00:00:00Z", "kind": "alarm_raised", "code": "A", "attrs": {}}])
+    path.write_text(
+        "title,error_codes,events,site\n"
+        f'first,CPRI_LINK_DOWN; NL-7001,"{events.replace(chr(34), chr(34) * 2)}",CS-1\n'
+        "second,,,\n"
+    )
+    assert _import(path, "--source", "noc")[0] == "created 2, updated 0, unchanged 0, rejected 0"
+    first = Ticket.objects.get(external_id="export.csv:2")
+    assert list(first.codes.values_list("raw_code", flat=True)) == ["CPRI_LINK_DOWN", "NL-7001"]
+    assert first.events.get().kind == "alarm_raised"
+    assert Ticket.objects.get(external_id="export.csv:3").source == "noc"
+
+    path.write_text(path.read_text().replace("second", "second edited"))
+    assert _import(path, "--source", "noc")[0] == "created 0, updated 1, unchanged 1, rejected 0"
+    assert Ticket.objects.count() == 2
+
+
+def test_map_reads_fields_from_other_columns_and_reports_the_ignored_ones(catalogue, tmp_path):
+    path = tmp_path / "remedy.csv"
+    path.write_text("Incident,Summary,Fix,Assignee\nINC-1,fan failure,REPLACE_SFP,bob\n")
+    out, err = _import(
+        path,
+        "--source",
+        "remedy",
+        "--map",
+        "external_id=Incident",
+        "--map",
+        "title=Summary",
+        "--map",
+        "resolution=Fix",
+    )
+    assert out == "created 1, updated 0, unchanged 0, rejected 0"
+    assert "ignored columns: Assignee" in err
+    ticket = Ticket.objects.get()
+    assert (ticket.external_id, ticket.title, ticket.resolution.code) == (
+        "INC-1",
+        "fan failure",
+        "REPLACE_SFP",
+    )
+
+
+def test_an_unknown_resolution_is_rejected_with_a_reason_in_the_rejects_file(catalogue, tmp_path):
+    path = tmp_path / "tickets.jsonl"
+    rejects = tmp_path / "rejects.jsonl"
+    _write_jsonl(path, [_doc(1), _doc(2, resolution="TURN_IT_OFF_AND_ON")])
+    out, err = _import(path, "--source", "sim", "--rejects", rejects)
+    assert out == "created 1, updated 0, unchanged 0, rejected 1"
+    [entry] = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert entry["row"] == 2 and entry["external_id"] == "SIM-002"
+    assert "not in the resolution catalogue" in entry["errors"]["resolution"][0]
+    assert entry["data"]["resolution"] == "TURN_IT_OFF_AND_ON"
+    assert "row 2 rejected: resolution:" in err
+    assert not ResolutionCode.objects.filter(code="TURN_IT_OFF_AND_ON").exists()
+
+
+def test_create_missing_adds_the_resolution_flagged_for_curation(catalogue, tmp_path):
+    path = tmp_path / "tickets.jsonl"
+    _write_jsonl(path, [_doc(1, resolution="TURN_IT_OFF_AND_ON")])
+    assert _import(path, "--source", "sim", "--create-missing")[0].startswith("created 1,")
+    assert ResolutionCode.objects.get(code="TURN_IT_OFF_AND_ON").needs_curation
+
+
+def test_broken_lines_are_rejected_with_reasons_and_never_stop_the_import(catalogue, tmp_path):
+    path = tmp_path / "tickets.jsonl"
+    rejects = tmp_path / "rejects.jsonl"
+    good = json.dumps(_doc(1)).encode()
+    path.write_bytes(
+        good
+        + b"\n{not json\n"
+        + json.dumps(_doc(2, title="caf")).encode().replace(b"caf", b"caf\xe9")
+        + b"\n"
+        + json.dumps(_doc(3, opened_at="yesterday")).encode()
+        + b"\n"
+        + json.dumps(_doc(4)).encode()
+        + b"\n"
+    )
+    out, _ = _import(path, "--source", "sim", "--rejects", rejects)
+    assert out == "created 2, updated 0, unchanged 0, rejected 3"
+    entries = {e["row"]: e for e in map(json.loads, rejects.read_text().splitlines())}
+    assert entries[2]["reason"].startswith("invalid JSON")
+    assert entries[3]["reason"] == "not valid UTF-8"
+    assert "opened_at" in entries[4]["errors"]
+    assert set(Ticket.objects.values_list("external_id", flat=True)) == {"SIM-001", "SIM-004"}
+
+
+def test_a_file_that_cannot_be_read_fails_and_writes_nothing(catalogue, tmp_path):
+    rejects = tmp_path / "rejects.jsonl"
+    with pytest.raises(CommandError, match="No such file"):
+        _import(tmp_path / "absent.jsonl", "--source", "sim", "--rejects", rejects)
+    path = tmp_path / "tickets.json"
+    path.write_text(json.dumps(_doc(1)))
+    with pytest.raises(CommandError, match="top-level array"):
+        _import(path, "--source", "sim", "--rejects", rejects)
+    assert not rejects.exists()
+    assert Ticket.objects.count() == 0
+
+
+def test_an_unknown_field_or_a_missing_column_in_map_is_refused_before_reading(catalogue, tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a\n1\n")
+    with pytest.raises(CommandError, match="unknown field"):
+        _import(path, "--source", "sim", "--map", "summary=a")
+    with pytest.raises(CommandError, match="not in the CSV header: Incident"):
+        _import(path, "--source", "sim", "--map", "external_id=Incident", "--map", "title=a")
+    assert Ticket.objects.count() == 0
+
+
+def test_a_document_that_breaks_the_write_costs_only_its_own_row(catalogue, tmp_path):
+    # Valid ISO 8601, but year 1 at +01:00 overflows when normalised to UTC inside the write.
+    path = tmp_path / "tickets.jsonl"
+    _write_jsonl(path, [_doc(1), _doc(2, opened_at="0001-01-01T00:30:00+01:00", resolved_at=None), _doc(3)])
+    report = import_tickets_file(path, source="sim")
+    assert report.counts() == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 1}
+    assert report.rejects[0]["row"] == 2
+    assert "cannot be stored" in report.rejects[0]["errors"]["non_field_errors"][0]
+    assert set(Ticket.objects.values_list("external_id", flat=True)) == {"SIM-001", "SIM-003"}

@@ -1,0 +1,137 @@
+"""The streaming readers: every broken record becomes a reject with a reason, never a crash."""
+
+import json
+
+import pytest
+
+from repair_center.ingestion import readers
+
+
+def _rows(path):
+    return [(row.number, row.data, row.reason) for row in readers.read_rows(path)]
+
+
+def test_it_numbers_jsonl_rows_by_line_and_skips_blank_lines(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"a": 1}\n\n{"a": 2}\n')
+    assert _rows(path) == [(1, {"a": 1}, ""), (3, {"a": 2}, "")]
+
+
+def test_it_rejects_bad_json_bad_utf8_and_non_objects_in_jsonl_and_goes_on(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'{"a": 1\n{"a": "caf\xe9"}\n[1, 2]\n{"a": "\\u0000"}\n{"ok": true}\n')
+    rows = _rows(path)
+    assert rows[0][2].startswith("invalid JSON")
+    assert rows[1][2] == "not valid UTF-8"
+    assert rows[2][2] == "expected a JSON object, got list"
+    assert "NUL" in rows[3][2]
+    assert rows[4] == (5, {"ok": True}, "")
+
+
+def test_it_keeps_an_escaped_emoji_but_rejects_a_lone_surrogate(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"t": "\\ud83d\\ude00"}\n{"t": "\\ud83d"}\n')
+    rows = _rows(path)
+    assert rows[0] == (1, {"t": "\U0001f600"}, "")
+    assert "surrogate" in rows[1][2]
+
+
+def test_it_rejects_a_line_over_the_limit_without_holding_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(readers, "MAX_LINE_BYTES", 100)
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"a": "' + "x" * 500 + '"}\n{"b": 1}\n')
+    rows = _rows(path)
+    assert rows[0] == (1, None, "line longer than 100 bytes")
+    assert rows[1] == (2, {"b": 1}, "")
+
+
+def test_it_streams_a_json_array_across_chunks(tmp_path, monkeypatch):
+    monkeypatch.setattr(readers, "CHUNK_CHARS", 7)
+    path = tmp_path / "t.json"
+    items = [{"n": i, "text": "é" * i} for i in range(20)]
+    path.write_text("\ufeff  " + json.dumps(items, ensure_ascii=False))
+    rows = _rows(path)
+    assert [data for _, data, _ in rows] == items
+    assert [number for number, _, _ in rows] == list(range(1, 21))
+
+
+def test_it_skips_a_malformed_array_element_and_resumes_at_the_next(tmp_path, monkeypatch):
+    monkeypatch.setattr(readers, "CHUNK_CHARS", 5)
+    path = tmp_path / "t.json"
+    path.write_text('[{"a": 1}, {"b": [1,, "x]"}], 42, {"c": 3},]')
+    rows = _rows(path)
+    assert rows[0] == (1, {"a": 1}, "")
+    assert rows[1][0] == 2 and rows[1][2].startswith("invalid JSON")
+    assert rows[2] == (3, None, "expected a JSON object, got int")
+    assert rows[3] == (4, {"c": 3}, "")
+    assert len(rows) == 4
+
+
+def test_it_reports_a_json_array_cut_short(tmp_path):
+    path = tmp_path / "t.json"
+    path.write_text('[{"a": 1}, {"b": 2')
+    rows = _rows(path)
+    assert rows[0] == (1, {"a": 1}, "")
+    assert rows[1][0] == 2 and rows[1][2].startswith("invalid JSON")
+
+
+def test_an_empty_json_array_has_no_rows(tmp_path):
+    path = tmp_path / "t.json"
+    path.write_text(" [ ] ")
+    assert _rows(path) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("t.json", b'{"a": 1}', "top-level array"),
+        ("t.json", b"", "empty"),
+        ("t.csv", b"", "no header"),
+        ("t.csv", b"a,b,a\n1,2,3\n", "repeats columns: a"),
+        ("t.csv", b"ti\xfftle\nx\n", "not valid UTF-8"),
+        ("t.xml", b"<x/>", "unknown format"),
+    ],
+)
+def test_a_file_without_a_usable_start_is_unreadable(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(readers.FileUnreadable, match=message):
+        readers.read_rows(path)
+
+
+def test_a_missing_file_is_unreadable(tmp_path):
+    with pytest.raises(readers.FileUnreadable, match="No such file"):
+        readers.read_rows(tmp_path / "absent.jsonl")
+
+
+def test_it_numbers_csv_records_like_a_spreadsheet_even_with_multiline_cells(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes(b'\xef\xbb\xbfcode,steps\nA,"one\ntwo"\n\nB,three\n')
+    assert _rows(path) == [
+        (2, {"code": "A", "steps": "one\ntwo"}, ""),
+        (3, {"code": "B", "steps": "three"}, ""),
+    ]
+
+
+def test_it_rejects_csv_records_with_bad_bytes_extra_values_or_long_lines(tmp_path, monkeypatch):
+    monkeypatch.setattr(readers, "MAX_LINE_BYTES", 50)
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"a,b\n1,caf\xe9\n1,2,3\n1," + b"x" * 80 + b"\n4,5\n")
+    rows = _rows(path)
+    assert [(n, reason) for n, _, reason in rows[:3]] == [
+        (2, "not valid UTF-8"),
+        (3, "3 values for 2 columns"),
+        (4, "line longer than 50 bytes"),
+    ]
+    assert rows[3] == (5, {"a": "4", "b": "5"}, "")
+
+
+def test_it_parses_the_mapping_and_refuses_unknown_fields():
+    assert readers.parse_mapping(["title=Summary", " site = Site Code "], ("title", "site")) == {
+        "title": "Summary",
+        "site": "Site Code",
+    }
+    with pytest.raises(ValueError, match="unknown field"):
+        readers.parse_mapping(["titel=Summary"], ("title",))
+    with pytest.raises(ValueError, match="FIELD=COLUMN"):
+        readers.parse_mapping(["title"], ("title",))
