@@ -1,11 +1,11 @@
 """Reading tickets: querysets shaped for the API and UI, and export back to the canonical document."""
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from django.db.models import Prefetch, QuerySet
 
 from repair_center.documents import _iso
-from repair_center.models import Ticket, TicketErrorCode, TicketEvent
+from repair_center.models import RepairRecord, Ticket, TicketErrorCode, TicketEvent
 
 
 def ticket_list() -> QuerySet[Ticket]:
@@ -58,3 +58,39 @@ def ticket_documents(queryset: QuerySet[Ticket], *, chunk_size: int = 1000) -> I
         for ticket in chunk:
             yield ticket_document(ticket)
         last_id = chunk[-1].id
+
+
+def labelled_tickets(*, sources: Collection[str] = ()) -> QuerySet[Ticket]:
+    """Tickets with a resolution label, shaped for building training sets (codes and events in order)."""
+    queryset = ticket_detail().filter(resolution__isnull=False).exclude(status=Ticket.Status.CANCELLED)
+    if sources:
+        queryset = queryset.filter(source__in=list(sources))
+    return queryset.order_by("opened_at", "id")
+
+
+def ticket_count(*, sources: Collection[str] = ()) -> int:
+    queryset = Ticket.objects.exclude(status=Ticket.Status.CANCELLED)
+    if sources:
+        queryset = queryset.filter(source__in=list(sources))
+    return queryset.count()
+
+
+def repair_findings_by_ticket() -> dict[int, set[str]]:
+    """Repair-centre findings per ticket id, matching records linked by id or by (source, external id)."""
+    findings: dict[int, set[str]] = {}
+    records = RepairRecord.objects.exclude(finding=RepairRecord.Finding.PENDING)
+    for ticket_id, finding in records.filter(ticket__isnull=False).values_list("ticket_id", "finding"):
+        findings.setdefault(ticket_id, set()).add(finding)
+    # A record imported before its ticket stays unlinked; match it on the ticket's key instead.
+    unlinked = records.filter(ticket__isnull=True).exclude(ticket_external_id="")
+    keys: dict[tuple[str, str], set[str]] = {}
+    for source, external_id, finding in unlinked.values_list(
+        "ticket_source", "ticket_external_id", "finding"
+    ):
+        keys.setdefault((source, external_id), set()).add(finding)
+    if keys:
+        by_external_id = Ticket.objects.filter(external_id__in={ext for _, ext in keys})
+        for pk, source, external_id in by_external_id.values_list("id", "source", "external_id"):
+            for finding in keys.get((source, external_id), ()) | keys.get(("", external_id), set()):
+                findings.setdefault(pk, set()).add(finding)
+    return findings
