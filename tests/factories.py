@@ -66,3 +66,53 @@ class RepairRecordFactory(factory.django.DjangoModelFactory):
     unit_kind = "radio-unit"
     unit_serial = factory.Sequence(lambda n: f"SN-RMA-{n:05d}")
     finding = "no_fault_found"
+
+
+# --- A small labelled corpus for the ML tests: each fix has its own code, event and wording ---
+
+ML_CLASSES = {
+    "REPLACE_SFP": ("SFP_RX_LOW", "alarm_raised", "optical receive power low on the fibre link"),
+    "ROLLBACK_SW": ("SW_CRASH", "software_upgrade", "baseband keeps restarting since the upgrade"),
+    "RESET_RADIO": ("CPRI_LINK_DOWN", "alarm_raised", "radio unit lost its cpri link to the baseband"),
+    "FIX_MAINS": ("MAINS_FAIL", "power", "site running on batteries after a mains failure"),
+}
+
+
+def ml_catalogue() -> None:
+    """Sites, element, codes and fixes the labelled corpus refers to."""
+    NetworkElementFactory(serial="SN-ML-1", site__code="SITE-ML", vendor="nordlink")
+    for resolution, (code, _, _) in ML_CLASSES.items():
+        ErrorCodeFactory(code=code)
+        ResolutionCodeFactory(code=resolution)
+
+
+def ml_ticket_documents(per_class: int = 10, *, prefix: str = "ML", classes=None) -> list[dict]:
+    """Labelled canonical ticket documents, interleaved in time (one hour apart)."""
+    from datetime import UTC, datetime, timedelta
+
+    classes = list(classes or ML_CLASSES)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    documents = []
+    for i in range(per_class):
+        for k, resolution in enumerate(classes):
+            code, kind, text = ML_CLASSES[resolution]
+            opened = start + timedelta(hours=i * len(classes) + k)
+            documents.append(
+                {
+                    "external_id": f"{prefix}-{resolution}-{i:03d}",
+                    "title": f"{text} (case {i})",
+                    "description": f"noc report {i}: {text}",
+                    "status": "closed",
+                    "opened_at": opened.isoformat(),
+                    "resolved_at": (opened + timedelta(hours=2)).isoformat(),
+                    "site": "SITE-ML",
+                    "element": "SN-ML-1",
+                    "error_codes": [code],
+                    "events": [
+                        {"at": (opened - timedelta(minutes=5)).isoformat(), "kind": kind, "code": code},
+                        {"at": opened.isoformat(), "kind": "alarm_raised", "code": code},
+                    ],
+                    "resolution": resolution,
+                }
+            )
+    return documents

@@ -177,11 +177,11 @@ def test_an_unknown_field_or_a_missing_column_in_map_is_refused_before_reading(c
 
 
 def test_a_document_that_breaks_the_write_costs_only_its_own_row(catalogue, tmp_path):
-    # Valid ISO 8601, but year 1 at +01:00 overflows when normalised to UTC inside the write.
+    # Valid ISO 8601, but year 1 at +01:00 overflows when normalised to UTC: rejected alone.
     path = tmp_path / "tickets.jsonl"
     _write_jsonl(path, [_doc(1), _doc(2, opened_at="0001-01-01T00:30:00+01:00", resolved_at=None), _doc(3)])
     report = import_tickets_file(path, source="sim")
     assert report.counts() == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 1}
     assert report.rejects[0]["row"] == 2
-    assert "cannot be stored" in report.rejects[0]["errors"]["non_field_errors"][0]
+    assert "out of range" in report.rejects[0]["errors"]["opened_at"][0]
     assert set(Ticket.objects.values_list("external_id", flat=True)) == {"SIM-001", "SIM-003"}

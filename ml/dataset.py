@@ -1,0 +1,218 @@
+"""Training sets from the database: labelled tickets as model input, a fingerprint, and a time split.
+
+Tickets are read only through repair_center.selectors. Each becomes an Example whose ``text`` is
+ml.serialization.serialize of its canonical document, with raw vendor codes shown as their curated
+codes and the site and unit as context, so the encoder sees codes and ordered, timed events, not
+only words.
+"""
+
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ml.serialization import SERIALIZATION_VERSION, serialize
+from repair_center import selectors
+from repair_center.models import RepairRecord
+
+# A hardware swap only teaches "replace X" when the returned unit really was faulty.
+_FAULTY = {RepairRecord.Finding.CONFIRMED_FAULT, RepairRecord.Finding.PHYSICAL_DAMAGE}
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    ticket_id: int
+    label: str
+    text: str
+    opened_at: datetime
+    updated_at: datetime
+    first_code: str
+    has_text: bool
+    code_count: int
+    unmapped_count: int
+    document: dict = field(repr=False, compare=False)
+    context: dict = field(repr=False, compare=False)
+    code_map: dict = field(repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class Dataset:
+    examples: list[Example]
+    excluded_no_fault_found: list[int]
+    total_tickets: int
+
+    @property
+    def labelled(self) -> int:
+        return len(self.examples) + len(self.excluded_no_fault_found)
+
+
+def is_no_fault_found(findings: Collection[str]) -> bool:
+    """True when the repair centre found nothing wrong with any unit swapped on the ticket.
+
+    Such a ticket's resolution ("replace the unit") did not fix the fault: the alarm cleared for
+    another reason (a reseat, a reboot, the weather). Teaching it as the right fix would make the
+    model recommend needless hardware swaps, the costliest mistake in the field, so the ticket is
+    left out of training and evaluation. A ticket where another returned unit did have a fault
+    stays in: that swap was the fix.
+    """
+    return RepairRecord.Finding.NO_FAULT_FOUND in findings and not (set(findings) & _FAULTY)
+
+
+def _age_years(ticket) -> float | None:
+    if not (ticket.element_id and ticket.element.installed_on and ticket.opened_at):
+        return None
+    return max(0.0, (ticket.opened_at.date() - ticket.element.installed_on).days / 365.25)
+
+
+def ticket_context(ticket) -> dict:
+    """Site and unit context for serialize()."""
+    context: dict = {}
+    if ticket.site_id:
+        context.update(climate=ticket.site.climate, tier=ticket.site.tier)
+    if ticket.element_id:
+        element = ticket.element
+        context.update(kind=element.kind, vendor=element.vendor, software_version=element.software_version)
+        context["age_years"] = _age_years(ticket)
+    return context
+
+
+def ticket_code_map(ticket) -> dict[str, str]:
+    """Raw code -> curated code, as the ingest mapped this ticket's codes (vendor aliases applied)."""
+    mapping = {}
+    for row in [*ticket.codes.all(), *ticket.events.all()]:
+        if row.raw_code and row.error_code_id:
+            mapping[row.raw_code] = row.error_code.code
+    return mapping
+
+
+def example_from_ticket(ticket) -> Example:
+    """Expects a ticket from selectors.labelled_tickets (related rows prefetched)."""
+    document = selectors.ticket_document(ticket)
+    context = ticket_context(ticket)
+    code_map = ticket_code_map(ticket)
+    codes = [c.raw_code for c in ticket.codes.all()]
+    event_codes = [e.raw_code for e in ticket.events.all() if e.raw_code]
+    mapped = sum(1 for c in [*ticket.codes.all(), *ticket.events.all()] if c.raw_code and c.error_code_id)
+    first = codes[0] if codes else (event_codes[0] if event_codes else "")
+    return Example(
+        ticket_id=ticket.pk,
+        label=ticket.resolution.code,
+        text=serialize(document, context=context, code_map=code_map),
+        opened_at=ticket.opened_at or ticket.created_at,
+        updated_at=ticket.updated_at,
+        first_code=code_map.get(first, first),
+        has_text=bool(ticket.title.strip() or ticket.description.strip()),
+        code_count=len(codes) + len(event_codes),
+        unmapped_count=len(codes) + len(event_codes) - mapped,
+        document=document,
+        context=context,
+        code_map=code_map,
+    )
+
+
+def build_dataset(*, sources: Collection[str] = ()) -> Dataset:
+    """Every labelled ticket (optionally of some sources) as an Example, minus no-fault-found swaps."""
+    findings = selectors.repair_findings_by_ticket()
+    examples, excluded = [], []
+    for ticket in selectors.labelled_tickets(sources=sources).iterator(chunk_size=2000):
+        if is_no_fault_found(findings.get(ticket.pk, ())):
+            excluded.append(ticket.pk)
+            continue
+        examples.append(example_from_ticket(ticket))
+    return Dataset(
+        examples=examples,
+        excluded_no_fault_found=sorted(excluded),
+        total_tickets=selectors.ticket_count(sources=sources),
+    )
+
+
+def fingerprint(dataset: Dataset) -> str:
+    """sha256 of every example's id, label, last modification and model input, plus the exclusions.
+
+    The input text is in the hash because a curated alias or a site's climate changes what the
+    model sees without touching the ticket's updated_at.
+    """
+    digest = hashlib.sha256(f"serialization-v{SERIALIZATION_VERSION}\n".encode())
+    for example in sorted(dataset.examples, key=lambda e: e.ticket_id):
+        text_hash = hashlib.sha256(example.text.encode()).hexdigest()
+        line = f"{example.ticket_id}\t{example.label}\t{example.updated_at.isoformat()}\t{text_hash}\n"
+        digest.update(line.encode())
+    digest.update(("excluded\t" + ",".join(map(str, dataset.excluded_no_fault_found))).encode())
+    return digest.hexdigest()
+
+
+@dataclass(slots=True)
+class Split:
+    method: str  # "time" or "stratified"
+    train: list[Example]
+    validation: list[Example]
+    eval: list[Example]
+    cutoff: datetime | None = None
+    reason: str = ""
+
+    def summary(self) -> dict:
+        eval_ids = ",".join(str(e.ticket_id) for e in sorted(self.eval, key=lambda e: e.ticket_id))
+        return {
+            "method": self.method,
+            "reason": self.reason,
+            "cutoff": self.cutoff.isoformat() if self.cutoff else None,
+            "train": len(self.train),
+            "validation": len(self.validation),
+            "eval": len(self.eval),
+            "eval_ids_sha256": hashlib.sha256(eval_ids.encode()).hexdigest(),
+        }
+
+
+def _by_time(examples: Iterable[Example]) -> list[Example]:
+    return sorted(examples, key=lambda e: (e.opened_at, e.ticket_id))
+
+
+def _newest_per_class(examples: Sequence[Example], fraction: float) -> tuple[list[Example], list[Example]]:
+    """Hold out the newest ``fraction`` of each class (never a class's only example)."""
+    groups: dict[str, list[Example]] = defaultdict(list)
+    for example in _by_time(examples):
+        groups[example.label].append(example)
+    kept, held = [], []
+    for members in groups.values():
+        count = min(len(members) - 1, round(len(members) * fraction))
+        count = max(count, 1) if len(members) >= 2 and fraction > 0 else max(count, 0)
+        kept.extend(members[: len(members) - count])
+        held.extend(members[len(members) - count :])
+    return _by_time(kept), _by_time(held)
+
+
+def split_examples(
+    examples: Sequence[Example],
+    *,
+    eval_fraction: float = 0.2,
+    validation_fraction: float = 0.1,
+    min_time_split: int = 200,
+    min_seen_share: float = 0.9,
+) -> Split:
+    """Train on older tickets and evaluate on newer ones, as in production.
+
+    Falls back to holding out the newest tickets of each class when the set is smaller than
+    ``min_time_split`` or when the newest tickets are mostly of classes the older ones never show
+    (a time split would then measure nothing but the label shift). Validation, for early
+    stopping, is carved from the training part the same way; the evaluation part is never seen.
+    """
+    ordered = _by_time(examples)
+    n_eval = max(1, round(len(ordered) * eval_fraction))
+    method, reason, cutoff = "stratified", f"fewer than {min_time_split} examples", None
+    if len(ordered) >= min_time_split:
+        train_all, held = ordered[:-n_eval], ordered[-n_eval:]
+        seen = {e.label for e in train_all}
+        share = sum(e.label in seen for e in held) / len(held)
+        if share >= min_seen_share and len(seen) >= 2:
+            method, reason, cutoff = "time", "", held[0].opened_at
+        else:
+            reason = f"only {share:.0%} of the newest tickets have a label seen before them"
+    if method == "stratified":
+        train_all, held = _newest_per_class(ordered, eval_fraction)
+    train, validation = _newest_per_class(train_all, validation_fraction)
+    return Split(method=method, train=train, validation=validation, eval=held, cutoff=cutoff, reason=reason)
+
+
+def label_counts(examples: Iterable[Example]) -> Counter[str]:
+    return Counter(e.label for e in examples)

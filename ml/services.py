@@ -1,0 +1,343 @@
+"""Training, end to end: dataset -> quality gate -> fine-tune -> evaluate -> register -> maybe promote.
+
+Every outcome is recorded on a TrainingRun (succeeded with its ModelVersion, skipped or failed with
+the reason). At most one training per label set runs at a time: the claim is a conditional UPDATE
+guarded by a partial unique index, so the database, not the workers, decides who runs.
+"""
+
+import json
+import logging
+import random
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Collection
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ml import evaluation, registry
+from ml.dataset import Dataset, Split, build_dataset, fingerprint, split_examples
+from ml.models import ModelVersion, TrainingRun
+from ml.quality import GateConfig, check_quality
+from ml.serialization import SERIALIZATION_VERSION
+from ml.training import TrainingConfig, fine_tune, predict_proba
+
+logger = logging.getLogger(__name__)
+Progress = Callable[[dict], None]
+PROGRESS_WRITE_INTERVAL_S = 1.0
+
+
+class TrainingBusy(Exception):
+    """Another training of the same label set is running."""
+
+
+def label_set_key(sources: Collection[str] = ()) -> str:
+    """What a model predicts, and from which data: one champion and one running training per key."""
+    return "resolution" if not sources else "resolution:" + ",".join(sorted(set(sources)))
+
+
+def training_run_create(
+    *,
+    trigger: str = TrainingRun.Trigger.MANUAL,
+    config: TrainingConfig | None = None,
+    sources: Collection[str] = (),
+    force: bool = False,
+    reason: str = "",
+    requested_by: str = "",
+) -> TrainingRun:
+    config = config or TrainingConfig()
+    return TrainingRun.objects.create(
+        trigger=trigger,
+        label_set_key=label_set_key(sources),
+        config={"training": config.to_json(), "sources": sorted(set(sources)), "force": force},
+        reason=reason,
+        requested_by=requested_by,
+    )
+
+
+def training_enqueue(**kwargs) -> TrainingRun:
+    """Create a queued run and hand it to a worker on the training queue once the row is committed."""
+    from ml.tasks import train_model_task
+
+    run = training_run_create(**kwargs)
+    run.celery_task_id = str(uuid.uuid4())
+    run.save(update_fields=["celery_task_id"])
+    transaction.on_commit(lambda: train_model_task.apply_async(args=[run.pk], task_id=run.celery_task_id))
+    return run
+
+
+def _expire_stale(key: str) -> None:
+    """A running training whose progress stopped long ago lost its worker; free the label set."""
+    stale_before = timezone.now() - timedelta(seconds=settings.TICKETAI_TRAINING_STALE_S)
+    TrainingRun.objects.filter(label_set_key=key, status=TrainingRun.Status.RUNNING).filter(
+        heartbeat_at__lt=stale_before
+    ).update(
+        status=TrainingRun.Status.FAILED,
+        finished_at=timezone.now(),
+        reason=f"no progress for {settings.TICKETAI_TRAINING_STALE_S} s; the worker was probably killed",
+    )
+
+
+def claim(run: TrainingRun) -> bool:
+    """queued -> running, atomically. False when the run is not queued (already taken or finished).
+
+    Raises TrainingBusy when another run of the same label set holds the lock.
+    """
+    _expire_stale(run.label_set_key)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            claimed = TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
+                status=TrainingRun.Status.RUNNING, started_at=now, heartbeat_at=now
+            )
+    except IntegrityError:
+        holder = (
+            TrainingRun.objects.filter(label_set_key=run.label_set_key, status=TrainingRun.Status.RUNNING)
+            .exclude(pk=run.pk)
+            .first()
+        )
+        raise TrainingBusy(
+            f"run #{holder.pk if holder else '?'} is already training label set {run.label_set_key!r}"
+        ) from None
+    run.refresh_from_db()
+    return bool(claimed)
+
+
+def _finish(run: TrainingRun, status: str, reason: str = "", **fields) -> TrainingRun:
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=status, reason=reason, finished_at=timezone.now(), **fields
+    )
+    run.refresh_from_db()
+    return run
+
+
+class _ProgressWriter:
+    """Passes every step to ``extra`` and writes it to the run at most once a second (a heartbeat)."""
+
+    def __init__(self, run: TrainingRun, extra: Progress | None):
+        self.run_id, self.forward, self.state, self.last_write = run.pk, extra, {}, 0.0
+
+    def __call__(self, progress: dict) -> None:
+        self.state = {**progress, "phase": "training"}
+        now = time.monotonic()
+        if now - self.last_write >= PROGRESS_WRITE_INTERVAL_S or progress.get("step") == progress.get(
+            "total_steps"
+        ):
+            self.last_write = now
+            self._write()
+        if self.forward:
+            self.forward(progress)
+
+    def phase(self, name: str) -> None:
+        self.state = {**self.state, "phase": name}
+        self._write()
+
+    def _write(self) -> None:
+        TrainingRun.objects.filter(pk=self.run_id).update(progress=self.state, heartbeat_at=timezone.now())
+
+
+def train_model(
+    *,
+    trigger: str = TrainingRun.Trigger.MANUAL,
+    config: TrainingConfig | None = None,
+    sources: Collection[str] = (),
+    force: bool = False,
+    gate: GateConfig | None = None,
+    run: TrainingRun | None = None,
+    progress: Progress | None = None,
+) -> TrainingRun:
+    """Train a model on the labelled tickets and register it; returns the finished TrainingRun."""
+    if run is None:
+        run = training_run_create(trigger=trigger, config=config, sources=sources, force=force)
+    stored = run.config or {}
+    config = TrainingConfig.from_json(stored.get("training"))
+    sources = stored.get("sources") or ()
+    force = bool(stored.get("force"))
+    try:
+        if not claim(run):
+            logger.info("run #%s is %s; nothing to do", run.pk, run.status)
+            return run
+    except TrainingBusy as e:
+        return _finish(run, TrainingRun.Status.SKIPPED, str(e))
+    try:
+        return _train(run, config=config, sources=sources, force=force, gate=gate, progress=progress)
+    except Exception as e:
+        _finish(run, TrainingRun.Status.FAILED, f"{type(e).__name__}: {e}")
+        raise
+
+
+def _last_success(run: TrainingRun) -> TrainingRun | None:
+    return (
+        TrainingRun.objects.filter(label_set_key=run.label_set_key, status=TrainingRun.Status.SUCCEEDED)
+        .exclude(pk=run.pk)
+        .exclude(data_fingerprint="")
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+
+
+def _train(run, *, config, sources, force, gate, progress) -> TrainingRun:
+    dataset = build_dataset(sources=sources)
+    data_fingerprint = fingerprint(dataset)
+    TrainingRun.objects.filter(pk=run.pk).update(data_fingerprint=data_fingerprint)
+    last = _last_success(run)
+    if not force and last is not None and last.data_fingerprint == data_fingerprint:
+        return _finish(
+            run,
+            TrainingRun.Status.SKIPPED,
+            f"training data unchanged since run #{last.pk} (fingerprint {data_fingerprint[:12]})",
+        )
+    report = check_quality(dataset, gate)
+    TrainingRun.objects.filter(pk=run.pk).update(quality_report=report.to_json())
+    if not report.passed:
+        return _finish(run, TrainingRun.Status.FAILED, report.text())
+
+    examples = [e for e in dataset.examples if e.label not in report.rare_labels]
+    split = split_examples(
+        examples, eval_fraction=config.eval_fraction, validation_fraction=config.validation_fraction
+    )
+    train = split.train
+    if config.max_train_samples and len(train) > config.max_train_samples:
+        train = random.Random(config.seed).sample(train, config.max_train_samples)
+    labels = sorted({e.label for e in train})
+    writer = _ProgressWriter(run, progress)
+    staging = registry.staging_dir()
+    try:
+        version = _fit_and_register(
+            run, dataset, split, train, labels, config=config, fingerprint=data_fingerprint,
+            staging=staging, progress=writer,
+        )  # fmt: skip
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    writer.phase("comparing with the champion")
+    decide_promotion(
+        version, eval_texts=[e.text for e in split.eval], eval_labels=[e.label for e in split.eval]
+    )
+    writer.phase("done")
+    return _finish(run, TrainingRun.Status.SUCCEEDED, run.reason, model_version=version)
+
+
+def _fit_and_register(
+    run, dataset: Dataset, split: Split, train, labels, *, config, fingerprint, staging, progress
+):
+    info = fine_tune(
+        train_texts=[e.text for e in train],
+        train_labels=[e.label for e in train],
+        val_texts=[e.text for e in split.validation if e.label in labels],
+        val_labels=[e.label for e in split.validation if e.label in labels],
+        labels=labels,
+        config=config,
+        output_dir=staging / "model",
+        progress=progress,
+    )
+    progress.phase("evaluating")
+    eval_texts, eval_labels = [e.text for e in split.eval], [e.label for e in split.eval]
+    metrics = evaluation.report(
+        eval_labels, predict_proba(staging / "model", eval_texts, max_length=info["max_length"]), labels
+    )
+    baselines = {
+        "runbook": evaluation.report(
+            eval_labels,
+            evaluation.runbook_proba(
+                [e.first_code for e in train],
+                [e.label for e in train],
+                [e.first_code for e in split.eval],
+                labels,
+            ),
+            labels,
+        ),
+        "tfidf_logreg": evaluation.report(
+            eval_labels,
+            evaluation.tfidf_proba([e.text for e in train], [e.label for e in train], eval_texts, labels),
+            labels,
+        ),
+    }
+    split_ids = {
+        part: [e.ticket_id for e in getattr(split, part)] for part in ("train", "validation", "eval")
+    }
+    split_ids["train_sampled"] = sorted(e.ticket_id for e in train)
+    for name, content in (
+        ("metrics.json", metrics),
+        ("baselines.json", baselines),
+        ("split.json", split_ids),
+    ):
+        (staging / name).write_text(json.dumps(content, indent=1, sort_keys=True))
+
+    hyperparameters = {**config.to_json(), "max_length": info["max_length"], "epochs": info["epochs"]}
+    hyperparameters["base_model"] = info["base_model"]
+    row_counts = {
+        "tickets": dataset.total_tickets,
+        "labelled": dataset.labelled,
+        "excluded_no_fault_found": len(dataset.excluded_no_fault_found),
+        "dropped_rare_classes": len(dataset.examples)
+        - len(split.train)
+        - len(split.validation)
+        - len(split.eval),
+        "train": len(train),
+        "validation": len(split.validation),
+        "eval": len(split.eval),
+    }
+    manifest = {
+        "label_map": dict(enumerate(labels)),
+        "config": hyperparameters,
+        "data_fingerprint": fingerprint,
+        "serialization_version": SERIALIZATION_VERSION,
+        "split": split.summary(),
+        "training": info,
+        "row_counts": row_counts,
+    }
+    return registry.register(
+        staging,
+        manifest=manifest,
+        label_set_key=run.label_set_key,
+        parent=registry.champion(run.label_set_key),
+        base_model=info["base_model"],
+        data_fingerprint=fingerprint,
+        row_counts=row_counts,
+        split=split.summary(),
+        label_set=labels,
+        hyperparameters=hyperparameters,
+        metrics=metrics,
+        baselines={name: evaluation.summary(m) for name, m in baselines.items()},
+    )
+
+
+def champion_score(champion: ModelVersion, *, eval_texts, eval_labels) -> float:
+    """The champion's macro-F1 on the candidate's evaluation set (its files verified first)."""
+    artifacts = registry.verify(champion)
+    proba = predict_proba(
+        Path(artifacts.path) / "model", eval_texts, max_length=champion.hyperparameters["max_length"]
+    )
+    return evaluation.report(eval_labels, proba, champion.label_set)["macro_f1"]
+
+
+def decide_promotion(
+    candidate: ModelVersion,
+    *,
+    eval_texts: list[str],
+    eval_labels: list[str],
+    score: Callable[..., float] = champion_score,
+) -> ModelVersion:
+    """Promote the candidate if it beats the champion on the same evaluation set by the margin."""
+    current = registry.champion(candidate.label_set_key)
+    current_score, note = None, ""
+    if current is not None and current.pk != candidate.pk:
+        try:
+            current_score = score(current, eval_texts=eval_texts, eval_labels=eval_labels)
+        except registry.ArtifactError as e:
+            registry.mark_failed(current, reason=str(e))
+            note = f"; the champion v{current.pk} failed verification ({e})"
+    promote, reason = registry.promotion_decision(
+        candidate_score=candidate.metrics["macro_f1"],
+        champion_score=current_score,
+        margin=settings.TICKETAI_PROMOTION_MARGIN,
+    )
+    reason += note
+    if promote:
+        return registry.promote(candidate, actor="system", reason=reason)
+    return registry.keep_candidate(candidate, reason=reason)

@@ -1,0 +1,67 @@
+"""The split trains on older tickets and evaluates on newer ones; the fingerprint tracks the data."""
+
+from ml.dataset import build_dataset, fingerprint, split_examples
+from repair_center.models import RepairRecord, Ticket
+from repair_center.services.tickets import tickets_upsert
+from tests.factories import RepairRecordFactory, ml_catalogue, ml_ticket_documents
+
+
+def _dataset(per_class: int):
+    ml_catalogue()
+    tickets_upsert(documents=ml_ticket_documents(per_class=per_class), source="noc")
+    return build_dataset()
+
+
+def test_a_large_enough_set_is_split_by_time(db):
+    examples = _dataset(per_class=10).examples
+    split = split_examples(examples, eval_fraction=0.2, validation_fraction=0.1, min_time_split=40)
+    assert split.method == "time"
+    assert len(split.eval) == 8
+    assert max(e.opened_at for e in split.train + split.validation) < min(e.opened_at for e in split.eval)
+    assert split.cutoff == min(e.opened_at for e in split.eval)
+    assert len(split.train) + len(split.validation) == 32 and len(split.validation) == 4
+    summary = split.summary()
+    assert (summary["method"], summary["train"], summary["validation"], summary["eval"]) == ("time", 28, 4, 8)
+    assert len(summary["eval_ids_sha256"]) == 64
+
+
+def test_a_small_set_falls_back_to_the_newest_of_each_class(db):
+    examples = _dataset(per_class=5).examples
+    split = split_examples(examples, eval_fraction=0.2, validation_fraction=0.2, min_time_split=200)
+    assert split.method == "stratified"
+    assert "fewer than 200" in split.reason
+    assert sorted(e.label for e in split.eval) == sorted(
+        ["FIX_MAINS", "REPLACE_SFP", "RESET_RADIO", "ROLLBACK_SW"]
+    )
+    for label in {e.label for e in examples}:
+        newest = max(e.opened_at for e in examples if e.label == label)
+        assert any(e.label == label and e.opened_at == newest for e in split.eval)
+    assert {e.ticket_id for e in split.train}.isdisjoint({e.ticket_id for e in split.eval})
+    assert len(split.train) + len(split.validation) + len(split.eval) == 20
+
+
+def test_a_time_split_whose_newest_labels_were_never_seen_falls_back(db):
+    ml_catalogue()
+    old = ml_ticket_documents(per_class=10, classes=["REPLACE_SFP", "ROLLBACK_SW"])
+    new = ml_ticket_documents(per_class=5, classes=["RESET_RADIO"], prefix="NEW")
+    for document in new:
+        document["opened_at"] = document["opened_at"].replace("2026-01-01", "2026-02-01")
+        document["resolved_at"] = None
+        document["events"] = []
+    tickets_upsert(documents=old + new, source="noc")
+    split = split_examples(build_dataset().examples, min_time_split=10)
+    assert split.method == "stratified"
+    assert "label seen before" in split.reason
+
+
+def test_the_fingerprint_is_stable_and_moves_with_labels_and_repair_findings(db):
+    first = fingerprint(_dataset(per_class=2))
+    assert fingerprint(build_dataset()) == first
+
+    document = ml_ticket_documents(per_class=1)[0]
+    tickets_upsert(documents=[{**document, "resolution": "FIX_MAINS"}], source="noc")
+    relabelled = fingerprint(build_dataset())
+    assert relabelled != first
+
+    RepairRecordFactory(ticket=Ticket.objects.first(), finding=RepairRecord.Finding.NO_FAULT_FOUND)
+    assert fingerprint(build_dataset()) != relabelled

@@ -1,0 +1,67 @@
+"""A real, tiny fine-tune through train_model registers a verified champion with its baselines."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ml import registry
+from ml.models import AuditLog, ModelVersion, TrainingRun
+from ml.services import train_model
+from ml.training import TrainingConfig
+from repair_center.services.tickets import tickets_upsert
+from tests.factories import ml_catalogue, ml_ticket_documents
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def model_dir(settings, tmp_path):
+    settings.TICKETAI_MODEL_DIR = tmp_path / "models"
+    return settings.TICKETAI_MODEL_DIR
+
+
+def test_a_tiny_fine_tune_becomes_the_first_champion_with_verified_artifacts(db, model_dir):
+    ml_catalogue()
+    tickets_upsert(documents=ml_ticket_documents(per_class=8), source="noc")
+    seen = []
+
+    run = train_model(
+        config=TrainingConfig(epochs=1, max_length=32, batch_size=8, max_train_samples=16),
+        progress=seen.append,
+    )
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.reason
+    version = run.model_version
+    assert version.status == ModelVersion.Status.CHAMPION
+    assert "first model" in version.status_reason
+    assert version.label_set == ["FIX_MAINS", "REPLACE_SFP", "RESET_RADIO", "ROLLBACK_SW"]
+    assert version.row_counts["train"] == 16 and version.row_counts["eval"] == 8
+    assert version.split["method"] == "stratified"
+    assert version.data_fingerprint == run.data_fingerprint and len(run.data_fingerprint) == 64
+    assert version.hyperparameters["max_length"] == 32 and version.hyperparameters["epochs"] == 1
+    assert version.code_version
+    for key in ("accuracy", "macro_f1", "top3", "ece", "coverage_at_90_precision", "per_class", "confusion"):
+        assert key in version.metrics
+    assert set(version.baselines) == {"runbook", "tfidf_logreg"}
+    # Each fix has its own first code, so the runbook is perfect here: the honest bar to beat.
+    assert version.baselines["runbook"]["accuracy"] == 1.0
+
+    assert [p["step"] for p in seen] == [1, 2] and seen[-1]["total_steps"] == 2
+    assert run.progress["total_steps"] == 2 and run.finished_at is not None
+    assert AuditLog.objects.get().action == AuditLog.Action.PROMOTE
+
+    artifacts = registry.verify(version)
+    assert artifacts.path.parent == model_dir
+    assert {
+        "model/model.safetensors",
+        "model/config.json",
+        "metrics.json",
+        "baselines.json",
+        "split.json",
+    } <= set(version.artifact_sha256)
+    manifest = json.loads((artifacts.path / "manifest.json").read_text())
+    assert manifest["label_map"] == {str(i): label for i, label in enumerate(version.label_set)}
+    assert manifest["data_fingerprint"] == run.data_fingerprint
+    assert manifest["config"]["max_length"] == 32
+    assert not list(Path(model_dir).glob(".staging-*"))
