@@ -1,0 +1,3 @@
+from ml.models.registry import AuditLog, ModelVersion, TrainingRun
+
+__all__ = ["AuditLog", "ModelVersion", "TrainingRun"]
