@@ -22,7 +22,8 @@ def _user(username: str, *groups: str, superuser: bool = False) -> User:
         username=username, password="pw-" + username, is_superuser=superuser, is_staff=superuser
     )
     for name in groups:
-        user.groups.add(Group.objects.get(name=name))
+        # get_or_create: transactional tests flush the groups the roles migration made.
+        user.groups.add(Group.objects.get_or_create(name=name)[0])
     return user
 
 
