@@ -1,6 +1,31 @@
+import logging
+
 from django.apps import AppConfig
+
+logger = logging.getLogger(__name__)
+RECOMMEND_BATCH = 200
 
 
 class MlConfig(AppConfig):
     name = "ml"
     verbose_name = "Machine learning"
+
+    def ready(self):
+        from repair_center.signals import tickets_changed
+
+        tickets_changed.connect(enqueue_recommendations, dispatch_uid="ml.enqueue_recommendations")
+
+
+def enqueue_recommendations(sender, ticket_ids, **kwargs):
+    """New or changed tickets get a recommendation in the background, when a champion exists."""
+    from ml.models import ModelVersion
+    from ml.tasks import recommend_tickets
+
+    if not ModelVersion.objects.filter(status=ModelVersion.Status.CHAMPION).exists():
+        return
+    ids = sorted(set(ticket_ids))
+    try:
+        for start in range(0, len(ids), RECOMMEND_BATCH):
+            recommend_tickets.delay(ids[start : start + RECOMMEND_BATCH])
+    except Exception:  # the ingest has committed; a broker outage must not turn it into an error
+        logger.exception("could not enqueue recommendations for %s tickets", len(ids))

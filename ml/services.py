@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ml import evaluation, registry
+from ml import ensemble, evaluation, registry
 from ml.dataset import Dataset, Split, build_dataset, fingerprint, split_examples
 from ml.models import ModelVersion, TrainingRun
 from ml.quality import GateConfig, check_quality
@@ -235,11 +235,21 @@ def _fit_and_register(
         output_dir=staging / "model",
         progress=progress,
     )
-    progress.phase("evaluating")
+    progress.phase("fitting the ensemble and evaluating")
     eval_texts, eval_labels = [e.text for e in split.eval], [e.label for e in split.eval]
-    metrics = evaluation.report(
-        eval_labels, predict_proba(staging / "model", eval_texts, max_length=info["max_length"]), labels
+    # The served predictor (transformer, lexical, neighbour votes or their mix, whichever is best on
+    # validation, calibrated) is what gets evaluated, compared with the champion and served.
+    serving, members, served_proba = ensemble.fit_serving(
+        model_dir=staging / "model",
+        out_dir=staging / ensemble.SERVING_DIR,
+        split_parts={"train": train, "validation": split.validation, "eval": split.eval},
+        labels=labels,
+        max_length=info["max_length"],
     )
+    metrics = evaluation.report(eval_labels, served_proba, labels)
+    metrics["served"] = serving["served"]
+    metrics["members"] = {name: evaluation.summary(report) for name, report in members.items()}
+    metrics["ensemble"] = {key: serving[key] for key in ("weights", "temperature", "validation")}
     baselines = {
         "runbook": evaluation.report(
             eval_labels,
@@ -309,11 +319,19 @@ def _fit_and_register(
 
 def champion_score(champion: ModelVersion, *, eval_texts, eval_labels) -> float:
     """The champion's macro-F1 on the candidate's evaluation set (its files verified first)."""
-    artifacts = registry.verify(champion)
-    proba = predict_proba(
-        Path(artifacts.path) / "model", eval_texts, max_length=champion.hyperparameters["max_length"]
-    )
-    return evaluation.report(eval_labels, proba, champion.label_set)["macro_f1"]
+    from ml.inference import NotServable, Predictor
+
+    try:
+        predictor = Predictor.for_version(champion)
+    except NotServable:  # trained before serving files existed: score its transformer alone
+        artifacts = registry.verify(champion)
+        proba = predict_proba(
+            Path(artifacts.path) / "model", eval_texts, max_length=champion.hyperparameters["max_length"]
+        )
+        return evaluation.report(eval_labels, proba, champion.label_set)["macro_f1"]
+    return evaluation.report(eval_labels, predictor.score_texts(list(eval_texts)).proba, predictor.labels)[
+        "macro_f1"
+    ]
 
 
 def decide_promotion(

@@ -30,3 +30,95 @@ def train_model_task(self, run_id: int) -> dict:
         "reason": run.reason,
         "model_version": run.model_version_id,
     }
+
+
+# --- Outbound webhooks (feedback.recorded, recommendation.ready) ---
+from ml import webhooks  # noqa: E402
+
+
+@shared_task(bind=True, name="ml.tasks.deliver_webhook", max_retries=None)
+def deliver_webhook(self, delivery_id: int) -> dict:
+    """One attempt at a webhook delivery; a retryable failure schedules the next with backoff."""
+    result = webhooks.webhook_attempt(delivery_id)
+    if result.retry_in is not None:
+        # The delivery row counts attempts and gives up; Celery only carries the countdown.
+        raise self.retry(countdown=result.retry_in)
+    return result.to_json()
+
+
+@shared_task(name="ml.tasks.webhook_retry_sweep")
+def webhook_retry_sweep() -> dict:
+    """Re-enqueue overdue webhook deliveries whose task was lost (broker restart, killed worker)."""
+    ids = webhooks.webhook_due_ids()
+    for delivery_id in ids:
+        deliver_webhook.delay(delivery_id)
+    return {"enqueued": len(ids)}
+
+
+# --- Compression for the edge (training queue: routed by the ml.tasks.distil* prefix) ---
+
+
+@shared_task(bind=True, name="ml.tasks.distil_model_task")
+def distil_model_task(
+    self, teacher_version_id: int, intended_tier: str = "", config: dict | None = None
+) -> dict:
+    """Distil, export, quantize and bundle one teacher for a tier; a concurrent duplicate is skipped."""
+    from ml import compression
+
+    return compression.compress_once(
+        teacher_version_id=teacher_version_id,
+        intended_tier=intended_tier,
+        config=config,
+        progress=lambda p: self.update_state(state="PROGRESS", meta={"teacher": teacher_version_id, **p}),
+    )
+
+
+# --- Automated retraining, drift and shadow (helper H) ---------------------------------------------
+# Importing ml.worker connects its worker_ready hook (recovery after a killed training) in workers.
+from ml import worker as _worker  # noqa: E402, F401
+
+
+@shared_task(name="ml.tasks.scheduled_retrain")
+def scheduled_retrain() -> dict:
+    """The admin-editable periodic retrain (skipped by the training when the data is unchanged)."""
+    from ml import retraining
+
+    run = retraining.scheduled_retrain()
+    return {"run": run.pk, "status": run.status, "reason": run.reason}
+
+
+@shared_task(name="ml.tasks.maybe_retrain_on_new_data")
+def maybe_retrain_on_new_data() -> dict:
+    """Queue a retrain once TICKETAI_RETRAIN_NEW_LABELS tickets were labelled since the last training."""
+    from ml import retraining
+
+    run = retraining.maybe_retrain_on_new_data()
+    return {"run": run.pk if run else None, "reason": run.reason if run else ""}
+
+
+@shared_task(name="ml.tasks.check_drift")
+def check_drift(label_set_key: str = "resolution") -> dict:
+    """One drift check of the champion; queues a retrain when it fires."""
+    from ml import drift
+
+    report = drift.drift_check(label_set_key=label_set_key)
+    return {"report": report.pk, "fired": report.fired, "reasons": report.reasons, "note": report.note}
+
+
+@shared_task(name="ml.tasks.shadow_score_active")
+def shadow_score_active() -> dict:
+    """Score live tickets with every candidate in shadow beside the champion."""
+    from ml import shadow
+
+    return {str(k): v for k, v in shadow.shadow_score_active().items()}
+
+
+# --- Recommendations after ingest ---
+
+
+@shared_task(name="ml.tasks.recommend_tickets")
+def recommend_tickets(ticket_ids: list[int]) -> dict:
+    """Cache the champion's recommendation for these tickets' current revisions (no-op without one)."""
+    from ml.recommendations import recommend_tickets as compute
+
+    return compute(ticket_ids)

@@ -94,3 +94,12 @@ def repair_findings_by_ticket() -> dict[int, set[str]]:
             for finding in keys.get((source, external_id), ()) | keys.get(("", external_id), set()):
                 findings.setdefault(pk, set()).add(finding)
     return findings
+
+
+def ticket_summaries(ids: Collection[int]) -> dict[int, dict]:
+    """{id: {"external_id", "title", "resolution"}} for the given ticket ids that still exist."""
+    rows = Ticket.objects.filter(pk__in=list(ids)).values("id", "external_id", "title", "resolution__code")
+    return {
+        r["id"]: {"external_id": r["external_id"], "title": r["title"], "resolution": r["resolution__code"]}
+        for r in rows
+    }

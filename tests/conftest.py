@@ -67,3 +67,60 @@ def admin_client_api(admin_user):
 @pytest.fixture
 def anon_client():
     return APIClient()
+
+
+@pytest.fixture(scope="module")
+def trained_champion(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A tiny champion trained once per test module on committed data (4 fixes, 8 tickets each).
+
+    The data is committed so every test of the module sees it, and deleted afterwards (only these
+    tables: data that migrations seed elsewhere stays for the tests that follow).
+    """
+    from django.db import connection
+    from django.test import override_settings
+
+    from ml.inference import reset_cache
+    from ml.models import TrainingRun
+    from ml.services import train_model
+    from ml.training import TrainingConfig
+    from repair_center.services.tickets import tickets_upsert
+    from tests.factories import ml_catalogue, ml_ticket_documents
+
+    override = override_settings(TICKETAI_MODEL_DIR=tmp_path_factory.mktemp("models"))
+    override.enable()
+    try:
+        with django_db_blocker.unblock():
+            if not connection.is_usable():  # a server-side disconnect between modules
+                connection.close()
+            ml_catalogue()
+            tickets_upsert(documents=ml_ticket_documents(per_class=8), source="noc")
+            run = train_model(
+                config=TrainingConfig(epochs=1, max_length=48, batch_size=8, max_train_samples=16)
+            )
+            assert run.status == TrainingRun.Status.SUCCEEDED, run.reason
+            version = run.model_version
+        yield version
+    finally:
+        reset_cache()
+        with django_db_blocker.unblock():
+            _delete_ml_corpus()
+        override.disable()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Rate-limit counters live in the shared cache; every test starts with none spent."""
+    from ticketai.throttling import clear_all
+
+    clear_all()
+
+
+def _delete_ml_corpus() -> None:
+    """Remove what trained_champion committed: models, runs, tickets and their catalogue."""
+    from ml.models import AuditLog, ModelVersion, TrainingRun
+    from repair_center.models import ErrorCode, NetworkElement, ResolutionCode, Site, Ticket, UnmappedCode
+
+    # Order matters: tickets protect their site and resolution.
+    for model in (AuditLog, TrainingRun, ModelVersion, Ticket, UnmappedCode, NetworkElement, Site,
+                  ErrorCode, ResolutionCode):  # fmt: skip
+        model.objects.all().delete()

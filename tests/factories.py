@@ -116,3 +116,29 @@ def ml_ticket_documents(per_class: int = 10, *, prefix: str = "ML", classes=None
                 }
             )
     return documents
+
+
+def tiny_encoder_dir(path, *, hidden_size: int = 64, layers: int = 2):
+    """A small random BERT with the bundled tokenizer: a base model that fine-tunes in seconds."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from ml.training import bundled_base_model
+
+    config = BertConfig(
+        hidden_size=hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=max(1, hidden_size // 32),
+        intermediate_size=4 * hidden_size,
+    )
+    BertModel(config).save_pretrained(path)
+    AutoTokenizer.from_pretrained(bundled_base_model(), local_files_only=True).save_pretrained(path)
+    return path
+
+
+def ml_open_ticket_documents(count: int, *, prefix: str = "OPEN") -> list[dict]:
+    """Tickets still open (no resolution): unlabelled input for distillation."""
+    labelled = ml_ticket_documents(per_class=count // len(ML_CLASSES) + 1, prefix=prefix)[:count]
+    return [
+        {**doc, "external_id": f"{prefix}-{i:03d}", "status": "open", "resolution": None, "resolved_at": None}
+        for i, doc in enumerate(labelled)
+    ]

@@ -9,8 +9,12 @@ CODE = """
 import sys, django
 django.setup()
 import ml.admin, ml.dataset, ml.evaluation, ml.quality, ml.registry, ml.services, ml.tasks, ml.training
+import ml.compression, ml.distillation, ml.quantization, ml.inference, ml.recommendations, ml.edge
+import ml.drift, ml.retraining, ml.shadow, ml.placement_service, ml.feedback, ml.webhooks
+import ticketai.urls
 from django.core.management import load_command_class
-load_command_class("ml", "train")
+for name in ("train", "distil", "predict"):
+    load_command_class("ml", name)
 print(",".join(sorted(m for m in ("torch", "transformers", "sklearn") if m in sys.modules)) or "none")
 """
 

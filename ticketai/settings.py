@@ -5,6 +5,7 @@ TICKETAI_DATA_DIR, so `make demo` needs no server. Production sets DATABASE_URL,
 and SECRET_KEY (see README.md, "Configuration").
 """
 
+import re
 import secrets
 from pathlib import Path
 
@@ -53,6 +54,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "ticketai.observability.RequestIdMiddleware",
+    "ticketai.broker.BrokerUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "repair_center.middleware.RequestSizeLimitMiddleware",
@@ -136,7 +139,8 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env.integer("TICKETAI_HSTS_SECONDS", 31536000 if HTTPS else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
-if env.boolean("TICKETAI_BEHIND_PROXY", HTTPS):
+BEHIND_PROXY = env.boolean("TICKETAI_BEHIND_PROXY", HTTPS)
+if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Largest request body accepted; bigger requests get 413 (repair_center.middleware).
@@ -144,6 +148,14 @@ TICKETAI_MAX_REQUEST_BYTES = env.integer("TICKETAI_MAX_REQUEST_BYTES", 20 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = TICKETAI_MAX_REQUEST_BYTES
 TICKETAI_BULK_MAX_ITEMS = env.integer("TICKETAI_BULK_MAX_ITEMS", 1000, minimum=1)
 TICKETAI_PAGE_SIZE = env.integer("TICKETAI_PAGE_SIZE", 50, minimum=1)
+
+
+def _rate(name: str, default: str) -> str:
+    value = env.string(name, default).strip()
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise env.ConfigurationError(f"{name}={value!r} is not a rate; use N/s, N/min, N/hour or N/day")
+    return value
+
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -162,6 +174,23 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "ticketai.exceptions.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "ticketai.parsers.JSONParser",  # DRF's, with hostile nesting answered 400
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # Rate limits in the shared cache (ticketai/throttling.py); 429 with Retry-After when over.
+    "DEFAULT_THROTTLE_CLASSES": ["ticketai.throttling.RouteThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": _rate("TICKETAI_THROTTLE_AUTH", "20/min"),
+        "bulk": _rate("TICKETAI_THROTTLE_BULK", "120/min"),
+        "recommendation": _rate("TICKETAI_THROTTLE_RECOMMENDATION", "1200/min"),
+        "edge": _rate("TICKETAI_THROTTLE_EDGE", "600/min"),
+    },
+    # Client addresses come from REMOTE_ADDR, or from the proxy's X-Forwarded-For behind one;
+    # never from a header any caller could set.
+    "NUM_PROXIES": 1 if BEHIND_PROXY else 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "TicketAI API",
@@ -230,11 +259,57 @@ TICKETAI_PROMOTION_MARGIN = env.number("TICKETAI_PROMOTION_MARGIN", 0.01, minimu
 # A running training whose progress has not moved for this long is taken as lost (worker killed).
 TICKETAI_TRAINING_STALE_S = env.integer("TICKETAI_TRAINING_STALE_S", 1800, minimum=60)
 
+# --- Outbound webhooks (feedback.recorded, recommendation.ready) ---
+TICKETAI_WEBHOOK_TIMEOUT_S = env.number("TICKETAI_WEBHOOK_TIMEOUT_S", 10.0, minimum=0.1)
+# Tries per delivery (the first included) before it is marked failed.
+TICKETAI_WEBHOOK_MAX_ATTEMPTS = env.integer("TICKETAI_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+# Delay before the first retry, doubled for each further one (at most an hour).
+TICKETAI_WEBHOOK_BACKOFF_S = env.number("TICKETAI_WEBHOOK_BACKOFF_S", 10.0, minimum=0.0)
+# Automated retraining (ml/retraining.py, ml/drift.py): triggers besides the admin-editable schedule.
+TICKETAI_RETRAIN_NEW_LABELS = env.integer("TICKETAI_RETRAIN_NEW_LABELS", 500, minimum=1)
+TICKETAI_DRIFT_WINDOW = env.integer("TICKETAI_DRIFT_WINDOW", 500, minimum=10)
+TICKETAI_DRIFT_MIN_TICKETS = env.integer("TICKETAI_DRIFT_MIN_TICKETS", 50, minimum=1)
+TICKETAI_DRIFT_LABEL_JS = env.number("TICKETAI_DRIFT_LABEL_JS", 0.1, minimum=0.0)
+TICKETAI_DRIFT_UNSEEN_CODE_RATE = env.number("TICKETAI_DRIFT_UNSEEN_CODE_RATE", 0.02, minimum=0.0)
+TICKETAI_DRIFT_CONFIDENCE_DROP = env.number("TICKETAI_DRIFT_CONFIDENCE_DROP", 0.1, minimum=0.0)
+TICKETAI_DRIFT_ACCURACY_DROP = env.number("TICKETAI_DRIFT_ACCURACY_DROP", 0.1, minimum=0.0)
+TICKETAI_DRIFT_COOLDOWN_H = env.integer("TICKETAI_DRIFT_COOLDOWN_H", 24, minimum=0)
+TICKETAI_SHADOW_BATCH = env.integer("TICKETAI_SHADOW_BATCH", 500, minimum=1)
+
+# --- Edge agents and bundles ---
+# Ed25519 private key (PEM) that signs edge bundles; usually TICKETAI_BUNDLE_SIGNING_KEY_FILE.
+# Empty: generated once into $TICKETAI_DATA_DIR/keys/.
+TICKETAI_BUNDLE_SIGNING_KEY = env.string("TICKETAI_BUNDLE_SIGNING_KEY", "")
+TICKETAI_EDGE_BUNDLE_DIR = Path(env.string("TICKETAI_EDGE_BUNDLE_DIR", str(DATA_DIR / "bundles"))).resolve()
+TICKETAI_EDGE_ENROLMENT_TTL_H = env.integer("TICKETAI_EDGE_ENROLMENT_TTL_H", 72, minimum=1)
+TICKETAI_EDGE_HEARTBEAT_S = env.integer("TICKETAI_EDGE_HEARTBEAT_S", 30, minimum=1)
+TICKETAI_EDGE_MAX_BATCH = env.integer("TICKETAI_EDGE_MAX_BATCH", 5000, minimum=1)
+
+# /metrics: an admin's session, or this token as `Authorization: Bearer <token>` (for Prometheus).
+TICKETAI_METRICS_TOKEN = env.string("TICKETAI_METRICS_TOKEN", "")
+
+# json (one object per line, with the request id) or plain; compose and production use json.
+TICKETAI_LOG_FORMAT = env.string("TICKETAI_LOG_FORMAT", "json")
+if TICKETAI_LOG_FORMAT not in ("json", "plain"):
+    raise env.ConfigurationError(f"TICKETAI_LOG_FORMAT={TICKETAI_LOG_FORMAT!r} must be json or plain")
+# Celery keeps Django's logging (and so the JSON formatter and request ids) instead of its own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "ticketai.observability.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "ticketai.observability.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": TICKETAI_LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.string("TICKETAI_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

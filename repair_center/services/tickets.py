@@ -18,6 +18,8 @@ from repair_center.services.catalogue import (
     record_unmapped,
     resolution_ids,
 )
+from repair_center.services.resolution import engineer_labels, keep_engineer_label
+from repair_center.signals import tickets_changed
 
 Outcome = Literal["created", "updated", "unchanged", "rejected"]
 
@@ -99,7 +101,12 @@ def tickets_upsert(
                 if attempt == 2:
                     raise
         parsed = later
-    return [r for r in results if r is not None]
+    done = [r for r in results if r is not None]
+    changed = [r.id for r in done if r.status in ("created", "updated") and r.id is not None]
+    if changed:
+        # After commit, so listeners (recommendations in ml) never see rows that were rolled back.
+        transaction.on_commit(lambda: tickets_changed.send(sender=Ticket, ticket_ids=changed))
+    return done
 
 
 @transaction.atomic
@@ -141,6 +148,8 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
             .values_list("id", "external_id", "content_hash", "revision")
         ):
             existing[(src, ext)] = (pk, content_hash, revision)
+    # Labels set by engineers survive a source that sends the ticket again without one.
+    labels = engineer_labels([found[0] for found in existing.values()])
 
     out: list[tuple[int, ItemResult]] = []
     to_create: list[tuple[int, TicketDoc, Ticket]] = []
@@ -157,6 +166,8 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
         if errors:
             out.append((i, ItemResult(i, doc.external_id, "rejected", errors=errors)))
             continue
+        found = existing.get(doc.key)
+        doc, resolved_by = keep_engineer_label(doc, labels.get(found[0]) if found else None)
         content_hash = doc.content_hash()
         element_id, _ = elements.get(doc.element, (None, ""))
         fields = dict(
@@ -171,9 +182,9 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
             element_ref=doc.element,
             resolution_id=resolutions.get(doc.resolution),
             resolution_notes=doc.resolution_notes,
+            resolved_by=resolved_by,
             content_hash=content_hash,
         )
-        found = existing.get(doc.key)
         if found is None:
             ticket = Ticket(
                 source=doc.source, external_id=doc.external_id, created_at=now, updated_at=now, **fields
@@ -208,6 +219,7 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
                 "element_ref",
                 "resolution_id",
                 "resolution_notes",
+                "resolved_by",
                 "content_hash",
                 "revision",
                 "updated_at",

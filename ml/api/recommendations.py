@@ -1,0 +1,132 @@
+"""Recommendation endpoints: for a stored ticket (cached per revision and model) and for a draft.
+
+Both answer 503 with a clear message until a model has been trained and promoted.
+"""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ml import inference
+from ml.recommendations import recommendation_for_ticket
+from repair_center import roles
+from repair_center.api.serializers import TicketDocumentSerializer
+from repair_center.documents import DocumentError, parse_ticket
+from repair_center.models import Ticket
+
+NO_MODEL = (
+    "No model serves recommendations yet: train one (`python manage.py train`, or the admin) and "
+    "it becomes the champion when it passes evaluation."
+)
+
+
+class RecommendedResolutionSerializer(serializers.Serializer):
+    resolution = serializers.CharField()
+    title = serializers.CharField()
+    steps = serializers.ListField(child=serializers.CharField())
+    confidence = serializers.FloatField(help_text="Calibrated probability, 0-1.")
+
+
+class CodeEvidenceSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    weight = serializers.FloatField(help_text="Drop of the top resolution's probability without it.")
+
+
+class EventEvidenceSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position in the ticket's events.")
+    kind = serializers.CharField()
+    code = serializers.CharField(allow_null=True)
+    weight = serializers.FloatField()
+
+
+class WordEvidenceSerializer(serializers.Serializer):
+    word = serializers.CharField()
+    weight = serializers.FloatField()
+
+
+class EvidenceSerializer(serializers.Serializer):
+    codes = CodeEvidenceSerializer(many=True)
+    events = EventEvidenceSerializer(many=True)
+    words = WordEvidenceSerializer(many=True)
+
+
+class SimilarTicketSerializer(serializers.Serializer):
+    ticket_id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    title = serializers.CharField()
+    resolution = serializers.CharField()
+    similarity = serializers.FloatField(help_text="Cosine similarity of the model's ticket embeddings.")
+
+
+class RecommendationSerializer(serializers.Serializer):
+    model_version = serializers.IntegerField()
+    abstained = serializers.BooleanField(help_text="True when the confidence is below the class threshold.")
+    abstain_reason = serializers.CharField(allow_null=True)
+    recommendations = RecommendedResolutionSerializer(many=True)
+    evidence = EvidenceSerializer()
+    similar = SimilarTicketSerializer(many=True)
+
+
+_no_model = OpenApiResponse(description="No champion model yet: {detail}.")
+
+
+def _no_model_response() -> Response:
+    return Response({"detail": NO_MODEL}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+class TicketRecommendationView(APIView):
+    read_roles = roles.ALL
+
+    @extend_schema(
+        operation_id="tickets_recommendation_retrieve",
+        parameters=[
+            OpenApiParameter(
+                "refresh", OpenApiTypes.BOOL, description="Recompute instead of the cached answer."
+            )
+        ],
+        responses={
+            200: RecommendationSerializer,
+            404: OpenApiResponse(description="No such ticket."),
+            503: _no_model,
+        },
+        description="Top resolutions for the ticket's current revision, with evidence and similar resolved "
+        "tickets; cached per (ticket revision, model version).",
+    )
+    def get(self, request, ticket_id: int):
+        ticket = get_object_or_404(Ticket.objects.all(), pk=ticket_id)
+        refresh = request.query_params.get("refresh", "").lower() in ("1", "true", "yes")
+        payload = recommendation_for_ticket(ticket, refresh=refresh)
+        if payload.get("model_version") is None:
+            return _no_model_response()
+        return Response(payload)
+
+
+class DraftRecommendationView(APIView):
+    read_roles = roles.ALL
+    write_roles = roles.ALL
+
+    @extend_schema(
+        operation_id="recommendations_create",
+        request=TicketDocumentSerializer,
+        responses={
+            200: RecommendationSerializer,
+            400: OpenApiResponse(description="Field errors: {field: [message, ...]}."),
+            503: _no_model,
+        },
+        description="Recommend for a canonical ticket document that is not stored (nothing is written).",
+    )
+    def post(self, request):
+        data = request.data
+        if isinstance(data, dict) and not data.get("external_id"):
+            data = {**data, "external_id": "draft"}
+        try:
+            document = parse_ticket(data).to_json()
+        except DocumentError as e:
+            return Response(e.errors, status=status.HTTP_400_BAD_REQUEST)
+        predictor = inference.load_champion()
+        if predictor is None:
+            return _no_model_response()
+        return Response(inference.recommend(document, predictor=predictor))

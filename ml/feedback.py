@@ -1,0 +1,114 @@
+"""Engineers' feedback on recommendations: accept, reject or correct.
+
+Accept and correct label the ticket at once through repair_center's ticket_resolve (so queues,
+pages and the next training see the engineer's resolution without waiting for a retrain); reject
+only records that the recommendation was wrong. Every verdict is announced to webhook
+subscribers as ``feedback.recorded``.
+"""
+
+from django.db import transaction
+
+from ml.models import Feedback, ModelVersion, Recommendation
+from ml.models.webhooks import FEEDBACK_RECORDED
+from ml.webhooks import webhook_emit
+from repair_center.models import ResolutionCode, Ticket
+from repair_center.services.resolution import ticket_resolve
+
+
+class FeedbackError(ValueError):
+    """The feedback does not make sense; ``errors`` maps field names to messages (DRF's shape)."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def current_recommendation(ticket: Ticket) -> tuple[str, ModelVersion | None, list[str] | None]:
+    """(top resolution, model version, recommended codes) of the newest recommendation stored.
+
+    The codes are None when nothing was stored for the ticket, and empty when the model abstained.
+    """
+    recommendation = (
+        Recommendation.objects.filter(ticket_id=ticket.pk)
+        .select_related("model_version")
+        .order_by("-ticket_revision", "-created_at", "-id")
+        .first()
+    )
+    if recommendation is None:
+        return "", None, None
+    if recommendation.abstained:
+        return "", recommendation.model_version, []
+    codes = [r.get("resolution") for r in (recommendation.payload or {}).get("recommendations", [])]
+    return recommendation.top_resolution or "", recommendation.model_version, [c for c in codes if c]
+
+
+@transaction.atomic
+def feedback_record(
+    *, ticket: Ticket, user, action: str, resolution_code: str | None = None, notes: str = ""
+) -> Feedback:
+    """Store an engineer's verdict; accept and correct set the ticket's resolution label at once."""
+    if action not in Feedback.Action.values:
+        raise FeedbackError({"action": [f"{action!r} is not one of {', '.join(Feedback.Action.values)}"]})
+    recommended, model_version, offered = current_recommendation(ticket)
+    code = resolution_code or ""
+    if action == Feedback.Action.REJECT and code:
+        raise FeedbackError(
+            {"resolution": ["a rejection takes no resolution; use correct to give the right one"]}
+        )
+    if action == Feedback.Action.CORRECT and not code:
+        raise FeedbackError({"resolution": ["a correction needs the right resolution code"]})
+    if action == Feedback.Action.ACCEPT:
+        if not code and not recommended:
+            raise FeedbackError(
+                {"action": ["there is no recommendation to accept; use correct with a resolution"]}
+            )
+        # Nothing stored (a recommendation shown from elsewhere): take the engineer's word for it.
+        if code and offered is not None and code not in offered:
+            raise FeedbackError({"resolution": [f"{code!r} was not recommended; use correct instead"]})
+        code = code or recommended
+
+    chosen = None
+    if code:
+        chosen = ResolutionCode.objects.filter(code=code).first()
+        if chosen is None:
+            raise FeedbackError({"resolution": [f"{code!r} is not in the resolution catalogue"]})
+
+    username = user.get_username() if user is not None else "system"
+    if chosen is not None:
+        ticket_resolve(ticket_id=ticket.pk, resolution_code=chosen.code, notes=notes, resolved_by=username)
+        ticket.refresh_from_db()
+    feedback = Feedback.objects.create(
+        ticket=ticket,
+        user=user if user is not None and user.is_authenticated else None,
+        username=username,
+        action=action,
+        recommended_resolution=recommended,
+        chosen_resolution=chosen,
+        notes=notes,
+        model_version=model_version,
+        ticket_revision=ticket.revision,
+    )
+    webhook_emit(FEEDBACK_RECORDED, feedback_payload(feedback))
+    return feedback
+
+
+def feedback_payload(feedback: Feedback) -> dict:
+    """The JSON announced to webhook subscribers (and shown by the API)."""
+    ticket = feedback.ticket
+    return {
+        "feedback_id": feedback.pk,
+        "ticket": {
+            "id": ticket.pk,
+            "source": ticket.source,
+            "external_id": ticket.external_id,
+            "revision": feedback.ticket_revision,
+            "resolution": ticket.resolution.code if ticket.resolution_id else None,
+        },
+        "action": feedback.action,
+        "recommended_resolution": feedback.recommended_resolution or None,
+        "chosen_resolution": feedback.chosen_resolution.code if feedback.chosen_resolution_id else None,
+        "notes": feedback.notes,
+        "model_version": feedback.model_version_id,
+        "user": feedback.username,
+        "created_at": feedback.created_at.isoformat().replace("+00:00", "Z"),
+    }

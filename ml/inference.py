@@ -1,0 +1,382 @@
+"""Recommendations from the champion model: load it (verified), score tickets, explain, find similar.
+
+The predictor runs on numpy, onnxruntime and tokenizers only (see ml/ensemble.py), so the web
+process answers recommendations without loading torch. Each process keeps the loaded champion and
+reloads when the champion changes; if the champion's files fail verification it serves the most
+recent earlier champion whose files are intact, and says so in the log and in champion_status().
+"""
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ml import ensemble, registry
+from ml.models import ModelVersion
+from ml.serialization import serialize
+
+logger = logging.getLogger(__name__)
+ABSTAIN_REASON = "needs an expert"
+DEFAULT_KEY = "default"
+
+
+class NotServable(registry.ArtifactError):
+    """A verified version without serving files (trained before they existed): retrain it."""
+
+
+def resolve_key(label_set_key: str = DEFAULT_KEY) -> str:
+    from ml.services import label_set_key as default_key
+
+    return default_key() if label_set_key == DEFAULT_KEY else label_set_key
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    proba: np.ndarray  # [n, n_classes], calibrated, columns follow Predictor.labels
+    features: np.ndarray  # [n, hidden], L2-normalised encoder features (for similar tickets)
+
+
+class Predictor:
+    """A version's served model: encoder, lexical member, neighbour index, weights and temperature."""
+
+    def __init__(self, *, version_id: int, path: Path, metrics: dict):
+        serving = path / ensemble.SERVING_DIR
+        if not (serving / "ensemble.json").is_file():
+            raise NotServable(
+                f"model v{version_id} has no serving files (trained by an older version); retrain"
+            )
+        self.version_id = version_id
+        self.config = json.loads((serving / "ensemble.json").read_text())
+        self.labels: list[str] = list(self.config["labels"])
+        self.encoder = ensemble.Encoder(
+            serving, max_length=int(self.config["max_length"]), **self.config["tokenizer"]
+        )
+        self.lexical = ensemble.Lexical.load(serving / "lexical.npz")
+        self.index = np.load(serving / "embeddings.npy", allow_pickle=False)
+        index = json.loads((serving / "index.json").read_text())
+        self.index_ticket_ids: list[int] = index["ticket_ids"]
+        self.index_labels: list[str] = index["labels"]
+        label_index = {label: i for i, label in enumerate(self.labels)}
+        self.index_y = np.array([label_index[label] for label in self.index_labels], dtype=np.int64)
+        # Thresholds from the coverage-at-90%-precision analysis of the served predictor;
+        # None means no confidence reached 90% precision for that class: always ask an expert.
+        self.thresholds: dict[str, float | None] = dict(metrics.get("class_thresholds") or {})
+
+    @classmethod
+    def for_version(cls, version: ModelVersion) -> "Predictor":
+        """Verify the version's files, then load it."""
+        artifacts = registry.verify(version)
+        metrics = json.loads((artifacts.path / "metrics.json").read_text())
+        return cls(version_id=version.pk, path=artifacts.path, metrics=metrics)
+
+    def score_texts(self, texts: list[str]) -> Scores:
+        logits, raw = self.encoder.run(texts)
+        features = ensemble.normalise(raw) if len(texts) else raw
+        probas = {
+            "transformer": ensemble.softmax(logits) if len(texts) else np.zeros((0, len(self.labels))),
+            "lexical": self.lexical.proba(texts),
+            "knn": ensemble.knn_proba(
+                features, self.index, self.index_y, len(self.labels), k=int(self.config["knn_k"])
+            ),
+        }
+        return Scores(proba=ensemble.served_proba(self.config, probas), features=features)
+
+    @staticmethod
+    def inputs(documents: list[dict], contexts: list[dict] | None = None) -> list[str]:
+        """Model input text per document; a context may carry site/unit fields and a "code_map"."""
+        contexts = contexts or [{} for _ in documents]
+        return [
+            serialize(doc, context=ctx, code_map=ctx.get("code_map"))
+            for doc, ctx in zip(documents, contexts, strict=True)
+        ]
+
+    def score(self, documents: list[dict], contexts: list[dict] | None = None) -> Scores:
+        return self.score_texts(self.inputs(documents, contexts))
+
+    def predict_proba(self, documents: list[dict], contexts: list[dict] | None = None) -> np.ndarray:
+        return self.score(documents, contexts).proba
+
+    def abstains(self, label: str, confidence: float) -> bool:
+        threshold = self.thresholds.get(label)
+        return threshold is None or confidence < threshold - 1e-9
+
+
+# --- The champion, per process -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Loaded:
+    champion_id: int | None
+    artifact_path: str
+    predictor: Predictor | None
+    fallback_from: int | None = None
+    problem: str = ""
+
+
+_loaded: dict[str, _Loaded] = {}
+_lock = threading.Lock()
+
+
+def load_champion(label_set_key: str = DEFAULT_KEY) -> Predictor | None:
+    """The champion's predictor (cached; reloaded when the champion changes), or None without one.
+
+    If the champion's files are broken, the most recent earlier champion that verifies is served.
+    """
+    key = resolve_key(label_set_key)
+    champion = registry.champion(key)
+    cached = _loaded.get(key)
+    if champion is None:
+        _loaded.pop(key, None)
+        return None
+    if cached and cached.champion_id == champion.pk and cached.artifact_path == champion.artifact_path:
+        return cached.predictor
+    with _lock:
+        cached = _loaded.get(key)
+        if cached and cached.champion_id == champion.pk and cached.artifact_path == champion.artifact_path:
+            return cached.predictor
+        _loaded[key] = _load(key, champion)
+        return _loaded[key].predictor
+
+
+def _load(key: str, champion: ModelVersion) -> _Loaded:
+    try:
+        predictor = Predictor.for_version(champion)
+    except registry.ArtifactError as e:
+        problem = str(e)
+    else:
+        _set_gauge(key, champion.pk)
+        return _Loaded(champion.pk, champion.artifact_path, predictor)
+    earlier = (
+        ModelVersion.objects.filter(label_set_key=key, promoted_at__isnull=False)
+        .exclude(pk=champion.pk)
+        .exclude(status=ModelVersion.Status.FAILED)
+        .order_by("-promoted_at", "-pk")
+    )
+    for version in earlier:
+        try:
+            predictor = Predictor.for_version(version)
+        except registry.ArtifactError as e:
+            logger.warning("earlier champion v%s cannot serve either: %s", version.pk, e)
+            continue
+        logger.error(
+            "champion v%s cannot serve (%s); serving the earlier champion v%s",
+            champion.pk,
+            problem,
+            version.pk,
+        )
+        _set_gauge(key, version.pk)
+        return _Loaded(
+            champion.pk, champion.artifact_path, predictor, fallback_from=champion.pk, problem=problem
+        )
+    logger.error(
+        "champion v%s cannot serve (%s) and no earlier champion can; recommendations are off",
+        champion.pk,
+        problem,
+    )
+    _set_gauge(key, 0)
+    return _Loaded(champion.pk, champion.artifact_path, None, problem=problem)
+
+
+def _set_gauge(key: str, version_id: int) -> None:
+    try:
+        from ticketai.metrics import MODEL_VERSION
+    except ImportError:
+        return
+    MODEL_VERSION.labels(key).set(version_id)
+
+
+def champion_status(label_set_key: str = DEFAULT_KEY) -> dict:
+    """For /readyz: {"state": none|ok|fallback|broken, ...} as this process serves it."""
+    key = resolve_key(label_set_key)
+    predictor = load_champion(key)
+    loaded = _loaded.get(key)
+    if loaded is None:
+        return {"state": "none", "detail": "no champion model yet; recommendations are off"}
+    if predictor is None:
+        return {"state": "broken", "detail": loaded.problem}
+    if loaded.fallback_from is not None:
+        return {
+            "state": "fallback",
+            "detail": f"champion v{loaded.fallback_from} cannot serve ({loaded.problem}); "
+            f"serving v{predictor.version_id}",
+            "versions": {key: predictor.version_id},
+        }
+    return {"state": "ok", "versions": {key: predictor.version_id}}
+
+
+def reset_cache() -> None:
+    """Forget loaded models (tests, and after deleting model files)."""
+    with _lock:
+        _loaded.clear()
+
+
+# --- One recommendation --------------------------------------------------------------------------
+
+
+def no_model_payload() -> dict:
+    return {
+        "model_version": None,
+        "abstained": True,
+        "abstain_reason": "no model has been trained yet",
+        "recommendations": [],
+        "evidence": {"codes": [], "events": [], "words": []},
+        "similar": [],
+    }
+
+
+def recommend(
+    document: dict,
+    *,
+    predictor: Predictor | None = None,
+    top_k: int = 3,
+    with_evidence: bool = True,
+    with_similar: bool = True,
+    context: dict | None = None,
+    exclude_ticket_id: int | None = None,
+) -> dict:
+    """Top-k resolutions with calibrated confidence and steps, evidence and similar past tickets.
+
+    ``context`` (site/unit fields and a "code_map") defaults to what the catalogue says about the
+    document's site, element and codes.
+    """
+    from ml import evidence, similar
+
+    predictor = predictor or load_champion()
+    if predictor is None:
+        return no_model_payload()
+    if context is None:
+        context = document_context(document)
+    scores = predictor.score([document], [context])
+    proba = scores.proba[0]
+    order = np.argsort(-proba)[: max(1, top_k)]
+    catalogue = _resolutions([predictor.labels[i] for i in order])
+    recommendations = []
+    for i in order:
+        code = predictor.labels[i]
+        title, steps = catalogue.get(code, (code, []))
+        recommendations.append(
+            {"resolution": code, "title": title, "steps": steps, "confidence": round(float(proba[i]), 4)}
+        )
+    top = recommendations[0]
+    abstained = predictor.abstains(top["resolution"], top["confidence"])
+    reason = None
+    if abstained:
+        threshold = predictor.thresholds.get(top["resolution"])
+        reason = (
+            f"{ABSTAIN_REASON}: confidence {top['confidence']:.2f} is below the "
+            f"{threshold:.2f} needed for {top['resolution']} at 90% precision"
+            if threshold is not None
+            else f"{ABSTAIN_REASON}: {top['resolution']} never reached 90% precision in evaluation"
+        )
+    _count("abstained" if abstained else "served")
+    return {
+        "model_version": predictor.version_id,
+        "abstained": abstained,
+        "abstain_reason": reason,
+        "recommendations": recommendations,
+        "evidence": evidence.explain(predictor, document, context, proba)
+        if with_evidence
+        else {"codes": [], "events": [], "words": []},
+        "similar": similar.similar_tickets(predictor, scores.features[0], exclude_ticket_id=exclude_ticket_id)
+        if with_similar
+        else [],
+    }
+
+
+def _count(outcome: str) -> None:
+    try:
+        from ticketai.metrics import RECOMMENDATIONS
+    except ImportError:
+        return
+    RECOMMENDATIONS.labels(outcome=outcome).inc()
+
+
+def _resolutions(codes: list[str]) -> dict[str, tuple[str, list[str]]]:
+    from repair_center.models import ResolutionCode
+
+    return {r.code: (r.title, r.step_list) for r in ResolutionCode.objects.filter(code__in=codes)}
+
+
+def document_context(document: dict) -> dict:
+    """Site and unit context and raw -> curated codes for a document, from the catalogue."""
+    return documents_contexts([document])[0]
+
+
+def documents_contexts(documents: list[dict]) -> list[dict]:
+    """document_context for many documents with a fixed number of queries."""
+    from django.db.models import Q
+
+    from ml.dataset import _age_years
+    from repair_center.models import ErrorCode, NetworkElement, Site
+    from repair_center.services.catalogue import CodeMapper
+
+    site_codes = {str(d.get("site")) for d in documents if d.get("site")}
+    refs = {str(d.get("element")) for d in documents if d.get("element")}
+    sites = {s.code: s for s in Site.objects.filter(code__in=site_codes)}
+    elements: dict[str, NetworkElement] = {}
+    for element in NetworkElement.objects.filter(Q(serial__in=refs) | Q(name__in=refs)):
+        if element.name:
+            elements.setdefault(element.name, element)
+        elements[element.serial] = element
+    mapper = CodeMapper()
+    code_names = dict(ErrorCode.objects.values_list("id", "code"))
+    contexts = []
+    for document in documents:
+        context: dict = {}
+        site = sites.get(str(document.get("site") or ""))
+        if site is not None:
+            context.update(climate=site.climate, tier=site.tier)
+        element = elements.get(str(document.get("element") or ""))
+        if element is not None:
+            context.update(
+                kind=element.kind, vendor=element.vendor, software_version=element.software_version
+            )
+            context["age_years"] = _age_years(_Opened(element, document.get("opened_at")))
+        raw_codes = list(document.get("error_codes") or [])
+        raw_codes += [
+            e.get("code") for e in document.get("events") or [] if isinstance(e, dict) and e.get("code")
+        ]
+        vendor = element.vendor if element is not None else ""
+        code_map = {}
+        for raw in raw_codes:
+            code_id = mapper.map(str(raw), vendor)
+            if code_id is not None:
+                code_map[str(raw)] = code_names.get(code_id, str(raw))
+        context["code_map"] = code_map
+        contexts.append(context)
+    return contexts
+
+
+class _Opened:
+    """Just enough of a ticket for dataset._age_years, from a document's element and opened_at."""
+
+    def __init__(self, element, opened_at):
+        from repair_center.documents import parse_timestamp
+
+        self.element, self.element_id = element, element.pk
+        try:
+            self.opened_at = parse_timestamp(opened_at) if opened_at else None
+        except (TypeError, ValueError):
+            self.opened_at = None
+
+
+def predict_batch(documents: list[dict], *, predictor: Predictor, top_k: int = 3) -> list[dict]:
+    """Batch scoring without evidence: [{"recommendations": [{resolution, confidence}], "abstained"}]."""
+    if not documents:
+        return []
+    proba = predictor.predict_proba(documents, documents_contexts(documents))
+    out = []
+    for row in proba:
+        order = np.argsort(-row)[: max(1, top_k)]
+        ranked = [{"resolution": predictor.labels[i], "confidence": round(float(row[i]), 4)} for i in order]
+        out.append(
+            {
+                "recommendations": ranked,
+                "abstained": predictor.abstains(ranked[0]["resolution"], ranked[0]["confidence"]),
+                "model_version": predictor.version_id,
+            }
+        )
+    return out

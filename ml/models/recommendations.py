@@ -1,0 +1,32 @@
+"""Cached recommendations: one row per (ticket, ticket revision, model version)."""
+
+from django.db import models
+
+
+class Recommendation(models.Model):
+    """What a model version recommended for one revision of a ticket; queues read the top fields."""
+
+    ticket = models.ForeignKey(
+        "repair_center.Ticket", on_delete=models.CASCADE, related_name="recommendations"
+    )
+    ticket_revision = models.PositiveIntegerField()
+    model_version = models.ForeignKey(
+        "ml.ModelVersion", on_delete=models.CASCADE, related_name="recommendations"
+    )
+    payload = models.JSONField(default=dict)
+    abstained = models.BooleanField(default=False)
+    top_resolution = models.CharField(max_length=64, blank=True)
+    top_confidence = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket", "ticket_revision", "model_version"],
+                name="one_recommendation_per_revision_and_model",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.ticket_id} r{self.ticket_revision} v{self.model_version_id}: {self.top_resolution}"

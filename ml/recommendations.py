@@ -1,0 +1,123 @@
+"""Recommendations for stored tickets, cached per (ticket revision, model version).
+
+A ticket's recommendation is computed once per revision and champion: an edited ticket (new
+revision) or a new champion gives a new row; asking again reads the row. New and changed tickets
+get theirs in the background (ml.tasks.recommend_tickets, after repair_center's tickets_changed).
+"""
+
+import logging
+from collections.abc import Iterable
+
+from django.db import IntegrityError, transaction
+
+from ml import inference
+from ml.dataset import ticket_code_map, ticket_context
+from ml.models.recommendations import Recommendation
+from repair_center import selectors
+
+logger = logging.getLogger(__name__)
+
+
+def ticket_input(ticket) -> tuple[dict, dict]:
+    """(canonical document, context with code map) exactly as training saw such a ticket."""
+    context = ticket_context(ticket)
+    context["code_map"] = ticket_code_map(ticket)
+    return selectors.ticket_document(ticket), context
+
+
+def recommendation_for_ticket(ticket, *, refresh: bool = False) -> dict:
+    """The recommendation payload for the ticket's current revision from the current champion.
+
+    Without a champion: a payload whose model_version is None. ``refresh`` recomputes and replaces
+    the cached row.
+    """
+    predictor = inference.load_champion()
+    if predictor is None:
+        return inference.no_model_payload()
+    if not refresh:
+        cached = Recommendation.objects.filter(
+            ticket_id=ticket.pk, ticket_revision=ticket.revision, model_version_id=predictor.version_id
+        ).first()
+        if cached is not None:
+            return cached.payload
+    if not hasattr(ticket, "_prefetched_objects_cache") or "codes" not in ticket._prefetched_objects_cache:
+        ticket = selectors.ticket_detail().get(pk=ticket.pk)
+    document, context = ticket_input(ticket)
+    payload = inference.recommend(document, predictor=predictor, context=context, exclude_ticket_id=ticket.pk)
+    _store(ticket, predictor.version_id, payload)
+    return payload
+
+
+def _store(ticket, version_id: int, payload: dict) -> Recommendation:
+    top = (payload.get("recommendations") or [{}])[0]
+    fields = {
+        "payload": payload,
+        "abstained": payload["abstained"],
+        "top_resolution": top.get("resolution", ""),
+        "top_confidence": top.get("confidence", 0.0),
+    }
+    key = {"ticket_id": ticket.pk, "ticket_revision": ticket.revision, "model_version_id": version_id}
+    try:
+        with transaction.atomic():
+            row, _ = Recommendation.objects.update_or_create(**key, defaults=fields)
+            _announce(ticket, payload)
+    except IntegrityError:  # a worker stored the same revision meanwhile; the last answer wins
+        Recommendation.objects.filter(**key).update(**fields)
+        row = Recommendation.objects.get(**key)
+    return row
+
+
+def _announce(ticket, payload: dict) -> None:
+    """Tell subscribed ticketing systems (webhook recommendation.ready) about a fresh answer."""
+    try:
+        from ml.webhooks import webhook_emit
+    except ImportError:  # webhooks not part of this build
+        return
+    webhook_emit(
+        "recommendation.ready",
+        {
+            "ticket_id": ticket.pk,
+            "source": ticket.source,
+            "external_id": ticket.external_id,
+            "ticket_revision": ticket.revision,
+            **payload,
+        },
+    )
+
+
+def recommend_tickets(ticket_ids: Iterable[int]) -> dict:
+    """Compute missing recommendations for these tickets with the champion; a no-op without one."""
+    predictor = inference.load_champion()
+    ids = sorted(set(ticket_ids))
+    if predictor is None:
+        return {"model_version": None, "computed": 0, "cached": 0, "missing": 0}
+    tickets = list(selectors.ticket_detail().filter(pk__in=ids))
+    done = set(
+        Recommendation.objects.filter(ticket_id__in=ids, model_version_id=predictor.version_id).values_list(
+            "ticket_id", "ticket_revision"
+        )
+    )
+    computed = cached = 0
+    for ticket in tickets:
+        if (ticket.pk, ticket.revision) in done:
+            cached += 1
+            continue
+        recommendation_for_ticket(ticket)
+        computed += 1
+    return {
+        "model_version": predictor.version_id,
+        "computed": computed,
+        "cached": cached,
+        "missing": len(ids) - len(tickets),
+    }
+
+
+def latest_for_tickets(ticket_ids: Iterable[int]) -> dict[int, Recommendation]:
+    """The newest stored recommendation per ticket (for queues), whatever revision or version."""
+    rows = Recommendation.objects.filter(ticket_id__in=list(ticket_ids)).order_by(
+        "ticket_id", "-ticket_revision", "-created_at", "-id"
+    )
+    out: dict[int, Recommendation] = {}
+    for row in rows:
+        out.setdefault(row.ticket_id, row)
+    return out

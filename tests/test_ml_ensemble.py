@@ -1,0 +1,76 @@
+"""Training fits a lexical member and neighbour votes beside the transformer, measures each on
+validation and serves the best, calibrated; the lexical member replays scikit-learn exactly."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ml import ensemble, registry
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+
+
+def test_the_evaluation_shows_every_member_and_the_ensemble(trained_champion):
+    metrics = trained_champion.metrics
+    assert set(metrics["members"]) == {"transformer", "lexical", "knn", "ensemble"}
+    for summary in metrics["members"].values():
+        assert {"accuracy", "macro_f1", "top3", "ece"} <= set(summary)
+    validation = metrics["ensemble"]["validation"]
+    assert set(validation) == {"transformer", "lexical", "knn", "ensemble"}
+    best = max(validation.values(), key=lambda s: s["macro_f1"])["macro_f1"]
+    assert validation[metrics["served"]]["macro_f1"] == best
+    weights = metrics["ensemble"]["weights"]
+    assert set(weights) == {"transformer", "lexical", "knn"} and sum(weights.values()) == pytest.approx(1.0)
+    assert metrics["ensemble"]["temperature"] > 0
+    # The served predictor's own report is the headline, and metrics.json holds the same numbers.
+    stored = json.loads((Path(trained_champion.artifact_path) / "metrics.json").read_text())
+    assert stored["served"] == metrics["served"] and stored["macro_f1"] == metrics["macro_f1"]
+
+
+def test_the_serving_files_are_in_the_verified_artifact(trained_champion):
+    registry.verify(trained_champion)
+    files = set(trained_champion.artifact_sha256)
+    for name in (
+        "model.onnx",
+        "tokenizer.json",
+        "lexical.npz",
+        "embeddings.npy",
+        "index.json",
+        "ensemble.json",
+    ):
+        assert f"serving/{name}" in files
+    serving = Path(trained_champion.artifact_path) / "serving"
+    index = json.loads((serving / "index.json").read_text())
+    embeddings = np.load(serving / "embeddings.npy")
+    assert len(index["ticket_ids"]) == len(index["labels"]) == embeddings.shape[0]
+    assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-4)
+
+
+def test_the_exported_lexical_model_matches_scikit_learn(tmp_path):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    texts = ["[codes] SFP_RX_LOW optical low", "[codes] SW_CRASH restart loop", "[codes] MAINS_FAIL mains",
+             "optical power low again", "restart after upgrade", "mains failure on site"] * 2  # fmt: skip
+    labels = ["SFP", "SW", "POWER"] * 4
+    lexical = ensemble.fit_lexical(texts, labels, ["POWER", "SFP", "SW", "UNSEEN"], tmp_path / "lex.npz")
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"[^\s|]+")
+    classifier = LogisticRegression(max_iter=2000, class_weight="balanced", C=10.0)
+    classifier.fit(vectorizer.fit_transform(texts), labels)
+    queries = ["optical low on site", "SW_CRASH upgrade restart", "nothing known here"]
+    expected = classifier.predict_proba(vectorizer.transform(queries))
+    got = lexical.proba(queries)
+    assert np.allclose(got[:, :3], expected, atol=1e-9)
+    assert (got[:, 3] < 1e-9).all()
+
+
+def test_the_weights_and_temperature_minimise_validation_log_loss():
+    y = np.array([0, 1, 0, 1])
+    good = np.array([[0.9, 0.1], [0.2, 0.8], [0.8, 0.2], [0.3, 0.7]])
+    bad = np.array([[0.4, 0.6], [0.6, 0.4], [0.5, 0.5], [0.7, 0.3]])
+    weights = ensemble.fit_weights(y, {"good": good, "bad": bad})
+    assert weights == {"good": 1.0, "bad": 0.0}
+    overconfident = np.array([[0.999, 0.001], [0.001, 0.999], [0.001, 0.999], [0.999, 0.001]])
+    assert ensemble.fit_temperature(y, overconfident) > 1.0
