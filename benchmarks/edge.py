@@ -1,0 +1,340 @@
+"""Edge benchmark: the teacher against its int8 ONNX student, on the same simulated test set.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/x python -m benchmarks.edge --json out.json \
+        --tickets 3000
+
+In its own database (``ticketai_edge_bench``, created and flushed here) and a temporary data
+directory, it simulates tickets, loads them through the importers, fine-tunes a teacher through
+the real training service, runs the real compression pipeline (distil -> ONNX -> int8 -> signed
+bundle), then measures on the teacher's held-out evaluation set:
+
+  teacher_fp32       the teacher in torch (what central serves from)
+  pipeline_fp32      transformers.pipeline("text-classification") on the teacher's directory,
+                     what a user would do without us
+  student_fp32       the distilled student in torch
+  student_int8_onnx  the bundle's model.onnx in onnxruntime with the `tokenizers` library
+
+each with bytes (model directory, or the whole signed bundle for the int8 row), p50/p95 single
+ticket latency, batch-32 throughput, accuracy and macro-F1; and the peak RSS of a fresh process
+that imports only onnxruntime, tokenizers and numpy, loads the bundle's model and predicts 200
+tickets (the edge agent's footprint). Goals are checked and reported, not asserted.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SINGLE_SAMPLES = 200
+GOALS = {"size_ratio_max": 0.10, "speedup_min": 20.0, "accuracy_ratio_min": 0.97, "agent_rss_mb_max": 150.0}
+
+AGENT_SCRIPT = r"""
+import json, sys
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+folder, texts_path, max_length = sys.argv[1], sys.argv[2], int(sys.argv[3])
+tokenizer = Tokenizer.from_file(folder + "/tokenizer.json")
+tokenizer.enable_truncation(max_length)
+session = ort.InferenceSession(folder + "/model.onnx", providers=["CPUExecutionProvider"])
+labels = json.load(open(folder + "/labels.json"))
+out = []
+for text in json.load(open(texts_path)):
+    ids = np.array([tokenizer.encode(text).ids], dtype=np.int64)
+    logits = session.run(["logits"], {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0]
+    out.append(labels[int(logits.argmax())])
+print(json.dumps({"predicted": len(out)}))
+"""
+
+
+def bench_url(database_url: str) -> str:
+    from urllib.parse import urlparse, urlunparse
+
+    base = database_url or os.environ.get("DATABASE_URL", "")
+    if not base:
+        sys.exit("set DATABASE_URL (PostgreSQL) or give --database-url")
+    if database_url:
+        return database_url
+    return urlunparse(urlparse(base)._replace(path="/ticketai_edge_bench"))
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+
+
+def _time_single(predict_one, texts: list[str], count: int) -> tuple[float, float]:
+    for text in texts[:5]:  # warm-up: first calls allocate
+        predict_one(text)
+    samples = []
+    for text in texts[:count]:
+        started = time.perf_counter()
+        predict_one(text)
+        samples.append((time.perf_counter() - started) * 1000)
+    return _percentiles(samples)
+
+
+def _time_batches(predict_batch, texts: list[str]):
+    """Throughput in batches of 32, and the predictions of that same pass."""
+    import numpy as np
+
+    predict_batch(texts[:32])
+    started = time.perf_counter()
+    predicted = [predict_batch(texts[start : start + 32]) for start in range(0, len(texts), 32)]
+    return len(texts) / (time.perf_counter() - started), np.concatenate(predicted)
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def _row(name, nbytes, predict_one, predict_batch, texts, gold, labels, single: int) -> dict:
+    import numpy as np
+
+    from ml import evaluation
+
+    p50, p95 = _time_single(predict_one, texts, single)
+    throughput, predicted = _time_batches(predict_batch, texts)
+    proba = np.zeros((len(texts), len(labels)))
+    proba[np.arange(len(texts)), predicted] = 1.0
+    report = evaluation.report(gold, proba, labels)
+    row = {
+        "name": name,
+        "bytes": int(nbytes),
+        "p50_ms": round(p50, 3),
+        "p95_ms": round(p95, 3),
+        "batch32_per_s": round(throughput, 1),
+        "accuracy": round(report["accuracy"], 4),
+        "macro_f1": round(report["macro_f1"], 4),
+    }
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def torch_predictors(model_dir: Path, max_length: int):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True).eval()
+
+    def batch(texts):
+        with torch.inference_mode():
+            enc = tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+            return model(**enc).logits.argmax(-1).numpy()
+
+    return (lambda text: batch([text])), batch
+
+
+def pipeline_predictors(model_dir: Path, labels: list[str]):
+    import numpy as np
+    from transformers import pipeline
+
+    classify = pipeline("text-classification", model=str(model_dir), tokenizer=str(model_dir), device=-1)
+    index = {label: i for i, label in enumerate(labels)}
+
+    def batch(texts):
+        return np.array([index[r["label"]] for r in classify(list(texts), batch_size=32, truncation=True)])
+
+    return (lambda text: classify(text, truncation=True)), batch
+
+
+def onnx_predictors(folder: Path, max_length: int):
+    import numpy as np
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length)
+    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+
+    def one(text):
+        ids = np.array([tokenizer.encode(text).ids], dtype=np.int64)
+        return session.run(["logits"], {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0]
+
+    def batch(texts):
+        encodings = tokenizer.encode_batch(list(texts))
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(texts), width), dtype=np.int64)
+        mask = np.zeros((len(texts), width), dtype=np.int64)
+        for row, e in enumerate(encodings):
+            ids[row, : len(e.ids)] = e.ids
+            mask[row, : len(e.ids)] = 1
+        return session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0].argmax(-1)
+
+    return one, batch
+
+
+LAUNCHER = """
+import resource, subprocess, sys
+result = subprocess.run(sys.argv[1:], capture_output=True, text=True, check=False)
+sys.stderr.write(result.stderr)
+sys.exit(result.returncode or print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+"""
+
+
+def agent_peak_rss_mb(folder: Path, texts: list[str], max_length: int) -> float:
+    """Peak RSS of a fresh process running only what the edge agent runs.
+
+    A small launcher starts the agent and reads RUSAGE_CHILDREN itself: read here, it would be the
+    largest of every child this benchmark ever waited for, not the agent's.
+    """
+    texts_path = folder / "texts.json"
+    texts_path.write_text(json.dumps((texts * (SINGLE_SAMPLES // max(1, len(texts)) + 1))[:SINGLE_SAMPLES]))
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE",)}
+    agent = [sys.executable, "-c", AGENT_SCRIPT, str(folder), str(texts_path), str(max_length)]
+    result = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, *agent], capture_output=True, text=True, env=env, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"the agent process failed:\n{result.stderr}")
+    return int(result.stdout.strip().splitlines()[-1]) / 1024  # kilobytes on Linux
+
+
+def prepare(args, data_dir: Path):
+    """Simulate, load, train the teacher and compress it; returns (teacher, bundle)."""
+    from django.core.management import call_command
+
+    from ml.compression import CompressionConfig, compress
+    from ml.distillation import DistillationConfig
+    from ml.services import train_model
+    from ml.training import TrainingConfig
+    from repair_center.simulator import SimulationConfig, write_simulation
+    from repair_center.simulator.load import load_simulation
+
+    call_command("migrate", verbosity=0)
+    call_command("flush", interactive=False, verbosity=0)
+    started = time.monotonic()
+    write_simulation(SimulationConfig(tickets=args.tickets, seed=args.seed), data_dir / "sim")
+    load_simulation(data_dir / "sim")
+    print(f"simulated and loaded {args.tickets} tickets in {time.monotonic() - started:.0f} s", flush=True)
+    started = time.monotonic()
+    run = train_model(
+        config=TrainingConfig(
+            epochs=args.teacher_epochs, max_length=args.max_length, max_train_samples=args.max_train_samples
+        ),
+        force=True,
+    )
+    if run.model_version is None:
+        sys.exit(f"teacher training {run.status}: {run.reason}")
+    print(f"teacher v{run.model_version_id} trained in {time.monotonic() - started:.0f} s", flush=True)
+    started = time.monotonic()
+    config = CompressionConfig(
+        distillation=DistillationConfig(
+            layers=args.layers,
+            hidden_size=args.hidden_size,
+            epochs=args.student_epochs,
+            learning_rate=args.student_lr,
+            seed=args.seed,
+        ),
+        warm_start=False,
+    )
+    bundle, _ = compress(teacher=run.model_version, config=config)
+    print(f"bundle {bundle.version} built in {time.monotonic() - started:.0f} s", flush=True)
+    return run.model_version, bundle
+
+
+def measure(teacher, bundle, work: Path, *, single: int = SINGLE_SAMPLES) -> dict:
+    from ml import registry
+    from ml.compression import students_root
+    from ml.distillation import eval_examples
+
+    teacher_root = registry.verify(teacher).path
+    examples = eval_examples(teacher, teacher_root)
+    texts, labels = [e.text for e in examples], list(teacher.label_set)
+    gold = [e.label for e in examples]
+    max_length = int(bundle.metrics["max_length"])
+    folder = work / "bundle"
+    with zipfile.ZipFile(bundle.path) as archive:
+        archive.extractall(folder)
+    teacher_dir = teacher_root / "model"
+    student_dir = students_root() / bundle.version
+    common = (texts, gold, labels, single)
+    rows = [
+        _row("teacher_fp32", _dir_bytes(teacher_dir), *torch_predictors(teacher_dir, max_length), *common),
+        _row("pipeline_fp32", _dir_bytes(teacher_dir), *pipeline_predictors(teacher_dir, labels), *common),
+        _row("student_fp32", _dir_bytes(student_dir), *torch_predictors(student_dir, max_length), *common),
+        _row("student_int8_onnx", bundle.bytes, *onnx_predictors(folder, max_length), *common),
+    ]
+    rss = agent_peak_rss_mb(folder, texts, max_length)
+    by_name = {row["name"]: row for row in rows}
+    int8, teacher_row, pipe = by_name["student_int8_onnx"], by_name["teacher_fp32"], by_name["pipeline_fp32"]
+    size_ratio = int8["bytes"] / teacher_row["bytes"]
+    speedup = pipe["p50_ms"] / max(int8["p50_ms"], 1e-6)
+    accuracy_ratio = int8["accuracy"] / max(teacher_row["accuracy"], 1e-9)
+    return {
+        "rows": rows,
+        "agent_peak_rss_mb": round(rss, 1),
+        "goals": {
+            "size_ratio": round(size_ratio, 4),
+            "size_ratio_met": size_ratio <= GOALS["size_ratio_max"],
+            "p50_speedup_vs_pipeline": round(speedup, 1),
+            "p50_speedup_met": speedup >= GOALS["speedup_min"],
+            "accuracy_ratio": round(accuracy_ratio, 4),
+            "accuracy_ratio_met": accuracy_ratio >= GOALS["accuracy_ratio_min"],
+            "agent_rss_met": rss < GOALS["agent_rss_mb_max"],
+        },
+        "setup": {
+            "test_tickets": len(texts),
+            "max_length": max_length,
+            "teacher_version": teacher.pk,
+            "bundle": bundle.version,
+            "architecture": bundle.metrics.get("architecture"),
+            "distillation": bundle.metrics.get("distillation"),
+            "delta": bundle.metrics.get("delta"),
+            "cpu_count": os.cpu_count(),
+            "load_average": os.getloadavg(),
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--json", help="Write the results here.")
+    parser.add_argument("--tickets", type=int, default=3000, help="Simulated tickets.")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--teacher-epochs", type=int, default=1)
+    parser.add_argument("--student-epochs", type=int, default=3)
+    parser.add_argument("--student-lr", type=float, default=3e-4)
+    parser.add_argument("--max-length", type=int, default=96, help="Tokens per ticket (teacher and student).")
+    parser.add_argument("--max-train-samples", type=int, default=None, help="Cap the teacher's training set.")
+    parser.add_argument("--single", type=int, default=SINGLE_SAMPLES, help="Tickets timed one by one.")
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--hidden-size", type=int, default=192)
+    parser.add_argument("--database-url", default="", help="Default: ticketai_edge_bench on DATABASE_URL.")
+    args = parser.parse_args()
+
+    from benchmarks.ingest import create_database
+
+    url = bench_url(args.database_url)
+    create_database(url)
+    with tempfile.TemporaryDirectory(prefix="ticketai-edge-bench-") as tmp:
+        work = Path(tmp)
+        os.environ.update(DATABASE_URL=url, TICKETAI_DATA_DIR=str(work / "data"))
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketai.settings")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        sys.path.insert(0, str(ROOT))
+        import django
+
+        django.setup()
+        teacher, bundle = prepare(args, work)
+        result = measure(teacher, bundle, work, single=args.single)
+    result["setup"].update(tickets=args.tickets, teacher_epochs=args.teacher_epochs,
+                           student_epochs=args.student_epochs, student_lr=args.student_lr)  # fmt: skip
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,418 @@
+"""The agent: enrolment, heartbeats, bundle hot swap, local prediction into the outbox, the
+forwarder that drains it, and local retraining.
+
+Concurrency: the served Model is one attribute, replaced whole (a reference assignment is atomic
+in CPython), so a request that took the old Model finishes on it while new requests get the new
+one; nothing is locked on the prediction path except the outbox write.
+"""
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from edge_agent import __version__
+from edge_agent.bundle import BundleError, Head, Model, load_model, sha256_file
+from edge_agent.client import TRANSIENT, CentralClient, CentralError
+from edge_agent.outbox import Outbox, OutboxFull
+from edge_agent.retrain import EtlModel, retrain_head, train_etl_model
+
+logger = logging.getLogger("edge_agent")
+
+
+class NoModel(Exception):
+    """No verified bundle has been installed yet."""
+
+
+@dataclass
+class Config:
+    central: str
+    data_dir: Path
+    enrol_token: str | None = None
+    name: str = ""
+    outbox_capacity: int = 100_000
+    batch_size: int = 500
+    heartbeat_s: float | None = None  # None: what central says
+    forward_interval_s: float = 0.5
+    retrain_min_labelled: int = 40
+    retrain_every: int = 40
+    threads: int = 1
+
+
+def capabilities(data_dir: Path | None = None) -> dict:
+    """What central's placement needs to know about this machine; stable values only, so that an
+    unchanged machine does not make central decide its placement again at every heartbeat."""
+    memory_mb = storage_gb = None
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    if data_dir is not None:
+        with contextlib.suppress(OSError):
+            storage_gb = shutil.disk_usage(data_dir).free // 1024**3
+    return {
+        "cpu_cores": os.cpu_count(),
+        "memory_mb": memory_mb,
+        "storage_gb": storage_gb,
+        "providers": ort.get_available_providers(),
+        "accelerator": next((p for p in ort.get_available_providers() if p != "CPUExecutionProvider"), ""),
+        "platform": platform.platform(),
+        "agent_version": __version__,
+    }
+
+
+class Agent:
+    def __init__(self, config: Config):
+        self.config = config
+        self.data_dir = Path(config.data_dir)
+        for folder in ("bundles", "inbox", "done", "rejected"):
+            (self.data_dir / folder).mkdir(parents=True, exist_ok=True)
+        self.outbox = Outbox(self.data_dir / "outbox.sqlite3", capacity=config.outbox_capacity)
+        self.state: dict = {}
+        self.client = CentralClient(config.central)
+        self.model: Model | EtlModel | None = None
+        self.placement: dict | None = None
+        self.heartbeat_s = config.heartbeat_s or 30.0
+        self._refused: set[str] = set()
+        self._retrained_at = 0
+        self._etl_at = 0
+        self._stop = threading.Event()
+        self._wake_forwarder = threading.Event()
+        self._lock = threading.Lock()  # serialises swaps and retraining, never predictions
+
+    # --- identity ---
+
+    @property
+    def state_file(self) -> Path:
+        return self.data_dir / "agent.json"
+
+    def enrol(self) -> None:
+        """Enrol once; afterwards the stored agent token and pinned key are used."""
+        if self.state_file.exists():
+            self.state = json.loads(self.state_file.read_text())
+        else:
+            if not self.config.enrol_token:
+                raise SystemExit("not enrolled yet: give --enrol TOKEN")
+            answer = self.client.enrol(
+                token=self.config.enrol_token,
+                name=self.config.name or platform.node() or "agent",
+                capabilities=capabilities(self.data_dir),
+            )
+            self.state = {
+                "agent_id": answer["agent_id"],
+                "agent_token": answer["agent_token"],
+                "site": answer["site"],
+                "public_key_pem": answer["public_key_pem"],
+                "central": self.config.central,
+            }
+            part = self.state_file.with_suffix(".part")
+            part.write_text(json.dumps(self.state, indent=2))
+            part.chmod(0o600)
+            os.replace(part, self.state_file)
+            if not self.config.heartbeat_s:
+                self.heartbeat_s = float(answer.get("heartbeat_s") or 30)
+            logger.info("enrolled as agent %s for site %s", answer["agent_id"], answer["site"]["code"])
+        self.client.token = self.state["agent_token"]
+        self._load_installed()
+
+    @property
+    def site(self) -> dict:
+        return self.state.get("site") or {}
+
+    # --- bundles ---
+
+    def _load_installed(self) -> None:
+        current = self.data_dir / "bundles" / "current.json"
+        if not current.exists():
+            return
+        info = json.loads(current.read_text())
+        try:
+            model = load_model(self.data_dir / "bundles" / info["file"], self.state["public_key_pem"])
+        except (BundleError, OSError) as e:
+            logger.error("the installed bundle %s no longer verifies: %s", info.get("version"), e)
+            return
+        head_file = self.data_dir / "local_head.npz"
+        if head_file.exists():
+            arrays = np.load(head_file)
+            if str(arrays["version"]) == model.version:
+                model = model.with_head(Head(W=arrays["W"], b=arrays["b"], origin="local"))
+        self.model = model
+
+    def install(self, path: Path, *, expected_sha256: str | None = None) -> bool:
+        """Verify a downloaded bundle and swap it in; on any failure keep serving the old model."""
+        digest = sha256_file(path)
+        try:
+            if expected_sha256 and digest != expected_sha256:
+                raise BundleError("the download does not match the sha256 central announced")
+            model = load_model(path, self.state["public_key_pem"], threads=self.config.threads)
+        except BundleError as e:
+            self._refused.add(digest)
+            if expected_sha256:
+                self._refused.add(expected_sha256)
+            logger.error(
+                "REFUSED bundle %s: %s; still serving %s", path.name, e, self.model_version or "nothing"
+            )
+            path.unlink(missing_ok=True)
+            self._report("bundle_refused", {"file": path.name, "sha256": digest, "error": str(e),
+                                            "serving": self.model_version})  # fmt: skip
+            return False
+        with self._lock:
+            final = self.data_dir / "bundles" / f"{model.version}.zip"
+            os.replace(path, final)
+            pointer = self.data_dir / "bundles" / "current.json"
+            pointer.with_suffix(".part").write_text(json.dumps({"version": model.version, "file": final.name,
+                                                                "sha256": digest}))  # fmt: skip
+            os.replace(pointer.with_suffix(".part"), pointer)
+            previous, self.model = self.model, model
+            (self.data_dir / "local_head.npz").unlink(missing_ok=True)
+        logger.info("serving bundle %s (was %s)", model.version, previous.version if previous else "nothing")
+        self._report(
+            "bundle_installed", {"version": model.version, "previous": previous.version if previous else None}
+        )
+        return True
+
+    def _installed_sha256(self) -> str | None:
+        current = self.data_dir / "bundles" / "current.json"
+        return json.loads(current.read_text()).get("sha256") if current.exists() else None
+
+    def apply_assignment(self, assignment: dict | None) -> None:
+        if not assignment:
+            return
+        wanted = assignment["sha256"]
+        if wanted == self._installed_sha256() or wanted in self._refused:
+            return
+        if not str(assignment.get("bundle_url", "")).startswith("/api/v1/edge/bundles/"):
+            # Only a path on central itself: the agent token must never be sent to another host.
+            logger.error(
+                "ignoring an assignment with an unexpected bundle URL: %r", assignment.get("bundle_url")
+            )
+            return
+        target = self.data_dir / "bundles" / f"download-{uuid.uuid4().hex}.zip"
+        if self.client.download(assignment["bundle_url"], target, etag=self._installed_sha256()):
+            self.install(target, expected_sha256=wanted)
+
+    @property
+    def model_version(self) -> str:
+        return self.model.served_version if self.model is not None else ""
+
+    # --- predicting ---
+
+    def context_for(self, context: dict | None) -> dict:
+        site = {k: self.site.get(k) for k in ("climate", "tier") if self.site.get(k)}
+        return {**site, **(context or {})}
+
+    def remember(self, document: dict, context: dict | None = None, *, text: str | None = None) -> None:
+        """Keep a labelled ticket of this site for local learning (it stays here)."""
+        if text is None:
+            model = self.model
+            text = model.texts([document], [self.context_for(context)])[0] if model is not None else ""
+        ident = f"{document.get('source') or 'edge'}/{document.get('external_id')}"
+        self.outbox.add_labelled(ident, str(document["resolution"]), text, document)
+
+    def predict(self, document: dict, *, context: dict | None = None, progress=None, top_k: int = 3) -> dict:
+        """Recommend resolutions for one ticket and queue the prediction for central.
+
+        Raises NoModel before a bundle is installed and OutboxFull when central has been away too long.
+        """
+        model = self.model  # one read: a swap during this call does not affect it
+        if model is None:
+            raise NoModel("no bundle installed yet")
+        self.outbox.ensure_room()
+        started = time.perf_counter()
+        text = model.texts([document], [self.context_for(context)])[0]
+        probabilities = model.predict_proba([text])[0]
+        latency_ms = (time.perf_counter() - started) * 1000
+        order = np.argsort(-probabilities)[:top_k]
+        recommendations = [
+            {"resolution": model.labels[i], "confidence": round(float(probabilities[i]), 6)} for i in order
+        ]
+        key = str(uuid.uuid4())
+        record = {
+            "idempotency_key": key,
+            "source": str(document.get("source") or "edge"),
+            "external_id": str(document.get("external_id") or key),
+            "model_version": model.served_version,
+            "resolution": recommendations[0]["resolution"],
+            "confidence": recommendations[0]["confidence"],
+            "latency_ms": round(latency_ms, 3),
+            "input_fingerprint": hashlib.sha256(text.encode()).hexdigest(),
+            "predicted_at": datetime.now(UTC).isoformat(),
+        }
+        self.outbox.add(key, record, progress=progress)
+        self._wake_forwarder.set()
+        if document.get("resolution"):
+            self.remember(document, context, text=text)
+        return {
+            "prediction_id": key,
+            "model_version": model.served_version,
+            "recommendations": recommendations,
+            "latency_ms": record["latency_ms"],
+        }
+
+    # --- talking to central ---
+
+    def _report(self, kind: str, metrics: dict) -> None:
+        try:
+            self.client.report(kind, metrics)
+        except (CentralError, *TRANSIENT) as e:
+            logger.warning("could not report %s to central: %s", kind, e)
+
+    def heartbeat_once(self) -> None:
+        answer = self.client.heartbeat(
+            capabilities=capabilities(self.data_dir),
+            backlog=self.outbox.count(),
+            model_version=self.model_version,
+            status={"outbox_full": self.outbox.full, "labelled": self.outbox.labelled_count()},
+        )
+        self.placement = answer.get("placement")
+        if not self.config.heartbeat_s and answer.get("heartbeat_s"):
+            self.heartbeat_s = float(answer["heartbeat_s"])
+        self.apply_assignment(answer.get("assignment"))
+
+    def forward_once(self) -> int:
+        """Post one batch from the outbox; returns how many central acknowledged."""
+        items = self.outbox.peek(self.config.batch_size)
+        if not items:
+            return 0
+        try:
+            self.client.post_predictions([payload for _, payload in items])
+        except CentralError as e:
+            if e.status == 400:  # malformed: retrying cannot help; keep them aside, loudly
+                logger.error("central rejected %s predictions as malformed: %s", len(items), e)
+                self.outbox.bury(items, str(e))
+                return 0
+            raise
+        self.outbox.remove([key for key, _ in items])
+        return len(items)
+
+    @property
+    def pattern(self) -> int | None:
+        """The placement pattern central decided for this site (None: not decided or not known)."""
+        return ((self.placement or {}).get("decision") or {}).get("pattern")
+
+    def maybe_learn(self) -> dict | None:
+        """Learn from the site's labelled tickets the way the site's placement says."""
+        if self.pattern == 3:
+            return self.maybe_train_etl()
+        if self.pattern in (None, 2, 4):
+            return self.maybe_retrain()
+        return None  # pattern 1: central trains and retrains
+
+    def maybe_train_etl(self) -> dict | None:
+        """Pattern 3: central fits the heavy transform on the site's labelled batch; train and serve on it."""
+        count = self.outbox.labelled_count()
+        if count < self.config.retrain_min_labelled or count - self._etl_at < self.config.retrain_every:
+            return None
+        with self._lock:
+            self._etl_at = count
+            documents = [document for *_, document in self.outbox.labelled()]
+            model = train_etl_model(self.client.etl(documents), version=f"etl-{count}")
+            texts = model.texts(documents, [None] * len(documents))
+            predicted = model.predict_proba(texts).argmax(axis=1)
+            fit = float(
+                np.mean(
+                    [model.labels[p] == d["resolution"] for p, d in zip(predicted, documents, strict=True)]
+                )
+            )
+            self.model = model
+        metrics = {"tickets": count, "classes": len(model.labels), "training_accuracy": round(fit, 4),
+                   "version": model.version}  # fmt: skip
+        logger.info("pattern 3: serving %s (%s)", model.version, metrics)
+        self._report("etl_trained", metrics)
+        return metrics
+
+    def maybe_retrain(self) -> dict | None:
+        """Pattern 2/4: refit the head on the site's labelled tickets when enough new ones arrived."""
+        model = self.model
+        count = self.outbox.labelled_count()
+        if not isinstance(model, Model) or count < self.config.retrain_min_labelled:
+            return None
+        if count - self._retrained_at < self.config.retrain_every:
+            return None
+        with self._lock:
+            self._retrained_at = count
+            rows = [r for r in self.outbox.labelled() if r[1] in model.labels]
+            if len(rows) < self.config.retrain_min_labelled:
+                return None
+            index = {label: i for i, label in enumerate(model.labels)}
+            site = self.context_for(None)
+            texts = [text or model.texts([doc], [site])[0] for _, _, text, doc in rows]
+            features = np.concatenate([model.run(texts[i : i + 64])[1] for i in range(0, len(texts), 64)])
+            labels = np.asarray([index[label] for _, label, _, _ in rows])
+            shipped = model.shipped_head
+            result = retrain_head(shipped, features, labels, [ident for ident, *_ in rows], len(model.labels))
+            metrics = {**result.metrics, "bundle_version": model.version}
+            if result.adopted and self.model is model:
+                np.savez(
+                    self.data_dir / "local_head.npz", W=result.head.W, b=result.head.b, version=model.version
+                )
+                self.model = model.with_head(result.head)
+        logger.info("local retraining: %s", metrics)
+        self._report("head_retrained" if result.adopted else "head_kept", metrics)
+        return metrics
+
+    # --- loops ---
+
+    def _loop(self, interval, step, name: str, event: threading.Event | None = None) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                step()
+                failures = 0
+            except (CentralError, *TRANSIENT) as e:
+                failures += 1
+                if failures in (1, 10) or failures % 100 == 0:
+                    logger.warning("%s: central unreachable or refusing (%s); will retry", name, e)
+            except Exception:
+                logger.exception("%s failed", name)
+            wait = interval() if failures == 0 else min(5.0, 0.2 * 2 ** min(failures, 5))
+            if event is not None:
+                event.wait(wait)
+                event.clear()
+            else:
+                self._stop.wait(wait)
+
+    def _forward_all(self) -> None:
+        while self.forward_once() == self.config.batch_size:
+            pass
+
+    def start_background(self) -> list[threading.Thread]:
+        threads = [
+            threading.Thread(
+                target=self._loop,
+                args=(lambda: self.heartbeat_s, self.heartbeat_once, "heartbeat"),
+                daemon=True,
+                name="heartbeat",
+            ),
+            threading.Thread(
+                target=self._loop,
+                args=(
+                    lambda: self.config.forward_interval_s,
+                    self._forward_all,
+                    "forwarder",
+                    self._wake_forwarder,
+                ),
+                daemon=True,
+                name="forwarder",
+            ),
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake_forwarder.set()
+
+
+__all__ = ["Agent", "Config", "NoModel", "OutboxFull", "capabilities"]

@@ -1,0 +1,203 @@
+"""Verify a signed bundle with the pinned key and load it into an immutable Model.
+
+The verification mirrors ml/bundles.py (the agent carries no Django): the Ed25519 signature
+covers manifest.json, and the manifest covers every file by sha256. A Model never changes after
+it is built; the agent swaps whole Models, so a request holding the old one finishes on it.
+"""
+
+import base64
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization as crypto_serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from tokenizers import Tokenizer
+
+from edge_agent.serialization import SERIALIZATION_VERSION, serialize
+
+FORMAT = "ticketai-edge-bundle"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+REQUIRED_FILES = ("model.onnx", "tokenizer.json", "labels.json")
+
+
+class BundleError(Exception):
+    """The bundle is malformed, not signed by the pinned key, or a file fails its checksum."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _signature_ok(data: bytes, signature: bytes, public_key_pem: str) -> bool:
+    key = crypto_serialization.load_pem_public_key(public_key_pem.encode())
+    if not isinstance(key, Ed25519PublicKey):
+        return False
+    try:
+        key.verify(base64.b64decode(signature.strip(), validate=True), data)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def verify_bundle(path: str | Path, public_key_pem: str) -> tuple[dict, dict[str, bytes]]:
+    """Return (manifest, {name: file bytes}) of a verified bundle, or raise BundleError."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as e:
+        raise BundleError(f"not a bundle: {e}") from e
+    with archive:
+        names = set(archive.namelist())
+        if MANIFEST not in names or SIGNATURE not in names:
+            raise BundleError("the bundle has no manifest or no signature")
+        manifest_bytes = archive.read(MANIFEST)
+        if not _signature_ok(manifest_bytes, archive.read(SIGNATURE), public_key_pem):
+            raise BundleError("bad signature: the manifest was not signed by the pinned key")
+        try:
+            manifest = json.loads(manifest_bytes)
+        except ValueError as e:
+            raise BundleError(f"manifest is not JSON: {e}") from e
+        if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+            raise BundleError(f"unsupported bundle format {manifest.get('format')!r}")
+        listed = manifest.get("files") or {}
+        extra = names - set(listed) - {MANIFEST, SIGNATURE}
+        if extra:
+            raise BundleError(f"files not covered by the manifest: {', '.join(sorted(extra))}")
+        contents = {}
+        for name, expected in listed.items():
+            if name not in names:
+                raise BundleError(f"{name} is listed in the manifest but missing")
+            data = archive.read(name)
+            if hashlib.sha256(data).hexdigest() != expected:
+                raise BundleError(f"checksum mismatch for {name}")
+            contents[name] = data
+    missing = [name for name in REQUIRED_FILES if name not in contents]
+    if missing:
+        raise BundleError(f"the bundle lacks {', '.join(missing)}")
+    if manifest.get("serialization_version", SERIALIZATION_VERSION) != SERIALIZATION_VERSION:
+        raise BundleError(
+            f"bundle wants serialisation v{manifest.get('serialization_version')}, "
+            f"this agent has v{SERIALIZATION_VERSION}"
+        )
+    return manifest, contents
+
+
+@dataclass(frozen=True)
+class Head:
+    """A linear head on the encoder's features: logits = features @ W + b."""
+
+    W: np.ndarray
+    b: np.ndarray
+    origin: str = "shipped"
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        return features @ self.W + self.b
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A loaded bundle: never mutated; replaced whole on a hot swap or a new head."""
+
+    version: str
+    manifest: dict
+    session: ort.InferenceSession
+    tokenizer: Tokenizer
+    labels: list[str]
+    code_map: dict[str, str]
+    shipped_head: Head | None
+    head: Head | None = None  # a locally retrained head, when it beat the shipped one
+    input_names: tuple[str, ...] = field(default=())
+
+    def texts(self, documents: list[dict], contexts: list[dict | None]) -> list[str]:
+        return [
+            serialize(d, context=c, code_map=self.code_map) for d, c in zip(documents, contexts, strict=True)
+        ]
+
+    def run(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(logits of the ONNX graph, features) for a batch of serialised tickets."""
+        encodings = self.tokenizer.encode_batch(texts)
+        ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
+        mask = np.asarray([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self.input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        logits, features = self.session.run(["logits", "features"], feeds)
+        return logits, features
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        logits, features = self.run(texts)
+        if self.head is not None:
+            logits = self.head.logits(features)
+        return softmax(logits.astype(np.float64))
+
+    def with_head(self, head: Head) -> "Model":
+        return Model(
+            version=self.version,
+            manifest=self.manifest,
+            session=self.session,
+            tokenizer=self.tokenizer,
+            labels=self.labels,
+            code_map=self.code_map,
+            shipped_head=self.shipped_head,
+            head=head,
+            input_names=self.input_names,
+        )
+
+    @property
+    def served_version(self) -> str:
+        """The bundle version, marked when a local head serves instead of the shipped one."""
+        return f"{self.version}+local" if self.head is not None else self.version
+
+
+def load_model(path: str | Path, public_key_pem: str, *, threads: int = 1) -> Model:
+    """Verify and load a bundle; raises BundleError when it must not be trusted."""
+    manifest, contents = verify_bundle(path, public_key_pem)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(contents["model.onnx"], options, providers=["CPUExecutionProvider"])
+        tokenizer = Tokenizer.from_str(contents["tokenizer.json"].decode())
+        labels = json.loads(contents["labels.json"])
+        code_map = json.loads(contents.get("code_map.json", b"{}"))
+    except Exception as e:  # a signed but broken bundle is refused like a tampered one
+        raise BundleError(f"the bundle does not load: {e}") from e
+    outputs = {o.name for o in session.get_outputs()}
+    if not {"logits", "features"} <= outputs:
+        raise BundleError(f"model.onnx must output logits and features, has {sorted(outputs)}")
+    max_length = int(manifest.get("max_length", 128))
+    tokenizer.enable_truncation(max_length=max_length)
+    pad_id = tokenizer.token_to_id("[PAD]")
+    tokenizer.enable_padding(pad_id=pad_id if pad_id is not None else 0, pad_token="[PAD]")  # noqa: S106
+    shipped = None
+    if "head.npz" in contents:
+        arrays = np.load(io.BytesIO(contents["head.npz"]))
+        shipped = Head(W=arrays["W"], b=arrays["b"])
+    return Model(
+        version=str(manifest.get("version") or Path(path).stem),
+        manifest=manifest,
+        session=session,
+        tokenizer=tokenizer,
+        labels=list(labels),
+        code_map=dict(code_map),
+        shipped_head=shipped,
+        input_names=tuple(i.name for i in session.get_inputs()),
+    )

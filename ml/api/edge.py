@@ -1,0 +1,237 @@
+"""The edge API under /api/v1/edge/: agents authenticate with ``Authorization: Agent <token>``.
+
+Views are thin: they validate the shape and call ml.edge.
+"""
+
+from pathlib import Path
+
+from django.http import FileResponse, HttpResponse
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ml import edge
+from ml.models import EdgeAgent, EdgeBundle
+from ticketai import throttling
+
+
+class AgentTokenAuthentication(BaseAuthentication):
+    """``Authorization: Agent <token>``; request.user is the EdgeAgent."""
+
+    keyword = "Agent"
+
+    def authenticate(self, request):
+        auth = get_authorization_header(request).split()
+        if not auth or auth[0].lower() != b"agent":
+            return None
+        if len(auth) != 2:
+            raise exceptions.AuthenticationFailed("Invalid header: give 'Agent <token>'.")
+        try:
+            raw = auth[1].decode()
+        except UnicodeError:
+            raise exceptions.AuthenticationFailed("Invalid header: not ASCII.") from None
+        throttling.refuse_if_too_many_failures(request)
+        agent = edge.agent_for_token(raw)
+        if agent is None:
+            throttling.record_auth_failure(request)
+            raise exceptions.AuthenticationFailed("Unknown or revoked agent token.")
+        return (agent, None)
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class AgentTokenScheme(OpenApiAuthenticationExtension):
+    target_class = AgentTokenAuthentication
+    name = "agentAuth"
+
+    def get_security_definition(self, auto_schema):
+        return build_bearer_security_scheme_object(header_name="Authorization", token_prefix="Agent")  # noqa: S106
+
+
+class IsAgent(BasePermission):
+    def has_permission(self, request, view):
+        return isinstance(request.user, EdgeAgent)
+
+
+class AgentView(APIView):
+    authentication_classes = [AgentTokenAuthentication]
+    permission_classes = [IsAgent]
+
+
+# --- serializers: shape only -------------------------------------------------------------------
+
+
+class EnrolSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=200)
+    name = serializers.CharField(max_length=200)
+    capabilities = serializers.DictField(required=False, default=dict)
+
+
+class EnrolAnswerSerializer(serializers.Serializer):
+    agent_id = serializers.IntegerField()
+    agent_token = serializers.CharField()
+    site = serializers.DictField()
+    public_key_pem = serializers.CharField()
+    heartbeat_s = serializers.IntegerField()
+
+
+class HeartbeatSerializer(serializers.Serializer):
+    capabilities = serializers.DictField(required=False, default=dict)
+    backlog = serializers.IntegerField(min_value=0, default=0)
+    model_version = serializers.CharField(max_length=100, allow_blank=True, default="")
+    status = serializers.DictField(required=False, allow_null=True, default=None)
+
+
+class AssignmentSerializer(serializers.Serializer):
+    bundle_version = serializers.CharField()
+    bundle_url = serializers.CharField()
+    sha256 = serializers.CharField()
+    bytes = serializers.IntegerField()
+
+
+class HeartbeatAnswerSerializer(serializers.Serializer):
+    placement = serializers.DictField(allow_null=True)
+    assignment = AssignmentSerializer(allow_null=True)
+    heartbeat_s = serializers.IntegerField()
+
+
+class PredictionSerializer(serializers.Serializer):
+    idempotency_key = serializers.CharField(max_length=100)
+    source = serializers.CharField(max_length=64)
+    external_id = serializers.CharField(max_length=200)
+    model_version = serializers.CharField(max_length=100)
+    resolution = serializers.CharField(max_length=100)
+    confidence = serializers.FloatField()
+    latency_ms = serializers.FloatField()
+    input_fingerprint = serializers.CharField(max_length=64, required=False)
+    predicted_at = serializers.DateTimeField()
+    site = serializers.CharField(required=False, help_text="If given, must be the agent's own site.")
+
+
+class PredictionBatchSerializer(serializers.Serializer):
+    predictions = PredictionSerializer(many=True)
+
+
+class IngestAnswerSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+
+
+class ReportSerializer(serializers.Serializer):
+    kind = serializers.CharField(max_length=64)
+    metrics = serializers.DictField()
+
+
+class ReportAnswerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+
+
+class EtlSerializer(serializers.Serializer):
+    tickets = serializers.ListField(child=serializers.DictField(), min_length=2, max_length=20000)
+    dims = serializers.IntegerField(min_value=1, max_value=512, default=64)
+
+
+class EtlAnswerSerializer(serializers.Serializer):
+    transform = serializers.DictField()
+    data = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()))
+    labels = serializers.ListField(child=serializers.CharField(allow_null=True))
+    explained_variance = serializers.FloatField()
+
+
+# --- views -------------------------------------------------------------------------------------
+
+
+class EdgeEnrolView(APIView):
+    authentication_classes = []
+    permission_classes = []
+
+    @extend_schema(request=EnrolSerializer, responses={201: EnrolAnswerSerializer}, auth=[])
+    def post(self, request):
+        data = _valid(EnrolSerializer, request.data)
+        try:
+            agent, raw = edge.agent_enrol(
+                token=data["token"], name=data["name"], capabilities=data["capabilities"]
+            )
+        except edge.EnrolmentError as e:
+            raise exceptions.PermissionDenied(str(e)) from None
+        answer = edge.enrolment_answer(agent)
+        answer["agent_token"] = raw
+        return Response(answer, status=status.HTTP_201_CREATED)
+
+
+class EdgeHeartbeatView(AgentView):
+    @extend_schema(request=HeartbeatSerializer, responses=HeartbeatAnswerSerializer)
+    def post(self, request):
+        data = _valid(HeartbeatSerializer, request.data)
+        return Response(edge.agent_heartbeat(agent=request.user, **data))
+
+
+class EdgeBundleView(AgentView):
+    @extend_schema(
+        responses={
+            (200, "application/zip"): OpenApiTypes.BINARY,
+            304: OpenApiResponse(description="The agent already has this version (If-None-Match)."),
+        }
+    )
+    def get(self, request, version: str):
+        bundle = EdgeBundle.objects.filter(version=version, active=True).first()
+        if bundle is None:
+            raise exceptions.NotFound("no such bundle")
+        if not edge.bundle_readable_by(bundle, request.user):
+            raise exceptions.PermissionDenied("this bundle is meant for another site")
+        etag = f'"{bundle.sha256}"'
+        if_none_match = request.headers.get("If-None-Match", "")
+        if etag in if_none_match or bundle.sha256 in if_none_match:
+            response = HttpResponse(status=304)
+            response["ETag"] = etag
+            return response
+        path = Path(bundle.path)
+        if not path.is_file():
+            raise exceptions.NotFound("the bundle file is missing on the server")
+        response = FileResponse(path.open("rb"), content_type="application/zip", as_attachment=True,
+                                filename=f"{bundle.version}.zip")  # fmt: skip
+        response["ETag"] = etag
+        response["X-Bundle-Version"] = bundle.version
+        return response
+
+
+class EdgePredictionsView(AgentView):
+    @extend_schema(request=PredictionBatchSerializer, responses=IngestAnswerSerializer)
+    def post(self, request):
+        try:
+            result = edge.predictions_ingest(agent=request.user, predictions=request.data.get("predictions"))
+        except edge.WrongSite as e:
+            raise exceptions.PermissionDenied(str(e)) from None
+        except edge.InvalidBatch as e:
+            raise exceptions.ValidationError({"predictions": e.errors}) from None
+        return Response({"accepted": result.accepted, "duplicates": result.duplicates})
+
+
+class EdgeReportsView(AgentView):
+    @extend_schema(request=ReportSerializer, responses={201: ReportAnswerSerializer})
+    def post(self, request):
+        data = _valid(ReportSerializer, request.data)
+        report = edge.report_record(agent=request.user, kind=data["kind"], metrics=data["metrics"])
+        return Response({"id": report.pk}, status=status.HTTP_201_CREATED)
+
+
+class EdgeEtlView(AgentView):
+    @extend_schema(request=EtlSerializer, responses=EtlAnswerSerializer)
+    def post(self, request):
+        data = _valid(EtlSerializer, request.data)
+        return Response(edge.etl_fit(documents=data["tickets"], dims=data["dims"]))
+
+
+def _valid(serializer_class, data) -> dict:
+    if not isinstance(data, dict):
+        raise exceptions.ValidationError({"non_field_errors": ["expected a JSON object"]})
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

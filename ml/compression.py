@@ -1,0 +1,405 @@
+"""The compression pipeline: champion -> student -> ONNX -> int8 (-> pruned) -> signed bundle -> EdgeBundle.
+
+A bundle's version names its teacher and architecture (``t12-L2H192-20261129T110502``). The
+student's torch weights are kept beside the bundles (``students/<version>/``) so the next
+compression for the same tier can warm-start from them; that keeps most int8 weights identical,
+and the update then also travels as a delta bundle: per file, the byte-wise difference to the
+base bundle's file (mod 256), lzma-compressed. Unchanged files are not sent at all. Applying a
+delta must reproduce every file's sha256 exactly, which the delta manifest records.
+
+Delta layout (``kind: "delta"``, ``base_version``), one entry per file of the full bundle:
+
+    "delta": {"model.onnx": {"method": "sub8-lzma", "patch": "model.onnx.patch",
+                             "base_sha256": ..., "sha256": ..., "bytes": ...},
+              "tokenizer.json": {"method": "same", "sha256": ...}, ...}
+
+``apply_delta`` uses only the standard library and numpy, so the edge agent can carry it.
+"""
+
+import hashlib
+import json
+import logging
+import lzma
+import shutil
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.utils import timezone
+
+from ml import evaluation
+from ml.distillation import DistillationConfig, distil, eval_examples
+from ml.serialization import SERIALIZATION_VERSION
+
+logger = logging.getLogger(__name__)
+
+BUNDLE_FILES = ("model.onnx", "tokenizer.json", "labels.json", "code_map.json", "head.npz")
+DELTA_METHOD = "sub8-lzma"
+
+
+class DeltaError(Exception):
+    """A delta does not apply to the files at hand (another base, or a corrupted patch)."""
+
+
+@dataclass(slots=True)
+class CompressionConfig:
+    distillation: DistillationConfig = field(default_factory=DistillationConfig)
+    sparsity: float = 0.0  # magnitude pruning of encoder linear weights before export; 0: none
+    intended_tier: str = ""
+    warm_start: bool = True  # from the previous student of this tier and architecture, with a delta
+
+    def to_json(self) -> dict:
+        return {
+            "distillation": self.distillation.to_json(),
+            "sparsity": self.sparsity,
+            "intended_tier": self.intended_tier,
+            "warm_start": self.warm_start,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> "CompressionConfig":
+        data = data or {}
+        return cls(
+            distillation=DistillationConfig.from_json(data.get("distillation")),
+            sparsity=float(data.get("sparsity", 0.0)),
+            intended_tier=str(data.get("intended_tier", "")),
+            warm_start=bool(data.get("warm_start", True)),
+        )
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- deltas --------------------------------------------------------------------------------------
+
+
+def _sub8(new: bytes, base: bytes) -> bytes:
+    """(new - base) mod 256 per byte, base zero-padded or cut to new's length."""
+    target = np.frombuffer(new, dtype=np.uint8)
+    reference = np.zeros(len(target), dtype=np.uint8)
+    overlap = min(len(base), len(target))
+    reference[:overlap] = np.frombuffer(base, dtype=np.uint8)[:overlap]
+    return (target - reference).tobytes()
+
+
+def _add8(patch: bytes, base: bytes) -> bytes:
+    diff = np.frombuffer(patch, dtype=np.uint8)
+    reference = np.zeros(len(diff), dtype=np.uint8)
+    overlap = min(len(base), len(diff))
+    reference[:overlap] = np.frombuffer(base, dtype=np.uint8)[:overlap]
+    return (diff + reference).tobytes()
+
+
+def make_delta(base_dir: Path, new_dir: Path, out_dir: Path, names=BUNDLE_FILES) -> dict:
+    """Write patches for ``new_dir``'s files against ``base_dir``'s into ``out_dir``; returns the plan."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plan = {}
+    for name in names:
+        new_path, base_path = new_dir / name, base_dir / name
+        new_sha = sha256_file(new_path)
+        if base_path.exists() and sha256_file(base_path) == new_sha:
+            plan[name] = {"method": "same", "sha256": new_sha}
+            continue
+        new = new_path.read_bytes()
+        base = base_path.read_bytes() if base_path.exists() else b""
+        patch = lzma.compress(_sub8(new, base), preset=6)
+        entry = {"sha256": new_sha, "bytes": len(new)}
+        if len(patch) < len(new):
+            (out_dir / f"{name}.patch").write_bytes(patch)
+            entry.update(method=DELTA_METHOD, patch=f"{name}.patch", base_sha256=sha256_file(base_path))
+        else:  # nothing shared with the base: ship the file itself
+            shutil.copyfile(new_path, out_dir / name)
+            entry.update(method="full", patch=name)
+        plan[name] = entry
+    return plan
+
+
+def apply_delta(base_files: dict[str, bytes], patches: dict[str, bytes], plan: dict) -> dict[str, bytes]:
+    """Rebuild every file of the new bundle from the base bundle's files and the delta's patches."""
+    rebuilt = {}
+    for name, entry in plan.items():
+        method = entry["method"]
+        if method == "same":
+            content = base_files.get(name)
+            if content is None:
+                raise DeltaError(f"{name}: the base bundle lacks it")
+        elif method == "full":
+            content = patches[entry["patch"]]
+        elif method == DELTA_METHOD:
+            base = base_files.get(name, b"")
+            if hashlib.sha256(base).hexdigest() != entry["base_sha256"]:
+                raise DeltaError(f"{name}: this delta was made against another base")
+            try:
+                content = _add8(lzma.decompress(patches[entry["patch"]]), base)
+            except (lzma.LZMAError, KeyError) as e:
+                raise DeltaError(f"{name}: unreadable patch ({e})") from e
+        else:
+            raise DeltaError(f"{name}: unknown delta method {method!r}")
+        if hashlib.sha256(content).hexdigest() != entry["sha256"]:
+            raise DeltaError(f"{name}: the rebuilt file does not match its checksum")
+        rebuilt[name] = content
+    return rebuilt
+
+
+def bundle_files(path: Path) -> dict[str, bytes]:
+    """The payload files of a bundle zip (manifest and signature left out)."""
+    with zipfile.ZipFile(path) as archive:
+        return {n: archive.read(n) for n in archive.namelist() if n not in ("manifest.json", "manifest.sig")}
+
+
+# --- the pipeline --------------------------------------------------------------------------------
+
+
+def architecture(student_dir: Path) -> str:
+    config = json.loads((Path(student_dir) / "config.json").read_text())
+    return f"L{config['num_hidden_layers']}H{config['hidden_size']}"
+
+
+def students_root() -> Path:
+    root = Path(settings.TICKETAI_EDGE_BUNDLE_DIR) / "students"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def code_map() -> dict[str, str]:
+    """Every vendor alias -> curated code, as the edge needs it to serialise raw tickets."""
+    from repair_center.models import ErrorCodeAlias
+
+    rows = ErrorCodeAlias.objects.select_related("error_code").order_by("vendor", "raw_code")
+    return {row.raw_code: row.error_code.code for row in rows}
+
+
+def previous_bundle(*, teacher, intended_tier: str, arch: str):
+    """The newest full bundle for this tier and architecture with the same labels and a kept student."""
+    from ml.models import EdgeBundle
+
+    candidates = EdgeBundle.objects.filter(kind=EdgeBundle.Kind.FULL, intended_tier=intended_tier).order_by(
+        "-created_at", "-id"
+    )
+    for bundle in candidates:
+        metrics = bundle.metrics or {}
+        student = students_root() / bundle.version
+        if (
+            metrics.get("architecture") == arch
+            and metrics.get("labels") == list(teacher.label_set)
+            and (student / "config.json").exists()
+            and Path(bundle.path).exists()
+        ):
+            return bundle
+    return None
+
+
+def _onnx_proba(onnx_path: Path, tokenizer_dir: Path, texts: list[str], *, max_length: int) -> np.ndarray:
+    from transformers import AutoTokenizer
+
+    from ml.quantization import onnx_session
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
+    session = onnx_session(onnx_path)
+    out = []
+    for start in range(0, len(texts), 64):
+        encoded = tokenizer(
+            texts[start : start + 64],
+            truncation=True,
+            max_length=max_length,
+            padding=True,
+            return_tensors="np",
+        )
+        feeds = {k: encoded[k].astype(np.int64) for k in ("input_ids", "attention_mask")}
+        logits = session.run(["logits"], feeds)[0]
+        logits = logits - logits.max(axis=1, keepdims=True)
+        out.append(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True))
+    return np.concatenate(out) if out else np.zeros((0, 0))
+
+
+def _evaluate(teacher, teacher_root: Path, work: Path, student_dir: Path, max_length: int) -> dict:
+    """Metrics of the int8 and fp32 exports on the teacher's own evaluation set."""
+    examples = eval_examples(teacher, teacher_root)
+    texts, gold = [e.text for e in examples], [e.label for e in examples]
+    labels = list(teacher.label_set)
+    if not texts:
+        return {"n": 0}
+    int8 = _onnx_proba(work / "model.onnx", student_dir, texts, max_length=max_length)
+    fp32 = _onnx_proba(work / "model_fp32.onnx", student_dir, texts, max_length=max_length)
+    report = evaluation.summary(evaluation.report(gold, int8, labels))
+    report["fp32"] = evaluation.summary(evaluation.report(gold, fp32, labels))
+    report["int8_fp32_argmax_agreement"] = float(np.mean(int8.argmax(1) == fp32.argmax(1)))
+    report["teacher"] = evaluation.summary(teacher.metrics or {})
+    return report
+
+
+def compress(*, teacher, config: CompressionConfig | None = None, progress=None):
+    """Distil the teacher, export, quantize, bundle and register; returns (full EdgeBundle, delta or None)."""
+    import torch
+
+    from ml import bundles, quantization, registry
+    from ml.edge import bundle_register
+
+    config = config or CompressionConfig()
+    started = time.monotonic()
+    teacher_root = registry.verify(teacher).path
+    dconfig = config.distillation
+    arch = f"L{dconfig.layers}H{dconfig.hidden_size}"
+    parent = previous_bundle(teacher=teacher, intended_tier=config.intended_tier, arch=arch)
+    if parent is not None and config.warm_start and not dconfig.init_from:
+        dconfig = DistillationConfig.from_json(
+            {**dconfig.to_json(), "init_from": str(students_root() / parent.version)}
+        )
+
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%S%f")
+    version = f"t{teacher.pk}-{arch}-{stamp}"
+    work = Path(settings.TICKETAI_EDGE_BUNDLE_DIR) / f".work-{version}"
+    work.mkdir(parents=True)
+    try:
+        student_dir = distil(
+            teacher_version=teacher, config=dconfig, output_dir=work / "student", progress=progress
+        )
+        info = json.loads((student_dir / "distillation.json").read_text())
+        max_length = info["max_length"]
+        pruning = None
+        export_dir = student_dir
+        if config.sparsity:
+            model = quantization.load_classifier(student_dir)
+            pruning = quantization.prune_magnitude(model, config.sparsity)
+            export_dir = work / "pruned"
+            with torch.no_grad():
+                model.save_pretrained(export_dir)
+            for extra in student_dir.iterdir():
+                if extra.is_file() and not (export_dir / extra.name).exists():
+                    shutil.copyfile(extra, export_dir / extra.name)
+        if progress:
+            progress({"phase": "exporting"})
+        export = quantization.export_onnx(export_dir, work / "model_fp32.onnx", head_out=work / "head.npz")
+        quantized = quantization.quantize_int8(work / "model_fp32.onnx", work / "model.onnx")
+        if pruning is not None:
+            pruning["model_onnx_zip_bytes"] = quantization.compressed_size(work / "model.onnx")
+        (work / "labels.json").write_text(json.dumps(list(teacher.label_set)))
+        (work / "code_map.json").write_text(json.dumps(code_map(), sort_keys=True))
+        shutil.copyfile(student_dir / "tokenizer.json", work / "tokenizer.json")
+        if progress:
+            progress({"phase": "evaluating"})
+        metrics = _evaluate(teacher, teacher_root, work, student_dir, max_length)
+        metrics.update(
+            architecture=arch,
+            labels=list(teacher.label_set),
+            max_length=max_length,
+            student_parameters=info["parameters"],
+            distillation={k: info[k] for k in ("examples", "labelled", "unlabelled", "history", "train_s")},
+            onnx_fp32_bytes=export["bytes"],
+            onnx_int8_bytes=quantized["bytes"],
+            export_max_abs_error=export["max_abs_error_vs_torch"],
+            head_max_abs_error=export["head_max_abs_error"],
+            pruning=pruning,
+        )
+        manifest = {
+            "version": version,
+            "kind": "full",
+            "model_version": version,
+            "parent": parent.version if parent else None,
+            "teacher": teacher.pk,
+            "teacher_label_set_key": teacher.label_set_key,
+            "architecture": arch,
+            "max_length": max_length,
+            "metrics": metrics,
+            "intended_tier": config.intended_tier,
+            "serialization_version": SERIALIZATION_VERSION,
+        }
+        bundle_dir = Path(settings.TICKETAI_EDGE_BUNDLE_DIR)
+        path = bundles.build_bundle(
+            out_path=bundle_dir / f"{version}.zip",
+            files={name: work / name for name in BUNDLE_FILES},
+            manifest=manifest,
+        )
+        metrics["bundle_bytes"] = path.stat().st_size
+        full = bundle_register(
+            path=path, model_version=teacher, intended_tier=config.intended_tier, metrics=metrics
+        )
+        # Kept for the next warm start, before anything else can fail.
+        shutil.move(str(student_dir), str(students_root() / version))
+        delta = None
+        if parent is not None:
+            delta = _delta_bundle(parent, full, work, manifest)
+        logger.info("edge bundle %s built in %.1f s", version, time.monotonic() - started)
+        return full, delta
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _delta_bundle(parent, full, work: Path, manifest: dict):
+    """A delta bundle from ``parent`` to ``full``; records the bytes saved on both rows."""
+    from ml import bundles
+    from ml.edge import bundle_register
+
+    base_dir = work / "base"
+    base_dir.mkdir()
+    for name, content in bundle_files(Path(parent.path)).items():
+        (base_dir / name).write_bytes(content)
+    patches = work / "patches"
+    plan = make_delta(base_dir, work, patches)
+    version = f"{full.version}-from-{parent.version}"
+    files = {entry["patch"]: patches / entry["patch"] for entry in plan.values() if "patch" in entry}
+    path = bundles.build_bundle(
+        out_path=Path(settings.TICKETAI_EDGE_BUNDLE_DIR) / f"{version}.zip",
+        files=files,
+        manifest={
+            **manifest,
+            "version": version,
+            "kind": "delta",
+            "base_version": parent.version,
+            "target_version": full.version,
+            "delta": plan,
+        },
+    )
+    saved = {
+        "full_bytes": full.bytes,
+        "delta_bytes": path.stat().st_size,
+        "bytes_saved": full.bytes - path.stat().st_size,
+        "base_version": parent.version,
+    }
+    delta = bundle_register(
+        path=path,
+        model_version=full.model_version,
+        intended_tier=full.intended_tier,
+        metrics={**saved, "target_version": full.version},
+    )
+    full.metrics = {**full.metrics, "delta": {**saved, "delta_version": delta.version}}
+    full.save(update_fields=["metrics"])
+    return delta
+
+
+def compress_once(
+    *, teacher_version_id: int, intended_tier: str = "", config: dict | None = None, progress=None
+) -> dict:
+    """compress() under a lock per (teacher, tier), so a redelivered task does not build twice."""
+    from django.core.cache import cache
+
+    from ml.models import ModelVersion
+
+    key = f"ml:distil:{teacher_version_id}:{intended_tier}"
+    if not cache.add(key, "running", timeout=settings.CELERY_TASK_TIME_LIMIT):
+        return {"teacher": teacher_version_id, "status": "skipped", "reason": "already running"}
+    try:
+        teacher = ModelVersion.objects.filter(pk=teacher_version_id).first()
+        if teacher is None:
+            return {"teacher": teacher_version_id, "status": "missing"}
+        compression_config = CompressionConfig.from_json({**(config or {}), "intended_tier": intended_tier})
+        full, delta = compress(teacher=teacher, config=compression_config, progress=progress)
+        return {
+            "teacher": teacher.pk,
+            "status": "succeeded",
+            "bundle": full.version,
+            "bytes": full.bytes,
+            "delta": delta.version if delta else None,
+            "delta_bytes": delta.bytes if delta else None,
+            "metrics": {k: full.metrics.get(k) for k in ("n", "accuracy", "macro_f1", "top3")},
+        }
+    finally:
+        cache.delete(key)

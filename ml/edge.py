@@ -1,0 +1,420 @@
+"""Central side of the edge (contract C4): enrolment, heartbeats, bundle assignment, prediction
+ingest with idempotency, agent reports, pattern-3 ETL, and the per-site fleet summary.
+
+Views in ml/api/edge.py stay thin and call these functions.
+"""
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Avg, Count, F, Max, OuterRef, Q, Subquery, Sum
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from ml import bundles, signing
+from ml.models import EdgeAgent, EdgeBundle, EdgePrediction, EdgeReport, EnrolmentToken
+from ml.models.edge import hash_token
+from ml.serialization import serialize
+from repair_center import selectors
+
+logger = logging.getLogger(__name__)
+
+WORDS = r"(?u)\b\w\w+\b"  # sklearn's default, which edge_agent/retrain.py mirrors
+PREDICTION_FIELDS = ("idempotency_key", "source", "external_id", "model_version", "resolution")
+
+
+class EnrolmentError(Exception):
+    """The enrolment token is unknown, used or expired."""
+
+
+class WrongSite(Exception):
+    """An agent tried to act for a site other than its own."""
+
+
+class InvalidBatch(ValueError):
+    """A prediction batch is malformed; ``errors`` maps item index to messages."""
+
+    def __init__(self, errors: dict):
+        super().__init__(f"{len(errors)} invalid predictions")
+        self.errors = errors
+
+
+# --- enrolment and authentication ---------------------------------------------------------------
+
+
+def enrolment_token_issue(
+    *, site, note: str = "", ttl_hours: int | None = None
+) -> tuple[EnrolmentToken, str]:
+    """A one-time enrolment token for ``site``; the raw value is returned once."""
+    ttl = timedelta(hours=ttl_hours or settings.TICKETAI_EDGE_ENROLMENT_TTL_H)
+    return EnrolmentToken.issue(site=site, ttl=ttl, note=note)
+
+
+@transaction.atomic
+def agent_enrol(*, token: str, name: str, capabilities: dict) -> tuple[EdgeAgent, str]:
+    """Spend a one-time token on a new agent for its site; returns the agent and its raw token."""
+    now = timezone.now()
+    # A conditional update, so two agents racing with the same token cannot both win.
+    claimed = EnrolmentToken.objects.filter(
+        token_hash=hash_token(token), used_at__isnull=True, expires_at__gt=now
+    ).update(used_at=now)
+    if claimed != 1:
+        raise EnrolmentError("unknown, used or expired enrolment token")
+    enrolment = EnrolmentToken.objects.select_related("site").get(token_hash=hash_token(token))
+    raw = "agt_" + secrets.token_urlsafe(32)
+    agent = EdgeAgent.objects.create(
+        site=enrolment.site,
+        name=name[:200] or "agent",
+        token_hash=hash_token(raw),
+        capabilities=capabilities or {},
+        last_seen=now,
+    )
+    EnrolmentToken.objects.filter(pk=enrolment.pk).update(agent=agent)
+    logger.info("edge agent %s enrolled for site %s", agent.pk, enrolment.site.code)
+    return agent, raw
+
+
+def agent_for_token(raw: str) -> EdgeAgent | None:
+    return (
+        EdgeAgent.objects.select_related("site")
+        .filter(token_hash=hash_token(raw), revoked_at__isnull=True)
+        .first()
+    )
+
+
+def enrolment_answer(agent: EdgeAgent) -> dict:
+    site = agent.site
+    return {
+        "agent_id": agent.pk,
+        "agent_token": None,  # filled in by the caller, which alone has the raw value
+        "site": {"code": site.code, "climate": site.climate, "tier": site.tier, "region": site.region},
+        "public_key_pem": signing.public_key_pem(),
+        "heartbeat_s": settings.TICKETAI_EDGE_HEARTBEAT_S,
+    }
+
+
+# --- heartbeat, placement and assignment --------------------------------------------------------
+
+
+def _placement(agent: EdgeAgent, capabilities_changed: bool) -> dict | None:
+    """The site's placement from ml.placement_service (contract C3) when that module is installed."""
+    try:
+        from ml import placement_service
+    except ImportError:
+        return None
+    try:
+        if capabilities_changed and agent.capabilities:
+            return placement_service.site_capabilities_report(agent.site, agent.capabilities)
+        return placement_service.site_placement(agent.site)
+    except Exception:  # placement is advice; a failure there must not stop heartbeats
+        logger.exception("placement for site %s failed", agent.site.code)
+        return None
+
+
+def bundle_for_agent(agent: EdgeAgent) -> EdgeBundle | None:
+    """The newest active full bundle meant for the agent's site, else its tier, else any site."""
+    active = EdgeBundle.objects.filter(active=True, kind=EdgeBundle.Kind.FULL)
+    for scope in (
+        Q(intended_site=agent.site),
+        Q(intended_site__isnull=True, intended_tier=agent.site.tier),
+        Q(intended_site__isnull=True, intended_tier=""),
+    ):
+        bundle = active.filter(scope).order_by("-created_at", "-id").first()
+        if bundle is not None:
+            return bundle
+    return None
+
+
+def assignment(bundle: EdgeBundle | None) -> dict | None:
+    if bundle is None:
+        return None
+    return {
+        "bundle_version": bundle.version,
+        "bundle_url": f"/api/v1/edge/bundles/{bundle.version}/",
+        "sha256": bundle.sha256,
+        "bytes": bundle.bytes,
+    }
+
+
+def agent_heartbeat(
+    *,
+    agent: EdgeAgent,
+    capabilities: dict | None,
+    backlog: int,
+    model_version: str,
+    status: dict | None = None,
+) -> dict:
+    """Record that the agent is alive and what it runs; answer with its placement and assignment."""
+    changed = bool(capabilities) and capabilities != agent.capabilities
+    fields = {
+        "backlog": max(0, int(backlog)),
+        "model_version": model_version or "",
+        "last_seen": timezone.now(),
+    }
+    if changed:
+        fields["capabilities"] = capabilities
+    if status is not None:
+        fields["last_status"] = status
+    EdgeAgent.objects.filter(pk=agent.pk).update(**fields)
+    for key, value in fields.items():
+        setattr(agent, key, value)
+    return {
+        "placement": _placement(agent, changed),
+        "assignment": assignment(bundle_for_agent(agent)),
+        "heartbeat_s": settings.TICKETAI_EDGE_HEARTBEAT_S,
+    }
+
+
+def bundle_readable_by(bundle: EdgeBundle, agent: EdgeAgent) -> bool:
+    return bundle.intended_site_id in (None, agent.site_id)
+
+
+def bundle_register(
+    *, path: str | Path, model_version=None, intended_tier: str = "", intended_site=None, metrics=None
+) -> EdgeBundle:
+    """Verify a built bundle with our own key and offer it to agents."""
+    path = Path(path)
+    manifest = bundles.verify_bundle(path, signing.public_key_pem())
+    version = str(manifest.get("version") or "")
+    if not version:
+        raise bundles.BundleError("the manifest has no version")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    bundle, _ = EdgeBundle.objects.update_or_create(
+        version=version,
+        defaults={
+            "model_version": model_version,
+            "path": str(path.resolve()),
+            "sha256": digest,
+            "bytes": path.stat().st_size,
+            "kind": manifest.get("kind", EdgeBundle.Kind.FULL),
+            "base_version": manifest.get("base_version", ""),
+            "metrics": metrics if metrics is not None else manifest.get("metrics", {}),
+            "intended_tier": intended_tier or manifest.get("intended_tier", "") or "",
+            "intended_site": intended_site,
+        },
+    )
+    return bundle
+
+
+# --- predictions --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+
+
+def _clean(index: int, item, site_code: str, errors: dict) -> dict | None:
+    # Validated by hand rather than with a DRF serializer: a fleet posts thousands of these per
+    # second and a serializer costs ~20x more per item.
+    if not isinstance(item, dict):
+        errors[index] = ["must be an object"]
+        return None
+    problems = []
+    for name in PREDICTION_FIELDS:
+        value = item.get(name)
+        if not isinstance(value, str) or not value or len(value) > 200:
+            problems.append(f"{name}: a non-empty string of at most 200 characters is required")
+    if item.get("site") not in (None, site_code):
+        raise WrongSite(f"item {index} is for site {item.get('site')!r}; this agent acts for {site_code!r}")
+    try:
+        confidence = float(item.get("confidence"))
+        latency = float(item.get("latency_ms"))
+    except (TypeError, ValueError):
+        problems.append("confidence and latency_ms must be numbers")
+        confidence = latency = 0.0
+    predicted_at = item.get("predicted_at")
+    parsed = parse_datetime(predicted_at) if isinstance(predicted_at, str) else None
+    if parsed is None:
+        problems.append("predicted_at must be an ISO 8601 time")
+    if problems:
+        errors[index] = problems
+        return None
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, timezone.get_fixed_timezone(0))
+    return {
+        "idempotency_key": item["idempotency_key"][:100],
+        "source": item["source"][:64],
+        "external_id": item["external_id"],
+        "model_version": item["model_version"][:100],
+        "resolution": item["resolution"][:100],
+        "confidence": confidence,
+        "latency_ms": latency,
+        "input_fingerprint": str(item.get("input_fingerprint") or "")[:64],
+        "predicted_at": parsed,
+    }
+
+
+def predictions_ingest(*, agent: EdgeAgent, predictions: list) -> IngestResult:
+    """Store a batch of edge predictions exactly once; a resent key counts as a duplicate."""
+    if not isinstance(predictions, list):
+        raise InvalidBatch({"predictions": ["must be a list"]})
+    if len(predictions) > settings.TICKETAI_EDGE_MAX_BATCH:
+        raise InvalidBatch({"predictions": [f"at most {settings.TICKETAI_EDGE_MAX_BATCH} per call"]})
+    errors: dict = {}
+    cleaned = [_clean(i, item, agent.site.code, errors) for i, item in enumerate(predictions)]
+    if errors:
+        raise InvalidBatch(errors)
+    if connection.vendor == "postgresql":
+        accepted = _insert_postgresql(agent, cleaned)
+    else:
+        accepted = _insert_orm(agent, cleaned)
+    return IngestResult(accepted=accepted, duplicates=len(cleaned) - accepted)
+
+
+_COLUMNS = ("idempotency_key", "source", "external_id", "model_version", "resolution", "confidence",
+            "latency_ms", "input_fingerprint", "predicted_at")  # fmt: skip
+_TYPES = ("text", "text", "text", "text", "text", "float8", "float8", "text", "timestamptz")
+
+
+def _insert_postgresql(agent: EdgeAgent, rows: list[dict]) -> int:
+    # One statement per batch: unnest the columns, let the unique key drop what is already there,
+    # and count what RETURNING gives back. About 5x faster than bulk_create, and exact under races.
+    table = EdgePrediction._meta.db_table
+    arrays = ", ".join(f"%s::{kind}[]" for kind in _TYPES)
+    sql = (
+        f"INSERT INTO {table} (agent_id, site_id, {', '.join(_COLUMNS)}, received_at) "  # noqa: S608 (constants)
+        f"SELECT %s, %s, {', '.join('t.' + c for c in _COLUMNS)}, now() "
+        f"FROM unnest({arrays}) AS t({', '.join(_COLUMNS)}) "
+        "ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1"
+    )
+    params = [agent.pk, agent.site_id, *([row[c] for row in rows] for c in _COLUMNS)]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return len(cursor.fetchall())
+
+
+def _insert_orm(agent: EdgeAgent, rows: list[dict]) -> int:
+    unique = {row["idempotency_key"]: row for row in rows}
+    seen = set(
+        EdgePrediction.objects.filter(idempotency_key__in=list(unique)).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+    new = [
+        EdgePrediction(agent=agent, site_id=agent.site_id, **row)
+        for key, row in unique.items()
+        if key not in seen
+    ]
+    EdgePrediction.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
+    return len(new)
+
+
+def report_record(*, agent: EdgeAgent, kind: str, metrics: dict) -> EdgeReport:
+    """Keep an agent's report (metrics only) and log refusals loudly."""
+    report = EdgeReport.objects.create(agent=agent, kind=kind[:64], metrics=metrics or {})
+    if kind.endswith("refused") or kind.endswith("full"):
+        logger.warning("edge agent %s (%s) reports %s: %s", agent.pk, agent.site.code, kind, metrics)
+    return report
+
+
+# --- pattern 3: heavy ETL centrally, training and inference at the edge -------------------------
+
+
+def etl_fit(*, documents: list[dict], dims: int = 64, max_features: int = 5000) -> dict:
+    """Fit TF-IDF + truncated SVD on a site's tickets; return the transform and the reduced data.
+
+    The edge applies the transform with numpy (edge_agent/retrain.py) and trains a softmax on
+    ``data``; sklearn is imported here only, so web processes that never run ETL never load it.
+    """
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = [serialize(doc) for doc in documents]
+    vectorizer = TfidfVectorizer(max_features=max_features, lowercase=True, token_pattern=WORDS)
+    matrix = vectorizer.fit_transform(texts)
+    n_components = max(1, min(dims, matrix.shape[1] - 1, len(texts) - 1))
+    svd = TruncatedSVD(n_components=n_components, random_state=0)
+    reduced = svd.fit_transform(matrix)
+    vocabulary = {term: int(i) for term, i in vectorizer.vocabulary_.items()}
+    return {
+        "transform": {
+            "kind": "tfidf-svd",
+            "token_pattern": WORDS,
+            "lowercase": True,
+            "vocabulary": vocabulary,
+            "idf": vectorizer.idf_.round(6).tolist(),
+            "components": svd.components_.round(6).tolist(),
+        },
+        "data": reduced.round(6).tolist(),
+        "labels": [doc.get("resolution") or None for doc in documents],
+        "explained_variance": float(svd.explained_variance_ratio_.sum()),
+    }
+
+
+# --- the fleet, per site and version ------------------------------------------------------------
+
+
+def _final_resolution():
+    # Joined at read time on (source, external_id): the ticket may close long after the prediction.
+    tickets = selectors.ticket_list().filter(
+        source=OuterRef("source"), external_id=OuterRef("external_id"), resolution__isnull=False
+    )
+    return Subquery(tickets.values("resolution__code")[:1])
+
+
+def _champion_resolution():
+    try:
+        from ml.models.recommendations import Recommendation
+    except ImportError:
+        return None
+    rows = Recommendation.objects.filter(
+        ticket__source=OuterRef("source"),
+        ticket__external_id=OuterRef("external_id"),
+        model_version__status="champion",
+        abstained=False,
+    ).order_by("-created_at")
+    return Subquery(rows.values("top_resolution")[:1])
+
+
+def fleet_summary() -> list[dict]:
+    """Per site and model version: predictions, edge accuracy on closed tickets, agreement with
+    the central champion, mean latency, backlog and last seen of the site's agents."""
+    queryset = EdgePrediction.objects.annotate(final=_final_resolution())
+    champion = _champion_resolution()
+    if champion is not None:
+        queryset = queryset.annotate(central=champion)
+    aggregates = {
+        "predictions": Count("id"),
+        "closed": Count("id", filter=Q(final__isnull=False)),
+        "correct": Count("id", filter=Q(final=F("resolution"))),
+        "latency_ms": Avg("latency_ms"),
+        "last_prediction": Max("predicted_at"),
+    }
+    if champion is not None:
+        aggregates["compared"] = Count("id", filter=Q(central__isnull=False))
+        aggregates["agreed"] = Count("id", filter=Q(central=F("resolution")))
+    rows = queryset.values("site_id", "site__code", "model_version").annotate(**aggregates)
+    agents = {
+        row["site_id"]: row
+        for row in EdgeAgent.objects.filter(revoked_at__isnull=True)
+        .values("site_id")
+        .annotate(agents=Count("id"), backlog=Sum("backlog"), last_seen=Max("last_seen"))
+    }
+    summary = []
+    for row in rows.order_by("site__code", "model_version"):
+        fleet = agents.get(row["site_id"], {})
+        compared = row.get("compared") or 0
+        summary.append(
+            {
+                "site": row["site__code"],
+                "model_version": row["model_version"],
+                "predictions": row["predictions"],
+                "closed": row["closed"],
+                "accuracy": row["correct"] / row["closed"] if row["closed"] else None,
+                "agreement": row["agreed"] / compared if compared else None,
+                "latency_ms": row["latency_ms"],
+                "agents": fleet.get("agents", 0),
+                "backlog": fleet.get("backlog") or 0,
+                "last_seen": fleet.get("last_seen"),
+                "last_prediction": row["last_prediction"],
+            }
+        )
+    return summary

@@ -1,0 +1,133 @@
+"""The compression pipeline: distil -> ONNX -> int8 -> signed bundle -> EdgeBundle, and delta updates."""
+
+import json
+import zipfile
+from io import StringIO
+
+import numpy as np
+import pytest
+import redis
+from django.conf import settings as django_settings
+from django.core.management import CommandError, call_command
+
+from ml import signing
+from ml.bundles import verify_bundle
+from ml.compression import BUNDLE_FILES, CompressionConfig, DeltaError, apply_delta, bundle_files, compress
+from ml.distillation import DistillationConfig
+from ml.models import EdgeBundle, ModelVersion, TrainingRun
+from ml.serialization import SERIALIZATION_VERSION
+from ml.services import train_model
+from ml.tasks import distil_model_task
+from ml.training import TrainingConfig
+from repair_center.services.tickets import tickets_upsert
+from tests.factories import ml_catalogue, ml_open_ticket_documents, ml_ticket_documents, tiny_encoder_dir
+
+pytestmark = pytest.mark.slow
+
+STUDENT = DistillationConfig(layers=2, hidden_size=32, epochs=2, batch_size=8, learning_rate=3e-3)
+
+
+@pytest.fixture
+def teacher(db, settings, tmp_path):
+    settings.TICKETAI_MODEL_DIR = tmp_path / "models"
+    settings.TICKETAI_EDGE_BUNDLE_DIR = tmp_path / "bundles"
+    ml_catalogue()
+    tickets_upsert(documents=ml_ticket_documents(per_class=8), source="noc")
+    tickets_upsert(documents=ml_open_ticket_documents(8), source="noc")
+    config = TrainingConfig(
+        base_model=str(tiny_encoder_dir(tmp_path / "base")),
+        epochs=3, max_length=64, batch_size=8, learning_rate=3e-3,
+    )  # fmt: skip
+    run = train_model(config=config)
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.reason
+    return run.model_version
+
+
+def test_the_distil_task_registers_a_signed_bundle_with_lineage_metrics_and_checksums(teacher, tmp_path):
+    config = CompressionConfig(distillation=STUDENT).to_json()
+
+    result = distil_model_task.apply(args=[teacher.pk, "cell-site", config]).get()
+
+    assert result["status"] == "succeeded", result
+    bundle = EdgeBundle.objects.get()
+    assert (bundle.version, bundle.kind, bundle.intended_tier) == (result["bundle"], "full", "cell-site")
+    assert bundle.model_version == teacher and bundle.version.startswith(f"t{teacher.pk}-L2H32-")
+    manifest = verify_bundle(bundle.path, signing.public_key_pem())
+    assert manifest["model_version"] == bundle.version and manifest["parent"] is None
+    assert manifest["teacher"] == teacher.pk and manifest["intended_tier"] == "cell-site"
+    assert manifest["serialization_version"] == SERIALIZATION_VERSION and manifest["created_at"]
+    assert set(manifest["files"]) == set(BUNDLE_FILES)
+    metrics = manifest["metrics"]
+    # Measured on the teacher's own held-out evaluation set (8 tickets), beside the teacher's numbers.
+    assert metrics["n"] == 8 and 0.0 <= metrics["macro_f1"] <= 1.0 and "accuracy" in metrics["teacher"]
+    assert metrics["distillation"]["unlabelled"] == 8 and metrics["export_max_abs_error"] < 1e-5
+    assert bundle.metrics["bundle_bytes"] == bundle.bytes
+
+    files = bundle_files(bundle.path)
+    assert json.loads(files["labels.json"]) == teacher.label_set
+    # What an agent does with the bundle: tokenizers + onnxruntime, then the numpy head.
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    folder = tmp_path / "agent"
+    zipfile.ZipFile(bundle.path).extractall(folder)
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    ids = np.array([tokenizer.encode("[codes] MAINS_FAIL [text] site on batteries").ids], dtype=np.int64)
+    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    logits, features = session.run(
+        ["logits", "features"], {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    )
+    head = np.load(folder / "head.npz")
+    assert logits.shape == (1, 4) and features.shape == (1, 32)
+    assert np.abs(features @ head["W"] + head["b"] - logits).max() < 1e-4
+
+
+def test_a_second_compression_warm_starts_from_the_first_and_ships_a_smaller_delta(teacher):
+    config = CompressionConfig(distillation=STUDENT, intended_tier="cell-site")
+    first, no_delta = compress(teacher=teacher, config=config)
+    second, delta = compress(teacher=teacher, config=config)
+
+    assert no_delta is None
+    manifest = verify_bundle(second.path, signing.public_key_pem())
+    assert manifest["parent"] == first.version
+    delta_manifest = verify_bundle(delta.path, signing.public_key_pem())
+    assert (delta.kind, delta.base_version, delta_manifest["target_version"]) == (
+        "delta",
+        first.version,
+        second.version,
+    )
+    assert delta.bytes < second.bytes
+    second.refresh_from_db()
+    assert second.metrics["delta"]["bytes_saved"] == second.bytes - delta.bytes > 0
+    # Unchanged files travel as references; the model as a patch.
+    assert delta_manifest["delta"]["tokenizer.json"]["method"] == "same"
+    assert delta_manifest["delta"]["model.onnx"]["method"] == "sub8-lzma"
+
+    rebuilt = apply_delta(bundle_files(first.path), bundle_files(delta.path), delta_manifest["delta"])
+    assert rebuilt == bundle_files(second.path)
+    with pytest.raises(DeltaError, match="another base"):
+        apply_delta(bundle_files(second.path), bundle_files(delta.path), delta_manifest["delta"])
+
+
+def test_distil_without_sync_queues_the_task_on_the_training_queue(db):
+    version = ModelVersion.objects.create(
+        base_model="x", data_fingerprint="f" * 64, artifact_path="/nowhere", format_version=1,
+        serialization_version=SERIALIZATION_VERSION, label_set=["A", "B"],
+    )  # fmt: skip
+    broker = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
+    broker.delete("training")
+    out = StringIO()
+
+    call_command("distil", "--teacher", str(version.pk), "--tier", "cell-site", "--epochs", "2", stdout=out)
+
+    [message] = broker.lrange("training", 0, -1)
+    headers = json.loads(message)["headers"]
+    assert (headers["task"], headers["id"]) == ("ml.tasks.distil_model_task", out.getvalue().strip())
+    assert headers["argsrepr"].startswith(f"({version.pk}, 'cell-site', {{'distillation': {{'layers': 2")
+
+
+def test_distil_without_a_champion_or_with_an_unknown_teacher_says_so(db):
+    with pytest.raises(CommandError, match="no champion"):
+        call_command("distil", stdout=StringIO())
+    with pytest.raises(CommandError, match="no model version 999"):
+        call_command("distil", "--teacher", "999", stdout=StringIO())

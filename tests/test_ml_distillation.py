@@ -1,0 +1,114 @@
+"""Distillation: a small student learns the champion's soft labels over labelled and open tickets."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ml.distillation import DistillationConfig, build_student, distil, distil_loss
+from ml.models import TrainingRun
+from ml.services import train_model
+from ml.training import TrainingConfig
+from repair_center.services.tickets import tickets_upsert
+from tests.factories import ml_catalogue, ml_open_ticket_documents, ml_ticket_documents, tiny_encoder_dir
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def teacher(db, settings, tmp_path):
+    settings.TICKETAI_MODEL_DIR = tmp_path / "models"
+    ml_catalogue()
+    tickets_upsert(documents=ml_ticket_documents(per_class=8), source="noc")
+    tickets_upsert(documents=ml_open_ticket_documents(12), source="noc")
+    config = TrainingConfig(
+        base_model=str(tiny_encoder_dir(tmp_path / "base")),
+        epochs=3, max_length=64, batch_size=8, learning_rate=3e-3,
+    )  # fmt: skip
+    run = train_model(config=config)
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.reason
+    return run.model_version
+
+
+def test_the_student_trains_on_soft_labels_of_labelled_and_open_tickets_and_its_loss_falls(teacher, tmp_path):
+    steps = []
+    config = DistillationConfig(layers=2, hidden_size=32, epochs=8, batch_size=4, learning_rate=3e-3)
+
+    student = distil(
+        teacher_version=teacher, config=config, output_dir=tmp_path / "student", progress=steps.append
+    )
+
+    info = json.loads((student / "distillation.json").read_text())
+    teacher_dir = Path(teacher.artifact_path)
+    eval_ids = json.loads((teacher_dir / "split.json").read_text())["eval"]
+    # Every labelled ticket but the teacher's held-out evaluation set, plus the 12 open ones.
+    assert info["held_out_eval"] == len(eval_ids) == 8
+    assert (info["labelled"], info["unlabelled"]) == (24, 12)
+    assert info["teacher_version"] == teacher.pk and info["max_length"] == 64
+    history = info["history"]
+    assert len(history) == 8 and history[-1]["loss"] < history[0]["loss"] * 0.9, history
+    assert steps[-1]["step"] == steps[-1]["total_steps"] == 8 * 9
+
+    student_config = json.loads((student / "config.json").read_text())
+    assert (student_config["num_hidden_layers"], student_config["hidden_size"]) == (2, 32)
+    assert student_config["id2label"] == {str(i): label for i, label in enumerate(teacher.label_set)}
+    teacher_tokenizer = json.loads((teacher_dir / "model" / "tokenizer.json").read_text())
+    assert json.loads((student / "tokenizer.json").read_text())["model"] == teacher_tokenizer["model"]
+
+
+def test_a_student_as_wide_as_its_teacher_starts_from_the_teachers_embeddings_and_spaced_layers(tmp_path):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    teacher = BertForSequenceClassification(
+        BertConfig(
+            hidden_size=64, num_hidden_layers=4, num_attention_heads=2, intermediate_size=256, num_labels=3
+        )
+    )
+    config = DistillationConfig(layers=2, hidden_size=64, intermediate_size=256)
+
+    student = build_student(teacher, config, 3, {0: "A", 1: "B", 2: "C"})
+
+    def same(a, b):
+        return all(
+            torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+        )
+
+    assert same(student.bert.embeddings, teacher.bert.embeddings)
+    assert same(student.bert.encoder.layer[0], teacher.bert.encoder.layer[0])
+    assert same(student.bert.encoder.layer[1], teacher.bert.encoder.layer[3])
+    assert same(student.classifier, teacher.classifier)
+
+
+def test_a_narrower_student_gets_the_teachers_embeddings_projected_onto_their_principal_directions():
+    from transformers import BertConfig, BertForSequenceClassification
+
+    teacher = BertForSequenceClassification(
+        BertConfig(vocab_size=500, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, num_labels=2)
+    )
+    student = build_student(teacher, DistillationConfig(layers=1, hidden_size=16), 2, {0: "A", 1: "B"})
+
+    words = student.bert.embeddings.word_embeddings.weight.detach().double()
+    teacher_words = teacher.bert.embeddings.word_embeddings.weight.detach().double()
+    assert words.shape == (500, 16)
+    # The projection keeps the 16 directions of most variance: the share PCA says, more than chance.
+    kept = (words - words.mean(0)).square().sum() / (teacher_words - teacher_words.mean(0)).square().sum()
+    singular = torch.linalg.svdvals(teacher_words - teacher_words.mean(0))
+    assert torch.isclose(kept, singular[:16].square().sum() / singular.square().sum(), rtol=1e-4)
+    assert kept > 16 / 64
+
+
+def test_the_loss_is_the_tempered_kl_alone_on_unlabelled_rows_and_mixes_in_cross_entropy_on_labelled_ones():
+    student = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]])
+    teacher = torch.tensor([[1.0, 1.0, -2.0], [0.0, 3.0, 0.0]])
+    t = 2.0
+    kl = torch.nn.functional.kl_div(
+        torch.log_softmax(student / t, -1), torch.softmax(teacher / t, -1), reduction="batchmean"
+    ) * (t * t)
+    ce = torch.nn.functional.cross_entropy(student[:1], torch.tensor([0]))
+
+    unlabelled = distil_loss(student, teacher, torch.tensor([-1, -1]), temperature=t, alpha=0.7)
+    mixed = distil_loss(student, teacher, torch.tensor([0, -1]), temperature=t, alpha=0.7)
+
+    assert torch.isclose(unlabelled, kl)
+    assert torch.isclose(mixed, 0.7 * kl + 0.3 * ce)

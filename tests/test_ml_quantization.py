@@ -1,0 +1,94 @@
+"""Export and quantization: ONNX matches torch, the head reproduces the logits, int8 keeps the answers."""
+
+import numpy as np
+import pytest
+import torch
+
+from ml import quantization
+from ml.serialization import serialize
+from ml.training import TrainingConfig, fine_tune
+from tests.factories import ML_CLASSES, ml_ticket_documents, tiny_encoder_dir
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def classifier_dir(tmp_path_factory):
+    """A small classifier really fine-tuned on serialised tickets (no validation: every epoch kept)."""
+    root = tmp_path_factory.mktemp("quantization")
+    documents = ml_ticket_documents(per_class=8)
+    texts = [serialize(d) for d in documents]
+    fine_tune(
+        train_texts=texts,
+        train_labels=[d["resolution"] for d in documents],
+        val_texts=[],
+        val_labels=[],
+        labels=sorted(ML_CLASSES),
+        config=TrainingConfig(
+            base_model=str(tiny_encoder_dir(root / "base")),
+            epochs=20,
+            batch_size=4,
+            learning_rate=3e-3,
+            max_length=64,
+        ),
+        output_dir=root / "model",
+    )
+    return root / "model", texts
+
+
+def test_onnx_matches_torch_on_other_shapes_and_the_head_reproduces_the_logits(classifier_dir, tmp_path):
+    model_dir, texts = classifier_dir
+    report = quantization.export_onnx(model_dir, tmp_path / "model.onnx")
+
+    # Batch size and sequence length differ from the traced example: both axes are dynamic.
+    inputs = quantization.sample_inputs(model_dir, texts[:7], max_length=64)
+    assert inputs["input_ids"].shape[0] == 7 and inputs["input_ids"].shape[1] != 48
+    logits, features = quantization.onnx_outputs(tmp_path / "model.onnx", inputs)
+    model = quantization.load_classifier(model_dir)
+    with torch.inference_mode():
+        expected = model(**{k: torch.from_numpy(v) for k, v in inputs.items()}).logits.numpy()
+    assert np.abs(logits - expected).max() < 1e-5
+    assert features.shape == (7, 64) and report["hidden_size"] == 64 and report["num_labels"] == 4
+
+    head = np.load(tmp_path / "head.npz")
+    assert head["W"].shape == (64, 4) and head["b"].shape == (4,)
+    assert np.abs(features @ head["W"] + head["b"] - logits).max() < 1e-5
+    assert report["max_abs_error_vs_torch"] < 1e-5 and report["head_max_abs_error"] < 1e-5
+
+
+def test_int8_is_much_smaller_and_agrees_with_fp32_on_95_percent_of_tickets(classifier_dir, tmp_path):
+    model_dir, texts = classifier_dir
+    quantization.export_onnx(model_dir, tmp_path / "fp32.onnx")
+
+    report = quantization.quantize_int8(tmp_path / "fp32.onnx", tmp_path / "int8.onnx")
+
+    assert report["bytes"] < 0.35 * report["fp32_bytes"]
+    inputs = quantization.sample_inputs(model_dir, texts, max_length=64)
+    assert quantization.argmax_agreement(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", inputs) >= 0.95
+    # The fine-tuned model did learn the four fixes, so agreement is not agreement on noise.
+    logits, features = quantization.onnx_outputs(tmp_path / "int8.onnx", inputs)
+    # The head stays fp32 in the int8 model: head.npz reproduces its logits exactly.
+    head = np.load(tmp_path / "head.npz")
+    assert np.abs(features @ head["W"] + head["b"] - logits).max() < 1e-5
+    gold = [sorted(ML_CLASSES).index(d["resolution"]) for d in ml_ticket_documents(per_class=8)]
+    # Chance is 0.25; thread counts change the float path, so the bar sits well above chance.
+    assert np.mean(logits.argmax(axis=1) == np.array(gold)) >= 0.75
+
+
+def test_pruning_reaches_its_sparsity_and_shrinks_the_compressed_int8_model(classifier_dir, tmp_path):
+    model_dir, _ = classifier_dir
+    dense, pruned = quantization.load_classifier(model_dir), quantization.load_classifier(model_dir)
+
+    report = quantization.prune_magnitude(pruned, 0.5)
+
+    assert report["linear_sparsity"] == pytest.approx(0.5, abs=0.01)
+    assert torch.equal(pruned.classifier.weight, dense.classifier.weight)  # the head stays dense
+    sizes = {}
+    for name, model in (("dense", dense), ("pruned", pruned)):
+        model.save_pretrained(tmp_path / name)
+        for extra in model_dir.glob("tokenizer*"):
+            (tmp_path / name / extra.name).write_bytes(extra.read_bytes())
+        quantization.export_onnx(tmp_path / name, tmp_path / name / "fp32.onnx")
+        quantization.quantize_int8(tmp_path / name / "fp32.onnx", tmp_path / name / "int8.onnx")
+        sizes[name] = quantization.compressed_size(tmp_path / name / "int8.onnx")
+    assert sizes["pruned"] < sizes["dense"]
