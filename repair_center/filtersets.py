@@ -1,7 +1,11 @@
 """Query filters of the REST API, one FilterSet per model (NetBox style: Site -> SiteFilterSet)."""
 
+from datetime import UTC
+
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django_filters.fields import IsoDateTimeField
 
 from repair_center.models import (
     ErrorCode,
@@ -15,6 +19,25 @@ from repair_center.models import (
     TicketEvent,
     UnmappedCode,
 )
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """ISO 8601 turned into UTC before it reaches the database: PostgreSQL refuses offsets beyond
+    ±15:59 (a 500 the fuzzer found); a time that leaves the calendar in UTC is a 400."""
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is None or parsed.tzinfo is None:
+            return parsed
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError(f"{value!r} is out of range in UTC", code="invalid") from None
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
 
 # Most urgent first, so ``?ordering=priority`` lists critical tickets at the top.
 PRIORITY_RANK = Case(
@@ -49,9 +72,9 @@ class TicketFilterSet(django_filters.FilterSet):
         field_name="element_ref", help_text="The element as the source named it."
     )
     resolution = django_filters.CharFilter(field_name="resolution__code", help_text="Resolution code.")
-    opened_after = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
-    opened_before = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")
-    updated_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    opened_after = UtcIsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
+    opened_before = UtcIsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")
+    updated_since = UtcIsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
     ordering = TicketOrderingFilter(
         fields=(("opened_at", "opened_at"), ("priority_rank", "priority"), ("updated_at", "updated_at"))
     )

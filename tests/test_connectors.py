@@ -346,4 +346,4 @@ def test_the_admin_schedules_on_save_pulls_now_and_unschedules_on_delete(
 
     response = admin_client.post(f"/admin/repair_center/connector/{connector.id}/delete/", {"post": "yes"})
     assert response.status_code == 302
-    assert not PeriodicTask.objects.exists()
+    assert not PeriodicTask.objects.filter(task="repair_center.tasks.pull_connector").exists()

@@ -7,6 +7,7 @@ from ticketai import health
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", health.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("repair_center.api.urls")),
     path("api/v1/", include("ml.api.urls")),

@@ -6,6 +6,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 
 from repair_center.models import ApiToken
 from repair_center.models.access import hash_token
+from ticketai import throttling
 
 
 class HashedTokenAuthentication(BaseAuthentication):
@@ -17,6 +18,15 @@ class HashedTokenAuthentication(BaseAuthentication):
         auth = get_authorization_header(request).split()
         if not auth or auth[0].lower() not in (b"token", b"bearer"):
             return None
+        # Failed attempts count per client address; too many and even a good key waits (429).
+        throttling.refuse_if_too_many_failures(request)
+        try:
+            return self._authenticate_key(auth)
+        except exceptions.AuthenticationFailed:
+            throttling.record_auth_failure(request)
+            raise
+
+    def _authenticate_key(self, auth: list[bytes]):
         if len(auth) != 2:
             raise exceptions.AuthenticationFailed("Invalid token header: give 'Token <key>'.")
         try:

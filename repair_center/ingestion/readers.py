@@ -20,6 +20,8 @@ from typing import IO, Any
 
 MAX_LINE_BYTES = 1024 * 1024
 CHUNK_CHARS = 64 * 1024
+# Python's decoder recurses per level and gives up near 1,000; say so instead of crashing.
+TOO_DEEP = "invalid JSON: nested too deep"
 FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 # Bytes that were not UTF-8 survive decoding as lone surrogates (errors="surrogateescape").
@@ -146,6 +148,8 @@ def _json_object(text: str) -> tuple[dict | None, str]:
     except json.JSONDecodeError as e:
         reason = _bad_text_reason(text)
         return None, reason or f"invalid JSON: {e.msg} at column {e.colno}"
+    except RecursionError:
+        return None, TOO_DEEP
     return _json_value(text, value)
 
 
@@ -349,6 +353,10 @@ class _ArrayScanner:
                 raw = _truncate(self.buffer[self.pos : self.pos + 2000])
                 self._skip()
                 return Row(number, None, reason, raw=raw)
+            except RecursionError:
+                raw = _truncate(self.buffer[self.pos : self.pos + 200])
+                self._skip()
+                return Row(number, None, TOO_DEEP, raw=raw)
         element = self.buffer[self.pos : end]
         self.pos = end
         data, reason = _json_value(element, value)

@@ -1,0 +1,79 @@
+"""Starting Celery tasks from web requests when the broker (Redis) may be down.
+
+A view that starts work calls ``require_broker()`` before writing anything, or
+``enqueue_or_503(task, ...)`` to publish; either answers 503 with a clear message and
+``Retry-After`` instead of a 500 (DRF views through the exception, plain Django views through
+``BrokerUnavailableMiddleware``, which also catches a publish that fails in an on_commit hook).
+Requests that start nothing (reads, recommendations from the loaded model) are unaffected.
+"""
+
+import logging
+
+from django.http import JsonResponse
+from kombu.exceptions import OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rest_framework import status
+from rest_framework.exceptions import APIException
+
+from ticketai.celery import app
+
+logger = logging.getLogger(__name__)
+RETRY_AFTER_S = 30
+# What publishing raises when Redis (or the embedded broker's folder) is not there.
+BROKER_ERRORS = (OperationalError, OSError, RedisConnectionError, RedisTimeoutError)
+MESSAGE = "The task queue is not answering, so nothing was started; the request was not saved. Retry later."
+
+
+class BrokerUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = MESSAGE
+    default_code = "broker_unavailable"
+
+    def __init__(self, detail=None):
+        super().__init__(detail)
+        self.wait = RETRY_AFTER_S  # DRF turns this into Retry-After
+
+
+def require_broker(timeout: float = 2.0) -> None:
+    """Raise BrokerUnavailable unless the broker accepts a connection within ``timeout`` seconds."""
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=timeout)
+    except BROKER_ERRORS as e:
+        logger.warning("broker unavailable: %s", e)
+        raise BrokerUnavailable() from e
+
+
+def enqueue_or_503(task, *, args=(), kwargs=None, **options):
+    """``task.apply_async`` without blocking retries; BrokerUnavailable (503) when it cannot publish."""
+    try:
+        return task.apply_async(args=args, kwargs=kwargs or {}, retry=False, **options)
+    except BROKER_ERRORS as e:
+        logger.warning("could not enqueue %s: %s", task.name, e)
+        raise BrokerUnavailable() from e
+
+
+def _unavailable_response() -> JsonResponse:
+    response = JsonResponse({"detail": MESSAGE}, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
+UNAVAILABLE = (BrokerUnavailable, OperationalError, RedisConnectionError, RedisTimeoutError)
+
+
+class BrokerUnavailableMiddleware:
+    """Turns a broker failure anywhere in a view into 503 with Retry-After (not a 500)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, UNAVAILABLE):
+            logger.warning("answered 503: the task queue is unavailable (%s)", exception)
+            return _unavailable_response()
+        return None
