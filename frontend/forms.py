@@ -17,6 +17,7 @@ class QueueFilterForm(forms.Form):
     site = forms.CharField(label="Site code", required=False, max_length=64)
     region = forms.ChoiceField(label="Region", required=False)
     error_code = forms.CharField(label="Error code", required=False, max_length=64)
+    needs_expert = forms.BooleanField(label="Only tickets that need an expert", required=False)
     sort = forms.ChoiceField(
         label="Sort", required=False, choices=[(key, label) for key, (label, _) in SORTS.items()]
     )
@@ -31,5 +32,6 @@ class QueueFilterForm(forms.Form):
     def filters(self) -> QueueFilters:
         self.is_valid()
         data = {name: str(self.cleaned_data.get(name) or "").strip() for name in self.fields}
+        data["needs_expert"] = "1" if self.cleaned_data.get("needs_expert") else ""
         data["sort"] = data["sort"] or DEFAULT_SORT
         return QueueFilters(**data)

@@ -12,4 +12,12 @@ class NavItem:
     staff_only: bool = False
 
 
-MAIN_NAV = (NavItem("Tickets", "ticket-list", frozenset({"ticket-list", "ticket-detail"})),)
+MAIN_NAV = (
+    NavItem("Tickets", "ticket-list", frozenset({"ticket-list", "ticket-detail"})),
+    NavItem(
+        "Models", "model-list", frozenset({"model-list", "model-detail", "model-promote", "model-rollback"})
+    ),
+    NavItem("Training", "training", frozenset({"training", "training-run"})),
+    NavItem("Schedule", "schedule", frozenset({"schedule"})),
+    NavItem("Fleet", "fleet", frozenset({"fleet"})),
+)

@@ -3,10 +3,11 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.apps import apps
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
-from repair_center.models import Site, Ticket, TicketErrorCode, TicketEvent
+from repair_center.models import ErrorCode, ErrorCodeAlias, Site, Ticket, TicketErrorCode, TicketEvent
 from repair_center.selectors import ticket_detail, ticket_list
 
 # Most urgent first; a CASE keeps the sort in the database, where pagination happens.
@@ -31,27 +32,53 @@ class QueueFilters:
     priority: str = ""
     error_code: str = ""
     q: str = ""
+    needs_expert: str = ""
     sort: str = DEFAULT_SORT
 
 
-def ticket_queue(*, filters: QueueFilters) -> QuerySet[Ticket]:
-    """Tickets for the queue page, filtered and sorted, each with its first error code annotated.
+def recommendation_model():
+    """ml's cached Recommendation rows (contract C1), or None before that model exists."""
+    try:
+        return apps.get_model("ml", "Recommendation")
+    except LookupError:
+        return None
 
-    The first code comes from a subquery, not a prefetch, so a page costs the same queries
-    however many tickets or codes it holds."""
-    first_code = TicketErrorCode.objects.filter(ticket=OuterRef("pk")).order_by("position")
-    # The queue never shows the long text fields; leave them in the database.
-    tickets = (
-        ticket_list()
-        .defer("description", "resolution_notes")
-        .annotate(
-            top_code=Subquery(
-                first_code.annotate(shown=Coalesce("error_code__code", "raw_code")).values("shown")[:1]
-            ),
-            top_code_id=Subquery(first_code.values("error_code_id")[:1]),
-            priority_rank=_PRIORITY_RANK,
-        )
+
+def _recommendation_annotations() -> dict:
+    """Each ticket's stored recommendation: read from ml's rows, never inferred in a page request."""
+    model = recommendation_model()
+    if model is None:
+        return {}
+    # The newest row whatever its revision (as ml.recommendations.latest_for_tickets): a ticket just
+    # relabelled by feedback keeps showing what was recommended until its new revision is scored.
+    newest = model.objects.filter(ticket=OuterRef("pk")).order_by("-ticket_revision", "-created_at", "-id")
+    return {
+        "rec_resolution": Subquery(newest.values("top_resolution")[:1]),
+        "rec_confidence": Subquery(newest.values("top_confidence")[:1]),
+        "rec_abstained": Subquery(newest.values("abstained")[:1]),
+    }
+
+
+def _error_code_filter(code: str) -> Q:
+    """Tickets carrying the code, raw (any vendor's spelling) or curated, using indexed columns."""
+    curated = ErrorCode.objects.filter(
+        Q(code__iexact=code)
+        | Q(pk__in=ErrorCodeAlias.objects.filter(raw_code__iexact=code).values("error_code_id"))
+    ).values("pk")
+    spellings = {code, code.upper(), code.lower()}
+    # Two uncorrelated id lists, each hashed once, rather than an EXISTS per ticket.
+    return Q(pk__in=TicketErrorCode.objects.filter(error_code_id__in=curated).values("ticket_id")) | Q(
+        pk__in=TicketErrorCode.objects.filter(raw_code__in=spellings).values("ticket_id")
     )
+
+
+def ticket_queue(*, filters: QueueFilters) -> QuerySet[Ticket]:
+    """The ids of the tickets the queue shows, filtered and sorted.
+
+    Only the narrow ticket row takes part in filtering, sorting and counting; the joins and
+    subqueries a row needs for display run for the one page (queue_rows), so a page costs the
+    same with 100 or 100,000 tickets behind it."""
+    tickets = Ticket.objects.all()
     if filters.site:
         tickets = tickets.filter(site__code__iexact=filters.site)
     if filters.region:
@@ -61,23 +88,49 @@ def ticket_queue(*, filters: QueueFilters) -> QuerySet[Ticket]:
     if filters.priority:
         tickets = tickets.filter(priority=filters.priority)
     if filters.error_code:
-        # Either the raw vendor code or the curated code it maps to finds the ticket.
-        code = filters.error_code
-        tickets = tickets.filter(
-            Exists(
-                TicketErrorCode.objects.filter(ticket=OuterRef("pk")).filter(
-                    Q(raw_code__iexact=code) | Q(error_code__code__iexact=code)
-                )
-            )
-        )
+        tickets = tickets.filter(_error_code_filter(filters.error_code))
     if filters.q:
         tickets = tickets.filter(
             Q(title__icontains=filters.q)
             | Q(description__icontains=filters.q)
             | Q(external_id__icontains=filters.q)
         )
+    if filters.needs_expert:
+        model = recommendation_model()
+        if model is None:
+            return tickets.none().values_list("pk", flat=True)
+        # Needs an expert: the model abstained on the ticket as it stands (its current revision).
+        tickets = tickets.filter(
+            Exists(
+                model.objects.filter(
+                    ticket=OuterRef("pk"), ticket_revision=OuterRef("revision"), abstained=True
+                )
+            )
+        )
     _, ordering = SORTS.get(filters.sort, SORTS[DEFAULT_SORT])
-    return tickets.order_by(*ordering)
+    if filters.sort == "priority":
+        tickets = tickets.annotate(priority_rank=_PRIORITY_RANK)
+    return tickets.order_by(*ordering).values_list("pk", flat=True)
+
+
+def queue_rows(ids: list[int]) -> list[Ticket]:
+    """One page of the queue, in the given order, with first error code and recommendation."""
+    first_code = TicketErrorCode.objects.filter(ticket=OuterRef("pk")).order_by("position")
+    rows = (
+        ticket_list()
+        .filter(pk__in=ids)
+        # The queue never shows the long text fields; leave them in the database.
+        .defer("description", "resolution_notes")
+        .annotate(
+            top_code=Subquery(
+                first_code.annotate(shown=Coalesce("error_code__code", "raw_code")).values("shown")[:1]
+            ),
+            top_code_id=Subquery(first_code.values("error_code_id")[:1]),
+            **_recommendation_annotations(),
+        )
+    )
+    by_id = {row.pk: row for row in rows}
+    return [by_id[pk] for pk in ids if pk in by_id]
 
 
 def region_choices() -> list[str]:

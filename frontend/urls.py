@@ -1,11 +1,24 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend import views
+from frontend.views import fleet, models, schedule, tickets, training
+from ticketai.throttling import ThrottledLoginView
 
 urlpatterns = [
-    path("", views.TicketListView.as_view(), name="ticket-list"),
-    path("tickets/<int:pk>/", views.TicketDetailView.as_view(), name="ticket-detail"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("", tickets.TicketListView.as_view(), name="ticket-list"),
+    path("tickets/<int:pk>/", tickets.TicketDetailView.as_view(), name="ticket-detail"),
+    path("tickets/<int:pk>/feedback/", tickets.TicketFeedbackView.as_view(), name="ticket-feedback"),
+    path("models/", models.ModelListView.as_view(), name="model-list"),
+    path("models/<int:pk>/", models.ModelDetailView.as_view(), name="model-detail"),
+    path("models/<int:pk>/promote/", models.ModelPromoteView.as_view(), name="model-promote"),
+    path("models/<int:pk>/rollback/", models.ModelRollbackView.as_view(), name="model-rollback"),
+    path("training/", training.TrainingView.as_view(), name="training"),
+    path("training/<int:pk>/", training.TrainingRunView.as_view(), name="training-run"),
+    path(
+        "training/<int:pk>/progress.json", training.TrainingProgressView.as_view(), name="training-progress"
+    ),
+    path("schedule/", schedule.ScheduleView.as_view(), name="schedule"),
+    path("fleet/", fleet.FleetView.as_view(), name="fleet"),
+    path("login/", ThrottledLoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

@@ -56,6 +56,12 @@ class Ticket(models.Model):
             models.Index(fields=["status", "priority"]),
             models.Index(fields=["opened_at"]),
             models.Index(fields=["site", "opened_at"]),
+            # The web queue's default order (newest first, undated last): one index scan per page.
+            models.Index(
+                models.F("opened_at").desc(nulls_last=True),
+                models.F("id").desc(),
+                name="ticket_queue_newest_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -193,3 +193,30 @@ def tickets(live_server) -> dict[str, int]:
         closed_on="2026-01-16",
     )
     return {r.external_id: r.id for r in results}
+
+
+@pytest.fixture
+def ml_admin(live_server) -> User:
+    group, _ = Group.objects.get_or_create(name=roles.ADMIN)
+    user = User.objects.create_user(username="mlowner", password="pw-ml-owner", is_staff=True)
+    user.groups.add(group)
+    return user
+
+
+def sign_in(page, live_server, username: str, password: str) -> None:
+    page.goto(live_server.url + "/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Ticket queue").wait_for()
+
+
+def shoot(page, url: str, name: str, directory: Path) -> None:
+    """Open url at desktop and phone width: no sideways scrolling, a full-page screenshot of each."""
+    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(size)
+        page.goto(url)
+        overflow = page.evaluate("document.documentElement.scrollWidth") - size["width"]
+        assert overflow <= 0, f"{name} at {label} scrolls sideways by {overflow}px"
+        page.screenshot(path=str(directory / f"{name}-{label}.png"), full_page=True)
+    page.set_viewport_size(DESKTOP)

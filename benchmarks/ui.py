@@ -1,0 +1,180 @@
+"""Web UI benchmark: server time of the queue and ticket pages with 100,000 tickets in the database.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/x python -m benchmarks.ui --tickets 100000 --json out.json
+
+It works in its own database (``ticketai_ui_bench`` on the DATABASE_URL server; --database-url
+names another), loads the tickets once through the file importer (the same write path as every
+other route; rerunning reuses them when the count matches), stores a recommendation row for every
+ticket (a tenth of them abstained) as ml does in the background, then times each page through
+Django's test client (whole request: middleware, session, queries, template), reporting the
+median and worst of --repeat runs after one warm-up, and the number of SQL queries.
+"""
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+from benchmarks.ingest import create_database, write_catalogue, write_tickets
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_MS = 200.0
+
+
+def bench_url(args) -> str:
+    if args.database_url:
+        return args.database_url
+    base = os.environ.get("DATABASE_URL", "")
+    if not base or urlparse(base).scheme not in ("postgres", "postgresql", "pgsql"):
+        sys.exit("set DATABASE_URL to a PostgreSQL server or give --database-url")
+    return urlunparse(urlparse(base)._replace(path="/ticketai_ui_bench"))
+
+
+def load(count: int) -> None:
+    from django.core.management import call_command
+
+    from repair_center.ingestion.catalogue import import_catalogue_dir
+    from repair_center.ingestion.files import import_tickets_file
+    from repair_center.models import Ticket
+
+    call_command("migrate", verbosity=0)
+    if Ticket.objects.count() == count:
+        return
+    call_command("flush", interactive=False, verbosity=0)
+    with tempfile.TemporaryDirectory(prefix="ticketai-ui-bench-") as tmp:
+        folder = Path(tmp)
+        write_catalogue(folder)
+        import_catalogue_dir(folder)
+        tickets_file = folder / "tickets.jsonl"
+        write_tickets(tickets_file, count)
+        started = time.perf_counter()
+        report = import_tickets_file(tickets_file, source="sim", batch_size=1000)
+        print(f"loaded {report.created} tickets in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    # Half the tickets open, so status filters select realistic shares.
+    Ticket.objects.filter(pk__in=Ticket.objects.order_by("pk").values("pk")[: count // 2]).update(
+        status=Ticket.Status.ACKNOWLEDGED, resolution=None, resolved_at=None
+    )
+
+
+def store_recommendations() -> None:
+    """One stored recommendation per ticket, as ml.tasks.recommend_tickets leaves them."""
+    from ml.models import ModelVersion
+    from ml.models.recommendations import Recommendation
+    from repair_center.models import Ticket
+
+    if Recommendation.objects.exists():
+        return
+    version = ModelVersion.objects.create(
+        base_model="bench", data_fingerprint="b" * 64, artifact_path="/nowhere", format_version=1,
+        serialization_version=1, status=ModelVersion.Status.CANDIDATE,
+    )  # fmt: skip
+    rng = random.Random(11)
+    fixes = ("REPLACE_SFP", "RESEAT_CPRI", "ROLLBACK_SW", "DISPATCH_POWER")
+    batch = []
+    for ticket_id, revision in Ticket.objects.values_list("pk", "revision").iterator(chunk_size=5000):
+        abstained = rng.random() < 0.1
+        batch.append(
+            Recommendation(
+                ticket_id=ticket_id,
+                ticket_revision=revision,
+                model_version=version,
+                payload={},
+                abstained=abstained,
+                top_resolution=rng.choice(fixes),
+                top_confidence=rng.uniform(0.2, 0.5) if abstained else rng.uniform(0.6, 0.99),
+            )
+        )
+        if len(batch) == 5000:
+            Recommendation.objects.bulk_create(batch)
+            batch = []
+    Recommendation.objects.bulk_create(batch)
+
+
+def time_pages(repeat: int) -> dict:
+    from django.contrib.auth.models import Group, User
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from repair_center.models import Ticket
+
+    user, _ = User.objects.get_or_create(username="ui-bench")
+    user.groups.add(Group.objects.get_or_create(name="engineer")[0])
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(user)
+    ticket = Ticket.objects.order_by("-pk").first()
+    pages = {
+        "queue": ("/", {}),
+        "queue, open and high priority, by priority": (
+            "/",
+            {"status": "acknowledged", "priority": "high", "sort": "priority"},
+        ),
+        "queue, one site": ("/", {"site": "CS-007"}),
+        "queue, region": ("/", {"region": "r3"}),
+        "queue, error code": ("/", {"error_code": "NL-7003"}),
+        "queue, needs an expert": ("/", {"needs_expert": "on"}),
+        "queue, text search": ("/", {"q": "sector 2"}),
+        "queue, page 1000": ("/", {"page": "1000"}),
+        "ticket page": (f"/tickets/{ticket.pk}/", {}),
+    }
+    out = {}
+    for name, (url, params) in pages.items():
+        response = client.get(url, params)  # warm-up (connection, caches, plans)
+        assert response.status_code == 200, (name, response.status_code)
+        times = []
+        for _ in range(repeat):
+            with CaptureQueriesContext(connection) as queries:
+                started = time.perf_counter()
+                client.get(url, params)
+                times.append((time.perf_counter() - started) * 1000)
+        out[name] = {
+            "median_ms": round(statistics.median(times), 1),
+            "max_ms": round(max(times), 1),
+            "queries": len(queries.captured_queries),
+        }
+        print(
+            f"{name:45s} {out[name]['median_ms']:7.1f} ms median  {out[name]['max_ms']:7.1f} ms max",
+            file=sys.stderr,
+        )
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--json", dest="json_out", help="Write the results here.")
+    parser.add_argument("--database-url", help="Benchmark database (default: ticketai_ui_bench).")
+    args = parser.parse_args(argv)
+
+    url = bench_url(args)
+    create_database(url)
+    os.environ["DATABASE_URL"] = url
+    # Ticket writes announce themselves to ml; without a server broker those messages stay in a
+    # throwaway folder instead of reaching a real worker's queue.
+    os.environ.pop("REDIS_URL", None)
+    os.environ["TICKETAI_DATA_DIR"] = tempfile.mkdtemp(prefix="ticketai-ui-bench-data-")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketai.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    load(args.tickets)
+    store_recommendations()
+    results = {"tickets": args.tickets, "target_ms": TARGET_MS, "pages": time_pages(args.repeat)}
+    results["all_under_target"] = all(p["median_ms"] < TARGET_MS for p in results["pages"].values())
+    results["load_average_1m"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(results, indent=2))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Training: start a run (admin), watch its progress live, and the history of runs with their outcome."""
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views import View
+from django.views.generic import TemplateView
+
+from frontend.views.access import RoleRequiredMixin, is_admin
+from ml import services
+from ml.models import TrainingRun
+from ml.training import TrainingConfig
+from ticketai.broker import require_broker
+
+
+class TrainingStartForm(forms.Form):
+    reason = forms.CharField(label="Why (kept with the run)", required=False, max_length=500)
+    epochs = forms.IntegerField(
+        label="Epochs (0: chosen from the data size)", min_value=0, max_value=50, initial=0, required=False
+    )
+    max_length = forms.IntegerField(
+        label="Tokens per ticket (0: from the data)", min_value=0, max_value=512, initial=0, required=False
+    )
+    max_train_samples = forms.IntegerField(
+        label="At most this many training tickets (empty: all)", min_value=1, required=False
+    )
+    batch_size = forms.IntegerField(
+        label="Batch size (empty: 16)", min_value=1, max_value=256, required=False
+    )
+    force = forms.BooleanField(label="Train even if the data has not changed", required=False)
+
+    def config(self) -> TrainingConfig:
+        data = self.cleaned_data
+        config = TrainingConfig(
+            epochs=data.get("epochs") or 0,
+            max_length=data.get("max_length") or 0,
+            max_train_samples=data.get("max_train_samples") or None,
+        )
+        if data.get("batch_size"):
+            config.batch_size = data["batch_size"]
+        return config
+
+
+def run_progress(run: TrainingRun) -> dict:
+    """What the progress bar shows; the same shape for the page and the JSON endpoint."""
+    progress = run.progress or {}
+    step, total = progress.get("step") or 0, progress.get("total_steps") or 0
+    percent = int(100 * step / total) if total else 0
+    if run.status == TrainingRun.Status.SUCCEEDED:
+        percent = 100
+    return {
+        "id": run.pk,
+        "status": run.status,
+        "status_display": run.get_status_display(),
+        "finished": run.is_finished,
+        "phase": progress.get("phase") or ("waiting for a worker" if run.status == "queued" else ""),
+        "epoch": progress.get("epoch"),
+        "epochs": progress.get("epochs"),
+        "step": step,
+        "total_steps": total,
+        "loss": progress.get("loss"),
+        "eta_s": progress.get("eta_s"),
+        "percent": percent,
+        "reason": run.reason,
+        "model_version": run.model_version_id,
+    }
+
+
+class TrainingView(RoleRequiredMixin, TemplateView):
+    template_name = "frontend/training/list.html"
+
+    def get_context_data(self, form=None, **kwargs):
+        runs = TrainingRun.objects.select_related("model_version")[:100]
+        active = [run for run in runs if not run.is_finished]
+        return super().get_context_data(
+            runs=runs,
+            active=[(run, run_progress(run)) for run in active],
+            form=form or TrainingStartForm(),
+            can_start=is_admin(self.request.user),
+            **kwargs,
+        )
+
+    def post(self, request, *args, **kwargs):
+        if not is_admin(request.user):
+            return self.handle_no_permission()
+        form = TrainingStartForm(request.POST)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form), status=400)
+        require_broker()  # 503 before a queued run is written that no worker would ever see
+        run = services.training_enqueue(
+            trigger=TrainingRun.Trigger.MANUAL,
+            config=form.config(),
+            force=form.cleaned_data["force"],
+            reason=form.cleaned_data["reason"] or f"started from the web by {request.user.get_username()}",
+            requested_by=request.user.get_username(),
+        )
+        messages.success(request, f"Training run #{run.pk} queued.")
+        return HttpResponseRedirect(reverse("training-run", args=[run.pk]))
+
+
+class TrainingRunView(RoleRequiredMixin, TemplateView):
+    template_name = "frontend/training/run.html"
+
+    def get_context_data(self, **kwargs):
+        run = get_object_or_404(TrainingRun.objects.select_related("model_version"), pk=self.kwargs["pk"])
+        return super().get_context_data(run=run, progress=run_progress(run), **kwargs)
+
+
+class TrainingProgressView(RoleRequiredMixin, View):
+    """The small JSON the progress bar polls every two seconds."""
+
+    def get(self, request, pk):
+        run = get_object_or_404(TrainingRun, pk=pk)
+        return JsonResponse(run_progress(run), headers={"Cache-Control": "no-store"})

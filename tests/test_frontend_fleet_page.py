@@ -1,0 +1,83 @@
+"""The fleet page: agents with last seen, version and backlog; placement reasons; the placement what-if."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from ml.models import EdgeAgent, EdgePrediction
+from ml.placement_service import site_placement
+from tests.factories import SiteFactory
+
+
+@pytest.fixture
+def site(db):
+    return SiteFactory(code="CS-COAST-001", tier="cell-site")
+
+
+def _agent(site, name: str, *, seen_s_ago: float | None, **fields) -> EdgeAgent:
+    last_seen = timezone.now() - timedelta(seconds=seen_s_ago) if seen_s_ago is not None else None
+    return EdgeAgent.objects.create(site=site, name=name, token_hash=name * 4, last_seen=last_seen, **fields)
+
+
+def test_agents_show_online_state_last_seen_version_and_backlog(client, engineer, site):
+    _agent(site, "coast-box", seen_s_ago=5, model_version="b-7", backlog=12, capabilities={"cpu_cores": 4})
+    _agent(site, "old-box", seen_s_ago=3600)
+    client.force_login(engineer)
+    html = client.get(reverse("fleet")).content.decode()
+    rows = html[html.index('class="queue agents"') : html.index('id="accuracy-heading"')]
+    coast = rows[rows.index("coast-box") : rows.index("old-box")]
+    assert "online" in coast and "<code>b-7</code>" in coast and ">12<" in coast and "4 cores" in coast
+    assert "offline" in rows[rows.index("old-box") :]
+
+
+def test_edge_accuracy_and_latency_come_from_the_fleet_summary(client, engineer, site):
+    agent = _agent(site, "coast-box", seen_s_ago=5)
+    for i, latency in enumerate((2.0, 4.0)):
+        EdgePrediction.objects.create(
+            agent=agent,
+            site=site,
+            idempotency_key=f"k{i}",
+            source="noc",
+            external_id=f"T-{i}",
+            model_version="b-7",
+            resolution="REPLACE_SFP",
+            confidence=0.9,
+            latency_ms=latency,
+            predicted_at=timezone.now(),
+        )
+    client.force_login(engineer)
+    html = client.get(reverse("fleet")).content.decode()
+    summary = html[html.index('class="queue fleet-summary"') :]
+    assert "3.0 ms" in summary and '<td data-label="Predictions">2</td>' in summary
+
+
+def test_each_site_shows_its_placement_pattern_and_reasons(client, engineer, site):
+    site_placement(site, recompute=True)
+    client.force_login(engineer)
+    html = client.get(reverse("fleet")).content.decode()
+    assert "CS-COAST-001: pattern 1" in html and "central meets the 1000 ms latency budget" in html
+
+
+def test_the_what_if_shows_the_decision_change_with_a_tighter_latency_budget(client, engineer, site):
+    client.force_login(engineer)
+    html = client.get(reverse("fleet"), {"site": "CS-COAST-001", "latency_budget_ms": "20"}).content.decode()
+    assert "The decision changes." in html
+    before = html[html.index("decision-before") : html.index("decision-after")]
+    after = html[html.index("decision-after") :]
+    assert "Pattern 1" in before and "Pattern 4" in after
+    assert "the 20 ms latency budget is below" in after
+    same = client.get(
+        reverse("fleet"), {"site": "CS-COAST-001", "latency_budget_ms": "5000"}
+    ).content.decode()
+    assert "The decision stays the same." in same
+
+
+def test_the_what_if_rejects_bad_input_with_labels(client, engineer, site):
+    client.force_login(engineer)
+    html = client.get(reverse("fleet"), {"site": "NOPE", "uplink_mbps": "-1"}).content.decode()
+    assert "Select a valid choice" in html and "greater than or equal to 0" in html
+    assert "The decision" not in html
+    for label in ("Latency budget (ms)", "Uplink bandwidth (Mbit/s)", "Site"):
+        assert f">{label}</label>" in html

@@ -1,0 +1,104 @@
+"""The ticket page's recommendation panel and one-click feedback (accept, reject, correct)."""
+
+import pytest
+from django.urls import reverse
+
+from frontend.recommendation_panel import highlight
+from ml.models import Feedback
+from repair_center.models import Ticket
+from repair_center.services.tickets import tickets_upsert
+from tests.factories import ResolutionCodeFactory, SiteFactory
+
+
+@pytest.fixture
+def ticket(db) -> Ticket:
+    SiteFactory(code="CS-COAST-001")
+    ResolutionCodeFactory(code="REPLACE_SFP", title="Replace the SFP", steps="Swap the SFP")
+    ResolutionCodeFactory(code="REBOOT_RU", title="Reboot the radio", steps="Power-cycle the RU")
+    [result] = tickets_upsert(
+        documents=[
+            {
+                "external_id": "T-1",
+                "title": "CPRI down",
+                "description": "fibre dirty\nsfp <b>hot</b>",
+                "site": "CS-COAST-001",
+                "error_codes": ["CPRI_LINK_DOWN"],
+            }
+        ],
+        source="noc",
+    )
+    return Ticket.objects.get(pk=result.id)
+
+
+def test_without_a_model_the_panel_says_so_honestly(client, engineer, ticket):
+    client.force_login(engineer)
+    html = client.get(reverse("ticket-detail", args=[ticket.pk])).content.decode()
+    assert "No model yet" in html
+    assert "No feedback yet." in html
+
+
+def test_an_engineer_corrects_the_resolution_and_sees_the_feedback_at_once(client, engineer, ticket):
+    client.force_login(engineer)
+    response = client.post(
+        reverse("ticket-feedback", args=[ticket.pk]),
+        {"action": "correct", "resolution_code": "REBOOT_RU", "notes": "RU hung after upgrade"},
+        follow=True,
+    )
+    html = response.content.decode()
+    feedback = Feedback.objects.get()
+    assert (feedback.action, feedback.chosen_resolution.code, feedback.notes, feedback.user) == (
+        "correct",
+        "REBOOT_RU",
+        "RU hung after upgrade",
+        engineer,
+    )
+    ticket.refresh_from_db()
+    assert ticket.resolution.code == "REBOOT_RU" and ticket.revision == 2
+    assert "Corrected to REBOOT_RU" in html
+    assert 'class="feedback feedback-correct"' in html and "RU hung after upgrade" in html
+
+
+def test_a_rejection_is_stored_without_relabelling_the_ticket(client, engineer, ticket):
+    client.force_login(engineer)
+    client.post(reverse("ticket-feedback", args=[ticket.pk]), {"action": "reject"})
+    assert Feedback.objects.get().action == "reject"
+    ticket.refresh_from_db()
+    assert ticket.resolution is None and ticket.revision == 1
+
+
+def test_a_correction_without_a_resolution_or_with_an_unknown_one_is_refused(client, engineer, ticket):
+    client.force_login(engineer)
+    response = client.post(reverse("ticket-feedback", args=[ticket.pk]), {"action": "correct"}, follow=True)
+    assert "Choose accept, reject, or a resolution" in response.content.decode()
+    response = client.post(
+        reverse("ticket-feedback", args=[ticket.pk]),
+        {"action": "correct", "resolution_code": "NOPE"},
+        follow=True,
+    )
+    assert "Feedback not stored" in response.content.decode() and "NOPE" in response.content.decode()
+    assert not Feedback.objects.exists()
+
+
+def test_feedback_needs_the_engineer_or_admin_role(client, integration, ticket):
+    client.force_login(integration)
+    response = client.post(reverse("ticket-feedback", args=[ticket.pk]), {"action": "reject"})
+    assert response.status_code == 403
+    assert not Feedback.objects.exists()
+
+
+def test_feedback_is_a_post_with_csrf(ticket, engineer):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(engineer)
+    assert strict.post(reverse("ticket-feedback", args=[ticket.pk]), {"action": "reject"}).status_code == 403
+    assert strict.get(reverse("ticket-feedback", args=[ticket.pk])).status_code == 405
+
+
+def test_evidence_words_are_highlighted_and_the_text_still_escaped():
+    html = highlight("Fibre dirty\nsfp <b>hot</b>; fibre-optic", ["fibre", "hot"])
+    assert html == (
+        '<mark class="evidence-word">Fibre</mark> dirty<br>sfp &lt;b&gt;'
+        '<mark class="evidence-word">hot</mark>&lt;/b&gt;; fibre-optic'
+    )
+    assert highlight("a <i>", []) == "a &lt;i&gt;"

@@ -1,0 +1,113 @@
+"""The training page: an admin queues a run, its progress is served as JSON, the history shows outcomes."""
+
+from django.urls import reverse
+
+from ml.models import TrainingRun
+
+
+def test_an_admin_starts_a_training_run_with_a_small_config(
+    client, admin_user, django_capture_on_commit_callbacks
+):
+    client.force_login(admin_user)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(
+            reverse("training"),
+            {
+                "reason": "new coast data",
+                "epochs": 1,
+                "max_length": 32,
+                "max_train_samples": 24,
+                "force": "on",
+            },
+        )
+    run = TrainingRun.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("training-run", args=[run.pk])
+    assert (run.trigger, run.status, run.requested_by, run.reason) == (
+        "manual",
+        "queued",
+        "boss",
+        "new coast data",
+    )
+    assert run.config["force"] is True
+    assert {k: run.config["training"][k] for k in ("epochs", "max_length", "max_train_samples")} == {
+        "epochs": 1,
+        "max_length": 32,
+        "max_train_samples": 24,
+    }
+    assert run.celery_task_id and len(callbacks) == 1  # handed to the training queue once committed
+
+
+def test_an_engineer_sees_the_history_but_cannot_start_training(client, engineer):
+    TrainingRun.objects.create(
+        trigger="drift", status="skipped", reason="training data unchanged since run #1"
+    )
+    client.force_login(engineer)
+    html = client.get(reverse("training")).content.decode()
+    assert "Start training" not in html
+    assert "Drift" in html and "training data unchanged since run #1" in html and "Skipped" in html
+    assert client.post(reverse("training"), {"epochs": 1}).status_code == 403
+    assert TrainingRun.objects.count() == 1
+
+
+def test_an_invalid_config_is_refused_with_the_reason(client, admin_user):
+    client.force_login(admin_user)
+    response = client.post(reverse("training"), {"epochs": -1})
+    assert response.status_code == 400
+    assert "Ensure this value is greater than or equal to 0" in response.content.decode()
+    assert not TrainingRun.objects.exists()
+
+
+def test_the_progress_endpoint_reports_epoch_step_loss_and_eta(client, engineer):
+    run = TrainingRun.objects.create(
+        status="running",
+        progress={
+            "epoch": 1,
+            "epochs": 2,
+            "step": 3,
+            "total_steps": 12,
+            "loss": 1.234,
+            "eta_s": 41.6,
+            "phase": "training",
+        },
+    )
+    client.force_login(engineer)
+    response = client.get(reverse("training-progress", args=[run.pk]))
+    assert response["Cache-Control"] == "no-store"
+    data = response.json()
+    assert {
+        k: data[k]
+        for k in ("status", "finished", "epoch", "epochs", "step", "total_steps", "loss", "percent")
+    } == {
+        "status": "running",
+        "finished": False,
+        "epoch": 1,
+        "epochs": 2,
+        "step": 3,
+        "total_steps": 12,
+        "loss": 1.234,
+        "percent": 25,
+    }
+    assert data["eta_s"] == 41.6
+
+
+def test_a_running_run_page_shows_the_bar_and_refreshes_itself_without_javascript(client, engineer):
+    run = TrainingRun.objects.create(
+        status="running", progress={"step": 5, "total_steps": 10, "epoch": 1, "epochs": 1}
+    )
+    client.force_login(engineer)
+    html = client.get(reverse("training-run", args=[run.pk])).content.decode()
+    assert f'<progress id="progress-{run.pk}" max="100" value="50">' in html
+    assert f'data-progress-url="/training/{run.pk}/progress.json"' in html
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in html
+    assert "frontend/progress.js" in html
+
+
+def test_a_finished_run_shows_its_outcome_and_stops_refreshing(client, engineer):
+    run = TrainingRun.objects.create(
+        status="succeeded", reason="first model", progress={"step": 4, "total_steps": 4}
+    )
+    client.force_login(engineer)
+    html = client.get(reverse("training-run", args=[run.pk])).content.decode()
+    assert 'value="100"' in html and "Succeeded" in html and "first model" in html
+    assert 'http-equiv="refresh"' not in html
+    assert client.get(reverse("training-progress", args=[run.pk])).json()["finished"] is True
