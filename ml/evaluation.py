@@ -47,6 +47,36 @@ def expected_calibration_error(correct: np.ndarray, confidence: np.ndarray, bins
     return float(ece)
 
 
+def calibration_bins(correct: np.ndarray, confidence: np.ndarray, bins: int = ECE_BINS) -> list[dict]:
+    """The reliability diagram's points: per confidence bin (the ECE's bins), mean confidence and accuracy."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    out = []
+    for low, high in pairwise(edges):
+        inside = (confidence > low) & (confidence <= high)
+        if inside.any():
+            out.append(
+                {
+                    "confidence": float(confidence[inside].mean()),
+                    "accuracy": float(correct[inside].mean()),
+                    "count": int(inside.sum()),
+                }
+            )
+    return out
+
+
+def coverage_curve(correct: np.ndarray, confidence: np.ndarray, points: int = 50) -> list[dict]:
+    """Precision against coverage as the confidence threshold falls, thinned to about ``points`` points."""
+    if len(correct) == 0:
+        return []
+    order = np.argsort(-confidence, kind="stable")
+    hits = np.cumsum(correct[order])
+    answered = np.arange(1, len(order) + 1)
+    keep = np.unique(np.linspace(0, len(order) - 1, min(points, len(order))).round().astype(int))
+    return [
+        {"coverage": float(answered[k] / len(order)), "precision": float(hits[k] / answered[k])} for k in keep
+    ]
+
+
 def report(y_true: Sequence[str], proba: np.ndarray, labels: Sequence[str]) -> dict:
     """All held-out metrics for one scorer; ``proba`` columns follow ``labels``."""
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
@@ -92,6 +122,8 @@ def report(y_true: Sequence[str], proba: np.ndarray, labels: Sequence[str]) -> d
         "macro_f1": float(np.mean(f)) if len(f) else 0.0,
         "top3": float(top3),
         "ece": expected_calibration_error(correct, confidence),
+        "calibration": {"bins": calibration_bins(correct, confidence)},
+        "coverage_curve": coverage_curve(correct, confidence),
         "coverage_at_90_precision": coverage,
         "threshold_at_90_precision": _finite(threshold),
         "class_thresholds": thresholds,
