@@ -44,6 +44,8 @@ if r["model_version"]:
 else:
     print(f"run #{r['run']} {r['status']}: {r['reason']}")
 PY
+    # The queue shows stored answers only (never inference per row): answer the newest open tickets now.
+    "$BIN/python" manage.py recommend --latest 300 || echo "(could not precompute recommendations)"
 else
     echo "(no demo model: training did not succeed; see the message above)"
 fi

@@ -88,3 +88,28 @@ def test_a_mapped_column_missing_from_the_csv_is_an_error(trained_champion, tmp_
     source.write_text("Id,Summary\nC-1,hello\n")
     with pytest.raises(CommandError, match="Nope"):
         call_command("predict", str(source), "--output", str(tmp_path / "o.jsonl"), "--map", "title=Nope")
+
+
+def test_recommend_stores_answers_for_the_newest_open_tickets_once(trained_champion):
+    from io import StringIO
+
+    from ml.models import Recommendation
+    from repair_center.models import Ticket
+    from repair_center.services.tickets import tickets_upsert
+
+    tickets_upsert(
+        documents=[
+            {**_doc("REPLACE_SFP", f"OPEN-{i}"), "opened_at": f"2030-01-0{i + 1}T00:00:00Z"} for i in range(3)
+        ],
+        source="noc",
+    )
+    out = StringIO()
+    call_command("recommend", "--latest", "2", stdout=out)
+    newest = Ticket.objects.filter(external_id__in=["OPEN-1", "OPEN-2"])
+    assert set(Recommendation.objects.values_list("ticket_id", flat=True)) == set(
+        newest.values_list("id", flat=True)
+    )
+    assert "2 computed, 0 already stored" in out.getvalue()
+    again = StringIO()
+    call_command("recommend", "--latest", "2", stdout=again)
+    assert "0 computed, 2 already stored" in again.getvalue()

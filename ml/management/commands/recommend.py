@@ -1,0 +1,29 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from ml.recommendations import recommend_tickets
+from repair_center.models import Ticket
+
+
+class Command(BaseCommand):
+    help = "Compute and store the champion's recommendations for the newest tickets (open ones by default)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--latest", type=int, default=500, help="How many of the newest tickets.")
+        parser.add_argument(
+            "--all-statuses", action="store_true", help="Include resolved and closed tickets."
+        )
+
+    def handle(self, *args, latest: int, all_statuses: bool, **options):
+        if latest < 1:
+            raise CommandError("--latest must be at least 1")
+        tickets = Ticket.objects.all()
+        if not all_statuses:
+            tickets = tickets.exclude(
+                status__in=[Ticket.Status.RESOLVED, Ticket.Status.CLOSED, Ticket.Status.CANCELLED]
+            )
+        ids = list(tickets.order_by("-opened_at", "-id").values_list("id", flat=True)[:latest])
+        result = recommend_tickets(ids)
+        if result["model_version"] is None:
+            raise CommandError("no champion model yet: train one first (manage.py train --sync)")
+        computed, cached = result["computed"], result["cached"]
+        self.stdout.write(f"model v{result['model_version']}: {computed} computed, {cached} already stored")
