@@ -20,7 +20,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ import numpy as np
 from ml import registry
 from ml.dataset import build_dataset, example_from_ticket, ticket_code_map, ticket_context
 from ml.serialization import serialize
-from ml.training import _offline
+from ml.training import JsonConfig, _offline
 from repair_center import selectors
 from repair_center.models import Ticket
 
@@ -37,7 +37,7 @@ INFO = "distillation.json"
 
 
 @dataclass(slots=True)
-class DistillationConfig:
+class DistillationConfig(JsonConfig):
     layers: int = 2
     hidden_size: int = 192
     intermediate_size: int = 0  # 0: 4 x hidden_size
@@ -53,14 +53,6 @@ class DistillationConfig:
     max_unlabelled: int | None = None  # None: every unlabelled ticket; 0: none
     init_from: str = ""  # an earlier student directory of the same architecture
     seed: int = 42
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict | None) -> "DistillationConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
     @property
     def heads(self) -> int:

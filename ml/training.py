@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Self
 
 from django.conf import settings
 
@@ -27,8 +28,22 @@ Progress = Callable[[dict], None]
 _CPU_TOKENS_PER_S = 2176
 
 
+class JsonConfig:
+    """A dataclass config kept as JSON on runs and versions; keys this code does not know are ignored."""
+
+    __slots__ = ()
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> Self:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in known})
+
+
 @dataclass(slots=True)
-class TrainingConfig:
+class TrainingConfig(JsonConfig):
     base_model: str = ""  # empty: settings.TICKETAI_BASE_MODEL, else the bundled all-MiniLM-L6-v2
     epochs: int = 0  # 0: chosen from the data size and time_budget_s
     max_length: int = 0  # 0: the 95th percentile of token lengths, between 32 and 128
@@ -43,14 +58,6 @@ class TrainingConfig:
     time_budget_s: float = 2400.0
     eval_fraction: float = 0.2
     validation_fraction: float = 0.1
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict | None) -> "TrainingConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
 
 class BaseModelError(Exception):
