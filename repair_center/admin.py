@@ -69,7 +69,7 @@ class ErrorCodeAliasAdmin(admin.ModelAdmin):
     @admin.action(description="Re-map stored unmapped ticket codes through the aliases")
     def remap(self, request, queryset):
         count = remap_unmapped_codes()
-        self.message_user(request, f"{count} ticket codes re-mapped.", messages.SUCCESS)
+        self.message_user(request, f"{count} ticket codes and event codes re-mapped.", messages.SUCCESS)
 
 
 @admin.register(UnmappedCode)

@@ -4,9 +4,16 @@ from collections import Counter
 from collections.abc import Iterable
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 
-from repair_center.models import ErrorCode, ErrorCodeAlias, ResolutionCode, TicketErrorCode, UnmappedCode
+from repair_center.models import (
+    ErrorCode,
+    ErrorCodeAlias,
+    ResolutionCode,
+    TicketErrorCode,
+    TicketEvent,
+    UnmappedCode,
+)
 
 
 class CodeMapper:
@@ -61,14 +68,28 @@ def create_missing_resolutions(codes: Iterable[str]) -> dict[str, int]:
 
 @transaction.atomic
 def remap_unmapped_codes() -> int:
-    """After new aliases or codes were curated, point stored unmapped ticket codes at them."""
+    """After new aliases or codes were curated, point stored unmapped ticket codes and event codes at
+    them, and drop the curation entries that now map. Returns how many code and event rows were re-mapped."""
     mapper = CodeMapper()
     updated = 0
-    rows = TicketErrorCode.objects.filter(error_code__isnull=True).select_related("ticket__element")
-    for row in rows.iterator(chunk_size=2000):
-        vendor = row.ticket.element.vendor if row.ticket.element_id else ""
-        code_id = mapper.map(row.raw_code, vendor)
-        if code_id is not None:
-            TicketErrorCode.objects.filter(pk=row.pk).update(error_code_id=code_id)
-            updated += 1
+    for model in (TicketErrorCode, TicketEvent):
+        pending = (
+            model.objects.filter(error_code__isnull=True)
+            .exclude(raw_code="")
+            .values_list("raw_code", "ticket__element__vendor")
+            .distinct()
+        )
+        for raw_code, vendor in list(pending):
+            code_id = mapper.map(raw_code, vendor or "")
+            if code_id is None:
+                continue
+            rows = model.objects.filter(error_code__isnull=True, raw_code=raw_code)
+            if vendor:
+                rows = rows.filter(ticket__element__vendor=vendor)
+            else:
+                rows = rows.filter(Q(ticket__element__isnull=True) | Q(ticket__element__vendor=""))
+            updated += rows.update(error_code_id=code_id)
+    for unmapped in list(UnmappedCode.objects.all()):
+        if mapper.map(unmapped.raw_code, unmapped.vendor) is not None:
+            unmapped.delete()
     return updated
