@@ -4,6 +4,8 @@ import re
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from repair_center.models import Ticket
@@ -242,6 +244,56 @@ def test_the_queue_pages_by_fifty_and_keeps_the_filters_in_page_links(eng_browse
     second = eng_browser.get(url, {"status": "acknowledged", "page": 2})
     assert _ids_on_page(second) == ["P-002", "P-001", "P-000"]
     assert _ids_on_page(eng_browser.get(url, {"page": "999"})) == ["P-002", "P-001", "P-000"]
+
+
+def test_past_its_count_cap_the_queue_says_more_than_and_still_pages_to_the_end(eng_browser, monkeypatch):
+    monkeypatch.setattr("frontend.views.tickets.QUEUE_COUNT_CAP", 50)
+    _catalogue()
+    _upsert(*(_doc(f"P-{i:03d}", opened_at=f"2026-01-01T{i // 60:02d}:{i % 60:02d}:00Z") for i in range(53)))
+    url = reverse("ticket-list")
+    first = eng_browser.get(url)
+    html = first.content.decode()
+    assert "More than 50 tickets" in html and "53 tickets" not in html
+    assert "Page 1 of 2 or more" in html
+    assert len(_ids_on_page(first)) == 50 and 'href="?page=2"' in html
+    # A page past the cap counts as far as it needs, so the last page knows it is the last.
+    second = eng_browser.get(url, {"page": 2})
+    assert "53 tickets" in second.content.decode() and "Page 2 of 2<" in second.content.decode()
+    assert _ids_on_page(second) == ["P-002", "P-001", "P-000"]
+    assert 'rel="next"' not in second.content.decode()
+    # Past the end (even past a 64-bit LIMIT) is the last page, as before.
+    beyond = eng_browser.get(url, {"page": "999999999999999999999"})
+    assert _ids_on_page(beyond) == ["P-002", "P-001", "P-000"]
+
+
+def test_the_last_page_asks_the_database_for_a_whole_page_of_rows(eng_browser):
+    _catalogue()
+    _upsert(*(_doc(f"P-{i:03d}", opened_at=f"2026-01-01T{i // 60:02d}:{i % 60:02d}:00Z") for i in range(53)))
+    with CaptureQueriesContext(connection) as queries:
+        response = eng_browser.get(reverse("ticket-list"), {"page": 2})
+    assert _ids_on_page(response) == ["P-002", "P-001", "P-000"]
+    # Not LIMIT 3: a LIMIT as small as the rows left invites a plan that walks every ticket.
+    assert any("LIMIT 50 OFFSET 50" in q["sql"] for q in queries.captured_queries), queries.captured_queries
+
+
+def test_a_count_that_reaches_the_cap_exactly_is_still_exact(eng_browser, monkeypatch):
+    monkeypatch.setattr("frontend.views.tickets.QUEUE_COUNT_CAP", 53)
+    _catalogue()
+    _upsert(*(_doc(f"P-{i:03d}", opened_at=f"2026-01-01T{i // 60:02d}:{i % 60:02d}:00Z") for i in range(53)))
+    html = eng_browser.get(reverse("ticket-list")).content.decode()
+    assert "53 tickets" in html and "Page 1 of 2<" in html and "More than" not in html
+
+
+def test_the_queue_count_stops_at_the_cap_and_skips_the_sort(eng_browser, monkeypatch):
+    monkeypatch.setattr("frontend.views.tickets.QUEUE_COUNT_CAP", 50)
+    _catalogue()
+    _upsert(_doc("T-1"))
+    with CaptureQueriesContext(connection) as queries:
+        response = eng_browser.get(reverse("ticket-list"), {"sort": "priority", "q": "cpri"})
+    assert _ids_on_page(response) == ["T-1"]
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert len(counts) == 1, counts
+    assert "LIMIT 51" in counts[0] and "ORDER BY" not in counts[0]
 
 
 def test_the_queue_costs_the_same_queries_for_one_ticket_or_a_full_page(

@@ -2,7 +2,6 @@
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -11,12 +10,16 @@ from django.views.generic import TemplateView
 
 from frontend import recommendation_panel
 from frontend.forms import QueueFilterForm
+from frontend.pagination import CappedCountPaginator
 from frontend.selectors import queue_rows, region_choices, ticket_page, ticket_queue, timeline
 from frontend.views.access import RoleRequiredMixin
 from repair_center import roles
 from repair_center.models import ResolutionCode, Ticket
 
 FEEDBACK_ROLES = frozenset({roles.ENGINEER, roles.ADMIN})
+# The queue counts matches up to this many (20 pages); past it, it says "more than" and narrower
+# filters are the way in, rather than a COUNT(*) over every ticket on each page view.
+QUEUE_COUNT_CAP = 1000
 
 
 class TicketListView(RoleRequiredMixin, TemplateView):
@@ -25,8 +28,14 @@ class TicketListView(RoleRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         form = QueueFilterForm(self.request.GET, regions=region_choices())
         filters = form.filters()
-        paginator = Paginator(ticket_queue(filters=filters), settings.TICKETAI_PAGE_SIZE)
-        page = paginator.get_page(self.request.GET.get("page"))
+        number = self.request.GET.get("page")
+        paginator = CappedCountPaginator(
+            ticket_queue(filters=filters),
+            settings.TICKETAI_PAGE_SIZE,
+            cap=QUEUE_COUNT_CAP,
+            page_number=number,
+        )
+        page = paginator.get_page(number)
         tickets = queue_rows(list(page.object_list))
         return super().get_context_data(form=form, filters=filters, page=page, tickets=tickets, **kwargs)
 

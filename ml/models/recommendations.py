@@ -27,6 +27,14 @@ class Recommendation(models.Model):
                 name="one_recommendation_per_revision_and_model",
             )
         ]
+        # "Needs an expert" in the queue: the abstained rows alone, a tenth of the table or less.
+        indexes = [
+            models.Index(
+                fields=["ticket", "ticket_revision"],
+                condition=models.Q(abstained=True),
+                name="recommendation_abstained_idx",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"#{self.ticket_id} r{self.ticket_revision} v{self.model_version_id}: {self.top_resolution}"

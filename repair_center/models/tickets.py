@@ -62,6 +62,8 @@ class Ticket(models.Model):
                 models.F("id").desc(),
                 name="ticket_queue_newest_idx",
             ),
+            # The queue's text search also has trigram indexes on UPPER(title), UPPER(description) and
+            # UPPER(external_id), PostgreSQL only: see migration 0004_queue_filter_indexes.
         ]
 
     def __str__(self) -> str:
@@ -82,6 +84,12 @@ class TicketErrorCode(models.Model):
         ordering = ["ticket", "position"]
         constraints = [
             models.UniqueConstraint(fields=["ticket", "position"], name="unique_ticket_code_position")
+        ]
+        # The queue's error-code filter reads ticket ids by curated and by raw code from the index
+        # alone (index-only scans), never from the table.
+        indexes = [
+            models.Index(fields=["error_code", "ticket"], name="ticket_code_curated_idx"),
+            models.Index(fields=["raw_code", "ticket"], name="ticket_code_raw_idx"),
         ]
 
     def __str__(self) -> str:
