@@ -65,6 +65,24 @@ def test_an_invalid_crontab_is_refused_and_nothing_changes(client, admin_user, n
     assert TASK in response.content.decode() and 'class="message message-error"' in response.content.decode()
 
 
+@pytest.mark.parametrize("task", ["", "abc", "-1", "1.5", None])
+def test_a_missing_or_malformed_task_id_is_a_400_and_nothing_changes(client, admin_user, nightly, task):
+    client.force_login(admin_user)
+    body = {k: v for k, v in _form(nightly, hour="5").items() if k != "task"}
+    if task is not None:
+        body["task"] = task
+    response = client.post(reverse("schedule"), body)
+    assert response.status_code == 400
+    assert "task" in response.content.decode()
+    nightly.refresh_from_db()
+    assert nightly.crontab.hour == "2"
+
+
+def test_an_unknown_task_id_is_a_404(client, admin_user, nightly):
+    client.force_login(admin_user)
+    assert client.post(reverse("schedule"), {**_form(nightly), "task": "999999"}).status_code == 404
+
+
 def test_an_engineer_cannot_edit_the_schedule(client, engineer, nightly):
     client.force_login(engineer)
     assert client.post(reverse("schedule"), _form(nightly, hour="5")).status_code == 403

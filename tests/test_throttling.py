@@ -111,6 +111,31 @@ def test_a_successful_sign_in_under_the_limit_still_works(engineer, rates):
     assert response.status_code == 302
 
 
+def test_the_admin_sign_in_shares_the_failed_sign_in_budget(admin_user, rates):
+    rates(auth="3/min")
+    browser = Client()
+    for _ in range(3):
+        response = browser.post("/admin/login/", {"username": "boss", "password": "wrong"})
+        assert response.status_code == 200
+        assert not response.wsgi_request.user.is_authenticated
+    response = browser.post("/admin/login/", {"username": "boss", "password": "pw-boss"})
+    assert response.status_code == 429
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert "Too many failed sign-ins" in response.content.decode()
+    assert "_auth_user_id" not in browser.session
+    # The budget is per address, not per form: /login/ is locked out too.
+    assert browser.post("/login/", {"username": "boss", "password": "pw-boss"}).status_code == 429
+
+
+def test_an_admin_sign_in_under_the_limit_still_works(admin_user, rates):
+    rates(auth="3/min")
+    browser = Client()
+    browser.post("/admin/login/", {"username": "boss", "password": "wrong"})
+    response = browser.post("/admin/login/", {"username": "boss", "password": "pw-boss"})
+    assert response.status_code == 302
+    assert browser.get("/admin/").status_code == 200
+
+
 class _View:
     throttle_scope = None
 

@@ -35,7 +35,7 @@ ALLOWED_HOSTS = env.string_list("TICKETAI_ALLOWED_HOSTS", ["localhost", "127.0.0
 CSRF_TRUSTED_ORIGINS = env.string_list("TICKETAI_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "ticketai.apps.TicketAIAdminConfig",  # django.contrib.admin with a throttled sign-in
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -20,6 +20,7 @@ import time
 from django.contrib.auth.views import LoginView
 from django.core.cache import cache
 from django.forms.utils import ErrorDict
+from django.http import HttpResponse
 from redis.exceptions import RedisError
 from rest_framework import exceptions
 from rest_framework.settings import api_settings
@@ -127,6 +128,15 @@ def record_auth_failure(request) -> None:
         cache.set(key, [*_history(key, duration, now), now], duration)
     except CACHE_ERRORS as e:
         logger.warning("authentication failure not counted, the cache is unavailable: %s", e)
+
+
+def sign_in_refused(wait: int) -> HttpResponse:
+    """429 for an address that may not submit a sign-in form yet (the admin's; /login/ renders its own)."""
+    THROTTLED.labels(AUTH).inc()
+    message = f"Too many failed sign-ins from your address; try again in {wait} seconds."
+    response = HttpResponse(f"<!doctype html><title>Too many sign-ins</title><p>{message}</p>", status=429)
+    response["Retry-After"] = str(wait)
+    return response
 
 
 class ThrottledLoginView(LoginView):

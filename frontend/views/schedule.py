@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.generic import TemplateView
@@ -132,7 +132,10 @@ class ScheduleView(RoleRequiredMixin, TemplateView):
     def post(self, request, *args, **kwargs):
         if not is_admin(request.user):
             return self.handle_no_permission()
-        task = get_object_or_404(PeriodicTask, pk=request.POST.get("task"), task__startswith="ml.")
+        task_id = request.POST.get("task", "")
+        if not task_id.isdigit():
+            return HttpResponseBadRequest("Choose which periodic task to change (field “task”, a task id).")
+        task = get_object_or_404(PeriodicTask, pk=int(task_id), task__startswith="ml.")
         form = CrontabForm(request.POST, prefix=f"t{task.pk}")
         if not form.is_valid():
             messages.error(request, f"{task.name}: {form.errors.as_text()}")

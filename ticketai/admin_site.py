@@ -1,0 +1,21 @@
+"""The admin site: Django's, with sign-ins counted against the same failed-authentication budget as /login/.
+
+Without this, /admin/login/ would be an unthrottled password oracle beside the throttled /login/.
+"""
+
+from django.contrib import admin
+
+from ticketai import throttling
+
+
+class TicketAIAdminSite(admin.AdminSite):
+    def login(self, request, extra_context=None):
+        if request.method == "POST":
+            wait = throttling.auth_wait(request)
+            if wait:
+                return throttling.sign_in_refused(wait)
+        response = super().login(request, extra_context)
+        # A refused form is re-rendered with 200; a good sign-in redirects.
+        if request.method == "POST" and response.status_code == 200:
+            throttling.record_auth_failure(request)
+        return response
