@@ -1,4 +1,5 @@
-"""The API's exception handler: DRF's, plus database refusals of the input answered as 400."""
+"""The API's exception handler: DRF's, plus database refusals of the input answered as 400 and a
+lost database connection answered as 503 (ticketai.database)."""
 
 import logging
 
@@ -7,6 +8,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
+
+from ticketai import database
 
 logger = logging.getLogger(__name__)
 
@@ -19,4 +22,9 @@ def exception_handler(exc, context):
         logger.info("input refused by the database: %s", exc)
         reason = str(exc).splitlines()[0] if str(exc) else "invalid value"
         return Response({"detail": f"Invalid input: {reason}."}, status=status.HTTP_400_BAD_REQUEST)
+    if database.is_connection_failure(exc):
+        database.outage_log.refused(exc)
+        response = drf_exception_handler(database.DatabaseUnavailable(), context)
+        response._has_been_logged = True  # logged once by outage_log, not once per request
+        return response
     return drf_exception_handler(exc, context)

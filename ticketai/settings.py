@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "ticketai.observability.RequestIdMiddleware",
     "ticketai.broker.BrokerUnavailableMiddleware",
+    "ticketai.database.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "repair_center.middleware.RequestSizeLimitMiddleware",
