@@ -5,10 +5,8 @@ the test data must be committed: these tests use transactional_db.
 """
 
 import os
-import signal
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from urllib.parse import quote
 
@@ -20,9 +18,9 @@ from django_celery_results.models import TaskResult
 from repair_center.models import Connector, ConnectorRun, Ticket
 from repair_center.tasks import pull_connector
 from tests.fake_ticketing_server import REMOTE_MAPPING, FakeTicketingServer, ticket_items, wait_until
+from tests.worker_process import CeleryWorkers
 
 pytestmark = pytest.mark.slow
-CELERY = Path(sys.executable).parent / "celery"
 WAIT_S = 90
 
 
@@ -55,31 +53,11 @@ def _environment(data_dir: Path, *, redis_url: str | None) -> dict[str, str]:
 @pytest.fixture
 def start_worker(transactional_db, tmp_path):
     """Starts `celery worker` subprocesses; each is stopped (SIGTERM, then SIGKILL) whatever happens."""
-    started: list[tuple[subprocess.Popen, Path]] = []
-
-    def start(env: dict[str, str]) -> tuple[subprocess.Popen, Path]:
-        log = tmp_path / f"worker-{len(started)}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [str(CELERY), "-A", "ticketai", "worker", "-Q", "default", "--pool", "solo", "-c", "1",
-                 "--loglevel", "info", "--without-gossip", "--without-mingle", "--without-heartbeat",
-                 "-n", f"test-{uuid.uuid4().hex[:8]}@%h"],
-                cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        started.append((process, log))
-        return process, log
-
+    workers = CeleryWorkers(tmp_path, {}, queue="default", pool="solo")
     try:
-        yield start
+        yield lambda env: workers.start(env=env)
     finally:
-        for process, _ in started:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=15)
+        workers.stop_all()
 
 
 def _wait_for_run(connector: Connector, worker: subprocess.Popen, log: Path) -> ConnectorRun:

@@ -23,6 +23,7 @@ from ml.models import TrainingRun
 from repair_center.models import ApiToken, Ticket
 from tests.fake_ticketing_server import wait_until
 from tests.test_celery_worker import _test_database_url
+from tests.worker_process import worker_command
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -199,10 +200,9 @@ def test_with_redis_down_reads_work_task_starts_are_503_and_queued_work_runs_aft
     assert wait_until(lambda: httpx.get(f"{base}/readyz", timeout=30).status_code == 200, timeout=30)
     processes.start(
         "worker",
-        [str(BIN / "celery"), "-A", "ticketai", "worker", "-Q", "training", "--pool", "solo",
-         "--loglevel", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        worker_command(queue="training", pool="solo"),
         environ,
-    )  # fmt: skip
+    )
 
     def finished():
         queued.refresh_from_db()

@@ -6,10 +6,7 @@ Real `celery worker` processes on the `training` queue over Redis, against the t
 
 import os
 import signal
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 import redis
@@ -23,9 +20,9 @@ from repair_center.services.tickets import tickets_upsert
 from tests.factories import ml_catalogue, ml_ticket_documents
 from tests.fake_ticketing_server import wait_until
 from tests.test_celery_worker import _environment
+from tests.worker_process import CeleryWorkers
 
 pytestmark = pytest.mark.slow
-CELERY = Path(sys.executable).parent / "celery"
 
 # Many epochs at batch 4: still training long after the first step, whatever the machine's load.
 SLOW = TrainingConfig(epochs=40, max_length=48, batch_size=4, patience=100, max_train_samples=24)
@@ -34,32 +31,11 @@ SLOW = TrainingConfig(epochs=40, max_length=48, batch_size=4, patience=100, max_
 @pytest.fixture
 def training_worker(transactional_db, tmp_path):
     """Starts `celery worker -Q training` processes in their own process groups; all stopped at the end."""
-    started: list[subprocess.Popen] = []
-    env = _environment(tmp_path / "data", redis_url=settings.REDIS_URL)
-
-    def start(name: str) -> tuple[subprocess.Popen, Path]:
-        log = tmp_path / f"worker-{len(started)}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [str(CELERY), "-A", "ticketai", "worker", "-Q", "training", "--pool", "prefork", "-c", "1",
-                 "--loglevel", "info", "--without-gossip", "--without-mingle", "--without-heartbeat",
-                 "-n", name],
-                cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        started.append(process)
-        return process, log
-
+    workers = CeleryWorkers(tmp_path, _environment(tmp_path / "data", redis_url=settings.REDIS_URL))
     try:
-        yield start
+        yield workers.start
     finally:
-        for process in started:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=10)
+        workers.stop_all()
 
 
 def _champion() -> ModelVersion:
