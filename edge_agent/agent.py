@@ -24,8 +24,9 @@ import numpy as np
 import onnxruntime as ort
 
 from edge_agent import __version__
-from edge_agent.bundle import BundleError, Head, Model, load_model, sha256_file
+from edge_agent.bundle import BundleError, Head, Model, load_model, rebuild_from_delta
 from edge_agent.client import TRANSIENT, CentralClient, CentralError
+from edge_agent.delta import DeltaError, sha256_file
 from edge_agent.outbox import Outbox, OutboxFull
 from edge_agent.retrain import EtlModel, retrain_head, train_etl_model
 
@@ -69,6 +70,11 @@ def capabilities(data_dir: Path | None = None) -> dict:
         "platform": platform.platform(),
         "agent_version": __version__,
     }
+
+
+def _on_central(url) -> bool:
+    """Only paths on central itself: the agent token must never be sent to another host."""
+    return str(url or "").startswith("/api/v1/edge/bundles/")
 
 
 class Agent:
@@ -148,8 +154,15 @@ class Agent:
                 model = model.with_head(Head(W=arrays["W"], b=arrays["b"], origin="local"))
         self.model = model
 
-    def install(self, path: Path, *, expected_sha256: str | None = None) -> bool:
-        """Verify a downloaded bundle and swap it in; on any failure keep serving the old model."""
+    def install(
+        self, path: Path, *, expected_sha256: str | None = None, identity_sha256: str | None = None,
+        transfer: dict | None = None,
+    ) -> bool:  # fmt: skip
+        """Verify a downloaded bundle and swap it in; on any failure keep serving the old model.
+
+        ``identity_sha256``: the sha256 central announced for a bundle rebuilt here from a delta
+        (the rebuilt zip's own bytes differ; its files and signed manifest do not).
+        """
         digest = sha256_file(path)
         try:
             if expected_sha256 and digest != expected_sha256:
@@ -170,20 +183,28 @@ class Agent:
             final = self.data_dir / "bundles" / f"{model.version}.zip"
             os.replace(path, final)
             pointer = self.data_dir / "bundles" / "current.json"
-            pointer.with_suffix(".part").write_text(json.dumps({"version": model.version, "file": final.name,
-                                                                "sha256": digest}))  # fmt: skip
+            installed = {"version": model.version, "file": final.name, "sha256": identity_sha256 or digest}
+            pointer.with_suffix(".part").write_text(json.dumps(installed))
             os.replace(pointer.with_suffix(".part"), pointer)
             previous, self.model = self.model, model
             (self.data_dir / "local_head.npz").unlink(missing_ok=True)
         logger.info("serving bundle %s (was %s)", model.version, previous.version if previous else "nothing")
         self._report(
-            "bundle_installed", {"version": model.version, "previous": previous.version if previous else None}
+            "bundle_installed",
+            {
+                "version": model.version,
+                "previous": previous.version if previous else None,
+                **(transfer or {}),
+            },
         )
         return True
 
-    def _installed_sha256(self) -> str | None:
+    def _current(self) -> dict | None:
         current = self.data_dir / "bundles" / "current.json"
-        return json.loads(current.read_text()).get("sha256") if current.exists() else None
+        return json.loads(current.read_text()) if current.exists() else None
+
+    def _installed_sha256(self) -> str | None:
+        return (self._current() or {}).get("sha256")
 
     def apply_assignment(self, assignment: dict | None) -> None:
         if not assignment:
@@ -191,15 +212,59 @@ class Agent:
         wanted = assignment["sha256"]
         if wanted == self._installed_sha256() or wanted in self._refused:
             return
-        if not str(assignment.get("bundle_url", "")).startswith("/api/v1/edge/bundles/"):
-            # Only a path on central itself: the agent token must never be sent to another host.
+        if not _on_central(assignment.get("bundle_url")):
             logger.error(
                 "ignoring an assignment with an unexpected bundle URL: %r", assignment.get("bundle_url")
             )
             return
+        transfer = {"full_bytes": assignment.get("bytes")}
+        if self._install_delta(assignment, transfer):
+            return
         target = self.data_dir / "bundles" / f"download-{uuid.uuid4().hex}.zip"
         if self.client.download(assignment["bundle_url"], target, etag=self._installed_sha256()):
-            self.install(target, expected_sha256=wanted)
+            size = target.stat().st_size
+            transfer.update(via="full", bytes_downloaded=transfer.get("bytes_downloaded", 0) + size)
+            self.install(target, expected_sha256=wanted, transfer=transfer)
+
+    def _install_delta(self, assignment: dict, transfer: dict) -> bool:
+        """Update through the offered delta; False (the full bundle is needed) when there is none
+        for the installed bundle or it fails any check, while the old model keeps serving."""
+        url, delta_sha256 = assignment.get("delta_url"), assignment.get("delta_sha256")
+        current = self._current()
+        if not url or not delta_sha256 or delta_sha256 in self._refused or current is None:
+            return False
+        if not _on_central(url):
+            logger.error("ignoring a delta with an unexpected URL: %r", url)
+            return False
+        if assignment.get("base_version") != current.get("version"):
+            logger.info("the offered delta patches %s, not the installed %s: fetching the full bundle",
+                        assignment.get("base_version"), current.get("version"))  # fmt: skip
+            return False
+        download = self.data_dir / "bundles" / f"delta-{uuid.uuid4().hex}.zip"
+        rebuilt = self.data_dir / "bundles" / f"rebuilt-{uuid.uuid4().hex}.zip"
+        try:
+            self.client.download(url, download)
+            size = download.stat().st_size
+            transfer.update(
+                delta_version=assignment.get("delta_version"), delta_bytes=size, bytes_downloaded=size
+            )
+            if sha256_file(download) != delta_sha256:
+                raise BundleError("the delta download does not match the sha256 central announced")
+            rebuild_from_delta(
+                download, self.data_dir / "bundles" / current["file"], rebuilt, self.state["public_key_pem"]
+            )
+        except (BundleError, DeltaError) as e:
+            self._refused.add(delta_sha256)
+            logger.error("REFUSED delta %s: %s; still serving %s, fetching the full bundle",
+                         assignment.get("delta_version"), e, self.model_version or "nothing")  # fmt: skip
+            self._report("delta_refused", {"delta_version": assignment.get("delta_version"), "error": str(e),
+                                           "serving": self.model_version})  # fmt: skip
+            transfer["delta_refused"] = str(e)
+            return False
+        finally:
+            download.unlink(missing_ok=True)
+        transfer["via"] = "delta"
+        return self.install(rebuilt, identity_sha256=assignment["sha256"], transfer=transfer)
 
     @property
     def model_version(self) -> str:

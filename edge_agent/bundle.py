@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization as crypto_serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from tokenizers import Tokenizer
 
+from edge_agent.delta import TARGET_MANIFEST, TARGET_SIGNATURE, DeltaError, apply_delta
 from edge_agent.serialization import SERIALIZATION_VERSION, serialize
 
 FORMAT = "ticketai-edge-bundle"
@@ -33,14 +34,6 @@ class BundleError(Exception):
     """The bundle is malformed, not signed by the pinned key, or a file fails its checksum."""
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _signature_ok(data: bytes, signature: bytes, public_key_pem: str) -> bool:
     key = crypto_serialization.load_pem_public_key(public_key_pem.encode())
     if not isinstance(key, Ed25519PublicKey):
@@ -52,8 +45,8 @@ def _signature_ok(data: bytes, signature: bytes, public_key_pem: str) -> bool:
     return True
 
 
-def verify_bundle(path: str | Path, public_key_pem: str) -> tuple[dict, dict[str, bytes]]:
-    """Return (manifest, {name: file bytes}) of a verified bundle, or raise BundleError."""
+def _verified_contents(path: str | Path, public_key_pem: str) -> tuple[dict, dict[str, bytes]]:
+    """(manifest, files) of a signed zip whose signature and every checksum hold; no other check."""
     try:
         archive = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as e:
@@ -83,6 +76,14 @@ def verify_bundle(path: str | Path, public_key_pem: str) -> tuple[dict, dict[str
             if hashlib.sha256(data).hexdigest() != expected:
                 raise BundleError(f"checksum mismatch for {name}")
             contents[name] = data
+    return manifest, contents
+
+
+def verify_bundle(path: str | Path, public_key_pem: str) -> tuple[dict, dict[str, bytes]]:
+    """Return (manifest, {name: file bytes}) of a verified full bundle, or raise BundleError."""
+    manifest, contents = _verified_contents(path, public_key_pem)
+    if manifest.get("kind", "full") != "full":
+        raise BundleError(f"a {manifest.get('kind')!r} bundle cannot be served; a full one is needed")
     missing = [name for name in REQUIRED_FILES if name not in contents]
     if missing:
         raise BundleError(f"the bundle lacks {', '.join(missing)}")
@@ -92,6 +93,47 @@ def verify_bundle(path: str | Path, public_key_pem: str) -> tuple[dict, dict[str
             f"this agent has v{SERIALIZATION_VERSION}"
         )
     return manifest, contents
+
+
+def rebuild_from_delta(delta_path: Path, base_path: Path, out_path: Path, public_key_pem: str) -> dict:
+    """Rebuild the full bundle a signed delta leads to from the installed ``base_path``.
+
+    The delta is checked (signature, checksums, that it patches this base), its patches applied,
+    and the result written to ``out_path`` with the full bundle's own manifest and signature,
+    which it carries, then verified like a full download. Returns the rebuilt bundle's manifest;
+    raises BundleError or DeltaError, leaving nothing at ``out_path``.
+    """
+    delta, patches = _verified_contents(delta_path, public_key_pem)
+    if delta.get("kind") != "delta":
+        raise BundleError(f"expected a delta bundle, got kind {delta.get('kind')!r}")
+    base_manifest, base_files = verify_bundle(base_path, public_key_pem)
+    if delta.get("base_version") != base_manifest.get("version"):
+        raise DeltaError(
+            f"the delta patches {delta.get('base_version')!r}, "
+            f"the installed bundle is {base_manifest.get('version')!r}"
+        )
+    rebuilt = apply_delta(base_files, patches, delta.get("delta"))
+    try:
+        manifest_bytes, signature = patches[TARGET_MANIFEST], patches[TARGET_SIGNATURE]
+    except KeyError as e:
+        raise BundleError(f"the delta lacks the full bundle's {e.args[0]}") from None
+    part = out_path.with_name(f".{out_path.name}.part")
+    try:
+        with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(MANIFEST, manifest_bytes)
+            archive.writestr(SIGNATURE, signature)
+            for name, content in sorted(rebuilt.items()):
+                archive.writestr(name, content)
+        manifest, _ = verify_bundle(part, public_key_pem)
+        if manifest.get("version") != delta.get("target_version"):
+            raise BundleError(
+                f"the rebuilt bundle is {manifest.get('version')!r}, "
+                f"the delta promised {delta.get('target_version')!r}"
+            )
+        part.replace(out_path)
+    finally:
+        part.unlink(missing_ok=True)
+    return manifest
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,11 @@
 """Learning at the edge with numpy only (no torch).
 
-Patterns 2 and 4: a softmax head fitted on the frozen encoder's ``features`` from the site's
-own labelled tickets; kept only when it beats the shipped head on a local hold-out.
+Patterns 2 and 4: a head fitted on the frozen encoder's ``features`` from the site's own labelled
+tickets, kept only when it beats the shipped head on a local hold-out. Two candidates compete on
+that hold-out: a softmax fitted from scratch, and the shipped head with only its bias refitted
+(the site's own class frequencies, its regional prior, on top of what central learnt from every
+region). A site rarely has enough tickets to beat central's head from scratch, but its prior
+differs: a coastal site sees feeder corrosion and rain fade far more often than the fleet.
 Pattern 3: central fits the heavy transform (TF-IDF + SVD, ml.edge.etl_fit) and sends it back
 with the reduced training data; the edge applies the transform and trains the same softmax.
 """
@@ -44,6 +48,22 @@ def fit_softmax(
     return Head(W=W.astype(np.float32), b=(b - mean @ W).astype(np.float32), origin="local")
 
 
+def fit_bias(
+    head: Head, features: np.ndarray, labels: np.ndarray, n_classes: int, *, iterations: int = 300,
+    learning_rate: float = 0.5,
+) -> Head:  # fmt: skip
+    """Refit only ``head``'s bias on local labels: W (what the features say) stays as shipped, the
+    bias learns the site's class frequencies. Convex, and cheap: the logits without bias are fixed."""
+    base = np.asarray(features, dtype=np.float64) @ np.asarray(head.W, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    onehot = np.zeros((len(y), n_classes))
+    onehot[np.arange(len(y)), y] = 1.0
+    b = np.asarray(head.b, dtype=np.float64).copy()
+    for _ in range(iterations):
+        b -= learning_rate * (softmax(base + b) - onehot).mean(axis=0)
+    return Head(W=np.asarray(head.W, dtype=np.float32), b=b.astype(np.float32), origin="local")
+
+
 def accuracy(head: Head, features: np.ndarray, labels: np.ndarray) -> float:
     if len(labels) == 0:
         return 0.0
@@ -66,24 +86,31 @@ class RetrainResult:
 def retrain_head(
     shipped: Head | None, features: np.ndarray, labels: np.ndarray, idents: list[str], n_classes: int
 ) -> RetrainResult:
-    """Fit a local head and say whether it beats the shipped one on the local hold-out."""
+    """Fit local candidate heads and say whether the best beats the shipped one on the local hold-out."""
     held = holdout_mask(idents)
     if held.all() or not held.any():
         held = np.arange(len(idents)) % 4 == 0
     train_x, train_y = features[~held], labels[~held]
     test_x, test_y = features[held], labels[held]
-    local = fit_softmax(train_x, train_y, n_classes)
-    local_accuracy = accuracy(local, test_x, test_y)
+    fits = {"softmax": lambda x, y: fit_softmax(x, y, n_classes)}
+    if shipped is not None:
+        fits["prior"] = lambda x, y: fit_bias(shipped, x, y, n_classes)
+    candidates = {name: fit(train_x, train_y) for name, fit in fits.items()}
+    scores = {name: accuracy(head, test_x, test_y) for name, head in candidates.items()}
+    method = max(scores, key=scores.get)
+    local, local_accuracy = candidates[method], scores[method]
     shipped_accuracy = accuracy(shipped, test_x, test_y) if shipped is not None else 0.0
     adopted = local_accuracy > shipped_accuracy
     if adopted:  # the hold-out said yes; now use every labelled ticket
-        local = fit_softmax(features, labels, n_classes)
+        local = fits[method](features, labels)
     return RetrainResult(
         adopted=adopted,
         head=local,
         metrics={
             "train": int((~held).sum()),
             "holdout": int(held.sum()),
+            "method": method,
+            "candidates": {name: round(score, 4) for name, score in scores.items()},
             "local_accuracy": round(local_accuracy, 4),
             "shipped_accuracy": round(shipped_accuracy, 4),
             "adopted": adopted,

@@ -3,24 +3,17 @@
 A bundle's version names its teacher and architecture (``t12-L2H192-20261129T110502``). The
 student's torch weights are kept beside the bundles (``students/<version>/``) so the next
 compression for the same tier can warm-start from them; that keeps most int8 weights identical,
-and the update then also travels as a delta bundle: per file, the byte-wise difference to the
-base bundle's file (mod 256), lzma-compressed. Unchanged files are not sent at all. Applying a
-delta must reproduce every file's sha256 exactly, which the delta manifest records.
-
-Delta layout (``kind: "delta"``, ``base_version``), one entry per file of the full bundle:
-
-    "delta": {"model.onnx": {"method": "sub8-lzma", "patch": "model.onnx.patch",
-                             "base_sha256": ..., "sha256": ..., "bytes": ...},
-              "tokenizer.json": {"method": "same", "sha256": ...}, ...}
-
-``apply_delta`` uses only the standard library and numpy, so the edge agent can carry it.
+and the update then also travels as a delta bundle (edge_agent/delta.py: per file, the byte-wise
+difference to the base bundle's file, lzma-compressed; unchanged files are not sent at all).
+``delta_register`` also makes deltas for the versions the fleet runs when a bundle is published
+(ml.edge.bundle_publish). The delta code lives in edge_agent, which the agent carries, so central
+and the agent cannot disagree on it.
 """
 
-import hashlib
 import json
 import logging
-import lzma
 import shutil
+import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -30,6 +23,14 @@ import numpy as np
 from django.conf import settings
 from django.utils import timezone
 
+from edge_agent.delta import (
+    TARGET_MANIFEST,
+    TARGET_SIGNATURE,
+    DeltaError,
+    apply_delta,
+    make_delta,
+    sha256_file,
+)
 from ml import evaluation
 from ml.distillation import DistillationConfig, distil, eval_examples
 from ml.serialization import SERIALIZATION_VERSION
@@ -37,11 +38,13 @@ from ml.serialization import SERIALIZATION_VERSION
 logger = logging.getLogger(__name__)
 
 BUNDLE_FILES = ("model.onnx", "tokenizer.json", "labels.json", "code_map.json", "head.npz")
-DELTA_METHOD = "sub8-lzma"
+# A build's scratch folder in the bundle directory; one left by a killed worker is removed by ml.worker.
+WORK_PREFIX = ".work-"
+# Manifest keys build_bundle writes itself; a delta's manifest takes the rest from its target.
+_BUILT_KEYS = ("files", "format", "format_version", "created_at")
 
-
-class DeltaError(Exception):
-    """A delta does not apply to the files at hand (another base, or a corrupted patch)."""
+__all__ = ["BUNDLE_FILES", "CompressionConfig", "DeltaError", "apply_delta", "build_delta", "bundle_files",
+           "compress", "compress_once", "delta_register", "make_delta", "sha256_file"]  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -70,89 +73,73 @@ class CompressionConfig:
         )
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # --- deltas --------------------------------------------------------------------------------------
-
-
-def _sub8(new: bytes, base: bytes) -> bytes:
-    """(new - base) mod 256 per byte, base zero-padded or cut to new's length."""
-    target = np.frombuffer(new, dtype=np.uint8)
-    reference = np.zeros(len(target), dtype=np.uint8)
-    overlap = min(len(base), len(target))
-    reference[:overlap] = np.frombuffer(base, dtype=np.uint8)[:overlap]
-    return (target - reference).tobytes()
-
-
-def _add8(patch: bytes, base: bytes) -> bytes:
-    diff = np.frombuffer(patch, dtype=np.uint8)
-    reference = np.zeros(len(diff), dtype=np.uint8)
-    overlap = min(len(base), len(diff))
-    reference[:overlap] = np.frombuffer(base, dtype=np.uint8)[:overlap]
-    return (diff + reference).tobytes()
-
-
-def make_delta(base_dir: Path, new_dir: Path, out_dir: Path, names=BUNDLE_FILES) -> dict:
-    """Write patches for ``new_dir``'s files against ``base_dir``'s into ``out_dir``; returns the plan."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plan = {}
-    for name in names:
-        new_path, base_path = new_dir / name, base_dir / name
-        new_sha = sha256_file(new_path)
-        if base_path.exists() and sha256_file(base_path) == new_sha:
-            plan[name] = {"method": "same", "sha256": new_sha}
-            continue
-        new = new_path.read_bytes()
-        base = base_path.read_bytes() if base_path.exists() else b""
-        patch = lzma.compress(_sub8(new, base), preset=6)
-        entry = {"sha256": new_sha, "bytes": len(new)}
-        if len(patch) < len(new):
-            (out_dir / f"{name}.patch").write_bytes(patch)
-            entry.update(method=DELTA_METHOD, patch=f"{name}.patch", base_sha256=sha256_file(base_path))
-        else:  # nothing shared with the base: ship the file itself
-            shutil.copyfile(new_path, out_dir / name)
-            entry.update(method="full", patch=name)
-        plan[name] = entry
-    return plan
-
-
-def apply_delta(base_files: dict[str, bytes], patches: dict[str, bytes], plan: dict) -> dict[str, bytes]:
-    """Rebuild every file of the new bundle from the base bundle's files and the delta's patches."""
-    rebuilt = {}
-    for name, entry in plan.items():
-        method = entry["method"]
-        if method == "same":
-            content = base_files.get(name)
-            if content is None:
-                raise DeltaError(f"{name}: the base bundle lacks it")
-        elif method == "full":
-            content = patches[entry["patch"]]
-        elif method == DELTA_METHOD:
-            base = base_files.get(name, b"")
-            if hashlib.sha256(base).hexdigest() != entry["base_sha256"]:
-                raise DeltaError(f"{name}: this delta was made against another base")
-            try:
-                content = _add8(lzma.decompress(patches[entry["patch"]]), base)
-            except (lzma.LZMAError, KeyError) as e:
-                raise DeltaError(f"{name}: unreadable patch ({e})") from e
-        else:
-            raise DeltaError(f"{name}: unknown delta method {method!r}")
-        if hashlib.sha256(content).hexdigest() != entry["sha256"]:
-            raise DeltaError(f"{name}: the rebuilt file does not match its checksum")
-        rebuilt[name] = content
-    return rebuilt
 
 
 def bundle_files(path: Path) -> dict[str, bytes]:
     """The payload files of a bundle zip (manifest and signature left out)."""
     with zipfile.ZipFile(path) as archive:
         return {n: archive.read(n) for n in archive.namelist() if n not in ("manifest.json", "manifest.sig")}
+
+
+def build_delta(*, base_path: Path, full_path: Path, out_path: Path) -> Path:
+    """A signed delta bundle that turns ``base_path``'s files into ``full_path``'s.
+
+    Both bundles must verify with our own key. The delta carries the full bundle's manifest and
+    signature unchanged, so the bundle an agent rebuilds is verified exactly like the full download.
+    """
+    from ml import bundles, signing
+
+    key = signing.public_key_pem()
+    base_manifest = bundles.verify_bundle(base_path, key)
+    full_manifest = bundles.verify_bundle(full_path, key)
+    with zipfile.ZipFile(full_path) as archive:
+        target_manifest, target_signature = archive.read(bundles.MANIFEST), archive.read(bundles.SIGNATURE)
+    with tempfile.TemporaryDirectory(dir=Path(out_path).parent) as tmp:
+        work = Path(tmp)
+        for side, path in (("base", base_path), ("new", full_path)):
+            (work / side).mkdir()
+            for name, content in bundle_files(path).items():
+                (work / side / name).write_bytes(content)
+        patches = work / "patches"
+        plan = make_delta(work / "base", work / "new", patches, names=sorted(full_manifest["files"]))
+        (patches / TARGET_MANIFEST).write_bytes(target_manifest)
+        (patches / TARGET_SIGNATURE).write_bytes(target_signature)
+        files = {entry["patch"]: patches / entry["patch"] for entry in plan.values() if "patch" in entry}
+        files.update({name: patches / name for name in (TARGET_MANIFEST, TARGET_SIGNATURE)})
+        manifest = {k: v for k, v in full_manifest.items() if k not in _BUILT_KEYS}
+        manifest.update(
+            version=f"{full_manifest['version']}-from-{base_manifest['version']}",
+            kind="delta",
+            base_version=base_manifest["version"],
+            target_version=full_manifest["version"],
+            delta=plan,
+        )
+        return bundles.build_bundle(out_path=out_path, files=files, manifest=manifest)
+
+
+def delta_register(*, base, full):
+    """Build and offer the delta from EdgeBundle ``base`` to ``full``; None when it would not be smaller."""
+    from ml.edge import bundle_register
+
+    out = Path(settings.TICKETAI_EDGE_BUNDLE_DIR) / f"{full.version}-from-{base.version}.zip"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path = build_delta(base_path=Path(base.path), full_path=Path(full.path), out_path=out)
+    size = path.stat().st_size
+    if size >= full.bytes:
+        path.unlink()
+        logger.info("no delta %s -> %s: %s bytes, the full bundle is %s", base.version, full.version, size,
+                    full.bytes)  # fmt: skip
+        return None
+    saved = {"full_bytes": full.bytes, "delta_bytes": size, "bytes_saved": full.bytes - size,
+             "base_version": base.version}  # fmt: skip
+    return bundle_register(
+        path=path,
+        model_version=full.model_version,
+        intended_tier=full.intended_tier,
+        intended_site=full.intended_site,
+        metrics={**saved, "target_version": full.version},
+    )
 
 
 # --- the pipeline --------------------------------------------------------------------------------
@@ -256,7 +243,7 @@ def compress(*, teacher, config: CompressionConfig | None = None, progress=None)
 
     stamp = timezone.now().strftime("%Y%m%dT%H%M%S%f")
     version = f"t{teacher.pk}-{arch}-{stamp}"
-    work = Path(settings.TICKETAI_EDGE_BUNDLE_DIR) / f".work-{version}"
+    work = Path(settings.TICKETAI_EDGE_BUNDLE_DIR) / f"{WORK_PREFIX}{version}"
     work.mkdir(parents=True)
     try:
         student_dir = distil(
@@ -326,65 +313,44 @@ def compress(*, teacher, config: CompressionConfig | None = None, progress=None)
         shutil.move(str(student_dir), str(students_root() / version))
         delta = None
         if parent is not None:
-            delta = _delta_bundle(parent, full, work, manifest)
+            delta = _delta_bundle(parent, full)
         logger.info("edge bundle %s built in %.1f s", version, time.monotonic() - started)
         return full, delta
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _delta_bundle(parent, full, work: Path, manifest: dict):
-    """A delta bundle from ``parent`` to ``full``; records the bytes saved on both rows."""
-    from ml import bundles
-    from ml.edge import bundle_register
-
-    base_dir = work / "base"
-    base_dir.mkdir()
-    for name, content in bundle_files(Path(parent.path)).items():
-        (base_dir / name).write_bytes(content)
-    patches = work / "patches"
-    plan = make_delta(base_dir, work, patches)
-    version = f"{full.version}-from-{parent.version}"
-    files = {entry["patch"]: patches / entry["patch"] for entry in plan.values() if "patch" in entry}
-    path = bundles.build_bundle(
-        out_path=Path(settings.TICKETAI_EDGE_BUNDLE_DIR) / f"{version}.zip",
-        files=files,
-        manifest={
-            **manifest,
-            "version": version,
-            "kind": "delta",
-            "base_version": parent.version,
-            "target_version": full.version,
-            "delta": plan,
-        },
-    )
-    saved = {
-        "full_bytes": full.bytes,
-        "delta_bytes": path.stat().st_size,
-        "bytes_saved": full.bytes - path.stat().st_size,
-        "base_version": parent.version,
-    }
-    delta = bundle_register(
-        path=path,
-        model_version=full.model_version,
-        intended_tier=full.intended_tier,
-        metrics={**saved, "target_version": full.version},
-    )
-    full.metrics = {**full.metrics, "delta": {**saved, "delta_version": delta.version}}
-    full.save(update_fields=["metrics"])
+def _delta_bundle(parent, full):
+    """The delta from ``parent`` to ``full``; records the bytes saved on the full bundle's row."""
+    delta = delta_register(base=parent, full=full)
+    if delta is not None:
+        full.metrics = {**full.metrics, "delta": {**delta.metrics, "delta_version": delta.version}}
+        full.save(update_fields=["metrics"])
     return delta
 
 
+def distil_lock_key(teacher_version_id: int, intended_tier: str) -> str:
+    return f"ml:distil:{teacher_version_id}:{intended_tier}"
+
+
 def compress_once(
-    *, teacher_version_id: int, intended_tier: str = "", config: dict | None = None, progress=None
+    *,
+    teacher_version_id: int,
+    intended_tier: str = "",
+    config: dict | None = None,
+    progress=None,
+    owner: str = "running",
 ) -> dict:
-    """compress() under a lock per (teacher, tier), so a redelivered task does not build twice."""
+    """compress() under a lock per (teacher, tier), so a redelivered task does not build twice.
+
+    ``owner`` (the task id) is the lock's value: ml.worker frees the lock of a killed task, only its own.
+    """
     from django.core.cache import cache
 
     from ml.models import ModelVersion
 
-    key = f"ml:distil:{teacher_version_id}:{intended_tier}"
-    if not cache.add(key, "running", timeout=settings.CELERY_TASK_TIME_LIMIT):
+    key = distil_lock_key(teacher_version_id, intended_tier)
+    if not cache.add(key, owner, timeout=settings.CELERY_TASK_TIME_LIMIT):
         return {"teacher": teacher_version_id, "status": "skipped", "reason": "already running"}
     try:
         teacher = ModelVersion.objects.filter(pk=teacher_version_id).first()

