@@ -266,14 +266,26 @@ def fit_lexical(texts: Sequence[str], labels: Sequence[str], classes: Sequence[s
     return Lexical.load(out)
 
 
-def fit_serving(*, model_dir: Path, out_dir: Path, split_parts: dict, labels: Sequence[str], max_length: int):
+def fit_serving(
+    *,
+    model_dir: Path,
+    out_dir: Path,
+    split_parts: dict,
+    labels: Sequence[str],
+    max_length: int,
+    int8: bool = True,
+):
     """Build ``serving/`` and return (ensemble config, member reports on the eval split, served proba).
 
-    ``split_parts`` maps "train", "validation", "eval" to lists of Examples.
+    ``split_parts`` maps "train", "validation", "eval" to lists of Examples. With ``int8`` the
+    served encoder is dynamically quantized (about 2x faster on CPU, which matters most for the
+    occlusion evidence's batch of variants); every figure below is measured on the encoder served.
     """
-    from ml import evaluation
+    from ml import evaluation, quantization
 
     tokenizer_settings = export_onnx(model_dir, out_dir)
+    if int8:
+        quantization.quantize_int8(out_dir / "model.onnx", out_dir / "model.onnx", keep_head=False)
     encoder = Encoder(out_dir, max_length=max_length, **tokenizer_settings)
     label_index = {label: i for i, label in enumerate(labels)}
     train = [e for e in split_parts["train"] if e.label in label_index]
@@ -335,6 +347,7 @@ def fit_serving(*, model_dir: Path, out_dir: Path, split_parts: dict, labels: Se
         "temperature": temperature,
         "knn_k": KNN_K,
         "max_length": max_length,
+        "encoder": "int8" if int8 else "fp32",
         "tokenizer": tokenizer_settings,
         "validation": validation_scores,
         "labels": list(labels),

@@ -72,7 +72,21 @@ class Predictor:
         metrics = json.loads((artifacts.path / "metrics.json").read_text())
         return cls(version_id=version.pk, path=artifacts.path, metrics=metrics)
 
-    def score_texts(self, texts: list[str]) -> Scores:
+    @property
+    def encoder_serves(self) -> bool:
+        """Whether the served probabilities use the encoder (its logits or its neighbour votes)."""
+        served = self.config["served"]
+        if served == "ensemble":
+            weights = self.config["weights"]
+            return weights.get("transformer", 0) > 0 or weights.get("knn", 0) > 0
+        return served in ("transformer", "knn")
+
+    def score_texts(self, texts: list[str], *, features: bool = True) -> Scores:
+        """Served probabilities; ``features=False`` when no similar tickets are wanted: the encoder
+        is then skipped whenever the served predictor does not use it (a lexical champion)."""
+        if not features and not self.encoder_serves:
+            proba = ensemble.served_proba(self.config, {"lexical": self.lexical.proba(texts)})
+            return Scores(proba=proba, features=np.zeros((len(texts), 0), dtype=np.float32))
         logits, raw = self.encoder.run(texts)
         features = ensemble.normalise(raw) if len(texts) else raw
         probas = {
@@ -97,7 +111,7 @@ class Predictor:
         return self.score_texts(self.inputs(documents, contexts))
 
     def predict_proba(self, documents: list[dict], contexts: list[dict] | None = None) -> np.ndarray:
-        return self.score(documents, contexts).proba
+        return self.score_texts(self.inputs(documents, contexts), features=False).proba
 
     def abstains(self, label: str, confidence: float) -> bool:
         threshold = self.thresholds.get(label)

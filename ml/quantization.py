@@ -198,11 +198,12 @@ def _head_nodes(path: Path) -> list[str]:
     return names
 
 
-def quantize_int8(onnx_in: Path, onnx_out: Path) -> dict:
+def quantize_int8(onnx_in: Path, onnx_out: Path, *, keep_head: bool = True) -> dict:
     """Dynamic int8 quantization of the encoder (signed int8 weights: unsigned ran 1.4x slower here).
 
-    The classifier stays fp32 (it is C x H numbers), so logits = features @ W + b holds exactly in
-    the int8 model too, and a head retrained at the edge is a drop-in replacement.
+    With ``keep_head`` (edge students) the classifier stays fp32 (it is C x H numbers), so
+    logits = features @ W + b holds exactly in the int8 model too, and a head retrained at the edge
+    is a drop-in replacement. Central's served encoder quantizes everything.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -212,7 +213,8 @@ def quantize_int8(onnx_in: Path, onnx_out: Path) -> dict:
     level = root.level
     root.setLevel(max(level, logging.WARNING))  # the quantizer logs every tensor at INFO on the root logger
     try:
-        quantize_dynamic(onnx_in, partial, weight_type=QuantType.QInt8, nodes_to_exclude=_head_nodes(onnx_in))
+        excluded = _head_nodes(onnx_in) if keep_head else []
+        quantize_dynamic(onnx_in, partial, weight_type=QuantType.QInt8, nodes_to_exclude=excluded)
     finally:
         root.setLevel(level)
     os.replace(partial, onnx_out)

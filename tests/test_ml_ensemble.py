@@ -74,3 +74,13 @@ def test_the_weights_and_temperature_minimise_validation_log_loss():
     assert weights == {"good": 1.0, "bad": 0.0}
     overconfident = np.array([[0.999, 0.001], [0.001, 0.999], [0.001, 0.999], [0.999, 0.001]])
     assert ensemble.fit_temperature(y, overconfident) > 1.0
+
+
+def test_the_served_encoder_is_int8_and_the_metrics_are_measured_on_it(trained_champion):
+    import onnx
+
+    serving = Path(trained_champion.artifact_path) / "serving"
+    config = json.loads((serving / "ensemble.json").read_text())
+    assert config["encoder"] == "int8"
+    ops = {node.op_type for node in onnx.load(str(serving / "model.onnx")).graph.node}
+    assert "DynamicQuantizeLinear" in ops or "MatMulInteger" in ops, ops

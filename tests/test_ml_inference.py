@@ -185,3 +185,37 @@ def test_serving_loads_neither_torch_nor_scikit_learn(trained_champion):
     version, _ = result.stdout.splitlines()[-2].split()
     assert int(version) == trained_champion.pk
     assert result.stdout.splitlines()[-1] == "none"
+
+
+def _served_as(predictor, served: str, weights: dict | None = None):
+    config = {**predictor.config, "served": served}
+    if weights is not None:
+        config["weights"] = weights
+    return config
+
+
+def test_probabilities_skip_the_encoder_only_when_the_served_predictor_does_not_use_it(
+    trained_champion, monkeypatch
+):
+    predictor = inference.load_champion()
+    documents = [_document(), _document("ROLLBACK_SW")]
+    original = predictor.config
+    calls = []
+    run = predictor.encoder.run
+    monkeypatch.setattr(predictor.encoder, "run", lambda texts: calls.append(len(texts)) or run(texts))
+    try:
+        for served, weights, uses_encoder in (
+            ("lexical", None, False),
+            ("ensemble", {"transformer": 0.0, "lexical": 1.0, "knn": 0.0}, False),
+            ("ensemble", {"transformer": 0.2, "lexical": 0.8, "knn": 0.0}, True),
+            ("knn", None, True),
+            ("transformer", None, True),
+        ):
+            predictor.config = _served_as(predictor, served, weights)
+            calls.clear()
+            fast = predictor.predict_proba(documents)
+            assert bool(calls) == uses_encoder, (served, weights)
+            # The same numbers as the full path, which always runs the encoder.
+            assert np.allclose(fast, predictor.score(documents).proba), (served, weights)
+    finally:
+        predictor.config = original
