@@ -9,9 +9,11 @@ tickets loaded through the importers, a small real champion trained here (servin
 point, not accuracy; the output names it), recommendations stored for the newest tickets, an
 engineer, an integration token and enrolled edge agents. Then gunicorn (production settings: DEBUG
 off, SECRET_KEY, ALLOWED_HOSTS) and a Celery worker (-Q default, as in docker-compose.yml) serve
-it on 127.0.0.1, and a separate driver process (asyncio + httpx) runs --clients closed-loop
-clients mixing the queue and ticket pages (signed in through the login form), recommendations for
-stored tickets and for drafts, bulk ingestion and edge prediction batches: --warmup seconds, then
+it on 127.0.0.1, and a separate driver process (asyncio + httpx) runs --clients clients, each
+pausing --think-ms on average between requests as people reading a page do (0: a pure closed loop,
+which measures saturation), mixing the queue and ticket pages (signed in through the login form),
+recommendations for stored tickets and for drafts, bulk ingestion and edge prediction batches:
+--warmup seconds, then
 the --duration soak. Rate limits are per user and agent, so they are raised for the run (listed
 under "throttles" in the output). Reports per route the successful requests of the soak (count),
 the failed ones (errors), client p50/p95/p99, the gunicorn workers' own time from the access log
@@ -432,7 +434,7 @@ class Driver:
         while time.perf_counter() < self.end:
             sequence += 1
             await self.timed(self.next_route(), page, rng, index, sequence)
-            if self.c["think_ms"]:  # people pause between clicks; 0 (the default) never does
+            if self.c["think_ms"]:  # people pause between clicks; 0 makes a pure closed loop
                 await asyncio.sleep(rng.expovariate(1000 / self.c["think_ms"]))
 
     async def run(self) -> dict:
@@ -530,10 +532,10 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--warmup", type=float, default=60, help="seconds of load before the soak is measured"
     )
-    parser.add_argument("--think-ms", type=float, default=0, help="mean pause between a client's requests")
+    parser.add_argument("--think-ms", type=float, default=1000, help="mean pause between a client's requests")
     parser.add_argument("--tickets", type=int, default=5000, help="simulated tickets loaded first")
     parser.add_argument("--ticket-pool", type=int, default=1000, help="newest tickets the clients view")
-    parser.add_argument("--precompute", type=int, default=200, help="of those, recommendations stored first")
+    parser.add_argument("--precompute", type=int, default=1000, help="of those, recommendations stored first")
     parser.add_argument(
         "--train-samples", type=int, default=400, help="training tickets sampled for the model"
     )

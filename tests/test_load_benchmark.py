@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--clients", "4", "--warmup", "2", "--duration", "8", "--tickets", "200", "--ticket-pool", "50",
          "--precompute", "5", "--train-samples", "32", "--max-length", "32", "--workers", "2",
-         "--bulk-size", "3", "--edge-batch", "5"]  # fmt: skip
+         "--bulk-size", "3", "--edge-batch", "5", "--think-ms", "0"]  # fmt: skip
 # Equal shares, so every route is reached in an 8-second soak (the default mix calls bulk 1 in 20).
 EQUAL_MIX = [arg for route in WEIGHTS for arg in ("--mix", f"{route}=1")]
 
