@@ -211,7 +211,7 @@ def quantize_int8(onnx_in: Path, onnx_out: Path, *, keep_head: bool = True) -> d
     partial = onnx_out.with_name(onnx_out.name + ".part")
     root = logging.getLogger()
     level = root.level
-    root.setLevel(max(level, logging.WARNING))  # the quantizer logs every tensor at INFO on the root logger
+    root.setLevel(max(level, logging.ERROR))  # the quantizer logs every tensor and advice on the root logger
     try:
         excluded = _head_nodes(onnx_in) if keep_head else []
         quantize_dynamic(onnx_in, partial, weight_type=QuantType.QInt8, nodes_to_exclude=excluded)
