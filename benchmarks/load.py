@@ -532,7 +532,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--warmup", type=float, default=60, help="seconds of load before the soak is measured"
     )
-    parser.add_argument("--think-ms", type=float, default=1000, help="mean pause between a client's requests")
+    parser.add_argument("--think-ms", type=float, default=3000, help="mean pause between a client's requests")
     parser.add_argument("--tickets", type=int, default=5000, help="simulated tickets loaded first")
     parser.add_argument("--ticket-pool", type=int, default=1000, help="newest tickets the clients view")
     parser.add_argument("--precompute", type=int, default=1000, help="of those, recommendations stored first")
