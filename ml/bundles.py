@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ml import signing
+from ml.registry import sha256_file
 from ml.serialization import SERIALIZATION_VERSION
 
 FORMAT = "ticketai-edge-bundle"
@@ -35,14 +36,6 @@ REQUIRED_FILES = ("model.onnx", "tokenizer.json", "labels.json")
 
 class BundleError(Exception):
     """A bundle is malformed, unsigned, signed by another key, or a file does not match its checksum."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_name(name: str) -> None:
@@ -64,7 +57,7 @@ def build_bundle(*, out_path: str | Path, files: dict[str, str | Path], manifest
         **manifest,
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "files": {name: _sha256(Path(path)) for name, path in sorted(files.items())},
+        "files": {name: sha256_file(Path(path)) for name, path in sorted(files.items())},
     }
     manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode()
     out_path.parent.mkdir(parents=True, exist_ok=True)
