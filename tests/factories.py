@@ -70,6 +70,41 @@ class RepairRecordFactory(factory.django.DjangoModelFactory):
 
 # --- A small labelled corpus for the ML tests: each fix has its own code, event and wording ---
 
+
+def ui_catalogue() -> None:
+    """The catalogue the queue and ticket pages are tested against: a coastal and a cold site, a radio
+    unit, a curated code, a vendor alias of another, and one resolution with steps."""
+    SiteFactory(code="CS-COAST-001", name="Harbour mast", region="west", climate="coastal")
+    SiteFactory(code="CS-HILL-002", name="Hill top", region="east", climate="cold")
+    NetworkElementFactory(
+        serial="NL-RU-000123",
+        site__code="CS-COAST-001",
+        kind="radio-unit",
+        vendor="nordlink",
+        model="RU-4419",
+        software_version="R22.1",
+    )
+    ErrorCodeFactory(
+        code="CPRI_LINK_DOWN",
+        domain="transport",
+        severity="critical",
+        description="CPRI link between baseband and radio lost",
+    )
+    ErrorCodeAliasFactory(
+        vendor="nordlink",
+        raw_code="NL-7001",
+        error_code__code="SFP_RX_LOW",
+        error_code__domain="transport",
+        error_code__severity="major",
+        error_code__description="Optical receive power below threshold",
+    )
+    ResolutionCodeFactory(
+        code="REPLACE_SFP",
+        title="Replace the SFP",
+        steps="Clean the fibre ends\nSwap the SFP\nCheck rx power",
+    )
+
+
 ML_CLASSES = {
     "REPLACE_SFP": ("SFP_RX_LOW", "alarm_raised", "optical receive power low on the fibre link"),
     "ROLLBACK_SW": ("SW_CRASH", "software_upgrade", "baseband keeps restarting since the upgrade"),

@@ -10,41 +10,7 @@ from django.urls import reverse
 
 from repair_center.models import Ticket
 from repair_center.services.tickets import tickets_upsert
-from tests.factories import (
-    ErrorCodeAliasFactory,
-    ErrorCodeFactory,
-    NetworkElementFactory,
-    RepairRecordFactory,
-    ResolutionCodeFactory,
-    SiteFactory,
-)
-
-
-def _catalogue():
-    SiteFactory(code="CS-COAST-001", region="west", climate="coastal")
-    SiteFactory(code="CS-HILL-002", region="east", climate="cold")
-    NetworkElementFactory(
-        serial="NL-RU-000123",
-        site__code="CS-COAST-001",
-        kind="radio-unit",
-        vendor="nordlink",
-        model="RU-4419",
-        software_version="R22.1",
-    )
-    ErrorCodeFactory(
-        code="CPRI_LINK_DOWN",
-        domain="transport",
-        severity="critical",
-        description="CPRI link to the radio lost",
-    )
-    ErrorCodeAliasFactory(
-        vendor="nordlink",
-        raw_code="NL-7001",
-        error_code__code="SFP_RX_LOW",
-        error_code__domain="transport",
-        error_code__description="Optical receive power below threshold",
-    )
-    ResolutionCodeFactory(code="REPLACE_SFP", title="Replace the SFP", steps="Clean the fibre\nSwap the SFP")
+from tests.factories import RepairRecordFactory, ui_catalogue
 
 
 def _doc(external_id: str, **overrides) -> dict:
@@ -128,7 +94,7 @@ def test_only_staff_see_the_admin_link(client, engineer, admin_user):
 
 
 def test_the_queue_shows_each_ticket_with_its_key_fields(eng_browser):
-    _catalogue()
+    ui_catalogue()
     _upsert(
         _doc("T-1", priority="high"),
         _doc(
@@ -158,7 +124,7 @@ def test_the_queue_shows_each_ticket_with_its_key_fields(eng_browser):
 
 
 def test_the_queue_filters_by_status_priority_site_and_region(eng_browser):
-    _catalogue()
+    ui_catalogue()
     _upsert(
         _doc("COAST-OPEN"),
         _doc("COAST-DONE", status="closed", priority="low"),
@@ -178,7 +144,7 @@ def test_the_queue_filters_by_status_priority_site_and_region(eng_browser):
 
 
 def test_the_error_code_filter_matches_raw_and_curated_codes(eng_browser):
-    _catalogue()
+    ui_catalogue()
     _upsert(_doc("WITH-ALIAS"), _doc("OTHER", error_codes=["PSU_FAIL"]))
     url = reverse("ticket-list")
     assert _ids_on_page(eng_browser.get(url, {"error_code": "NL-7001"})) == ["WITH-ALIAS"]
@@ -187,7 +153,7 @@ def test_the_error_code_filter_matches_raw_and_curated_codes(eng_browser):
 
 
 def test_text_search_looks_in_title_description_and_external_id(eng_browser):
-    _catalogue()
+    ui_catalogue()
     _upsert(
         _doc("A-1", title="Fan alarm"),
         _doc("A-2", title="Power", description="battery swollen after heatwave"),
@@ -200,7 +166,7 @@ def test_text_search_looks_in_title_description_and_external_id(eng_browser):
 
 
 def test_the_queue_sorts_by_age_and_by_priority(eng_browser):
-    _catalogue()
+    ui_catalogue()
     _upsert(
         _doc("OLD-LOW", opened_at="2026-01-01T00:00:00Z", priority="low"),
         _doc("NEW-HIGH", opened_at="2026-01-05T00:00:00Z", priority="high"),
@@ -224,7 +190,7 @@ def test_the_queue_sorts_by_age_and_by_priority(eng_browser):
 
 
 def test_an_invalid_filter_is_reported_and_ignored(eng_browser):
-    _catalogue()
+    ui_catalogue()
     _upsert(_doc("T-1"))
     response = eng_browser.get(reverse("ticket-list"), {"status": "exploded", "sort": "sideways"})
     assert response.status_code == 200
@@ -234,7 +200,7 @@ def test_an_invalid_filter_is_reported_and_ignored(eng_browser):
 
 
 def test_the_queue_pages_by_fifty_and_keeps_the_filters_in_page_links(eng_browser):
-    _catalogue()
+    ui_catalogue()
     _upsert(*(_doc(f"P-{i:03d}", opened_at=f"2026-01-01T{i // 60:02d}:{i % 60:02d}:00Z") for i in range(53)))
     url = reverse("ticket-list")
     first = eng_browser.get(url, {"status": "acknowledged"})
@@ -248,7 +214,7 @@ def test_the_queue_pages_by_fifty_and_keeps_the_filters_in_page_links(eng_browse
 
 def test_past_its_count_cap_the_queue_says_more_than_and_still_pages_to_the_end(eng_browser, monkeypatch):
     monkeypatch.setattr("frontend.views.tickets.QUEUE_COUNT_CAP", 50)
-    _catalogue()
+    ui_catalogue()
     _upsert(*(_doc(f"P-{i:03d}", opened_at=f"2026-01-01T{i // 60:02d}:{i % 60:02d}:00Z") for i in range(53)))
     url = reverse("ticket-list")
     first = eng_browser.get(url)
@@ -267,7 +233,7 @@ def test_past_its_count_cap_the_queue_says_more_than_and_still_pages_to_the_end(
 
 
 def test_the_last_page_asks_the_database_for_a_whole_page_of_rows(eng_browser):
-    _catalogue()
+    ui_catalogue()
     _upsert(*(_doc(f"P-{i:03d}", opened_at=f"2026-01-01T{i // 60:02d}:{i % 60:02d}:00Z") for i in range(53)))
     with CaptureQueriesContext(connection) as queries:
         response = eng_browser.get(reverse("ticket-list"), {"page": 2})
@@ -278,7 +244,7 @@ def test_the_last_page_asks_the_database_for_a_whole_page_of_rows(eng_browser):
 
 def test_a_count_that_reaches_the_cap_exactly_is_still_exact(eng_browser, monkeypatch):
     monkeypatch.setattr("frontend.views.tickets.QUEUE_COUNT_CAP", 53)
-    _catalogue()
+    ui_catalogue()
     _upsert(*(_doc(f"P-{i:03d}", opened_at=f"2026-01-01T{i // 60:02d}:{i % 60:02d}:00Z") for i in range(53)))
     html = eng_browser.get(reverse("ticket-list")).content.decode()
     assert "53 tickets" in html and "Page 1 of 2<" in html and "More than" not in html
@@ -286,7 +252,7 @@ def test_a_count_that_reaches_the_cap_exactly_is_still_exact(eng_browser, monkey
 
 def test_the_queue_count_stops_at_the_cap_and_skips_the_sort(eng_browser, monkeypatch):
     monkeypatch.setattr("frontend.views.tickets.QUEUE_COUNT_CAP", 50)
-    _catalogue()
+    ui_catalogue()
     _upsert(_doc("T-1"))
     with CaptureQueriesContext(connection) as queries:
         response = eng_browser.get(reverse("ticket-list"), {"sort": "priority", "q": "cpri"})
@@ -299,7 +265,7 @@ def test_the_queue_count_stops_at_the_cap_and_skips_the_sort(eng_browser, monkey
 def test_the_queue_costs_the_same_queries_for_one_ticket_or_a_full_page(
     eng_browser, django_assert_max_num_queries
 ):
-    _catalogue()
+    ui_catalogue()
     _upsert(_doc("ONE"))
     eng_browser.get(reverse("ticket-list"))  # warm the session and role caches alike for both runs
     # session, user, roles, regions, count, the page's ids, its rows
@@ -320,7 +286,7 @@ def test_the_queue_costs_the_same_queries_for_one_ticket_or_a_full_page(
 
 
 def _full_ticket() -> int:
-    _catalogue()
+    ui_catalogue()
     [ticket_id] = _upsert(
         _doc(
             "T-42",
@@ -387,7 +353,8 @@ def test_the_ticket_page_shows_site_element_and_codes_in_order(eng_browser):
         codes.index(c) for c in ("<code>CPRI_LINK_DOWN</code>", "<code>NL-7001</code>", "<code>XX-999</code>")
     ]
     assert positions == sorted(positions)
-    assert "CPRI link to the radio lost" in codes and "Transport" in codes and "Critical" in codes
+    assert "CPRI link between baseband and radio lost" in codes
+    assert "Transport" in codes and "Critical" in codes
     assert "<code>SFP_RX_LOW</code>" in codes and "Optical receive power below threshold" in codes
     assert codes.count(">unmapped<") == 1
 

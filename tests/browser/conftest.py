@@ -18,14 +18,7 @@ from django.test import Client
 
 from repair_center import roles
 from repair_center.services.tickets import tickets_upsert
-from tests.factories import (
-    ErrorCodeAliasFactory,
-    ErrorCodeFactory,
-    NetworkElementFactory,
-    RepairRecordFactory,
-    ResolutionCodeFactory,
-    SiteFactory,
-)
+from tests.factories import RepairRecordFactory, ui_catalogue
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
@@ -96,35 +89,7 @@ def signed_in(page, live_server, field_engineer):
 @pytest.fixture
 def tickets(live_server) -> dict[str, int]:
     """Three tickets over two sites; the resolved one has a full event sequence and a repair record."""
-    SiteFactory(code="CS-COAST-001", name="Harbour mast", region="west", climate="coastal")
-    SiteFactory(code="CS-HILL-002", name="Hill top", region="east", climate="cold")
-    NetworkElementFactory(
-        serial="NL-RU-000123",
-        site__code="CS-COAST-001",
-        kind="radio-unit",
-        vendor="nordlink",
-        model="RU-4419",
-        software_version="R22.1",
-    )
-    ErrorCodeFactory(
-        code="CPRI_LINK_DOWN",
-        domain="transport",
-        severity="critical",
-        description="CPRI link between baseband and radio lost",
-    )
-    ErrorCodeAliasFactory(
-        vendor="nordlink",
-        raw_code="NL-7001",
-        error_code__code="SFP_RX_LOW",
-        error_code__domain="transport",
-        error_code__severity="major",
-        error_code__description="Optical receive power below threshold",
-    )
-    ResolutionCodeFactory(
-        code="REPLACE_SFP",
-        title="Replace the SFP",
-        steps="Clean the fibre ends\nSwap the SFP\nCheck rx power",
-    )
+    ui_catalogue()
     documents = [
         {
             "external_id": "SIM-000001",
