@@ -20,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--tier", default="", help="Intended site tier, e.g. cell-site (empty: any).")
         parser.add_argument("--layers", type=int, default=2)
         parser.add_argument("--hidden-size", type=int, default=192)
-        parser.add_argument("--epochs", type=int, default=3)
+        parser.add_argument("--epochs", type=int, default=DistillationConfig().epochs)
         parser.add_argument("--max-length", type=int, default=0, help="0: the teacher's.")
         parser.add_argument("--max-train-samples", type=int, default=None)
         parser.add_argument("--sparsity", type=float, default=0.0, help="Prune this share of weights.")
