@@ -1,8 +1,8 @@
-"""How a ticket becomes model input text (edge copy of ml/serialization.py; keep them identical).
+"""How a ticket becomes model input text: structure first, free text last.
 
-Pure Python with no Django or torch imports, so the edge agent can carry the same function
-(edge_agent keeps a copy; a test asserts both agree). Bump SERIALIZATION_VERSION on any change:
-bundles record the version they were trained with and refuse a mismatch.
+Pure Python with no Django or torch imports: the edge agent carries it, and central imports it
+from here (ml.serialization re-exports it), so the two cannot disagree. Bump SERIALIZATION_VERSION
+on any change: bundles record the version they were trained with and refuse a mismatch.
 
 Version 1 layout (one line, sections in this order, so truncation drops free text first):
 
