@@ -125,6 +125,19 @@ def _row(name: str, y_true, proba, labels, train_s: float, predict_s: float) -> 
     }
 
 
+def _report_every(steps: int, name: str):
+    def report(progress: dict) -> None:
+        if progress["step"] % steps == 0 or progress["step"] == progress["total_steps"]:
+            print(
+                f"  {name}: epoch {progress['epoch']}/{progress['epochs']} step {progress['step']}/"
+                f"{progress['total_steps']} loss {progress['loss']:.3f} eta {progress['eta_s']:.0f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    return report
+
+
 def run(args) -> dict:
     import tempfile
     from pathlib import Path
@@ -183,6 +196,7 @@ def run(args) -> dict:
                 labels=labels,
                 config=config,
                 output_dir=Path(tmp) / "model",
+                progress=_report_every(100, name),
             )
             train_s = time.monotonic() - t0
             t0 = time.monotonic()
