@@ -24,10 +24,9 @@ from django.conf import settings
 
 Progress = Callable[[dict], None]
 
-# Fine-tuning all-MiniLM-L6 on this project's 2 CPU cores (batch 16, length-bucketed padding):
-# 1.62 s a step at a mean of 97 tokens, 2.13 s at 128 (2026-11-29), i.e. about 960 tokens/s
-# trained. Used to pick the epochs that fit the time budget.
-_CPU_TOKENS_PER_S = 960
+# Epochs are chosen from the speed measured on the machine that trains (``measure_speed``): the same
+# 2-core CPU has given 960 tokens/s on one host and 1,700 on another, and a GPU gives far more.
+SPEED_PROBE_STEPS = 4  # timed forward + backward passes, after one untimed warm-up
 
 
 class JsonConfig:
@@ -98,12 +97,12 @@ def choose_max_length(lengths: Sequence[int], configured: int) -> int:
     return int(min(128, max(32, math.ceil(p95 / 16) * 16)))
 
 
-def choose_epochs(n_train: int, mean_tokens: float, config: TrainingConfig) -> int:
-    """Epochs that fit the time budget at the measured CPU speed (batches are padded per length
-    bucket, so an epoch costs about the mean truncated length per ticket)."""
+def choose_epochs(n_train: int, mean_tokens: float, tokens_per_s: float, config: TrainingConfig) -> int:
+    """Epochs that fit the time budget at the measured speed (batches are padded per length bucket,
+    so an epoch costs about the mean truncated length per ticket)."""
     if config.epochs:
         return config.epochs
-    epoch_s = max(1.0, n_train * mean_tokens / _CPU_TOKENS_PER_S)
+    epoch_s = max(1.0, n_train * mean_tokens / max(tokens_per_s, 1e-9))
     return int(max(1, min(config.max_epochs, config.time_budget_s // epoch_s)))
 
 
@@ -171,6 +170,33 @@ def _batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> lis
     return batches
 
 
+def measure_speed(model, batches: Sequence[tuple], loss_fn) -> float:
+    """Tokens per second that a training step processes here: forward and backward passes on real
+    batches, timed after one warm-up. The weights, gradients and random state are left as found
+    (no optimiser step), so measuring does not change what training computes."""
+    import torch
+
+    if len(batches) < 2:
+        return float("inf")
+    rng_state = torch.get_rng_state()
+    cuda_state = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    model.train()
+    tokens, started = 0, 0.0
+    for i, (batch, target) in enumerate(batches):
+        if i == 1:
+            tokens, started = 0, time.perf_counter()
+        loss_fn(model(**batch).logits, target).backward()
+        model.zero_grad(set_to_none=True)
+        tokens += int(batch["attention_mask"].sum())
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    elapsed = time.perf_counter() - started
+    torch.set_rng_state(rng_state)
+    if cuda_state is not None:
+        torch.cuda.set_rng_state_all(cuda_state)
+    return tokens / max(elapsed, 1e-9)
+
+
 def macro_f1(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
     from sklearn.metrics import f1_score
 
@@ -224,9 +250,6 @@ def fine_tune(
         added = add_domain_tokens(tokenizer, model, terms)
     lengths = [len(ids) for ids in tokenizer(list(train_texts), truncation=False)["input_ids"]]
     max_length = choose_max_length(lengths, config.max_length)
-    epochs = choose_epochs(
-        len(train_texts), sum(min(n, max_length) for n in lengths) / max(1, len(lengths)), config
-    )
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     encoded = tokenizer(list(train_texts), truncation=True, max_length=max_length)
@@ -235,6 +258,19 @@ def fine_tune(
     loss_fn = torch.nn.CrossEntropyLoss(
         weight=torch.tensor(class_weights(y_train, len(labels)), dtype=torch.float, device=device)
     )
+
+    def tensors(batch_ids):
+        target = torch.tensor([y_train[i] for i in batch_ids], device=device)
+        return collate([rows[i] for i in batch_ids]).to(device), target
+
+    tokens_per_s = None
+    if not config.epochs:  # a probe on batches drawn as training draws them, with its own generator
+        probe = _batches(
+            [len(r["input_ids"]) for r in rows], config.batch_size, random.Random(config.seed + 1)
+        )
+        tokens_per_s = measure_speed(model, [tensors(b) for b in probe[: SPEED_PROBE_STEPS + 1]], loss_fn)
+    mean_tokens = sum(min(n, max_length) for n in lengths) / max(1, len(lengths))
+    epochs = choose_epochs(len(train_texts), mean_tokens, tokens_per_s or 0.0, config)
     head = [p for name, p in model.named_parameters() if name.startswith("classifier.")]
     body = [p for name, p in model.named_parameters() if not name.startswith("classifier.")]
     optimizer = torch.optim.AdamW(
@@ -254,8 +290,7 @@ def fine_tune(
         model.train()
         losses = []
         for batch_ids in _batches([len(r["input_ids"]) for r in rows], config.batch_size, rng):
-            batch = collate([rows[i] for i in batch_ids]).to(device)
-            target = torch.tensor([y_train[i] for i in batch_ids], device=device)
+            batch, target = tensors(batch_ids)
             loss = loss_fn(model(**batch).logits, target)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -298,6 +333,9 @@ def fine_tune(
         "max_length": max_length,
         "domain_tokens": len(added),
         "epochs": epochs,
+        "tokens_per_s_measured": round(tokens_per_s, 1)
+        if tokens_per_s and math.isfinite(tokens_per_s)
+        else None,
         "epochs_run": len(history),
         "best_epoch": best_epoch,
         "best_val_macro_f1": best_f1 if best_f1 >= 0 else None,

@@ -10,6 +10,7 @@ from ml.training import (
     choose_max_length,
     domain_terms,
     fine_tune,
+    measure_speed,
     predict_proba,
 )
 from tests.factories import tiny_encoder_dir
@@ -107,13 +108,42 @@ def test_the_saved_tokenizer_keeps_the_domain_tokens_for_serving_and_the_edge(tm
 
 def test_epochs_fit_the_time_budget_at_the_measured_speed():
     config = TrainingConfig()
-    # 20,000 simulated tickets: ~16,000 train at a mean of 97 tokens take ~27 min an epoch
-    assert choose_epochs(16_000, 97, config) == 1
+    slow, fast = 960.0, 1_700.0  # tokens/s measured on two hosts with 2 CPU cores
+    # 20,000 simulated tickets: ~14,000 train at a mean of 97 tokens: 24 min an epoch, or 13
+    assert choose_epochs(14_000, 97, slow, config) == 1
+    assert choose_epochs(14_000, 97, fast, config) == 2
     # 4,000 tickets: ~2,700 train, ~4.5 min an epoch, so the cap applies
-    assert choose_epochs(2_700, 97, config) == config.max_epochs == 6
-    assert choose_epochs(1_000_000, 128, config) == 1  # never zero
-    assert choose_epochs(2_700, 97, TrainingConfig(epochs=2)) == 2  # an explicit choice wins
-    assert choose_epochs(2_700, 97, TrainingConfig(time_budget_s=600)) == 2
+    assert choose_epochs(2_700, 97, slow, config) == config.max_epochs == 6
+    assert choose_epochs(1_000_000, 128, slow, config) == 1  # never zero
+    assert choose_epochs(14_000, 97, 50_000.0, config) == config.max_epochs  # a GPU
+    assert choose_epochs(2_700, 97, slow, TrainingConfig(epochs=2)) == 2  # an explicit choice wins
+    assert choose_epochs(2_700, 97, slow, TrainingConfig(time_budget_s=600)) == 2
+
+
+def test_measuring_the_speed_leaves_weights_gradients_and_random_state_as_found(tmp_path):
+    import torch
+
+    tokenizer, model = _tiny(tmp_path)
+    texts = TEXTS * 4
+    batches = [
+        (
+            tokenizer(texts[i : i + 4], padding=True, return_tensors="pt"),
+            torch.tensor([0, 1, 0, 1]),
+        )
+        for i in range(0, 12, 4)
+    ]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(7)
+    expected_draw = torch.rand(3)
+    torch.manual_seed(7)
+
+    tokens_per_s = measure_speed(model, batches, torch.nn.CrossEntropyLoss())
+
+    assert 0 < tokens_per_s < float("inf")
+    assert torch.equal(torch.rand(3), expected_draw)  # dropout in the probe consumed nothing
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+    assert measure_speed(model, batches[:1], torch.nn.CrossEntropyLoss()) == float("inf")  # nothing to time
 
 
 def test_max_length_is_the_95th_percentile_rounded_up_and_clamped():
