@@ -1,10 +1,13 @@
 """The served predictor: the fine-tuned encoder (as ONNX), a lexical model and nearest-neighbour votes.
 
 At training time ``fit_serving`` exports the fine-tuned encoder to ONNX (logits and mean-pooled
-features), fits a TF-IDF + logistic-regression member and stores it as plain numpy arrays, embeds
-the training tickets for neighbour votes and similar-ticket search, then measures every member and
-their weighted mix on the validation split. Whichever scores best there (macro-F1, then log-loss)
-is served, with a temperature fitted on the validation split so its confidence is calibrated.
+features), fits a TF-IDF + logistic-regression member and stores it as plain numpy arrays, and
+embeds the training tickets for neighbour votes and similar-ticket search. On the validation split
+each member is first calibrated with its own temperature (the fine-tuned encoder comes out
+overconfident, the class-balanced lexical model underconfident: mixed raw, the first drowns the
+second), then the mix weights are fitted on the simplex to minimise log-loss (a member alone is a
+corner of it, so the mix is never worse there than its best member) and the mix is served with a
+last temperature. Every member and the mix are reported on the evaluation split.
 
 Serving needs only numpy, onnxruntime and tokenizers: the web process never loads torch or
 scikit-learn. Files under ``serving/`` in a model's artifact directory:
@@ -14,7 +17,7 @@ scikit-learn. Files under ``serving/`` in a model's artifact directory:
     lexical.npz      terms, idf, coef [C, V], intercept [C] (the lexical member, no scikit-learn)
     embeddings.npy   L2-normalised features of the indexed tickets [N, H]
     index.json       {"ticket_ids": [...], "labels": [...]} rows of embeddings.npy
-    ensemble.json    weights, served member, temperature, tokenizer settings, validation scores
+    ensemble.json    member temperatures, weights, temperature, tokenizer settings, validation scores
 """
 
 import json
@@ -320,6 +323,8 @@ def fit_serving(
 
     # Validation never votes for itself: its neighbours come from the training part only.
     val = members("validation", len(train))
+    member_temperatures = {name: fit_temperature(y["validation"], proba) for name, proba in val.items()}
+    val = calibrate_members(val, member_temperatures)
     weights = fit_weights(y["validation"], val)
     val["ensemble"] = combine(val, weights)
     validation_scores = {
@@ -329,19 +334,17 @@ def fit_serving(
         }
         for name, proba in val.items()
     }
-    served = max(
-        validation_scores,
-        key=lambda n: (validation_scores[n]["macro_f1"], -validation_scores[n]["log_loss"], n == "ensemble"),
-    )
+    served = "ensemble"
     temperature = fit_temperature(y["validation"], val[served])
 
-    ev = members("eval", len(index))
+    ev = calibrate_members(members("eval", len(index)), member_temperatures)
     ev["ensemble"] = combine(ev, weights)
     eval_labels = [e.label for e in evaluation_part]
     reports = {name: evaluation.report(eval_labels, proba, labels) for name, proba in ev.items()}
     served_proba = calibrate(ev[served], temperature)
     config = {
         "members": list(MEMBERS),
+        "member_temperatures": member_temperatures,
         "weights": weights,
         "served": served,
         "temperature": temperature,
@@ -370,8 +373,17 @@ def _macro_f1(y: np.ndarray, proba: np.ndarray) -> float:
     return round(float(np.mean(scores)), 6)
 
 
+def calibrate_members(probas: dict[str, np.ndarray], temperatures: dict[str, float]) -> dict[str, np.ndarray]:
+    """Each member's probabilities at its own temperature (1.0 where none was fitted)."""
+    return {name: calibrate(proba, float(temperatures.get(name, 1.0))) for name, proba in probas.items()}
+
+
 def served_proba(config: dict, probas: dict[str, np.ndarray]) -> np.ndarray:
-    """The served, calibrated probabilities from the members' outputs, as ``config`` says."""
+    """The served, calibrated probabilities from the members' outputs, as ``config`` says.
+
+    Versions trained before members were calibrated one by one have no ``member_temperatures`` and
+    may serve a single member; both still load."""
     served = config["served"]
+    probas = calibrate_members(probas, config.get("member_temperatures") or {})
     proba = combine(probas, config["weights"]) if served == "ensemble" else probas[served]
     return calibrate(proba, float(config["temperature"]))
