@@ -97,12 +97,16 @@ def choose_max_length(lengths: Sequence[int], configured: int) -> int:
     return int(min(128, max(32, math.ceil(p95 / 16) * 16)))
 
 
-def choose_epochs(n_train: int, mean_tokens: float, tokens_per_s: float, config: TrainingConfig) -> int:
-    """Epochs that fit the time budget at the measured speed (batches are padded per length bucket,
-    so an epoch costs about the mean truncated length per ticket)."""
+def choose_epochs(
+    n_train: int, mean_tokens: float, tokens_per_s: float, config: TrainingConfig, *, n_validation: int = 0
+) -> int:
+    """Epochs that fit the time budget at the measured speed. Batches are padded per length bucket,
+    so an epoch costs about the mean truncated length per ticket; each epoch ends with a forward
+    pass over the validation tickets, about a third of a training step's cost per token."""
     if config.epochs:
         return config.epochs
-    epoch_s = max(1.0, n_train * mean_tokens / max(tokens_per_s, 1e-9))
+    epoch_tokens = (n_train + n_validation / 3) * mean_tokens
+    epoch_s = max(1.0, epoch_tokens / max(tokens_per_s, 1e-9))
     return int(max(1, min(config.max_epochs, config.time_budget_s // epoch_s)))
 
 
@@ -270,7 +274,9 @@ def fine_tune(
         )
         tokens_per_s = measure_speed(model, [tensors(b) for b in probe[: SPEED_PROBE_STEPS + 1]], loss_fn)
     mean_tokens = sum(min(n, max_length) for n in lengths) / max(1, len(lengths))
-    epochs = choose_epochs(len(train_texts), mean_tokens, tokens_per_s or 0.0, config)
+    epochs = choose_epochs(
+        len(train_texts), mean_tokens, tokens_per_s or 0.0, config, n_validation=len(val_texts)
+    )
     head = [p for name, p in model.named_parameters() if name.startswith("classifier.")]
     body = [p for name, p in model.named_parameters() if not name.startswith("classifier.")]
     optimizer = torch.optim.AdamW(

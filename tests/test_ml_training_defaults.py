@@ -118,6 +118,9 @@ def test_epochs_fit_the_time_budget_at_the_measured_speed():
     assert choose_epochs(14_000, 97, 50_000.0, config) == config.max_epochs  # a GPU
     assert choose_epochs(2_700, 97, slow, TrainingConfig(epochs=2)) == 2  # an explicit choice wins
     assert choose_epochs(2_700, 97, slow, TrainingConfig(time_budget_s=600)) == 2
+    # validation is scored after every epoch: 15,500 tickets fit twice, not with 1,600 validation too
+    assert choose_epochs(15_500, 97, fast, config) == 2
+    assert choose_epochs(15_500, 97, fast, config, n_validation=1_600) == 1
 
 
 def test_measuring_the_speed_leaves_weights_gradients_and_random_state_as_found(tmp_path):
