@@ -28,7 +28,7 @@ import numpy as np
 from ml import registry
 from ml.dataset import build_dataset, example_from_ticket, ticket_code_map, ticket_context
 from ml.serialization import serialize
-from ml.training import JsonConfig, _offline
+from ml.training import JsonConfig, _offline, batched_logits
 from repair_center import selectors
 from repair_center.models import Ticket
 
@@ -120,27 +120,6 @@ def eval_examples(teacher_version, teacher_dir: Path):
     ids = teacher_eval_ids(teacher_dir)
     tickets = selectors.labelled_tickets().filter(pk__in=ids)
     return [example_from_ticket(t) for t in tickets]
-
-
-def teacher_logits(model, tokenizer, texts: Sequence[str], *, max_length: int, batch_size: int = 64):
-    """Raw teacher logits (float32, rows follow ``texts``)."""
-    import torch
-
-    model.eval()
-    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            batch = tokenizer(
-                [texts[i] for i in idx],
-                truncation=True,
-                max_length=max_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            out[idx] = model(**batch).logits.float().numpy()
-    return out
 
 
 def _spaced(n_teacher: int, n_student: int) -> list[int]:
@@ -252,7 +231,7 @@ def distil(
         raise ValueError("no tickets to distil on")
     tokenizer = AutoTokenizer.from_pretrained(teacher_dir, local_files_only=True)
     teacher = AutoModelForSequenceClassification.from_pretrained(teacher_dir, local_files_only=True)
-    soft = torch.from_numpy(teacher_logits(teacher, tokenizer, data.texts, max_length=max_length))
+    soft = torch.from_numpy(batched_logits(teacher, tokenizer, data.texts, max_length=max_length))
     id2label = dict(enumerate(teacher_version.label_set))
     student = build_student(teacher, config, len(id2label), id2label)
     del teacher

@@ -319,7 +319,7 @@ def fine_tune(
                 )
         val_f1 = None
         if val_texts:
-            probs = _predict(model, tokenizer, val_texts, max_length=max_length, device=device)
+            probs = _predict(model, tokenizer, val_texts, max_length=max_length)
             val_f1 = macro_f1(y_val, probs.argmax(axis=1).tolist())
         history.append({"epoch": epoch, "loss": round(sum(losses) / len(losses), 4), "val_macro_f1": val_f1})
         if val_f1 is None or val_f1 > best_f1:
@@ -351,13 +351,15 @@ def fine_tune(
     }
 
 
-def _predict(model, tokenizer, texts: Sequence[str], *, max_length: int, device, batch_size: int = 64):
+def batched_logits(model, tokenizer, texts: Sequence[str], *, max_length: int, batch_size: int = 64):
+    """Raw logits (float32, rows follow ``texts``), in batches of similar length on the model's device."""
     import numpy as np
     import torch
 
     model.eval()
+    device = next(model.parameters()).device
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float64)
+    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
@@ -368,8 +370,18 @@ def _predict(model, tokenizer, texts: Sequence[str], *, max_length: int, device,
                 padding=True,
                 return_tensors="pt",
             ).to(device)
-            out[idx] = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
+            out[idx] = model(**batch).logits.float().cpu().numpy()
     return out
+
+
+def _predict(model, tokenizer, texts: Sequence[str], *, max_length: int):
+    import numpy as np
+
+    logits = batched_logits(model, tokenizer, texts, max_length=max_length).astype(np.float64)
+    if not len(logits):
+        return logits
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
 
 
 def predict_proba(model_dir: Path, texts: Sequence[str], *, max_length: int):
@@ -385,4 +397,4 @@ def predict_proba(model_dir: Path, texts: Sequence[str], *, max_length: int):
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
-    return _predict(model, tokenizer, texts, max_length=max_length, device=device)
+    return _predict(model, tokenizer, texts, max_length=max_length)
