@@ -1,4 +1,5 @@
-"""benchmarks.ablation: the five rows in the issue's JSON shape from a small real run, and the full
+"""benchmarks.ablation: the issue's five rows and the served predictor's, in the issue's JSON shape
+from a small real run, and the full
 20,000-ticket result kept in benchmarks/results is the one the README's table shows."""
 
 import json
@@ -38,6 +39,11 @@ def test_a_small_run_writes_every_row_in_the_documented_shape(tmp_path):
         assert row["ms_per_ticket"] > 0
     transformers = [row for row in result["rows"] if row["name"].startswith("transformer")]
     assert all(row["train_s"] > 0 and row["epochs_run"] == 1 for row in transformers)
+    by_name = {row["name"]: row for row in result["rows"]}
+    served = by_name["served_all"]  # fitted on top of transformer_all's encoder, so it took longer
+    assert served["train_s"] > by_name["transformer_all"]["train_s"]
+    assert set(served["weights"]) == {"transformer", "lexical", "knn"}
+    assert sum(served["weights"].values()) == pytest.approx(1.0)
     # the printed table follows the rows
     assert all(name in run.stdout for name in ROWS)
 
