@@ -237,8 +237,8 @@ def _fit_and_register(
     )
     progress.phase("fitting the ensemble and evaluating")
     eval_texts, eval_labels = [e.text for e in split.eval], [e.label for e in split.eval]
-    # The served predictor (transformer, lexical, neighbour votes or their mix, whichever is best on
-    # validation, calibrated) is what gets evaluated, compared with the champion and served.
+    # The served predictor (transformer, lexical member and neighbour votes, each calibrated on
+    # validation, then mixed and calibrated) is what gets evaluated, compared with the champion and served.
     serving, members, served_proba = ensemble.fit_serving(
         model_dir=staging / "model",
         out_dir=staging / ensemble.SERVING_DIR,
