@@ -26,7 +26,7 @@ Progress = Callable[[dict], None]
 
 # Epochs are chosen from the speed measured on the machine that trains (``measure_speed``): the same
 # 2-core CPU has given 960 tokens/s on one host and 1,464 on another, and a GPU gives far more.
-SPEED_PROBE_STEPS = 4  # timed forward + backward passes, after one untimed warm-up
+SPEED_PROBE_STEPS = 4  # timed whole training steps, after one untimed warm-up
 
 
 class JsonConfig:
