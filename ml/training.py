@@ -265,6 +265,7 @@ def fine_tune(
     model.to(device)
     encoded = tokenizer(list(train_texts), truncation=True, max_length=max_length)
     rows = [{key: encoded[key][i] for key in encoded} for i in range(len(train_texts))]
+    row_lengths = [len(r["input_ids"]) for r in rows]
     collate = DataCollatorWithPadding(tokenizer)
     loss_fn = torch.nn.CrossEntropyLoss(
         weight=torch.tensor(class_weights(y_train, len(labels)), dtype=torch.float, device=device)
@@ -276,9 +277,7 @@ def fine_tune(
 
     tokens_per_s = None
     if not config.epochs:  # a probe on batches drawn as training draws them, with its own generator
-        probe = _batches(
-            [len(r["input_ids"]) for r in rows], config.batch_size, random.Random(config.seed + 1)
-        )
+        probe = _batches(row_lengths, config.batch_size, random.Random(config.seed + 1))
         tokens_per_s = measure_speed(model, [tensors(b) for b in probe[: SPEED_PROBE_STEPS + 1]], loss_fn)
     mean_tokens = sum(min(n, max_length) for n in lengths) / max(1, len(lengths))
     epochs = choose_epochs(
@@ -302,7 +301,7 @@ def fine_tune(
     for epoch in range(1, epochs + 1):
         model.train()
         losses = []
-        for batch_ids in _batches([len(r["input_ids"]) for r in rows], config.batch_size, rng):
+        for batch_ids in _batches(row_lengths, config.batch_size, rng):
             batch, target = tensors(batch_ids)
             loss = loss_fn(model(**batch).logits, target)
             loss.backward()
@@ -384,11 +383,9 @@ def batched_logits(model, tokenizer, texts: Sequence[str], *, max_length: int, b
 def _predict(model, tokenizer, texts: Sequence[str], *, max_length: int):
     import numpy as np
 
-    logits = batched_logits(model, tokenizer, texts, max_length=max_length).astype(np.float64)
-    if not len(logits):
-        return logits
-    z = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
+    from ml.ensemble import softmax
+
+    return softmax(batched_logits(model, tokenizer, texts, max_length=max_length).astype(np.float64))
 
 
 def predict_proba(model_dir: Path, texts: Sequence[str], *, max_length: int):

@@ -1,6 +1,6 @@
-"""benchmarks.ablation: the issue's five rows and the served predictor's, in the issue's JSON shape
-from a small real run, and the full
-20,000-ticket result kept in benchmarks/results is the one the README's table shows."""
+"""benchmarks.ablation: the issue's five rows and the served predictor's, in the issue's JSON shape,
+from a small real run; and the full 20,000-ticket result kept in benchmarks/results is the one the
+README's table shows."""
 
 import json
 import os
