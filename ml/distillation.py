@@ -28,7 +28,7 @@ import numpy as np
 from ml import registry
 from ml.dataset import build_dataset, example_from_ticket, ticket_code_map, ticket_context
 from ml.serialization import serialize
-from ml.training import JsonConfig, _offline, batched_logits
+from ml.training import JsonConfig, _offline, adamw, batched_logits
 from repair_center import selectors
 from repair_center.models import Ticket
 
@@ -238,9 +238,7 @@ def distil(
 
     encoded = tokenizer(data.texts, truncation=True, max_length=max_length)["input_ids"]
     labels = torch.tensor(data.labels)
-    optimizer = torch.optim.AdamW(
-        student.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
+    optimizer = adamw(student.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(encoded) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     scheduler = get_linear_schedule_with_warmup(

@@ -278,7 +278,7 @@ def _fit_and_register(
     ):
         (staging / name).write_text(json.dumps(content, indent=1, sort_keys=True))
 
-    hyperparameters = {**config.to_json(), "max_length": info["max_length"], "epochs": info["epochs"]}
+    hyperparameters = {**config.to_json(), **{k: info[k] for k in ("max_length", "epochs", "steps")}}
     hyperparameters["base_model"] = info["base_model"]
     row_counts = {
         "tickets": dataset.total_tickets,

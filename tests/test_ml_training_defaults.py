@@ -1,13 +1,13 @@
-"""Training defaults: domain tokens (curated codes, event kinds, section markers as single tokens),
-and the sequence length and epochs chosen from the data and the CPU time budget."""
+"""Training defaults: domain tokens (curated codes, event kinds, section markers, context and event
+times as single tokens), and the sequence length and steps chosen from the data and the time budget."""
 
 import pytest
 
 from ml.training import (
     TrainingConfig,
     add_domain_tokens,
-    choose_epochs,
     choose_max_length,
+    choose_steps,
     domain_terms,
     fine_tune,
     measure_speed,
@@ -16,26 +16,32 @@ from ml.training import (
 from tests.factories import tiny_encoder_dir
 
 TEXTS = [
-    "[codes] CPRI_LINK_DOWN [events] -4m alarm_raised SFP_RX_LOW | +0m alarm_raised CPRI_LINK_DOWN "
+    "[unit] kind=radio-unit sw=R23.2 age=6y [codes] CPRI_LINK_DOWN "
+    "[events] -4m alarm_raised SFP_RX_LOW | +0m alarm_raised CPRI_LINK_DOWN "
     "[text] link closed, cpri_link_down again",
-    "[codes] CPRI_LINK_DOWN [events] -9m alarm_raised CPRI_LINK_DOWN [text] fibre dirty",
-    "[codes] MAINS_FAILURE [events] -1h alarm_raised MAINS_FAILURE | +2h alarm_cleared MAINS_FAILURE "
+    "[unit] kind=radio-unit [codes] CPRI_LINK_DOWN [events] -4m alarm_raised CPRI_LINK_DOWN "
+    "[text] fibre dirty, sev=major. near-4m",
+    "[codes] MAINS_FAILURE [events] -1h15m alarm_raised MAINS_FAILURE | +2d alarm_cleared MAINS_FAILURE "
     "[text] power cut in the area",
 ]
 
 
-def test_domain_terms_are_identifiers_and_markers_seen_often_enough():
+def test_domain_terms_are_identifiers_markers_context_and_times_seen_often_enough():
     assert domain_terms(TEXTS, min_count=2) == [
+        "-4m",
         "[codes]",
         "[events]",
         "[text]",
+        "[unit]",
         "alarm_raised",
         "cpri_link_down",
+        "kind=radio-unit",
     ]
-    once = domain_terms(TEXTS, min_count=1)
-    assert {"mains_failure", "sfp_rx_low", "alarm_cleared"} <= set(once)
-    # plain words, times and free-text punctuation are not identifiers
-    assert not {"link", "closed", "-4m", "fibre", "power"} & set(once)
+    once = set(domain_terms(TEXTS, min_count=1))
+    assert {"mains_failure", "sfp_rx_low", "alarm_cleared", "sw=r23.2", "age=6y", "-1h15m", "+2d"} <= once
+    assert "sev=major" in once  # a value never takes the sentence's full stop
+    # plain words, punctuation and a time glued to a word ("near-4m") are not terms
+    assert not {"link", "closed", "fibre", "power", "sev=major.", "near-4m"} & once
 
 
 def _tiny(tmp_path):
@@ -83,12 +89,18 @@ def test_the_saved_tokenizer_keeps_the_domain_tokens_for_serving_and_the_edge(tm
         output_dir=tmp_path / "model",
     )
 
-    assert info["domain_tokens"] == 8  # 3 markers, 2 event kinds, 3 codes
+    # 4 markers, 2 event kinds, 3 codes, 4 context values (sev=major from the text), 4 times
+    assert info["domain_tokens"] == 17
     # serving and edge agents tokenise with the tokenizers library from tokenizer.json alone
     tokenizer = Tokenizer.from_file(str(tmp_path / "model" / "tokenizer.json"))
     tokens = tokenizer.encode("[codes] CPRI_LINK_DOWN [text] link closed, xcpri_link_down").tokens
     assert tokens[1:4] == ["[codes]", "cpri_link_down", "[text]"]
     assert "link" in tokens and "closed" in tokens and "cpri_link_down" not in tokens[5:]
+    tokens = tokenizer.encode(
+        "[unit] kind=radio-unit sw=R23.2 [events] -4m alarm_raised [text] near-4m"
+    ).tokens
+    assert tokens[1:7] == ["[unit]", "kind=radio-unit", "sw=r23.2", "[events]", "-4m", "alarm_raised"]
+    assert "-4m" not in tokens[8:]  # glued to a word, the time is read as pieces
     assert predict_proba(tmp_path / "model", TEXTS, max_length=48).shape == (3, 2)
 
     plain = TrainingConfig(base_model=str(base), epochs=1, max_length=48, batch_size=2, domain_tokens=False)
@@ -106,21 +118,64 @@ def test_the_saved_tokenizer_keeps_the_domain_tokens_for_serving_and_the_edge(tm
     assert plain_tokens[1:4] == ["[", "codes", "]"]
 
 
-def test_epochs_fit_the_time_budget_at_the_measured_speed():
-    config = TrainingConfig()
-    slow, fast = 960.0, 1_700.0  # tokens/s: one 2-core host measured 960, another 1,464
-    # 20,000 simulated tickets: ~14,000 train at a mean of 97 tokens: 24 min an epoch, or 13
-    assert choose_epochs(14_000, 97, slow, config) == 1
-    assert choose_epochs(14_000, 97, fast, config) == 2
-    # 4,000 tickets: ~2,700 train, ~4.5 min an epoch, so the cap applies
-    assert choose_epochs(2_700, 97, slow, config) == config.max_epochs == 6
-    assert choose_epochs(1_000_000, 128, slow, config) == 1  # never zero
-    assert choose_epochs(14_000, 97, 50_000.0, config) == config.max_epochs  # a GPU
-    assert choose_epochs(2_700, 97, slow, TrainingConfig(epochs=2)) == 2  # an explicit choice wins
-    assert choose_epochs(2_700, 97, slow, TrainingConfig(time_budget_s=600)) == 2
-    # validation is scored after every epoch: 15,500 tickets fit twice, not with 1,600 validation too
-    assert choose_epochs(15_500, 97, fast, config) == 2
-    assert choose_epochs(15_500, 97, fast, config, n_validation=1_600) == 1
+def test_steps_fill_the_time_budget_at_the_measured_speed():
+    config = TrainingConfig()  # batches of 16, 1,800 s, at most 6 epochs
+    slow, fast = 960.0, 1_600.0  # tokens/s measured on 2-core hosts
+    # 20,000 simulated tickets: 14,000 train (875 steps an epoch) at a mean of 64 tokens;
+    # 16 * 64 / 960 = 1.07 s a step: 1,687 steps, the second epoch cut short rather than skipped
+    assert choose_steps(14_000, 64, slow, config) == 1_687
+    assert choose_steps(14_000, 64, fast, config) == 2_812  # 3.2 epochs
+    # every epoch, the partial last one too, ends with a validation pass: 1,600 tickets at a third
+    # of a step's cost per token, cost 35.6 s each: two passes, 67 steps fewer
+    assert choose_steps(14_000, 64, slow, config, n_validation=1_600) == 1_620
+    assert choose_steps(14_000, 64, slow, config, budget_s=900) == 875  # never less than one epoch
+    assert choose_steps(2_700, 97, slow, config) == 6 * 169  # 4,000 tickets: the epoch cap applies
+    assert choose_steps(1_000_000, 128, slow, config) == 62_500  # one epoch
+    assert choose_steps(14_000, 64, 50_000.0, config) == 6 * 875  # a GPU
+    assert choose_steps(14_000, 64, float("inf"), config) == 6 * 875  # too few batches to measure
+    assert choose_steps(2_700, 97, slow, TrainingConfig(epochs=2)) == 2 * 169  # an explicit choice wins
+    assert choose_steps(2_700, 97, slow, TrainingConfig(epochs=2, batch_size=32)) == 2 * 85
+
+
+def _fine_tune_tiny(tmp_path, config, name="model"):
+    return fine_tune(
+        train_texts=TEXTS,
+        train_labels=["CLEAN_FIBRE", "CLEAN_FIBRE", "DISPATCH_GENERATOR"],
+        val_texts=[],
+        val_labels=[],
+        labels=["CLEAN_FIBRE", "DISPATCH_GENERATOR"],
+        config=config,
+        output_dir=tmp_path / name,
+    )
+
+
+@pytest.mark.slow
+def test_steps_stop_when_the_time_budget_is_spent_but_never_before_one_epoch(tmp_path):
+    base = str(tiny_encoder_dir(tmp_path / "base"))
+    # three tickets make one batch of 4: nothing to time, so the plan is the cap of six epochs
+    roomy = _fine_tune_tiny(tmp_path, TrainingConfig(base_model=base, max_length=48, batch_size=4), "roomy")
+    assert (roomy["planned_steps"], roomy["steps"], roomy["epochs_run"], roomy["stopped"]) == (6, 6, 6, None)
+
+    # a budget no longer than the reserve for saving is spent before the second epoch starts
+    spent = _fine_tune_tiny(
+        tmp_path, TrainingConfig(base_model=base, max_length=48, batch_size=4, time_budget_s=15), "spent"
+    )
+    assert (spent["planned_steps"], spent["steps"], spent["epochs_run"]) == (6, 1, 1)
+    assert spent["stopped"] == "time budget of 15 s spent at step 1"
+    assert (tmp_path / "spent" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_a_plan_of_one_and_a_half_epochs_cuts_the_last_epoch_short(tmp_path, monkeypatch):
+    import ml.training
+
+    # the plan comes from a timing that differs run to run: fix it to see the loop follow it
+    monkeypatch.setattr(ml.training, "choose_steps", lambda *args, **kwargs: 3)
+    base = str(tiny_encoder_dir(tmp_path / "base"))
+    info = _fine_tune_tiny(tmp_path, TrainingConfig(base_model=base, max_length=48, batch_size=2))
+
+    assert (info["epochs"], info["planned_steps"], info["steps"]) == (2, 3, 3)  # 2 batches an epoch
+    assert [epoch["steps"] for epoch in info["history"]] == [2, 1]
 
 
 def test_measuring_the_speed_leaves_weights_gradients_and_random_state_as_found(tmp_path):
