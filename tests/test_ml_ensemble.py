@@ -82,6 +82,33 @@ def test_the_weights_and_temperature_minimise_validation_log_loss():
     assert ensemble.fit_temperature(y, overconfident) > 1.0
 
 
+def test_the_weights_count_every_class_the_same_as_macro_f1_does():
+    # 18 tickets of a frequent class, 2 of a rare one. "sure" is very sure of the frequent class and
+    # wrong on the rare one; "fair" is right on both, less sure. Counting tickets, "sure" wins the
+    # mix and the rare class is never predicted; counting classes, "fair" carries it.
+    y = np.array([0] * 18 + [1] * 2)
+    sure = np.array([[0.97, 0.03]] * 18 + [[0.9, 0.1]] * 2)
+    fair = np.array([[0.6, 0.4]] * 18 + [[0.3, 0.7]] * 2)
+    grid = [{"sure": w / 10, "fair": 1 - w / 10} for w in range(11)]
+    by_ticket = min(
+        grid,
+        key=lambda weights: ensemble.log_loss(y, ensemble.combine({"sure": sure, "fair": fair}, weights)),
+    )
+    assert by_ticket["sure"] >= 0.8
+    assert (ensemble.combine({"sure": sure, "fair": fair}, by_ticket).argmax(axis=1) == 0).all()
+
+    weights = ensemble.fit_weights(y, {"sure": sure, "fair": fair})
+    assert weights["fair"] > weights["sure"]
+    assert (ensemble.combine({"sure": sure, "fair": fair}, weights).argmax(axis=1) == y).all()
+    # tickets of a label the members do not know (-1) are left out rather than breaking the fit
+    assert (
+        ensemble.fit_weights(
+            np.append(y, -1), {"sure": np.vstack([sure, [0.5, 0.5]]), "fair": np.vstack([fair, [0.5, 0.5]])}
+        )
+        == weights
+    )
+
+
 def test_members_are_calibrated_one_by_one_before_they_are_mixed():
     # An overconfident member that is right 3 times in 4 and a timid one that is always right:
     # mixed raw, the loud one's certainty outweighs the right answer on the ticket it gets wrong.
