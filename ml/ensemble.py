@@ -115,10 +115,11 @@ def calibrate(proba: np.ndarray, temperature: float) -> np.ndarray:
     return softmax(np.log(np.clip(proba, 1e-12, 1.0)) / temperature)
 
 
-def log_loss(y: np.ndarray, proba: np.ndarray) -> float:
+def log_loss(y: np.ndarray, proba: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Mean negative log-likelihood of the true classes; ``weights`` weigh the rows (default equal)."""
     if len(y) == 0:
         return 0.0
-    return float(-np.mean(np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, 1.0))))
+    return float(-np.average(np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, 1.0)), weights=weights))
 
 
 def fit_temperature(y: np.ndarray, proba: np.ndarray) -> float:
@@ -145,14 +146,11 @@ def fit_weights(y: np.ndarray, probas: dict[str, np.ndarray]) -> dict[str, float
     y = y[known]
     probas = {name: proba[known] for name, proba in probas.items()}
     balance = 1.0 / np.bincount(y)[y]
-    balance /= balance.sum()
-    rows = np.arange(len(y))
     for combo in product(range(steps + 1), repeat=len(names)):
         if sum(combo) != steps:
             continue
         weights = {name: c / steps for name, c in zip(names, combo, strict=True)}
-        picked = combine(probas, weights)[rows, y]
-        loss = float(-np.sum(balance * np.log(np.clip(picked, 1e-12, 1.0))))
+        loss = log_loss(y, combine(probas, weights), balance)
         if loss < best_loss - 1e-12:
             best, best_loss = weights, loss
     return best

@@ -355,15 +355,13 @@ def fine_tune(
         for batch_ids in _batches(row_lengths, config.batch_size, rng):
             if step >= total_steps:
                 break
-            # room for this step and the validation pass that ends the epoch, timed on the last one
-            next_step_s = (time.monotonic() - started - validation_s * (epoch - 1)) / max(step, 1)
-            if (
-                epoch > 1
-                and not config.epochs
-                and time.monotonic() - called + next_step_s + validation_s > budget_end
-            ):
-                stopped = f"time budget of {config.time_budget_s:.0f} s spent at step {step}"
-                break
+            if epoch > 1 and not config.epochs:
+                # room for this step and the validation pass ending the epoch, timed on the last one
+                now = time.monotonic()
+                next_step_s = (now - started - validation_s * (epoch - 1)) / step
+                if now - called + next_step_s + validation_s > budget_end:
+                    stopped = f"time budget of {config.time_budget_s:.0f} s spent at step {step}"
+                    break
             batch, target = tensors(batch_ids)
             loss = loss_fn(model(**batch).logits, target)
             loss.backward()
