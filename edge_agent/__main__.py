@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -61,7 +62,10 @@ def main(argv=None) -> int:
         return 0
     host, _, port = args.listen.rpartition(":")
     server = LocalServer((host or "127.0.0.1", int(port)), agent)
-    (args.data_dir / "agent.port").write_text(str(server.server_address[1]))
+    # Written whole (temp file, then rename): a reader polling for the file never sees it empty.
+    port_file = args.data_dir / "agent.port"
+    port_file.with_suffix(".port.part").write_text(str(server.server_address[1]))
+    os.replace(port_file.with_suffix(".port.part"), port_file)
     threading.Thread(target=server.serve_forever, daemon=True, name="http").start()
     agent.start_background()
     inbox = Inbox(agent, args.inbox or args.data_dir / "inbox")

@@ -257,6 +257,8 @@ class AgentProcess:
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log = data_dir / "agent.log"
+        port_file = data_dir / "agent.port"
+        port_file.unlink(missing_ok=True)  # a restart on the same directory must not read the old port
         env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")}
         env["PYTHONUNBUFFERED"] = "1"
         with self.log.open("ab") as out:
@@ -265,7 +267,6 @@ class AgentProcess:
                  "--data-dir", str(data_dir), "--listen", "127.0.0.1:0", "--heartbeat-s", "0.5", *extra],
                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
-        port_file = data_dir / "agent.port"
         assert wait_until(lambda: port_file.exists() or self.process.poll() is not None, timeout=60), (
             self.logs()
         )

@@ -105,7 +105,6 @@ def fleet(transactional_db, request, settings, tmp_path):
     data_dir = tmp_path / "agent"
 
     def start_agent(token: str) -> AgentProcess:
-        (data_dir / "agent.port").unlink(missing_ok=True)  # the port file of the previous run
         agent = AgentProcess(relay.url, token, data_dir, "--name", "kill-me", "--batch-size", "50")
         agents.append(agent)
         return agent
