@@ -27,6 +27,9 @@ Progress = Callable[[dict], None]
 # Training steps are chosen from the speed measured on the machine that trains (``measure_speed``):
 # the same 2-core CPU has given 960 tokens/s on one host and 1,464 on another, and a GPU far more.
 SPEED_PROBE_STEPS = 4  # timed whole training steps, after one untimed warm-up
+# A probe that short erred by -7% and +33% on two 20,000-ticket runs on the same host: the plan is
+# made again from the speed of this many real steps (when the first epoch is longer than that).
+REPLAN_AFTER_STEPS = 50
 
 
 class JsonConfig:
@@ -127,6 +130,16 @@ def choose_steps(
     passes = min(config.max_epochs, max(1, math.ceil(budget / (steps_per_epoch * step_s + validation_s))))
     steps = int((budget - passes * validation_s) // step_s)
     return int(max(steps_per_epoch, min(config.max_epochs * steps_per_epoch, steps)))
+
+
+def linear_schedule(step: int, total_steps: int, config: TrainingConfig) -> float:
+    """The learning-rate factor at ``step``: linear warm-up over ``warmup_ratio`` of the steps, then
+    linear decay to zero at ``total_steps`` (as transformers' ``get_linear_schedule_with_warmup``),
+    computed from the plan in force, so a plan made again mid-run reshapes the rest of the curve."""
+    warmup = int(total_steps * config.warmup_ratio)
+    if step < warmup:
+        return step / max(1, warmup)
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
 
 
 def adamw(params, **kwargs):
@@ -278,7 +291,6 @@ def fine_tune(
         AutoModelForSequenceClassification,
         AutoTokenizer,
         DataCollatorWithPadding,
-        get_linear_schedule_with_warmup,
         set_seed,
     )
     from transformers.utils import logging as hf_logging
@@ -320,7 +332,7 @@ def fine_tune(
         target = torch.tensor([y_train[i] for i in batch_ids], device=device)
         return collate([rows[i] for i in batch_ids]).to(device), target
 
-    tokens_per_s = None
+    tokens_per_s = tokens_per_s_trained = None
     if not config.epochs:  # a probe on batches drawn as training draws them, with its own generator
         probe = _batches(row_lengths, config.batch_size, random.Random(config.seed + 1))
         tokens_per_s = measure_speed(model, [tensors(b) for b in probe[: SPEED_PROBE_STEPS + 1]], loss_fn)
@@ -342,19 +354,36 @@ def fine_tune(
     )
     steps_per_epoch = math.ceil(len(rows) / config.batch_size)
     epochs = math.ceil(total_steps / steps_per_epoch)
-    scheduler = get_linear_schedule_with_warmup(
-        optimizer, int(total_steps * config.warmup_ratio), total_steps
+    probe_steps = total_steps
+    plan = {"total": total_steps}  # read by the schedule at every step, so a new plan reshapes it
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: linear_schedule(s, plan["total"], config)
     )
+    replan = bool(tokens_per_s and math.isfinite(tokens_per_s)) and steps_per_epoch > REPLAN_AFTER_STEPS
 
     history, best_f1, best_epoch, best_state, stale = [], -1.0, 0, None, 0
-    step, started, stopped, validation_s = 0, time.monotonic(), "", 0.0
+    step, started, stopped, validation_s, trained_tokens = 0, time.monotonic(), "", 0.0, 0
     budget_end = config.time_budget_s - _SAVE_RESERVE_S  # seconds after the call; one epoch at least
-    for epoch in range(1, epochs + 1):
+    epoch = 0
+    while step < total_steps:
+        epoch += 1
         model.train()
         losses = []
         for batch_ids in _batches(row_lengths, config.batch_size, rng):
             if step >= total_steps:
                 break
+            if replan and step == REPLAN_AFTER_STEPS:
+                measured = trained_tokens / max(time.monotonic() - started, 1e-9)
+                total_steps = plan["total"] = choose_steps(
+                    len(rows),
+                    mean_tokens,
+                    measured,
+                    config,
+                    n_validation=len(val_texts),
+                    budget_s=budget_end - (started - called),
+                )
+                epochs = math.ceil(total_steps / steps_per_epoch)
+                tokens_per_s_trained = measured
             if epoch > 1 and not config.epochs:
                 # room for this step and the validation pass ending the epoch, timed on the last one
                 now = time.monotonic()
@@ -363,6 +392,7 @@ def fine_tune(
                     stopped = f"time budget of {config.time_budget_s:.0f} s spent at step {step}"
                     break
             batch, target = tensors(batch_ids)
+            trained_tokens += int(batch["attention_mask"].sum())
             loss = loss_fn(model(**batch).logits, target)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -419,10 +449,12 @@ def fine_tune(
         "epochs": epochs,
         "steps": step,
         "planned_steps": total_steps,
+        "planned_steps_probe": probe_steps,
         "stopped": stopped or None,
         "tokens_per_s_measured": round(tokens_per_s, 1)
         if tokens_per_s and math.isfinite(tokens_per_s)
         else None,
+        "tokens_per_s_trained": round(tokens_per_s_trained, 1) if tokens_per_s_trained else None,
         "epochs_run": len(history),
         "best_epoch": best_epoch,
         "best_val_macro_f1": best_f1 if best_f1 >= 0 else None,

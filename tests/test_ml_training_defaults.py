@@ -10,6 +10,7 @@ from ml.training import (
     choose_steps,
     domain_terms,
     fine_tune,
+    linear_schedule,
     measure_speed,
     predict_proba,
 )
@@ -176,6 +177,30 @@ def test_a_plan_of_one_and_a_half_epochs_cuts_the_last_epoch_short(tmp_path, mon
 
     assert (info["epochs"], info["planned_steps"], info["steps"]) == (2, 3, 3)  # 2 batches an epoch
     assert [epoch["steps"] for epoch in info["history"]] == [2, 1]
+
+
+@pytest.mark.slow
+def test_the_plan_is_made_again_from_the_speed_of_real_steps(tmp_path, monkeypatch):
+    import ml.training
+
+    # a probe reading absurdly slow plans one epoch; real steps, timed after two, show room for six
+    monkeypatch.setattr(ml.training, "measure_speed", lambda *args: 1e-3)
+    monkeypatch.setattr(ml.training, "REPLAN_AFTER_STEPS", 2)
+    base = str(tiny_encoder_dir(tmp_path / "base"))
+    info = _fine_tune_tiny(tmp_path, TrainingConfig(base_model=base, max_length=48, batch_size=1))
+
+    assert (info["planned_steps_probe"], info["planned_steps"], info["steps"]) == (3, 18, 18)
+    assert (info["epochs"], info["epochs_run"], info["stopped"]) == (6, 6, None)
+    assert info["tokens_per_s_trained"] > 1.0
+
+
+def test_the_learning_rate_schedule_follows_the_plan_in_force():
+    config = TrainingConfig(warmup_ratio=0.1)
+    factors = [linear_schedule(s, 100, config) for s in (0, 5, 10, 55, 100, 120)]
+    assert factors == [0.0, 0.5, 1.0, 0.5, 0.0, 0.0]
+    # made again at step 50 for 200 steps: warm-up is over, and the decay now ends at 200
+    assert linear_schedule(50, 200, config) == pytest.approx(150 / 180)
+    assert linear_schedule(200, 200, config) == 0.0
 
 
 def test_measuring_the_speed_leaves_weights_gradients_and_random_state_as_found(tmp_path):
