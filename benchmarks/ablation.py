@@ -28,6 +28,16 @@ from datetime import UTC, date, datetime
 
 ROWS = ("runbook", "tfidf_text", "tfidf_all", "transformer_text", "transformer_all", "served_all")
 MIN_CLASS_COUNT = 5
+PLAN_KEYS = (
+    "max_length",
+    "epochs_run",
+    "steps",
+    "planned_steps_probe",
+    "planned_steps",
+    "tokens_per_s_measured",
+    "tokens_per_s_trained",
+    "stopped",
+)
 
 
 def _parse(value: str) -> datetime:
@@ -243,7 +253,8 @@ def run(args) -> dict:
             )
             predict_s = time.monotonic() - t0
             rows.append(_row(name, y_eval, proba, labels, train_s, predict_s))
-            rows[-1].update(max_length=info["max_length"], epochs_run=info["epochs_run"])
+            # the plan and how it went: the speed probe's plan, the one made from real steps, the steps run
+            rows[-1].update({key: info[key] for key in PLAN_KEYS})
             print(f"  {name}: {rows[-1]}", file=sys.stderr)
             if field == "all" and "served_all" in args.rows:
                 rows.append(_served_row(Path(tmp), train_s, sample, validation, held, labels, info))

@@ -129,6 +129,8 @@ def choose_steps(
         return config.max_epochs * steps_per_epoch
     passes = min(config.max_epochs, max(1, math.ceil(budget / (steps_per_epoch * step_s + validation_s))))
     steps = int((budget - passes * validation_s) // step_s)
+    if passes > 1 and steps - (passes - 1) * steps_per_epoch < validation_s / step_s:
+        steps = (passes - 1) * steps_per_epoch  # a last epoch shorter than its validation pass: skip it
     return int(max(steps_per_epoch, min(config.max_epochs * steps_per_epoch, steps)))
 
 

@@ -39,6 +39,9 @@ def test_a_small_run_writes_every_row_in_the_documented_shape(tmp_path):
         assert row["ms_per_ticket"] > 0
     transformers = [row for row in result["rows"] if row["name"].startswith("transformer")]
     assert all(row["train_s"] > 0 and row["epochs_run"] == 1 for row in transformers)
+    # the plan is recorded; one explicit epoch is planned and run whole, so nothing stopped it
+    assert all(row["steps"] == row["planned_steps"] == row["planned_steps_probe"] > 0 for row in transformers)
+    assert all(row["stopped"] is None and row["tokens_per_s_measured"] is None for row in transformers)
     by_name = {row["name"]: row for row in result["rows"]}
     served = by_name["served_all"]  # fitted on top of transformer_all's encoder, so it took longer
     assert served["train_s"] > by_name["transformer_all"]["train_s"]

@@ -130,6 +130,9 @@ def test_steps_fill_the_time_budget_at_the_measured_speed():
     # of a step's cost per token, cost 35.6 s each: two passes, 67 steps fewer
     assert choose_steps(14_000, 64, slow, config, n_validation=1_600) == 1_620
     assert choose_steps(14_000, 64, slow, config, budget_s=900) == 875  # never less than one epoch
+    # 1,939 s buys 2 epochs, their 2 passes and 1 s more: a third epoch of one step and a 35.6 s pass is
+    # not worth it, so the plan is the two whole epochs
+    assert choose_steps(14_000, 64, slow, config, n_validation=1_600, budget_s=1_939) == 2 * 875
     assert choose_steps(2_700, 97, slow, config) == 6 * 169  # 4,000 tickets: the epoch cap applies
     assert choose_steps(1_000_000, 128, slow, config) == 62_500  # one epoch
     assert choose_steps(14_000, 64, 50_000.0, config) == 6 * 875  # a GPU
