@@ -232,6 +232,7 @@ def prepare(args, data_dir: Path):
             hidden_size=args.hidden_size,
             epochs=args.student_epochs,
             learning_rate=args.student_lr,
+            augment=args.augment,
             seed=args.seed,
         ),
         warm_start=False,
@@ -303,8 +304,9 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=3000, help="Simulated tickets.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--teacher-epochs", type=int, default=3)
-    parser.add_argument("--student-epochs", type=int, default=25, help="as DistillationConfig")
+    parser.add_argument("--student-epochs", type=int, default=13, help="as DistillationConfig")
     parser.add_argument("--student-lr", type=float, default=5e-4, help="as DistillationConfig")
+    parser.add_argument("--augment", type=int, default=1, help="as DistillationConfig (0: none)")
     parser.add_argument("--max-length", type=int, default=96, help="Tokens per ticket (teacher and student).")
     parser.add_argument("--max-train-samples", type=int, default=None, help="Cap the teacher's training set.")
     parser.add_argument("--single", type=int, default=SINGLE_SAMPLES, help="Tickets timed one by one.")
@@ -329,7 +331,8 @@ def main() -> None:
         teacher, bundle = prepare(args, work)
         result = measure(teacher, bundle, work, single=args.single)
     result["setup"].update(tickets=args.tickets, teacher_epochs=args.teacher_epochs,
-                           student_epochs=args.student_epochs, student_lr=args.student_lr)  # fmt: skip
+                           student_epochs=args.student_epochs, student_lr=args.student_lr,
+                           augment=args.augment)  # fmt: skip
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

@@ -279,7 +279,9 @@ def compress(*, teacher, config: CompressionConfig | None = None, progress=None)
             labels=list(teacher.label_set),
             max_length=max_length,
             student_parameters=info["parameters"],
-            distillation={k: info[k] for k in ("examples", "labelled", "unlabelled", "history", "train_s")},
+            distillation={
+                k: info[k] for k in ("examples", "labelled", "augmented", "unlabelled", "history", "train_s")
+            },
             onnx_fp32_bytes=export["bytes"],
             onnx_int8_bytes=quantized["bytes"],
             export_max_abs_error=export["max_abs_error_vs_torch"],

@@ -61,6 +61,7 @@ def test_the_distil_task_registers_a_signed_bundle_with_lineage_metrics_and_chec
     # Measured on the teacher's own held-out evaluation set (8 tickets), beside the teacher's numbers.
     assert metrics["n"] == 8 and 0.0 <= metrics["macro_f1"] <= 1.0 and "accuracy" in metrics["teacher"]
     assert metrics["distillation"]["unlabelled"] == 8 and metrics["export_max_abs_error"] < 1e-5
+    assert 0 < metrics["distillation"]["augmented"] <= metrics["distillation"]["labelled"]
     assert bundle.metrics["bundle_bytes"] == bundle.bytes
 
     files = bundle_files(bundle.path)
@@ -118,12 +119,14 @@ def test_distil_without_sync_queues_the_task_on_the_training_queue(db):
     broker.delete("training")
     out = StringIO()
 
-    call_command("distil", "--teacher", str(version.pk), "--tier", "cell-site", "--epochs", "2", stdout=out)
+    call_command("distil", "--teacher", str(version.pk), "--tier", "cell-site", "--epochs", "2",
+                 "--augment", "3", stdout=out)  # fmt: skip
 
     [message] = broker.lrange("training", 0, -1)
     headers = json.loads(message)["headers"]
     assert (headers["task"], headers["id"]) == ("ml.tasks.distil_model_task", out.getvalue().strip())
     assert headers["argsrepr"].startswith(f"({version.pk}, 'cell-site', {{'distillation': {{'layers': 2")
+    assert "'epochs': 2," in headers["argsrepr"] and "'augment': 3," in headers["argsrepr"]
 
 
 def test_distil_without_a_champion_or_with_an_unknown_teacher_says_so(db):
@@ -131,3 +134,5 @@ def test_distil_without_a_champion_or_with_an_unknown_teacher_says_so(db):
         call_command("distil", stdout=StringIO())
     with pytest.raises(CommandError, match="no model version 999"):
         call_command("distil", "--teacher", "999", stdout=StringIO())
+    with pytest.raises(CommandError, match="--augment must be 0 or more"):
+        call_command("distil", "--teacher", "999", "--augment", "-1", stdout=StringIO())

@@ -1,12 +1,14 @@
 """Distillation: a small student learns the champion's soft labels over labelled and open tickets."""
 
 import json
+import math
+import random
 from pathlib import Path
 
 import pytest
 import torch
 
-from ml.distillation import DistillationConfig, build_student, distil, distil_loss
+from ml.distillation import DistillationConfig, augment, build_student, distil, distil_loss
 from ml.models import TrainingRun
 from ml.services import train_model
 from ml.training import TrainingConfig
@@ -42,13 +44,16 @@ def test_the_student_trains_on_soft_labels_of_labelled_and_open_tickets_and_its_
     info = json.loads((student / "distillation.json").read_text())
     teacher_dir = Path(teacher.artifact_path)
     eval_ids = json.loads((teacher_dir / "split.json").read_text())["eval"]
-    # Every labelled ticket but the teacher's held-out evaluation set, plus the 12 open ones.
+    # Every labelled ticket but the teacher's held-out evaluation set, one view of each with less
+    # known (those equal to their ticket left out), plus the 12 open ones.
     assert info["held_out_eval"] == len(eval_ids) == 8
     assert (info["labelled"], info["unlabelled"]) == (24, 12)
+    assert 12 <= info["augmented"] <= 24
+    assert info["examples"] == 24 + info["augmented"] + 12
     assert info["teacher_version"] == teacher.pk and info["max_length"] == 64
     history = info["history"]
     assert len(history) == 8 and history[-1]["loss"] < history[0]["loss"] * 0.9, history
-    assert steps[-1]["step"] == steps[-1]["total_steps"] == 8 * 9
+    assert steps[-1]["step"] == steps[-1]["total_steps"] == 8 * math.ceil(info["examples"] / 4)
 
     student_config = json.loads((student / "config.json").read_text())
     assert (student_config["num_hidden_layers"], student_config["hidden_size"]) == (2, 32)
@@ -112,3 +117,40 @@ def test_the_loss_is_the_tempered_kl_alone_on_unlabelled_rows_and_mixes_in_cross
 
     assert torch.isclose(unlabelled, kl)
     assert torch.isclose(mixed, 0.7 * kl + 0.3 * ce)
+
+
+TICKET = (
+    "[site] climate=coastal tier=cell-site [unit] kind=radio-unit vendor=nordlink sw=r22.1 "
+    "[codes] CPRI_LINK_DOWN SW_CRASH [events] -2h05m software_upgrade | -4m alarm_raised SFP_RX_LOW "
+    "| +0m alarm_raised CPRI_LINK_DOWN [text] link down | see [events] log | restarted"
+)
+SECTIONS = ("[site] ", "[unit] ", "[codes] ", "[events] ", "[text] ")
+
+
+def test_an_augmented_view_keeps_the_codes_the_order_and_the_free_text_whole_or_drops_it():
+    events = ["-2h05m software_upgrade", "-4m alarm_raised SFP_RX_LOW", "+0m alarm_raised CPRI_LINK_DOWN"]
+    free_text = "[text] link down | see [events] log | restarted"
+    rng, views = random.Random(0), set()
+    for _ in range(300):
+        view = augment(TICKET, rng)
+        views.add(view)
+        assert "[codes] CPRI_LINK_DOWN SW_CRASH [events] " in view
+        head, _, rest = view.partition("[text] ")
+        assert not rest or "[text] " + rest == free_text  # the free text whole, even its "[events]"
+        present = [m for m in SECTIONS if m in head or (m == "[text] " and rest)]
+        assert present == sorted(present, key=SECTIONS.index)
+        kept = head.partition("[events] ")[2].strip().split(" | ")
+        assert kept and all(e in events for e in kept)
+        assert kept == sorted(kept, key=events.index)  # the events keep their order
+    # every kind of drop happens, and views differ
+    assert len(views) > 20
+    assert any("[site]" not in v for v in views) and any("[unit]" not in v for v in views)
+    assert any("[text]" not in v for v in views) and any(v.count(" | ") < 2 for v in views)
+    assert TICKET in views  # nothing dropped at times: such views are left out of the data
+
+
+def test_a_ticket_with_nothing_to_drop_is_its_own_only_view():
+    rng = random.Random(0)
+    assert {augment("[codes] CPRI_LINK_DOWN", rng) for _ in range(20)} == {"[codes] CPRI_LINK_DOWN"}
+    assert {augment("[text] fibre cut", rng) for _ in range(20)} == {"[text] fibre cut"}
+    assert augment("[empty]", rng) == "[empty]"

@@ -23,11 +23,19 @@ class Command(BaseCommand):
         parser.add_argument("--epochs", type=int, default=DistillationConfig().epochs)
         parser.add_argument("--max-length", type=int, default=0, help="0: the teacher's.")
         parser.add_argument("--max-train-samples", type=int, default=None)
+        parser.add_argument(
+            "--augment",
+            type=int,
+            default=DistillationConfig().augment,
+            help="Views of each labelled ticket with less known, taught by the teacher (0: none).",
+        )
         parser.add_argument("--sparsity", type=float, default=0.0, help="Prune this share of weights.")
         parser.add_argument("--no-warm-start", action="store_true", help="Never start from the last student.")
         parser.add_argument("--sync", action="store_true", help="Run in this process.")
 
     def handle(self, *args, **options):
+        if options["augment"] < 0:
+            raise CommandError("--augment must be 0 or more")
         if options["teacher"] is not None:
             teacher = ModelVersion.objects.filter(pk=options["teacher"]).first()
             if teacher is None:
@@ -45,6 +53,7 @@ class Command(BaseCommand):
                 epochs=options["epochs"],
                 max_length=options["max_length"],
                 max_train_samples=options["max_train_samples"],
+                augment=options["augment"],
             ),
             sparsity=options["sparsity"],
             warm_start=not options["no_warm_start"],
