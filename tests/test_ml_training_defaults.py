@@ -120,7 +120,7 @@ def test_the_saved_tokenizer_keeps_the_domain_tokens_for_serving_and_the_edge(tm
 
 
 def test_steps_fill_the_time_budget_at_the_measured_speed():
-    config = TrainingConfig()  # batches of 16, 1,800 s, at most 6 epochs
+    config = TrainingConfig()  # batches of 16, 1,800 s, at most 10 epochs
     slow, fast = 960.0, 1_600.0  # tokens/s measured on 2-core hosts
     # 20,000 simulated tickets: 14,000 train (875 steps an epoch) at a mean of 64 tokens;
     # 16 * 64 / 960 = 1.07 s a step: 1,687 steps, the second epoch cut short rather than skipped
@@ -133,10 +133,11 @@ def test_steps_fill_the_time_budget_at_the_measured_speed():
     # 1,939 s buys 2 epochs, their 2 passes and 1 s more: a third epoch of one step and a 35.6 s pass is
     # not worth it, so the plan is the two whole epochs
     assert choose_steps(14_000, 64, slow, config, n_validation=1_600, budget_s=1_939) == 2 * 875
-    assert choose_steps(2_700, 97, slow, config) == 6 * 169  # 4,000 tickets: the epoch cap applies
+    assert choose_steps(2_700, 97, slow, config) == 1_113  # 4,000 tickets: 6.6 epochs at the slow speed
+    assert choose_steps(2_700, 97, fast, config) == 10 * 169  # and the cap of 10 at the fast one
     assert choose_steps(1_000_000, 128, slow, config) == 62_500  # one epoch
-    assert choose_steps(14_000, 64, 50_000.0, config) == 6 * 875  # a GPU
-    assert choose_steps(14_000, 64, float("inf"), config) == 6 * 875  # too few batches to measure
+    assert choose_steps(14_000, 64, 50_000.0, config) == 10 * 875  # a GPU
+    assert choose_steps(14_000, 64, float("inf"), config) == 10 * 875  # too few batches to measure
     assert choose_steps(2_700, 97, slow, TrainingConfig(epochs=2)) == 2 * 169  # an explicit choice wins
     assert choose_steps(2_700, 97, slow, TrainingConfig(epochs=2, batch_size=32)) == 2 * 85
 
@@ -156,15 +157,16 @@ def _fine_tune_tiny(tmp_path, config, name="model"):
 @pytest.mark.slow
 def test_steps_stop_when_the_time_budget_is_spent_but_never_before_one_epoch(tmp_path):
     base = str(tiny_encoder_dir(tmp_path / "base"))
-    # three tickets make one batch of 4: nothing to time, so the plan is the cap of six epochs
+    # three tickets make one batch of 4: nothing to time, so the plan is the cap of ten epochs
     roomy = _fine_tune_tiny(tmp_path, TrainingConfig(base_model=base, max_length=48, batch_size=4), "roomy")
-    assert (roomy["planned_steps"], roomy["steps"], roomy["epochs_run"], roomy["stopped"]) == (6, 6, 6, None)
+    assert (roomy["planned_steps"], roomy["steps"], roomy["epochs_run"]) == (10, 10, 10)
+    assert roomy["stopped"] is None
 
     # a budget no longer than the reserve for saving is spent before the second epoch starts
     spent = _fine_tune_tiny(
         tmp_path, TrainingConfig(base_model=base, max_length=48, batch_size=4, time_budget_s=15), "spent"
     )
-    assert (spent["planned_steps"], spent["steps"], spent["epochs_run"]) == (6, 1, 1)
+    assert (spent["planned_steps"], spent["steps"], spent["epochs_run"]) == (10, 1, 1)
     assert spent["stopped"] == "time budget of 15 s spent at step 1"
     assert (tmp_path / "spent" / "model.safetensors").is_file()
 
@@ -186,14 +188,14 @@ def test_a_plan_of_one_and_a_half_epochs_cuts_the_last_epoch_short(tmp_path, mon
 def test_the_plan_is_made_again_from_the_speed_of_real_steps(tmp_path, monkeypatch):
     import ml.training
 
-    # a probe reading absurdly slow plans one epoch; real steps, timed after two, show room for six
+    # a probe reading absurdly slow plans one epoch; real steps, timed after two, show room for ten
     monkeypatch.setattr(ml.training, "measure_speed", lambda *args: 1e-3)
     monkeypatch.setattr(ml.training, "REPLAN_AFTER_STEPS", 2)
     base = str(tiny_encoder_dir(tmp_path / "base"))
     info = _fine_tune_tiny(tmp_path, TrainingConfig(base_model=base, max_length=48, batch_size=1))
 
-    assert (info["planned_steps_probe"], info["planned_steps"], info["steps"]) == (3, 18, 18)
-    assert (info["epochs"], info["epochs_run"], info["stopped"]) == (6, 6, None)
+    assert (info["planned_steps_probe"], info["planned_steps"], info["steps"]) == (3, 30, 30)
+    assert (info["epochs"], info["epochs_run"], info["stopped"]) == (10, 10, None)
     assert info["tokens_per_s_trained"] > 1.0
 
 
