@@ -226,17 +226,17 @@ def prepare(args, data_dir: Path):
         sys.exit(f"teacher training {run.status}: {run.reason}")
     print(f"teacher v{run.model_version_id} trained in {time.monotonic() - started:.0f} s", flush=True)
     started = time.monotonic()
-    config = CompressionConfig(
-        distillation=DistillationConfig(
-            layers=args.layers,
-            hidden_size=args.hidden_size,
-            epochs=args.student_epochs,
-            learning_rate=args.student_lr,
-            augment=args.augment,
-            seed=args.seed,
-        ),
-        warm_start=False,
+    given = {"epochs": args.student_epochs, "learning_rate": args.student_lr, "augment": args.augment}
+    distillation = DistillationConfig(
+        layers=args.layers,
+        hidden_size=args.hidden_size,
+        seed=args.seed,
+        **{key: value for key, value in given.items() if value is not None},
     )
+    # what ran, recorded in the result's setup: the options given, else DistillationConfig's defaults
+    args.student_epochs, args.student_lr = distillation.epochs, distillation.learning_rate
+    args.augment = distillation.augment
+    config = CompressionConfig(distillation=distillation, warm_start=False)
     bundle, _ = compress(teacher=run.model_version, config=config)
     print(f"bundle {bundle.version} built in {time.monotonic() - started:.0f} s", flush=True)
     return run.model_version, bundle
@@ -304,9 +304,9 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=3000, help="Simulated tickets.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--teacher-epochs", type=int, default=3)
-    parser.add_argument("--student-epochs", type=int, default=13, help="as DistillationConfig")
-    parser.add_argument("--student-lr", type=float, default=5e-4, help="as DistillationConfig")
-    parser.add_argument("--augment", type=int, default=1, help="as DistillationConfig (0: none)")
+    parser.add_argument("--student-epochs", type=int, default=None, help="Default: DistillationConfig's.")
+    parser.add_argument("--student-lr", type=float, default=None, help="Default: DistillationConfig's.")
+    parser.add_argument("--augment", type=int, default=None, help="Default: DistillationConfig's (0: none).")
     parser.add_argument("--max-length", type=int, default=96, help="Tokens per ticket (teacher and student).")
     parser.add_argument("--max-train-samples", type=int, default=None, help="Cap the teacher's training set.")
     parser.add_argument("--single", type=int, default=SINGLE_SAMPLES, help="Tickets timed one by one.")

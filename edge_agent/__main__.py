@@ -63,9 +63,9 @@ def main(argv=None) -> int:
     host, _, port = args.listen.rpartition(":")
     server = LocalServer((host or "127.0.0.1", int(port)), agent)
     # Written whole (temp file, then rename): a reader polling for the file never sees it empty.
-    port_file = args.data_dir / "agent.port"
-    port_file.with_suffix(".port.part").write_text(str(server.server_address[1]))
-    os.replace(port_file.with_suffix(".port.part"), port_file)
+    port_file, part = args.data_dir / "agent.port", args.data_dir / "agent.port.part"
+    part.write_text(str(server.server_address[1]))
+    os.replace(part, port_file)
     threading.Thread(target=server.serve_forever, daemon=True, name="http").start()
     agent.start_background()
     inbox = Inbox(agent, args.inbox or args.data_dir / "inbox")

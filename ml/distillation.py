@@ -145,7 +145,7 @@ def collect_data(teacher_version, teacher_dir: Path, config: DistillationConfig)
     rng, seen = random.Random(config.seed), set(texts)
     views = []
     for _ in range(config.augment):
-        for text in texts[: len(examples)]:
+        for text in texts:  # the labelled tickets only: views and unlabelled ones are added below
             view = augment(text, rng)
             if view not in seen:
                 seen.add(view)

@@ -340,15 +340,16 @@ def fine_tune(
     if not config.epochs:  # a probe on batches drawn as training draws them, with its own generator
         probe = _batches(row_lengths, config.batch_size, random.Random(config.seed + 1))
         tokens_per_s = measure_speed(model, [tensors(b) for b in probe[: SPEED_PROBE_STEPS + 1]], loss_fn)
-    mean_tokens = sum(min(n, max_length) for n in lengths) / max(1, len(lengths))
-    total_steps = choose_steps(
-        len(rows),
-        mean_tokens,
-        tokens_per_s or 0.0,
-        config,
-        n_validation=len(val_texts),
-        budget_s=config.time_budget_s - (time.monotonic() - called) - _SAVE_RESERVE_S,
-    )
+    mean_tokens = sum(row_lengths) / max(1, len(row_lengths))
+    budget_end = config.time_budget_s - _SAVE_RESERVE_S  # seconds after the call; one epoch at least
+
+    def plan_steps(speed: float, spent_s: float) -> int:
+        """Steps for the budget left after ``spent_s`` seconds of loading, tokenising and probing."""
+        return choose_steps(
+            len(rows), mean_tokens, speed, config, n_validation=len(val_texts), budget_s=budget_end - spent_s
+        )
+
+    total_steps = plan_steps(tokens_per_s or 0.0, time.monotonic() - called)
     head = [p for name, p in model.named_parameters() if name.startswith("classifier.")]
     body = [p for name, p in model.named_parameters() if not name.startswith("classifier.")]
     optimizer = adamw(
@@ -367,7 +368,6 @@ def fine_tune(
 
     history, best_f1, best_epoch, best_state, stale = [], -1.0, 0, None, 0
     step, started, stopped, validation_s, trained_tokens = 0, time.monotonic(), "", 0.0, 0
-    budget_end = config.time_budget_s - _SAVE_RESERVE_S  # seconds after the call; one epoch at least
     epoch = 0
     while step < total_steps:
         epoch += 1
@@ -377,17 +377,9 @@ def fine_tune(
             if step >= total_steps:
                 break
             if replan and step == REPLAN_AFTER_STEPS:
-                measured = trained_tokens / max(time.monotonic() - started, 1e-9)
-                total_steps = plan["total"] = choose_steps(
-                    len(rows),
-                    mean_tokens,
-                    measured,
-                    config,
-                    n_validation=len(val_texts),
-                    budget_s=budget_end - (started - called),
-                )
+                tokens_per_s_trained = trained_tokens / max(time.monotonic() - started, 1e-9)
+                total_steps = plan["total"] = plan_steps(tokens_per_s_trained, started - called)
                 epochs = math.ceil(total_steps / steps_per_epoch)
-                tokens_per_s_trained = measured
             if epoch > 1 and not config.epochs:
                 # room for this step and the validation pass ending the epoch, timed on the last one
                 now = time.monotonic()
