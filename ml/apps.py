@@ -19,13 +19,13 @@ class MlConfig(AppConfig):
 def enqueue_recommendations(sender, ticket_ids, **kwargs):
     """New or changed tickets get a recommendation in the background, when a champion exists."""
     from ml.models import ModelVersion
-    from ml.tasks import recommend_tickets
+    from ticketai.broker import enqueue
 
     if not ModelVersion.objects.filter(status=ModelVersion.Status.CHAMPION).exists():
         return
     ids = sorted(set(ticket_ids))
     try:
         for start in range(0, len(ids), RECOMMEND_BATCH):
-            recommend_tickets.delay(ids[start : start + RECOMMEND_BATCH])
+            enqueue("ml.tasks.recommend_tickets", ids[start : start + RECOMMEND_BATCH])
     except Exception:  # the ingest has committed; a broker outage must not turn it into an error
         logger.exception("could not enqueue recommendations for %s tickets", len(ids))

@@ -23,6 +23,7 @@ from ml.models import EdgeAgent, EdgeBundle, EdgePrediction, EdgeReport, Enrolme
 from ml.models.edge import hash_token
 from ml.serialization import serialize
 from repair_center import selectors
+from ticketai.broker import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -273,11 +274,9 @@ def bundle_release(
     *, path: str | Path, model_version=None, intended_tier: str = "", intended_site=None
 ) -> EdgeBundle:
     """Register a full bundle unoffered and queue its publication (deltas for the fleet, then offer)."""
-    from ml.tasks import edge_publish_bundle
-
     bundle = bundle_register(path=path, model_version=model_version, intended_tier=intended_tier,
                              intended_site=intended_site, active=False)  # fmt: skip
-    transaction.on_commit(lambda: edge_publish_bundle.delay(bundle.pk))
+    enqueue_on_commit("ml.tasks.edge_publish_bundle", bundle.pk)
     return bundle
 
 

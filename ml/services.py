@@ -25,6 +25,7 @@ from ml.models import ModelVersion, TrainingRun
 from ml.quality import GateConfig, check_quality
 from ml.serialization import SERIALIZATION_VERSION
 from ml.training import TrainingConfig, fine_tune, predict_proba
+from ticketai.broker import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[dict], None]
@@ -61,12 +62,10 @@ def training_run_create(
 
 def training_enqueue(**kwargs) -> TrainingRun:
     """Create a queued run and hand it to a worker on the training queue once the row is committed."""
-    from ml.tasks import train_model_task
-
     run = training_run_create(**kwargs)
     run.celery_task_id = str(uuid.uuid4())
     run.save(update_fields=["celery_task_id"])
-    transaction.on_commit(lambda: train_model_task.apply_async(args=[run.pk], task_id=run.celery_task_id))
+    enqueue_on_commit("ml.tasks.train_model_task", run.pk, task_id=run.celery_task_id)
     return run
 
 

@@ -32,6 +32,7 @@ from ml.models.webhooks import (
     WebhookSubscription,
     sign,
 )
+from ticketai.broker import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -63,10 +64,8 @@ def webhook_emit(event: str, payload: dict) -> list[int]:
 
 
 def _enqueue(ids: list[int]) -> None:
-    from ml.tasks import deliver_webhook
-
     for delivery_id in ids:
-        deliver_webhook.delay(delivery_id)
+        enqueue("ml.tasks.deliver_webhook", delivery_id)
 
 
 def backoff_s(attempts: int) -> float:

@@ -5,10 +5,14 @@ A view that starts work calls ``require_broker()`` before writing anything, or
 ``Retry-After`` instead of a 500 (DRF views through the exception, plain Django views through
 ``BrokerUnavailableMiddleware``, which also catches a publish that fails in an on_commit hook).
 Requests that start nothing (reads, recommendations from the loaded model) are unaffected.
+
+Services queue work by task name through ``enqueue`` and ``enqueue_on_commit``, so no service
+imports a tasks module (the tasks import the services, never the other way round).
 """
 
 import logging
 
+from django.db import transaction
 from django.http import JsonResponse
 from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -52,6 +56,30 @@ def enqueue_or_503(task, *, args=(), kwargs=None, **options):
     except BROKER_ERRORS as e:
         logger.warning("could not enqueue %s: %s", task.name, e)
         raise BrokerUnavailable() from e
+
+
+def task_named(name: str):
+    """The task registered as ``name`` on our app, importing every app's tasks module on first use."""
+    try:
+        return app.tasks[name]
+    except KeyError:
+        # A web process has not imported the tasks modules yet: this runs autodiscover_tasks().
+        app.loader.import_default_modules()
+        return app.tasks[name]
+
+
+def enqueue(name: str, *args, task_id: str | None = None, **kwargs):
+    """Send task ``name`` with these arguments now.
+
+    The task is looked up on the app rather than sent by name, so eager mode (tests, the embedded
+    demo) still runs it in process and routing by name (CELERY_TASK_ROUTES) applies as before.
+    """
+    return task_named(name).apply_async(args=args, kwargs=kwargs, task_id=task_id)
+
+
+def enqueue_on_commit(name: str, *args, task_id: str | None = None, **kwargs) -> None:
+    """Send task ``name`` once the current transaction commits, so the worker sees the rows it reads."""
+    transaction.on_commit(lambda: enqueue(name, *args, task_id=task_id, **kwargs))
 
 
 def _unavailable_response() -> JsonResponse:
