@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ml import ensemble, registry
+from ml import ensemble, labelsets, registry
 from ml.models import ModelVersion
 from ml.serialization import serialize
 
@@ -28,9 +28,7 @@ class NotServable(registry.ArtifactError):
 
 
 def resolve_key(label_set_key: str = DEFAULT_KEY) -> str:
-    from ml.services import label_set_key as default_key
-
-    return default_key() if label_set_key == DEFAULT_KEY else label_set_key
+    return labelsets.label_set_key() if label_set_key == DEFAULT_KEY else label_set_key
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ml import services
+from ml import labelsets, services
 from ml.models import TrainingRun
 from ml.training import TrainingConfig
 from repair_center import selectors
@@ -101,7 +101,7 @@ def retrain_request(
     requested_by: str = "system",
 ) -> TrainingRun:
     """Queue a retrain with its trigger and reason; recorded as skipped while another is queued or running."""
-    key = services.label_set_key(sources)
+    key = labelsets.label_set_key(sources)
     with transaction.atomic():
         busy = active_run(key)
         if busy is not None:
@@ -144,7 +144,7 @@ def _last_counted_run(key: str) -> TrainingRun | None:
 
 def new_labels_count(*, sources: Collection[str] = ()) -> tuple[int, TrainingRun | None]:
     """Labelled tickets created or changed since the last training of the label set (all, before any)."""
-    last = _last_counted_run(services.label_set_key(sources))
+    last = _last_counted_run(labelsets.label_set_key(sources))
     queryset = selectors.labelled_tickets(sources=sources)
     if last is not None:
         queryset = queryset.filter(updated_at__gt=last.created_at)
@@ -153,7 +153,7 @@ def new_labels_count(*, sources: Collection[str] = ()) -> tuple[int, TrainingRun
 
 def maybe_retrain_on_new_data(*, sources: Collection[str] = ()) -> TrainingRun | None:
     """Queue a retrain once TICKETAI_RETRAIN_NEW_LABELS tickets were labelled since the last training."""
-    key = services.label_set_key(sources)
+    key = labelsets.label_set_key(sources)
     if active_run(key) is not None:
         return None
     count, last = new_labels_count(sources=sources)
@@ -170,7 +170,7 @@ def maybe_retrain_on_new_data(*, sources: Collection[str] = ()) -> TrainingRun |
 
 def retrain_on_drift(*, reasons: list[str], sources: Collection[str] = ()) -> TrainingRun | None:
     """Queue a retrain for detected drift, unless a drift retrain started within the cooldown."""
-    key = services.label_set_key(sources)
+    key = labelsets.label_set_key(sources)
     cooldown = timedelta(hours=settings.TICKETAI_DRIFT_COOLDOWN_H)
     recent = (
         TrainingRun.objects.filter(

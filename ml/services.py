@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from ml import ensemble, evaluation, registry
 from ml.dataset import Dataset, Split, build_dataset, fingerprint, split_examples
+from ml.labelsets import label_set_key
 from ml.models import ModelVersion, TrainingRun
 from ml.quality import GateConfig, check_quality
 from ml.serialization import SERIALIZATION_VERSION
@@ -34,11 +35,6 @@ PROGRESS_WRITE_INTERVAL_S = 1.0
 
 class TrainingBusy(Exception):
     """Another training of the same label set is running."""
-
-
-def label_set_key(sources: Collection[str] = ()) -> str:
-    """What a model predicts, and from which data: one champion and one running training per key."""
-    return "resolution" if not sources else "resolution:" + ",".join(sorted(set(sources)))
 
 
 def training_run_create(
