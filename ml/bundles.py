@@ -14,24 +14,39 @@ Layout (format "ticketai-edge-bundle", format_version 1):
 
 The signature covers the manifest, and the manifest covers every file by sha256, so one check
 proves the whole bundle. edge_agent/bundle.py carries the same verification without Django.
+
+A delta bundle (kind "delta") turns a base bundle's files into a full bundle's: per file, the
+byte-wise difference, lzma-compressed (edge_agent/delta.py, which the agent carries, so central and
+the agent cannot disagree on it). ``bundle_register`` records a built bundle as an EdgeBundle; the
+compression pipeline and the fleet's publication both register through it.
 """
 
 import hashlib
 import json
+import logging
 import os
+import tempfile
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from django.conf import settings
+
+from edge_agent.delta import TARGET_MANIFEST, TARGET_SIGNATURE, make_delta
 from ml import signing
+from ml.models import EdgeBundle
 from ml.registry import sha256_file
 from ml.serialization import SERIALIZATION_VERSION
+
+logger = logging.getLogger(__name__)
 
 FORMAT = "ticketai-edge-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 REQUIRED_FILES = ("model.onnx", "tokenizer.json", "labels.json")
+# Manifest keys build_bundle writes itself; a delta's manifest takes the rest from its target.
+_BUILT_KEYS = ("files", "format", "format_version", "created_at")
 
 
 class BundleError(Exception):
@@ -107,3 +122,105 @@ def verify_bundle(path: str | Path, public_key_pem: str) -> dict:
             if digest.hexdigest() != expected:
                 raise BundleError(f"checksum mismatch for {name}")
     return manifest
+
+
+# --- deltas --------------------------------------------------------------------------------------
+
+
+def bundle_files(path: Path) -> dict[str, bytes]:
+    """The payload files of a bundle zip (manifest and signature left out)."""
+    with zipfile.ZipFile(path) as archive:
+        return {n: archive.read(n) for n in archive.namelist() if n not in ("manifest.json", "manifest.sig")}
+
+
+def build_delta(*, base_path: Path, full_path: Path, out_path: Path) -> Path:
+    """A signed delta bundle that turns ``base_path``'s files into ``full_path``'s.
+
+    Both bundles must verify with our own key. The delta carries the full bundle's manifest and
+    signature unchanged, so the bundle an agent rebuilds is verified exactly like the full download.
+    """
+    key = signing.public_key_pem()
+    base_manifest = verify_bundle(base_path, key)
+    full_manifest = verify_bundle(full_path, key)
+    with zipfile.ZipFile(full_path) as archive:
+        target_manifest, target_signature = archive.read(MANIFEST), archive.read(SIGNATURE)
+    with tempfile.TemporaryDirectory(dir=Path(out_path).parent) as tmp:
+        work = Path(tmp)
+        for side, path in (("base", base_path), ("new", full_path)):
+            (work / side).mkdir()
+            for name, content in bundle_files(path).items():
+                (work / side / name).write_bytes(content)
+        patches = work / "patches"
+        plan = make_delta(work / "base", work / "new", patches, names=sorted(full_manifest["files"]))
+        (patches / TARGET_MANIFEST).write_bytes(target_manifest)
+        (patches / TARGET_SIGNATURE).write_bytes(target_signature)
+        files = {entry["patch"]: patches / entry["patch"] for entry in plan.values() if "patch" in entry}
+        files.update({name: patches / name for name in (TARGET_MANIFEST, TARGET_SIGNATURE)})
+        manifest = {k: v for k, v in full_manifest.items() if k not in _BUILT_KEYS}
+        manifest.update(
+            version=f"{full_manifest['version']}-from-{base_manifest['version']}",
+            kind="delta",
+            base_version=base_manifest["version"],
+            target_version=full_manifest["version"],
+            delta=plan,
+        )
+        return build_bundle(out_path=out_path, files=files, manifest=manifest)
+
+
+def delta_register(*, base, full):
+    """Build and offer the delta from EdgeBundle ``base`` to ``full``; None when it would not be smaller."""
+    out = Path(settings.TICKETAI_EDGE_BUNDLE_DIR) / f"{full.version}-from-{base.version}.zip"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path = build_delta(base_path=Path(base.path), full_path=Path(full.path), out_path=out)
+    size = path.stat().st_size
+    if size >= full.bytes:
+        path.unlink()
+        logger.info("no delta %s -> %s: %s bytes, the full bundle is %s", base.version, full.version, size,
+                    full.bytes)  # fmt: skip
+        return None
+    saved = {"full_bytes": full.bytes, "delta_bytes": size, "bytes_saved": full.bytes - size,
+             "base_version": base.version}  # fmt: skip
+    return bundle_register(
+        path=path,
+        model_version=full.model_version,
+        intended_tier=full.intended_tier,
+        intended_site=full.intended_site,
+        metrics={**saved, "target_version": full.version},
+    )
+
+
+# --- registration --------------------------------------------------------------------------------
+
+
+def bundle_register(
+    *,
+    path: str | Path,
+    model_version=None,
+    intended_tier: str = "",
+    intended_site=None,
+    metrics=None,
+    active: bool = True,
+) -> EdgeBundle:
+    """Verify a built bundle with our own key and (when ``active``) offer it to agents."""
+    path = Path(path)
+    manifest = verify_bundle(path, signing.public_key_pem())
+    version = str(manifest.get("version") or "")
+    if not version:
+        raise BundleError("the manifest has no version")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    bundle, _ = EdgeBundle.objects.update_or_create(
+        version=version,
+        defaults={
+            "model_version": model_version,
+            "path": str(path.resolve()),
+            "sha256": digest,
+            "bytes": path.stat().st_size,
+            "kind": manifest.get("kind", EdgeBundle.Kind.FULL),
+            "base_version": manifest.get("base_version", ""),
+            "metrics": metrics if metrics is not None else manifest.get("metrics", {}),
+            "intended_tier": intended_tier or manifest.get("intended_tier", "") or "",
+            "intended_site": intended_site,
+            "active": active,
+        },
+    )
+    return bundle

@@ -5,17 +5,14 @@ student's torch weights are kept beside the bundles (``students/<version>/``) so
 compression for the same tier can warm-start from them; that keeps most int8 weights identical,
 and the update then also travels as a delta bundle (edge_agent/delta.py: per file, the byte-wise
 difference to the base bundle's file, lzma-compressed; unchanged files are not sent at all).
-``delta_register`` also makes deltas for the versions the fleet runs when a bundle is published
-(ml.edge.bundle_publish). The delta code lives in edge_agent, which the agent carries, so central
-and the agent cannot disagree on it.
+Deltas and the EdgeBundle rows are made by ml.bundles, which the fleet's publication
+(ml.edge.bundle_publish) uses too.
 """
 
 import json
 import logging
 import shutil
-import tempfile
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,15 +20,7 @@ import numpy as np
 from django.conf import settings
 from django.utils import timezone
 
-from edge_agent.delta import (
-    TARGET_MANIFEST,
-    TARGET_SIGNATURE,
-    DeltaError,
-    apply_delta,
-    make_delta,
-    sha256_file,
-)
-from ml import evaluation
+from ml import bundles, evaluation
 from ml.distillation import DistillationConfig, distil, eval_examples
 from ml.serialization import SERIALIZATION_VERSION
 
@@ -40,11 +29,6 @@ logger = logging.getLogger(__name__)
 BUNDLE_FILES = ("model.onnx", "tokenizer.json", "labels.json", "code_map.json", "head.npz")
 # A build's scratch folder in the bundle directory; one left by a killed worker is removed by ml.worker.
 WORK_PREFIX = ".work-"
-# Manifest keys build_bundle writes itself; a delta's manifest takes the rest from its target.
-_BUILT_KEYS = ("files", "format", "format_version", "created_at")
-
-__all__ = ["BUNDLE_FILES", "CompressionConfig", "DeltaError", "apply_delta", "build_delta", "bundle_files",
-           "compress", "compress_once", "delta_register", "make_delta", "sha256_file"]  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -71,75 +55,6 @@ class CompressionConfig:
             intended_tier=str(data.get("intended_tier", "")),
             warm_start=bool(data.get("warm_start", True)),
         )
-
-
-# --- deltas --------------------------------------------------------------------------------------
-
-
-def bundle_files(path: Path) -> dict[str, bytes]:
-    """The payload files of a bundle zip (manifest and signature left out)."""
-    with zipfile.ZipFile(path) as archive:
-        return {n: archive.read(n) for n in archive.namelist() if n not in ("manifest.json", "manifest.sig")}
-
-
-def build_delta(*, base_path: Path, full_path: Path, out_path: Path) -> Path:
-    """A signed delta bundle that turns ``base_path``'s files into ``full_path``'s.
-
-    Both bundles must verify with our own key. The delta carries the full bundle's manifest and
-    signature unchanged, so the bundle an agent rebuilds is verified exactly like the full download.
-    """
-    from ml import bundles, signing
-
-    key = signing.public_key_pem()
-    base_manifest = bundles.verify_bundle(base_path, key)
-    full_manifest = bundles.verify_bundle(full_path, key)
-    with zipfile.ZipFile(full_path) as archive:
-        target_manifest, target_signature = archive.read(bundles.MANIFEST), archive.read(bundles.SIGNATURE)
-    with tempfile.TemporaryDirectory(dir=Path(out_path).parent) as tmp:
-        work = Path(tmp)
-        for side, path in (("base", base_path), ("new", full_path)):
-            (work / side).mkdir()
-            for name, content in bundle_files(path).items():
-                (work / side / name).write_bytes(content)
-        patches = work / "patches"
-        plan = make_delta(work / "base", work / "new", patches, names=sorted(full_manifest["files"]))
-        (patches / TARGET_MANIFEST).write_bytes(target_manifest)
-        (patches / TARGET_SIGNATURE).write_bytes(target_signature)
-        files = {entry["patch"]: patches / entry["patch"] for entry in plan.values() if "patch" in entry}
-        files.update({name: patches / name for name in (TARGET_MANIFEST, TARGET_SIGNATURE)})
-        manifest = {k: v for k, v in full_manifest.items() if k not in _BUILT_KEYS}
-        manifest.update(
-            version=f"{full_manifest['version']}-from-{base_manifest['version']}",
-            kind="delta",
-            base_version=base_manifest["version"],
-            target_version=full_manifest["version"],
-            delta=plan,
-        )
-        return bundles.build_bundle(out_path=out_path, files=files, manifest=manifest)
-
-
-def delta_register(*, base, full):
-    """Build and offer the delta from EdgeBundle ``base`` to ``full``; None when it would not be smaller."""
-    from ml.edge import bundle_register
-
-    out = Path(settings.TICKETAI_EDGE_BUNDLE_DIR) / f"{full.version}-from-{base.version}.zip"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    path = build_delta(base_path=Path(base.path), full_path=Path(full.path), out_path=out)
-    size = path.stat().st_size
-    if size >= full.bytes:
-        path.unlink()
-        logger.info("no delta %s -> %s: %s bytes, the full bundle is %s", base.version, full.version, size,
-                    full.bytes)  # fmt: skip
-        return None
-    saved = {"full_bytes": full.bytes, "delta_bytes": size, "bytes_saved": full.bytes - size,
-             "base_version": base.version}  # fmt: skip
-    return bundle_register(
-        path=path,
-        model_version=full.model_version,
-        intended_tier=full.intended_tier,
-        intended_site=full.intended_site,
-        metrics={**saved, "target_version": full.version},
-    )
 
 
 # --- the pipeline --------------------------------------------------------------------------------
@@ -227,8 +142,7 @@ def compress(*, teacher, config: CompressionConfig | None = None, progress=None)
     """Distil the teacher, export, quantize, bundle and register; returns (full EdgeBundle, delta or None)."""
     import torch
 
-    from ml import bundles, quantization, registry
-    from ml.edge import bundle_register
+    from ml import quantization, registry
 
     config = config or CompressionConfig()
     started = time.monotonic()
@@ -308,7 +222,7 @@ def compress(*, teacher, config: CompressionConfig | None = None, progress=None)
             manifest=manifest,
         )
         metrics["bundle_bytes"] = path.stat().st_size
-        full = bundle_register(
+        full = bundles.bundle_register(
             path=path, model_version=teacher, intended_tier=config.intended_tier, metrics=metrics
         )
         # Kept for the next warm start, before anything else can fail.
@@ -324,7 +238,7 @@ def compress(*, teacher, config: CompressionConfig | None = None, progress=None)
 
 def _delta_bundle(parent, full):
     """The delta from ``parent`` to ``full``; records the bytes saved on the full bundle's row."""
-    delta = delta_register(base=parent, full=full)
+    delta = bundles.delta_register(base=parent, full=full)
     if delta is not None:
         full.metrics = {**full.metrics, "delta": {**delta.metrics, "delta_version": delta.version}}
         full.save(update_fields=["metrics"])

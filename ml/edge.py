@@ -4,7 +4,6 @@ ingest with idempotency, agent reports, pattern-3 ETL, and the per-site fleet su
 Views in ml/api/edge.py stay thin and call these functions.
 """
 
-import hashlib
 import logging
 import secrets
 import time
@@ -236,45 +235,11 @@ def bundle_readable_by(bundle: EdgeBundle, agent: EdgeAgent) -> bool:
     return bundle.intended_site_id in (None, agent.site_id)
 
 
-def bundle_register(
-    *,
-    path: str | Path,
-    model_version=None,
-    intended_tier: str = "",
-    intended_site=None,
-    metrics=None,
-    active: bool = True,
-) -> EdgeBundle:
-    """Verify a built bundle with our own key and (when ``active``) offer it to agents."""
-    path = Path(path)
-    manifest = bundles.verify_bundle(path, signing.public_key_pem())
-    version = str(manifest.get("version") or "")
-    if not version:
-        raise bundles.BundleError("the manifest has no version")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    bundle, _ = EdgeBundle.objects.update_or_create(
-        version=version,
-        defaults={
-            "model_version": model_version,
-            "path": str(path.resolve()),
-            "sha256": digest,
-            "bytes": path.stat().st_size,
-            "kind": manifest.get("kind", EdgeBundle.Kind.FULL),
-            "base_version": manifest.get("base_version", ""),
-            "metrics": metrics if metrics is not None else manifest.get("metrics", {}),
-            "intended_tier": intended_tier or manifest.get("intended_tier", "") or "",
-            "intended_site": intended_site,
-            "active": active,
-        },
-    )
-    return bundle
-
-
 def bundle_release(
     *, path: str | Path, model_version=None, intended_tier: str = "", intended_site=None
 ) -> EdgeBundle:
     """Register a full bundle unoffered and queue its publication (deltas for the fleet, then offer)."""
-    bundle = bundle_register(path=path, model_version=model_version, intended_tier=intended_tier,
+    bundle = bundles.bundle_register(path=path, model_version=model_version, intended_tier=intended_tier,
                              intended_site=intended_site, active=False)  # fmt: skip
     enqueue_on_commit("ml.tasks.edge_publish_bundle", bundle.pk)
     return bundle
@@ -297,8 +262,6 @@ def bundle_publish(*, bundle_id: int) -> dict:
     Deltas first: an agent that saw the bundle before its delta existed would download it whole.
     Idempotent: existing deltas are kept, and the offer is a conditional update.
     """
-    from ml import compression
-
     bundle = EdgeBundle.objects.filter(pk=bundle_id, kind=EdgeBundle.Kind.FULL).first()
     if bundle is None:
         return {"bundle": bundle_id, "status": "missing"}
@@ -318,7 +281,7 @@ def bundle_publish(*, bundle_id: int) -> dict:
             skipped.append(version)
             continue
         try:
-            delta = compression.delta_register(base=base, full=bundle)
+            delta = bundles.delta_register(base=base, full=bundle)
         except bundles.BundleError as e:  # a base we no longer trust: its agents get the full bundle
             logger.warning("no delta from %s to %s: %s", version, bundle.version, e)
             skipped.append(version)

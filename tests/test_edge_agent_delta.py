@@ -15,7 +15,7 @@ import pytest
 from edge_agent import bundle as edge_bundle
 from edge_agent.agent import Agent, Config
 from edge_agent.delta import TARGET_SIGNATURE, sha256_file
-from ml import bundles, compression, edge
+from ml import bundles, edge
 from ml.models import EdgeBundle, EdgeReport
 from tests.edge_fixtures import (
     Central,
@@ -67,7 +67,7 @@ def fleet(transactional_db, central, settings, tmp_path):
 
 
 def _register(tmp_path, version: str, **model) -> EdgeBundle:
-    return edge.bundle_register(
+    return bundles.bundle_register(
         path=build_test_bundle(tmp_path / "built" / f"{version}.zip", version=version, **model)
     )
 
@@ -101,7 +101,7 @@ def _serve_instead(delta: EdgeBundle, path) -> None:
 def test_the_agent_updates_through_a_delta_and_serves_exactly_the_signed_full_bundle(fleet, tmp_path):
     agent, b1 = _agent_on_b1(fleet, tmp_path)
     full = _register(tmp_path, "b2", head_seed=5)  # the same encoder, a new head: a warm-started update
-    delta = compression.delta_register(base=b1, full=full)
+    delta = bundles.delta_register(base=b1, full=full)
     assert delta is not None and delta.base_version == "b1" and delta.bytes * 20 < full.bytes
 
     agent.heartbeat_once()
@@ -120,7 +120,7 @@ def test_the_agent_updates_through_a_delta_and_serves_exactly_the_signed_full_bu
         for name in ("manifest.json", "manifest.sig"):
             assert mine.read(name) == central.read(name)
     manifest, files = edge_bundle.verify_bundle(installed, agent.state["public_key_pem"])
-    assert manifest["version"] == "b2" and files == compression.bundle_files(full.path)
+    assert manifest["version"] == "b2" and files == bundles.bundle_files(full.path)
     document = simulated_documents(1)[0]
     served = agent.predict(document)
     direct = edge_bundle.load_model(full.path, agent.state["public_key_pem"])
@@ -137,10 +137,8 @@ def test_a_delta_made_against_another_base_is_refused_and_the_full_bundle_instal
     # Central's "b1" was rebuilt after this agent installed it: same name, other bytes.
     other_b1 = build_test_bundle(tmp_path / "other" / "b1.zip", version="b1", seed=7)
     full = _register(tmp_path, "b2", seed=7, head_seed=5)
-    path = compression.build_delta(
-        base_path=other_b1, full_path=full.path, out_path=tmp_path / "b2-from-b1.zip"
-    )
-    edge.bundle_register(path=path, metrics={"target_version": "b2"})
+    path = bundles.build_delta(base_path=other_b1, full_path=full.path, out_path=tmp_path / "b2-from-b1.zip")
+    bundles.bundle_register(path=path, metrics={"target_version": "b2"})
 
     agent.heartbeat_once()
 
@@ -155,7 +153,7 @@ def test_a_delta_made_against_another_base_is_refused_and_the_full_bundle_instal
 def test_a_corrupted_delta_is_refused_and_the_full_bundle_installed(fleet, tmp_path):
     agent, b1 = _agent_on_b1(fleet, tmp_path)
     full = _register(tmp_path, "b2", head_seed=5)
-    delta = compression.delta_register(base=b1, full=full)
+    delta = bundles.delta_register(base=b1, full=full)
     with zipfile.ZipFile(delta.path) as archive:
         patch = bytearray(archive.read("model.onnx.patch"))
     patch[len(patch) // 2] ^= 0xFF
@@ -175,7 +173,7 @@ def test_a_corrupted_delta_is_refused_and_the_full_bundle_installed(fleet, tmp_p
 def test_a_rebuilt_bundle_whose_full_signature_is_not_centrals_is_refused(fleet, tmp_path, settings):
     agent, b1 = _agent_on_b1(fleet, tmp_path)
     full = _register(tmp_path, "b2", head_seed=5)
-    delta = compression.delta_register(base=b1, full=full)
+    delta = bundles.delta_register(base=b1, full=full)
     # A delta that is itself signed by central, carrying a full-bundle signature by another key:
     # only the check of the rebuilt bundle can catch it.
     with zipfile.ZipFile(delta.path) as archive:
@@ -214,7 +212,7 @@ def test_central_offers_a_delta_only_to_agents_running_its_base(db, signing_key,
     settings.TICKETAI_EDGE_BUNDLE_DIR = tmp_path / "central-bundles"
     b1 = _register(tmp_path, "b1")
     full = _register(tmp_path, "b2", head_seed=5)
-    delta = compression.delta_register(base=b1, full=full)
+    delta = bundles.delta_register(base=b1, full=full)
     offered = edge.assignment(full, edge.installed_version("b1+local"))
     assert (
         offered["delta_url"] == f"/api/v1/edge/bundles/{delta.version}/" and offered["base_version"] == "b1"

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from ml import edge, signing
+from ml import bundles, edge, signing
 from ml.models import EdgeAgent, EdgePrediction, EdgeReport, EnrolmentToken, ModelVersion
 from ml.models.recommendations import Recommendation
 from repair_center.models import Ticket
@@ -76,9 +76,9 @@ def test_a_heartbeat_records_backlog_and_version_and_assigns_the_newest_bundle_f
     site = SiteFactory(tier="cell-site")
     answer, client = _enrol(site)
     assert client.post("/api/v1/edge/heartbeat/", {"backlog": 3}, format="json").json()["assignment"] is None
-    edge.bundle_register(path=build_test_bundle(tmp_path / "g.zip", version="global-1"))
-    edge.bundle_register(path=build_test_bundle(tmp_path / "s.zip", version="site-1"), intended_site=site)
-    edge.bundle_register(
+    bundles.bundle_register(path=build_test_bundle(tmp_path / "g.zip", version="global-1"))
+    bundles.bundle_register(path=build_test_bundle(tmp_path / "s.zip", version="site-1"), intended_site=site)
+    bundles.bundle_register(
         path=build_test_bundle(tmp_path / "o.zip", version="other-1"), intended_site=SiteFactory()
     )
     reply = client.post("/api/v1/edge/heartbeat/", {"backlog": 7, "model_version": "global-1"}, format="json")
@@ -91,8 +91,10 @@ def test_a_heartbeat_records_backlog_and_version_and_assigns_the_newest_bundle_f
 def test_a_bundle_download_is_conditional_and_scoped_to_the_site(tmp_path):
     site = SiteFactory()
     _, client = _enrol(site)
-    mine = edge.bundle_register(path=build_test_bundle(tmp_path / "m.zip", version="m1"), intended_site=site)
-    edge.bundle_register(
+    mine = bundles.bundle_register(
+        path=build_test_bundle(tmp_path / "m.zip", version="m1"), intended_site=site
+    )
+    bundles.bundle_register(
         path=build_test_bundle(tmp_path / "o.zip", version="o1"), intended_site=SiteFactory()
     )
     response = client.get("/api/v1/edge/bundles/m1/")

@@ -29,7 +29,7 @@ from django.urls import reverse
 from edge_agent.agent import Agent, Config
 from edge_agent.bundle import load_model
 from edge_agent.retrain import fit_softmax
-from ml import edge, signing
+from ml import bundles, edge, signing
 from ml.models import EdgePrediction, EdgeReport, SiteComputeProfile
 from ml.placement_service import TIER_DEFAULTS
 from repair_center.ingestion.catalogue import import_catalogue_dir
@@ -115,7 +115,7 @@ def test_a_coastal_agent_that_refits_its_head_locally_beats_the_global_student_t
     assert len(local) > 500 and len(held_out) > 250 and len(elsewhere) > 2500
 
     bundle_path, shipped = _global_student(tmp_path, elsewhere, context, labels)
-    edge.bundle_register(path=bundle_path)
+    bundles.bundle_register(path=bundle_path)
     site = Site.objects.get(code=EDGE_SITE)
     assert site.climate == "coastal"
     # The operator's word on the site: its tickets stay here, a few a day, a tight latency budget.

@@ -16,7 +16,7 @@ import zipfile
 import pytest
 from django_celery_results.models import TaskResult
 
-from ml import edge
+from ml import bundles, edge
 from ml.models import EdgeAgent, EdgeBundle, EdgePrediction, EdgeReport
 from tests.edge_fixtures import (
     AgentProcess,
@@ -67,7 +67,7 @@ def _serving(agent: AgentProcess, version: str) -> bool:
 def test_every_prediction_reaches_central_exactly_once_across_a_central_outage(fleet, tmp_path):
     central, start_agent, start_worker = fleet
     worker = start_worker()  # it comes up while central and the agents do
-    edge.bundle_register(path=build_test_bundle(tmp_path / "bundles" / "b1.zip", version="b1"))
+    bundles.bundle_register(path=build_test_bundle(tmp_path / "bundles" / "b1.zip", version="b1"))
     central.start()
     sites = [SiteFactory(code=f"CS-{name}-001") for name in ("COAST", "HOT", "COLD")]
     agents = [start_agent(site, f"agent-{i}") for i, site in enumerate(sites)]
@@ -141,7 +141,7 @@ def test_the_agent_swaps_bundles_without_dropping_requests_and_refuses_a_tampere
     central, start_agent, _ = fleet
     site = SiteFactory(code="CS-COAST-002")
     bundles_dir = tmp_path / "bundles"
-    edge.bundle_register(path=build_test_bundle(bundles_dir / "b1.zip", version="b1"), intended_site=site)
+    bundles.bundle_register(path=build_test_bundle(bundles_dir / "b1.zip", version="b1"), intended_site=site)
     central.start()
     agent = start_agent(site, "agent-swap")
     assert wait_until(lambda: _serving(agent, "b1"), timeout=WAIT_S), agent.logs()
@@ -157,7 +157,7 @@ def test_the_agent_swaps_bundles_without_dropping_requests_and_refuses_a_tampere
     thread = threading.Thread(target=hammer)
     thread.start()
     try:
-        edge.bundle_register(
+        bundles.bundle_register(
             path=build_test_bundle(bundles_dir / "b2.zip", version="b2", seed=5), intended_site=site
         )
         assert wait_until(lambda: _serving(agent, "b2"), timeout=WAIT_S), agent.logs()
@@ -172,7 +172,7 @@ def test_the_agent_swaps_bundles_without_dropping_requests_and_refuses_a_tampere
     good = build_test_bundle(bundles_dir / "b3-good.zip", version="b3", seed=9)
     tampered = bundles_dir / "b3.zip"
     _tamper(good, tampered)
-    bundle = edge.bundle_register(path=good, intended_site=site)
+    bundle = bundles.bundle_register(path=good, intended_site=site)
     EdgeBundle.objects.filter(pk=bundle.pk).update(
         path=str(tampered),
         sha256=hashlib.sha256(tampered.read_bytes()).hexdigest(),

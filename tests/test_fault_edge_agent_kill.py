@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from ml import edge
+from ml import bundles, edge
 from ml.models import EdgeAgent, EdgePrediction
 from tests.edge_fixtures import (
     AgentProcess,
@@ -135,7 +135,7 @@ def _kill(agent: AgentProcess) -> None:
 def test_an_agent_killed_with_unsent_and_in_flight_predictions_delivers_each_exactly_once(fleet, tmp_path):
     central, relay, start_agent = fleet
     site = SiteFactory(code="CS-COAST-009")
-    edge.bundle_register(path=build_test_bundle(tmp_path / "bundles" / "b1.zip", version="b1"))
+    bundles.bundle_register(path=build_test_bundle(tmp_path / "bundles" / "b1.zip", version="b1"))
     central.start()
     _, token = edge.enrolment_token_issue(site=site)
     agent = start_agent(token)

@@ -10,9 +10,10 @@ import redis
 from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 
+from edge_agent.delta import DeltaError, apply_delta
 from ml import signing
-from ml.bundles import verify_bundle
-from ml.compression import BUNDLE_FILES, CompressionConfig, DeltaError, apply_delta, bundle_files, compress
+from ml.bundles import bundle_files, verify_bundle
+from ml.compression import BUNDLE_FILES, CompressionConfig, compress
 from ml.distillation import DistillationConfig
 from ml.models import EdgeBundle, ModelVersion, TrainingRun
 from ml.serialization import SERIALIZATION_VERSION
