@@ -11,9 +11,14 @@ class MlConfig(AppConfig):
     verbose_name = "Machine learning"
 
     def ready(self):
+        from celery.signals import worker_ready
+
+        from ml import worker
         from repair_center.signals import tickets_changed
 
         tickets_changed.connect(enqueue_recommendations, dispatch_uid="ml.enqueue_recommendations")
+        # Only worker processes send worker_ready; the web process connects it and never hears it.
+        worker_ready.connect(worker.recover_on_worker_ready, dispatch_uid="ml.recover_on_worker_ready")
 
 
 def enqueue_recommendations(sender, ticket_ids, **kwargs):

@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from ml import services
+from ml import services, webhooks
 from ml.models import TrainingRun
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,6 @@ def train_model_task(self, run_id: int) -> dict:
 
 
 # --- Outbound webhooks (feedback.recorded, recommendation.ready) ---
-from ml import webhooks  # noqa: E402
 
 
 @shared_task(bind=True, name="ml.tasks.deliver_webhook", max_retries=None)
@@ -88,9 +87,7 @@ def distil_model_task(
     )
 
 
-# --- Automated retraining, drift and shadow (helper H) ---------------------------------------------
-# Importing ml.worker connects its worker_ready hook (recovery after a killed training) in workers.
-from ml import worker as _worker  # noqa: E402, F401
+# --- Automated retraining, drift and shadow ---------------------------------------------------------
 
 
 @shared_task(name="ml.tasks.scheduled_retrain")

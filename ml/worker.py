@@ -24,7 +24,6 @@ import shutil
 from datetime import timedelta
 from pathlib import Path
 
-from celery.signals import worker_ready
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
@@ -160,8 +159,8 @@ def remove_orphaned_work() -> int:
     return len(folders)
 
 
-@worker_ready.connect
-def _recover_on_worker_ready(sender=None, **kwargs) -> None:
+def recover_on_worker_ready(sender=None, **kwargs) -> None:
+    """Celery's worker_ready hook, connected by ml.apps: recover what a killed predecessor left."""
     hostname = getattr(sender, "hostname", "") or ""
     try:
         recover_orphaned_runs(hostname)
