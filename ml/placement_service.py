@@ -156,6 +156,11 @@ def _inputs_key(profile: SiteProfile, candidates: list[CandidateModel]) -> str:
 # --- Profiles and decisions ------------------------------------------------------------------------
 
 
+def profile_of(stored: SiteComputeProfile) -> SiteProfile:
+    """The placement rules' input from a stored profile; ValueError on a value the rules refuse."""
+    return SiteProfile(**stored.profile_values())
+
+
 def profile_for_site(site: Site, *, lock: bool = False) -> SiteComputeProfile:
     """The site's profile, created with its tier's defaults on first use."""
     rows = SiteComputeProfile.objects.select_for_update() if lock else SiteComputeProfile.objects
@@ -164,7 +169,7 @@ def profile_for_site(site: Site, *, lock: bool = False) -> SiteComputeProfile:
 
 
 def _decide(profile: SiteComputeProfile, *, force: bool) -> None:
-    inputs = profile.as_profile()
+    inputs = profile_of(profile)
     candidates = placement_candidates(profile.site)
     key = _inputs_key(inputs, candidates)
     if not force and profile.decision.get("inputs_key") == key:
@@ -242,7 +247,7 @@ def site_profile_update(site: Site, **fields) -> dict:
         if name not in SiteComputeProfile.PROFILE_FIELDS:
             raise ValueError(f"{name} is not a profile field")
         setattr(profile, name, value)
-    profile.as_profile()  # raises ValueError on a bad combination before anything is saved
+    profile_of(profile)  # raises ValueError on a bad combination before anything is saved
     profile.save()
     _decide(profile, force=True)
     return placement_payload(profile)
@@ -256,7 +261,7 @@ def placement_what_if(
         base = SiteProfile()
     else:
         stored = SiteComputeProfile.objects.filter(site=site).first()
-        base = (stored or SiteComputeProfile(site=site, **TIER_DEFAULTS.get(site.tier, {}))).as_profile()
+        base = profile_of(stored or SiteComputeProfile(site=site, **TIER_DEFAULTS.get(site.tier, {})))
     profile = replace(base, **fields)
     chosen = candidates if candidates else placement_candidates(site)
     return {"profile": asdict(profile), "decision": decide(profile, chosen).to_json()}

@@ -22,7 +22,7 @@ def site_profile(site: Site) -> placement.SiteProfile:
     stored = SiteComputeProfile.objects.filter(site=site).first()
     if stored is None:
         stored = SiteComputeProfile(site=site, **placement_service.TIER_DEFAULTS.get(site.tier, {}))
-    return stored.as_profile()
+    return placement_service.profile_of(stored)
 
 
 class WhatIfForm(forms.Form):

@@ -1,9 +1,7 @@
-"""A site's compute, link and data policy, and the placement decided for it (see ml/placement.py)."""
+"""A site's compute, link and data policy, and the placement decided for it (rules: ml/placement.py)."""
 
 from django.core.validators import MinValueValidator
 from django.db import models
-
-from ml.placement import SiteProfile
 
 _non_negative = [MinValueValidator(0)]
 
@@ -62,10 +60,11 @@ class SiteComputeProfile(models.Model):
     def __str__(self) -> str:
         return f"compute profile of {self.site}"
 
-    def as_profile(self) -> SiteProfile:
+    def profile_values(self) -> dict:
+        """The PROFILE_FIELDS as the placement rules take them (ml.placement.SiteProfile)."""
         # to_python: a fresh row holds what it was given (16), a loaded one what the column gives (16.0).
         get = self._meta.get_field
-        return SiteProfile(**{name: get(name).to_python(getattr(self, name)) for name in self.PROFILE_FIELDS})
+        return {name: get(name).to_python(getattr(self, name)) for name in self.PROFILE_FIELDS}
 
     @property
     def pattern(self) -> int | None:
