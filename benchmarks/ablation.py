@@ -138,11 +138,11 @@ def _row(name: str, y_true, proba, labels, train_s: float, predict_s: float) -> 
 
 
 def _served_row(tmp, transformer_s: float, train, validation, held, labels, info) -> dict:
-    """The served predictor, fitted by ml.ensemble.fit_serving from the fine-tuned encoder in ``tmp``
+    """The served predictor, fitted by ml.ensemble_fit.fit_serving from the fine-tuned encoder in ``tmp``
     exactly as `train` does, then loaded and timed as ml.inference serves it."""
     from types import SimpleNamespace
 
-    from ml import ensemble
+    from ml import ensemble, ensemble_fit
     from ml.inference import Predictor
 
     def examples(part, offset):
@@ -151,7 +151,7 @@ def _served_row(tmp, transformer_s: float, train, validation, held, labels, info
         ]
 
     t0 = time.monotonic()
-    ensemble.fit_serving(
+    ensemble_fit.fit_serving(
         model_dir=tmp / "model",
         out_dir=tmp / ensemble.SERVING_DIR,
         split_parts={

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ml import ensemble, evaluation, registry
+from ml import ensemble, ensemble_fit, evaluation, registry
 from ml.dataset import Dataset, Split, build_dataset, fingerprint, split_examples
 from ml.labelsets import label_set_key
 from ml.models import ModelVersion, TrainingRun
@@ -234,7 +234,7 @@ def _fit_and_register(
     eval_texts, eval_labels = [e.text for e in split.eval], [e.label for e in split.eval]
     # The served predictor (transformer, lexical member and neighbour votes, each calibrated on
     # validation, then mixed and calibrated) is what gets evaluated, compared with the champion and served.
-    serving, members, served_proba = ensemble.fit_serving(
+    serving, members, served_proba = ensemble_fit.fit_serving(
         model_dir=staging / "model",
         out_dir=staging / ensemble.SERVING_DIR,
         split_parts={"train": train, "validation": split.validation, "eval": split.eval},

@@ -1,0 +1,132 @@
+"""Fitting the served predictor at training time: the members, their mix and calibration.
+
+The runtime half (the members, the mix, calibration) is ml.ensemble, which the web process
+imports; this half needs the training-time evaluation and quantization and is imported by the
+training pipeline only.
+"""
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ml import evaluation, quantization
+from ml.ensemble import (
+    KNN_K,
+    MEMBERS,
+    Encoder,
+    calibrate,
+    calibrate_members,
+    combine,
+    export_onnx,
+    fit_lexical,
+    fit_temperature,
+    fit_weights,
+    knn_proba,
+    log_loss,
+    normalise,
+    softmax,
+)
+
+
+def fit_serving(
+    *,
+    model_dir: Path,
+    out_dir: Path,
+    split_parts: dict,
+    labels: Sequence[str],
+    max_length: int,
+    int8: bool = True,
+):
+    """Build ``serving/`` and return (ensemble config, member reports on the eval split, served proba).
+
+    ``split_parts`` maps "train", "validation", "eval" to lists of Examples. With ``int8`` the
+    served encoder is dynamically quantized (about 2x faster on CPU, which matters most for the
+    occlusion evidence's batch of variants); every figure below is measured on the encoder served.
+    """
+    tokenizer_settings = export_onnx(model_dir, out_dir)
+    if int8:
+        quantization.quantize_int8(out_dir / "model.onnx", out_dir / "model.onnx", keep_head=False)
+    encoder = Encoder(out_dir, max_length=max_length, **tokenizer_settings)
+    label_index = {label: i for i, label in enumerate(labels)}
+    train = [e for e in split_parts["train"] if e.label in label_index]
+    validation = [e for e in split_parts["validation"] if e.label in label_index]
+    evaluation_part = list(split_parts["eval"])
+    parts = {"train": train, "validation": validation, "eval": evaluation_part}
+    logits, features = {}, {}
+    for name, examples in parts.items():
+        logits[name], raw = encoder.run([e.text for e in examples])
+        features[name] = normalise(raw)
+    lexical = fit_lexical([e.text for e in train], [e.label for e in train], labels, out_dir / "lexical.npz")
+    y = {name: np.array([label_index.get(e.label, -1) for e in examples]) for name, examples in parts.items()}
+    index = np.vstack([features["train"], features["validation"]])
+    index_y = np.concatenate([y["train"], y["validation"]]).astype(np.int64)
+    np.save(out_dir / "embeddings.npy", index.astype(np.float32))
+    (out_dir / "index.json").write_text(
+        json.dumps(
+            {
+                "ticket_ids": [e.ticket_id for e in train + validation],
+                "labels": [e.label for e in train + validation],
+            }
+        )
+    )
+
+    def members(name: str, index_rows: int) -> dict[str, np.ndarray]:
+        texts = [e.text for e in parts[name]]
+        return {
+            "transformer": softmax(logits[name]),
+            "lexical": lexical.proba(texts),
+            "knn": knn_proba(features[name], index[:index_rows], index_y[:index_rows], len(labels)),
+        }
+
+    # Validation never votes for itself: its neighbours come from the training part only.
+    val = members("validation", len(train))
+    member_temperatures = {name: fit_temperature(y["validation"], proba) for name, proba in val.items()}
+    val = calibrate_members(val, member_temperatures)
+    weights = fit_weights(y["validation"], val)
+    val["ensemble"] = combine(val, weights)
+    validation_scores = {
+        name: {
+            "macro_f1": _macro_f1(y["validation"], proba),
+            "log_loss": round(log_loss(y["validation"], proba), 6),
+        }
+        for name, proba in val.items()
+    }
+    served = "ensemble"
+    temperature = fit_temperature(y["validation"], val[served])
+
+    ev = calibrate_members(members("eval", len(index)), member_temperatures)
+    ev["ensemble"] = combine(ev, weights)
+    eval_labels = [e.label for e in evaluation_part]
+    reports = {name: evaluation.report(eval_labels, proba, labels) for name, proba in ev.items()}
+    served_proba = calibrate(ev[served], temperature)
+    config = {
+        "members": list(MEMBERS),
+        "member_temperatures": member_temperatures,
+        "weights": weights,
+        "served": served,
+        "temperature": temperature,
+        "knn_k": KNN_K,
+        "max_length": max_length,
+        "encoder": "int8" if int8 else "fp32",
+        "tokenizer": tokenizer_settings,
+        "validation": validation_scores,
+        "labels": list(labels),
+    }
+    (out_dir / "ensemble.json").write_text(json.dumps(config, indent=1, sort_keys=True))
+    return config, reports, served_proba
+
+
+def _macro_f1(y: np.ndarray, proba: np.ndarray) -> float:
+    if len(y) == 0:
+        return 0.0
+    predicted = proba.argmax(axis=1)
+    present = sorted(set(y.tolist()))
+    scores = []
+    for c in present:
+        tp = int(((predicted == c) & (y == c)).sum())
+        fp = int(((predicted == c) & (y != c)).sum())
+        fn = int(((predicted != c) & (y == c)).sum())
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return round(float(np.mean(scores)), 6)
