@@ -9,11 +9,11 @@ Rows (each with accuracy, macro_f1, top3, train_s, ms_per_ticket on the same hel
   transformer_text  all-MiniLM-L6-v2 fine-tuned on title and description only
   transformer_all   the same on the full model input
   served_all        what `train` serves from that fine-tuned encoder: its int8 ONNX export, the
-                    lexical member and neighbour votes, each calibrated, mixed (ml.ensemble)
+                    lexical member and neighbour votes, each calibrated, mixed (ml.serving.ensemble)
 
 No database: tickets come straight from the simulator, and each is serialised exactly as
-ml.dataset does after ingest (vendor alarm ids shown as curated codes, site and unit context),
-with ml.serialization.serialize. The split is by time (newest 20% held out, the 10% before them
+ml.core.dataset does after ingest (vendor alarm ids shown as curated codes, site and unit context),
+with ml.core.serialization.serialize. The split is by time (newest 20% held out, the 10% before them
 for early stopping); classes with fewer than 5 training tickets are dropped, as the quality gate
 does. Inference time includes loading the model once.
 """
@@ -46,7 +46,7 @@ def _parse(value: str) -> datetime:
 
 def simulated_examples(tickets: int, seed: int) -> list[dict]:
     """Labelled simulator tickets with their full and text-only model inputs, oldest first."""
-    from ml.serialization import serialize
+    from ml.core.serialization import serialize
     from repair_center.simulator.catalogue import aliases
     from repair_center.simulator.generator import SimulationConfig, TicketGenerator
 
@@ -100,12 +100,12 @@ def time_split(examples: list[dict], eval_fraction: float = 0.2, validation_frac
 
 
 def _tfidf(train_texts, train_labels, eval_texts, labels):
-    """ml.evaluation.tfidf_proba's model, with fitting and prediction timed apart."""
+    """ml.training.evaluation.tfidf_proba's model, with fitting and prediction timed apart."""
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    from ml.evaluation import _WORD_PATTERN
+    from ml.training.evaluation import _WORD_PATTERN
 
     t0 = time.monotonic()
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, token_pattern=_WORD_PATTERN)
@@ -124,7 +124,7 @@ def _tfidf(train_texts, train_labels, eval_texts, labels):
 
 
 def _row(name: str, y_true, proba, labels, train_s: float, predict_s: float) -> dict:
-    from ml import evaluation
+    from ml.training import evaluation
 
     metrics = evaluation.report(y_true, proba, labels)
     return {
@@ -138,12 +138,13 @@ def _row(name: str, y_true, proba, labels, train_s: float, predict_s: float) -> 
 
 
 def _served_row(tmp, transformer_s: float, train, validation, held, labels, info) -> dict:
-    """The served predictor, fitted by ml.ensemble_fit.fit_serving from the fine-tuned encoder in ``tmp``
-    exactly as `train` does, then loaded and timed as ml.inference serves it."""
+    """The served predictor, fitted by ml.training.ensemble_fit.fit_serving from the fine-tuned encoder
+    in ``tmp`` exactly as `train` does, then loaded and timed as ml.serving.inference serves it."""
     from types import SimpleNamespace
 
-    from ml import ensemble, ensemble_fit
-    from ml.inference import Predictor
+    from ml.serving import ensemble
+    from ml.serving.inference import Predictor
+    from ml.training import ensemble_fit
 
     def examples(part, offset):
         return [
@@ -190,8 +191,8 @@ def run(args) -> dict:
     import tempfile
     from pathlib import Path
 
-    from ml import evaluation
-    from ml.training import TrainingConfig, fine_tune, predict_proba
+    from ml.training import evaluation
+    from ml.training.fine_tuning import TrainingConfig, fine_tune, predict_proba
 
     started = time.monotonic()
     examples = simulated_examples(args.tickets, args.seed)
@@ -288,7 +289,7 @@ def main(argv: list[str] | None = None) -> dict:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketai.settings")
     import django
 
-    django.setup()  # ml.training reads TICKETAI_BASE_MODEL from the settings; no database is used
+    django.setup()  # ml.training.fine_tuning reads TICKETAI_BASE_MODEL from the settings; no database is used
     result = run(args)
     print(f"{'model':<18}{'accuracy':>10}{'macro-F1':>10}{'top-3':>8}{'train s':>10}{'ms/ticket':>11}")
     for row in result["rows"]:

@@ -98,7 +98,7 @@ def _dir_bytes(path: Path) -> int:
 def _row(name, nbytes, predict_one, predict_batch, texts, gold, labels, single: int) -> dict:
     import numpy as np
 
-    from ml import evaluation
+    from ml.training import evaluation
 
     p50, p95 = _time_single(predict_one, texts, single)
     throughput, predicted = _time_batches(predict_batch, texts)
@@ -202,10 +202,10 @@ def prepare(args, data_dir: Path):
     """Simulate, load, train the teacher and compress it; returns (teacher, bundle)."""
     from django.core.management import call_command
 
-    from ml.compression import CompressionConfig, compress
-    from ml.distillation import DistillationConfig
-    from ml.services import train_model
-    from ml.training import TrainingConfig
+    from ml.compression.distillation import DistillationConfig
+    from ml.compression.pipeline import CompressionConfig, compress
+    from ml.training.fine_tuning import TrainingConfig
+    from ml.training.services import train_model
     from repair_center.simulator import SimulationConfig, write_simulation
     from repair_center.simulator.load import load_simulation
 
@@ -243,9 +243,9 @@ def prepare(args, data_dir: Path):
 
 
 def measure(teacher, bundle, work: Path, *, single: int = SINGLE_SAMPLES) -> dict:
-    from ml import registry
-    from ml.compression import students_root
-    from ml.distillation import eval_examples
+    from ml.compression.distillation import eval_examples
+    from ml.compression.pipeline import students_root
+    from ml.core import registry
 
     teacher_root = registry.verify(teacher).path
     examples = eval_examples(teacher, teacher_root)

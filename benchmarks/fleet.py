@@ -4,7 +4,7 @@
 
 Works in its own database (``ticketai_bench_fleet`` on the DATABASE_URL server, migrated and
 flushed here). Agents are enrolled in bulk in this process (one-time tokens spent and agent
-tokens hashed as ml.edge does, in three statements rather than five per agent); then gunicorn
+tokens hashed as ml.fleet.edge does, in three statements rather than five per agent); then gunicorn
 serves central on 127.0.0.1 and every simulated agent, concurrently (asyncio + httpx,
 --concurrency requests in flight), sends a heartbeat and --batches prediction batches of
 --batch-size (by default the edge agent's own batch size), each batch posted twice half the time

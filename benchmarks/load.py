@@ -82,10 +82,10 @@ def prepare(args, folder: Path) -> tuple[dict, dict]:
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command
 
-    from ml import edge
-    from ml.recommendations import recommend_tickets
-    from ml.services import train_model
-    from ml.training import TrainingConfig
+    from ml.fleet import edge
+    from ml.serving.recommendations import recommend_tickets
+    from ml.training.fine_tuning import TrainingConfig
+    from ml.training.services import train_model
     from repair_center.models import ApiToken, Site, Ticket
     from repair_center.simulator import SimulationConfig, write_simulation
     from repair_center.simulator.load import load_simulation

@@ -1,6 +1,6 @@
 """Verify a signed bundle with the pinned key and load it into an immutable Model.
 
-The verification mirrors ml/bundles.py (the agent carries no Django): the Ed25519 signature
+The verification mirrors ml/core/bundles.py (the agent carries no Django): the Ed25519 signature
 covers manifest.json, and the manifest covers every file by sha256. A Model never changes after
 it is built; the agent swaps whole Models, so a request holding the old one finishes on it.
 """

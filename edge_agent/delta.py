@@ -1,6 +1,6 @@
 """Delta updates between two bundles: per file, the byte-wise difference (mod 256), lzma-compressed.
 
-Standard library and numpy only, so both sides carry the same code: central (ml/compression.py)
+Standard library and numpy only, so both sides carry the same code: central (ml/compression/pipeline.py)
 makes deltas with ``make_delta``, the agent rebuilds the new bundle's files with ``apply_delta``.
 A warm-started student keeps most int8 weights identical, so the differences are mostly zeros and
 compress well; unchanged files are not sent at all.

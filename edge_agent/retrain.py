@@ -6,7 +6,7 @@ that hold-out: a softmax fitted from scratch, and the shipped head with only its
 (the site's own class frequencies, its regional prior, on top of what central learnt from every
 region). A site rarely has enough tickets to beat central's head from scratch, but its prior
 differs: a coastal site sees feeder corrosion and rain fade far more often than the fleet.
-Pattern 3: central fits the heavy transform (TF-IDF + SVD, ml.edge.etl_fit) and sends it back
+Pattern 3: central fits the heavy transform (TF-IDF + SVD, ml.fleet.edge.etl_fit) and sends it back
 with the reduced training data; the edge applies the transform and trains the same softmax.
 """
 

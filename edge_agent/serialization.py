@@ -1,7 +1,7 @@
 """How a ticket becomes model input text: structure first, free text last.
 
 Pure Python with no Django or torch imports: the edge agent carries it, and central imports it
-from here (ml.serialization re-exports it), so the two cannot disagree. Bump SERIALIZATION_VERSION
+from here (ml.core.serialization re-exports it), so the two cannot disagree. Bump SERIALIZATION_VERSION
 on any change: bundles record the version they were trained with and refuse a mismatch.
 
 Version 1 layout (one line, sections in this order, so truncation drops free text first):

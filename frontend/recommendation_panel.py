@@ -56,7 +56,7 @@ class Panel:
 
 def panel_for(ticket: Ticket) -> Panel:
     """The recommendation for the ticket's current revision (cached by ml per revision and model)."""
-    recommendations = _ml("ml.recommendations")
+    recommendations = _ml("ml.serving.recommendations")
     if recommendations is None:
         return Panel(state="no_model")
     try:
@@ -78,7 +78,7 @@ def feedback_for(ticket: Ticket) -> list:
 
 
 def feedback_record(*, ticket: Ticket, user, action: str, resolution_code: str | None, notes: str):
-    module = _ml("ml.feedback")
+    module = _ml("ml.serving.feedback")
     if module is None:
         raise LookupError("feedback is not available in this deployment")
     return module.feedback_record(

@@ -49,7 +49,7 @@ def _recommendation_annotations() -> dict:
     model = recommendation_model()
     if model is None:
         return {}
-    # The newest row whatever its revision (as ml.recommendations.latest_for_tickets): a ticket just
+    # The newest row whatever its revision (as ml.serving.recommendations.latest_for_tickets): a ticket just
     # relabelled by feedback keeps showing what was recommended until its new revision is scored.
     newest = model.objects.filter(ticket=OuterRef("pk")).order_by("-ticket_revision", "-created_at", "-id")
     return {

@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from ml import registry
+from ml.core import registry
 from ml.models import AuditLog, ModelVersion, TrainingRun
 
 
@@ -134,7 +134,7 @@ from datetime import timedelta  # noqa: E402
 from django.db.models import URLField  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from ml import webhooks  # noqa: E402
+from ml.core import webhooks  # noqa: E402
 from ml.models import Feedback, WebhookDelivery, WebhookSubscription  # noqa: E402
 
 _DELIVERY_FIELDS = ("event", "status", "attempts", "last_status_code", "last_error", "next_attempt_at",
@@ -198,7 +198,7 @@ class FeedbackAdmin(admin.ModelAdmin):
 
 from django.utils.html import format_html, format_html_join  # noqa: E402
 
-from ml import placement_service  # noqa: E402
+from ml.fleet import placement_service  # noqa: E402
 from ml.models import SiteComputeProfile  # noqa: E402
 
 

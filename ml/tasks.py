@@ -4,8 +4,9 @@ import logging
 
 from celery import shared_task
 
-from ml import services, webhooks
+from ml.core import webhooks
 from ml.models import TrainingRun
+from ml.training import services
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ def distil_model_task(
     """Distil, export, quantize and bundle one teacher for a tier; a concurrent duplicate is skipped."""
     from celery.exceptions import Ignore
 
-    from ml import compression, worker
+    from ml import worker
+    from ml.compression import pipeline
 
     lost = worker.lost_distillation(self.request.id)
     if lost:  # redelivered after its worker was killed: it stays failed, as a killed training does
@@ -78,7 +80,7 @@ def distil_model_task(
         )
 
     report({"phase": "starting"})
-    return compression.compress_once(
+    return pipeline.compress_once(
         teacher_version_id=teacher_version_id,
         intended_tier=intended_tier,
         config=config,
@@ -93,7 +95,7 @@ def distil_model_task(
 @shared_task(name="ml.tasks.scheduled_retrain")
 def scheduled_retrain() -> dict:
     """The admin-editable periodic retrain (skipped by the training when the data is unchanged)."""
-    from ml import retraining
+    from ml.monitoring import retraining
 
     run = retraining.scheduled_retrain()
     return {"run": run.pk, "status": run.status, "reason": run.reason}
@@ -102,7 +104,7 @@ def scheduled_retrain() -> dict:
 @shared_task(name="ml.tasks.maybe_retrain_on_new_data")
 def maybe_retrain_on_new_data() -> dict:
     """Queue a retrain once TICKETAI_RETRAIN_NEW_LABELS tickets were labelled since the last training."""
-    from ml import retraining
+    from ml.monitoring import retraining
 
     run = retraining.maybe_retrain_on_new_data()
     return {"run": run.pk if run else None, "reason": run.reason if run else ""}
@@ -111,7 +113,7 @@ def maybe_retrain_on_new_data() -> dict:
 @shared_task(name="ml.tasks.check_drift")
 def check_drift(label_set_key: str = "resolution") -> dict:
     """One drift check of the champion; queues a retrain when it fires."""
-    from ml import drift
+    from ml.monitoring import drift
 
     report = drift.drift_check(label_set_key=label_set_key)
     return {"report": report.pk, "fired": report.fired, "reasons": report.reasons, "note": report.note}
@@ -120,7 +122,7 @@ def check_drift(label_set_key: str = "resolution") -> dict:
 @shared_task(name="ml.tasks.shadow_score_active")
 def shadow_score_active() -> dict:
     """Score live tickets with every candidate in shadow beside the champion."""
-    from ml import shadow
+    from ml.monitoring import shadow
 
     return {str(k): v for k, v in shadow.shadow_score_active().items()}
 
@@ -131,7 +133,7 @@ def shadow_score_active() -> dict:
 @shared_task(name="ml.tasks.edge_publish_bundle")
 def edge_publish_bundle(bundle_id: int) -> dict:
     """Build deltas from the versions the fleet runs to this bundle, then offer it to agents."""
-    from ml import edge
+    from ml.fleet import edge
 
     return edge.bundle_publish(bundle_id=bundle_id)
 
@@ -142,6 +144,6 @@ def edge_publish_bundle(bundle_id: int) -> dict:
 @shared_task(name="ml.tasks.recommend_tickets")
 def recommend_tickets(ticket_ids: list[int]) -> dict:
     """Cache the champion's recommendation for these tickets' current revisions (no-op without one)."""
-    from ml.recommendations import recommend_tickets as compute
+    from ml.serving.recommendations import recommend_tickets as compute
 
     return compute(ticket_ids)

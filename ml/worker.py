@@ -3,14 +3,14 @@
 A worker killed with SIGKILL (or by the OOM killer, or a host reboot) leaves its TrainingRun
 "running" and its half-written files in a hidden ``.staging-*`` directory; it never leaves a
 visible model or a changed champion, because files are renamed into place and the version row
-committed only at the very end (ml.registry). When a worker with the same node name starts again,
+committed only at the very end (ml.core.registry). When a worker with the same node name starts again,
 the one before it is certainly dead, so its runs are marked failed with the reason at once, and
 staging directories are removed when no training is running anywhere.
 
 The run is not retried automatically: with acks_late the broker redelivers the message later, and
 the task then finds the run finished and does nothing; the next trigger (schedule, new labels,
 drift) trains again on fresh data. Runs of workers that never come back are freed by
-ml.services after TICKETAI_TRAINING_STALE_S without progress.
+ml.training.services after TICKETAI_TRAINING_STALE_S without progress.
 
 Distillations (ml.tasks.distil_model_task) get the same treatment. They have no run row: their
 Celery task result is the record, so it is marked failed with the reason, the (teacher, tier) lock
@@ -68,7 +68,7 @@ def recover_orphaned_runs(hostname: str) -> list[int]:
 
 def remove_orphaned_staging() -> int:
     """Remove staging directories, but never while a training (maybe another worker's) is running."""
-    from ml import registry
+    from ml.core import registry
     from ml.models import TrainingRun
 
     if TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).exists():
@@ -106,7 +106,7 @@ def recover_orphaned_distillations(hostname: str) -> list[str]:
     from django.core.cache import cache
     from django_celery_results.models import TaskResult
 
-    from ml import compression
+    from ml.compression import pipeline
 
     stale_before = timezone.now() - timedelta(seconds=settings.TICKETAI_TRAINING_STALE_S)
     mine = Q(worker=hostname) if hostname else Q(pk__in=[])
@@ -135,7 +135,7 @@ def recover_orphaned_distillations(hostname: str) -> list[str]:
         cache.set(_LOST_KEY.format(row.task_id), reason, timeout=_LOST_TTL_S)
         state = json.loads(row.result or "null") if row.status == "PROGRESS" else None
         if isinstance(state, dict) and "teacher" in state:
-            key = compression.distil_lock_key(state["teacher"], state.get("tier", ""))
+            key = pipeline.distil_lock_key(state["teacher"], state.get("tier", ""))
             if cache.get(key) == row.task_id:
                 cache.delete(key)
         failed.append(row.task_id)
@@ -147,11 +147,11 @@ def remove_orphaned_work() -> int:
     """Remove the work folders of killed distillations, but never while a distillation is running."""
     from django_celery_results.models import TaskResult
 
-    from ml import compression
+    from ml.compression import pipeline
 
     if TaskResult.objects.filter(task_name=DISTIL_TASK, status__in=_OPEN).exists():
         return 0
-    folders = list(Path(settings.TICKETAI_EDGE_BUNDLE_DIR).glob(f"{compression.WORK_PREFIX}*"))
+    folders = list(Path(settings.TICKETAI_EDGE_BUNDLE_DIR).glob(f"{pipeline.WORK_PREFIX}*"))
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
     if folders:

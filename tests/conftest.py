@@ -79,10 +79,10 @@ def trained_champion(django_db_setup, django_db_blocker, tmp_path_factory):
     from django.db import connection
     from django.test import override_settings
 
-    from ml.inference import reset_cache
     from ml.models import TrainingRun
-    from ml.services import train_model
-    from ml.training import TrainingConfig
+    from ml.serving.inference import reset_cache
+    from ml.training.fine_tuning import TrainingConfig
+    from ml.training.services import train_model
     from repair_center.services.tickets import tickets_upsert
     from tests.factories import ml_catalogue, ml_ticket_documents
 

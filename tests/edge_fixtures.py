@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from onnx import TensorProto, helper, numpy_helper
 
 from edge_agent.agent import Agent, Config
-from ml import bundles, signing
+from ml.core import bundles, signing
 from repair_center.simulator import SimulationConfig, TicketGenerator
 from tests.worker_process import start_worker, stop_worker
 
@@ -104,7 +104,7 @@ def build_test_bundle(
     out_path: Path, *, version: str, labels=LABELS, seed: int = 0, code_map=None, max_length: int = 48,
     **model,
 ) -> Path:  # fmt: skip
-    """A signed bundle (with the key ml.signing is configured with) holding the tiny model
+    """A signed bundle (with the key ml.core.signing is configured with) holding the tiny model
     (``model``: tiny_onnx's hidden, head_seed or head)."""
     work = out_path.parent / f".{version}-files"
     work.mkdir(parents=True, exist_ok=True)

@@ -157,7 +157,7 @@ def tiny_encoder_dir(path, *, hidden_size: int = 64, layers: int = 2):
     """A small random BERT with the bundled tokenizer: a base model that fine-tunes in seconds."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from ml.training import bundled_base_model
+    from ml.training.fine_tuning import bundled_base_model
 
     config = BertConfig(
         hidden_size=hidden_size,

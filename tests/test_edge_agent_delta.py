@@ -15,7 +15,8 @@ import pytest
 from edge_agent import bundle as edge_bundle
 from edge_agent.agent import Agent, Config
 from edge_agent.delta import TARGET_SIGNATURE, sha256_file
-from ml import bundles, edge
+from ml.core import bundles
+from ml.fleet import edge
 from ml.models import EdgeBundle, EdgeReport
 from tests.edge_fixtures import (
     Central,

@@ -7,7 +7,7 @@ import pytest
 
 from edge_agent.agent import Agent, Config
 from edge_agent.inbox import Inbox
-from ml import edge
+from ml.fleet import edge
 from ml.models import EdgeAgent, EdgeReport
 from tests.edge_fixtures import signing_key, simulated_documents  # noqa: F401
 from tests.factories import SiteFactory

@@ -14,7 +14,7 @@ import pytest
 from edge_agent.bundle import Head
 from edge_agent.retrain import TfidfSvd, fit_softmax, retrain_head, train_etl_model
 from edge_agent.serialization import serialize
-from ml.edge import etl_fit
+from ml.fleet.edge import etl_fit
 from tests.edge_fixtures import offline_agent, signing_key, simulated_documents  # noqa: F401
 
 

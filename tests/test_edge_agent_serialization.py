@@ -1,7 +1,7 @@
 """The agent serialises tickets with the very code central trains on: one implementation, not a copy."""
 
 from edge_agent import serialization as edge_serialization
-from ml import serialization as central_serialization
+from ml.core import serialization as central_serialization
 
 
 def test_central_serialises_with_the_code_the_agent_carries():

@@ -9,7 +9,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from ml import bundles, edge, signing
+from ml.core import bundles, signing
+from ml.fleet import edge
 from ml.models import EdgeAgent, EdgePrediction, EdgeReport, EnrolmentToken, ModelVersion
 from ml.models.recommendations import Recommendation
 from repair_center.models import Ticket

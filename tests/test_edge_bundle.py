@@ -1,6 +1,6 @@
 """Edge bundles are signed zips: a verified bundle loads, anything altered or foreign is refused.
 
-Both verifiers are exercised on the same bundles: ml.bundles (central) and edge_agent.bundle (the
+Both verifiers are exercised on the same bundles: ml.core.bundles (central) and edge_agent.bundle (the
 agent's own copy, without Django).
 """
 
@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 from edge_agent import bundle as edge_bundle
-from ml import bundles, signing
+from ml.core import bundles, signing
 from tests.edge_fixtures import LABELS, build_test_bundle, new_private_key_pem, signing_key  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("signing_key")

@@ -29,9 +29,10 @@ from django.urls import reverse
 from edge_agent.agent import Agent, Config
 from edge_agent.bundle import load_model
 from edge_agent.retrain import fit_softmax
-from ml import bundles, edge, signing
+from ml.core import bundles, signing
+from ml.fleet import edge
+from ml.fleet.placement_service import TIER_DEFAULTS
 from ml.models import EdgePrediction, EdgeReport, SiteComputeProfile
-from ml.placement_service import TIER_DEFAULTS
 from repair_center.ingestion.catalogue import import_catalogue_dir
 from repair_center.models import Site
 from repair_center.services.tickets import tickets_upsert

@@ -16,7 +16,8 @@ import zipfile
 import pytest
 from django_celery_results.models import TaskResult
 
-from ml import bundles, edge
+from ml.core import bundles
+from ml.fleet import edge
 from ml.models import EdgeAgent, EdgeBundle, EdgePrediction, EdgeReport
 from tests.edge_fixtures import (
     AgentProcess,

@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from ml import edge
+from ml.fleet import edge
 from ml.models import EdgeAgent, EdgePrediction
 from tests.factories import SiteFactory
 

@@ -17,12 +17,12 @@ from django.conf import settings
 from django.core.cache import cache
 from django_celery_results.models import TaskResult
 
-from ml.compression import WORK_PREFIX, CompressionConfig, distil_lock_key
-from ml.distillation import DistillationConfig
+from ml.compression.distillation import DistillationConfig
+from ml.compression.pipeline import WORK_PREFIX, CompressionConfig, distil_lock_key
 from ml.models import EdgeBundle, ModelVersion, TrainingRun
-from ml.services import train_model
 from ml.tasks import distil_model_task
-from ml.training import TrainingConfig
+from ml.training.fine_tuning import TrainingConfig
+from ml.training.services import train_model
 from ml.worker import DistillationLost
 from repair_center.services.tickets import tickets_upsert
 from tests.factories import ml_catalogue, ml_ticket_documents, tiny_encoder_dir

@@ -16,7 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from ml import bundles, edge
+from ml.core import bundles
+from ml.fleet import edge
 from ml.models import EdgeAgent, EdgePrediction
 from tests.edge_fixtures import (
     AgentProcess,

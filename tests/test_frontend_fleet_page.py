@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from ml.fleet.placement_service import site_placement
 from ml.models import EdgeAgent, EdgePrediction
-from ml.placement_service import site_placement
 from tests.factories import SiteFactory
 
 

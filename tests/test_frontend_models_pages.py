@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from django.urls import reverse
 
-from ml import evaluation, registry
+from ml.core import registry
 from ml.models import AuditLog, ModelVersion
+from ml.training import evaluation
 
 LABELS = ["REBOOT", "REPLACE_SFP", "RESEAT"]
 

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from ml.models import Feedback
 from ml.models.recommendations import Recommendation
-from ml.recommendations import recommendation_for_ticket
+from ml.serving.recommendations import recommendation_for_ticket
 from repair_center.models import Ticket
 from repair_center.services.tickets import tickets_upsert
 

@@ -15,7 +15,7 @@ TASK = "ml: scheduled retraining"
 @pytest.fixture
 def nightly(db) -> PeriodicTask:
     # Seeded by the ml migrations; recreated here when a transactional test flushed it.
-    from ml.retraining import schedule_seed
+    from ml.monitoring.retraining import schedule_seed
 
     schedule_seed()
     return PeriodicTask.objects.get(name=TASK)

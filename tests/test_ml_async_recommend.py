@@ -6,9 +6,9 @@ import redis
 
 from ml.models import ModelVersion, TrainingRun
 from ml.models.recommendations import Recommendation
-from ml.services import train_model
 from ml.tasks import recommend_tickets
-from ml.training import TrainingConfig
+from ml.training.fine_tuning import TrainingConfig
+from ml.training.services import train_model
 from repair_center.models import Ticket
 from repair_center.services.tickets import tickets_upsert
 from tests.factories import ml_catalogue, ml_ticket_documents

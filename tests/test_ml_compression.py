@@ -11,15 +11,15 @@ from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 
 from edge_agent.delta import DeltaError, apply_delta
-from ml import signing
-from ml.bundles import bundle_files, verify_bundle
-from ml.compression import BUNDLE_FILES, CompressionConfig, compress
-from ml.distillation import DistillationConfig
+from ml.compression.distillation import DistillationConfig
+from ml.compression.pipeline import BUNDLE_FILES, CompressionConfig, compress
+from ml.core import signing
+from ml.core.bundles import bundle_files, verify_bundle
+from ml.core.serialization import SERIALIZATION_VERSION
 from ml.models import EdgeBundle, ModelVersion, TrainingRun
-from ml.serialization import SERIALIZATION_VERSION
-from ml.services import train_model
 from ml.tasks import distil_model_task
-from ml.training import TrainingConfig
+from ml.training.fine_tuning import TrainingConfig
+from ml.training.services import train_model
 from repair_center.services.tickets import tickets_upsert
 from tests.factories import ml_catalogue, ml_open_ticket_documents, ml_ticket_documents, tiny_encoder_dir
 

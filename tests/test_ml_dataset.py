@@ -1,6 +1,6 @@
 """Training examples come from the database: labelled tickets serialised with codes, events and context."""
 
-from ml.dataset import build_dataset
+from ml.core.dataset import build_dataset
 from repair_center.models import RepairRecord, Ticket
 from repair_center.services.tickets import tickets_upsert
 from tests.factories import ErrorCodeAliasFactory, RepairRecordFactory, ml_catalogue, ml_ticket_documents

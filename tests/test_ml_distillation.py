@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ml.distillation import DistillationConfig, augment, build_student, distil, distil_loss
+from ml.compression.distillation import DistillationConfig, augment, build_student, distil, distil_loss
 from ml.models import TrainingRun
-from ml.services import train_model
-from ml.training import TrainingConfig
+from ml.training.fine_tuning import TrainingConfig
+from ml.training.services import train_model
 from repair_center.services.tickets import tickets_upsert
 from tests.factories import ml_catalogue, ml_open_ticket_documents, ml_ticket_documents, tiny_encoder_dir
 

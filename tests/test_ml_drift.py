@@ -4,10 +4,10 @@ from dataclasses import replace
 
 import pytest
 
-from ml import drift
 from ml.models import DriftReport, ModelVersion, TrainingRun
-from ml.services import train_model
-from ml.training import TrainingConfig
+from ml.monitoring import drift
+from ml.training.fine_tuning import TrainingConfig
+from ml.training.services import train_model
 from repair_center.services.tickets import tickets_upsert
 from tests.factories import ErrorCodeFactory, ResolutionCodeFactory, ml_catalogue, ml_ticket_documents
 

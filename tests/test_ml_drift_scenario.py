@@ -7,11 +7,11 @@ from datetime import date
 import pytest
 from django.core.management import call_command
 
-from ml import drift
-from ml.inference import Predictor, documents_contexts
 from ml.models import DriftReport, ModelVersion, TrainingRun
-from ml.services import train_model
-from ml.training import TrainingConfig
+from ml.monitoring import drift
+from ml.serving.inference import Predictor, documents_contexts
+from ml.training.fine_tuning import TrainingConfig
+from ml.training.services import train_model
 from repair_center.ingestion.catalogue import import_catalogue_dir
 from repair_center.services.tickets import tickets_upsert
 

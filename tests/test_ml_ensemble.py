@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml import ensemble, registry
+from ml.core import registry
+from ml.serving import ensemble
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ml.evaluation import report
+from ml.training.evaluation import report
 
 LABELS = ["A", "B"]
 

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from ml import evidence, inference
+from ml.serving import evidence, inference
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from ml.feedback import FeedbackError, feedback_record
 from ml.models import Feedback, ModelVersion, Recommendation, WebhookDelivery, WebhookSubscription
+from ml.serving.feedback import FeedbackError, feedback_record
 from repair_center.models import Ticket
 from repair_center.selectors import ticket_detail, ticket_document
 from repair_center.services.resolution import ticket_content_hash, ticket_resolve

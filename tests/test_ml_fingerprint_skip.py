@@ -1,9 +1,9 @@
 """Retraining is skipped, with the reason recorded, when the training data has not changed."""
 
-from ml.dataset import build_dataset, fingerprint
+from ml.core.dataset import build_dataset, fingerprint
 from ml.models import ModelVersion, TrainingRun
-from ml.quality import GateConfig
-from ml.services import train_model
+from ml.training.quality import GateConfig
+from ml.training.services import train_model
 from repair_center.services.tickets import tickets_upsert
 from tests.factories import ml_catalogue, ml_ticket_documents
 

@@ -8,9 +8,13 @@ from django.conf import settings
 CODE = """
 import sys, django
 django.setup()
-import ml.admin, ml.dataset, ml.evaluation, ml.quality, ml.registry, ml.services, ml.tasks, ml.training
-import ml.compression, ml.distillation, ml.quantization, ml.inference, ml.recommendations, ml.edge
-import ml.drift, ml.retraining, ml.shadow, ml.placement_service, ml.feedback, ml.webhooks
+import ml.admin, ml.tasks, ml.worker
+import ml.core.dataset, ml.core.registry, ml.core.webhooks
+import ml.serving.inference, ml.serving.recommendations, ml.serving.feedback
+import ml.training.evaluation, ml.training.quality, ml.training.services, ml.training.fine_tuning
+import ml.training.quantization, ml.compression.pipeline, ml.compression.distillation
+import ml.monitoring.drift, ml.monitoring.retraining, ml.monitoring.shadow
+import ml.fleet.edge, ml.fleet.placement_service
 import ticketai.urls
 from django.core.management import load_command_class
 for name in ("train", "distil", "predict"):

@@ -14,8 +14,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from ml import inference, registry
+from ml.core import registry
 from ml.models import ModelVersion
+from ml.serving import inference
 from tests.factories import ML_CLASSES
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
@@ -108,7 +109,7 @@ def test_a_champion_with_broken_files_falls_back_to_the_previous_one(
     broken.unlink()  # its own link only: the earlier champion's file stays intact
     broken.write_bytes(b"not a model")
 
-    with caplog.at_level(logging.ERROR, logger="ml.inference"):
+    with caplog.at_level(logging.ERROR, logger="ml.serving.inference"):
         predictor = inference.load_champion()
 
     assert predictor.version_id == trained_champion.pk

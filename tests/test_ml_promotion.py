@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from django.db import IntegrityError
 
-from ml import registry
+from ml.core import registry
 from ml.models import AuditLog, ModelVersion
-from ml.services import decide_promotion
+from ml.training.services import decide_promotion
 
 
 @pytest.fixture

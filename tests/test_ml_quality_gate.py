@@ -2,10 +2,10 @@
 
 import pytest
 
-from ml.dataset import build_dataset
+from ml.core.dataset import build_dataset
 from ml.models import ModelVersion, TrainingRun
-from ml.quality import GateConfig, check_quality
-from ml.services import train_model
+from ml.training.quality import GateConfig, check_quality
+from ml.training.services import train_model
 from repair_center.services.tickets import tickets_upsert
 from tests.factories import ml_catalogue, ml_ticket_documents
 

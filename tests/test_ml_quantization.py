@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from ml import quantization
-from ml.serialization import serialize
-from ml.training import TrainingConfig, fine_tune
+from ml.core.serialization import serialize
+from ml.training import quantization
+from ml.training.fine_tuning import TrainingConfig, fine_tune
 from tests.factories import ML_CLASSES, ml_ticket_documents, tiny_encoder_dir
 
 pytestmark = pytest.mark.slow

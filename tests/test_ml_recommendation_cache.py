@@ -2,10 +2,11 @@
 
 import pytest
 
-from ml import inference, registry
+from ml.core import registry
 from ml.models import ModelVersion
 from ml.models.recommendations import Recommendation
-from ml.recommendations import latest_for_tickets, recommendation_for_ticket
+from ml.serving import inference
+from ml.serving.recommendations import latest_for_tickets, recommendation_for_ticket
 from repair_center.models import Ticket
 from repair_center.selectors import ticket_detail, ticket_document
 from repair_center.services.tickets import tickets_upsert

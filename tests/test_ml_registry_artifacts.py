@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ml import registry
+from ml.core import registry
 from ml.models import ModelVersion
 
 

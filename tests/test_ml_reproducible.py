@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ml.training import TrainingConfig, class_weights, fine_tune, predict_proba
+from ml.training.fine_tuning import TrainingConfig, class_weights, fine_tune, predict_proba
 
 pytestmark = pytest.mark.slow
 

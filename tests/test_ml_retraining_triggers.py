@@ -5,11 +5,11 @@ from datetime import timedelta
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from ml import retraining
-from ml.dataset import build_dataset, fingerprint
+from ml.core.dataset import build_dataset, fingerprint
 from ml.models import ModelVersion, TrainingRun
-from ml.quality import GateConfig
-from ml.services import train_model
+from ml.monitoring import retraining
+from ml.training.quality import GateConfig
+from ml.training.services import train_model
 from repair_center.services.tickets import tickets_upsert
 from tests.factories import ml_catalogue, ml_ticket_documents
 from ticketai.celery import app

@@ -2,10 +2,10 @@
 
 import pytest
 
-from ml import shadow
 from ml.models import ModelVersion, ShadowPrediction
-from ml.services import train_model
-from ml.training import TrainingConfig
+from ml.monitoring import shadow
+from ml.training.fine_tuning import TrainingConfig
+from ml.training.services import train_model
 from repair_center.models import Ticket
 from repair_center.services.resolution import ticket_resolve
 from repair_center.services.tickets import tickets_upsert

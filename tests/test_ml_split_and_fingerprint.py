@@ -1,6 +1,6 @@
 """The split trains on older tickets and evaluates on newer ones; the fingerprint tracks the data."""
 
-from ml.dataset import build_dataset, fingerprint, split_examples
+from ml.core.dataset import build_dataset, fingerprint, split_examples
 from repair_center.models import RepairRecord, Ticket
 from repair_center.services.tickets import tickets_upsert
 from tests.factories import RepairRecordFactory, ml_catalogue, ml_ticket_documents

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from ml import registry
+from ml.core import registry
 from ml.models import AuditLog, ModelVersion, TrainingRun
-from ml.services import train_model
-from ml.training import TrainingConfig
+from ml.training.fine_tuning import TrainingConfig
+from ml.training.services import train_model
 from repair_center.services.tickets import tickets_upsert
 from tests.factories import ml_catalogue, ml_ticket_documents
 

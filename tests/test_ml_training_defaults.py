@@ -3,7 +3,7 @@ times as single tokens), and the sequence length and steps chosen from the data 
 
 import pytest
 
-from ml.training import (
+from ml.training.fine_tuning import (
     TrainingConfig,
     add_domain_tokens,
     choose_max_length,
@@ -173,10 +173,10 @@ def test_steps_stop_when_the_time_budget_is_spent_but_never_before_one_epoch(tmp
 
 @pytest.mark.slow
 def test_a_plan_of_one_and_a_half_epochs_cuts_the_last_epoch_short(tmp_path, monkeypatch):
-    import ml.training
+    import ml.training.fine_tuning
 
     # the plan comes from a timing that differs run to run: fix it to see the loop follow it
-    monkeypatch.setattr(ml.training, "choose_steps", lambda *args, **kwargs: 3)
+    monkeypatch.setattr(ml.training.fine_tuning, "choose_steps", lambda *args, **kwargs: 3)
     base = str(tiny_encoder_dir(tmp_path / "base"))
     info = _fine_tune_tiny(tmp_path, TrainingConfig(base_model=base, max_length=48, batch_size=2))
 
@@ -186,11 +186,11 @@ def test_a_plan_of_one_and_a_half_epochs_cuts_the_last_epoch_short(tmp_path, mon
 
 @pytest.mark.slow
 def test_the_plan_is_made_again_from_the_speed_of_real_steps(tmp_path, monkeypatch):
-    import ml.training
+    import ml.training.fine_tuning
 
     # a probe reading absurdly slow plans one epoch; real steps, timed after two, show room for ten
-    monkeypatch.setattr(ml.training, "measure_speed", lambda *args: 1e-3)
-    monkeypatch.setattr(ml.training, "REPLAN_AFTER_STEPS", 2)
+    monkeypatch.setattr(ml.training.fine_tuning, "measure_speed", lambda *args: 1e-3)
+    monkeypatch.setattr(ml.training.fine_tuning, "REPLAN_AFTER_STEPS", 2)
     base = str(tiny_encoder_dir(tmp_path / "base"))
     info = _fine_tune_tiny(tmp_path, TrainingConfig(base_model=base, max_length=48, batch_size=1))
 

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ml.models import TrainingRun
-from ml.services import TrainingBusy, claim, train_model, training_run_create
+from ml.training.services import TrainingBusy, claim, train_model, training_run_create
 
 
 def test_the_database_refuses_a_second_running_training_of_a_label_set(db):

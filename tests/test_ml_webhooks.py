@@ -16,9 +16,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from ml.core.webhooks import webhook_attempt, webhook_due_ids, webhook_emit
 from ml.models import WebhookDelivery, WebhookSubscription
 from ml.tasks import deliver_webhook, webhook_retry_sweep
-from ml.webhooks import webhook_attempt, webhook_due_ids, webhook_emit
 from tests.fake_ticketing_server import wait_until
 from tests.webhook_receiver import WebhookReceiver
 

@@ -13,9 +13,9 @@ import redis
 from django.conf import settings
 
 from ml.models import ModelVersion, TrainingRun
-from ml.services import training_enqueue
 from ml.tasks import train_model_task
-from ml.training import TrainingConfig
+from ml.training.fine_tuning import TrainingConfig
+from ml.training.services import training_enqueue
 from repair_center.services.tickets import tickets_upsert
 from tests.factories import ml_catalogue, ml_ticket_documents
 from tests.fake_ticketing_server import wait_until

@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from ml import registry
+from ml.core import registry
 from repair_center.tasks import pull_connector
 from tests.fake_ticketing_server import wait_until
 from tests.test_celery_worker import _environment
@@ -167,7 +167,7 @@ def test_readyz_is_503_when_redis_does_not_answer(anon_client, settings, db):
 
 
 def test_the_fallback_champion_check_verifies_the_files(db, tmp_path, settings, monkeypatch):
-    """Without ml.inference.champion_status, a champion whose files fail their checksums is 'broken'."""
+    """Without inference's champion_status, a champion whose files fail their checksums is 'broken'."""
     from ml.models import ModelVersion
 
     monkeypatch.setattr(health, "importlib", type("NoInference", (), {"import_module": _no_module}))

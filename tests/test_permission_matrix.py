@@ -38,7 +38,7 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
-from ml import edge
+from ml.fleet import edge
 from ml.models import (
     EdgeAgent,
     EdgeBundle,

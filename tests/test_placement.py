@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from ml.placement import (
+from ml.fleet.placement import (
     NO_PLACEMENT,
     Assumptions,
     CandidateModel,
@@ -217,6 +217,6 @@ def test_the_decision_serialises_to_plain_json():
 
 
 def test_the_module_imports_no_django():
-    code = "import sys, ml.placement; print(any(m.startswith('django') for m in sys.modules))"
+    code = "import sys, ml.fleet.placement; print(any(m.startswith('django') for m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

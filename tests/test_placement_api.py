@@ -8,7 +8,7 @@ from django.test import Client
 from drf_spectacular.drainage import GENERATOR_STATS
 from rest_framework.test import APIClient
 
-from ml import edge, placement_service
+from ml.fleet import edge, placement_service
 from ml.models import EdgeBundle, ModelVersion, SiteComputeProfile
 from repair_center.models import Site
 from tests.factories import SiteFactory

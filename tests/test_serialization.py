@@ -1,4 +1,4 @@
-from ml.serialization import relative_time, serialize
+from ml.core.serialization import relative_time, serialize
 
 TICKET = {
     "external_id": "T-1",

@@ -49,7 +49,7 @@ def _redis() -> str:
 
 def _verify_cached(version) -> str | None:
     """None when the version's files verify, else the reason; cached per version for a minute."""
-    from ml import registry
+    from ml.core import registry
 
     now = time.monotonic()
     cached = _verified.get(version.pk)
@@ -68,11 +68,11 @@ def _verify_cached(version) -> str | None:
 def champion_check() -> dict:
     """The model part of readiness: {"state": ok|none|fallback|broken, "detail": ..., ...}.
 
-    Asks ``ml.inference.champion_status()`` when inference provides it (it knows what it has loaded
+    Asks ``ml.serving.inference.champion_status()`` when inference provides it (it knows what it has loaded
     and whether it fell back); otherwise checks the champion rows and their files itself.
     """
     try:
-        inference = importlib.import_module("ml.inference")
+        inference = importlib.import_module("ml.serving.inference")
     except ImportError:
         inference = None
     if inference is not None and hasattr(inference, "champion_status"):

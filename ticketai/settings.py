@@ -266,7 +266,8 @@ TICKETAI_WEBHOOK_TIMEOUT_S = env.number("TICKETAI_WEBHOOK_TIMEOUT_S", 10.0, mini
 TICKETAI_WEBHOOK_MAX_ATTEMPTS = env.integer("TICKETAI_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 # Delay before the first retry, doubled for each further one (at most an hour).
 TICKETAI_WEBHOOK_BACKOFF_S = env.number("TICKETAI_WEBHOOK_BACKOFF_S", 10.0, minimum=0.0)
-# Automated retraining (ml/retraining.py, ml/drift.py): triggers besides the admin-editable schedule.
+# Automated retraining (ml/monitoring/retraining.py, ml/monitoring/drift.py): triggers besides the
+# admin-editable schedule.
 TICKETAI_RETRAIN_NEW_LABELS = env.integer("TICKETAI_RETRAIN_NEW_LABELS", 500, minimum=1)
 TICKETAI_DRIFT_WINDOW = env.integer("TICKETAI_DRIFT_WINDOW", 500, minimum=10)
 TICKETAI_DRIFT_MIN_TICKETS = env.integer("TICKETAI_DRIFT_MIN_TICKETS", 50, minimum=1)

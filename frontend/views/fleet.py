@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.views.generic import TemplateView
 
 from frontend.views.access import RoleRequiredMixin
-from ml import edge, placement, placement_service
+from ml.fleet import edge, placement, placement_service
 from ml.models import EdgeAgent, SiteComputeProfile
 from repair_center.models import Site
 

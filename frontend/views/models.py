@@ -8,7 +8,7 @@ from django.views.generic import TemplateView
 
 from frontend import charts
 from frontend.views.access import AdminRequiredMixin, RoleRequiredMixin, is_admin
-from ml import registry
+from ml.core import registry
 from ml.models import AuditLog, ModelVersion
 
 COMPARED = (

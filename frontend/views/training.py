@@ -9,9 +9,9 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from frontend.views.access import RoleRequiredMixin, is_admin
-from ml import services
 from ml.models import TrainingRun
-from ml.training import TrainingConfig
+from ml.training import services
+from ml.training.fine_tuning import TrainingConfig
 from ticketai.broker import require_broker
 
 

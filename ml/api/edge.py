@@ -1,6 +1,6 @@
 """The edge API under /api/v1/edge/: agents authenticate with ``Authorization: Agent <token>``.
 
-Views are thin: they validate the shape and call ml.edge.
+Views are thin: they validate the shape and call ml.fleet.edge.
 """
 
 from pathlib import Path
@@ -16,7 +16,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ml import edge
+from ml.fleet import edge
 from ml.models import EdgeAgent, EdgeBundle
 from ticketai import throttling
 

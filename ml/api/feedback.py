@@ -9,8 +9,8 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.response import Response
 
-from ml.feedback import FeedbackError, feedback_record
 from ml.models import Feedback
+from ml.serving.feedback import FeedbackError, feedback_record
 from repair_center import roles
 from repair_center.models import Ticket
 

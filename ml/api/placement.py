@@ -1,7 +1,7 @@
 """Placement API: a site's decided placement, and a what-if decision for a profile sent in.
 
 GET /api/v1/sites/{id}/placement/ and POST /api/v1/placement/what-if/, any role. The rules are in
-ml/placement.py, the database side in ml/placement_service.py.
+ml/fleet/placement.py, the database side in ml/fleet/placement_service.py.
 """
 
 from django.shortcuts import get_object_or_404
@@ -11,8 +11,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ml import placement_service
-from ml.placement import CandidateModel
+from ml.fleet import placement_service
+from ml.fleet.placement import CandidateModel
 from repair_center import roles
 from repair_center.models import Site
 

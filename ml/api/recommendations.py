@@ -10,8 +10,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ml import inference
-from ml.recommendations import recommendation_for_ticket
+from ml.serving import inference
+from ml.serving.recommendations import recommendation_for_ticket
 from repair_center import roles
 from repair_center.api.serializers import TicketDocumentSerializer
 from repair_center.documents import DocumentError, parse_ticket

@@ -9,8 +9,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ml import registry, shadow
+from ml.core import registry
 from ml.models import ModelVersion
+from ml.monitoring import shadow
 
 
 class ModelShadowView(APIView):

@@ -5,7 +5,7 @@ from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from ml import webhooks
+from ml.core import webhooks
 from ml.models import WebhookDelivery, WebhookSubscription
 from ml.models.webhooks import EVENTS
 from repair_center import roles

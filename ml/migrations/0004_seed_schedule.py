@@ -4,7 +4,7 @@ from django.db import migrations
 
 
 def seed(apps, schema_editor):
-    from ml.retraining import schedule_seed
+    from ml.monitoring.retraining import schedule_seed
 
     schedule_seed(
         periodic_task_model=apps.get_model("django_celery_beat", "PeriodicTask"),

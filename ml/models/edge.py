@@ -65,7 +65,7 @@ class EdgeAgent(models.Model):
 
 
 class EdgeBundle(models.Model):
-    """A signed bundle file an agent can download (ml.bundles)."""
+    """A signed bundle file an agent can download (ml.core.bundles)."""
 
     class Kind(models.TextChoices):
         FULL = "full", "Full"

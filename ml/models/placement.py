@@ -1,4 +1,4 @@
-"""A site's compute, link and data policy, and the placement decided for it (rules: ml/placement.py)."""
+"""A site's compute, link and data policy, and the placement decided for it (rules: ml/fleet/placement.py)."""
 
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -61,7 +61,7 @@ class SiteComputeProfile(models.Model):
         return f"compute profile of {self.site}"
 
     def profile_values(self) -> dict:
-        """The PROFILE_FIELDS as the placement rules take them (ml.placement.SiteProfile)."""
+        """The PROFILE_FIELDS as the placement rules take them (ml.fleet.placement.SiteProfile)."""
         # to_python: a fresh row holds what it was given (16), a loaded one what the column gives (16.0).
         get = self._meta.get_field
         return {name: get(name).to_python(getattr(self, name)) for name in self.PROFILE_FIELDS}

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import Page, expect
 
-from ml import edge
+from ml.fleet import edge
 from ml.models import EdgeAgent
 from tests.browser.conftest import shoot, sign_in
 from tests.edge_fixtures import AgentProcess, signing_key, wait_until  # noqa: F401

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ml import edge
+from ml.fleet import edge
 from repair_center.models import Site
 
 

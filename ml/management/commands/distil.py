@@ -2,8 +2,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ml import compression, registry
-from ml.distillation import DistillationConfig
+from ml.compression import pipeline
+from ml.compression.distillation import DistillationConfig
+from ml.core import registry
 from ml.models import ModelVersion
 
 
@@ -46,7 +47,7 @@ class Command(BaseCommand):
                 raise CommandError(f"no champion for {options['label_set']!r}; train one or give --teacher")
         if not 0.0 <= options["sparsity"] < 1.0:
             raise CommandError("--sparsity must be in [0, 1)")
-        config = compression.CompressionConfig(
+        config = pipeline.CompressionConfig(
             distillation=DistillationConfig(
                 layers=options["layers"],
                 hidden_size=options["hidden_size"],
@@ -64,7 +65,7 @@ class Command(BaseCommand):
             result = distil_model_task.delay(teacher.pk, options["tier"], config.to_json())
             self.stdout.write(result.id)
             return
-        outcome = compression.compress_once(
+        outcome = pipeline.compress_once(
             teacher_version_id=teacher.pk,
             intended_tier=options["tier"],
             config=config.to_json(),

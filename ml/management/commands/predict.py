@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ml import inference
+from ml.serving import inference
 from repair_center.documents import FIELDS, DocumentError, parse_ticket
 from repair_center.ingestion import readers
 from repair_center.ingestion.files import _check_mapped_columns, _csv_ticket_fields

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from ml.recommendations import recommend_tickets
+from ml.serving.recommendations import recommend_tickets
 from repair_center.models import Ticket
 
 

@@ -2,9 +2,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ml import services
 from ml.models import TrainingRun
-from ml.training import BaseModelError, TrainingConfig
+from ml.training import services
+from ml.training.fine_tuning import BaseModelError, TrainingConfig
 
 
 class Command(BaseCommand):

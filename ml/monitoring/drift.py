@@ -26,10 +26,11 @@ from pathlib import Path
 
 from django.conf import settings
 
-from ml import registry, retraining
-from ml.dataset import Example, example_from_ticket
+from ml.core import registry
+from ml.core.dataset import Example, example_from_ticket
 from ml.models import DriftReport, ModelVersion
-from ml.shadow import predict_texts
+from ml.monitoring import retraining
+from ml.monitoring.shadow import predict_texts
 from repair_center import selectors
 from repair_center.models import TicketErrorCode, TicketEvent
 

@@ -1,6 +1,6 @@
 """Recommendations from the champion model: load it (verified), score tickets, explain, find similar.
 
-The predictor runs on numpy, onnxruntime and tokenizers only (see ml/ensemble.py), so the web
+The predictor runs on numpy, onnxruntime and tokenizers only (see ml/serving/ensemble.py), so the web
 process answers recommendations without loading torch. Each process keeps the loaded champion and
 reloads when the champion changes; if the champion's files fail verification it serves the most
 recent earlier champion whose files are intact, and says so in the log and in champion_status().
@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ml import ensemble, labelsets, registry
+from ml.core import labelsets, registry
+from ml.core.serialization import serialize
 from ml.models import ModelVersion
-from ml.serialization import serialize
+from ml.serving import ensemble
 
 logger = logging.getLogger(__name__)
 ABSTAIN_REASON = "needs an expert"
@@ -254,7 +255,7 @@ def recommend(
     ``context`` (site/unit fields and a "code_map") defaults to what the catalogue says about the
     document's site, element and codes.
     """
-    from ml import evidence, similar
+    from ml.serving import evidence, similar
 
     predictor = predictor or load_champion()
     if predictor is None:
@@ -321,7 +322,7 @@ def documents_contexts(documents: list[dict]) -> list[dict]:
     """document_context for many documents with a fixed number of queries."""
     from django.db.models import Q
 
-    from ml.dataset import _age_years
+    from ml.core.dataset import _age_years
     from repair_center.models import ErrorCode, NetworkElement, Site
     from repair_center.services.catalogue import CodeMapper
 

@@ -8,7 +8,7 @@ left out of training (listed in the report) and the recommender abstains on them
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
-from ml.dataset import Dataset
+from ml.core.dataset import Dataset
 
 
 @dataclass(frozen=True, slots=True)

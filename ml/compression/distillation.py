@@ -1,6 +1,6 @@
 """Distillation: a small BERT student learns the champion's soft labels, for the edge.
 
-The student keeps the teacher's tokenizer and sees exactly the teacher's input (ml.dataset builds
+The student keeps the teacher's tokenizer and sees exactly the teacher's input (ml.core.dataset builds
 the serialised text), so one serialisation serves both. It trains on every ticket the teacher did
 not hold out for evaluation: labelled ones with the temperature-scaled KL to the teacher plus
 cross-entropy on the gold label, unlabelled ones (no resolution yet) with the KL alone, which is
@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ml import registry
-from ml.dataset import build_dataset, example_from_ticket, ticket_code_map, ticket_context
-from ml.serialization import serialize
-from ml.training import JsonConfig, _offline, adamw, batched_logits
+from ml.core import registry
+from ml.core.dataset import build_dataset, example_from_ticket, ticket_code_map, ticket_context
+from ml.core.serialization import serialize
+from ml.training.fine_tuning import JsonConfig, _offline, adamw, batched_logits
 from repair_center import selectors
 from repair_center.models import Ticket
 

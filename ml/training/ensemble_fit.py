@@ -1,6 +1,6 @@
 """Fitting the served predictor at training time: the members, their mix and calibration.
 
-The runtime half (the members, the mix, calibration) is ml.ensemble, which the web process
+The runtime half (the members, the mix, calibration) is ml.serving.ensemble, which the web process
 imports; this half needs the training-time evaluation and quantization and is imported by the
 training pipeline only.
 """
@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ml import evaluation, quantization
-from ml.ensemble import (
+from ml.serving.ensemble import (
     KNN_K,
     MEMBERS,
     Encoder,
@@ -28,6 +27,7 @@ from ml.ensemble import (
     normalise,
     softmax,
 )
+from ml.training import evaluation, quantization
 
 
 def fit_serving(

@@ -19,13 +19,15 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ml import ensemble, ensemble_fit, evaluation, registry
-from ml.dataset import Dataset, Split, build_dataset, fingerprint, split_examples
-from ml.labelsets import label_set_key
+from ml.core import registry
+from ml.core.dataset import Dataset, Split, build_dataset, fingerprint, split_examples
+from ml.core.labelsets import label_set_key
+from ml.core.serialization import SERIALIZATION_VERSION
 from ml.models import ModelVersion, TrainingRun
-from ml.quality import GateConfig, check_quality
-from ml.serialization import SERIALIZATION_VERSION
-from ml.training import TrainingConfig, fine_tune, predict_proba
+from ml.serving import ensemble
+from ml.training import ensemble_fit, evaluation
+from ml.training.fine_tuning import TrainingConfig, fine_tune, predict_proba
+from ml.training.quality import GateConfig, check_quality
 from ticketai.broker import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -314,7 +316,7 @@ def _fit_and_register(
 
 def champion_score(champion: ModelVersion, *, eval_texts, eval_labels) -> float:
     """The champion's macro-F1 on the candidate's evaluation set (its files verified first)."""
-    from ml.inference import NotServable, Predictor
+    from ml.serving.inference import NotServable, Predictor
 
     try:
         predictor = Predictor.for_version(champion)

@@ -1,7 +1,7 @@
 """Training sets from the database: labelled tickets as model input, a fingerprint, and a time split.
 
 Tickets are read only through repair_center.selectors. Each becomes an Example whose ``text`` is
-ml.serialization.serialize of its canonical document, with raw vendor codes shown as their curated
+ml.core.serialization.serialize of its canonical document, with raw vendor codes shown as their curated
 codes and the site and unit as context, so the encoder sees codes and ordered, timed events, not
 only words.
 """
@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ml.serialization import SERIALIZATION_VERSION, serialize
+from ml.core.serialization import SERIALIZATION_VERSION, serialize
 from repair_center import selectors
 from repair_center.models import RepairRecord
 

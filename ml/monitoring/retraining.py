@@ -3,7 +3,7 @@
 Every trigger ends in ``retrain_request``, which queues a TrainingRun carrying its trigger and the
 reason (also kept in ``config["trigger_reason"]``, because a run that is later skipped for unchanged
 data overwrites ``reason`` with why it was skipped). Whether the data really changed is decided by
-the training itself (the fingerprint check in ml.services.train_model), so a trigger can afford to
+the training itself (the fingerprint check in ml.training.services.train_model), so a trigger can afford to
 be eager.
 """
 
@@ -16,9 +16,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ml import labelsets, services
+from ml.core import labelsets
 from ml.models import TrainingRun
-from ml.training import TrainingConfig
+from ml.training import services
+from ml.training.fine_tuning import TrainingConfig
 from repair_center import selectors
 
 logger = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ subscribers as ``feedback.recorded``.
 
 from django.db import transaction
 
+from ml.core.webhooks import webhook_emit
 from ml.models import Feedback, ModelVersion, Recommendation
 from ml.models.webhooks import FEEDBACK_RECORDED
-from ml.webhooks import webhook_emit
 from repair_center.models import ResolutionCode, Ticket
 from repair_center.services.resolution import ticket_resolve
 

@@ -17,10 +17,10 @@ from django.db.models import Avg, Count, F, Max, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from ml import bundles, signing
+from ml.core import bundles, signing
+from ml.core.serialization import serialize
 from ml.models import EdgeAgent, EdgeBundle, EdgePrediction, EdgeReport, EnrolmentToken
 from ml.models.edge import hash_token
-from ml.serialization import serialize
 from repair_center import selectors
 from ticketai.broker import enqueue_on_commit
 
@@ -131,9 +131,9 @@ def enrolment_answer(agent: EdgeAgent) -> dict:
 
 
 def _placement(agent: EdgeAgent, capabilities_changed: bool) -> dict | None:
-    """The site's placement from ml.placement_service (contract C3) when that module is installed."""
+    """The site's placement from ml.fleet.placement_service (contract C3) when that module is installed."""
     try:
-        from ml import placement_service
+        from ml.fleet import placement_service
     except ImportError:
         return None
     try:

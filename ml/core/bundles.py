@@ -4,7 +4,7 @@ Layout (format "ticketai-edge-bundle", format_version 1):
 
     manifest.json   {"format", "format_version", "version", "files": {name: sha256}, "serialization_version",
                      "model_version", "parent", "teacher", "metrics", "created_at", "intended_tier", ...}
-    manifest.sig    base64 Ed25519 signature of manifest.json's exact bytes (ml.signing)
+    manifest.sig    base64 Ed25519 signature of manifest.json's exact bytes (ml.core.signing)
     model.onnx      inputs input_ids, attention_mask (int64 [batch, seq]);
                     outputs logits [batch, C], features [batch, H]
     tokenizer.json  Hugging Face fast tokenizer
@@ -33,10 +33,10 @@ from pathlib import Path
 from django.conf import settings
 
 from edge_agent.delta import TARGET_MANIFEST, TARGET_SIGNATURE, make_delta
-from ml import signing
+from ml.core import signing
+from ml.core.registry import sha256_file
+from ml.core.serialization import SERIALIZATION_VERSION
 from ml.models import EdgeBundle
-from ml.registry import sha256_file
-from ml.serialization import SERIALIZATION_VERSION
 
 logger = logging.getLogger(__name__)
 

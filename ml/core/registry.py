@@ -21,8 +21,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from ml.core.serialization import SERIALIZATION_VERSION
 from ml.models import AuditLog, ModelVersion
-from ml.serialization import SERIALIZATION_VERSION
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"

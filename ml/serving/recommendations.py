@@ -10,9 +10,9 @@ from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
 
-from ml import inference
-from ml.dataset import ticket_code_map, ticket_context
+from ml.core.dataset import ticket_code_map, ticket_context
 from ml.models.recommendations import Recommendation
+from ml.serving import inference
 from repair_center import selectors
 
 logger = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def _store(ticket, version_id: int, payload: dict) -> Recommendation:
 def _announce(ticket, payload: dict) -> None:
     """Tell subscribed ticketing systems (webhook recommendation.ready) about a fresh answer."""
     try:
-        from ml.webhooks import webhook_emit
+        from ml.core.webhooks import webhook_emit
     except ImportError:  # webhooks not part of this build
         return
     webhook_emit(

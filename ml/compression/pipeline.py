@@ -5,8 +5,8 @@ student's torch weights are kept beside the bundles (``students/<version>/``) so
 compression for the same tier can warm-start from them; that keeps most int8 weights identical,
 and the update then also travels as a delta bundle (edge_agent/delta.py: per file, the byte-wise
 difference to the base bundle's file, lzma-compressed; unchanged files are not sent at all).
-Deltas and the EdgeBundle rows are made by ml.bundles, which the fleet's publication
-(ml.edge.bundle_publish) uses too.
+Deltas and the EdgeBundle rows are made by ml.core.bundles, which the fleet's publication
+(ml.fleet.edge.bundle_publish) uses too.
 """
 
 import json
@@ -20,9 +20,10 @@ import numpy as np
 from django.conf import settings
 from django.utils import timezone
 
-from ml import bundles, evaluation
-from ml.distillation import DistillationConfig, distil, eval_examples
-from ml.serialization import SERIALIZATION_VERSION
+from ml.compression.distillation import DistillationConfig, distil, eval_examples
+from ml.core import bundles
+from ml.core.serialization import SERIALIZATION_VERSION
+from ml.training import evaluation
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def previous_bundle(*, teacher, intended_tier: str, arch: str):
 def _onnx_proba(onnx_path: Path, tokenizer_dir: Path, texts: list[str], *, max_length: int) -> np.ndarray:
     from transformers import AutoTokenizer
 
-    from ml.quantization import onnx_session
+    from ml.training.quantization import onnx_session
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
     session = onnx_session(onnx_path)
@@ -142,7 +143,8 @@ def compress(*, teacher, config: CompressionConfig | None = None, progress=None)
     """Distil the teacher, export, quantize, bundle and register; returns (full EdgeBundle, delta or None)."""
     import torch
 
-    from ml import quantization, registry
+    from ml.core import registry
+    from ml.training import quantization
 
     config = config or CompressionConfig()
     started = time.monotonic()

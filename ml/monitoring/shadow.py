@@ -5,7 +5,7 @@ candidate's and the champion's top resolution are stored (ShadowPrediction); the
 how often they agree and, on tickets engineers have resolved, how often each was right. That is
 the evidence an admin reads before promoting (admin, and GET /api/v1/models/{id}/shadow/).
 
-Both models are scored the same way, by ml.inference.Predictor on the serialised ticket (what
+Both models are scored the same way, by ml.serving.inference.Predictor on the serialised ticket (what
 each would serve), so the comparison is like for like.
 """
 
@@ -18,10 +18,10 @@ from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
-from ml import registry
-from ml.dataset import ticket_code_map, ticket_context
+from ml.core import registry
+from ml.core.dataset import ticket_code_map, ticket_context
+from ml.core.serialization import serialize
 from ml.models import ModelVersion, ShadowDeployment, ShadowPrediction
-from ml.serialization import serialize
 from repair_center import selectors
 from repair_center.models import Ticket
 
@@ -37,18 +37,18 @@ def ticket_texts(tickets: Sequence[Ticket]) -> list[str]:
 
 
 def predict_texts(version: ModelVersion, texts: Sequence[str]) -> list[tuple[str, float]]:
-    """(top resolution, its probability) per text, as the version serves them (ml.inference C1).
+    """(top resolution, its probability) per text, as the version serves them (ml.serving.inference C1).
 
     A version trained before serving files existed is scored by its transformer alone.
     """
     if not texts:
         return []
-    from ml.inference import NotServable, Predictor
+    from ml.serving.inference import NotServable, Predictor
 
     try:
         predictor = Predictor.for_version(version)
     except NotServable:
-        from ml.training import predict_proba
+        from ml.training.fine_tuning import predict_proba
 
         artifacts = registry.verify(version)
         proba = predict_proba(

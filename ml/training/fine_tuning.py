@@ -168,7 +168,7 @@ _DOMAIN_TERM = re.compile(
     r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+"  # curated codes and event kinds
     r"|\[[a-z]+\]"  # section markers
     r"|[a-z]+=[a-z0-9](?:[a-z0-9.\-]*[a-z0-9])?"  # key=value context
-    r"|[+\-]\d+(?:h\d\dm|[md])"  # relative times, as ml.serialization.relative_time writes them
+    r"|[+\-]\d+(?:h\d\dm|[md])"  # relative times, as ml.core.serialization.relative_time writes them
     r")(?![\w\-])"
 )
 
@@ -486,7 +486,7 @@ def batched_logits(model, tokenizer, texts: Sequence[str], *, max_length: int, b
 def _predict(model, tokenizer, texts: Sequence[str], *, max_length: int):
     import numpy as np
 
-    from ml.ensemble import softmax
+    from ml.serving.ensemble import softmax
 
     return softmax(batched_logits(model, tokenizer, texts, max_length=max_length).astype(np.float64))
 

@@ -1,6 +1,6 @@
 """Placement per site: the stored compute profile, the candidate artefacts from the registry, the decision.
 
-The rules live in ml/placement.py (pure); this module feeds them from the database and stores the
+The rules live in ml/fleet/placement.py (pure); this module feeds them from the database and stores the
 result on the site's SiteComputeProfile. A stored decision is reused until the profile or the
 candidates change (a new champion, a new edge bundle), so a heartbeat costs a few queries.
 """
@@ -15,9 +15,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ml import registry
+from ml.core import registry
+from ml.fleet.placement import CandidateModel, SiteProfile, decide, default_candidates
 from ml.models import EdgeBundle, SiteComputeProfile
-from ml.placement import CandidateModel, SiteProfile, decide, default_candidates
 from repair_center.models import Site
 
 logger = logging.getLogger(__name__)

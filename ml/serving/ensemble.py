@@ -1,6 +1,6 @@
 """The served predictor: the fine-tuned encoder (as ONNX), a lexical model and nearest-neighbour votes.
 
-At training time ``fit_serving`` (ml.ensemble_fit) exports the fine-tuned encoder to ONNX (logits and
+At training time ``fit_serving`` (ml.training.ensemble_fit) exports the fine-tuned encoder to ONNX (logits and
 mean-pooled features), fits a TF-IDF + logistic-regression member and stores it as plain numpy arrays, and
 embeds the training tickets for neighbour votes and similar-ticket search. On the validation split
 each member is first calibrated with its own temperature (the fine-tuned encoder comes out

@@ -1,0 +1,1 @@
+"""Teacher to edge student: distillation and the compression pipeline that builds signed bundles."""

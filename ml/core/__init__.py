@@ -1,0 +1,1 @@
+"""The ML app's shared ground: registry, label sets, dataset, serialization, signing, bundles, webhooks."""

@@ -1,0 +1,1 @@
+"""Watching the champion: drift checks, shadow scoring and the retraining triggers."""

@@ -1,0 +1,2 @@
+"""What the web process runs: the served ensemble, inference, evidence, similar tickets,
+recommendations and feedback."""
