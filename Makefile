@@ -1,6 +1,7 @@
 # TicketAI: two commands for a fresh machine.
 #   make demo   everything embedded (SQLite + filesystem broker under var/), served on 127.0.0.1:$(PORT)
-#   make test   ruff + the whole pytest suite against real PostgreSQL and Redis
+#   make test   ruff, the import contracts (lint-imports) and the whole pytest suite against real
+#               PostgreSQL and Redis
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
@@ -50,11 +51,13 @@ chromium:
 test: $(DEV_STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
@@ -70,6 +73,6 @@ bench: $(DEV_STAMP)
 	done; [ $$found = 1 ] || echo "no benchmarks yet under benchmarks/"
 
 clean:
-	rm -rf staticfiles .pytest_cache .ruff_cache test-artifacts
+	rm -rf staticfiles .pytest_cache .ruff_cache .import_linter_cache test-artifacts
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 	@echo "Kept var/ (demo database, models) and $(VENV); remove them by hand for a fresh start."
