@@ -3,12 +3,11 @@ times as single tokens), and the sequence length and steps chosen from the data 
 
 import pytest
 
+from ml.training.domain_tokens import add_domain_tokens, domain_terms
 from ml.training.fine_tuning import (
     TrainingConfig,
-    add_domain_tokens,
     choose_max_length,
     choose_steps,
-    domain_terms,
     fine_tune,
     linear_schedule,
     measure_speed,
