@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ml.fleet import edge
+from ml.fleet.predictions import InvalidBatch, WrongSite, predictions_ingest
 from ml.models import EdgeAgent, EdgeBundle
 from ticketai import throttling
 
@@ -221,10 +222,10 @@ class EdgePredictionsView(AgentView):
     def post(self, request):
         predictions = request.data.get("predictions") if isinstance(request.data, dict) else None
         try:
-            result = edge.predictions_ingest(agent=request.user, predictions=predictions)
-        except edge.WrongSite as e:
+            result = predictions_ingest(agent=request.user, predictions=predictions)
+        except WrongSite as e:
             raise exceptions.PermissionDenied(str(e)) from None
-        except edge.InvalidBatch as e:
+        except InvalidBatch as e:
             raise exceptions.ValidationError({"predictions": e.errors}) from None
         return Response({"accepted": result.accepted, "duplicates": result.duplicates})
 
