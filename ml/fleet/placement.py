@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from ml.fleet.placement_reasons import duration, megabytes, not_preferred, reasons
+
 PATTERN_NAMES = {
     1: "central: train, retrain and infer centrally",
     2: "edge: train, retrain and infer at the edge",
@@ -194,20 +196,6 @@ def _r(x: float | None, digits: int = 3) -> float | None:
     return None if x is None else round(x, digits)
 
 
-def _mb(n_bytes: float) -> str:
-    return f"{n_bytes / 1e6:,.1f} MB"
-
-
-def _dur(seconds: float | None) -> str:
-    if seconds is None:
-        return "never (no uplink)"
-    if seconds < 120:
-        return f"{seconds:,.1f} s"
-    if seconds < 7_200:
-        return f"{seconds / 60:,.0f} min"
-    return f"{seconds / 3_600:,.1f} h"
-
-
 # --- Per-candidate evaluation ---------------------------------------------------------------------
 
 
@@ -233,7 +221,7 @@ def _evaluate(c: CandidateModel, p: SiteProfile, a: Assumptions, ratio: float) -
         serve.append(f"needs {c.serve_memory_mb:,.0f} MB to serve, the agent may use {memory:,.0f} MB")
     if c.size_bytes * a.storage_copies > p.storage_gb * 1e9:
         serve.append(
-            f"{a.storage_copies} copies of {_mb(c.size_bytes)} exceed {p.storage_gb:g} GB of storage"
+            f"{a.storage_copies} copies of {megabytes(c.size_bytes)} exceed {p.storage_gb:g} GB of storage"
         )
     slow = latency is not None and latency > p.latency_budget_ms
     full = []
@@ -242,7 +230,9 @@ def _evaluate(c: CandidateModel, p: SiteProfile, a: Assumptions, ratio: float) -
             f"full training needs {c.full_train_memory_mb:,.0f} MB, the agent may use {memory:,.0f} MB"
         )
     if full_train_s is None or full_train_s > a.training_window_s:
-        full.append(f"full training takes {_dur(full_train_s)}, over the {_dur(a.training_window_s)} window")
+        full.append(
+            f"full training takes {duration(full_train_s)}, over the {duration(a.training_window_s)} window"
+        )
     head = (
         []
         if head_train_s is not None and head_train_s <= a.training_window_s
@@ -253,7 +243,8 @@ def _evaluate(c: CandidateModel, p: SiteProfile, a: Assumptions, ratio: float) -
         transfer.append("no uplink to ship it")
     elif update_s > a.max_update_transfer_s:
         transfer.append(
-            f"{_mb(c.size_bytes)} takes {_dur(update_s)} over the link, over {_dur(a.max_update_transfer_s)}"
+            f"{megabytes(c.size_bytes)} takes {duration(update_s)} over the link, "
+            f"over {duration(a.max_update_transfer_s)}"
         )
     return {
         "name": c.name,
@@ -348,7 +339,7 @@ def decide(
         ""
         if edge_etl_ok
         else f"the edge cannot run the ETL of {p.batch_data_mb_per_day:,.0f} MB/day of raw batch data "
-        f"({_dur(etl_s)} a day, over the {_dur(a.etl_window_s)} window)"
+        f"({duration(etl_s)} a day, over the {duration(a.etl_window_s)} window)"
     )
 
     feasible: dict[int, dict] = {}
@@ -372,7 +363,7 @@ def decide(
     up_s = transfer_seconds(ticket_uplink, p.uplink_mbps)
     if up_s is not None and up_s > uplink_capacity_s:
         problems.append(
-            f"uplinking {_mb(ticket_uplink)}/day of tickets takes {_dur(up_s)}, over the ML share"
+            f"uplinking {megabytes(ticket_uplink)}/day of tickets takes {duration(up_s)}, over the ML share"
         )
     if problems:
         rejected[1] = "; ".join(problems)
@@ -407,7 +398,8 @@ def decide(
         problems.append("there is no uplink for the raw batch data")
     elif batch_s > uplink_capacity_s:
         problems.append(
-            f"uplinking {_mb(batch_bytes)}/day of raw batches takes {_dur(batch_s)}, over the ML share"
+            f"uplinking {megabytes(batch_bytes)}/day of raw batches takes {duration(batch_s)}, "
+            "over the ML share"
         )
     days_per_update = 30.0 / a.updates_per_month
     reduced = int(batch_bytes * a.etl_reduction_ratio * days_per_update) + a.transform_bytes
@@ -438,10 +430,10 @@ def decide(
     # any other site takes the pooled-data initial model (4), then all-edge (2), then central ETL (3).
     order = [1, 2, 4, 3] if p.data_must_stay_local else [1, 4, 2, 3]
     chosen = next((n for n in order if n in feasible), None)
-    reasons = _reasons(chosen, p, a, central_rt, ratio, etl_problem, feasible, by_name)
+    why = reasons(chosen, p, a, central_rt, ratio, etl_problem, feasible, by_name)
     for n in feasible:
         if n != chosen:
-            rejected[n] = _not_preferred(n, chosen, p)
+            rejected[n] = not_preferred(n, chosen, p)
 
     if chosen is None:
         return PlacementDecision(
@@ -456,7 +448,7 @@ def decide(
             model_update_seconds_per_month=0.0,
             data_uplink_bytes_per_day=0,
             data_uplink_seconds_per_day=0.0,
-            reasons=reasons,
+            reasons=why,
             rejected=rejected,
             candidates=evaluations,
         )
@@ -479,96 +471,11 @@ def decide(
         model_update_seconds_per_month=_r(transfer_seconds(monthly, p.uplink_mbps), 1),
         data_uplink_bytes_per_day=int(f["uplink"]),
         data_uplink_seconds_per_day=_r(transfer_seconds(f["uplink"], p.uplink_mbps), 3),
-        reasons=reasons,
+        reasons=why,
         rejected=rejected,
         warnings=warnings,
         candidates=evaluations,
     )
-
-
-def _reasons(chosen, p, a, central_rt, ratio, etl_problem, feasible, by_name) -> list[str]:
-    if chosen is None:
-        return ["no pattern is feasible for this site; see why each was rejected"]
-    art = feasible[chosen]["artefact"]
-    reasons = []
-    if chosen == 1:
-        reasons.append(
-            f"central meets the {p.latency_budget_ms:g} ms latency budget ({central_rt:,.1f} ms round trip) "
-            "and the link carries the tickets: the simplest pattern to run and scale"
-        )
-        reasons.append(f"central serves the most accurate artefact, {art['name']} ({art['accuracy']:.3f})")
-        return reasons
-    if central_rt is not None and central_rt > p.latency_budget_ms:
-        reasons.append(
-            f"the {p.latency_budget_ms:g} ms latency budget is below the {central_rt:,.1f} ms round trip "
-            "to central: inference must run at the edge"
-        )
-    if p.data_must_stay_local:
-        reasons.append("this site's data must stay at the site: no central training on it")
-    if p.uplink_mbps <= 0:
-        reasons.append("there is no uplink to central")
-    f = feasible[chosen]
-    if f["warnings"]:
-        reasons.append(
-            f"{art['name']} is the most accurate artefact that fits; it serves in "
-            f"{art['site_latency_ms']} ms at this site ({ratio:.2f}x the reference machine)"
-        )
-    else:
-        reasons.append(
-            f"{art['name']} is the smallest artefact within {a.accuracy_tolerance:.2f} of the best accuracy "
-            f"that serves in {art['site_latency_ms']} ms at this site ({ratio:.2f}x the reference machine)"
-        )
-    better = [
-        f"{name} ({problems[0]})"
-        for name, problems in f["blocked"].items()
-        if by_name[name]["accuracy"] > art["accuracy"]
-    ]
-    if better:
-        reasons.append("more accurate artefacts do not fit: " + "; ".join(better))
-    if chosen == 2:
-        reasons.append(
-            f"the edge can train it fully in {_dur(art['full_training_s'])} and has enough local data"
-        )
-    elif chosen == 3:
-        reasons.append(etl_problem or "raw batch data is transformed centrally")
-        reasons.append(
-            f"central reduces the raw batches ({a.etl_reduction_ratio:.0%}) and sends back the reduced data "
-            f"and transform; the edge trains on them in {_dur(art['head_training_s'])}"
-        )
-    elif chosen == 4:
-        reasons.append(
-            f"initial training stays central; the edge retrains the head in {_dur(art['head_training_s'])}"
-            + (
-                ""
-                if not art["full_training_problems"]
-                else f" ({art['full_training_problems'][0]} at the edge)"
-            )
-        )
-    return reasons
-
-
-def _not_preferred(n: int, chosen: int | None, p: SiteProfile) -> str:
-    if chosen == 1:
-        return (
-            "feasible, but pattern 1 is preferred: central meets the latency budget over this link, serves "
-            "the most accurate model and is the simplest to run and scale"
-        )
-    if n == 2 and chosen == 4:
-        return (
-            "feasible, but pattern 4 is preferred: the initial model learns from the pooled data of all "
-            "sites and the heavy training stays central; the edge only retrains"
-        )
-    if n == 4 and chosen == 2:
-        return (
-            "feasible with a central model trained without this site's data, but pattern 2 is preferred: "
-            "the whole lifecycle stays on this site's own data"
-        )
-    if n == 3:
-        return (
-            f"feasible, but pattern {chosen} is preferred: the edge runs this site's ETL itself, "
-            "so its raw batches need not cross the link"
-        )
-    return f"feasible, but pattern {chosen} is preferred"
 
 
 def with_overrides(profile: SiteProfile, **changes) -> SiteProfile:
