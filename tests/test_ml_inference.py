@@ -162,7 +162,7 @@ def test_below_the_class_threshold_it_abstains_and_says_it_needs_an_expert(train
 WEB_PROCESS = """
 import sys, django
 django.setup()
-from ml import inference
+from ml.serving import inference
 from ml.api import recommendations
 payload = inference.recommend({"external_id": "X", "error_codes": ["SW_CRASH"], "title": "restarting"})
 print(payload["model_version"], payload["recommendations"][0]["resolution"])
