@@ -74,7 +74,7 @@ def enqueue(name: str, *args, task_id: str | None = None, **kwargs):
     The task is looked up on the app rather than sent by name, so eager mode (tests, the embedded
     demo) still runs it in process and routing by name (CELERY_TASK_ROUTES) applies as before.
     """
-    return task_named(name).apply_async(args=args, kwargs=kwargs, task_id=task_id)
+    return task_named(name).apply_async(args=list(args), kwargs=kwargs, task_id=task_id)
 
 
 def enqueue_on_commit(name: str, *args, task_id: str | None = None, **kwargs) -> None:
