@@ -350,15 +350,20 @@ class Agent:
         if not items:
             return 0
         try:
-            self.client.post_predictions([payload for _, payload in items])
+            answer = self.client.post_predictions([payload for _, payload in items])
         except CentralError as e:
             if e.status == 400:  # malformed: retrying cannot help; keep them aside, loudly
                 logger.error("central rejected %s predictions as malformed: %s", len(items), e)
                 self.outbox.bury(items, str(e))
                 return 0
             raise
-        self.outbox.remove([key for key, _ in items])
-        return len(items)
+        # Central stores the good items and refuses the bad ones one by one, with the reasons.
+        refused = {int(i): reasons for i, reasons in (answer.get("errors") or {}).items()}
+        for index, reasons in refused.items():
+            logger.error("central refused prediction %s: %s", items[index][0], "; ".join(reasons))
+            self.outbox.bury([items[index]], "; ".join(reasons))
+        self.outbox.remove([key for i, (key, _) in enumerate(items) if i not in refused])
+        return len(items) - len(refused)
 
     @property
     def pattern(self) -> int | None:

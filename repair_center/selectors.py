@@ -103,3 +103,15 @@ def ticket_summaries(ids: Collection[int]) -> dict[int, dict]:
         r["id"]: {"external_id": r["external_id"], "title": r["title"], "resolution": r["resolution__code"]}
         for r in rows
     }
+
+
+def ticket_sites(keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], int | None]:
+    """{(source, external_id): site id or None} for the keys that name a stored ticket."""
+    by_source: dict[str, set[str]] = {}
+    for source, external_id in keys:
+        by_source.setdefault(source, set()).add(external_id)
+    sites: dict[tuple[str, str], int | None] = {}
+    for source, ids in by_source.items():
+        rows = Ticket.objects.filter(source=source, external_id__in=ids).values_list("external_id", "site_id")
+        sites.update(((source, external_id), site_id) for external_id, site_id in rows)
+    return sites

@@ -111,10 +111,10 @@ def test_predictions_are_stored_exactly_once_whatever_is_resent():
     _, client = _enrol(site)
     batch = {"predictions": [_prediction("k1", "T-1"), _prediction("k2", "T-2")]}
     first = client.post("/api/v1/edge/predictions/", batch, format="json")
-    assert first.json() == {"accepted": 2, "duplicates": 0}
+    assert first.json() == {"accepted": 2, "duplicates": 0, "rejected": 0, "errors": {}}
     batch["predictions"].append(_prediction("k3", "T-3"))
     second = client.post("/api/v1/edge/predictions/", batch, format="json")
-    assert second.json() == {"accepted": 1, "duplicates": 2}
+    assert second.json() == {"accepted": 1, "duplicates": 2, "rejected": 0, "errors": {}}
     assert sorted(EdgePrediction.objects.values_list("idempotency_key", flat=True)) == ["k1", "k2", "k3"]
     assert set(EdgePrediction.objects.values_list("site_id", flat=True)) == {site.pk}
 
@@ -129,15 +129,15 @@ def test_an_agent_cannot_post_predictions_for_another_site():
     assert not EdgePrediction.objects.exists()
 
 
-def test_a_malformed_prediction_rejects_the_batch_with_its_index():
+def test_a_malformed_prediction_is_refused_with_its_index_and_the_rest_stored():
     _, client = _enrol(SiteFactory())
     bad = _prediction("k2", "T-2")
     del bad["resolution"]
     response = client.post("/api/v1/edge/predictions/", {"predictions": [_prediction("k1", "T-1"), bad]},
                            format="json")  # fmt: skip
-    assert response.status_code == 400
-    assert "1" in response.json()["predictions"]
-    assert not EdgePrediction.objects.exists()
+    assert response.status_code == 200
+    assert response.json()["rejected"] == 1 and "resolution" in response.json()["errors"]["1"][0]
+    assert list(EdgePrediction.objects.values_list("idempotency_key", flat=True)) == ["k1"]
 
 
 def test_an_agent_reports_metrics_only():

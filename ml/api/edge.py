@@ -132,6 +132,11 @@ class PredictionBatchSerializer(serializers.Serializer):
 class IngestAnswerSerializer(serializers.Serializer):
     accepted = serializers.IntegerField()
     duplicates = serializers.IntegerField()
+    rejected = serializers.IntegerField(help_text="Items refused one by one; the others were stored.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Item index -> why it was refused (fix it; sending it again cannot help).",
+    )
 
 
 class ReportSerializer(serializers.Serializer):
@@ -227,7 +232,14 @@ class EdgePredictionsView(AgentView):
             raise exceptions.PermissionDenied(str(e)) from None
         except InvalidBatch as e:
             raise exceptions.ValidationError({"predictions": e.errors}) from None
-        return Response({"accepted": result.accepted, "duplicates": result.duplicates})
+        return Response(
+            {
+                "accepted": result.accepted,
+                "duplicates": result.duplicates,
+                "rejected": result.rejected,
+                "errors": {str(index): messages for index, messages in result.errors.items()},
+            }
+        )
 
 
 class EdgeReportsView(AgentView):

@@ -328,8 +328,13 @@ def etl_fit(*, documents: list[dict], dims: int = 64, max_features: int = 5000) 
 
 def _final_resolution():
     # Joined at read time on (source, external_id): the ticket may close long after the prediction.
+    # Only a ticket of the prediction's own site (or of none) counts: a key another site's ticket
+    # came to carry after the prediction arrived does not score this site's model.
     tickets = selectors.ticket_list().filter(
-        source=OuterRef("source"), external_id=OuterRef("external_id"), resolution__isnull=False
+        Q(site_id=OuterRef("site_id")) | Q(site__isnull=True),
+        source=OuterRef("source"),
+        external_id=OuterRef("external_id"),
+        resolution__isnull=False,
     )
     return Subquery(tickets.values("resolution__code")[:1])
 

@@ -1,17 +1,19 @@
-"""Edge predictions: a batch an agent posts, validated and stored exactly once per idempotency key.
+"""Edge predictions: a batch an agent posts, judged item by item and stored exactly once per
+agent and idempotency key.
 
 On PostgreSQL a batch is one INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING; elsewhere
 (the embedded demo's SQLite) bulk_create with the keys already stored left out.
 """
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from ml.models import EdgeAgent, EdgePrediction
+from repair_center import selectors
+from repair_center.documents import parse_timestamp
 
 PREDICTION_FIELDS = ("idempotency_key", "source", "external_id", "model_version", "resolution")
 
@@ -32,6 +34,15 @@ class InvalidBatch(ValueError):
 class IngestResult:
     accepted: int
     duplicates: int
+    errors: dict = field(default_factory=dict)  # item index -> messages: refused one by one
+
+    @property
+    def rejected(self) -> int:
+        return len(self.errors)
+
+
+# A prediction's latency beyond an hour is a broken clock or a broken agent, not a measurement.
+MAX_LATENCY_MS = 3_600_000.0
 
 
 def _unstorable(value: str) -> bool:
@@ -45,6 +56,18 @@ def _unstorable(value: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+def _number(value, name: str, high: float, problems: list) -> float:
+    """A finite number in [0, high]: NaN, infinities and negatives would poison the fleet's means."""
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    if not (math.isfinite(number) and 0 <= number <= high):
+        problems.append(f"{name}: must be a finite number from 0 to {high:g}")
+        return 0.0
+    return number
 
 
 def _clean(index: int, item, site_code: str, errors: dict) -> dict | None:
@@ -65,21 +88,17 @@ def _clean(index: int, item, site_code: str, errors: dict) -> dict | None:
         problems.append("input_fingerprint: must be a string without NUL or unpaired surrogates")
     if item.get("site") not in (None, site_code):
         raise WrongSite(f"item {index} is for site {item.get('site')!r}; this agent acts for {site_code!r}")
+    confidence = _number(item.get("confidence"), "confidence", 1.0, problems)
+    latency = _number(item.get("latency_ms"), "latency_ms", MAX_LATENCY_MS, problems)
     try:
-        confidence = float(item.get("confidence"))
-        latency = float(item.get("latency_ms"))
-    except (TypeError, ValueError):
-        problems.append("confidence and latency_ms must be numbers")
-        confidence = latency = 0.0
-    predicted_at = item.get("predicted_at")
-    parsed = parse_datetime(predicted_at) if isinstance(predicted_at, str) else None
-    if parsed is None:
-        problems.append("predicted_at must be an ISO 8601 time")
+        # The documents' parser: impossible dates, offsets beyond a day and years outside
+        # 1900-2200 are a reason here, not an uncaught ValueError or OverflowError (a 500).
+        predicted_at = parse_timestamp(item.get("predicted_at"))
+    except ValueError as e:
+        problems.append(f"predicted_at: {e}")
     if problems:
         errors[index] = problems
         return None
-    if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, timezone.get_fixed_timezone(0))
     return {
         "idempotency_key": item["idempotency_key"],
         "source": item["source"],
@@ -89,25 +108,42 @@ def _clean(index: int, item, site_code: str, errors: dict) -> dict | None:
         "confidence": confidence,
         "latency_ms": latency,
         "input_fingerprint": fingerprint[:64],
-        "predicted_at": parsed,
+        "predicted_at": predicted_at,
     }
 
 
+def _other_sites(agent: EdgeAgent, rows: dict[int, dict], errors: dict) -> None:
+    """Refuse, one by one, predictions for stored tickets of another site than the agent's."""
+    sites = selectors.ticket_sites({(row["source"], row["external_id"]) for row in rows.values()})
+    for index, row in list(rows.items()):
+        site_id = sites.get((row["source"], row["external_id"]))
+        if site_id is not None and site_id != agent.site_id:
+            errors[index] = [f"ticket {row['source']}/{row['external_id']} belongs to another site than "
+                             f"{agent.site.code!r}, the site this agent acts for"]  # fmt: skip
+            del rows[index]
+
+
 def predictions_ingest(*, agent: EdgeAgent, predictions: list) -> IngestResult:
-    """Store a batch of edge predictions exactly once; a resent key counts as a duplicate."""
+    """Store a batch of edge predictions exactly once; a key the agent sent before is a duplicate.
+
+    Each item is judged on its own: a bad one is refused with its reasons, the good ones are stored.
+    """
     if not isinstance(predictions, list):
         raise InvalidBatch({"predictions": ["must be a list"]})
     if len(predictions) > settings.TICKETAI_EDGE_MAX_BATCH:
         raise InvalidBatch({"predictions": [f"at most {settings.TICKETAI_EDGE_MAX_BATCH} per call"]})
     errors: dict = {}
-    cleaned = [_clean(i, item, agent.site.code, errors) for i, item in enumerate(predictions)]
-    if errors:
-        raise InvalidBatch(errors)
-    if connection.vendor == "postgresql":
-        accepted = _insert_postgresql(agent, cleaned)
-    else:
-        accepted = _insert_orm(agent, cleaned)
-    return IngestResult(accepted=accepted, duplicates=len(cleaned) - accepted)
+    cleaned = {i: _clean(i, item, agent.site.code, errors) for i, item in enumerate(predictions)}
+    rows = {i: row for i, row in cleaned.items() if row is not None}
+    if rows:
+        _other_sites(agent, rows, errors)
+    accepted = 0
+    if rows and connection.vendor == "postgresql":
+        accepted = _insert_postgresql(agent, list(rows.values()))
+    elif rows:
+        accepted = _insert_orm(agent, list(rows.values()))
+    duplicates = len(rows) - accepted
+    return IngestResult(accepted=accepted, duplicates=duplicates, errors=dict(sorted(errors.items())))
 
 
 _COLUMNS = ("idempotency_key", "source", "external_id", "model_version", "resolution", "confidence",
@@ -120,7 +156,7 @@ _INSERT_SQL = (
     f"INSERT INTO {EdgePrediction._meta.db_table} (agent_id, site_id, {', '.join(_COLUMNS)}, received_at) "  # noqa: S608 (constants)
     f"SELECT %s, %s, {', '.join('t.' + c for c in _COLUMNS)}, now() "
     f"FROM unnest({', '.join(f'%b::{kind}[]' for kind in _TYPES)}) AS t({', '.join(_COLUMNS)}) "
-    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1"
+    "ON CONFLICT (agent_id, idempotency_key) DO NOTHING RETURNING 1"
 )
 
 
@@ -144,7 +180,7 @@ def _insert_postgresql(agent: EdgeAgent, rows: list[dict]) -> int:
 def _insert_orm(agent: EdgeAgent, rows: list[dict]) -> int:
     unique = {row["idempotency_key"]: row for row in rows}
     seen = set(
-        EdgePrediction.objects.filter(idempotency_key__in=list(unique)).values_list(
+        EdgePrediction.objects.filter(agent=agent, idempotency_key__in=list(unique)).values_list(
             "idempotency_key", flat=True
         )
     )

@@ -96,12 +96,13 @@ class EdgeBundle(models.Model):
 
 
 class EdgePrediction(models.Model):
-    """One prediction made at the edge, delivered exactly once (idempotency_key is unique)."""
+    """One prediction made at the edge, delivered exactly once (idempotency_key is unique per agent)."""
 
-    agent = models.ForeignKey(EdgeAgent, on_delete=models.CASCADE, related_name="predictions")
+    # The unique (agent, idempotency_key) index below serves lookups by agent; no index of its own.
+    agent = models.ForeignKey(EdgeAgent, on_delete=models.CASCADE, related_name="predictions", db_index=False)
     # Indexed by (site, model_version) below; a second index on site alone only slows inserts.
     site = models.ForeignKey("repair_center.Site", on_delete=models.CASCADE, related_name="+", db_index=False)
-    idempotency_key = models.CharField(max_length=100)  # unique: see Meta.constraints
+    idempotency_key = models.CharField(max_length=100)  # unique per agent: see Meta.constraints
     source = models.CharField(max_length=64)
     external_id = models.CharField(max_length=200)
     ticket = models.ForeignKey(
@@ -123,8 +124,11 @@ class EdgePrediction(models.Model):
         ]
         # A constraint rather than unique=True, which on PostgreSQL also builds a LIKE index on the
         # key (varchar_pattern_ops) that no query uses and every insert maintains.
+        # Per agent: one agent's key never hides another agent's prediction as a "duplicate".
         constraints = [
-            models.UniqueConstraint(fields=["idempotency_key"], name="edgeprediction_idempotency_key_uniq"),
+            models.UniqueConstraint(
+                fields=["agent", "idempotency_key"], name="edgeprediction_agent_idempotency_key_uniq"
+            ),
         ]
 
     def __str__(self) -> str:
