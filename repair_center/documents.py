@@ -14,6 +14,7 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 
 from repair_center.models import Ticket, TicketEvent
+from ticketai.storable import json_problem, printable, text_problem
 
 DOCUMENT_VERSION = 1
 FIELDS = (
@@ -139,8 +140,9 @@ def _text(data: dict, field: str, errors: dict, *, max_length: int | None = None
         errors.setdefault(field, []).append("must be a string")
         return ""
     value = str(value).strip() if not isinstance(value, str) else value.strip()
-    if "\x00" in value:
-        errors.setdefault(field, []).append("must not contain NUL characters")
+    problem = text_problem(value)
+    if problem:
+        errors.setdefault(field, []).append(problem)
         return ""
     if max_length is not None and len(value) > max_length:
         errors.setdefault(field, []).append(f"must be at most {max_length} characters (got {len(value)})")
@@ -183,16 +185,6 @@ def _timestamp(data: dict, field: str, errors: dict) -> datetime | None:
         return None
 
 
-def _depth(value: Any, level: int = 0) -> int:
-    if level > MAX_ATTRS_DEPTH:
-        return level
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level + 1)
-    return level
-
-
 def _events(value: Any, errors: dict) -> tuple[EventDoc, ...]:
     if value is None:
         return ()
@@ -208,16 +200,16 @@ def _events(value: Any, errors: dict) -> tuple[EventDoc, ...]:
         if not isinstance(item, dict):
             errors.setdefault(where, []).append("must be an object with at, kind, code, attrs")
             continue
-        unknown = sorted(set(item) - set(EVENT_FIELDS))
+        unknown = sorted(printable(str(key)) for key in set(item) - set(EVENT_FIELDS))
         if unknown:
-            errors.setdefault(where, []).append(f"unknown fields: {', '.join(map(str, unknown))}")
+            errors.setdefault(where, []).append(f"unknown fields: {', '.join(unknown)}")
         try:
             at = parse_timestamp(item.get("at"))
         except ValueError as e:
             errors.setdefault(f"{where}.at", []).append(str(e))
             continue
         kind = item.get("kind")
-        if kind not in _EVENT_KINDS:
+        if not isinstance(kind, str) or kind not in _EVENT_KINDS:
             errors.setdefault(f"{where}.kind", []).append(
                 f"{str(kind)[:40]!r} is not one of {', '.join(sorted(_EVENT_KINDS))}"
             )
@@ -226,20 +218,17 @@ def _events(value: Any, errors: dict) -> tuple[EventDoc, ...]:
         if not isinstance(code, str) or len(code) > 64:
             errors.setdefault(f"{where}.code", []).append("must be a string of at most 64 characters")
             continue
+        if text_problem(code):
+            errors.setdefault(f"{where}.code", []).append(text_problem(code))
+            continue
         attrs = item.get("attrs") or {}
         if not isinstance(attrs, dict):
             errors.setdefault(f"{where}.attrs", []).append("must be an object")
             continue
-        if _depth(attrs) > MAX_ATTRS_DEPTH:
-            errors.setdefault(f"{where}.attrs", []).append(f"nested deeper than {MAX_ATTRS_DEPTH} levels")
-            continue
-        encoded = json.dumps(attrs)
-        if len(encoded) > MAX_ATTRS_BYTES:
-            errors.setdefault(f"{where}.attrs", []).append(f"larger than {MAX_ATTRS_BYTES} bytes")
-            continue
-        if "\\u0000" in encoded:
-            # PostgreSQL's jsonb refuses NUL characters; say so here instead of failing the batch.
-            errors.setdefault(f"{where}.attrs", []).append("must not contain NUL characters")
+        # Depth, size, and text PostgreSQL's jsonb can hold: said here instead of failing the batch.
+        problem = json_problem(attrs, max_depth=MAX_ATTRS_DEPTH, max_bytes=MAX_ATTRS_BYTES)
+        if problem:
+            errors.setdefault(f"{where}.attrs", []).append(problem)
             continue
         events.append(EventDoc(at=at, kind=kind, code=code.strip(), attrs=attrs))
     return tuple(events)
@@ -250,6 +239,10 @@ def _codes(value: Any, errors: dict) -> tuple[str, ...]:
         return ()
     if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
         errors.setdefault("error_codes", []).append("must be a list of code strings")
+        return ()
+    problems = sorted({text_problem(c) for c in value} - {""})
+    if problems:
+        errors.setdefault("error_codes", []).extend(problems)
         return ()
     codes = tuple(c.strip() for c in value if c.strip())
     if len(codes) > MAX_CODES:
@@ -266,7 +259,7 @@ def parse_ticket(data: Any, *, default_source: str = "api") -> TicketDoc:
     if not isinstance(data, dict):
         raise DocumentError({"non_field_errors": ["a ticket document must be a JSON object"]})
     errors: dict[str, list[str]] = {}
-    unknown = sorted(str(k) for k in set(data) - set(FIELDS))
+    unknown = sorted(printable(str(k)) for k in set(data) - set(FIELDS))
     if unknown:
         errors["non_field_errors"] = [f"unknown fields: {', '.join(unknown)}"]
 

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from ml.fleet import edge
 from ml.fleet.predictions import InvalidBatch, WrongSite, predictions_ingest
 from ml.models import EdgeAgent, EdgeBundle
-from ticketai import throttling
+from ticketai import storable, throttling
 
 
 class AgentTokenAuthentication(BaseAuthentication):
@@ -72,10 +72,12 @@ class AgentView(APIView):
 # --- serializers: shape only -------------------------------------------------------------------
 
 
+# JSON an agent writes is bounded in depth and size (ticketai.storable): a heartbeat nested 900
+# deep was stored once, and then broke the admin pages used to revoke its agent.
 class EnrolSerializer(serializers.Serializer):
     token = serializers.CharField(max_length=200)
     name = serializers.CharField(max_length=200)
-    capabilities = serializers.DictField(required=False, default=dict)
+    capabilities = serializers.DictField(required=False, default=dict, validators=[storable.agent_json])
 
 
 class EnrolAnswerSerializer(serializers.Serializer):
@@ -87,10 +89,12 @@ class EnrolAnswerSerializer(serializers.Serializer):
 
 
 class HeartbeatSerializer(serializers.Serializer):
-    capabilities = serializers.DictField(required=False, default=dict)
-    backlog = serializers.IntegerField(min_value=0, default=0)
+    capabilities = serializers.DictField(required=False, default=dict, validators=[storable.agent_json])
+    backlog = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
     model_version = serializers.CharField(max_length=100, allow_blank=True, default="")
-    status = serializers.DictField(required=False, allow_null=True, default=None)
+    status = serializers.DictField(
+        required=False, allow_null=True, default=None, validators=[storable.agent_json]
+    )
 
 
 class AssignmentSerializer(serializers.Serializer):
@@ -141,7 +145,7 @@ class IngestAnswerSerializer(serializers.Serializer):
 
 class ReportSerializer(serializers.Serializer):
     kind = serializers.CharField(max_length=64)
-    metrics = serializers.DictField()
+    metrics = serializers.DictField(validators=[storable.agent_json])
 
 
 class ReportAnswerSerializer(serializers.Serializer):
@@ -149,7 +153,12 @@ class ReportAnswerSerializer(serializers.Serializer):
 
 
 class EtlSerializer(serializers.Serializer):
-    tickets = serializers.ListField(child=serializers.DictField(), min_length=2, max_length=20000)
+    # Each ticket is a canonical document: nothing in it may be text we cannot store or answer with.
+    tickets = serializers.ListField(
+        child=serializers.DictField(validators=[storable.JsonLimits(max_bytes=1024 * 1024)]),
+        min_length=2,
+        max_length=20000,
+    )
     dims = serializers.IntegerField(min_value=1, max_value=512, default=64)
 
 

@@ -7,6 +7,8 @@ from datetime import timedelta
 from django.db import models
 from django.utils import timezone
 
+from ticketai.storable import agent_json
+
 
 def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
@@ -45,11 +47,14 @@ class EdgeAgent(models.Model):
     site = models.ForeignKey("repair_center.Site", on_delete=models.CASCADE, related_name="edge_agents")
     name = models.CharField(max_length=200)
     token_hash = models.CharField(max_length=64, unique=True)
-    capabilities = models.JSONField(default=dict, blank=True)
+    # What an agent writes is bounded (ticketai.storable), so its admin page always renders.
+    capabilities = models.JSONField(default=dict, blank=True, validators=[agent_json])
     model_version = models.CharField(max_length=100, blank=True, help_text="Bundle version it serves.")
     backlog = models.PositiveIntegerField(default=0, help_text="Predictions waiting in its outbox.")
     last_seen = models.DateTimeField(null=True, blank=True)
-    last_status = models.JSONField(default=dict, blank=True, help_text="Its last heartbeat's extra fields.")
+    last_status = models.JSONField(
+        default=dict, blank=True, validators=[agent_json], help_text="Its last heartbeat's extra fields."
+    )
     enrolled_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -140,7 +145,7 @@ class EdgeReport(models.Model):
 
     agent = models.ForeignKey(EdgeAgent, on_delete=models.CASCADE, related_name="reports")
     kind = models.CharField(max_length=64)
-    metrics = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True, validators=[agent_json])
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

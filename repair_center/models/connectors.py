@@ -1,5 +1,7 @@
 from django.db import models
 
+from ticketai.storable import agent_json
+
 
 class Connector(models.Model):
     """An external ticketing or repair-centre system that TicketAI pulls from on a schedule."""
@@ -13,7 +15,10 @@ class Connector(models.Model):
     base_url = models.URLField(max_length=500, help_text="Paginated JSON endpoint (see README, Connectors).")
     auth_token = models.CharField(max_length=500, blank=True, help_text="Sent as 'Authorization: Bearer …'.")
     field_mapping = models.JSONField(
-        default=dict, blank=True, help_text="Canonical field -> the remote system's field name."
+        default=dict,
+        blank=True,
+        validators=[agent_json],
+        help_text="Canonical field -> the remote system's field name.",
     )
     interval_minutes = models.PositiveIntegerField(default=15, help_text="How often to pull.")
     enabled = models.BooleanField(default=True)

@@ -28,6 +28,7 @@ from repair_center.models import Connector, ConnectorRun
 from repair_center.services.repairs import FIELDS as REPAIR_FIELDS
 from repair_center.services.repairs import repairs_upsert
 from repair_center.services.tickets import ItemResult, tickets_upsert
+from ticketai.storable import printable
 
 logger = logging.getLogger(__name__)
 
@@ -258,7 +259,7 @@ def _store_page(connector: Connector, run: ConnectorRun, items: list) -> None:
         except ValueError as e:
             key = "rma_id" if connector.kind == Connector.Kind.REPAIRS else "external_id"
             external_id = _remote_value(item, mapping.get(key, key)) if isinstance(item, dict) else None
-            external_id = None if external_id in (None, _MISSING) else str(external_id)
+            external_id = None if external_id in (None, _MISSING) else printable(str(external_id))[:200]
             results.append(ItemResult(index, external_id, "rejected", errors=e.args[0]))
             continue
         if connector.kind == Connector.Kind.TICKETS:

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from repair_center.models import RepairRecord, Ticket
 from repair_center.services.tickets import ItemResult
+from ticketai.storable import printable, text_problem
 
 FIELDS = (
     "rma_id",
@@ -42,7 +43,7 @@ def parse_repair(data: Any) -> tuple[dict, dict[str, list[str]]]:
     if not isinstance(data, dict):
         return {}, {"non_field_errors": ["a repair record must be an object"]}
     errors: dict[str, list[str]] = {}
-    unknown = sorted(str(k) for k in set(data) - set(FIELDS))
+    unknown = sorted(printable(str(k)) for k in set(data) - set(FIELDS))
     if unknown:
         errors["non_field_errors"] = [f"unknown fields: {', '.join(unknown)}"]
     clean: dict[str, Any] = {}
@@ -54,8 +55,8 @@ def parse_repair(data: Any) -> tuple[dict, dict[str, list[str]]]:
             errors[name] = ["must be a string"]
             continue
         value = str(value).strip()
-        if "\x00" in value:
-            errors[name] = ["must not contain NUL characters"]
+        if text_problem(value):
+            errors[name] = [text_problem(value)]
         elif len(value) > limit:
             errors[name] = [f"must be at most {limit} characters (got {len(value)})"]
         clean[name] = value
@@ -116,7 +117,8 @@ def _upsert(rows: Sequence[Any]) -> list[ItemResult]:
         clean, errors = parse_repair(data)
         if errors:
             rma_id = data.get("rma_id") if isinstance(data, dict) else None
-            results.append(ItemResult(i, None if rma_id is None else str(rma_id), "rejected", errors=errors))
+            echoed = None if rma_id is None else printable(str(rma_id))[:64]
+            results.append(ItemResult(i, echoed, "rejected", errors=errors))
         else:
             valid.append((i, clean))
 

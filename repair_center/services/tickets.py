@@ -20,6 +20,7 @@ from repair_center.services.catalogue import (
 )
 from repair_center.services.resolution import engineer_labels, keep_engineer_label
 from repair_center.signals import tickets_changed
+from ticketai.storable import printable
 
 Outcome = Literal["created", "updated", "unchanged", "rejected"]
 
@@ -79,9 +80,9 @@ def tickets_upsert(
             parsed.append((i, parse_ticket(data, default_source=source)))
         except DocumentError as e:
             external_id = data.get("external_id") if isinstance(data, dict) else None
-            results[i] = ItemResult(
-                i, str(external_id) if external_id is not None else None, "rejected", errors=e.errors
-            )
+            # Echoed as printable text: a lone surrogate in the answer would make the answer a 500.
+            echoed = printable(str(external_id))[:200] if external_id is not None else None
+            results[i] = ItemResult(i, echoed, "rejected", errors=e.errors)
 
     # A key repeated in one call is applied in order: later copies go to later rounds.
     while parsed:
