@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from repair_center.ingestion import csv_records
+
 MAX_LINE_BYTES = 1024 * 1024
 CHUNK_CHARS = 64 * 1024
 # Python's decoder recurses per level and gives up near 1,000; say so instead of crashing.
@@ -30,7 +32,9 @@ _UNDECODABLE = re.compile("[\udc80-\udcff]")
 # exact check (_unstorable) runs only when the raw text contains one.
 _SUSPECT_ESCAPE = re.compile(r"\\u(0000|d[89a-f])", re.IGNORECASE)
 
-csv.field_size_limit(MAX_LINE_BYTES)
+# A CSV record, all its lines together, is held to MAX_LINE_BYTES as well; csv's own field limit
+# sits just above, never reached (reaching it made the reader start again mid-field).
+csv.field_size_limit(MAX_LINE_BYTES + 16)
 
 
 class FileUnreadable(Exception):
@@ -174,22 +178,8 @@ def _jsonl_rows(handle: IO[bytes]) -> Iterator[Row]:
 # --- CSV ---------------------------------------------------------------------------------------
 
 
-class _CsvSource:
-    """Decoded lines for csv.reader, remembering which physical lines were too long."""
-
-    def __init__(self, handle: IO[bytes]):
-        self.overlong: set[int] = set()
-        self._lines = _lines(handle, self.overlong)
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> str:
-        return next(self._lines).decode("utf-8", errors="surrogateescape")
-
-
-def _csv_header(handle: IO[bytes]) -> tuple[_CsvSource, Any, list[str]]:
-    source = _CsvSource(handle)
+def _csv_header(handle: IO[bytes]) -> tuple[csv_records.CsvSource, Any, list[str]]:
+    source = csv_records.CsvSource(handle, max_line=MAX_LINE_BYTES, max_record=MAX_LINE_BYTES)
     reader = csv.reader(source, strict=False)
     try:
         header = next(reader)
@@ -197,8 +187,8 @@ def _csv_header(handle: IO[bytes]) -> tuple[_CsvSource, Any, list[str]]:
         raise FileUnreadable("the CSV file is empty (no header row)") from None
     except csv.Error as e:
         raise FileUnreadable(f"the CSV header row cannot be read: {e}") from None
-    if source.overlong:
-        raise FileUnreadable(f"the CSV header row is longer than {MAX_LINE_BYTES} bytes")
+    if source.problem:
+        raise FileUnreadable(f"the CSV header row cannot be read: {source.problem}")
     header = [name.strip() for name in header]
     if header:
         header[0] = header[0].removeprefix("\ufeff")
@@ -212,24 +202,25 @@ def _csv_header(handle: IO[bytes]) -> tuple[_CsvSource, Any, list[str]]:
     return source, reader, header
 
 
-def _csv_rows(handle: IO[bytes], opened: tuple[_CsvSource, Any, list[str]]) -> Iterator[Row]:
+def _csv_rows(handle: IO[bytes], opened: tuple[csv_records.CsvSource, Any, list[str]]) -> Iterator[Row]:
     source, reader, header = opened
     number = 1
-    last_line = reader.line_num
     while True:
+        source.start_record()
         try:
             values = next(reader)
         except StopIteration:
             return
         except csv.Error as e:
             number += 1
-            last_line = reader.line_num
             yield Row(number, None, f"unreadable CSV record: {e}")
             continue
-        first_line, last_line = last_line + 1, reader.line_num
-        if source.overlong and any(n in source.overlong for n in range(first_line, last_line + 1)):
+        if source.problem:
             number += 1
-            yield Row(number, None, f"line longer than {MAX_LINE_BYTES} bytes")
+            yield Row(number, None, source.problem, raw=_truncate(",".join(values)))
+            if source.unterminated and source.rewind():
+                # The quote opened on the record's first line; the lines after it are records.
+                reader = csv.reader(source, strict=False)
             continue
         if not values or (len(values) == 1 and not values[0].strip()):
             continue  # a blank line is not a record

@@ -1,0 +1,144 @@
+"""CSV records for csv.reader, each bounded in size: a record too large to read is followed to its
+real end without keeping its text, and reported, and the next record starts where it should.
+
+``scan`` follows a record's quoting. The states and transitions are those of Python's csv reader
+with ``strict=False`` and the default dialect (``,`` between fields, ``"`` quotes, ``""`` for a
+quote inside quotes, no escape character): a field is quoted only when ``"`` is its first
+character; after a closing quote anything but ``,`` or a line end simply continues the field; a
+line end outside quotes ends the record. Only the bytes ``"``, ``,``, ``\\r`` and ``\\n`` matter,
+and they are the same in UTF-8 and in the raw file, so the scan runs on bytes and jumps between
+them.
+"""
+
+import re
+from typing import IO
+
+START = 0  # at the start of a field (and of a record)
+UNQUOTED = 1  # inside a field that did not start with a quote
+QUOTED = 2  # inside a quoted field
+AFTER_QUOTE = 3  # just after a quote inside a quoted field: '"' again, or the field closed
+END = 4  # the record has ended
+
+_UNQUOTED_STOP = re.compile(rb"\r\n|[,\r\n]")
+_LONE_CR = re.compile(rb"(?<=\r)(?!\n)")
+_CHUNK_BYTES = 64 * 1024
+# Quotes that never close make the rest of the file one record; after that many, it stays one.
+MAX_RESCANS = 16
+
+
+def scan(data: bytes, state: int) -> tuple[int, int]:
+    """Run ``data`` through the quoting states from ``state``.
+
+    Returns the state after it and how many bytes were consumed: all of them, or up to and
+    including the line end that ended the record (then the state is END).
+    """
+    i, n = 0, len(data)
+    while i < n:
+        if state == QUOTED:
+            j = data.find(b'"', i)
+            if j < 0:
+                return QUOTED, n
+            state, i = AFTER_QUOTE, j + 1
+        elif state in (START, AFTER_QUOTE) and data[i] == 0x22:
+            # A field that opens with a quote, or '""' standing for one quote inside the quotes.
+            state, i = QUOTED, i + 1
+        else:  # START, UNQUOTED, or AFTER_QUOTE followed by anything but '"': outside quotes
+            stop = _UNQUOTED_STOP.search(data, i)
+            if stop is None:
+                return UNQUOTED, n
+            if stop.group() != b",":
+                return END, stop.end()
+            state, i = START, stop.end()
+    return state, n
+
+
+class CsvSource:
+    """Decoded lines for csv.reader, one record at a time, each at most ``max_record`` bytes.
+
+    The source knows where the reader is: a line asked for after a record came back starts a
+    record; any other line continues a quoted field (the reader asks for more only inside one).
+    A record that would grow past the limit is followed to its real end without keeping its text
+    (``scan`` above), and the reader is handed a line that closes it: that record comes back with
+    ``problem`` set, and the next one starts where it should. Before this, the reader gave up on
+    the field at its limit and started again mid-field: one oversized quoted field of 1,000
+    lines became hundreds of junk tickets and swallowed the good row after it.
+    """
+
+    def __init__(self, handle: IO[bytes], *, max_line: int, max_record: int):
+        self.handle = handle
+        self.max_line, self.max_record = max_line, max_record
+        self.offset = 0  # bytes handed out so far
+        self.pending: list[bytes] = []  # the rest of a physical line split at lone CRs
+        self.rescans = 0
+        self.start_record()
+
+    def start_record(self) -> None:
+        self.lines = 0
+        self.size = 0
+        self.problem = ""
+        self.unterminated = False  # a quote opened on the record's first line never closes
+        self.resume_at: int | None = None  # just after the record's first line
+
+    def __iter__(self):
+        return self
+
+    def _read(self, limit: int) -> bytes:
+        if self.pending:
+            return self.pending.pop(0)
+        line = self.handle.readline(limit)
+        if b"\r" in line:
+            # Old Mac line ends among others: each lone CR ends a line, as csv.reader expects.
+            self.pending = [part for part in _LONE_CR.split(line) if part]
+            line = self.pending.pop(0)
+        return line
+
+    def __next__(self) -> str:
+        continuation = self.lines > 0
+        line = self._read(self.max_line + 1)
+        if not line:
+            if continuation:
+                self.problem = self.problem or "unterminated quoted field: the file ends inside it"
+                self.unterminated = True
+            raise StopIteration
+        self.lines += 1
+        self.offset += len(line)
+        overlong = len(line) > self.max_line and not line.endswith((b"\n", b"\r"))
+        if self.lines == 1 and not overlong:
+            self.resume_at = self.offset
+        if overlong or self.size + len(line) > self.max_record:
+            if not self.problem:
+                self.problem = (
+                    f"line longer than {self.max_line} bytes"
+                    if overlong and not continuation
+                    else f"record longer than {self.max_record} bytes"
+                )
+            if not self._skip(line, QUOTED if continuation else START):
+                self.problem += "; its quoted field never ends"
+                self.unterminated = True
+            # Close what the reader holds: the quoted field it is in, then the record.
+            return '"\n' if continuation else "\n"
+        self.size += len(line)
+        return line.decode("utf-8", errors="surrogateescape")
+
+    def _skip(self, data: bytes, state: int) -> bool:
+        """Consume the rest of the record, following its quotes; False if the file ends first."""
+        while True:
+            state, used = scan(data, state)
+            if state == END:
+                if used < len(data):
+                    self.pending.insert(0, data[used:])
+                    self.offset -= len(data) - used
+                return True
+            data = self._read(_CHUNK_BYTES)
+            if not data:
+                return state != QUOTED
+            self.offset += len(data)
+
+    def rewind(self) -> bool:
+        """After a quote that never closes: read again from the line after the one that opened it."""
+        if self.resume_at is None or self.rescans >= MAX_RESCANS:
+            return False
+        self.rescans += 1
+        self.handle.seek(self.resume_at)
+        self.offset, self.pending = self.resume_at, []
+        return True
