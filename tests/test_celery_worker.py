@@ -43,6 +43,7 @@ def _environment(data_dir: Path, *, redis_url: str | None) -> dict[str, str]:
         DATABASE_URL=_test_database_url(),
         TICKETAI_DATA_DIR=str(data_dir),
         TICKETAI_CELERY_EAGER="false",
+        TICKETAI_OUTBOUND_ALLOW="127.0.0.1",  # the fake ticketing system, an on-premises target
         PYTHONUNBUFFERED="1",
     )
     if redis_url:

@@ -24,6 +24,8 @@ from ticketai.celery import app as celery_app
 
 @pytest.fixture(autouse=True)
 def fast_retries(settings):
+    # The fake ticketing system listens on 127.0.0.1: allowed as an operator allows an on-prem one.
+    settings.TICKETAI_OUTBOUND_ALLOW = ["127.0.0.1"]
     settings.TICKETAI_CONNECTOR_BACKOFF_S = 0.01
     settings.TICKETAI_CONNECTOR_MAX_RETRIES = 3
     settings.TICKETAI_CONNECTOR_TIMEOUT_S = 0.5

@@ -26,6 +26,12 @@ SECRET = "s3cret-shared-with-the-receiver"
 PAYLOAD = {"ticket": {"id": 7, "external_id": "NOC-7"}, "recommendations": [{"resolution": "REPLACE_SFP"}]}
 
 
+@pytest.fixture(autouse=True)
+def on_premises_receiver(settings):
+    """The receiver listens on 127.0.0.1: allowed by name, as an operator allows an on-prem target."""
+    settings.TICKETAI_OUTBOUND_ALLOW = ["127.0.0.1"]
+
+
 @pytest.fixture
 def fast_retries(settings):
     settings.TICKETAI_WEBHOOK_BACKOFF_S = 0.0
@@ -295,6 +301,7 @@ def test_a_real_worker_delivers_with_retries_over_redis(transactional_db, tmp_pa
         "TICKETAI_DATA_DIR": str(tmp_path / "data"),
         "TICKETAI_CELERY_EAGER": "false",
         "TICKETAI_WEBHOOK_BACKOFF_S": "0.2",
+        "TICKETAI_OUTBOUND_ALLOW": "127.0.0.1",
         "PYTHONUNBUFFERED": "1",
     }
     log = tmp_path / "worker.log"

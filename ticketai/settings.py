@@ -5,6 +5,7 @@ TICKETAI_DATA_DIR, so `make demo` needs no server. Production sets DATABASE_URL,
 and SECRET_KEY (see README.md, "Configuration").
 """
 
+import ipaddress
 import re
 import secrets
 from pathlib import Path
@@ -246,6 +247,17 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"ml.tasks.train*": {"queue": "training"}, "ml.tasks.distil*": {"queue": "training"}}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
+
+# --- Outbound requests (webhooks, connectors): SSRF guard, ticketai/outbound.py ---
+# Addresses, networks (CIDR) or host names that URLs may reach although they are loopback,
+# private or link-local: on-premises targets. A leading "." allows a domain's subdomains.
+TICKETAI_OUTBOUND_ALLOW = env.string_list("TICKETAI_OUTBOUND_ALLOW", [])
+for _entry in TICKETAI_OUTBOUND_ALLOW:
+    if "/" in _entry:
+        try:
+            ipaddress.ip_network(_entry, strict=False)
+        except ValueError as _e:
+            raise env.ConfigurationError(f"TICKETAI_OUTBOUND_ALLOW: {_e}") from None
 
 # --- Connectors (pulling external ticketing systems) ---
 TICKETAI_CONNECTOR_TIMEOUT_S = env.number("TICKETAI_CONNECTOR_TIMEOUT_S", 30.0, minimum=0.1)

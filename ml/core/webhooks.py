@@ -32,6 +32,7 @@ from ml.models.webhooks import (
     WebhookSubscription,
     sign,
 )
+from ticketai import outbound
 from ticketai.broker import enqueue
 
 logger = logging.getLogger(__name__)
@@ -112,13 +113,14 @@ def webhook_attempt(delivery_id: int) -> AttemptResult:
     if not claimed:
         return AttemptResult(delivery_id, "skipped")
     delivery = WebhookDelivery.objects.select_related("subscription").get(pk=delivery_id)
-    status_code, error, retry_after = _post(delivery)
+    refused = _refused(delivery.subscription.url)
+    status_code, error, retry_after = (None, refused, None) if refused else _post(delivery)
 
     fields: dict = {"last_status_code": status_code, "last_error": error[:2000], "updated_at": timezone.now()}
     retry_in = None
     if status_code is not None and 200 <= status_code < 300:
         fields.update(status=Status.DELIVERED, delivered_at=timezone.now(), next_attempt_at=None)
-    elif status_code is not None and status_code not in _RETRY_STATUSES:
+    elif refused or (status_code is not None and status_code not in _RETRY_STATUSES):
         fields.update(status=Status.FAILED, next_attempt_at=None)
     elif delivery.attempts >= settings.TICKETAI_WEBHOOK_MAX_ATTEMPTS:
         fields.update(
@@ -148,6 +150,15 @@ def webhook_attempt(delivery_id: int) -> AttemptResult:
     return AttemptResult(delivery_id, fields["status"], delivery.attempts, status_code, error, retry_in)
 
 
+def _refused(url: str) -> str:
+    """Why the URL may not be reached now (the outbound guard, at send time), or ''."""
+    try:
+        outbound.check_url(url)
+    except outbound.OutboundRefused as e:
+        return f"refused: {e}"
+    return ""
+
+
 def _post(delivery: WebhookDelivery) -> tuple[int | None, str, float | None]:
     """POST the delivery once: (status code or None, error text, Retry-After seconds or None)."""
     body = delivery.body()
@@ -159,8 +170,9 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, float | None]:
         SIGNATURE_HEADER: sign(delivery.subscription.secret, body),
     }
     try:
-        # Redirects are not followed: the signed body goes only to the URL the admin configured.
-        with httpx.Client(timeout=settings.TICKETAI_WEBHOOK_TIMEOUT_S, follow_redirects=False) as client:
+        # Redirects are not followed: the signed body goes only to the URL the admin configured;
+        # every connection is checked again by the guard (DNS may have changed since the check).
+        with outbound.client(timeout=settings.TICKETAI_WEBHOOK_TIMEOUT_S) as client:
             response = client.post(delivery.subscription.url, content=body, headers=headers)
     except httpx.TimeoutException as e:
         return None, f"timeout: {e}", None
@@ -168,7 +180,7 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, float | None]:
         return None, f"{type(e).__name__}: {e}", None
     if 200 <= response.status_code < 300:
         return response.status_code, "", None
-    error = f"HTTP {response.status_code}: {response.text[:500]}"
+    error = outbound.describe_response(response)  # never the body: the receiver's words stay there
     if 300 <= response.status_code < 400:
         error = f"HTTP {response.status_code}: redirects are not followed; fix the URL"
     return response.status_code, error, _retry_after(response.headers.get("Retry-After"))

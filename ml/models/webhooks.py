@@ -8,6 +8,8 @@ import secrets
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from ticketai.outbound import validate_url
+
 RECOMMENDATION_READY = "recommendation.ready"
 FEEDBACK_RECORDED = "feedback.recorded"
 EVENTS = (RECOMMENDATION_READY, FEEDBACK_RECORDED)
@@ -37,7 +39,10 @@ class WebhookSubscription(models.Model):
     """An external system that wants TicketAI's events POSTed to its URL, signed with a shared secret."""
 
     name = models.CharField(max_length=100, blank=True)
-    url = models.URLField(max_length=2000, help_text="http(s) URL that receives the POSTs.")
+    # Checked against the outbound guard on save and again on every connection (ticketai/outbound.py).
+    url = models.URLField(
+        max_length=2000, validators=[validate_url], help_text="http(s) URL that receives the POSTs."
+    )
     secret = models.CharField(
         max_length=200, default=new_secret, help_text="Shared secret for the HMAC-SHA256 signature."
     )

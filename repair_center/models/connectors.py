@@ -1,5 +1,6 @@
 from django.db import models
 
+from ticketai.outbound import validate_url
 from ticketai.storable import agent_json
 
 
@@ -12,7 +13,12 @@ class Connector(models.Model):
 
     name = models.SlugField(max_length=64, unique=True, help_text="Also the ticket source name.")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TICKETS)
-    base_url = models.URLField(max_length=500, help_text="Paginated JSON endpoint (see README, Connectors).")
+    # Checked against the outbound guard on save and again on every connection (ticketai/outbound.py).
+    base_url = models.URLField(
+        max_length=500,
+        validators=[validate_url],
+        help_text="Paginated JSON endpoint (see README, Connectors).",
+    )
     auth_token = models.CharField(max_length=500, blank=True, help_text="Sent as 'Authorization: Bearer …'.")
     field_mapping = models.JSONField(
         default=dict,

@@ -28,6 +28,7 @@ from repair_center.models import Connector, ConnectorRun
 from repair_center.services.repairs import FIELDS as REPAIR_FIELDS
 from repair_center.services.repairs import repairs_upsert
 from repair_center.services.tickets import ItemResult, tickets_upsert
+from ticketai import outbound
 from ticketai.storable import printable
 
 logger = logging.getLogger(__name__)
@@ -159,11 +160,16 @@ def _pull_pages(connector: Connector, run: ConnectorRun) -> None:
             parse_timestamp(connector.cursor)
         except ValueError as e:
             raise PullError(f"cursor {connector.cursor!r}: {e}; clear it to pull everything") from None
+    try:
+        outbound.check_url(connector.base_url)  # again now: the name may resolve elsewhere since the save
+    except outbound.OutboundRefused as e:
+        raise PullError(f"base_url refused: {e}") from None
     url = _first_page_url(connector.base_url, connector.cursor)
     visited: set[str] = set()
     timeout = httpx.Timeout(settings.TICKETAI_CONNECTOR_TIMEOUT_S)
-    # follow_redirects stays off: a redirect could carry the bearer token to another host.
-    with httpx.Client(headers=headers, timeout=timeout, follow_redirects=False) as client:
+    # Redirects are not followed (one could carry the bearer token to another host), and every
+    # connection is checked by the outbound guard, on the address it actually reaches.
+    with outbound.client(headers=headers, timeout=timeout) as client:
         while url:
             visited.add(url)
             payload = _get_page(client, url, run)
@@ -203,7 +209,7 @@ def _get_page(client: httpx.Client, url: str, run: ConnectorRun) -> dict:
                 reason = f"HTTP {response.status_code}"
                 retry_after = _retry_after(response.headers.get("Retry-After"))
             elif response.status_code != 200:
-                raise PullError(f"GET {url} answered HTTP {response.status_code}: {response.text[:200]}")
+                raise PullError(f"GET {url} answered {outbound.describe_response(response)}")
             else:
                 return _parse_page(url, response)
         if attempt == max_retries:
