@@ -4,6 +4,7 @@ Without this, /admin/login/ would be an unthrottled password oracle beside the t
 """
 
 from django.contrib import admin
+from rest_framework import exceptions
 
 from ticketai import throttling
 
@@ -11,11 +12,12 @@ from ticketai import throttling
 class TicketAIAdminSite(admin.AdminSite):
     def login(self, request, extra_context=None):
         if request.method == "POST":
-            wait = throttling.auth_wait(request)
-            if wait:
-                return throttling.sign_in_refused(wait)
+            try:
+                throttling.auth_attempt(request)
+            except exceptions.Throttled as refused:
+                return throttling.sign_in_refused(refused.wait)
         response = super().login(request, extra_context)
-        # A refused form is re-rendered with 200; a good sign-in redirects.
-        if request.method == "POST" and response.status_code == 200:
-            throttling.record_auth_failure(request)
+        # A refused form is re-rendered with 200; a good sign-in redirects and gives the attempt back.
+        if request.method == "POST" and response.status_code != 200:
+            throttling.auth_attempt_ok(request)
         return response

@@ -56,10 +56,6 @@ def _rate(scope: str) -> tuple[int, int]:
     return SimpleRateThrottle.parse_rate(None, api_settings.DEFAULT_THROTTLE_RATES[scope])
 
 
-def _history(key: str, duration: int, now: float) -> list[float]:
-    return [t for t in cache.get(key, []) if t > now - duration]
-
-
 class RouteThrottle(SimpleRateThrottle):
     """Per-scope sliding window; users and agents are counted by id, anonymous callers by address."""
 
@@ -92,42 +88,86 @@ class RouteThrottle(SimpleRateThrottle):
 
 
 # --- Failed authentication, per client address --------------------------------------------------
+# Each credential check first takes one attempt from the address's budget, atomically, and a check
+# that succeeds gives it back: parallel guesses can no longer all read "under budget" and then
+# overwrite each other's counts (22 of 60 parallel guesses were checked against a budget of 20 when
+# the count was read with cache.get and written with cache.set). The window is fixed: it starts
+# with the first attempt and the budget is whole again when it ends.
+
+# INCR, and start the window on the first attempt; returns [attempts, seconds left in the window].
+_TAKE = """
+local n = redis.call('INCR', KEYS[1])
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {n, ttl}
+"""
+# DECR only a live counter above zero: a window that ended meanwhile is not brought back.
+_GIVE_BACK = """
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then return redis.call('DECR', KEYS[1]) end
+return 0
+"""
 
 
 def _auth_key(request) -> str:
     return f"throttle_{AUTH}_{BaseThrottle().get_ident(request)}"
 
 
-def auth_wait(request) -> int:
-    """Seconds this address must wait before trying credentials again (0: it may try now)."""
-    limit, duration = _rate(AUTH)
+def _redis():
+    client = getattr(getattr(cache, "_cache", None), "get_client", None)
+    return None if client is None else client(write=True)
+
+
+def _take(key: str, duration: int) -> tuple[int, int]:
+    redis = _redis()
+    if redis is not None:
+        count, ttl = redis.eval(_TAKE, 1, cache.make_key(key), duration)
+        return int(count), int(ttl)
+    # The embedded file cache: one host, no Redis; add + incr is as atomic as that cache gets.
     now = time.time()
+    cache.add(f"{key}_start", now, duration)
+    cache.add(key, 0, duration)
     try:
-        history = _history(_auth_key(request), duration, now)
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, duration)
+        count = 1
+    started = cache.get(f"{key}_start", now)
+    return count, max(1, math.ceil(duration - (now - started)))
+
+
+def auth_attempt(request) -> None:
+    """Take one attempt from the address's budget before checking credentials; 429 when it is spent.
+
+    Over the budget, even correct credentials wait (the check is never made). Call
+    ``auth_attempt_ok`` when the credentials turn out right: only failures stay counted.
+    """
+    limit, duration = _rate(AUTH)
+    try:
+        count, wait = _take(_auth_key(request), duration)
     except CACHE_ERRORS as e:
         logger.warning("authentication rate limit not checked, the cache is unavailable: %s", e)
-        return 0
-    if len(history) < limit:
-        return 0
-    return max(1, math.ceil(duration - (now - min(history))))
-
-
-def refuse_if_too_many_failures(request) -> None:
-    """Raise 429 (with Retry-After) for an address that failed authentication too often."""
-    wait = auth_wait(request)
-    if wait:
+        return
+    if count > limit:
         THROTTLED.labels(AUTH).inc()
+        wait = max(1, wait)
         raise exceptions.Throttled(wait=wait, detail=f"Too many failed authentications; retry in {wait} s.")
 
 
-def record_auth_failure(request) -> None:
-    _, duration = _rate(AUTH)
-    now = time.time()
+def auth_attempt_ok(request) -> None:
+    """The credentials checked after ``auth_attempt`` were right (or never judged): give it back."""
     key = _auth_key(request)
     try:
-        cache.set(key, [*_history(key, duration, now), now], duration)
-    except CACHE_ERRORS as e:
-        logger.warning("authentication failure not counted, the cache is unavailable: %s", e)
+        redis = _redis()
+        if redis is not None:
+            redis.eval(_GIVE_BACK, 1, cache.make_key(key))
+        elif (cache.get(key) or 0) > 0:
+            cache.decr(key)
+    except (*CACHE_ERRORS, ValueError) as e:
+        logger.warning("authentication attempt not given back, the cache is unavailable: %s", e)
 
 
 def sign_in_refused(wait: int) -> HttpResponse:
@@ -140,24 +180,27 @@ def sign_in_refused(wait: int) -> HttpResponse:
 
 
 class ThrottledLoginView(LoginView):
-    """The sign-in page; failed sign-ins count against the address's ``auth`` budget."""
+    """The sign-in page; every sign-in takes an attempt from the address's ``auth`` budget, and a
+    good one gives it back."""
 
     def post(self, request, *args, **kwargs):
-        wait = auth_wait(request)
-        if wait:
-            THROTTLED.labels(AUTH).inc()
+        try:
+            auth_attempt(request)
+        except exceptions.Throttled as refused:
             form = self.get_form()
             # Not validated: validating would check the password we are refusing to check.
             form._errors, form.cleaned_data = ErrorDict(), {}
-            form.add_error(None, f"Too many failed sign-ins from your address; try again in {wait} seconds.")
+            form.add_error(
+                None, f"Too many failed sign-ins from your address; try again in {refused.wait} seconds."
+            )
             response = self.render_to_response(self.get_context_data(form=form), status=429)
-            response["Retry-After"] = str(wait)
+            response["Retry-After"] = str(refused.wait)
             return response
         return super().post(request, *args, **kwargs)
 
-    def form_invalid(self, form):
-        record_auth_failure(self.request)
-        return super().form_invalid(form)
+    def form_valid(self, form):
+        auth_attempt_ok(self.request)
+        return super().form_valid(form)
 
 
 def clear_all() -> int:

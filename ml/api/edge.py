@@ -40,11 +40,15 @@ class AgentTokenAuthentication(BaseAuthentication):
             raw = auth[1].decode()
         except UnicodeError:
             raise exceptions.AuthenticationFailed("Invalid header: not ASCII.") from None
-        throttling.refuse_if_too_many_failures(request)
-        agent = self.lookup(raw)
+        throttling.auth_attempt(request)  # counted per address; a known agent gives it back
+        try:
+            agent = self.lookup(raw)
+        except BaseException:
+            throttling.auth_attempt_ok(request)
+            raise
         if agent is None:
-            throttling.record_auth_failure(request)
             raise exceptions.AuthenticationFailed("Unknown or revoked agent token.")
+        throttling.auth_attempt_ok(request)
         return (agent, None)
 
     def authenticate_header(self, request):
@@ -179,12 +183,15 @@ class EdgeEnrolView(APIView):
     @extend_schema(request=EnrolSerializer, responses={201: EnrolAnswerSerializer}, auth=[])
     def post(self, request):
         data = _valid(EnrolSerializer, request.data)
+        # An enrolment token is a credential: guesses count against the address's budget too.
+        throttling.auth_attempt(request)
         try:
             agent, raw = edge.agent_enrol(
                 token=data["token"], name=data["name"], capabilities=data["capabilities"]
             )
         except edge.EnrolmentError as e:
             raise exceptions.PermissionDenied(str(e)) from None
+        throttling.auth_attempt_ok(request)
         answer = edge.enrolment_answer(agent)
         answer["agent_token"] = raw
         return Response(answer, status=status.HTTP_201_CREATED)

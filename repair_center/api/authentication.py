@@ -18,13 +18,18 @@ class HashedTokenAuthentication(BaseAuthentication):
         auth = get_authorization_header(request).split()
         if not auth or auth[0].lower() not in (b"token", b"bearer"):
             return None
-        # Failed attempts count per client address; too many and even a good key waits (429).
-        throttling.refuse_if_too_many_failures(request)
+        # Each check takes an attempt from the client address's budget and a good key gives it
+        # back, so only failures count; too many and even a good key waits (429).
+        throttling.auth_attempt(request)
         try:
-            return self._authenticate_key(auth)
+            authenticated = self._authenticate_key(auth)
         except exceptions.AuthenticationFailed:
-            throttling.record_auth_failure(request)
             raise
+        except BaseException:
+            throttling.auth_attempt_ok(request)  # not judged (the database failed): not a failure
+            raise
+        throttling.auth_attempt_ok(request)
+        return authenticated
 
     def _authenticate_key(self, auth: list[bytes]):
         if len(auth) != 2:
