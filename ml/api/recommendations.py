@@ -1,6 +1,8 @@
 """Recommendation endpoints: for a stored ticket (cached per revision and model) and for a draft.
 
-Both answer 503 with a clear message until a model has been trained and promoted.
+Until a model has been trained and promoted both answer 200 with no recommendations: abstained,
+``model_version`` null and the reason. No model yet is a state the system is expected to be in,
+not an outage; a 503 made clients retry it as one (and the fuzzer count it as a server error).
 """
 
 from django.shortcuts import get_object_or_404
@@ -62,7 +64,10 @@ class SimilarTicketSerializer(serializers.Serializer):
 
 
 class RecommendationSerializer(serializers.Serializer):
-    model_version = serializers.IntegerField()
+    model_version = serializers.IntegerField(
+        allow_null=True,
+        help_text="null: no model serves yet; then abstained, with the reason, and no recommendations.",
+    )
     abstained = serializers.BooleanField(help_text="True when the confidence is below the class threshold.")
     abstain_reason = serializers.CharField(allow_null=True)
     recommendations = RecommendedResolutionSerializer(many=True)
@@ -70,11 +75,15 @@ class RecommendationSerializer(serializers.Serializer):
     similar = SimilarTicketSerializer(many=True)
 
 
-_no_model = OpenApiResponse(description="No champion model yet: {detail}.")
+_ANSWER = OpenApiResponse(
+    RecommendationSerializer,
+    "The recommendations; before any model is promoted, none: abstained with model_version null and "
+    "the reason in abstain_reason.",
+)
 
 
 def _no_model_response() -> Response:
-    return Response({"detail": NO_MODEL}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    return Response({**inference.no_model_payload(), "abstain_reason": NO_MODEL})
 
 
 class TicketRecommendationView(APIView):
@@ -87,11 +96,7 @@ class TicketRecommendationView(APIView):
                 "refresh", OpenApiTypes.BOOL, description="Recompute instead of the cached answer."
             )
         ],
-        responses={
-            200: RecommendationSerializer,
-            404: OpenApiResponse(description="No such ticket."),
-            503: _no_model,
-        },
+        responses={200: _ANSWER, 404: OpenApiResponse(description="No such ticket.")},
         description="Top resolutions for the ticket's current revision, with evidence and similar resolved "
         "tickets; cached per (ticket revision, model version).",
     )
@@ -111,11 +116,7 @@ class DraftRecommendationView(APIView):
     @extend_schema(
         operation_id="recommendations_create",
         request=TicketDocumentSerializer,
-        responses={
-            200: RecommendationSerializer,
-            400: OpenApiResponse(description="Field errors: {field: [message, ...]}."),
-            503: _no_model,
-        },
+        responses={200: _ANSWER, 400: OpenApiResponse(description="Field errors: {field: [message, ...]}.")},
         description="Recommend for a canonical ticket document that is not stored (nothing is written).",
     )
     def post(self, request):
