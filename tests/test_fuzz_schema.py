@@ -54,3 +54,21 @@ def test_a_nul_byte_in_a_form_field_is_400_not_500(admin_client_api):
         "/api/v1/elements/", {"serial": "S-1", "site": "\x1c\x00x", "kind": "router"}
     )
     assert response.status_code == 400, response.content[:300]
+
+
+# SECURITY.md finding 9: a number no id column holds, in a numeric filter. SQLite cannot bind
+# 1.26e+44 (OverflowError, a 500); now the filter refuses it before any database sees it.
+@pytest.mark.parametrize("url", ["/api/v1/repair-records/", "/api/v1/events/"])
+@pytest.mark.parametrize("value", ["1.26e+44", "99999999999999999999999", "1.5", "-3", "nan"])
+def test_an_id_filter_out_of_any_column_is_a_400(engineer_client, url, value):
+    response = engineer_client.get(url, {"ticket": value})
+    assert response.status_code == 400, response.content[:300]
+    assert "ticket" in response.json()
+
+
+def test_an_id_filter_refuses_an_out_of_range_number_before_the_database():
+    from repair_center.filtersets import RepairRecordFilterSet
+    from repair_center.models import RepairRecord
+
+    filters = RepairRecordFilterSet({"ticket": "1.26e+44"}, queryset=RepairRecord.objects.none())
+    assert not filters.is_valid() and "ticket" in filters.errors
