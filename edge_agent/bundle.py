@@ -28,10 +28,25 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 REQUIRED_FILES = ("model.onnx", "tokenizer.json", "labels.json")
+# Read before the signature is checked, so bounded: a real manifest is a few KB (a delta's, with
+# its plan, a few tens), a signature 88 bytes of base64.
+MAX_MANIFEST_BYTES = 1024 * 1024
+MAX_SIGNATURE_BYTES = 4096
 
 
 class BundleError(Exception):
     """The bundle is malformed, not signed by the pinned key, or a file fails its checksum."""
+
+
+def _read_bounded(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    """A member's bytes, refused past ``limit`` whatever its header claims (it may lie)."""
+    if archive.getinfo(name).file_size > limit:
+        raise BundleError(f"{name} is larger than {limit} bytes")
+    with archive.open(name) as member:
+        data = member.read(limit + 1)
+    if len(data) > limit:
+        raise BundleError(f"{name} is larger than {limit} bytes")
+    return data
 
 
 def _signature_ok(data: bytes, signature: bytes, public_key_pem: str) -> bool:
@@ -55,8 +70,11 @@ def _verified_contents(path: str | Path, public_key_pem: str) -> tuple[dict, dic
         names = set(archive.namelist())
         if MANIFEST not in names or SIGNATURE not in names:
             raise BundleError("the bundle has no manifest or no signature")
-        manifest_bytes = archive.read(MANIFEST)
-        if not _signature_ok(manifest_bytes, archive.read(SIGNATURE), public_key_pem):
+        # Bounded reads before the signature is checked: an unsigned, crafted 306 KB zip whose
+        # manifest inflated to hundreds of MB once took the agent from 365 MB to 665 MB.
+        manifest_bytes = _read_bounded(archive, MANIFEST, MAX_MANIFEST_BYTES)
+        signature = _read_bounded(archive, SIGNATURE, MAX_SIGNATURE_BYTES)
+        if not _signature_ok(manifest_bytes, signature, public_key_pem):
             raise BundleError("bad signature: the manifest was not signed by the pinned key")
         try:
             manifest = json.loads(manifest_bytes)
@@ -72,10 +90,14 @@ def _verified_contents(path: str | Path, public_key_pem: str) -> tuple[dict, dic
         for name, expected in listed.items():
             if name not in names:
                 raise BundleError(f"{name} is listed in the manifest but missing")
-            data = archive.read(name)
-            if hashlib.sha256(data).hexdigest() != expected:
+            # Hashed as a stream first: a swapped file is refused without being held in memory.
+            digest = hashlib.sha256()
+            with archive.open(name) as member:
+                for block in iter(lambda member=member: member.read(1 << 20), b""):
+                    digest.update(block)
+            if digest.hexdigest() != expected:
                 raise BundleError(f"checksum mismatch for {name}")
-            contents[name] = data
+            contents[name] = archive.read(name)
     return manifest, contents
 
 

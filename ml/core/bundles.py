@@ -45,6 +45,8 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 REQUIRED_FILES = ("model.onnx", "tokenizer.json", "labels.json")
+MAX_MANIFEST_BYTES = 1024 * 1024  # read before the signature is checked: bounded (edge_agent/bundle.py)
+MAX_SIGNATURE_BYTES = 4096
 # Manifest keys build_bundle writes itself; a delta's manifest takes the rest from its target.
 _BUILT_KEYS = ("files", "format", "format_version", "created_at")
 
@@ -86,6 +88,17 @@ def build_bundle(*, out_path: str | Path, files: dict[str, str | Path], manifest
     return out_path
 
 
+def _read_bounded(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    """A member's bytes, refused past ``limit`` whatever its header claims (it may lie)."""
+    if archive.getinfo(name).file_size > limit:
+        raise BundleError(f"{name} is larger than {limit} bytes")
+    with archive.open(name) as member:
+        data = member.read(limit + 1)
+    if len(data) > limit:
+        raise BundleError(f"{name} is larger than {limit} bytes")
+    return data
+
+
 def verify_bundle(path: str | Path, public_key_pem: str) -> dict:
     """Check the signature, the format and every file's checksum; return the manifest or raise BundleError."""
     try:
@@ -96,8 +109,11 @@ def verify_bundle(path: str | Path, public_key_pem: str) -> dict:
         names = set(archive.namelist())
         if MANIFEST not in names or SIGNATURE not in names:
             raise BundleError("the bundle has no manifest or no signature")
-        manifest_bytes = archive.read(MANIFEST)
-        if not signing.verify(manifest_bytes, archive.read(SIGNATURE).strip(), public_key_pem):
+        # Bounded reads before the signature is checked (a crafted zip's manifest can inflate to
+        # hundreds of MB); the same limits as the agent's verifier.
+        manifest_bytes = _read_bounded(archive, MANIFEST, MAX_MANIFEST_BYTES)
+        signature = _read_bounded(archive, SIGNATURE, MAX_SIGNATURE_BYTES)
+        if not signing.verify(manifest_bytes, signature.strip(), public_key_pem):
             raise BundleError("bad signature: the manifest was not signed by the pinned key")
         try:
             manifest = json.loads(manifest_bytes)
