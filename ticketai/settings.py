@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "ticketai.broker.BrokerUnavailableMiddleware",
     "ticketai.database.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "ticketai.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "repair_center.middleware.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -75,7 +76,8 @@ WSGI_APPLICATION = "ticketai.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Project-wide overrides of third-party templates (drf-spectacular's Swagger page).
+        "DIRS": [BASE_DIR / "ticketai" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
