@@ -119,3 +119,13 @@ def test_postgres_and_redis_have_healthchecks_and_volumes(compose):
     assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
     assert "redis-data:/data" in redis["volumes"]
     assert set(compose["volumes"]) == {"ticketai-data", "postgres-data", "redis-data"}
+
+
+def test_the_stack_is_served_over_https_unless_told_otherwise(compose):
+    # SECURITY.md finding 10: it defaulted to false, so an install served cookies without Secure.
+    environment = compose["x-app"]["environment"]
+    assert environment["TICKETAI_HTTPS"] == "${TICKETAI_HTTPS:-true}"
+    for name in (*APP_SERVICES, "migrate"):
+        assert compose["services"][name]["environment"]["TICKETAI_HTTPS"] == "${TICKETAI_HTTPS:-true}", name
+    # The container's own healthcheck still reaches /healthz over plain HTTP (exempt from the redirect).
+    assert "http://127.0.0.1:8000/healthz" in " ".join(compose["services"]["web"]["healthcheck"]["test"])
