@@ -39,6 +39,26 @@ def text_problem(value: str) -> str:
     return ""
 
 
+class DuplicateKey(ValueError):
+    """A JSON object repeats a key."""
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """An ``object_pairs_hook`` for json.loads that refuses an object repeating a key.
+
+    Parsers disagree on which copy wins (the first, the last, an error), so a repeated key is how
+    one component is made to see a value another does not; json.loads silently keeps the last.
+    """
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKey(f"the key {json.dumps(key)} appears twice in one object")
+            seen.add(key)
+    return result
+
+
 def printable(value: str) -> str:
     """``value`` safe to echo in an error message: NUL and lone surrogates shown as U+FFFD.
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from repair_center.ingestion import csv_records
+from ticketai.storable import unique_keys
 
 MAX_LINE_BYTES = 1024 * 1024
 CHUNK_CHARS = 64 * 1024
@@ -146,12 +147,18 @@ def _json_value(text: str, value: Any) -> tuple[dict | None, str]:
     return (None, reason) if reason else (value, "")
 
 
+def _not_json(constant: str):
+    raise ValueError(f"{constant} is not a JSON value")
+
+
 def _json_object(text: str) -> tuple[dict | None, str]:
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=unique_keys, parse_constant=_not_json)
     except json.JSONDecodeError as e:
         reason = _bad_text_reason(text)
         return None, reason or f"invalid JSON: {e.msg} at column {e.colno}"
+    except ValueError as e:  # a repeated key, or NaN / Infinity, which JSON does not have
+        return None, f"invalid JSON: {e}"
     except RecursionError:
         return None, TOO_DEEP
     return _json_value(text, value)
@@ -278,7 +285,7 @@ class _ArrayScanner:
         self.buffer = buffer
         self.pos = 0
         self.eof = False
-        self.decoder = json.JSONDecoder()
+        self.decoder = json.JSONDecoder(object_pairs_hook=unique_keys, parse_constant=_not_json)
 
     def _fill(self) -> bool:
         if self.eof:
@@ -348,6 +355,10 @@ class _ArrayScanner:
                 raw = _truncate(self.buffer[self.pos : self.pos + 200])
                 self._skip()
                 return Row(number, None, TOO_DEEP, raw=raw)
+            except ValueError as e:  # a repeated key, or NaN / Infinity, which JSON does not have
+                raw = _truncate(self.buffer[self.pos : self.pos + 200])
+                self._skip()
+                return Row(number, None, f"invalid JSON: {e}", raw=raw)
         element = self.buffer[self.pos : end]
         self.pos = end
         data, reason = _json_value(element, value)
