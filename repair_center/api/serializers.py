@@ -199,6 +199,10 @@ class TicketBulkResultSerializer(serializers.Serializer):
 
 # --- Catalogue ---
 
+# Free text in the catalogue is bounded like a ticket's description: a body of 20 MiB is
+# accepted, a single description of that size is not something anyone writes.
+TEXT_MAX = 100_000
+
 
 class ErrorCodeSerializer(serializers.ModelSerializer):
     class Meta:
@@ -213,6 +217,10 @@ class ErrorCodeSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+        extra_kwargs = {
+            "description": {"max_length": TEXT_MAX},
+            "recommended_checks": {"max_length": TEXT_MAX},
+        }
 
 
 class ErrorCodeAliasSerializer(serializers.ModelSerializer):
@@ -242,6 +250,7 @@ class ResolutionCodeSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+        extra_kwargs = {"steps": {"max_length": TEXT_MAX}}
 
 
 class UnmappedCodeSerializer(serializers.ModelSerializer):
@@ -267,6 +276,11 @@ class SiteSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+        # On the globe, not 1e308: the pages and the placement read them as coordinates.
+        extra_kwargs = {
+            "latitude": {"min_value": -90, "max_value": 90},
+            "longitude": {"min_value": -180, "max_value": 180},
+        }
 
 
 class NetworkElementSerializer(serializers.ModelSerializer):
