@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from ml.fleet import edge
 from ml.fleet.predictions import InvalidBatch, WrongSite, predictions_ingest
 from ml.models import EdgeAgent, EdgeBundle
+from repair_center.documents import DocumentError, parse_ticket
 from ticketai import storable, throttling
 
 
@@ -164,6 +165,18 @@ class EtlSerializer(serializers.Serializer):
         max_length=20000,
     )
     dims = serializers.IntegerField(min_value=1, max_value=512, default=64)
+
+    def validate_tickets(self, tickets: list[dict]) -> list[dict]:
+        # Canonical documents, judged as the bulk API judges them (a ticket needs no id here).
+        errors = {}
+        for i, ticket in enumerate(tickets):
+            try:
+                parse_ticket({"external_id": f"etl-{i}", **ticket}, default_source="edge")
+            except DocumentError as e:
+                errors[str(i)] = e.errors
+        if errors:
+            raise serializers.ValidationError(errors)
+        return tickets
 
 
 class EtlAnswerSerializer(serializers.Serializer):

@@ -298,6 +298,7 @@ def etl_fit(*, documents: list[dict], dims: int = 64, max_features: int = 5000) 
     The edge applies the transform with numpy (edge_agent/retrain.py) and trains a softmax on
     ``data``; sklearn is imported here only, so web processes that never run ETL never load it.
     """
+    import numpy as np
     from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -307,6 +308,9 @@ def etl_fit(*, documents: list[dict], dims: int = 64, max_features: int = 5000) 
     n_components = max(1, min(dims, matrix.shape[1] - 1, len(texts) - 1))
     svd = TruncatedSVD(n_components=n_components, random_state=0)
     reduced = svd.fit_transform(matrix)
+    # Tickets with nothing to tell apart have no variance: the ratios divide by zero (NaN), which
+    # no JSON answer can carry (the hostile-input suite found it as a 500).
+    variance = float(np.nan_to_num(svd.explained_variance_ratio_, nan=0.0).sum())
     vocabulary = {term: int(i) for term, i in vectorizer.vocabulary_.items()}
     return {
         "transform": {
@@ -315,11 +319,11 @@ def etl_fit(*, documents: list[dict], dims: int = 64, max_features: int = 5000) 
             "lowercase": True,
             "vocabulary": vocabulary,
             "idf": vectorizer.idf_.round(6).tolist(),
-            "components": svd.components_.round(6).tolist(),
+            "components": np.nan_to_num(svd.components_).round(6).tolist(),
         },
-        "data": reduced.round(6).tolist(),
+        "data": np.nan_to_num(reduced).round(6).tolist(),
         "labels": [doc.get("resolution") or None for doc in documents],
-        "explained_variance": float(svd.explained_variance_ratio_.sum()),
+        "explained_variance": variance,
     }
 
 
