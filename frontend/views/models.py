@@ -10,6 +10,7 @@ from frontend import charts
 from frontend.views.access import AdminRequiredMixin, RoleRequiredMixin, is_admin
 from ml.core import registry
 from ml.models import AuditLog, ModelVersion
+from ticketai.storable import text_problem
 
 COMPARED = (
     ("macro_f1", "Macro-F1"),
@@ -138,7 +139,12 @@ class _ConfirmView(AdminRequiredMixin, TemplateView):
     def post(self, request, *args, **kwargs):
         version = self.version()
         self.check(version)
-        reason = request.POST.get("reason", "").strip()[:1000]
+        reason = request.POST.get("reason", "").strip()
+        # Refused with a reason rather than cut or stored: a NUL would be a 500 in the audit log.
+        problem = text_problem(reason) or ("is over 1000 characters" if len(reason) > 1000 else "")
+        if problem:
+            messages.error(request, f"Nothing done: the reason {problem}.")
+            return HttpResponseRedirect(reverse("model-detail", args=[version.pk]))
         try:
             message = self.perform(version, reason)
         except (ValueError, registry.ArtifactError) as e:

@@ -15,6 +15,9 @@ from frontend.selectors import queue_rows, region_choices, ticket_page, ticket_q
 from frontend.views.access import RoleRequiredMixin
 from repair_center import roles
 from repair_center.models import ResolutionCode, Ticket
+from ticketai.storable import text_problem
+
+NOTES_MAX = 5000
 
 FEEDBACK_ROLES = frozenset({roles.ENGINEER, roles.ADMIN})
 # The queue counts matches up to this many (20 pages); past it, it says "more than" and narrower
@@ -72,8 +75,14 @@ class TicketFeedbackView(RoleRequiredMixin, View):
         ticket = get_object_or_404(Ticket, pk=pk)
         action = request.POST.get("action", "")
         code = request.POST.get("resolution_code", "").strip() or None
-        notes = request.POST.get("notes", "").strip()[:5000]
-        if action not in ("accept", "reject", "correct") or (action != "reject" and not code):
+        notes = request.POST.get("notes", "").strip()
+        # Refused with a reason rather than cut or stored: a NUL was a 500 (PostgreSQL refuses it).
+        problem = text_problem(notes) or text_problem(code or "")
+        if problem or len(notes) > NOTES_MAX:
+            messages.error(
+                request, f"Feedback not stored: the notes {problem or f'are over {NOTES_MAX} characters'}."
+            )
+        elif action not in ("accept", "reject", "correct") or (action != "reject" and not code):
             messages.error(request, "Choose accept, reject, or a resolution to correct it to.")
         else:
             try:
