@@ -57,12 +57,17 @@ class TicketFeedbackView(generics.ListCreateAPIView):
         self.get_ticket()  # 404 for a ticket that does not exist, not an empty list
         return super().list(request, *args, **kwargs)
 
+    # On post, not create: the schema is read from the method handler, and on create it was lost
+    # (no request body documented, so the fuzzer never sent one).
     @extend_schema(
         request=FeedbackRequestSerializer,
         responses={201: FeedbackSerializer, 400: OpenApiResponse(description="{field: [message, ...]}")},
         description="Accept (the top recommendation, or one of the recommended resolutions), correct "
         "(give the right resolution) or reject. Accept and correct set the ticket's resolution at once.",
     )
+    def post(self, request, *args, **kwargs):
+        return self.create(request, *args, **kwargs)
+
     def create(self, request, *args, **kwargs):
         ticket = self.get_ticket()
         data = FeedbackRequestSerializer(data=request.data)
