@@ -171,7 +171,8 @@ class EtlSerializer(serializers.Serializer):
         errors = {}
         for i, ticket in enumerate(tickets):
             try:
-                parse_ticket({"external_id": f"etl-{i}", **ticket}, default_source="edge")
+                parse_ticket({**ticket, "external_id": ticket.get("external_id") or f"etl-{i}"},
+                             default_source="edge")  # fmt: skip
             except DocumentError as e:
                 errors[str(i)] = e.errors
         if errors:
