@@ -160,7 +160,7 @@ def test_an_agent_killed_with_unsent_and_in_flight_predictions_delivers_each_exa
     assert relay.held.wait(WAIT_S), agent.logs()
     _kill(agent)
     relay.release.set()
-    assert relay.batches == [(keys, 200, {"accepted": N, "duplicates": 0})]
+    assert relay.batches == [(keys, 200, {"accepted": N, "duplicates": 0, "rejected": 0, "errors": {}})]
     assert EdgePrediction.objects.count() == N
     assert _outbox_keys(agent) == keys
 
@@ -169,7 +169,7 @@ def test_an_agent_killed_with_unsent_and_in_flight_predictions_delivers_each_exa
     agent = start_agent(token)
     assert wait_until(lambda: not _outbox_keys(agent), timeout=WAIT_S), agent.logs()
     assert agent.health()["backlog"] == 0
-    assert relay.batches[1:] == [(keys, 200, {"accepted": 0, "duplicates": N})]
+    assert relay.batches[1:] == [(keys, 200, {"accepted": 0, "duplicates": N, "rejected": 0, "errors": {}})]
     stored = list(EdgePrediction.objects.values_list("idempotency_key", "agent_id", "site__code"))
     [agent_id] = EdgeAgent.objects.values_list("pk", flat=True)
     assert sorted(stored) == sorted((key, agent_id, site.code) for key in keys)
