@@ -67,6 +67,9 @@ def load_schema(
     config = SchemathesisConfig.from_dict(
         {
             "seed": seed,
+            # No cache between runs: each run is reproducible from its seed, and writes nothing
+            # into the working tree.
+            "cache": {"enabled": False},
             "workers": 1,
             "headers": headers,
             "generation": {
@@ -154,7 +157,7 @@ def prepare_catalogue() -> None:
 
 def prepare_agent() -> dict[str, str]:
     """An edge agent enrolled for the catalogue's site; returns its Authorization header."""
-    from ml import edge
+    from ml.fleet import edge
     from repair_center.models import Site
 
     _, token = edge.enrolment_token_issue(site=Site.objects.get(code="FUZZ-SITE"))

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from rest_framework.test import APIClient
 
-from ml import edge
+from ml.fleet import edge
 from ml.models import EdgeAgent, EdgeReport, EnrolmentToken
 from repair_center.models import Connector
 from tests.factories import SiteFactory

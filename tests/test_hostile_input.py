@@ -28,7 +28,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from ml import edge
+from ml.fleet import edge
 from ml.models import (
     EdgePrediction,
     Feedback,

@@ -273,7 +273,7 @@ def test_parallel_wrong_tokens_are_checked_no_more_often_than_the_budget(rates):
 
 
 def test_failed_enrolment_guesses_lock_the_address_out_even_for_a_good_token(rates, db):
-    from ml import edge
+    from ml.fleet import edge
     from tests.factories import SiteFactory
 
     rates(auth="3/min")
@@ -289,7 +289,7 @@ def test_failed_enrolment_guesses_lock_the_address_out_even_for_a_good_token(rat
 
 
 def test_good_enrolments_do_not_spend_the_budget(rates, db):
-    from ml import edge
+    from ml.fleet import edge
     from tests.factories import SiteFactory
 
     rates(auth="2/min")

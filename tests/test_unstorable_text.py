@@ -12,7 +12,7 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
-from ml import edge
+from ml.fleet import edge
 from repair_center.models import RepairRecord, Ticket
 from tests.factories import SiteFactory
 
