@@ -1,4 +1,4 @@
-"""Outbound HTTP to URLs that people configure: webhooks, connectors, and whatever comes next.
+"""Outbound HTTP to URLs that people configure: webhooks, connectors, TMF event hubs and presets.
 
 Such a URL is a server-side request forgery waiting to happen: ``http://127.0.0.1:6379/`` talks to
 our Redis, ``http://169.254.169.254/`` to a cloud's metadata service, a private address to the
