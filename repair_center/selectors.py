@@ -9,7 +9,7 @@ from repair_center.models import RepairRecord, Ticket, TicketErrorCode, TicketEv
 
 
 def ticket_list() -> QuerySet[Ticket]:
-    return Ticket.objects.select_related("site", "element", "resolution")
+    return Ticket.objects.select_related("site", "element", "resolution", "assignee", "assignment_group")
 
 
 def ticket_detail() -> QuerySet[Ticket]:

@@ -48,7 +48,7 @@ from ml.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from repair_center.models import ApiToken, Ticket, UnmappedCode
+from repair_center.models import ApiToken, AssignmentGroup, Ticket, UnmappedCode
 from repair_center.services.tickets import tickets_upsert
 from tests.conftest import _user
 from tests.factories import (
@@ -70,6 +70,7 @@ READ_ANY = (401, 200, 200, 200, 401, 401)
 ADMIN_ONLY = (401, 403, 403, 200, 401, 401)
 ADMIN_WRITE_400 = (401, 403, 403, 400, 401, 401)
 TICKET_WRITE_400 = (401, 403, 400, 400, 401, 401)
+WORK_400 = (401, 400, 400, 400, 401, 401)  # engineers, integrations and admins work tickets
 # RolePermission checks before the method: a write to a route that takes none is 403 for a
 # non-admin and 405 for an admin (writes default to admin only).
 NO_WRITE = (401, 403, 403, 405, 401, 401)
@@ -217,6 +218,34 @@ MATRIX: dict[str, Row] = {
         True,
         GET=_get(READ_ANY),
         PATCH=({"finding": "not-a-finding"}, ADMIN_WRITE_400),
+    ),
+    # Working tickets: engineers and integrations act, any role reads (an empty body: 400).
+    "api:ticket-transition": api(
+        lambda w, s: f"/api/v1/tickets/{w.ticket.pk}/transition/",
+        True,
+        GET=_get(NO_READ),
+        POST=({}, WORK_400),
+    ),
+    "api:ticket-assign": api(
+        lambda w, s: f"/api/v1/tickets/{w.ticket.pk}/assign/", True, GET=_get(NO_READ), POST=({}, WORK_400)
+    ),
+    "api:ticket-notes": api(
+        lambda w, s: f"/api/v1/tickets/{w.ticket.pk}/notes/", True, GET=_get(READ_ANY), POST=({}, WORK_400)
+    ),
+    "api:ticket-history": api(
+        lambda w, s: f"/api/v1/tickets/{w.ticket.pk}/history/",
+        True,
+        GET=_get(READ_ANY),
+        POST=({}, (401, 403, 405, 405, 401, 401)),  # ticket writers pass, then 405
+    ),
+    "api:assignmentgroup-list": api(
+        lambda w, s: "/api/v1/assignment-groups/", True, GET=_get(READ_ANY), POST=({}, ADMIN_WRITE_400)
+    ),
+    "api:assignmentgroup-detail": api(
+        lambda w, s: f"/api/v1/assignment-groups/{w.group.pk}/",
+        True,
+        GET=_get(READ_ANY),
+        PUT=({}, ADMIN_WRITE_400),
     ),
     # --- edge API: agents only, each for its own site ---------------------------------------------
     "edge-enrol": api(
@@ -470,6 +499,7 @@ def _build_world(files, keep) -> SimpleNamespace:
     w.alias = keep(ErrorCodeAliasFactory(raw_code="PM-RAW-1", error_code=w.error_code))
     w.resolution = keep(ResolutionCodeFactory(code="PM_FIX"))
     w.unmapped = keep(UnmappedCode.objects.create(raw_code="PM-UNKNOWN", occurrences=1))
+    w.group = keep(AssignmentGroup.objects.create(name="PM crew"))
     [result] = tickets_upsert(
         documents=[
             {

@@ -266,7 +266,30 @@ TICKETAI_CONNECTOR_TIMEOUT_S = env.number("TICKETAI_CONNECTOR_TIMEOUT_S", 30.0, 
 TICKETAI_CONNECTOR_MAX_RETRIES = env.integer("TICKETAI_CONNECTOR_MAX_RETRIES", 5, minimum=0)
 TICKETAI_CONNECTOR_BACKOFF_S = env.number("TICKETAI_CONNECTOR_BACKOFF_S", 1.0, minimum=0.0)
 
+# --- Working tickets: SLA targets per priority (hours from opening to resolution) ---
+TICKETAI_SLA_HOURS = {
+    "critical": env.number("TICKETAI_SLA_HOURS_CRITICAL", 4.0, minimum=0.1),
+    "high": env.number("TICKETAI_SLA_HOURS_HIGH", 8.0, minimum=0.1),
+    "medium": env.number("TICKETAI_SLA_HOURS_MEDIUM", 24.0, minimum=0.1),
+    "low": env.number("TICKETAI_SLA_HOURS_LOW", 72.0, minimum=0.1),
+}
+# An open ticket is "due soon" once this share of its SLA time has passed.
+TICKETAI_SLA_DUE_SOON_PERCENT = env.integer("TICKETAI_SLA_DUE_SOON_PERCENT", 75, minimum=1)
+if TICKETAI_SLA_DUE_SOON_PERCENT > 99:
+    raise env.ConfigurationError(
+        f"TICKETAI_SLA_DUE_SOON_PERCENT={TICKETAI_SLA_DUE_SOON_PERCENT} must be at most 99"
+    )
+
 # --- ML ---
+# Confidence bands of a recommendation (ml/confidence.py): High from this calibrated probability up,
+# Medium from the next one; below Medium the model says it is unsure and the ticket needs an expert.
+TICKETAI_CONFIDENCE_HIGH = env.number("TICKETAI_CONFIDENCE_HIGH", 0.8, minimum=0.0)
+TICKETAI_CONFIDENCE_MEDIUM = env.number("TICKETAI_CONFIDENCE_MEDIUM", 0.5, minimum=0.0)
+if not TICKETAI_CONFIDENCE_MEDIUM <= TICKETAI_CONFIDENCE_HIGH <= 1.0:
+    raise env.ConfigurationError(
+        f"TICKETAI_CONFIDENCE_MEDIUM={TICKETAI_CONFIDENCE_MEDIUM} and TICKETAI_CONFIDENCE_HIGH="
+        f"{TICKETAI_CONFIDENCE_HIGH} must satisfy MEDIUM <= HIGH <= 1"
+    )
 TICKETAI_MODEL_DIR = Path(env.string("TICKETAI_MODEL_DIR", str(DATA_DIR / "models"))).resolve()
 TICKETAI_BASE_MODEL = env.string("TICKETAI_BASE_MODEL", "")  # empty: the bundled all-MiniLM-L6-v2
 # A candidate replaces the champion only when its macro-F1 on the same held-out set is this much higher.

@@ -5,8 +5,10 @@ the OpenAPI schema and the bulk envelope; they do not re-implement its rules."""
 from typing import get_args
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from repair_center import sla
 from repair_center.documents import _SOURCE_RE
 from repair_center.models import (
     ErrorCode,
@@ -52,10 +54,25 @@ class NestedNetworkElementSerializer(serializers.ModelSerializer):
         fields = ["id", "serial", "name", "kind", "vendor", "model"]
 
 
+class SlaSerializer(serializers.Serializer):
+    due_at = serializers.DateTimeField(allow_null=True, help_text="Opened + the SLA target of its priority.")
+    state = serializers.ChoiceField(
+        choices=["breached", "due_soon", "on_track", "met", "missed", "none"],
+        help_text="Open tickets: breached, due_soon or on_track; resolved and closed: met or missed.",
+    )
+
+
 class TicketBriefSerializer(serializers.ModelSerializer):
     """One row of the ticket list: no codes or events, so a page costs one query."""
 
     url = serializers.HyperlinkedIdentityField(view_name="api:ticket-detail")
+    assignee = serializers.CharField(
+        source="assignee.username", allow_null=True, default=None, read_only=True, help_text="User name."
+    )
+    assignment_group = serializers.CharField(
+        source="assignment_group.name", allow_null=True, default=None, read_only=True
+    )
+    sla = serializers.SerializerMethodField()
     site = serializers.CharField(source="site.code", allow_null=True, default=None, read_only=True)
     element = serializers.CharField(source="element_ref", read_only=True)
     resolution = serializers.CharField(
@@ -77,10 +94,18 @@ class TicketBriefSerializer(serializers.ModelSerializer):
             "site",
             "element",
             "resolution",
+            "assignee",
+            "assignment_group",
+            "sla",
             "revision",
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(SlaSerializer)
+    def get_sla(self, ticket: Ticket) -> dict:
+        found = sla.state(ticket)
+        return {"due_at": found.due_at, "state": found.state}
 
 
 class TicketSerializer(TicketBriefSerializer):
@@ -107,6 +132,13 @@ class TicketSerializer(TicketBriefSerializer):
             "events",
             "resolution",
             "resolution_notes",
+            "assignee",
+            "assignment_group",
+            "acknowledged_at",
+            "acknowledged_by",
+            "status_changed_at",
+            "status_change_reason",
+            "sla",
             "revision",
             "content_hash",
             "created_at",
@@ -272,6 +304,8 @@ class SiteSerializer(serializers.ModelSerializer):
             "tier",
             "latitude",
             "longitude",
+            "address",
+            "access_notes",
             "needs_curation",
             "created_at",
             "updated_at",

@@ -1,6 +1,6 @@
 from rest_framework.routers import DefaultRouter
 
-from repair_center.api import views
+from repair_center.api import views, workflow
 
 # Namespaced: the frontend owns the plain names (ticket-list, ticket-detail).
 app_name = "api"
@@ -14,4 +14,5 @@ router.register("unmapped-codes", views.UnmappedCodeViewSet, basename="unmappedc
 router.register("sites", views.SiteViewSet, basename="site")
 router.register("elements", views.NetworkElementViewSet, basename="networkelement")
 router.register("repair-records", views.RepairRecordViewSet, basename="repairrecord")
+router.register("assignment-groups", workflow.AssignmentGroupViewSet, basename="assignmentgroup")
 urlpatterns = router.urls

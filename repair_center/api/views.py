@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from repair_center import filtersets, roles
 from repair_center.api import serializers
+from repair_center.api.workflow import TicketWorkflowMixin
 from repair_center.models import (
     ErrorCode,
     ErrorCodeAlias,
@@ -73,7 +74,7 @@ _document_errors = OpenApiResponse(description="Field errors: {field: [message, 
         description="Merge the given fields into the stored document and upsert it.",
     ),
 )
-class TicketViewSet(viewsets.ModelViewSet):
+class TicketViewSet(TicketWorkflowMixin, viewsets.ModelViewSet):
     queryset = Ticket.objects.all()
     serializer_class = serializers.TicketSerializer
     filterset_class = filtersets.TicketFilterSet

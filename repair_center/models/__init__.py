@@ -4,9 +4,11 @@ from repair_center.models.connectors import Connector, ConnectorRun
 from repair_center.models.repairs import RepairRecord
 from repair_center.models.sites import NetworkElement, Site
 from repair_center.models.tickets import Ticket, TicketErrorCode, TicketEvent
+from repair_center.models.workflow import AssignmentGroup, TicketChange, WorkNote
 
 __all__ = [
     "ApiToken",
+    "AssignmentGroup",
     "Connector",
     "ConnectorRun",
     "ErrorCode",
@@ -16,7 +18,9 @@ __all__ = [
     "ResolutionCode",
     "Site",
     "Ticket",
+    "TicketChange",
     "TicketErrorCode",
     "TicketEvent",
     "UnmappedCode",
+    "WorkNote",
 ]

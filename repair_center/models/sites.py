@@ -15,6 +15,10 @@ class Site(models.Model):
     tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.CELL_SITE)
     latitude = models.FloatField(null=True, blank=True)
     longitude = models.FloatField(null=True, blank=True)
+    address = models.CharField(max_length=300, blank=True, help_text="Street address or directions.")
+    access_notes = models.TextField(
+        blank=True, help_text="What a field engineer needs to get in: keys, gate codes, escorts, hours."
+    )
     needs_curation = models.BooleanField(
         default=False, help_text="Created by an import with --create-missing; check its details."
     )
@@ -26,6 +30,14 @@ class Site(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+    @property
+    def map_url(self) -> str:
+        """An OpenStreetMap link to the site's coordinates; empty without them."""
+        if self.latitude is None or self.longitude is None:
+            return ""
+        lat, lon = f"{self.latitude:.5f}", f"{self.longitude:.5f}"
+        return f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=16/{lat}/{lon}"
 
 
 class NetworkElement(models.Model):

@@ -1,7 +1,9 @@
+from django.conf import settings
 from django.db import models
 
 from repair_center.models.catalogue import ErrorCode, ResolutionCode
 from repair_center.models.sites import NetworkElement, Site
+from repair_center.models.workflow import AssignmentGroup
 
 
 class Ticket(models.Model):
@@ -12,6 +14,7 @@ class Ticket(models.Model):
         ACKNOWLEDGED = "acknowledged", "Acknowledged"
         IN_PROGRESS = "inProgress", "In progress"
         PENDING = "pending", "Pending"
+        HELD = "held", "On hold"
         RESOLVED = "resolved", "Resolved"
         CLOSED = "closed", "Closed"
         CANCELLED = "cancelled", "Cancelled"
@@ -21,6 +24,9 @@ class Ticket(models.Model):
         HIGH = "high", "High"
         MEDIUM = "medium", "Medium"
         LOW = "low", "Low"
+
+    # Not yet resolved, closed or cancelled: the tickets somebody still has to work on.
+    OPEN_STATUSES = (Status.ACKNOWLEDGED, Status.IN_PROGRESS, Status.PENDING, Status.HELD)
 
     source = models.CharField(max_length=64)
     external_id = models.CharField(max_length=200)
@@ -42,6 +48,30 @@ class Ticket(models.Model):
     )
     resolution_notes = models.TextField(blank=True)
     resolved_by = models.CharField(max_length=150, blank=True)
+    # Who works on it (TMF621 relatedParty roles): a team and, once someone takes it, a person.
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_tickets",
+    )
+    assignment_group = models.ForeignKey(
+        AssignmentGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets"
+    )
+    acknowledged_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a person acknowledged the ticket (took notice of it)."
+    )
+    acknowledged_by = models.CharField(max_length=150, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True, help_text="TMF621 statusChangeDate.")
+    status_change_reason = models.CharField(
+        max_length=500, blank=True, help_text="TMF621 statusChangeReason of the last status change."
+    )
+    source_status = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="The status the source system last sent; a resend of it keeps the status engineers set.",
+    )
     revision = models.PositiveIntegerField(default=1)
     content_hash = models.CharField(max_length=64, help_text="sha256 of the canonical document.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -68,6 +98,10 @@ class Ticket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}/{self.external_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
 
 
 class TicketErrorCode(models.Model):

@@ -21,10 +21,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from repair_center.documents import DocumentError, TicketDoc, parse_ticket
-from repair_center.models import ResolutionCode, Ticket
+from repair_center.models import ResolutionCode, Ticket, TicketChange
 from repair_center.selectors import ticket_detail, ticket_document
+from repair_center.services.history import Actor, StaleRevision, ticket_change_save
 
-OPEN_STATUSES = (Ticket.Status.ACKNOWLEDGED, Ticket.Status.IN_PROGRESS, Ticket.Status.PENDING)
+OPEN_STATUSES = Ticket.OPEN_STATUSES
 
 
 class ResolutionError(ValueError):
@@ -43,49 +44,66 @@ def ticket_content_hash(ticket: Ticket) -> str:
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
-@transaction.atomic
-def ticket_resolve(*, ticket_id: int, resolution_code: str, notes: str = "", resolved_by: str) -> Ticket:
+def ticket_resolve(
+    *, ticket_id: int, resolution_code: str, notes: str = "", resolved_by: str, user=None
+) -> Ticket:
     """Set a ticket's resolution label by hand; bumps its revision and content hash when anything changed.
 
     An open ticket becomes resolved (resolved now, unless it already had a time). Empty ``notes``
-    keep the notes already there.
+    keep the notes already there. The change is kept in the ticket's history.
     """
     resolution = ResolutionCode.objects.filter(code=resolution_code).first()
     if resolution is None:
         raise ResolutionError(f"{resolution_code!r} is not in the resolution catalogue")
-    # Lock the row alone: FOR UPDATE cannot cover the nullable joins of ticket_detail().
-    if not Ticket.objects.select_for_update().filter(pk=ticket_id).exists():
-        raise ResolutionError(f"ticket #{ticket_id} does not exist")
-    ticket = ticket_detail().get(pk=ticket_id)
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                return _label(ticket_id, resolution, notes, Actor(resolved_by, user))
+        except StaleRevision:
+            if attempt == 2:  # another change landed between our read and our write, three times
+                raise
+    raise AssertionError("unreachable")
 
+
+def _label(ticket_id: int, resolution: ResolutionCode, notes: str, actor: Actor) -> Ticket:
+    try:
+        ticket = ticket_detail().get(pk=ticket_id)
+    except Ticket.DoesNotExist:
+        raise ResolutionError(f"ticket #{ticket_id} does not exist") from None
+    before = {name: getattr(ticket, name) for name in _LABEL_FIELDS}
     ticket.resolution = resolution
     if notes:
         ticket.resolution_notes = notes
-    ticket.resolved_by = resolved_by
+    ticket.resolved_by = actor.name
     if ticket.status in OPEN_STATUSES:
         ticket.status = Ticket.Status.RESOLVED
     if ticket.status == Ticket.Status.RESOLVED and ticket.resolved_at is None:
         now = timezone.now()
         ticket.resolved_at = max(now, ticket.opened_at) if ticket.opened_at else now
     content_hash = ticket_content_hash(ticket)
-    before = Ticket.objects.values_list("content_hash", "resolved_by").get(pk=ticket_id)
-    if before == (content_hash, resolved_by):
+    stored = Ticket.objects.values_list("content_hash", "resolved_by").get(pk=ticket_id)
+    if stored == (content_hash, actor.name):
         return ticket  # the same label again: nothing changed, no new revision
-    ticket.content_hash = content_hash
-    ticket.revision += 1
-    ticket.save(
-        update_fields=[
-            "resolution",
-            "resolution_notes",
-            "resolved_by",
-            "status",
-            "resolved_at",
-            "content_hash",
-            "revision",
-            "updated_at",
-        ]
-    )
-    return ticket
+    after = {name: getattr(ticket, name) for name in _LABEL_FIELDS}
+    for name, value in before.items():  # written by ticket_change_save, on the row as it was read
+        setattr(ticket, name, value)
+    changes = {
+        name: (str(before[name]) if name == "resolution" and before[name] else before[name], value)
+        for name, value in after.items()
+        if value != before[name]
+    }
+    if "resolution" in changes:
+        changes["resolution"] = (changes["resolution"][0], resolution.code)
+    now = timezone.now()
+    fields = {**after, "content_hash": content_hash}
+    action = TicketChange.Action.LABEL
+    if "status" in changes:
+        action = TicketChange.Action.RESOLVE
+        fields.update(status_changed_at=now, status_change_reason="")
+    return ticket_change_save(ticket, fields=fields, action=action, actor=actor, changes=changes, now=now)
+
+
+_LABEL_FIELDS = ("resolution", "resolution_notes", "resolved_by", "status", "resolved_at")
 
 
 # --- Keeping the engineer's label when the source sends the ticket again ------------------------

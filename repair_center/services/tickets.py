@@ -11,7 +11,8 @@ from django.db.models import JSONField, Q
 from django.utils import timezone
 
 from repair_center.documents import DocumentError, TicketDoc, parse_ticket
-from repair_center.models import NetworkElement, Site, Ticket, TicketErrorCode, TicketEvent
+from repair_center.models import NetworkElement, Site, Ticket, TicketChange, TicketErrorCode, TicketEvent
+from repair_center.services import history
 from repair_center.services.catalogue import (
     CodeMapper,
     create_missing_resolutions,
@@ -139,16 +140,18 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
         resolutions = create_missing_resolutions(unknown)
 
     existing: dict[tuple[str, str], tuple[int, str, int]] = {}
+    stored: dict[int, dict] = {}
     by_source: dict[str, list[str]] = {}
     for d in docs:
         by_source.setdefault(d.source, []).append(d.external_id)
     for src, ids in by_source.items():
-        for pk, ext, content_hash, revision in (
+        for row in (
             Ticket.objects.select_for_update()
             .filter(source=src, external_id__in=ids)
-            .values_list("id", "external_id", "content_hash", "revision")
+            .values("id", "external_id", "content_hash", "revision", *history.TRACKED)
         ):
-            existing[(src, ext)] = (pk, content_hash, revision)
+            existing[(src, row["external_id"])] = (row["id"], row["content_hash"], row["revision"])
+            stored[row["id"]] = row
     # Labels set by engineers survive a source that sends the ticket again without one.
     labels = engineer_labels([found[0] for found in existing.values()])
 
@@ -168,6 +171,9 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
             out.append((i, ItemResult(i, doc.external_id, "rejected", errors=errors)))
             continue
         found = existing.get(doc.key)
+        source_status = doc.status
+        # So does a status engineers set, until the source sends a status of its own.
+        doc = history.keep_workflow_status(doc, stored.get(found[0]) if found else None)
         doc, resolved_by = keep_engineer_label(doc, labels.get(found[0]) if found else None)
         content_hash = doc.content_hash()
         element_id, _ = elements.get(doc.element, (None, ""))
@@ -184,6 +190,7 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
             resolution_id=resolutions.get(doc.resolution),
             resolution_notes=doc.resolution_notes,
             resolved_by=resolved_by,
+            source_status=source_status,
             content_hash=content_hash,
         )
         if found is None:
@@ -221,6 +228,7 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
                 "resolution_id",
                 "resolution_notes",
                 "resolved_by",
+                "source_status",
                 "content_hash",
                 "revision",
                 "updated_at",
@@ -248,6 +256,9 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
             event_rows.append((ticket.id, position, event.at, event.kind, event.code, code_id, event.attrs))
     _insert_rows(TicketErrorCode, _CODE_COLUMNS, code_rows)
     _insert_rows(TicketEvent, _EVENT_COLUMNS, event_rows)
+    if to_update:
+        pairs = [(stored[t.id], t) for _, _, t in to_update]
+        _insert_rows(TicketChange, history.CHANGE_COLUMNS, history.source_change_rows(pairs, now=now))
     record_unmapped(unmapped)
 
     out.extend((i, ItemResult(i, doc.external_id, "created", id=t.id)) for i, doc, t in to_create)
