@@ -14,9 +14,10 @@ class MlConfig(AppConfig):
         from celery.signals import worker_ready
 
         from ml import worker
-        from repair_center.signals import tickets_changed
+        from repair_center.signals import ticket_workflow_changed, tickets_changed
 
         tickets_changed.connect(enqueue_recommendations, dispatch_uid="ml.enqueue_recommendations")
+        ticket_workflow_changed.connect(carry_recommendations, dispatch_uid="ml.carry_recommendations")
         # Only worker processes send worker_ready; the web process connects it and never hears it.
         worker_ready.connect(worker.recover_on_worker_ready, dispatch_uid="ml.recover_on_worker_ready")
 
@@ -34,3 +35,14 @@ def enqueue_recommendations(sender, ticket_ids, **kwargs):
             enqueue("ml.tasks.recommend_tickets", ids[start : start + RECOMMEND_BATCH])
     except Exception:  # the ingest has committed; a broker outage must not turn it into an error
         logger.exception("could not enqueue recommendations for %s tickets", len(ids))
+
+
+def carry_recommendations(sender, revisions, **kwargs):
+    """A status action, assignment or note changed the revision, not what the model reads: the
+    recommendation of the old revision is the answer for the new one."""
+    from ml.serving.recommendations import carry_forward
+
+    try:
+        carry_forward(revisions)
+    except Exception:  # the change has committed; a missing copy is recomputed when next asked
+        logger.exception("could not carry recommendations over for tickets %s", sorted(revisions))

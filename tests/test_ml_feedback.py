@@ -1,9 +1,11 @@
-"""Engineers accept, reject or correct a recommendation; the label counts at once and survives re-imports."""
+"""Engineers accept, reject or correct a recommendation. On an open ticket that is a verdict and a plan
+that leaves the ticket alone (accepting is "I'll try this", not resolving); on a resolved or closed one
+the label counts at once and survives re-imports."""
 
 import pytest
 
 from ml.models import Feedback, ModelVersion, Recommendation, WebhookDelivery, WebhookSubscription
-from ml.serving.feedback import FeedbackError, feedback_record
+from ml.serving.feedback import FeedbackError, feedback_record, planned_resolution
 from repair_center.models import Ticket
 from repair_center.selectors import ticket_detail, ticket_document
 from repair_center.services.resolution import ticket_content_hash, ticket_resolve
@@ -38,7 +40,17 @@ def _url(ticket) -> str:
     return f"/api/v1/tickets/{ticket.pk}/feedback/"
 
 
-def test_a_correction_labels_the_ticket_at_once(engineer_client, ticket):
+def _close(ticket) -> None:
+    tickets_upsert(
+        documents=[{**SOURCE_DOC, "status": "closed", "resolution": "REPLACE_SFP", "resolved_at": None}],
+        source="noc",
+    )
+    ticket.refresh_from_db()
+
+
+def test_a_correction_on_a_closed_ticket_labels_it_at_once(engineer_client, ticket):
+    _close(ticket)
+
     response = engineer_client.post(
         _url(ticket),
         {"action": "correct", "resolution": "CLEAN_CONNECTOR", "notes": "dirty fibre"},
@@ -53,25 +65,36 @@ def test_a_correction_labels_the_ticket_at_once(engineer_client, ticket):
     assert ticket.resolution.code == "CLEAN_CONNECTOR"
     assert ticket.resolution_notes == "dirty fibre"
     assert ticket.resolved_by == "eng"
-    assert ticket.status == Ticket.Status.RESOLVED
-    assert ticket.resolved_at is not None
-    assert ticket.revision == 2
-    assert response.json()["ticket_revision"] == 2
+    assert ticket.status == Ticket.Status.CLOSED
+    assert ticket.revision == 3
+    assert response.json()["ticket_revision"] == 3
     # The stored hash is that of the labelled document, as an upsert of it would compute.
     assert ticket.content_hash == ticket_content_hash(ticket_detail().get(pk=ticket.pk))
     api_ticket = engineer_client.get(f"/api/v1/tickets/{ticket.pk}/").json()
     assert "CLEAN_CONNECTOR" in str(api_ticket)
+    [change] = ticket.changes.filter(action="label")
+    assert (change.actor, change.changes["resolution"]) == (
+        "eng",
+        {"from": "REPLACE_SFP", "to": "CLEAN_CONNECTOR"},
+    )
 
 
-def test_accepting_a_recommended_resolution_labels_the_ticket(engineer_client, ticket):
+@pytest.mark.parametrize("action", ["accept", "correct"])
+def test_feedback_on_an_open_ticket_leaves_its_status_and_label_alone(engineer_client, ticket, action):
+    before = Ticket.objects.values("resolution", "revision", "content_hash", "status").get(pk=ticket.pk)
+
     response = engineer_client.post(
-        _url(ticket), {"action": "accept", "resolution": "REPLACE_SFP"}, format="json"
+        _url(ticket), {"action": action, "resolution": "REPLACE_SFP"}, format="json"
     )
 
     assert response.status_code == 201, response.content
-    ticket.refresh_from_db()
-    assert ticket.resolution.code == "REPLACE_SFP"
-    assert Feedback.objects.get().action == Feedback.Action.ACCEPT
+    assert (
+        Ticket.objects.values("resolution", "revision", "content_hash", "status").get(pk=ticket.pk) == before
+    )
+    feedback = Feedback.objects.get()
+    assert (feedback.action, feedback.chosen_resolution.code) == (action, "REPLACE_SFP")
+    # The fix chosen is what resolving the ticket later offers.
+    assert planned_resolution(ticket) == "REPLACE_SFP"
 
 
 def _recommend(ticket, *codes: str, abstained: bool = False) -> ModelVersion:
@@ -104,7 +127,7 @@ def test_accepting_without_a_resolution_takes_the_top_recommendation(engineer_cl
     assert response.json()["chosen_resolution"] == "REPLACE_SFP"
     assert response.json()["model_version"] == version.pk
     ticket.refresh_from_db()
-    assert (ticket.resolution.code, ticket.resolved_by) == ("REPLACE_SFP", "eng")
+    assert (ticket.resolution, ticket.status) == (None, Ticket.Status.ACKNOWLEDGED)
 
 
 def test_accepting_the_second_recommendation_is_allowed_but_not_an_unrecommended_one(engineer_client, ticket):
@@ -199,6 +222,7 @@ def test_feedback_is_announced_to_subscribers_of_feedback_recorded(ticket, engin
     WebhookSubscription.objects.create(url="http://127.0.0.1:9/a", events=["feedback.recorded"])
     WebhookSubscription.objects.create(url="http://127.0.0.1:9/b", events=["recommendation.ready"])
 
+    _close(ticket)
     feedback = feedback_record(ticket=ticket, user=engineer, action="correct", resolution_code="RESET_RADIO")
 
     [delivery] = WebhookDelivery.objects.all()
@@ -211,7 +235,7 @@ def test_feedback_is_announced_to_subscribers_of_feedback_recorded(ticket, engin
         "id": ticket.pk,
         "source": "noc",
         "external_id": "NOC-1",
-        "revision": 2,
+        "revision": 3,
         "resolution": "RESET_RADIO",
     }
 

@@ -136,27 +136,28 @@ def test_a_recommendation_has_ranked_resolutions_with_steps_evidence_and_similar
     json.dumps(payload)  # plain JSON all the way down
 
 
-def test_below_the_class_threshold_it_abstains_and_says_it_needs_an_expert(trained_champion):
+def test_below_medium_confidence_it_abstains_and_says_why_in_plain_words(trained_champion, settings):
     predictor = inference.load_champion()
     confident = inference.recommend(_document("FIX_MAINS"), predictor=predictor, with_evidence=False)
     top = confident["recommendations"][0]
-    saved = dict(predictor.thresholds)
-    try:
-        predictor.thresholds[top["resolution"]] = top["confidence"] - 0.01
-        served = inference.recommend(_document("FIX_MAINS"), predictor=predictor, with_evidence=False)
-        predictor.thresholds[top["resolution"]] = top["confidence"] + 0.01
-        abstained = inference.recommend(_document("FIX_MAINS"), predictor=predictor, with_evidence=False)
-        predictor.thresholds[top["resolution"]] = None
-        never = inference.recommend(_document("FIX_MAINS"), predictor=predictor, with_evidence=False)
-    finally:
-        predictor.thresholds.clear()
-        predictor.thresholds.update(saved)
+
+    settings.TICKETAI_CONFIDENCE_HIGH = 2.0  # out of reach: the band below is Medium
+    settings.TICKETAI_CONFIDENCE_MEDIUM = top["confidence"] - 0.01
+    served = inference.recommend(_document("FIX_MAINS"), predictor=predictor, with_evidence=False)
+    settings.TICKETAI_CONFIDENCE_MEDIUM = top["confidence"] + 0.01
+    abstained = inference.recommend(_document("FIX_MAINS"), predictor=predictor, with_evidence=False)
 
     assert (served["abstained"], served["abstain_reason"]) == (False, None)
-    assert abstained["abstained"] and abstained["abstain_reason"].startswith("needs an expert")
-    assert never["abstained"] and "never reached 90% precision" in never["abstain_reason"]
-    # Thresholds come from the served predictor's coverage-at-90%-precision analysis.
-    assert saved == trained_champion.metrics["class_thresholds"]
+    assert served["recommendations"][0]["band"] == "medium"
+    assert abstained["abstained"]
+    assert abstained["abstain_reason"].startswith(
+        f"The model is unsure: its best guess, {top['resolution']}, is only"
+    )
+    assert abstained["recommendations"][0]["band"] == "low"
+    assert "at least" in abstained["abstain_rule"]
+    # The batch path used by predict and the edge comparison applies the same rule.
+    [batch] = inference.predict_batch([_document("FIX_MAINS")], predictor=predictor)
+    assert batch["abstained"] is True
 
 
 WEB_PROCESS = """

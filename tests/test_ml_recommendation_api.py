@@ -9,7 +9,15 @@ from ml.models import ModelVersion
 from repair_center.models import ApiToken, Ticket
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
-KEYS = {"model_version", "abstained", "abstain_reason", "recommendations", "evidence", "similar"}
+KEYS = {
+    "model_version",
+    "abstained",
+    "abstain_reason",
+    "abstain_rule",
+    "recommendations",
+    "evidence",
+    "similar",
+}
 
 
 def _ticket() -> Ticket:
@@ -99,7 +107,7 @@ def test_without_a_champion_both_answer_200_with_no_recommendations_and_the_reas
         assert response.status_code == 200
         body = response.json()
         assert (body["model_version"], body["abstained"], body["recommendations"]) == (None, True, [])
-        assert "train one" in body["abstain_reason"]
+        assert "train one" in body["abstain_reason"] and set(body) == KEYS
 
 
 def test_the_schema_documents_both_endpoints(trained_champion, anon_client):

@@ -30,6 +30,10 @@ class RecommendedResolutionSerializer(serializers.Serializer):
     title = serializers.CharField()
     steps = serializers.ListField(child=serializers.CharField())
     confidence = serializers.FloatField(help_text="Calibrated probability, 0-1.")
+    band = serializers.ChoiceField(
+        choices=["high", "medium", "low"],
+        help_text="Confidence band (TICKETAI_CONFIDENCE_HIGH, _MEDIUM); pages show it, the number on demand.",
+    )
 
 
 class CodeEvidenceSerializer(serializers.Serializer):
@@ -68,8 +72,11 @@ class RecommendationSerializer(serializers.Serializer):
         allow_null=True,
         help_text="null: no model serves yet; then abstained, with the reason, and no recommendations.",
     )
-    abstained = serializers.BooleanField(help_text="True when the confidence is below the class threshold.")
-    abstain_reason = serializers.CharField(allow_null=True)
+    abstained = serializers.BooleanField(
+        help_text="True when the top confidence is below Medium: the model is unsure and an expert decides."
+    )
+    abstain_reason = serializers.CharField(allow_null=True, help_text="Why, in plain words; null when not.")
+    abstain_rule = serializers.CharField(help_text="The abstention rule in plain words.")
     recommendations = RecommendedResolutionSerializer(many=True)
     evidence = EvidenceSerializer()
     similar = SimilarTicketSerializer(many=True)

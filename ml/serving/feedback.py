@@ -1,9 +1,12 @@
 """Engineers' feedback on recommendations: accept, reject or correct.
 
-Accept and correct label the ticket at once through repair_center's ticket_resolve (so queues,
-pages and the next training see the engineer's resolution without waiting for a retrain); reject
-only records that the recommendation was wrong. Every verdict is announced to webhook
-subscribers as ``feedback.recorded``.
+On an open ticket feedback is a verdict and a plan, never a status change: accepting means "I'll
+try this" and correcting "the fix is this other one"; the ticket is resolved later, as a separate
+confirmed step (repair_center.services.workflow), with the chosen fix offered there. On a ticket
+that is already resolved or closed, accept and correct label it at once through repair_center's
+ticket_resolve (so queues, pages and the next training see the engineer's resolution without
+waiting for a retrain). Reject only records that the recommendation was wrong. Every verdict is
+announced to webhook subscribers as ``feedback.recorded``.
 """
 
 from django.db import transaction
@@ -46,7 +49,8 @@ def current_recommendation(ticket: Ticket) -> tuple[str, ModelVersion | None, li
 def feedback_record(
     *, ticket: Ticket, user, action: str, resolution_code: str | None = None, notes: str = ""
 ) -> Feedback:
-    """Store an engineer's verdict; accept and correct set the ticket's resolution label at once."""
+    """Store an engineer's verdict; on a resolved or closed ticket accept and correct also set its
+    resolution label. An open ticket's status is never changed here."""
     if action not in Feedback.Action.values:
         raise FeedbackError({"action": [f"{action!r} is not one of {', '.join(Feedback.Action.values)}"]})
     recommended, model_version, offered = current_recommendation(ticket)
@@ -74,8 +78,12 @@ def feedback_record(
             raise FeedbackError({"resolution": [f"{code!r} is not in the resolution catalogue"]})
 
     username = user.get_username() if user is not None else "system"
-    if chosen is not None:
-        ticket_resolve(ticket_id=ticket.pk, resolution_code=chosen.code, notes=notes, resolved_by=username)
+    ticket.refresh_from_db()
+    if chosen is not None and not ticket.is_open:
+        ticket_resolve(
+            ticket_id=ticket.pk, resolution_code=chosen.code, notes=notes, resolved_by=username,
+            user=user if user is not None and user.is_authenticated else None,
+        )  # fmt: skip
         ticket.refresh_from_db()
     feedback = Feedback.objects.create(
         ticket=ticket,
@@ -112,3 +120,15 @@ def feedback_payload(feedback: Feedback) -> dict:
         "user": feedback.username,
         "created_at": feedback.created_at.isoformat().replace("+00:00", "Z"),
     }
+
+
+def planned_resolution(ticket: Ticket) -> str:
+    """The fix the newest accept or correct on the ticket chose ("" when none): what resolving offers."""
+    code = (
+        Feedback.objects.filter(ticket=ticket, chosen_resolution__isnull=False)
+        .exclude(action=Feedback.Action.REJECT)
+        .order_by("-created_at", "-id")
+        .values_list("chosen_resolution__code", flat=True)
+        .first()
+    )
+    return code or ""

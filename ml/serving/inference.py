@@ -20,7 +20,6 @@ from ml.models import ModelVersion
 from ml.serving import ensemble
 
 logger = logging.getLogger(__name__)
-ABSTAIN_REASON = "needs an expert"
 DEFAULT_KEY = "default"
 
 
@@ -60,8 +59,8 @@ class Predictor:
         self.index_labels: list[str] = index["labels"]
         label_index = {label: i for i, label in enumerate(self.labels)}
         self.index_y = np.array([label_index[label] for label in self.index_labels], dtype=np.int64)
-        # Thresholds from the coverage-at-90%-precision analysis of the served predictor;
-        # None means no confidence reached 90% precision for that class: always ask an expert.
+        # Thresholds from the coverage-at-90%-precision analysis of the served predictor, kept for
+        # the model page; whether to abstain is decided by ml/serving/confidence.py alone.
         self.thresholds: dict[str, float | None] = dict(metrics.get("class_thresholds") or {})
 
     @classmethod
@@ -113,8 +112,10 @@ class Predictor:
         return self.score_texts(self.inputs(documents, contexts), features=False).proba
 
     def abstains(self, label: str, confidence: float) -> bool:
-        threshold = self.thresholds.get(label)
-        return threshold is None or confidence < threshold - 1e-9
+        """The one abstention rule (ml/serving/confidence.py); ``label`` is kept for callers that pass it."""
+        from ml.serving.confidence import abstains
+
+        return abstains(confidence)
 
 
 # --- The champion, per process -------------------------------------------------------------------
@@ -230,10 +231,13 @@ def reset_cache() -> None:
 
 
 def no_model_payload() -> dict:
+    from ml.serving.confidence import rule_text
+
     return {
         "model_version": None,
         "abstained": True,
         "abstain_reason": "no model has been trained yet",
+        "abstain_rule": rule_text(),
         "recommendations": [],
         "evidence": {"codes": [], "events": [], "words": []},
         "similar": [],
@@ -255,7 +259,7 @@ def recommend(
     ``context`` (site/unit fields and a "code_map") defaults to what the catalogue says about the
     document's site, element and codes.
     """
-    from ml.serving import evidence, similar
+    from ml.serving import confidence, evidence, similar
 
     predictor = predictor or load_champion()
     if predictor is None:
@@ -273,22 +277,8 @@ def recommend(
         recommendations.append(
             {"resolution": code, "title": title, "steps": steps, "confidence": round(float(proba[i]), 4)}
         )
-    top = recommendations[0]
-    abstained = predictor.abstains(top["resolution"], top["confidence"])
-    reason = None
-    if abstained:
-        threshold = predictor.thresholds.get(top["resolution"])
-        reason = (
-            f"{ABSTAIN_REASON}: confidence {top['confidence']:.2f} is below the "
-            f"{threshold:.2f} needed for {top['resolution']} at 90% precision"
-            if threshold is not None
-            else f"{ABSTAIN_REASON}: {top['resolution']} never reached 90% precision in evaluation"
-        )
-    _count("abstained" if abstained else "served")
-    return {
+    payload = {
         "model_version": predictor.version_id,
-        "abstained": abstained,
-        "abstain_reason": reason,
         "recommendations": recommendations,
         "evidence": evidence.explain(predictor, document, context, proba)
         if with_evidence
@@ -297,6 +287,10 @@ def recommend(
         if with_similar
         else [],
     }
+    # Whether it abstains, and why in plain words: the one rule the queue and the API apply too.
+    payload = confidence.apply(payload)
+    _count("abstained" if payload["abstained"] else "served")
+    return payload
 
 
 def _count(outcome: str) -> None:

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 
 from ml.core.dataset import ticket_code_map, ticket_context
 from ml.models.recommendations import Recommendation
-from ml.serving import inference
+from ml.serving import confidence, inference
 from repair_center import selectors
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def recommendation_for_ticket(ticket, *, refresh: bool = False) -> dict:
             ticket_id=ticket.pk, ticket_revision=ticket.revision, model_version_id=predictor.version_id
         ).first()
         if cached is not None:
-            return cached.payload
+            return confidence.apply(cached.payload)
     if not hasattr(ticket, "_prefetched_objects_cache") or "codes" not in ticket._prefetched_objects_cache:
         ticket = selectors.ticket_detail().get(pk=ticket.pk)
     document, context = ticket_input(ticket)
@@ -110,6 +110,33 @@ def recommend_tickets(ticket_ids: Iterable[int]) -> dict:
         "cached": cached,
         "missing": len(ids) - len(tickets),
     }
+
+
+def carry_forward(revisions: dict[int, tuple[int, int]]) -> int:
+    """Copy each ticket's recommendations from an old revision to its new one.
+
+    For changes that leave what the model reads alone (status actions, assignment, notes, a
+    resolution label): the answer for the new revision is the same, so it is copied rather than
+    computed again. Returns the rows written."""
+    if not revisions:
+        return 0
+    rows = Recommendation.objects.filter(
+        ticket_id__in=list(revisions), ticket_revision__in={old for old, _ in revisions.values()}
+    )
+    copies = [
+        Recommendation(
+            ticket_id=row.ticket_id,
+            ticket_revision=revisions[row.ticket_id][1],
+            model_version_id=row.model_version_id,
+            payload=row.payload,
+            abstained=row.abstained,
+            top_resolution=row.top_resolution,
+            top_confidence=row.top_confidence,
+        )
+        for row in rows
+        if row.ticket_revision == revisions[row.ticket_id][0]
+    ]
+    return len(Recommendation.objects.bulk_create(copies, ignore_conflicts=True))
 
 
 def latest_for_tickets(ticket_ids: Iterable[int]) -> dict[int, Recommendation]:

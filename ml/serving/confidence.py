@@ -1,0 +1,101 @@
+"""How sure the model is, in words a person can act on, and the one rule for when it abstains.
+
+Every place that shows or serves a recommendation goes through here: the queue (a band per row,
+and "Needs an expert" as a database filter), the ticket page and the API. The rule reads only the
+top recommendation's served probability, so calibrating those probabilities (ml/ensemble.py)
+changes what the rule decides without changing the rule.
+
+The rule: the model recommends a fix only when its top answer is at least Medium confidence
+(``TICKETAI_CONFIDENCE_MEDIUM``, 50% by default). Below that it says it is unsure and the ticket
+needs an expert.
+"""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Q
+
+HIGH, MEDIUM, LOW = "high", "medium", "low"
+# Other resolutions shown by similar tickets count as "another way it was fixed" from this share.
+SIMILAR_MIN = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    key: str  # "high", "medium", "low"
+    label: str  # "High", ...
+    percent: str  # "87%": shown on hover or tap, never "100%"
+
+
+def band(confidence: float) -> Band:
+    """The confidence band of a served probability."""
+    if confidence >= settings.TICKETAI_CONFIDENCE_HIGH:
+        key = HIGH
+    elif confidence >= settings.TICKETAI_CONFIDENCE_MEDIUM:
+        key = MEDIUM
+    else:
+        key = LOW
+    return Band(key, key.capitalize(), percent(confidence))
+
+
+def percent(confidence: float) -> str:
+    """A probability as a person reads it. Held-out data can never show a model is right every
+    time, so the ends are "over 99%" and "under 1%", never "100%" or "0%"."""
+    value = float(confidence)
+    if value >= 0.995:
+        return "over 99%"
+    if value < 0.005:
+        return "under 1%"
+    return f"{max(round(value * 100), 1)}%"
+
+
+def abstains(confidence: float) -> bool:
+    """The rule: below Medium confidence the model does not recommend; an expert decides."""
+    return float(confidence) < settings.TICKETAI_CONFIDENCE_MEDIUM
+
+
+def abstains_q(field: str = "top_confidence") -> Q:
+    """The rule as a database filter on a stored recommendation's top confidence."""
+    return Q(**{f"{field}__lt": settings.TICKETAI_CONFIDENCE_MEDIUM})
+
+
+def rule_text() -> str:
+    """The rule in plain words, as the ticket page and the API state it."""
+    return (
+        f"The model recommends a fix only when it is at least {percent(settings.TICKETAI_CONFIDENCE_MEDIUM)} "
+        "sure (Medium or High confidence). Below that it says it is unsure, and the ticket needs an expert."
+    )
+
+
+def reason(recommendations: list[dict], similar: list[dict]) -> str | None:
+    """Why the model abstains, in plain words; None when it does not."""
+    if not recommendations:
+        return "The model is unsure: it has no recommendation for this ticket."
+    top = recommendations[0]
+    if not abstains(top.get("confidence", 0.0)):
+        return None
+    ways = {s.get("resolution") for s in similar if s.get("resolution")}
+    guess = f"its best guess, {top.get('resolution')}, is only {percent(top.get('confidence', 0.0))} likely"
+    if len(ways) >= SIMILAR_MIN:
+        ways_text = f"similar past tickets were fixed in {len(ways)} different ways"
+        return f"The model is unsure: {guess}, and {ways_text}."
+    return f"The model is unsure: {guess}."
+
+
+def apply(payload: dict) -> dict:
+    """The payload with the rule applied: ``abstained``, ``abstain_reason``, ``abstain_rule`` and a
+    ``band`` per recommendation, from the probabilities in it. Cached payloads go through this when
+    they are served, so a changed threshold applies everywhere at once."""
+    if payload.get("model_version") is None:
+        return payload
+    recommendations = [
+        {**r, "band": band(r.get("confidence", 0.0)).key} for r in payload.get("recommendations") or []
+    ]
+    why = reason(recommendations, payload.get("similar") or [])
+    return {
+        **payload,
+        "recommendations": recommendations,
+        "abstained": why is not None,
+        "abstain_reason": why,
+        "abstain_rule": rule_text(),
+    }
