@@ -3,6 +3,7 @@ from django.db import models
 
 from repair_center.models import (
     ApiToken,
+    AssignmentGroup,
     Connector,
     ConnectorRun,
     ErrorCode,
@@ -12,9 +13,11 @@ from repair_center.models import (
     ResolutionCode,
     Site,
     Ticket,
+    TicketChange,
     TicketErrorCode,
     TicketEvent,
     UnmappedCode,
+    WorkNote,
 )
 from repair_center.services.catalogue import remap_unmapped_codes
 from repair_center.services.connectors import (
@@ -34,7 +37,7 @@ class NetworkElementInline(admin.TabularInline):
 class SiteAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "region", "climate", "tier", "needs_curation")
     list_filter = ("tier", "region", "climate", "needs_curation")
-    search_fields = ("code", "name")
+    search_fields = ("code", "name", "address")
     inlines = [NetworkElementInline]
 
 
@@ -101,16 +104,51 @@ class TicketEventInline(admin.TabularInline):
     raw_id_fields = ("error_code",)
 
 
+class _ReadOnlyInline(admin.TabularInline):
+    """Written only by the workflow services (every change is kept); shown here, never edited."""
+
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+
+class WorkNoteInline(_ReadOnlyInline):
+    model = WorkNote
+
+
+class TicketChangeInline(_ReadOnlyInline):
+    model = TicketChange
+
+
 @admin.register(Ticket)
 class TicketAdmin(admin.ModelAdmin):
-    list_display = ("external_id", "source", "title", "status", "priority", "site", "resolution", "opened_at")
-    list_filter = ("status", "priority", "source")
+    list_display = (
+        "external_id", "source", "title", "status", "priority", "site", "assignment_group", "assignee",
+        "resolution", "opened_at",
+    )  # fmt: skip
+    list_filter = ("status", "priority", "source", "assignment_group")
     search_fields = ("external_id", "title", "description")
-    raw_id_fields = ("site", "element", "resolution")
-    readonly_fields = ("revision", "content_hash", "created_at", "updated_at")
+    raw_id_fields = ("site", "element", "resolution", "assignee")
+    readonly_fields = ("revision", "content_hash", "source_status", "created_at", "updated_at")
     date_hierarchy = "opened_at"
-    list_select_related = ("site", "resolution")
-    inlines = [TicketErrorCodeInline, TicketEventInline]
+    list_select_related = ("site", "resolution", "assignment_group", "assignee")
+    inlines = [TicketErrorCodeInline, TicketEventInline, WorkNoteInline, TicketChangeInline]
+
+
+@admin.register(AssignmentGroup)
+class AssignmentGroupAdmin(admin.ModelAdmin):
+    """Teams tickets are assigned to; a ticket's assignee must be a member of its group."""
+
+    list_display = ("name", "description", "member_count")
+    search_fields = ("name", "members__username")
+    filter_horizontal = ("members",)
+
+    @admin.display(description="members")
+    def member_count(self, group) -> int:
+        return group.members.count()
 
 
 @admin.register(RepairRecord)

@@ -112,3 +112,19 @@ def test_the_command_prints_one_summary_per_file(db, tmp_path):
 def test_a_folder_without_catalogue_files_is_an_error(db, tmp_path):
     with pytest.raises(CommandError, match=r"none of sites\.csv"):
         call_command("import_catalogue", str(tmp_path), stdout=StringIO(), stderr=StringIO())
+
+
+def test_sites_carry_their_address_and_access_notes_and_a_file_without_them_keeps_them(db, tmp_path):
+    with_access = (
+        "code,name,region,climate,tier,latitude,longitude,address,access_notes\n"
+        'CS-1,Coast one,west,coastal,cell-site,52.1,4.3,Havnegata 12,"Key safe at the gate, code 4471"\n'
+    )
+    import_catalogue_dir(_write(tmp_path, {"sites.csv": with_access}))
+    site = Site.objects.get(code="CS-1")
+    assert (site.address, site.access_notes) == ("Havnegata 12", "Key safe at the gate, code 4471")
+    assert site.map_url == "https://www.openstreetmap.org/?mlat=52.10000&mlon=4.30000#map=16/52.10000/4.30000"
+
+    report = import_catalogue_dir(_write(tmp_path, {"sites.csv": FILES["sites.csv"]}))["sites.csv"]
+
+    assert report.unchanged == 1
+    assert Site.objects.get(code="CS-1").access_notes == "Key safe at the gate, code 4471"

@@ -23,7 +23,7 @@ from repair_center.simulator import SimulationConfig, write_simulation
 from repair_center.simulator.writer import OUTPUT_FILES
 
 CONTRACT_HEADERS = {
-    "sites.csv": "code,name,region,climate,tier,latitude,longitude",
+    "sites.csv": "code,name,region,climate,tier,latitude,longitude,address,access_notes",
     "elements.csv": "serial,site,name,kind,vendor,model,software_version,installed_on",
     "error_codes.csv": "code,domain,severity,description,recommended_checks",
     "error_code_aliases.csv": "vendor,raw_code,code",
@@ -107,6 +107,9 @@ def test_catalogue_values_fit_the_models_and_the_issue(simulation):
     assert {row["kind"] for row in elements} <= set(NetworkElement.Kind.values)
     assert {row["vendor"] for row in elements} == {"nordlink", "veltra"}
     assert {row["needs_site_visit"] for row in resolutions} == {"true", "false"}
+    # Every site tells a field engineer where it is and how to get in.
+    assert all(row["address"] and row["access_notes"] for row in sites)
+    assert len({row["access_notes"] for row in sites if row["tier"] == "cell-site"}) > 1
     findings = Counter(row["finding"] for row in _rows(simulation, "repairs.csv"))
     assert set(findings) <= set(RepairRecord.Finding.values)
 

@@ -89,6 +89,11 @@ def _clean_site(row: dict, _: _Lookups) -> tuple[Values, Errors]:
         "longitude": _number(row, "longitude", errors, -180, 180),
         "needs_curation": False,
     }
+    # Optional columns: a file without them leaves what the admin or an earlier file stored.
+    if "address" in row:
+        values["address"] = _text(row, "address", errors, 300)
+    if "access_notes" in row:
+        values["access_notes"] = (row.get("access_notes") or "").strip()
     return values, errors
 
 
@@ -159,7 +164,7 @@ FILES = (
         "sites.csv",
         Site,
         ("code",),
-        ("code", "name", "region", "climate", "tier", "latitude", "longitude"),
+        ("code", "name", "region", "climate", "tier", "latitude", "longitude", "address", "access_notes"),
         _clean_site,
     ),
     CatalogueFile(

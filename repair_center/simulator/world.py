@@ -71,6 +71,8 @@ class SiteInfo:
     weight: float
     rollout_day: int  # days after the drift date when this site gets the new release
     elements: dict  # kind -> list[Element] (by sector)
+    address: str = ""
+    access_notes: str = ""
 
     def element(self, kind: str, sector: int = 0) -> Element:
         units = self.elements.get(kind) or self.elements["baseband"]
@@ -81,6 +83,7 @@ class World:
     """Sites and elements built from a seed; the same seed and size always build the same world."""
 
     def __init__(self, *, seed: int, cell_sites_per_region: int, start: date):
+        self.seed = seed
         self.rng = random.Random(f"{seed}:world")
         self.start = start
         self.sites: list[SiteInfo] = []
@@ -119,6 +122,7 @@ class World:
             rollout_day=rng.randrange(0, 60),
             elements={},
         )
+        site.address, site.access_notes = site_access(self.seed, code, region, tier)
         kinds = CELL_SITE_ELEMENTS + (HUB_EXTRA_ELEMENTS if tier != "cell-site" else ())
         installed = self.start - timedelta(days=rng.randrange(200, 12 * 365))
         for kind, short, count in kinds:
@@ -144,3 +148,33 @@ class World:
                 self.elements.append(element)
             site.elements[kind] = units
         self.sites.append(site)
+
+
+# What a field engineer needs to reach a site. Drawn from a generator of its own per site, so adding
+# it left every other draw of the world (and so every ticket) as it was.
+STREETS = {
+    "north": ("Fjellveien", "Tromsvegen", "Polarveien", "Elvegata"),
+    "west": ("Havnegata", "Strandkaien", "Fyrveien", "Bryggen"),
+    "south": ("Calle del Puerto", "Avenida Sevilla", "Camino Real", "Calle Olivar"),
+    "capital": ("Storgata", "Karl Johans gate", "Parkveien", "Torggata"),
+}
+ACCESS_NOTES = {
+    "cell-site": (
+        "Key safe at the gate; the code is in the site folder.",
+        "Rooftop site: ring building security 30 minutes ahead; lift to floor 9, stairs to the roof.",
+        "Gravel track, 4x4 only from November to April; it closes in heavy snow.",
+        "Shared compound with the power utility: an escort is required, book it a day ahead.",
+        "Farm track through a gated field: close the gate behind you (livestock).",
+    ),
+    "hub": ("Badge access 24/7 for the field team; sign in at the front desk.",),
+    "regional-dc": ("Data centre: badge and PIN; book visits in the access portal at least 4 hours ahead.",),
+    "central": ("Central office: escorted access only; NOC on duty lets crews in.",),
+}
+
+
+def site_access(seed: int, code: str, region: str, tier: str) -> tuple[str, str]:
+    """(address, access notes) of a site, the same for the same seed and code."""
+    rng = random.Random(f"{seed}:access:{code}")
+    street = rng.choice(STREETS[region])
+    address = f"{street} {rng.randrange(1, 180)}, {region.title()} region"
+    return address, rng.choice(ACCESS_NOTES[tier])

@@ -40,9 +40,19 @@ def write_catalogue(generator: TicketGenerator, out: Path) -> None:
     world, drift = generator.world, generator.config.drift is not None
     _csv(
         out / "sites.csv",
-        ("code", "name", "region", "climate", "tier", "latitude", "longitude"),
+        ("code", "name", "region", "climate", "tier", "latitude", "longitude", "address", "access_notes"),
         (
-            (s.code, s.name, s.region, s.climate, s.tier, f"{s.latitude:.5f}", f"{s.longitude:.5f}")
+            (
+                s.code,
+                s.name,
+                s.region,
+                s.climate,
+                s.tier,
+                f"{s.latitude:.5f}",
+                f"{s.longitude:.5f}",
+                s.address,
+                s.access_notes,
+            )
             for s in world.sites
         ),
     )
