@@ -13,6 +13,13 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        # SQLite adds a NOT NULL column by rebuilding the table, with every index the model state
+        # names; the newest-first index (0003) has NULLS LAST, which SQLite cannot build, so 0003
+        # created it on PostgreSQL only. Take it out of the state for the rebuilds and put it back
+        # after; neither step touches the database (PostgreSQL keeps its index throughout).
+        migrations.SeparateDatabaseAndState(
+            state_operations=[migrations.RemoveIndex(model_name="ticket", name="ticket_queue_newest_idx")]
+        ),
         migrations.AddField(
             model_name='site',
             name='access_notes',
@@ -109,6 +116,18 @@ class Migration(migrations.Migration):
                 'ordering': ['created_at', 'id'],
                 'indexes': [models.Index(fields=['ticket', 'created_at'], name='worknote_ticket_time_idx')],
             },
+        ),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AddIndex(
+                    model_name="ticket",
+                    index=models.Index(
+                        models.OrderBy(models.F("opened_at"), descending=True, nulls_last=True),
+                        models.OrderBy(models.F("id"), descending=True),
+                        name="ticket_queue_newest_idx",
+                    ),
+                )
+            ]
         ),
         # What every existing ticket's source last sent is the status it has now.
         migrations.RunSQL(

@@ -1,0 +1,79 @@
+"""Searching tickets as people type: whole words, English stemming, telecom spelling variants.
+
+On PostgreSQL the title and description are matched with full-text search in the ``english``
+configuration (so "alarms" finds "alarm", and "rain" never matches "train"), each word also as its
+listed variants ("fibre" finds "fiber"), against the stored ``search_vector`` column and its GIN
+index (migration repair_center 0006: a column the database keeps, unknown to the Django model).
+Words in one query must all match; a phrase such as CPRI_LINK_DOWN or NL-7001 matches as a
+phrase. A query that looks like a ticket id also matches ids that start with it. The embedded
+SQLite demo falls back to case-insensitive whole-word regular expressions, without stemming.
+"""
+
+import re
+
+from django.db import connection
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
+
+# Spelling variants and NOC shorthand that mean the same thing; each word finds the others.
+SYNONYMS = (
+    ("fibre", "fiber"),
+    ("optic", "optical", "optics"),
+    ("centre", "center"),
+    ("metre", "meter"),
+    ("licence", "license"),
+    ("harbour", "harbor"),
+    ("battery", "batteries", "batt"),
+    ("temperature", "temp"),
+    ("microwave", "mw"),
+    ("baseband", "bbu"),
+    ("gps", "gnss"),
+    ("down", "dwn"),
+    ("alarm", "alm"),
+    ("customer", "cust"),
+    ("ticket", "tkt"),
+)
+_VARIANTS = {word: group for group in SYNONYMS for word in group}
+MAX_WORDS = 12  # a pasted paragraph is not a search; the first words are enough
+
+VECTOR_COLUMN = "search_vector"
+
+
+def words(query: str) -> list[str]:
+    return [w for w in re.split(r"\s+", query.strip()) if w][:MAX_WORDS]
+
+
+def variants(word: str) -> tuple[str, ...]:
+    return _VARIANTS.get(word.lower(), (word,))
+
+
+def ticket_text_q(query: str) -> Q:
+    """Tickets whose title or description holds every word of ``query`` (or a variant), or whose
+    external id starts with it."""
+    terms = words(query)
+    if not terms:
+        return Q()
+    by_id = Q(external_id__istartswith=query.strip())
+    if connection.vendor == "postgresql":
+        return Q(_postgres_match(terms)) | by_id
+    text = Q()
+    for term in terms:
+        any_variant = Q()
+        for variant in variants(term):
+            pattern = rf"(^|[^\w]){re.escape(variant)}($|[^\w])"
+            any_variant |= Q(title__iregex=pattern) | Q(description__iregex=pattern)
+        text &= any_variant
+    return text | by_id
+
+
+def _postgres_match(terms: list[str]) -> RawSQL:
+    pieces, params = [], []
+    for term in terms:
+        alternatives = variants(term)
+        pieces.append(
+            "(" + " || ".join("phraseto_tsquery('english'::regconfig, %s)" for _ in alternatives) + ")"
+        )
+        params.extend(alternatives)
+    column = f"{connection.ops.quote_name('repair_center_ticket')}.{connection.ops.quote_name(VECTOR_COLUMN)}"
+    sql = f"{column} @@ ({' && '.join(pieces)})"
+    return RawSQL(sql, params, output_field=BooleanField())  # noqa: S611 - the words are parameters
