@@ -1,4 +1,5 @@
-"""The main navigation as data, so later pages (recommendations, models, fleet) add one line here."""
+"""The main navigation as data: engineers see Tickets; the admin pages only admins (a direct URL
+gives them a 403 page, see frontend/views/access.py)."""
 
 from dataclasses import dataclass
 
@@ -9,15 +10,22 @@ class NavItem:
     url_name: str
     # url names that count as "inside" this section, for aria-current
     section: frozenset[str]
-    staff_only: bool = False
+    admin_only: bool = False
 
 
 MAIN_NAV = (
-    NavItem("Tickets", "ticket-list", frozenset({"ticket-list", "ticket-detail"})),
     NavItem(
-        "Models", "model-list", frozenset({"model-list", "model-detail", "model-promote", "model-rollback"})
+        "Tickets",
+        "ticket-list",
+        frozenset({"ticket-list", "ticket-detail", "ticket-action"}),
     ),
-    NavItem("Training", "training", frozenset({"training", "training-run"})),
-    NavItem("Schedule", "schedule", frozenset({"schedule"})),
-    NavItem("Fleet", "fleet", frozenset({"fleet"})),
+    NavItem(
+        "Models",
+        "model-list",
+        frozenset({"model-list", "model-detail", "model-promote", "model-rollback"}),
+        admin_only=True,
+    ),
+    NavItem("Training", "training", frozenset({"training", "training-run"}), admin_only=True),
+    NavItem("Schedule", "schedule", frozenset({"schedule"}), admin_only=True),
+    NavItem("Fleet", "fleet", frozenset({"fleet"}), admin_only=True),
 )

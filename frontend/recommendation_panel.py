@@ -50,6 +50,10 @@ class Panel:
         return {item.get("index") for item in self.evidence.get("events") or []}
 
     @property
+    def unsure(self) -> bool:
+        return self.state == "abstained"
+
+    @property
     def evidence_words(self) -> list[str]:
         return [str(item.get("word")) for item in self.evidence.get("words") or [] if item.get("word")]
 
@@ -75,6 +79,28 @@ def feedback_for(ticket: Ticket) -> list:
     except LookupError:
         return []
     return list(model.objects.filter(ticket=ticket).select_related("chosen_resolution", "model_version")[:20])
+
+
+def trying(feedback: list, user) -> str:
+    """The fix this user last said they would try on the ticket ("" when none, or when a later
+    verdict of theirs replaced it): the page shows it instead of the "I'll try this" button."""
+    for item in feedback:  # newest first
+        if item.user_id == getattr(user, "pk", None):
+            return (
+                item.chosen_resolution.code if item.action == "accept" and item.chosen_resolution_id else ""
+            )
+    return ""
+
+
+def planned(feedback: list, panel: Panel) -> str:
+    """The fix resolving offers first: the newest accepted or corrected one on the ticket (feedback
+    newest first, as feedback_for gives it), else the model's top answer when it recommends one."""
+    for item in feedback:
+        if item.action in ("accept", "correct") and item.chosen_resolution_id:
+            return item.chosen_resolution.code
+    if panel.state == "ready" and panel.top:
+        return str(panel.top.get("resolution") or "")
+    return ""
 
 
 def feedback_record(*, ticket: Ticket, user, action: str, resolution_code: str | None, notes: str):

@@ -1,13 +1,17 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend.views import fleet, models, schedule, tickets, training
+from frontend.views import fleet, models, profile, schedule, ticket_actions, tickets, training
 from ticketai.throttling import ThrottledLoginView
 
 urlpatterns = [
     path("", tickets.TicketListView.as_view(), name="ticket-list"),
     path("tickets/<int:pk>/", tickets.TicketDetailView.as_view(), name="ticket-detail"),
-    path("tickets/<int:pk>/feedback/", tickets.TicketFeedbackView.as_view(), name="ticket-feedback"),
+    path("tickets/<int:pk>/feedback/", ticket_actions.TicketFeedbackView.as_view(), name="ticket-feedback"),
+    path("tickets/<int:pk>/action/", ticket_actions.TicketActionView.as_view(), name="ticket-action"),
+    path("tickets/<int:pk>/assign/", ticket_actions.TicketAssignView.as_view(), name="ticket-assign"),
+    path("tickets/<int:pk>/notes/", ticket_actions.TicketNoteView.as_view(), name="ticket-note"),
+    path("profile/", profile.ProfileView.as_view(), name="profile"),
     path("models/", models.ModelListView.as_view(), name="model-list"),
     path("models/<int:pk>/", models.ModelDetailView.as_view(), name="model-detail"),
     path("models/<int:pk>/promote/", models.ModelPromoteView.as_view(), name="model-promote"),

@@ -48,6 +48,11 @@ class SlaState:
     def urgent(self) -> bool:
         return self.state in ("breached", "due_soon")
 
+    @property
+    def running(self) -> bool:
+        """The ticket is open, so its clock still runs (its age is how long it has been open)."""
+        return self.state in ("breached", "due_soon", "on_track")
+
 
 def state(ticket: Ticket, *, now: datetime | None = None) -> SlaState:
     """Where the ticket stands against its SLA: open tickets are breached, due soon or on track;
@@ -70,8 +75,11 @@ def state(ticket: Ticket, *, now: datetime | None = None) -> SlaState:
 
 
 def duration(delta: timedelta) -> str:
-    """A short human duration: "45 min", "3 h 20 min", "2 d 4 h"."""
-    minutes = max(int(delta.total_seconds() // 60), 0)
+    """A short human duration: "40 s", "45 min", "3 h 20 min", "2 d 4 h"."""
+    seconds = max(int(delta.total_seconds()), 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)
     if days:

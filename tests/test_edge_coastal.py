@@ -164,7 +164,7 @@ def test_a_coastal_agent_that_refits_its_head_locally_beats_the_global_student_t
     assert learning["local_accuracy"] > learning["shipped_accuracy"] and learning["method"] == "prior"
     client.force_login(engineer)
     html = client.get(reverse("fleet")).content.decode()
-    summary = html[html.index('class="queue fleet-summary"') :]
+    summary = html[html.index('class="cards fleet-summary"') :]
     version = summary.index("<code>g1+local</code>")
     row = summary[summary.rindex("<tr>", 0, version) : summary.index("</tr>", version)]
     assert EDGE_SITE in row and f"{round(local_scores['accuracy'] * 100)}% " in row

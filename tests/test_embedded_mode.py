@@ -38,3 +38,26 @@ def test_the_demo_migrates_and_loads_simulated_tickets_on_sqlite(tmp_path):
     )
     assert counted.returncode == 0, counted.stderr[-3000:]
     assert int(counted.stdout.strip().splitlines()[-1]) >= 140
+
+
+SEARCH = """
+from frontend.queue import QueueFilters, ticket_queue
+from repair_center.models import Ticket
+from repair_center.services.tickets import tickets_upsert
+tickets_upsert(documents=[{"external_id": "S-1", "title": "Fiber cut near the train station"},
+                          {"external_id": "S-2", "title": "Heavy rain, MW hop down"}], source="srch")
+def found(q):
+    ids = list(ticket_queue(filters=QueueFilters(view="all", q=q)))
+    rows = Ticket.objects.filter(pk__in=ids, source="srch")
+    return ",".join(sorted(rows.values_list("external_id", flat=True)))
+print(found("fibre"), found("rain"), found("microwave"), found("rai") or "-")
+"""
+
+
+def test_the_queue_search_falls_back_to_whole_words_with_variants_on_sqlite(tmp_path):
+    migrated = _manage("migrate", "--noinput", data_dir=tmp_path)
+    assert migrated.returncode == 0, migrated.stderr[-3000:]
+    searched = _manage("shell", "-c", SEARCH, data_dir=tmp_path)
+    assert searched.returncode == 0, searched.stderr[-3000:]
+    # "fibre" finds "Fiber", "rain" is a whole word (not "train"), MW is microwave, a fragment finds nothing.
+    assert searched.stdout.strip().splitlines()[-1] == "S-1 S-2 S-2 -"

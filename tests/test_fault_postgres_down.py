@@ -172,7 +172,8 @@ def test_with_postgres_down_requests_get_503_with_retry_after_and_succeed_once_i
     assert refused.headers["Content-Type"].startswith("application/json")
     assert "database is not answering" in refused.json()["detail"]
     assert page.headers["Content-Type"].startswith("text/html")
-    assert "<h1>Service unavailable</h1>" in page.text and "database is not answering" in page.text
+    assert "TicketAI is not available right now" in page.text and "database is not answering" in page.text
+    assert 'name="viewport"' in page.text and "/static/frontend/app.css" in page.text  # the site's layout
     assert during["readyz"].json()["checks"]["database"].startswith("error")
     # A retrying client meets the same answer, and the outage is logged once, not per request.
     assert api.get("/api/v1/tickets/1/").status_code == 503

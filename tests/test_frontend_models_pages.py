@@ -66,10 +66,10 @@ def eng_browser(client, engineer):
     return client
 
 
-def test_the_list_shows_status_lineage_and_metrics_of_each_version(eng_browser):
+def test_the_list_shows_status_lineage_and_metrics_of_each_version(admin_browser):
     first = registry.promote(_version(1))
     second = _version(2, parent=first)
-    html = eng_browser.get(reverse("model-list")).content.decode()
+    html = admin_browser.get(reverse("model-list")).content.decode()
     assert f'href="/models/{second.pk}/"' in html and f">v{first.pk}</a>" in html
     assert "Champion" in html and "Candidate" in html
     assert first.data_fingerprint[:12] in html
@@ -78,9 +78,9 @@ def test_the_list_shows_status_lineage_and_metrics_of_each_version(eng_browser):
     assert "Promote" in html  # the audit log of the first promotion
 
 
-def test_the_version_page_draws_the_evaluation_as_svg(eng_browser):
+def test_the_version_page_draws_the_evaluation_as_svg(admin_browser):
     version = _version(3)
-    html = eng_browser.get(reverse("model-detail", args=[version.pk])).content.decode()
+    html = admin_browser.get(reverse("model-detail", args=[version.pk])).content.decode()
     svgs = re.findall(r'<svg class="chart"[^>]*aria-label="([^"]+)"', html)
     assert "Confusion matrix: true resolution by row, predicted by column" in svgs
     assert "F1 per resolution on the held-out split" in svgs
@@ -92,7 +92,7 @@ def test_the_version_page_draws_the_evaluation_as_svg(eng_browser):
     assert f"{version.metrics['ece']:.3f}" in html
 
 
-def test_calibration_and_coverage_curves_are_drawn_when_the_evaluation_recorded_them(eng_browser):
+def test_calibration_and_coverage_curves_are_drawn_when_the_evaluation_recorded_them(admin_browser):
     version = _version(4)
     version.metrics["calibration"] = {
         "bins": [
@@ -105,15 +105,19 @@ def test_calibration_and_coverage_curves_are_drawn_when_the_evaluation_recorded_
         {"coverage": 1.0, "precision": 0.7},
     ]
     version.save()
-    html = eng_browser.get(reverse("model-detail", args=[version.pk])).content.decode()
+    html = admin_browser.get(reverse("model-detail", args=[version.pk])).content.decode()
     assert 'aria-label="Reliability diagram"' in html and 'aria-label="Coverage at precision"' in html
     assert "was not recorded" not in html
 
 
-def test_an_engineer_sees_no_promote_button_and_cannot_promote(eng_browser):
+def test_an_engineer_gets_a_403_page_and_cannot_promote(eng_browser):
     version = _version(5)
-    html = eng_browser.get(reverse("model-detail", args=[version.pk])).content.decode()
-    assert "Promote v" not in html
+    page = eng_browser.get(reverse("model-detail", args=[version.pk]))
+    assert page.status_code == 403
+    html = page.content.decode()
+    assert (
+        "This page is not for your role" in html and 'class="site-header"' in html and "Promote v" not in html
+    )
     assert eng_browser.get(reverse("model-promote", args=[version.pk])).status_code == 403
     assert eng_browser.post(reverse("model-promote", args=[version.pk]), {"reason": "x"}).status_code == 403
     version.refresh_from_db()
@@ -176,7 +180,12 @@ def test_promoting_a_version_whose_files_are_corrupted_is_refused(admin_browser,
     assert not AuditLog.objects.filter(action=AuditLog.Action.PROMOTE, model_version=version).exists()
 
 
-def test_the_pages_are_in_the_navigation(eng_browser):
-    html = eng_browser.get(reverse("ticket-list")).content.decode()
+def test_the_admin_pages_are_in_the_navigation_of_admins_only(client, engineer, admin_user):
+    client.force_login(engineer)
+    engineers = client.get(reverse("ticket-list")).content.decode()
+    client.force_login(admin_user)
+    admins = client.get(reverse("ticket-list")).content.decode()
     for name in ("model-list", "training", "schedule", "fleet"):
-        assert f'href="{reverse(name)}"' in html
+        assert f'href="{reverse(name)}"' in admins
+        assert f'href="{reverse(name)}"' not in engineers
+    assert f'href="{reverse("ticket-list")}"' in engineers and f'href="{reverse("profile")}"' in engineers

@@ -8,7 +8,7 @@ tests leave the planner nothing but index-driven bitmap scans and read which ind
 import pytest
 from django.db import connection
 
-from frontend.selectors import QueueFilters, ticket_queue
+from frontend.queue import QueueFilters, ticket_queue
 
 pytestmark = pytest.mark.django_db
 
@@ -23,17 +23,20 @@ def _plan(filters: QueueFilters) -> str:
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
-def test_text_search_reads_the_trigram_indexes_of_title_description_and_ticket_id():
-    plan = _plan(QueueFilters(q="fan alarm"))
-    for index in ("ticket_title_trgm_idx", "ticket_description_trgm_idx", "ticket_external_id_trgm_idx"):
+def test_text_search_reads_the_full_text_index_and_the_ticket_id_trigram_index():
+    plan = _plan(QueueFilters(view="all", q="fan alarm"))
+    for index in ("ticket_search_vector_idx", "ticket_external_id_trgm_idx"):
         assert f"Bitmap Index Scan on {index}" in plan, plan
 
 
 def test_the_error_code_filter_finds_raw_codes_through_their_index():
-    plan = _plan(QueueFilters(error_code="NL-7001"))
+    plan = _plan(QueueFilters(view="all", error_code="NL-7001"))
     assert "Bitmap Index Scan on ticket_code_raw_idx" in plan, plan
 
 
-def test_needs_an_expert_reads_the_abstained_rows_only():
-    plan = _plan(QueueFilters(needs_expert="1"))
-    assert "recommendation_abstained_idx" in plan, plan
+def test_needs_an_expert_finds_each_tickets_recommendation_through_an_index():
+    # The rule is a threshold on the top confidence (ml/serving/confidence.py, configurable), so it is a
+    # filter on the row the ticket's revision finds, not a partial index of its own.
+    plan = _plan(QueueFilters(view="needs_expert"))
+    assert "on one_recommendation_per_revision_and_model" in plan, plan
+    assert "top_confidence < " in plan, plan

@@ -34,7 +34,6 @@ def test_without_a_model_the_panel_says_so_honestly(client, engineer, ticket):
     client.force_login(engineer)
     html = client.get(reverse("ticket-detail", args=[ticket.pk])).content.decode()
     assert "No model yet" in html
-    assert "No feedback yet." in html
 
 
 def test_an_engineer_corrects_the_resolution_and_sees_the_feedback_at_once(client, engineer, ticket):
@@ -55,7 +54,8 @@ def test_an_engineer_corrects_the_resolution_and_sees_the_feedback_at_once(clien
     ticket.refresh_from_db()
     assert ticket.resolution is None and ticket.revision == 1  # an open ticket: a verdict, not a label
     assert "Corrected to REBOOT_RU" in html
-    assert 'class="feedback feedback-correct"' in html and "RU hung after upgrade" in html
+    # On the timeline at once, with the engineer's notes.
+    assert 'class="entry entry-feedback entry-correct"' in html and "RU hung after upgrade" in html
 
 
 def test_a_rejection_is_stored_without_relabelling_the_ticket(client, engineer, ticket):

@@ -37,15 +37,16 @@ def test_an_admin_starts_a_training_run_with_a_small_config(
     assert run.celery_task_id and len(callbacks) == 1  # handed to the training queue once committed
 
 
-def test_an_engineer_sees_the_history_but_cannot_start_training(client, engineer):
+def test_an_engineer_gets_a_403_page_and_cannot_start_training(client, engineer, admin_user):
     TrainingRun.objects.create(
         trigger="drift", status="skipped", reason="training data unchanged since run #1"
     )
     client.force_login(engineer)
-    html = client.get(reverse("training")).content.decode()
-    assert "Start training" not in html
-    assert "Drift" in html and "training data unchanged since run #1" in html and "Skipped" in html
+    assert client.get(reverse("training")).status_code == 403
     assert client.post(reverse("training"), {"epochs": 1}).status_code == 403
+    client.force_login(admin_user)
+    html = client.get(reverse("training")).content.decode()
+    assert "Drift" in html and "training data unchanged since run #1" in html and "Skipped" in html
     assert TrainingRun.objects.count() == 1
 
 
@@ -57,7 +58,7 @@ def test_an_invalid_config_is_refused_with_the_reason(client, admin_user):
     assert not TrainingRun.objects.exists()
 
 
-def test_the_progress_endpoint_reports_epoch_step_loss_and_eta(client, engineer):
+def test_the_progress_endpoint_reports_epoch_step_loss_and_eta(client, admin_user):
     run = TrainingRun.objects.create(
         status="running",
         progress={
@@ -70,7 +71,7 @@ def test_the_progress_endpoint_reports_epoch_step_loss_and_eta(client, engineer)
             "phase": "training",
         },
     )
-    client.force_login(engineer)
+    client.force_login(admin_user)
     response = client.get(reverse("training-progress", args=[run.pk]))
     assert response["Cache-Control"] == "no-store"
     data = response.json()
@@ -90,11 +91,11 @@ def test_the_progress_endpoint_reports_epoch_step_loss_and_eta(client, engineer)
     assert data["eta_s"] == 41.6
 
 
-def test_a_running_run_page_shows_the_bar_and_refreshes_itself_without_javascript(client, engineer):
+def test_a_running_run_page_shows_the_bar_and_refreshes_itself_without_javascript(client, admin_user):
     run = TrainingRun.objects.create(
         status="running", progress={"step": 5, "total_steps": 10, "epoch": 1, "epochs": 1}
     )
-    client.force_login(engineer)
+    client.force_login(admin_user)
     html = client.get(reverse("training-run", args=[run.pk])).content.decode()
     assert f'<progress id="progress-{run.pk}" max="100" value="50">' in html
     assert f'data-progress-url="/training/{run.pk}/progress.json"' in html
@@ -102,12 +103,62 @@ def test_a_running_run_page_shows_the_bar_and_refreshes_itself_without_javascrip
     assert "frontend/progress.js" in html
 
 
-def test_a_finished_run_shows_its_outcome_and_stops_refreshing(client, engineer):
+def test_a_finished_run_shows_its_outcome_and_stops_refreshing(client, admin_user):
     run = TrainingRun.objects.create(
         status="succeeded", reason="first model", progress={"step": 4, "total_steps": 4}
     )
-    client.force_login(engineer)
+    client.force_login(admin_user)
     html = client.get(reverse("training-run", args=[run.pk])).content.decode()
     assert 'value="100"' in html and "Succeeded" in html and "first model" in html
     assert 'http-equiv="refresh"' not in html
     assert client.get(reverse("training-progress", args=[run.pk])).json()["finished"] is True
+
+
+def test_the_history_shows_duration_and_score_and_a_run_its_quality_checks_as_a_table(client, admin_user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ml.models import ModelVersion
+
+    version = ModelVersion.objects.create(
+        base_model="t", data_fingerprint="q" * 64, artifact_path="/nowhere", format_version=1,
+        serialization_version=1, metrics={"macro_f1": 0.9123},
+    )  # fmt: skip
+    started = timezone.now() - timedelta(minutes=14, seconds=10)
+    run = TrainingRun.objects.create(
+        trigger="manual",
+        status="succeeded",
+        started_at=started,
+        finished_at=started + timedelta(minutes=14, seconds=10),
+        model_version=version,
+        quality_report={
+            "passed": True,
+            "checks": [
+                {"name": "label coverage", "ok": True, "value": 0.97, "limit": 0.5, "message": "97 of 100"},
+                {
+                    "name": "enough examples",
+                    "ok": True,
+                    "value": 2740,
+                    "limit": 200,
+                    "message": "2740 usable",
+                },
+            ],
+            "rare_labels": {"APPLY_HOTFIX": 3},
+        },
+    )
+    client.force_login(admin_user)
+    history = client.get(reverse("training")).content.decode()
+    assert '<td data-label="Macro-F1" class="score">0.912</td>' in history
+    assert "14 min" in history
+
+    page = client.get(reverse("training-run", args=[run.pk])).content.decode()
+    table = page[page.index('class="cards quality"') :]
+    assert '<td data-label="Check">label coverage</td>' in table
+    assert '<td data-label="Value">97.0%</td>' in table and '<td data-label="Limit">50.0%</td>' in table
+    assert (
+        '<td data-label="Value">2,740</td>' in table
+        and '<span class="badge run-succeeded">pass</span>' in table
+    )
+    assert "<code>APPLY_HOTFIX</code> (3)" in page
+    assert "{&#x27;" not in page  # no raw Python dict

@@ -105,21 +105,13 @@ def test_the_queue_shows_each_ticket_with_its_key_fields(eng_browser):
             error_codes=["XX-UNKNOWN"],
         ),
     )
-    html = eng_browser.get(reverse("ticket-list")).content.decode()
+    html = eng_browser.get(reverse("ticket-list"), {"view": "all"}).content.decode()
     assert "2 tickets" in html
-    for text in (
-        "T-1",
-        "CPRI link down T-1",
-        "CS-COAST-001",
-        "High",
-        "2026-01-03 10:12",
-        "Resolved",
-        "REPLACE_SFP",
-    ):
+    for text in ("T-1", "CPRI link down T-1", "CS-COAST-001", "High", "Resolved", "Unassigned", "SLA met"):
         assert text in html
     assert "<code>CPRI_LINK_DOWN</code>" in html
     assert '<code>XX-UNKNOWN</code> <span class="badge unmapped">unmapped</span>' in html
-    assert html.count('<td data-label="Recommendation" class="recommendation-cell">') == 2
+    assert html.count('<td data-label="Recommended fix" class="cell-rec recommendation-cell">') == 2
     assert html.count('<span class="recommendation recommendation-none">—</span>') == 2
 
 
@@ -131,25 +123,25 @@ def test_the_queue_filters_by_status_priority_site_and_region(eng_browser):
         _doc("HILL-OPEN", site="CS-HILL-002", element=None, priority="critical"),
     )
     url = reverse("ticket-list")
-    assert _ids_on_page(eng_browser.get(url, {"status": "closed"})) == ["COAST-DONE"]
-    assert _ids_on_page(eng_browser.get(url, {"priority": "critical"})) == ["HILL-OPEN"]
-    assert sorted(_ids_on_page(eng_browser.get(url, {"site": "cs-coast-001"}))) == [
+    assert _ids_on_page(eng_browser.get(url, {"view": "all", "status": "closed"})) == ["COAST-DONE"]
+    assert _ids_on_page(eng_browser.get(url, {"view": "all", "priority": "critical"})) == ["HILL-OPEN"]
+    assert sorted(_ids_on_page(eng_browser.get(url, {"view": "all", "site": "cs-coast-001"}))) == [
         "COAST-DONE",
         "COAST-OPEN",
     ]
-    assert _ids_on_page(eng_browser.get(url, {"region": "east"})) == ["HILL-OPEN"]
-    assert _ids_on_page(eng_browser.get(url, {"site": "CS-COAST-001", "status": "acknowledged"})) == [
-        "COAST-OPEN"
-    ]
+    assert _ids_on_page(eng_browser.get(url, {"view": "all", "region": "east"})) == ["HILL-OPEN"]
+    assert _ids_on_page(
+        eng_browser.get(url, {"view": "all", "site": "CS-COAST-001", "status": "acknowledged"})
+    ) == ["COAST-OPEN"]
 
 
 def test_the_error_code_filter_matches_raw_and_curated_codes(eng_browser):
     ui_catalogue()
     _upsert(_doc("WITH-ALIAS"), _doc("OTHER", error_codes=["PSU_FAIL"]))
     url = reverse("ticket-list")
-    assert _ids_on_page(eng_browser.get(url, {"error_code": "NL-7001"})) == ["WITH-ALIAS"]
-    assert _ids_on_page(eng_browser.get(url, {"error_code": "sfp_rx_low"})) == ["WITH-ALIAS"]
-    assert _ids_on_page(eng_browser.get(url, {"error_code": "PSU_FAIL"})) == ["OTHER"]
+    assert _ids_on_page(eng_browser.get(url, {"view": "all", "error_code": "NL-7001"})) == ["WITH-ALIAS"]
+    assert _ids_on_page(eng_browser.get(url, {"view": "all", "error_code": "sfp_rx_low"})) == ["WITH-ALIAS"]
+    assert _ids_on_page(eng_browser.get(url, {"view": "all", "error_code": "PSU_FAIL"})) == ["OTHER"]
 
 
 def test_text_search_looks_in_title_description_and_external_id(eng_browser):
@@ -160,9 +152,9 @@ def test_text_search_looks_in_title_description_and_external_id(eng_browser):
         _doc("ZZ-77", title="Other"),
     )
     url = reverse("ticket-list")
-    assert _ids_on_page(eng_browser.get(url, {"q": "fan"})) == ["A-1"]
-    assert _ids_on_page(eng_browser.get(url, {"q": "HEATWAVE"})) == ["A-2"]
-    assert _ids_on_page(eng_browser.get(url, {"q": "zz-7"})) == ["ZZ-77"]
+    assert _ids_on_page(eng_browser.get(url, {"view": "all", "q": "fan"})) == ["A-1"]
+    assert _ids_on_page(eng_browser.get(url, {"view": "all", "q": "HEATWAVE"})) == ["A-2"]
+    assert _ids_on_page(eng_browser.get(url, {"view": "all", "q": "zz-7"})) == ["ZZ-77"]
 
 
 def test_the_queue_sorts_by_age_and_by_priority(eng_browser):
@@ -174,14 +166,19 @@ def test_the_queue_sorts_by_age_and_by_priority(eng_browser):
         _doc("MID-HIGH", opened_at="2026-01-02T00:00:00Z", priority="high"),
     )
     url = reverse("ticket-list")
-    assert _ids_on_page(eng_browser.get(url)) == ["NEW-HIGH", "MID-CRIT", "MID-HIGH", "OLD-LOW"]
-    assert _ids_on_page(eng_browser.get(url, {"sort": "oldest"})) == [
+    assert _ids_on_page(eng_browser.get(url, {"view": "all"})) == [
+        "NEW-HIGH",
+        "MID-CRIT",
+        "MID-HIGH",
+        "OLD-LOW",
+    ]
+    assert _ids_on_page(eng_browser.get(url, {"view": "all", "sort": "oldest"})) == [
         "OLD-LOW",
         "MID-HIGH",
         "MID-CRIT",
         "NEW-HIGH",
     ]
-    assert _ids_on_page(eng_browser.get(url, {"sort": "priority"})) == [
+    assert _ids_on_page(eng_browser.get(url, {"view": "all", "sort": "priority"})) == [
         "MID-CRIT",
         "MID-HIGH",
         "NEW-HIGH",
@@ -192,7 +189,9 @@ def test_the_queue_sorts_by_age_and_by_priority(eng_browser):
 def test_an_invalid_filter_is_reported_and_ignored(eng_browser):
     ui_catalogue()
     _upsert(_doc("T-1"))
-    response = eng_browser.get(reverse("ticket-list"), {"status": "exploded", "sort": "sideways"})
+    response = eng_browser.get(
+        reverse("ticket-list"), {"view": "all", "status": "exploded", "sort": "sideways"}
+    )
     assert response.status_code == 200
     html = response.content.decode()
     assert "Some filters were ignored" in html and "Status:" in html
@@ -203,13 +202,13 @@ def test_the_queue_pages_by_fifty_and_keeps_the_filters_in_page_links(eng_browse
     ui_catalogue()
     _upsert(*(_doc(f"P-{i:03d}", opened_at=f"2026-01-01T{i // 60:02d}:{i % 60:02d}:00Z") for i in range(53)))
     url = reverse("ticket-list")
-    first = eng_browser.get(url, {"status": "acknowledged"})
+    first = eng_browser.get(url, {"view": "all", "status": "acknowledged"})
     assert len(_ids_on_page(first)) == 50
     assert "Page 1 of 2" in first.content.decode()
-    assert 'href="?status=acknowledged&amp;page=2"' in first.content.decode()
-    second = eng_browser.get(url, {"status": "acknowledged", "page": 2})
+    assert 'href="?view=all&amp;status=acknowledged&amp;page=2"' in first.content.decode()
+    second = eng_browser.get(url, {"view": "all", "status": "acknowledged", "page": 2})
     assert _ids_on_page(second) == ["P-002", "P-001", "P-000"]
-    assert _ids_on_page(eng_browser.get(url, {"page": "999"})) == ["P-002", "P-001", "P-000"]
+    assert _ids_on_page(eng_browser.get(url, {"view": "all", "page": "999"})) == ["P-002", "P-001", "P-000"]
 
 
 def test_past_its_count_cap_the_queue_says_more_than_and_still_pages_to_the_end(eng_browser, monkeypatch):
@@ -217,18 +216,18 @@ def test_past_its_count_cap_the_queue_says_more_than_and_still_pages_to_the_end(
     ui_catalogue()
     _upsert(*(_doc(f"P-{i:03d}", opened_at=f"2026-01-01T{i // 60:02d}:{i % 60:02d}:00Z") for i in range(53)))
     url = reverse("ticket-list")
-    first = eng_browser.get(url)
+    first = eng_browser.get(url, {"view": "all"})
     html = first.content.decode()
     assert "More than 50 tickets" in html and "53 tickets" not in html
     assert "Page 1 of 2 or more" in html
-    assert len(_ids_on_page(first)) == 50 and 'href="?page=2"' in html
+    assert len(_ids_on_page(first)) == 50 and 'href="?view=all&amp;page=2"' in html
     # A page past the cap counts as far as it needs, so the last page knows it is the last.
-    second = eng_browser.get(url, {"page": 2})
+    second = eng_browser.get(url, {"view": "all", "page": 2})
     assert "53 tickets" in second.content.decode() and "Page 2 of 2<" in second.content.decode()
     assert _ids_on_page(second) == ["P-002", "P-001", "P-000"]
     assert 'rel="next"' not in second.content.decode()
     # Past the end (even past a 64-bit LIMIT) is the last page, as before.
-    beyond = eng_browser.get(url, {"page": "999999999999999999999"})
+    beyond = eng_browser.get(url, {"view": "all", "page": "999999999999999999999"})
     assert _ids_on_page(beyond) == ["P-002", "P-001", "P-000"]
 
 
@@ -236,7 +235,7 @@ def test_the_last_page_asks_the_database_for_a_whole_page_of_rows(eng_browser):
     ui_catalogue()
     _upsert(*(_doc(f"P-{i:03d}", opened_at=f"2026-01-01T{i // 60:02d}:{i % 60:02d}:00Z") for i in range(53)))
     with CaptureQueriesContext(connection) as queries:
-        response = eng_browser.get(reverse("ticket-list"), {"page": 2})
+        response = eng_browser.get(reverse("ticket-list"), {"view": "all", "page": 2})
     assert _ids_on_page(response) == ["P-002", "P-001", "P-000"]
     # Not LIMIT 3: a LIMIT as small as the rows left invites a plan that walks every ticket.
     assert any("LIMIT 50 OFFSET 50" in q["sql"] for q in queries.captured_queries), queries.captured_queries
@@ -246,7 +245,7 @@ def test_a_count_that_reaches_the_cap_exactly_is_still_exact(eng_browser, monkey
     monkeypatch.setattr("frontend.views.tickets.QUEUE_COUNT_CAP", 53)
     ui_catalogue()
     _upsert(*(_doc(f"P-{i:03d}", opened_at=f"2026-01-01T{i // 60:02d}:{i % 60:02d}:00Z") for i in range(53)))
-    html = eng_browser.get(reverse("ticket-list")).content.decode()
+    html = eng_browser.get(reverse("ticket-list"), {"view": "all"}).content.decode()
     assert "53 tickets" in html and "Page 1 of 2<" in html and "More than" not in html
 
 
@@ -255,7 +254,7 @@ def test_the_queue_count_stops_at_the_cap_and_skips_the_sort(eng_browser, monkey
     ui_catalogue()
     _upsert(_doc("T-1"))
     with CaptureQueriesContext(connection) as queries:
-        response = eng_browser.get(reverse("ticket-list"), {"sort": "priority", "q": "cpri"})
+        response = eng_browser.get(reverse("ticket-list"), {"view": "all", "sort": "priority", "q": "cpri"})
     assert _ids_on_page(response) == ["T-1"]
     counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
     assert len(counts) == 1, counts
@@ -267,10 +266,11 @@ def test_the_queue_costs_the_same_queries_for_one_ticket_or_a_full_page(
 ):
     ui_catalogue()
     _upsert(_doc("ONE"))
-    eng_browser.get(reverse("ticket-list"))  # warm the session and role caches alike for both runs
+    params = {"view": "all", "q": "CPRI", "error_code": "NL-7001"}
+    eng_browser.get(reverse("ticket-list"), params)  # warm the session and role caches alike for both runs
     # session, user, roles, regions, count, the page's ids, its rows
     with django_assert_max_num_queries(7) as one:
-        eng_browser.get(reverse("ticket-list"))
+        eng_browser.get(reverse("ticket-list"), params)
     _upsert(
         *(
             _doc(f"MANY-{i}", status="resolved", resolution="REPLACE_SFP", resolved_at="2026-01-04T00:00:00Z")
@@ -278,7 +278,7 @@ def test_the_queue_costs_the_same_queries_for_one_ticket_or_a_full_page(
         )
     )
     with django_assert_max_num_queries(len(one.captured_queries)):
-        response = eng_browser.get(reverse("ticket-list"), {"q": "CPRI", "error_code": "NL-7001"})
+        response = eng_browser.get(reverse("ticket-list"), params)
     assert len(_ids_on_page(response)) == 50
 
 
@@ -383,11 +383,32 @@ def test_the_ticket_page_shows_the_resolution_notes_and_linked_repairs_only(eng_
     assert 'id="recommendation-heading"' in html
 
 
-def test_the_ticket_page_costs_a_fixed_number_of_queries(eng_browser, django_assert_max_num_queries):
+def test_the_ticket_page_costs_a_fixed_number_of_queries(
+    eng_browser, engineer, django_assert_max_num_queries
+):
+    from repair_center.models import AssignmentGroup
+    from repair_center.services.workflow import ticket_assign, ticket_note_add, ticket_transition
+
     ticket_id = _full_ticket()
-    # session, user, roles, ticket, codes, events, repairs; the champion lookup and the feedback list
-    with django_assert_max_num_queries(9):
+    # session, user, roles, ticket, codes, events, repairs, notes, changes; the champion lookup and
+    # the feedback list
+    with django_assert_max_num_queries(11):
         assert eng_browser.get(reverse("ticket-detail", args=[ticket_id])).status_code == 200
+
+    [open_id] = _upsert(_doc("OPEN-1"))
+    url = reverse("ticket-detail", args=[open_id])
+    eng_browser.get(url)
+    # ... and for an open ticket the assignment form: the groups and the people who can be assigned
+    with django_assert_max_num_queries(13) as quiet:
+        eng_browser.get(url)
+    crew = AssignmentGroup.objects.create(name="Crew")
+    crew.members.add(engineer)
+    ticket_assign(ticket_id=open_id, group=crew, assignee=engineer)
+    ticket_transition(ticket_id=open_id, action="start", user=engineer)
+    for n in range(5):
+        ticket_note_add(ticket_id=open_id, text=f"note {n}", user=engineer)
+    with django_assert_max_num_queries(len(quiet.captured_queries)):
+        assert eng_browser.get(url).content.decode().count('class="entry entry-note') == 5
 
 
 def test_an_unknown_ticket_is_not_found(eng_browser):

@@ -79,6 +79,7 @@ EDGE_NO_GET = (401, 401, 401, 401, 405, 405)  # only agents authenticate on the 
 EDGE_POST_400 = (401, 401, 401, 401, 400, 400)
 EVERYONE = (200, 200, 200, 200, 200, 200)
 PAGE_READ = (LOGIN, 200, LOGIN, 200, LOGIN, LOGIN)
+PAGE_ADMIN = (LOGIN, 403, LOGIN, 200, LOGIN, LOGIN)
 PAGE_NO_POST = (LOGIN, 405, LOGIN, 405, LOGIN, LOGIN)
 STAFF = (ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 200, ADMIN_LOGIN, ADMIN_LOGIN)
 
@@ -325,8 +326,25 @@ MATRIX: dict[str, Row] = {
         GET=_get(PAGE_NO_POST),
         POST=({}, (LOGIN, "/tickets/*", LOGIN, "/tickets/*", LOGIN, LOGIN)),  # an error message
     ),
-    "model-list": page(lambda w, s: "/models/", GET=_get(PAGE_READ)),
-    "model-detail": page(lambda w, s: f"/models/{w.version.pk}/", GET=_get(PAGE_READ)),
+    "ticket-action": page(
+        lambda w, s: f"/tickets/{w.ticket.pk}/action/",
+        GET=_get((LOGIN, 404, LOGIN, 404, LOGIN, LOGIN)),  # no such action: 404 once allowed
+        POST=({}, (LOGIN, "/tickets/*", LOGIN, "/tickets/*", LOGIN, LOGIN)),  # an error message
+    ),
+    "ticket-assign": page(
+        lambda w, s: f"/tickets/{w.ticket.pk}/assign/",
+        GET=_get(PAGE_NO_POST),
+        POST=({}, (LOGIN, "/tickets/*", LOGIN, "/tickets/*", LOGIN, LOGIN)),  # a resolved ticket: a message
+    ),
+    "ticket-note": page(
+        lambda w, s: f"/tickets/{w.ticket.pk}/notes/",
+        GET=_get(PAGE_NO_POST),
+        POST=({}, (LOGIN, "/tickets/*", LOGIN, "/tickets/*", LOGIN, LOGIN)),  # no text: a message
+    ),
+    "profile": page(lambda w, s: "/profile/", GET=_get(PAGE_READ)),
+    # The admin pages: engineers get a 403 page (item 6 of issue 18).
+    "model-list": page(lambda w, s: "/models/", GET=_get(PAGE_ADMIN)),
+    "model-detail": page(lambda w, s: f"/models/{w.version.pk}/", GET=_get(PAGE_ADMIN)),
     "model-promote": page(
         lambda w, s: f"/models/{w.version.pk}/promote/",
         GET=_get((LOGIN, 403, LOGIN, 200, LOGIN, LOGIN)),
@@ -339,17 +357,21 @@ MATRIX: dict[str, Row] = {
     ),
     "training": page(
         lambda w, s: "/training/",
-        GET=_get(PAGE_READ),
+        GET=_get(PAGE_ADMIN),
         POST=({"epochs": "-1"}, (LOGIN, 403, LOGIN, 400, LOGIN, LOGIN)),  # invalid form: nothing queued
     ),
-    "training-run": page(lambda w, s: f"/training/{w.run.pk}/", GET=_get(PAGE_READ)),
-    "training-progress": page(lambda w, s: f"/training/{w.run.pk}/progress.json", GET=_get(PAGE_READ)),
+    "training-run": page(lambda w, s: f"/training/{w.run.pk}/", GET=_get(PAGE_ADMIN)),
+    "training-progress": page(lambda w, s: f"/training/{w.run.pk}/progress.json", GET=_get(PAGE_ADMIN)),
     "schedule": page(
         lambda w, s: "/schedule/",
-        GET=_get(PAGE_READ),
+        GET=_get(PAGE_ADMIN),
         POST=({"task": "0"}, (LOGIN, 403, LOGIN, 404, LOGIN, LOGIN)),  # no such task once allowed
     ),
-    "fleet": page(lambda w, s: "/fleet/", GET=_get(PAGE_READ)),
+    "fleet": page(
+        lambda w, s: "/fleet/",
+        GET=_get(PAGE_ADMIN),
+        POST=({}, (LOGIN, 403, LOGIN, 400, LOGIN, LOGIN)),  # no site for the enrolment token: 400
+    ),
     "login": page(
         lambda w, s: "/login/",
         GET=_get((200, "/", 200, "/", 200, 200)),  # signed in already: on to the queue

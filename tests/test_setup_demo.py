@@ -64,3 +64,17 @@ def test_it_loads_simulated_tickets_into_an_empty_database(db, tmp_path):
     output = _setup_demo("--tickets", "30", "--seed", "7", "--out", str(tmp_path / "demo-data"))
     assert Ticket.objects.count() >= 30
     assert "Simulating 30 demo tickets (seed 7)" in output
+
+
+def test_the_demo_queue_is_recent_and_the_engineer_has_open_tickets_in_a_field_crew(db, tmp_path):
+    from django.utils import timezone
+
+    _setup_demo("--tickets", "600", "--seed", "7", "--out", str(tmp_path / "demo-data"))
+
+    engineer = User.objects.get(username="engineer")
+    newest = Ticket.objects.order_by("-opened_at").values_list("opened_at", flat=True).first()
+    assert (timezone.now() - newest).days < 3  # the simulated year ends today
+    open_tickets = Ticket.objects.filter(status__in=Ticket.OPEN_STATUSES)
+    assert open_tickets.exists() and not open_tickets.filter(assignment_group=None).exists()
+    assert Ticket.objects.filter(assignee=engineer, status__in=Ticket.OPEN_STATUSES).exists()
+    assert [g.name for g in engineer.assignment_groups.all()] == ["West field crew"]

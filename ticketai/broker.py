@@ -13,7 +13,7 @@ imports a tasks module (the tasks import the services, never the other way round
 import logging
 
 from django.db import transaction
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -82,8 +82,21 @@ def enqueue_on_commit(name: str, *args, task_id: str | None = None, **kwargs) ->
     transaction.on_commit(lambda: enqueue(name, *args, task_id=task_id, **kwargs))
 
 
-def _unavailable_response() -> JsonResponse:
-    response = JsonResponse({"detail": MESSAGE}, status=503)
+def _unavailable_response(request=None) -> HttpResponse:
+    """503 with Retry-After: the site's error page for a browser on a page, JSON otherwise."""
+    wants_html = (
+        request is not None
+        and "text/html" in request.headers.get("Accept", "")
+        and not request.path.startswith("/api/")
+    )
+    if wants_html:
+        from frontend.views.errors import unavailable_html
+
+        response = HttpResponse(
+            unavailable_html(MESSAGE), status=503, content_type="text/html; charset=utf-8"
+        )
+    else:
+        response = JsonResponse({"detail": MESSAGE}, status=503)
     response["Retry-After"] = str(RETRY_AFTER_S)
     return response
 
@@ -103,5 +116,5 @@ class BrokerUnavailableMiddleware:
     def process_exception(self, request, exception):
         if isinstance(exception, UNAVAILABLE):
             logger.warning("answered 503: the task queue is unavailable (%s)", exception)
-            return _unavailable_response()
+            return _unavailable_response(request)
         return None

@@ -22,10 +22,6 @@ from rest_framework.exceptions import APIException
 logger = logging.getLogger(__name__)
 RETRY_AFTER_S = 10
 MESSAGE = "The database is not answering, so this request could not be completed. Retry in a little while."
-HTML = (
-    "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Service unavailable</title></head>"
-    f"<body><h1>Service unavailable</h1><p>{MESSAGE}</p></body></html>"
-)
 # SQLSTATE classes of a lost server: 08 connection exception, 57P01-57P03 shutdown or starting up.
 _CONNECTION_STATES = ("08", "57P01", "57P02", "57P03")
 
@@ -79,7 +75,11 @@ def unavailable_response(request) -> HttpResponse:
     """503 with Retry-After: a small HTML page for browsers, JSON for everything else."""
     wants_html = "text/html" in request.headers.get("Accept", "") and not request.path.startswith("/api/")
     if wants_html:
-        response = HttpResponse(HTML, status=503, content_type="text/html; charset=utf-8")
+        from frontend.views.errors import unavailable_html  # the site's layout, without the database
+
+        response = HttpResponse(
+            unavailable_html(MESSAGE), status=503, content_type="text/html; charset=utf-8"
+        )
     else:
         response = JsonResponse({"detail": MESSAGE}, status=503)
     response["Retry-After"] = str(RETRY_AFTER_S)

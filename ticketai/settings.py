@@ -281,7 +281,7 @@ if TICKETAI_SLA_DUE_SOON_PERCENT > 99:
     )
 
 # --- ML ---
-# Confidence bands of a recommendation (ml/confidence.py): High from this calibrated probability up,
+# Confidence bands of a recommendation (ml/serving/confidence.py): High from this calibrated probability up,
 # Medium from the next one; below Medium the model says it is unsure and the ticket needs an expert.
 TICKETAI_CONFIDENCE_HIGH = env.number("TICKETAI_CONFIDENCE_HIGH", 0.8, minimum=0.0)
 TICKETAI_CONFIDENCE_MEDIUM = env.number("TICKETAI_CONFIDENCE_MEDIUM", 0.5, minimum=0.0)

@@ -20,3 +20,8 @@ urlpatterns = [
     ),
     path("", include("frontend.urls")),
 ]
+
+# Error pages in the site's layout (frontend/views/errors.py).
+handler403 = "frontend.views.errors.permission_denied"
+handler404 = "frontend.views.errors.page_not_found"
+handler500 = "frontend.views.errors.server_error"

@@ -2,6 +2,7 @@ from django import template
 from django.urls import reverse
 
 from frontend.navigation import MAIN_NAV
+from repair_center import roles
 
 register = template.Library()
 
@@ -11,9 +12,10 @@ def main_nav(context):
     request = context["request"]
     user = request.user
     current = request.resolver_match.url_name if request.resolver_match else None
+    admin = roles.has_role(user, roles.ADMIN)
     items = [
         {"label": item.label, "url": reverse(item.url_name), "current": current in item.section}
         for item in MAIN_NAV
-        if not item.staff_only or user.is_staff
+        if admin or not item.admin_only
     ]
     return {"items": items, "user": user, "request": request}

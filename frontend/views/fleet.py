@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.views.generic import TemplateView
 
-from frontend.views.access import RoleRequiredMixin
+from frontend.views.access import AdminRequiredMixin
 from ml.fleet import edge, placement, placement_service
 from ml.models import EdgeAgent, SiteComputeProfile
 from repair_center.models import Site
@@ -41,7 +41,12 @@ def what_if(form: WhatIfForm) -> dict | None:
         return None
     site = form.cleaned_data["site"]
     profile = site_profile(site)
-    changes = {k: form.cleaned_data[k] for k in WHAT_IF_FIELDS if form.cleaned_data.get(k) is not None}
+    current = dataclasses.asdict(profile)
+    changes = {
+        k: form.cleaned_data[k]
+        for k in WHAT_IF_FIELDS
+        if form.cleaned_data.get(k) is not None and form.cleaned_data[k] != current.get(k)
+    }
     options = placement_service.placement_candidates(site)
     before = placement.decide(profile, options)
     try:
@@ -60,23 +65,66 @@ def what_if(form: WhatIfForm) -> dict | None:
     }
 
 
-class FleetView(RoleRequiredMixin, TemplateView):
+class EnrolmentForm(forms.Form):
+    site = forms.ModelChoiceField(
+        label="Site", queryset=Site.objects.only("code", "name").order_by("code"), to_field_name="code"
+    )
+    note = forms.CharField(label="Note (who installs it, where)", required=False, max_length=200)
+
+
+def what_if_form(query, agents: list) -> WhatIfForm:
+    """The what-if form, starting from the chosen site's current values (so it shows the decision as
+    it stands) until someone changes one. Without a site chosen: the first agent's site, or the
+    first site that reported a profile."""
+    data = dict(query.items()) if query else {}
+    code = data.get("site")
+    if not code:
+        first = agents[0].site if agents else None
+        if first is None:
+            profiled = SiteComputeProfile.objects.select_related("site").order_by("site__code").first()
+            first = profiled.site if profiled else None
+        code = first.code if first else ""
+    site = Site.objects.filter(code=code).first() if code else None
+    if site is not None and not any(data.get(name) for name in WHAT_IF_FIELDS):
+        profile = dataclasses.asdict(site_profile(site))
+        data = {**data, "site": site.code, **{name: profile.get(name) for name in WHAT_IF_FIELDS}}
+    return WhatIfForm(data or None)
+
+
+class FleetView(AdminRequiredMixin, TemplateView):
     template_name = "frontend/fleet.html"
 
-    def get_context_data(self, **kwargs):
+    def get_context_data(self, enrolment_form=None, issued=None, **kwargs):
         online_after = timezone.now() - timedelta(seconds=3 * settings.TICKETAI_EDGE_HEARTBEAT_S)
         agents = list(EdgeAgent.objects.filter(revoked_at__isnull=True).select_related("site"))
         for agent in agents:
             agent.online = bool(agent.last_seen and agent.last_seen >= online_after)
         profiles = list(SiteComputeProfile.objects.select_related("site").order_by("site__code"))
-        form = WhatIfForm(self.request.GET or None)
-        if not self.request.GET and agents:
-            form = WhatIfForm(initial={"site": agents[0].site.code})
+        form = what_if_form(self.request.GET, agents)
         return super().get_context_data(
             agents=agents,
             profiles=profiles,
             summary=edge.fleet_summary(),
             form=form,
-            result=what_if(form) if self.request.GET else None,
+            result=what_if(form) if form.is_bound else None,
+            enrolment_form=enrolment_form or EnrolmentForm(),
+            issued=issued,
+            ttl_hours=settings.TICKETAI_EDGE_ENROLMENT_TTL_H,
             **kwargs,
         )
+
+    def post(self, request, *args, **kwargs):
+        """Issue a one-time enrolment token for a site; shown once, on this answer only."""
+        form = EnrolmentForm(request.POST)
+        if not form.is_valid():
+            return self.render_to_response(self.get_context_data(enrolment_form=form), status=400)
+        token, raw = edge.enrolment_token_issue(
+            site=form.cleaned_data["site"], note=form.cleaned_data["note"]
+        )
+        issued = {
+            "token": raw,
+            "site": token.site,
+            "expires_at": token.expires_at,
+            "central": request.build_absolute_uri("/"),
+        }
+        return self.render_to_response(self.get_context_data(issued=issued))

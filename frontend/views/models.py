@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.views.generic import TemplateView
 
 from frontend import charts
-from frontend.views.access import AdminRequiredMixin, RoleRequiredMixin, is_admin
+from frontend.views.access import AdminRequiredMixin, is_admin
 from ml.core import registry
 from ml.models import AuditLog, ModelVersion
 from ticketai.storable import text_problem
@@ -34,7 +34,7 @@ def _can_roll_back(version: ModelVersion) -> bool:
     )
 
 
-class ModelListView(RoleRequiredMixin, TemplateView):
+class ModelListView(AdminRequiredMixin, TemplateView):
     template_name = "frontend/models/list.html"
 
     def get_context_data(self, **kwargs):
@@ -96,7 +96,7 @@ def version_charts(version: ModelVersion) -> dict:
     return out
 
 
-class ModelDetailView(RoleRequiredMixin, TemplateView):
+class ModelDetailView(AdminRequiredMixin, TemplateView):
     template_name = "frontend/models/detail.html"
 
     def get_context_data(self, **kwargs):

@@ -1,6 +1,8 @@
 """Retraining schedule: beat's periodic tasks, trigger thresholds, drift and data quality."""
 
 import re
+from dataclasses import dataclass
+from datetime import timedelta
 
 from django import forms
 from django.apps import apps
@@ -11,16 +13,84 @@ from django.db import transaction
 from django.http import HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import timezone
 from django.views.generic import TemplateView
-from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from frontend import charts
-from frontend.views.access import RoleRequiredMixin, is_admin
+from frontend.views.access import AdminRequiredMixin, is_admin
 from ml.models import TrainingRun
 
-# The settings that decide when a retraining starts or a model is replaced.
-THRESHOLD_SETTINGS = re.compile(r"^TICKETAI_(RETRAIN|DRIFT|PROMOTION|TRAINING|SHADOW)_")
+# The settings that decide when a retraining starts, a model is replaced or the model abstains.
+THRESHOLD_SETTINGS = re.compile(r"^TICKETAI_(RETRAIN|DRIFT|PROMOTION|TRAINING|SHADOW|CONFIDENCE)_")
 DRIFT_SCORES = ("label_js", "unseen_code_rate", "mean_confidence", "accuracy")
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    name: str
+    value: object
+    unit: str
+    meaning: str
+
+
+# (unit, what it decides) for each threshold; a share is shown as a percentage.
+THRESHOLD_HELP = {
+    "TICKETAI_RETRAIN_NEW_LABELS": ("tickets", "Retrain once this many tickets were labelled or relabelled."),
+    "TICKETAI_PROMOTION_MARGIN": (
+        "macro-F1 points (share)",
+        "A new model replaces the champion only when it is this much better on the same held-out tickets.",
+    ),
+    "TICKETAI_TRAINING_STALE_S": (
+        "seconds",
+        "A training whose progress has not moved for this long is taken as lost.",
+    ),
+    "TICKETAI_DRIFT_WINDOW": (
+        "tickets",
+        "Drift is judged on the newest this-many tickets labelled after training.",
+    ),
+    "TICKETAI_DRIFT_MIN_TICKETS": (
+        "tickets",
+        "With fewer fresh labelled tickets, the drift check does not judge.",
+    ),
+    "TICKETAI_DRIFT_LABEL_JS": (
+        "Jensen-Shannon divergence, 0 to 1",
+        "Drift fires when the mix of fixes moves this far from the mix the model learned.",
+    ),
+    "TICKETAI_DRIFT_UNSEEN_CODE_RATE": (
+        "share of tickets",
+        "... or when this share of fresh tickets carries an error code the model never saw.",
+    ),
+    "TICKETAI_DRIFT_CONFIDENCE_DROP": (
+        "probability (share)",
+        "... or when the mean confidence falls this much below the model's own evaluation.",
+    ),
+    "TICKETAI_DRIFT_ACCURACY_DROP": (
+        "accuracy (share)",
+        "... or when accuracy on fresh labelled tickets falls this much below the held-out accuracy.",
+    ),
+    "TICKETAI_DRIFT_COOLDOWN_H": (
+        "hours",
+        "After a drift retrain, further drift starts no retrain for this long.",
+    ),
+    "TICKETAI_SHADOW_BATCH": (
+        "tickets per pass",
+        "How many live tickets a shadow candidate scores each pass.",
+    ),
+    "TICKETAI_CONFIDENCE_HIGH": ("probability (share)", "From here a recommendation's confidence is High."),
+    "TICKETAI_CONFIDENCE_MEDIUM": (
+        "probability (share)",
+        "From here it is Medium; below it the model says it is unsure and the ticket needs an expert.",
+    ),
+}
+
+
+class IntervalForm(forms.Form):
+    """For tasks beat runs every N minutes (the webhook retry sweep) rather than on a crontab."""
+
+    every = forms.IntegerField(label="Every", min_value=1)
+    period = forms.ChoiceField(label="Unit", choices=IntervalSchedule.PERIOD_CHOICES)
+    enabled = forms.BooleanField(label="Enabled", required=False)
 
 
 class CrontabForm(forms.Form):
@@ -36,8 +106,27 @@ def ml_periodic_tasks():
     return PeriodicTask.objects.filter(task__startswith="ml.").select_related("crontab").order_by("name")
 
 
-def thresholds() -> list[tuple[str, object]]:
-    return sorted((name, getattr(settings, name)) for name in dir(settings) if THRESHOLD_SETTINGS.match(name))
+def thresholds() -> list[Threshold]:
+    """Each threshold with its unit and a line on what it decides (shares shown as percentages)."""
+    out = []
+    for name in sorted(n for n in dir(settings) if THRESHOLD_SETTINGS.match(n)):
+        value = getattr(settings, name)
+        unit, meaning = THRESHOLD_HELP.get(name, ("", ""))
+        if "share" in unit and isinstance(value, float):
+            value = f"{value:.0%}" if value * 100 == round(value * 100) else f"{value:.1%}"
+            unit = unit.replace(" (share)", "").replace("share of tickets", "of tickets")
+        out.append(Threshold(name, value, unit, meaning))
+    return out
+
+
+def next_run(task: PeriodicTask, now=None):
+    """When beat next runs the task (None while it is paused)."""
+    if not task.enabled:
+        return None
+    now = now or timezone.now()
+    remaining = task.schedule.remaining_estimate(task.last_run_at or now)
+    # celery measures from its own "now", a moment later than ours: round to the second.
+    return max(now + remaining + timedelta(milliseconds=500), now).replace(microsecond=0)
 
 
 def drift_reports(limit: int = 200) -> list:
@@ -94,33 +183,39 @@ def quality_chart(runs: list[TrainingRun]):
     return charts.time_series(series, title="Data-quality rates per training run")
 
 
-class ScheduleView(RoleRequiredMixin, TemplateView):
+def task_form(task: PeriodicTask, data=None) -> forms.Form:
+    """The task's edit form: interval fields for a task beat runs every N minutes, cron fields otherwise."""
+    prefix = f"t{task.pk}"
+    if task.interval_id and not task.crontab_id:
+        initial = {"every": task.interval.every, "period": task.interval.period, "enabled": task.enabled}
+        return IntervalForm(data, initial=initial, prefix=prefix)
+    initial = {"enabled": task.enabled}
+    if task.crontab_id:
+        cron = task.crontab
+        initial.update(
+            minute=cron.minute,
+            hour=cron.hour,
+            day_of_month=cron.day_of_month,
+            month_of_year=cron.month_of_year,
+            day_of_week=cron.day_of_week,
+        )
+    return CrontabForm(data, initial=initial, prefix=prefix)
+
+
+class ScheduleView(AdminRequiredMixin, TemplateView):
     template_name = "frontend/schedule.html"
 
     def get_context_data(self, **kwargs):
-        tasks = ml_periodic_tasks()
         reports = drift_reports()
         runs = list(TrainingRun.objects.exclude(quality_report={}).order_by("-created_at")[:100])
-        editable = is_admin(self.request.user)
-        rows = []
-        for task in tasks:
-            cron = task.crontab
-            initial = (
-                {
-                    "minute": cron.minute,
-                    "hour": cron.hour,
-                    "day_of_month": cron.day_of_month,
-                    "month_of_year": cron.month_of_year,
-                    "day_of_week": cron.day_of_week,
-                    "enabled": task.enabled,
-                }
-                if cron
-                else {"enabled": task.enabled}
-            )
-            rows.append({"task": task, "form": CrontabForm(initial=initial, prefix=f"t{task.pk}")})
+        now = timezone.now()
+        rows = [
+            {"task": task, "form": task_form(task), "next_run": next_run(task, now)}
+            for task in ml_periodic_tasks().select_related("interval")
+        ]
         return super().get_context_data(
             rows=rows,
-            editable=editable,
+            editable=is_admin(self.request.user),
             thresholds=thresholds(),
             reports=reports[:20],
             drift_charts=drift_charts(reports),
@@ -135,25 +230,37 @@ class ScheduleView(RoleRequiredMixin, TemplateView):
         task_id = request.POST.get("task", "")
         if not task_id.isdigit():
             return HttpResponseBadRequest("Choose which periodic task to change (field “task”, a task id).")
-        task = get_object_or_404(PeriodicTask, pk=int(task_id), task__startswith="ml.")
-        form = CrontabForm(request.POST, prefix=f"t{task.pk}")
+        task = get_object_or_404(
+            PeriodicTask.objects.select_related("interval"), pk=int(task_id), task__startswith="ml."
+        )
+        form = task_form(task, request.POST)
         if not form.is_valid():
             messages.error(request, f"{task.name}: {form.errors.as_text()}")
             return HttpResponseRedirect(reverse("schedule"))
-        data = form.cleaned_data
-        fields = {
-            k: data[k].strip() for k in ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
-        }
         try:
             with transaction.atomic():
-                candidate = CrontabSchedule(timezone=settings.TIME_ZONE, **fields)
-                candidate.full_clean(exclude=["timezone"])
-                crontab, _ = CrontabSchedule.objects.get_or_create(timezone=settings.TIME_ZONE, **fields)
-                task.crontab, task.interval, task.enabled = crontab, None, data["enabled"]
-                task.save()  # PeriodicTask.save bumps beat's change marker: the running beat picks it up
+                when = _save_schedule(task, form)
         except ValidationError as e:
             messages.error(request, f"{task.name}: " + "; ".join(e.messages))
         else:
             state = "enabled" if task.enabled else "paused"
-            messages.success(request, f"{task.name}: now “{crontab.human_readable}”, {state}.")
+            messages.success(request, f"{task.name}: now “{when}”, {state}.")
         return HttpResponseRedirect(reverse("schedule"))
+
+
+def _save_schedule(task: PeriodicTask, form: forms.Form) -> str:
+    """Point the task at the schedule the form describes; PeriodicTask.save bumps beat's change
+    marker, so the running beat picks it up. Returns the schedule in words."""
+    data = form.cleaned_data
+    if isinstance(form, IntervalForm):
+        interval, _ = IntervalSchedule.objects.get_or_create(every=data["every"], period=data["period"])
+        task.interval, task.crontab, task.enabled = interval, None, data["enabled"]
+        task.save()
+        return str(interval)
+    fields = {k: data[k].strip() for k in ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")}
+    candidate = CrontabSchedule(timezone=settings.TIME_ZONE, **fields)
+    candidate.full_clean(exclude=["timezone"])
+    crontab, _ = CrontabSchedule.objects.get_or_create(timezone=settings.TIME_ZONE, **fields)
+    task.crontab, task.interval, task.enabled = crontab, None, data["enabled"]
+    task.save()
+    return crontab.human_readable

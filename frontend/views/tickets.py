@@ -1,28 +1,34 @@
-"""Server-rendered pages for field engineers; thin: they read through frontend.selectors."""
+"""The queue and the ticket page; thin: they read through frontend.queue and frontend.selectors."""
 
 from django.conf import settings
-from django.contrib import messages
-from django.http import Http404, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.http import Http404
 from django.urls import reverse
-from django.views import View
 from django.views.generic import TemplateView
 
 from frontend import recommendation_panel
-from frontend.forms import QueueFilterForm
+from frontend.forms import NoteForm, QueueFilterForm
 from frontend.pagination import CappedCountPaginator
-from frontend.selectors import queue_rows, region_choices, ticket_page, ticket_queue, timeline
-from frontend.views.access import RoleRequiredMixin
-from repair_center import roles
-from repair_center.models import ResolutionCode, Ticket
-from ticketai.storable import text_problem
+from frontend.queue import VIEWS, queue_rows, region_choices, ticket_queue
+from frontend.selectors import activity, ticket_page, timeline
+from frontend.views.access import RoleRequiredMixin, is_admin
+from repair_center import roles, sla
+from repair_center.models import AssignmentGroup, ResolutionCode, Ticket
+from repair_center.services.workflow import allowed_actions, can_be_assignee
 
-NOTES_MAX = 5000
-
-FEEDBACK_ROLES = frozenset({roles.ENGINEER, roles.ADMIN})
+WORK_ROLES = frozenset({roles.ENGINEER, roles.ADMIN})
+FEEDBACK_ROLES = WORK_ROLES
 # The queue counts matches up to this many (20 pages); past it, it says "more than" and narrower
 # filters are the way in, rather than a COUNT(*) over every ticket on each page view.
 QUEUE_COUNT_CAP = 1000
+QUEUE_SESSION_KEY = "queue_query"
+
+
+def queue_url(request) -> str:
+    """The queue as the user last left it (view, filters, page), for "back to the queue" links."""
+    query = request.session.get(QUEUE_SESSION_KEY, "")
+    return reverse("ticket-list") + (f"?{query}" if query else "")
 
 
 class TicketListView(RoleRequiredMixin, TemplateView):
@@ -33,14 +39,25 @@ class TicketListView(RoleRequiredMixin, TemplateView):
         filters = form.filters()
         number = self.request.GET.get("page")
         paginator = CappedCountPaginator(
-            ticket_queue(filters=filters),
+            ticket_queue(filters=filters, user=self.request.user),
             settings.TICKETAI_PAGE_SIZE,
             cap=QUEUE_COUNT_CAP,
             page_number=number,
         )
         page = paginator.get_page(number)
         tickets = queue_rows(list(page.object_list))
-        return super().get_context_data(form=form, filters=filters, page=page, tickets=tickets, **kwargs)
+        query = self.request.GET.urlencode()
+        if self.request.session.get(QUEUE_SESSION_KEY) != query:  # a session write only when it changes
+            self.request.session[QUEUE_SESSION_KEY] = query
+        return super().get_context_data(
+            form=form,
+            filters=filters,
+            view=VIEWS[filters.view],
+            views=VIEWS.values(),
+            page=page,
+            tickets=tickets,
+            **kwargs,
+        )
 
 
 class TicketDetailView(RoleRequiredMixin, TemplateView):
@@ -51,47 +68,46 @@ class TicketDetailView(RoleRequiredMixin, TemplateView):
             ticket = ticket_page(ticket_id=self.kwargs["pk"])
         except Ticket.DoesNotExist:
             raise Http404("No such ticket") from None
+        user = self.request.user
         panel = recommendation_panel.panel_for(ticket)
+        feedback = recommendation_panel.feedback_for(ticket)
+        can_work = roles.has_role(user, *WORK_ROLES)
         return super().get_context_data(
             ticket=ticket,
+            sla=sla.state(ticket),
             timeline=timeline(ticket),
+            activity=activity(ticket, feedback),
             panel=panel,
             description=recommendation_panel.highlight(ticket.description, panel.evidence_words),
-            feedback=recommendation_panel.feedback_for(ticket),
-            can_give_feedback=roles.has_role(self.request.user, *FEEDBACK_ROLES),
-            resolution_codes=ResolutionCode.objects.only("code", "title")
-            if panel.state != "no_model"
-            else [],
+            feedback=feedback,
+            trying=recommendation_panel.trying(feedback, user),
+            planned=recommendation_panel.planned(feedback, panel),
+            can_give_feedback=roles.has_role(user, *FEEDBACK_ROLES),
+            can_work=can_work,
+            is_admin=is_admin(user),
+            actions=allowed_actions(ticket) if can_work else [],
+            note_form=NoteForm(),
+            back_url=queue_url(self.request),
+            **self._assignment(ticket, user, can_work),
+            resolution_codes=ResolutionCode.objects.only("code", "title") if can_work else [],
             **kwargs,
         )
 
-
-class TicketFeedbackView(RoleRequiredMixin, View):
-    """Accept, reject or correct the recommendation in one POST; stored as feedback and shown at once."""
-
-    allowed_roles = FEEDBACK_ROLES
-
-    def post(self, request, pk):
-        ticket = get_object_or_404(Ticket, pk=pk)
-        action = request.POST.get("action", "")
-        code = request.POST.get("resolution_code", "").strip() or None
-        notes = request.POST.get("notes", "").strip()
-        # Refused with a reason rather than cut or stored: a NUL was a 500 (PostgreSQL refuses it).
-        problem = text_problem(notes) or text_problem(code or "")
-        if problem or len(notes) > NOTES_MAX:
-            messages.error(
-                request, f"Feedback not stored: the notes {problem or f'are over {NOTES_MAX} characters'}."
-            )
-        elif action not in ("accept", "reject", "correct") or (action != "reject" and not code):
-            messages.error(request, "Choose accept, reject, or a resolution to correct it to.")
-        else:
-            try:
-                recommendation_panel.feedback_record(
-                    ticket=ticket, user=request.user, action=action, resolution_code=code, notes=notes
-                )
-            except (LookupError, ValueError) as e:
-                messages.error(request, f"Feedback not stored: {e}")
-            else:
-                done = {"accept": "Accepted", "reject": "Rejected", "correct": f"Corrected to {code}"}[action]
-                messages.success(request, f"{done}. Thank you: this feedback trains the next model.")
-        return HttpResponseRedirect(reverse("ticket-detail", args=[ticket.pk]) + "#feedback-heading")
+    @staticmethod
+    def _assignment(ticket: Ticket, user, can_work: bool) -> dict:
+        if not (can_work and ticket.is_open):
+            return {"groups": [], "people": [], "can_take": False}
+        groups = list(AssignmentGroup.objects.order_by("name"))
+        # Who may be assigned (services.workflow.can_be_assignee), in one query.
+        people = (
+            get_user_model()
+            .objects.filter(is_active=True)
+            .filter(Q(is_superuser=True) | Q(groups__name__in=[roles.ENGINEER, roles.ADMIN]))
+            .distinct()
+            .order_by("username")
+        )
+        return {
+            "groups": groups,
+            "people": people,
+            "can_take": can_be_assignee(user) and ticket.assignee_id != user.pk,
+        }

@@ -5,10 +5,11 @@ from django.contrib import messages
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
-from frontend.views.access import RoleRequiredMixin, is_admin
+from frontend.views.access import AdminRequiredMixin, is_admin
 from ml.models import TrainingRun
 from ml.training import services
 from ml.training.fine_tuning import TrainingConfig
@@ -68,11 +69,49 @@ def run_progress(run: TrainingRun) -> dict:
     }
 
 
-class TrainingView(RoleRequiredMixin, TemplateView):
+def run_duration(run: TrainingRun):
+    """How long the run took (or has taken so far), None before a worker started it."""
+    if run.started_at is None:
+        return None
+    return (run.finished_at or timezone.now()) - run.started_at
+
+
+def quality_checks(run: TrainingRun) -> list[dict]:
+    """The data-quality gate's checks as rows: name, value, limit, passed, and the message."""
+    rows = []
+    for check in (run.quality_report or {}).get("checks") or []:
+        value, limit = check.get("value"), check.get("limit")
+        share = isinstance(limit, float) and 0 < limit < 1
+        rows.append(
+            {
+                "name": str(check.get("name", "")),
+                "value": _shown(value, share),
+                "limit": _shown(limit, share),
+                "ok": bool(check.get("ok")),
+                "message": str(check.get("message", "")),
+            }
+        )
+    return rows
+
+
+def _shown(value, share: bool) -> str:
+    if isinstance(value, bool) or value is None:
+        return "—" if value is None else str(value)
+    if share and isinstance(value, int | float):
+        return f"{value:.1%}"
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".")
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+class TrainingView(AdminRequiredMixin, TemplateView):
     template_name = "frontend/training/list.html"
 
     def get_context_data(self, form=None, **kwargs):
-        runs = TrainingRun.objects.select_related("model_version")[:100]
+        runs = list(TrainingRun.objects.select_related("model_version")[:100])
+        for run in runs:
+            run.duration = run_duration(run)
+            run.score = (run.model_version.metrics or {}).get("macro_f1") if run.model_version else None
         active = [run for run in runs if not run.is_finished]
         return super().get_context_data(
             runs=runs,
@@ -100,15 +139,24 @@ class TrainingView(RoleRequiredMixin, TemplateView):
         return HttpResponseRedirect(reverse("training-run", args=[run.pk]))
 
 
-class TrainingRunView(RoleRequiredMixin, TemplateView):
+class TrainingRunView(AdminRequiredMixin, TemplateView):
     template_name = "frontend/training/run.html"
 
     def get_context_data(self, **kwargs):
         run = get_object_or_404(TrainingRun.objects.select_related("model_version"), pk=self.kwargs["pk"])
-        return super().get_context_data(run=run, progress=run_progress(run), **kwargs)
+        report = run.quality_report or {}
+        return super().get_context_data(
+            run=run,
+            progress=run_progress(run),
+            duration=run_duration(run),
+            checks=quality_checks(run),
+            rare_labels=sorted((report.get("rare_labels") or {}).items()),
+            gate_passed=report.get("passed"),
+            **kwargs,
+        )
 
 
-class TrainingProgressView(RoleRequiredMixin, View):
+class TrainingProgressView(AdminRequiredMixin, View):
     """The small JSON the progress bar polls every two seconds."""
 
     def get(self, request, pk):

@@ -1,12 +1,17 @@
 """Demo users with printed logins, and simulated demo tickets when the database has none."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from repair_center import roles
-from repair_center.models import Ticket
+from repair_center.models import AssignmentGroup, Ticket
+from repair_center.services.history import Actor
+from repair_center.services.workflow import ticket_assign, ticket_transition
 
 # Fixed on purpose: the demo runs on 127.0.0.1 with throwaway data, and the passwords are printed.
 DEMO_USERS = (
@@ -21,6 +26,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--tickets", type=int, default=3000, help="Simulated tickets to load.")
         parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument(
+            "--days", type=int, default=365, help="Simulated days, ending today (so open tickets are recent)."
+        )
         parser.add_argument("--out", default=None, help="Where the simulator writes its files.")
         parser.add_argument("--no-data", action="store_true", help="Only the users; load no tickets.")
         parser.add_argument("--logins-only", action="store_true", help="Print the demo logins and stop.")
@@ -59,6 +67,8 @@ class Command(BaseCommand):
         out = options["out"] or str(settings.DATA_DIR / "demo-data")
         self.stdout.write(f"Simulating {options['tickets']} demo tickets (seed {options['seed']}) into {out}")
         # Arguments as strings, parsed by simulate's own parser, so its option names are the contract.
+        # The simulated period ends today, so the open tickets are hours or days old, as in a live queue.
+        start = (timezone.now() - timedelta(days=options["days"])).date().isoformat()
         call_command(
             "simulate",
             "--tickets",
@@ -67,7 +77,40 @@ class Command(BaseCommand):
             str(options["seed"]),
             "--out",
             out,
+            "--start",
+            start,
+            "--days",
+            str(options["days"]),
             "--load",
             stdout=self.stdout,
             stderr=self.stderr,
+        )
+        self._teams()
+
+    def _teams(self) -> None:
+        """A field crew per region (the demo engineer in the west one) and the open tickets assigned
+        to them, through the same services the pages use; a third of the west crew's are the
+        engineer's own, some already started."""
+        engineer = User.objects.get(username="engineer")
+        crews = {}
+        for region in ("north", "west", "south", "capital"):
+            crews[region], _ = AssignmentGroup.objects.get_or_create(
+                name=f"{region.title()} field crew",
+                defaults={"description": f"Field engineers, {region} region"},
+            )
+        crews["west"].members.add(engineer)
+        actor = Actor("setup_demo")
+        open_tickets = Ticket.objects.filter(status__in=Ticket.OPEN_STATUSES).select_related("site")
+        mine = 0
+        for n, ticket in enumerate(open_tickets.order_by("opened_at", "id")):
+            crew = crews.get(ticket.site.region if ticket.site else "", crews["capital"])
+            ticket_assign(ticket_id=ticket.pk, group=crew, actor=actor)
+            if crew == crews["west"] and n % 3 == 0:
+                ticket_assign(ticket_id=ticket.pk, assignee=engineer, actor=actor)
+                if ticket.status == Ticket.Status.ACKNOWLEDGED and mine % 2 == 0:
+                    ticket_transition(ticket_id=ticket.pk, action="start", user=engineer)
+                mine += 1
+        count = open_tickets.count()
+        self.stdout.write(
+            f"Assigned {count} open tickets to {len(crews)} field crews ({mine} to 'engineer')."
         )
