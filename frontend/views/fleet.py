@@ -67,7 +67,9 @@ def what_if(form: WhatIfForm) -> dict | None:
 
 class EnrolmentForm(forms.Form):
     site = forms.ModelChoiceField(
-        label="Site", queryset=Site.objects.only("code", "name").order_by("code"), to_field_name="code"
+        label="Site for the new agent",
+        queryset=Site.objects.only("code", "name").order_by("code"),
+        to_field_name="code",
     )
     note = forms.CharField(label="Note (who installs it, where)", required=False, max_length=200)
 

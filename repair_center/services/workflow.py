@@ -215,7 +215,12 @@ def _save(ticket: Ticket, fields: dict, *, action: str, actor: Actor, reason: st
         for name, value in fields.items():
             setattr(draft, name, value)
         fields = {**fields, "content_hash": ticket_content_hash(draft)}
-    changes = {k: v for k, v in changes.items() if k not in ("status_changed_at", "acknowledged_at")}
+    # Times are the change's own time, and the reason is kept as the change's reason.
+    changes = {
+        k: v
+        for k, v in changes.items()
+        if k not in ("status_changed_at", "acknowledged_at", "status_change_reason")
+    }
     return ticket_change_save(
         ticket, fields=fields, action=action, actor=actor, changes=changes, reason=reason, now=now
     )

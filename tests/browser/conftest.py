@@ -173,7 +173,7 @@ def sign_in(page, live_server, username: str, password: str) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Ticket queue").wait_for()
+    page.get_by_role("heading", name="Tickets").wait_for()
 
 
 def shoot(page, url: str, name: str, directory: Path) -> None:
