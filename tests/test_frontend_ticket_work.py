@@ -213,7 +213,8 @@ def test_a_missing_page_and_a_forbidden_one_use_the_site_layout(eng, client, tic
 
 
 def test_a_server_error_page_renders_without_a_database(rf):
-    from frontend.views.errors import server_error, unavailable_html
+    from frontend.views.errors import server_error
+    from ticketai.error_pages import unavailable_html
 
     response = server_error(rf.get("/"))
     assert response.status_code == 500 and "Something went wrong on our side" in response.content.decode()

@@ -90,7 +90,7 @@ def _unavailable_response(request=None) -> HttpResponse:
         and not request.path.startswith("/api/")
     )
     if wants_html:
-        from frontend.views.errors import unavailable_html
+        from ticketai.error_pages import unavailable_html
 
         response = HttpResponse(
             unavailable_html(MESSAGE), status=503, content_type="text/html; charset=utf-8"

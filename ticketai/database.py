@@ -75,7 +75,7 @@ def unavailable_response(request) -> HttpResponse:
     """503 with Retry-After: a small HTML page for browsers, JSON for everything else."""
     wants_html = "text/html" in request.headers.get("Accept", "") and not request.path.startswith("/api/")
     if wants_html:
-        from frontend.views.errors import unavailable_html  # the site's layout, without the database
+        from ticketai.error_pages import unavailable_html  # the site's layout, without the database
 
         response = HttpResponse(
             unavailable_html(MESSAGE), status=503, content_type="text/html; charset=utf-8"

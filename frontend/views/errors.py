@@ -10,15 +10,9 @@ from django.http import HttpResponse, HttpResponseServerError
 from django.template import loader
 
 from repair_center import roles
+from ticketai.error_pages import LINKS, PLAIN
 
 logger = logging.getLogger(__name__)
-LINKS = [("/", "Back to the tickets")]
-# The last resort when even the template cannot be rendered.
-PLAIN = (
-    "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
-    "<meta name='viewport' content='width=device-width, initial-scale=1'></head>"
-    "<body><h1>{title}</h1><p>{text}</p></body></html>"
-)
 
 
 def _page(template: str, context: dict, request=None) -> str:
@@ -44,12 +38,3 @@ def server_error(request):
         logger.exception("the 500 page could not be rendered")
         body = PLAIN.format(title="Something went wrong", text="Try again in a moment.")
     return HttpResponseServerError(body)
-
-
-def unavailable_html(message: str) -> str:
-    """The 503 page's HTML, for the database and broker outage answers (ticketai/)."""
-    try:
-        return _page("503.html", {"message": message})
-    except Exception:
-        logger.exception("the 503 page could not be rendered")
-        return PLAIN.format(title="Service unavailable", text=message)
