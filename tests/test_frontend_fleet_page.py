@@ -102,7 +102,7 @@ def test_the_what_if_starts_from_the_sites_current_values(client, admin_user, si
 
 
 def test_an_admin_issues_an_enrolment_token_shown_once(client, admin_user, site):
-    from ml import edge
+    from ml.fleet import edge
     from ml.models import EnrolmentToken
 
     client.force_login(admin_user)
