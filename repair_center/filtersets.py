@@ -85,6 +85,10 @@ class TicketFilterSet(django_filters.FilterSet):
         field_name="element_ref", help_text="The element as the source named it."
     )
     resolution = django_filters.CharFilter(field_name="resolution__code", help_text="Resolution code.")
+    assignee = django_filters.CharFilter(field_name="assignee__username", help_text="Assignee's user name.")
+    assignment_group = django_filters.CharFilter(
+        field_name="assignment_group__name", help_text="Name of the assignment group."
+    )
     opened_after = UtcIsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
     opened_before = UtcIsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")
     updated_since = UtcIsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
