@@ -79,3 +79,24 @@ def test_the_docs_page_loads_swagger_ui_from_our_own_static_files(anon_client):
     html = anon_client.get("/api/docs/").content.decode()
     assert "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle" in html
     assert "cdn.jsdelivr.net" not in html
+
+
+def test_the_schema_describes_working_a_ticket(anon_client):
+    schema = _schema(anon_client)
+    paths, components = schema["paths"], schema["components"]["schemas"]
+    transition = paths["/api/v1/tickets/{id}/transition/"]["post"]
+    assert set(transition["responses"]) >= {"200", "400", "409"}
+    request = components[
+        transition["requestBody"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
+    ]
+    actions = components[request["properties"]["action"]["$ref"].split("/")[-1]]["enum"]
+    assert actions == ["acknowledge", "start", "hold", "resolve", "close", "cancel", "reopen"]
+    assert "revision" in request["properties"]
+    assert "409" in paths["/api/v1/tickets/{id}/assign/"]["post"]["responses"]
+    assert {"get", "post"} <= set(paths["/api/v1/tickets/{id}/notes/"])
+    assert "get" in paths["/api/v1/tickets/{id}/history/"]
+    assert "/api/v1/assignment-groups/" in paths
+    ticket = components["Ticket"]["properties"]
+    assert {"assignee", "assignment_group", "status_change_reason", "sla"} <= set(ticket)
+    statuses = components[ticket["status"]["allOf"][0]["$ref"].split("/")[-1]]["enum"]
+    assert "held" in statuses

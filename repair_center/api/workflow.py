@@ -50,7 +50,7 @@ _revision = serializers.IntegerField(
 )
 
 
-class TransitionRequestSerializer(serializers.Serializer):
+class TransitionSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=list(workflow.TRANSITIONS))
     reason = serializers.CharField(
         required=False, allow_blank=True, max_length=500, help_text="Required to hold, cancel or reopen."
@@ -62,7 +62,7 @@ class TransitionRequestSerializer(serializers.Serializer):
     revision = _revision
 
 
-class AssignRequestSerializer(serializers.Serializer):
+class AssignSerializer(serializers.Serializer):
     assignee = serializers.CharField(
         required=False, allow_null=True, max_length=150, help_text="User name; null unassigns the person."
     )
@@ -83,7 +83,7 @@ class WorkNoteSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "author", "date"]
 
 
-class WorkNoteRequestSerializer(serializers.Serializer):
+class WorkNoteCreateSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=workflow.MAX_NOTE)
     visibility = serializers.ChoiceField(
         choices=WorkNote.Visibility.choices, default=WorkNote.Visibility.INTERNAL
@@ -144,7 +144,7 @@ class TicketWorkflowMixin:
     """The TicketViewSet's work routes."""
 
     @extend_schema(
-        request=TransitionRequestSerializer,
+        request=TransitionSerializer,
         responses={200: TicketSerializer, 400: _bad, 409: _conflict},
         description="Take a TMF621 status action: acknowledge, start (inProgress), hold (held, with a "
         "reason), resolve (with a resolution code), close, cancel (with a reason) or reopen (with a reason).",
@@ -154,7 +154,7 @@ class TicketWorkflowMixin:
     )
     def transition(self, request, pk=None, format=None):
         ticket = get_object_or_404(Ticket.objects.only("pk"), pk=pk)
-        body = TransitionRequestSerializer(data=request.data)
+        body = TransitionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
         try:
@@ -172,7 +172,7 @@ class TicketWorkflowMixin:
         return _ticket_response(self, ticket.pk)
 
     @extend_schema(
-        request=AssignRequestSerializer,
+        request=AssignSerializer,
         responses={200: TicketSerializer, 400: _bad, 409: _conflict},
         description="Assign an open ticket to a person (a member of its group) and/or a group; a field "
         "left out stays as it is, null clears it.",
@@ -182,7 +182,7 @@ class TicketWorkflowMixin:
     )
     def assign(self, request, pk=None, format=None):
         ticket = get_object_or_404(Ticket.objects.only("pk"), pk=pk)
-        body = AssignRequestSerializer(data=request.data)
+        body = AssignSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
         try:
@@ -204,7 +204,7 @@ class TicketWorkflowMixin:
     )
     @extend_schema(
         methods=["POST"],
-        request=WorkNoteRequestSerializer,
+        request=WorkNoteCreateSerializer,
         responses={201: WorkNoteSerializer, 400: _bad, 409: _conflict},
         description="Add a work note (TMF621 note: the author is the caller, the date now).",
     )
@@ -219,7 +219,7 @@ class TicketWorkflowMixin:
         ticket = get_object_or_404(Ticket.objects.only("pk"), pk=pk)
         if request.method == "GET":
             return Response(WorkNoteSerializer(ticket.work_notes.all(), many=True).data)
-        body = WorkNoteRequestSerializer(data=request.data)
+        body = WorkNoteCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
         try:
