@@ -103,7 +103,7 @@ def test_an_engineer_triages_from_my_open_with_confidence_bands(
         _rows(page).filter(has_text="NOC-103").get_by_role("button", name="Medium confidence")
     ).to_be_visible()
     expect(_rows(page).filter(has_text="NOC-102")).to_contain_text("Needs an expert")
-    shoot(page, page.url, "queue", screenshots_dir)
+    shoot(page, page.url, "queue-my-open", screenshots_dir)
 
     page.get_by_role("navigation", name="Saved views").get_by_role("link", name="Needs an expert").click()
     expect(_rows(page).locator(".ticket-id")).to_have_text(["NOC-102"])
