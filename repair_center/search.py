@@ -5,7 +5,7 @@ configuration (so "alarms" finds "alarm", and "rain" never matches "train"), eac
 listed variants ("fibre" finds "fiber"), against the stored ``search_vector`` column and its GIN
 index (migration repair_center 0006: a column the database keeps, unknown to the Django model).
 Words in one query must all match; a phrase such as CPRI_LINK_DOWN or NL-7001 matches as a
-phrase. A query that looks like a ticket id also matches ids that start with it. The embedded
+phrase. A query with a digit in it also matches ticket ids that start with it. The embedded
 SQLite demo falls back to case-insensitive whole-word regular expressions, without stemming.
 """
 
@@ -53,7 +53,9 @@ def ticket_text_q(query: str) -> Q:
     terms = words(query)
     if not terms:
         return Q()
-    by_id = Q(external_id__istartswith=query.strip())
+    # Ticket ids carry digits; a query of words alone is not read as one (an OR on the id would
+    # also blur the planner's estimate of how many tickets the words match).
+    by_id = Q(external_id__istartswith=query.strip()) if re.search(r"\d", query) else Q(pk__in=[])
     if connection.vendor == "postgresql":
         return Q(_postgres_match(terms)) | by_id
     text = Q()

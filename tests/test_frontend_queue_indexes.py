@@ -23,10 +23,13 @@ def _plan(filters: QueueFilters) -> str:
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
-def test_text_search_reads_the_full_text_index_and_the_ticket_id_trigram_index():
-    plan = _plan(QueueFilters(view="all", q="fan alarm"))
+def test_text_search_reads_the_full_text_index_and_a_ticket_id_the_trigram_index():
+    words = _plan(QueueFilters(view="all", q="fan alarm"))
+    assert "Bitmap Index Scan on ticket_search_vector_idx" in words, words
+    assert "external_id" not in words, words  # words alone are not read as a ticket id
+    ticket_id = _plan(QueueFilters(view="all", q="sim-0012"))
     for index in ("ticket_search_vector_idx", "ticket_external_id_trgm_idx"):
-        assert f"Bitmap Index Scan on {index}" in plan, plan
+        assert f"Bitmap Index Scan on {index}" in ticket_id, ticket_id
 
 
 def test_the_error_code_filter_finds_raw_codes_through_their_index():
