@@ -63,7 +63,9 @@ class TicketFeedbackView(generics.ListCreateAPIView):
         request=FeedbackRequestSerializer,
         responses={201: FeedbackSerializer, 400: OpenApiResponse(description="{field: [message, ...]}")},
         description="Accept (the top recommendation, or one of the recommended resolutions), correct "
-        "(give the right resolution) or reject. Accept and correct set the ticket's resolution at once.",
+        "(give the right resolution) or reject. On an open ticket this is a verdict that changes nothing "
+        "else (accept: 'I will try this'; resolve with tickets/{id}/transition/); on a resolved or closed "
+        "ticket accept and correct also set its resolution label.",
     )
     def post(self, request, *args, **kwargs):
         return self.create(request, *args, **kwargs)
