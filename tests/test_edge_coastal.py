@@ -104,7 +104,7 @@ def _predict_all(agent: Agent, documents: list[dict]) -> list[str]:
 
 
 def test_a_coastal_agent_that_refits_its_head_locally_beats_the_global_student_there(
-    world, central, client, engineer, tmp_path
+    world, central, client, admin_user, tmp_path
 ):
     catalogue, documents, context = world
     import_catalogue_dir(catalogue)
@@ -162,7 +162,7 @@ def test_a_coastal_agent_that_refits_its_head_locally_beats_the_global_student_t
     learning = rows["g1+local"]["local_learning"]
     assert learning["adopted"] and learning["local_accuracy"] == report.metrics["local_accuracy"]
     assert learning["local_accuracy"] > learning["shipped_accuracy"] and learning["method"] == "prior"
-    client.force_login(engineer)
+    client.force_login(admin_user)  # the fleet page is for admins
     html = client.get(reverse("fleet")).content.decode()
     summary = html[html.index('class="cards fleet-summary"') :]
     version = summary.index("<code>g1+local</code>")
