@@ -3,7 +3,7 @@
 On PostgreSQL the title and description are matched with full-text search in the ``english``
 configuration (so "alarms" finds "alarm", and "rain" never matches "train"), each word also as its
 listed variants ("fibre" finds "fiber"), against the stored ``search_vector`` column and its GIN
-index (migration repair_center 0006: a column the database keeps, unknown to the Django model).
+index (migration repair_center 0008: a column the database keeps, unknown to the Django model).
 Words in one query must all match; a phrase such as CPRI_LINK_DOWN or NL-7001 matches as a
 phrase. A query with a digit in it also matches ticket ids that start with it. The embedded
 SQLite demo falls back to case-insensitive whole-word regular expressions, without stemming.

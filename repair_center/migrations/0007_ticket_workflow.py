@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('repair_center', '0004_queue_filter_indexes'),
+        ('repair_center', '0006_connector_url_outbound_guard'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

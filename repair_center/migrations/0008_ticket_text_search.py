@@ -15,7 +15,7 @@ class RunSQLOnPostgreSQL(migrations.RunSQL):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("repair_center", "0005_ticket_workflow"),
+        ("repair_center", "0007_ticket_workflow"),
     ]
 
     operations = [
