@@ -146,3 +146,46 @@ def test_admins_manage_assignment_groups_and_everyone_reads_them(admin_client_ap
         "Coast crew": ["eng"],
         "NOC night shift": ["eng"],
     }
+
+
+@pytest.mark.parametrize("escape", ["\\u0000", "\\ud800"])
+@pytest.mark.parametrize(
+    ("route", "body", "field"),
+    [
+        ("notes", '{"text": "on site MARK"}', "text"),
+        ("transition", '{"action": "hold", "reason": "spare MARK"}', "reason"),
+        (
+            "transition",
+            '{"action": "resolve", "resolution": "RESEAT_CPRI", "resolution_notes": "MARK"}',
+            None,
+        ),
+        ("assign", '{"assignee": "eMARKng"}', "assignee"),
+        ("assign", '{"group": "Coast MARK"}', "group"),
+    ],
+)
+def test_text_postgresql_cannot_store_is_a_400_not_a_500(engineer_client, ticket, route, body, field, escape):
+    response = engineer_client.post(
+        _url(ticket, route), body.replace("MARK", escape).encode(), content_type="application/json"
+    )
+
+    assert response.status_code == 400, response.content
+    if field:
+        assert field in response.json()
+    assert Ticket.objects.get(pk=ticket.pk).revision == 1
+
+
+def test_a_note_with_a_nul_from_the_page_is_refused_with_a_message(client, engineer, ticket):
+    client.force_login(engineer)
+    for url, data, said in (
+        (
+            f"/tickets/{ticket.pk}/notes/",
+            {"text": "on site\x00"},
+            "Not saved: Null characters are not allowed.",
+        ),
+        (f"/tickets/{ticket.pk}/action/", {"action": "hold", "reason": "x\x00", "confirmed": "yes"}, "NUL"),
+        (f"/tickets/{ticket.pk}/feedback/", {"action": "reject", "notes": "x\x00"}, "Feedback not stored"),
+    ):
+        response = client.post(url, data, follow=True)
+        assert response.status_code in (200, 400), (url, response.status_code)
+        assert said in response.content.decode(), url
+    assert Ticket.objects.get(pk=ticket.pk).revision == 1

@@ -21,7 +21,9 @@ from frontend.views.tickets import FEEDBACK_ROLES, WORK_ROLES
 from repair_center.models import ResolutionCode, Ticket
 from repair_center.services import workflow
 from repair_center.services.history import StaleRevision, WorkflowError
+from ticketai.storable import text_problem
 
+NOTES_MAX = 5000
 # Where on the ticket page each kind of outcome is shown (an id in the page).
 WORK, RECOMMENDATION, ACTIVITY = "work", "recommendation", "activity"
 
@@ -153,7 +155,8 @@ class TicketNoteView(RoleRequiredMixin, View):
         get_object_or_404(Ticket.objects.only("pk"), pk=pk)
         form = NoteForm(request.POST)
         if not form.is_valid():
-            messages.error(request, "Not saved: write the note first.", extra_tags=ACTIVITY)
+            why = " ".join(message for errors in form.errors.values() for message in errors)
+            messages.error(request, f"Not saved: {why}", extra_tags=ACTIVITY)
             return _back(pk, ACTIVITY)
         try:
             workflow.ticket_note_add(
@@ -179,7 +182,13 @@ class TicketFeedbackView(RoleRequiredMixin, View):
         ticket = get_object_or_404(Ticket, pk=pk)
         action = request.POST.get("action", "")
         code = request.POST.get("resolution_code", "").strip() or None
-        notes = request.POST.get("notes", "").strip()[:5000]
+        notes = request.POST.get("notes", "").strip()
+        # Refused with a reason rather than cut or stored: a NUL was a 500 (PostgreSQL refuses it).
+        problem = text_problem(notes) or text_problem(code or "")
+        if problem or len(notes) > NOTES_MAX:
+            why = problem or f"are over {NOTES_MAX} characters"
+            messages.error(request, f"Feedback not stored: the notes {why}.", extra_tags=RECOMMENDATION)
+            return _back(pk, RECOMMENDATION)
         if action not in ("accept", "reject", "correct") or (action != "reject" and not code):
             messages.error(
                 request, "Choose accept, reject, or a resolution to correct it to.", extra_tags=RECOMMENDATION

@@ -36,6 +36,7 @@ from repair_center.services.history import (
     ticket_change_save,
 )
 from repair_center.services.resolution import ticket_content_hash
+from ticketai.storable import text_problem
 
 S = Ticket.Status
 OPEN = frozenset(Ticket.OPEN_STATUSES)
@@ -131,8 +132,16 @@ def _retrying(decide, *, ticket_id: int, expected_revision: int | None):
     raise AssertionError("unreachable")
 
 
+def _storable(value: str, field: str) -> str:
+    """A NUL or an unpaired surrogate would be a 500 from PostgreSQL; it is the caller's error."""
+    problem = text_problem(value or "")
+    if problem:
+        raise WorkflowError(f"the {field.replace('_', ' ')} {problem}", field=field)
+    return value or ""
+
+
 def _reason(reason: str, transition: Transition) -> str:
-    reason = (reason or "").strip()
+    reason = _storable(reason, "reason").strip()
     if transition.needs_reason and not reason:
         raise WorkflowError(f"give a reason to {transition.label.lower()}", field="reason")
     if len(reason) > MAX_REASON:
@@ -160,6 +169,8 @@ def ticket_transition(
     if transition is None:
         raise WorkflowError(f"{action!r} is not one of {', '.join(TRANSITIONS)}", field="action")
     reason = _reason(reason, transition)
+    resolution_notes = _storable(resolution_notes, "resolution_notes")
+    resolution_code = _storable(resolution_code, "resolution")
     actor = actor or Actor.of(user)
 
     def decide(ticket: Ticket) -> Ticket:
@@ -278,11 +289,13 @@ def ticket_assign(
     if assignee is UNCHANGED and group is UNCHANGED:
         raise WorkflowError("give an assignee, a group or both", field="non_field_errors")
     if isinstance(assignee, str):
+        _storable(assignee, "assignee")
         found = get_user_model().objects.filter(username=assignee).first()
         if found is None:
             raise WorkflowError(f"no user {assignee!r}", field="assignee")
         assignee = found
     if isinstance(group, str):
+        _storable(group, "group")
         found_group = AssignmentGroup.objects.filter(name=group).first()
         if found_group is None:
             raise WorkflowError(f"no assignment group {group!r}", field="group")
@@ -324,7 +337,7 @@ def ticket_note_add(
 ) -> WorkNote:
     """Add a work note (TMF621 note: author, date, text) to a ticket in any status."""
     actor = actor or Actor.of(user)
-    text = (text or "").strip()
+    text = _storable(text, "text").strip()
     if not text:
         raise WorkflowError("a note needs some text", field="text")
     if len(text) > MAX_NOTE:
