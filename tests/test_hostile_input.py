@@ -31,13 +31,14 @@ from rest_framework.test import APIClient
 from ml.fleet import edge
 from ml.models import (
     EdgePrediction,
+    EnrolmentToken,
     Feedback,
     ModelVersion,
     TrainingRun,
     WebhookDelivery,
     WebhookSubscription,
 )
-from repair_center.models import ApiToken, RepairRecord, Site, Ticket
+from repair_center.models import ApiToken, AssignmentGroup, RepairRecord, Site, Ticket, WorkNote
 from repair_center.services.tickets import tickets_upsert
 from tests.conftest import _user
 from tests.factories import (
@@ -141,6 +142,7 @@ def _build_world(keep) -> SimpleNamespace:
         documents=[{"external_id": "HI-1", "title": "hostile world", "site": w.site.code}], source="hi"
     )
     w.ticket = keep(Ticket.objects.get(pk=result.id))
+    w.group = keep(AssignmentGroup.objects.create(name="HI crew"))
     w.repair = keep(RepairRecordFactory(rma_id="HI-RMA-1"))
     w.webhook = keep(
         WebhookSubscription.objects.create(url="https://93.184.215.14/h", events=["feedback.recorded"])
@@ -459,6 +461,39 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         json="tickets.1.events.0.attrs",
     ),
     # No body: the path is all the input there is.
+    # Working a ticket (issue 18) and the teams it is assigned to.
+    ("POST", "/api/v1/tickets/{id}/transition/"): Op(
+        "integration",
+        lambda w: {"action": "hold", "reason": "waiting for a spare", "revision": w.ticket.revision},
+        text="reason",
+        number="revision",
+        unsigned=True,
+        **ID,
+    ),
+    ("POST", "/api/v1/tickets/{id}/assign/"): Op(
+        "integration",
+        lambda w: {"group": w.group.name, "revision": w.ticket.revision},
+        text="group",
+        number="revision",
+        unsigned=True,
+        **ID,
+    ),
+    ("POST", "/api/v1/tickets/{id}/notes/"): Op(
+        "integration", lambda w: {"text": "crew on site", "visibility": "internal"}, text="text", **ID
+    ),
+    ("POST", "/api/v1/assignment-groups/"): Op(
+        "admin", lambda w: {"name": "HI new crew", "description": "d"}, text="description"
+    ),
+    ("PUT", "/api/v1/assignment-groups/{id}/"): Op(
+        "admin",
+        lambda w: {"name": "HI crew", "description": "d"},
+        text="description",
+        url=lambda w: {"id": w.group.pk},
+    ),
+    ("PATCH", "/api/v1/assignment-groups/{id}/"): Op(
+        "admin", lambda w: {"description": "d"}, text="description", url=lambda w: {"id": w.group.pk}
+    ),
+    ("DELETE", "/api/v1/assignment-groups/{id}/"): Op("admin", None, url=lambda w: {"id": w.group.pk}),
     ("DELETE", "/api/v1/tickets/{id}/"): Op("integration", None, url=lambda w: {"id": w.ticket.pk}),
     ("DELETE", "/api/v1/repair-records/{id}/"): Op("admin", None, url=lambda w: {"id": w.repair.pk}),
     ("DELETE", "/api/v1/sites/{id}/"): Op("admin", None, url=lambda w: {"id": w.site.pk}),
@@ -758,6 +793,24 @@ PAGES: dict[str, Form] = {
             "t{task}-day_of_week": "*",
         },
         lambda w: list(PeriodicTask.objects.values_list("id", "crontab_id", "enabled")),
+    ),
+    "ticket-action": Form(
+        lambda w: f"/tickets/{w.ticket.pk}/action/",
+        {"action": "hold", "reason": "r", "confirmed": "yes"},
+        lambda w: Ticket.objects.get(pk=w.ticket.pk).revision,
+    ),
+    "ticket-assign": Form(
+        lambda w: f"/tickets/{w.ticket.pk}/assign/",
+        {"group": "HI crew", "assignee": ""},
+        lambda w: Ticket.objects.get(pk=w.ticket.pk).revision,
+    ),
+    "ticket-note": Form(
+        lambda w: f"/tickets/{w.ticket.pk}/notes/",
+        {"text": "n", "visibility": "internal"},
+        lambda w: WorkNote.objects.count(),
+    ),
+    "fleet": Form(
+        lambda w: "/fleet/", {"site": "HI-SITE", "note": "n"}, lambda w: EnrolmentToken.objects.count()
     ),
     "login": Form(lambda w: "/login/", {"username": "hi-admin", "password": "wrong"}, lambda w: None),
     "logout": Form(lambda w: "/logout/", {}, lambda w: None),

@@ -212,6 +212,10 @@ SPECTACULAR_SETTINGS = {
         "EventKindEnum": "repair_center.models.TicketEvent.Kind",
         "ElementKindEnum": "repair_center.models.NetworkElement.Kind",
         "UpsertOutcomeEnum": "repair_center.api.serializers.UPSERT_OUTCOMES",
+        # Three fields are called "action": a status action, a history entry's kind, a verdict.
+        "TicketActionEnum": "repair_center.api.workflow.ACTION_CHOICES",
+        "TicketChangeActionEnum": "repair_center.models.TicketChange.Action",
+        "FeedbackActionEnum": "ml.models.feedback.Feedback.Action",
     },
 }
 

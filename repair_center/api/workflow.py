@@ -50,8 +50,11 @@ _revision = serializers.IntegerField(
 )
 
 
+ACTION_CHOICES = list(workflow.TRANSITIONS)
+
+
 class TransitionSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=list(workflow.TRANSITIONS))
+    action = serializers.ChoiceField(choices=ACTION_CHOICES)
     reason = serializers.CharField(
         required=False, allow_blank=True, max_length=500, help_text="Required to hold, cancel or reopen."
     )
