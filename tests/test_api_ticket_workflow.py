@@ -189,3 +189,10 @@ def test_a_note_with_a_nul_from_the_page_is_refused_with_a_message(client, engin
         assert response.status_code in (200, 400), (url, response.status_code)
         assert said in response.content.decode(), url
     assert Ticket.objects.get(pk=ticket.pk).revision == 1
+
+
+@pytest.mark.parametrize("pk", ["null", "1.5", "-3", "99999999999999999999999", "999999"])
+@pytest.mark.parametrize("route", ["transition", "assign", "notes", "history"])
+def test_a_ticket_id_that_is_no_ticket_is_a_404(engineer_client, ticket, pk, route):
+    method = engineer_client.get if route == "history" else engineer_client.post
+    assert method(f"/api/v1/tickets/{pk}/{route}/", {}, format="json").status_code == 404
