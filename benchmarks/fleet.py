@@ -2,7 +2,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/x python -m benchmarks.fleet --agents 1000 --json out.json
 
-Works in its own database (``ticketai_bench_fleet`` on the DATABASE_URL server, migrated and
+Works in its own database (``<database>_bench_fleet`` beside DATABASE_URL's, created afresh and
 flushed here). Agents are enrolled in bulk in this process (one-time tokens spent and agent
 tokens hashed as ml.fleet.edge does, in three statements rather than five per agent); then gunicorn
 serves central on 127.0.0.1 and every simulated agent, concurrently (asyncio + httpx,
@@ -269,18 +269,12 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=max(2, (os.cpu_count() or 1) * 2))
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (gthread if > 1)")
     parser.add_argument("--json", dest="json_out")
-    parser.add_argument("--database-url", help="Benchmark database (default: ticketai_bench_fleet).")
+    parser.add_argument("--database-url", help="Benchmark database (default: <database>_bench_fleet).")
     args = parser.parse_args(argv)
     raise_open_files_limit()
     batch_size = args.batch_size or agent_batch_size()
 
-    if not args.database_url and os.environ.get("DATABASE_URL"):
-        from urllib.parse import urlparse, urlunparse
-
-        args.database_url = urlunparse(
-            urlparse(os.environ["DATABASE_URL"])._replace(path="/ticketai_bench_fleet")
-        )
-    url = bench_url(args)
+    url = bench_url(args, "bench_fleet")
     create_database(url)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketai.settings")

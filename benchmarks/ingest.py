@@ -3,7 +3,7 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/x python -m benchmarks.ingest --tickets 100000 \
         --json out.json
 
-It works in its own database (``ticketai_bench`` on the DATABASE_URL server, created and flushed
+It works in its own database (``<database>_bench`` beside DATABASE_URL's, created afresh
 here; --database-url names another), generates simulator-like tickets (5 events, 2 codes each)
 into a temporary JSONL file, loads a small catalogue, then times
   1. import_tickets_file in this process (peak RSS from getrusage), and
@@ -33,26 +33,42 @@ FIXES = ("REPLACE_SFP", "RESEAT_CPRI", "ROLLBACK_SW", "DISPATCH_POWER", "CLEAN_F
 KINDS = ("alarm_raised", "config_change", "kpi_breach", "weather", "alarm_cleared")
 
 
-def bench_url(args) -> str:
+def bench_url(args, suffix: str = "bench") -> str:
+    """The benchmark's database: --database-url, else ``<DATABASE_URL's name>_<suffix>`` on that server.
+
+    Named after the configured database so two checkouts with their own DATABASE_URL never share one.
+    """
     if args.database_url:
         url = args.database_url
     else:
         base = os.environ.get("DATABASE_URL", "")
         if not base:
             sys.exit("set DATABASE_URL (PostgreSQL) or give --database-url")
-        url = urlunparse(urlparse(base)._replace(path="/ticketai_bench"))
+        url = sibling_database(base, suffix)
     if urlparse(url).scheme not in ("postgres", "postgresql", "pgsql"):
         sys.exit("the benchmark measures PostgreSQL; SQLite numbers would mislead")
     return url
 
 
-def create_database(url: str) -> None:
+def sibling_database(base: str, suffix: str) -> str:
+    parsed = urlparse(base)
+    return urlunparse(parsed._replace(path=f"/{parsed.path.lstrip('/') or 'ticketai'}_{suffix}"))
+
+
+def create_database(url: str, *, fresh: bool = True) -> None:
+    """Create the benchmark's database; ``fresh`` drops it first.
+
+    A fresh database is migrated from nothing, so tables left by another branch's migrations (a
+    column this checkout does not know, say) can never break a run.
+    """
     import psycopg
 
     parsed = urlparse(url)
     name = parsed.path.lstrip("/")
     admin = urlunparse(parsed._replace(scheme="postgresql", path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
+        if fresh:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
 
@@ -198,7 +214,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--json", dest="json_out", help="Write the results here.")
-    parser.add_argument("--database-url", help="Benchmark database (default: ticketai_bench).")
+    parser.add_argument("--database-url", help="Benchmark database (default: <database>_bench).")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--skip-api", action="store_true", help="Only time the file importer.")
     args = parser.parse_args(argv)

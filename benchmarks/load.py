@@ -3,8 +3,8 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/x REDIS_URL=redis://127.0.0.1:6379/0 \
         python -m benchmarks.load --clients 50 --duration 600 --json out.json
 
-Works in its own database (``ticketai_bench_load`` on the DATABASE_URL server, migrated and
-flushed here; --database-url names another) and a temporary data directory. Setup: simulated
+Works in its own database (``<database>_bench_load`` beside DATABASE_URL's, created afresh here;
+--database-url names another) and a temporary data directory. Setup: simulated
 tickets loaded through the importers, a small real champion trained here (serving latency is the
 point, not accuracy; the output names it), recommendations stored for the newest tickets, an
 engineer, an integration token and enrolled edge agents. Then gunicorn (production settings: DEBUG
@@ -40,7 +40,6 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 from benchmarks.fleet import batch as edge_batch
 from benchmarks.ingest import bench_url, create_database, free_port
@@ -548,7 +547,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", dest="json_out", help="Write the results here.")
     parser.add_argument("--logs", metavar="DIR", help="Keep the gunicorn and celery logs here.")
-    parser.add_argument("--database-url", help="Benchmark database (default: ticketai_bench_load).")
+    parser.add_argument("--database-url", help="Benchmark database (default: <database>_bench_load).")
     parser.add_argument("--drive", help=argparse.SUPPRESS)  # the driver process's own entry
     parser.add_argument("--drive-out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -571,10 +570,7 @@ def main(argv=None) -> int:
         sys.exit("process memory is read from /proc: run the benchmark on Linux")
     if not os.environ.get("REDIS_URL"):
         sys.exit("set REDIS_URL: production serves with Redis (cache, rate limits, the Celery broker)")
-    if not args.database_url and os.environ.get("DATABASE_URL"):
-        base = urlparse(os.environ["DATABASE_URL"])
-        args.database_url = urlunparse(base._replace(path="/ticketai_bench_load"))
-    url = bench_url(args)
+    url = bench_url(args, "bench_load")
     create_database(url)
     # Ctrl-C and SIGTERM unwind through the finally blocks, so every process started below is stopped
     # (SIGINT explicitly: a shell that starts us in the background has it ignored).

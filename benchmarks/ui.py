@@ -2,7 +2,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/x python -m benchmarks.ui --tickets 100000 --json out.json
 
-It works in its own database (``ticketai_ui_bench`` on the DATABASE_URL server; --database-url
+It works in its own database (``<database>_ui_bench`` beside DATABASE_URL's; --database-url
 names another), loads the tickets once through the file importer (the same write path as every
 other route; rerunning reuses them when the count matches), stores a recommendation row for every
 ticket (a tenth of them unsure) as ml does in the background, assigns the open tickets to a team per
@@ -22,9 +22,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
-from benchmarks.ingest import create_database, write_catalogue, write_tickets
+from benchmarks.ingest import create_database, sibling_database, write_catalogue, write_tickets
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_MS = 200.0
@@ -36,7 +36,7 @@ def bench_url(args) -> str:
     base = os.environ.get("DATABASE_URL", "")
     if not base or urlparse(base).scheme not in ("postgres", "postgresql", "pgsql"):
         sys.exit("set DATABASE_URL to a PostgreSQL server or give --database-url")
-    return urlunparse(urlparse(base)._replace(path="/ticketai_ui_bench"))
+    return sibling_database(base, "ui_bench")
 
 
 def load(count: int) -> None:
@@ -194,13 +194,13 @@ def main(argv=None) -> int:
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--json", dest="json_out", help="Write the results here.")
-    parser.add_argument("--database-url", help="Benchmark database (default: ticketai_ui_bench).")
+    parser.add_argument("--database-url", help="Benchmark database (default: <database>_ui_bench).")
     args = parser.parse_args(argv)
     if args.repeat < 2:
         parser.error("--repeat must be at least 2 (a percentile needs two timings)")
 
     url = bench_url(args)
-    create_database(url)
+    create_database(url, fresh=False)  # reruns reuse the 100,000 tickets
     os.environ["DATABASE_URL"] = url
     # Ticket writes announce themselves to ml; without a server broker those messages stay in a
     # throwaway folder instead of reaching a real worker's queue.
