@@ -152,7 +152,9 @@ def test_a_coastal_agent_that_refits_its_head_locally_beats_the_global_student_t
 
     # Central: the held-out tickets close with their final resolution; per site and version the
     # fleet summary joins the edge predictions to them, beside the retraining the agent reported.
-    tickets_upsert(documents=held_out, source="sim")
+    # Central scores a site's predictions only against that site's tickets (ml.fleet.edge), and
+    # this one agent stands in for the whole coastal region, so its tickets close as its site's.
+    tickets_upsert(documents=[{**d, "site": EDGE_SITE} for d in held_out], source="sim")
     assert EdgePrediction.objects.filter(site=site).count() == 2 * len(held_out) + len(local)
     rows = {row["model_version"]: row for row in edge.fleet_summary() if row["site"] == EDGE_SITE}
     assert rows["g1"]["closed"] == rows["g1+local"]["closed"] == len(held_out)
