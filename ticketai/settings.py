@@ -2,7 +2,7 @@
 
 With nothing set, TicketAI runs embedded: SQLite and a filesystem Celery broker under
 TICKETAI_DATA_DIR, so `make demo` needs no server. Production sets DATABASE_URL, REDIS_URL
-and SECRET_KEY (see README.md, "Configuration").
+and SECRET_KEY (see docs/operations.md, "Configuration").
 """
 
 import ipaddress

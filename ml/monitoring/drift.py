@@ -1,6 +1,6 @@
 """The drift monitor: is the champion still right about the tickets labelled since it was trained?
 
-Four signals, each against a threshold from settings (README, Configuration):
+Four signals, each against a threshold from settings (docs/operations.md, Configuration):
 
 - label mix: Jensen-Shannon divergence (base 2, 0 = same mix, 1 = disjoint) between the labels
   the champion trained on and the labels of fresh tickets;

@@ -53,17 +53,16 @@ class TrainingConfig(JsonConfig):
     epochs: int = 0  # 0: chosen from the data size and time_budget_s
     max_length: int = 0  # 0: the 95th percentile of token lengths, between 32 and 128
     batch_size: int = 16
-    learning_rate: float = 1.5e-4  # measured: 3 epochs on 2,700 tickets, val macro-F1 0.76 (5e-5: 0.59)
+    learning_rate: float = 1.5e-4  # the classifier converges within a few epochs; 5e-5 lags far behind
     head_learning_rate: float = 1.5e-3  # parameters named classifier.*: they start from random weights
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     seed: int = 42
     max_train_samples: int | None = None
     patience: int = 2
-    # 4,000 simulated tickets (2,740 to train) fit 10 epochs in 14 min in all: transformer macro-F1
-    # 0.921, served 0.928, where the old cap of 6 gave 0.904 and 0.909 (README)
+    # a ceiling for fast hosts: below it the time budget decides how many epochs fit
     max_epochs: int = 10
-    time_budget_s: float = 1800.0  # 20,000 tickets: about 4 epochs on 2 cores; 4,000: the cap
+    time_budget_s: float = 1800.0  # the whole fine-tune, loading and tokenising included
     domain_tokens: bool = True  # curated codes, event kinds and section markers as single tokens
     domain_token_min_count: int = 5
     eval_fraction: float = 0.2

@@ -1,6 +1,6 @@
 """Pulling tickets and repair records from external systems (Connectors), and their beat schedules.
 
-The remote contract (README, "Connectors"): ``GET base_url?updated_since=<ISO 8601>&page=<n>``
+The remote contract (docs/api.md, "Connectors"): ``GET base_url?updated_since=<ISO 8601>&page=<n>``
 answers ``{"results": [...], "next": <absolute URL or null>}``, items ordered by updated_at
 ascending. Each page is written and the cursor moved in one transaction, so a pull that dies
 half-way resumes from the last committed page; ``updated_since`` is inclusive, so the boundary
