@@ -78,7 +78,7 @@ class QueueFilters:
 
 
 def recommendation_model():
-    """ml's cached Recommendation rows (contract C1), or None before that model exists."""
+    """ml's cached Recommendation rows, or None before that model exists."""
     try:
         return apps.get_model("ml", "Recommendation")
     except LookupError:

@@ -1,5 +1,5 @@
-"""The ticket page's recommendation panel: what the model says (contract C1), the evidence highlighted,
-and the engineers' feedback (contract C2). ml's modules are looked up when first needed, so the pages
+"""The ticket page's recommendation panel: what the model says, the evidence highlighted,
+and the engineers' feedback. ml's modules are looked up when first needed, so the pages
 keep working, with an honest "no model yet", while a deployment has no recommendation service."""
 
 import importlib

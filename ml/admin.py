@@ -77,7 +77,7 @@ class AuditLogAdmin(admin.ModelAdmin):
         return False
 
 
-# --- edge agents (contract C4) ---
+# --- edge agents ---
 from ml.models import EdgeAgent, EdgeBundle, EdgePrediction, EdgeReport, EnrolmentToken  # noqa: E402
 
 
@@ -128,7 +128,7 @@ class EdgeReportAdmin(admin.ModelAdmin):
         return False
 
 
-# --- Feedback and outbound webhooks (contract C2) ---
+# --- Feedback and outbound webhooks ---
 from datetime import timedelta  # noqa: E402
 
 from django.db.models import URLField  # noqa: E402
@@ -269,7 +269,7 @@ class SiteComputeProfileAdmin(admin.ModelAdmin):
         self.message_user(request, f"{queryset.count()} placements decided again.")
 
 
-# --- drift and shadow (helper H) ---
+# --- drift and shadow ---
 from ml.models import DriftReport, ShadowDeployment  # noqa: E402
 
 

@@ -1,7 +1,7 @@
 import os
 
 # Playwright's sync API runs an event loop in the test thread; Django refuses ORM calls there
-# unless told this is deliberate (see shared/RECIPES.md).
+# unless told this is deliberate.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 import pytest

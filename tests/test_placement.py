@@ -1,4 +1,4 @@
-"""The placement rules on the reference design's scenarios, with the artefacts measured in RECIPES.md."""
+"""The placement rules on the reference design's scenarios, with the artefacts of docs/measurements.md."""
 
 import json
 import subprocess

@@ -3,7 +3,7 @@
 The stock transport creates a message file and then writes it, so a worker polling in between
 reads an empty file and dies ("Unrecoverable error"); messages from the same millisecond also come
 out in random order. Here a message is written under a temporary name, then renamed into place
-under a zero-padded nanosecond timestamp. See shared/RECIPES.md for the measurements.
+under a zero-padded nanosecond timestamp. Measurements: docs/measurements.md.
 """
 
 import os

@@ -110,7 +110,7 @@ def database(url: str) -> dict:
 
 def sqlite(path: str | Path) -> dict:
     # WAL and IMMEDIATE transactions: the web process, worker and beat all write
-    # (see shared/RECIPES.md; without IMMEDIATE a third of writes hit "database is locked").
+    # (without IMMEDIATE a third of writes hit "database is locked"; docs/measurements.md).
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(path),

@@ -18,7 +18,7 @@ WHAT_IF_FIELDS = ("latency_budget_ms", "uplink_mbps", "rtt_ms", "tickets_per_day
 
 
 def site_profile(site: Site) -> placement.SiteProfile:
-    """The site's stored compute profile (contract C3), or its tier's defaults when it has none yet."""
+    """The site's stored compute profile, or its tier's defaults when it has none yet."""
     stored = SiteComputeProfile.objects.filter(site=site).first()
     if stored is None:
         stored = SiteComputeProfile(site=site, **placement_service.TIER_DEFAULTS.get(site.tier, {}))

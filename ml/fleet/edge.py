@@ -1,4 +1,4 @@
-"""Central side of the edge (contract C4): enrolment, heartbeats, bundle assignment, agent reports,
+"""Central side of the edge: enrolment, heartbeats, bundle assignment, agent reports,
 pattern-3 ETL, and the per-site fleet summary. Prediction ingest is ml/fleet/predictions.py.
 
 Views in ml/api/edge.py stay thin and call these functions.
@@ -116,7 +116,7 @@ def enrolment_answer(agent: EdgeAgent) -> dict:
 
 
 def _placement(agent: EdgeAgent, capabilities_changed: bool) -> dict | None:
-    """The site's placement from ml.fleet.placement_service (contract C3) when that module is installed."""
+    """The site's placement from ml.fleet.placement_service when that module is installed."""
     try:
         from ml.fleet import placement_service
     except ImportError:

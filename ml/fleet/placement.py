@@ -80,7 +80,7 @@ class CandidateModel:
 class Assumptions:
     """Every constant the rules use; docs/placement.md explains where each comes from."""
 
-    reference_cores: int = 2  # the machine shared/RECIPES.md measured on: 2 AMD EPYC cores at 2.6 GHz
+    reference_cores: int = 2  # the machine docs/measurements.md was measured on: 2 cores at 2.6 GHz
     reference_ghz: float = 2.6
     max_useful_threads: int = 4  # batch-1 inference and small-batch training gain little beyond this
     accelerator_speedup: float = 5.0
@@ -109,7 +109,8 @@ class Assumptions:
 
 
 def default_candidates(teacher_accuracy: float = 0.90) -> list[CandidateModel]:
-    """The artefacts measured in shared/RECIPES.md; accuracies relative to the teacher until measured."""
+    """The artefacts measured on the reference machine (docs/measurements.md); accuracies relative to
+    the teacher until measured."""
     return [
         CandidateModel(
             name="teacher_fp32",
@@ -141,7 +142,7 @@ def default_candidates(teacher_accuracy: float = 0.90) -> list[CandidateModel]:
             precision="int8",
             size_bytes=6_700_000,
             latency_ms=0.57,
-            accuracy=round(teacher_accuracy * 0.97, 4),  # the issue's floor for a student
+            accuracy=round(teacher_accuracy * 0.97, 4),  # the least a student may keep of the teacher
             serve_memory_mb=84.0,
             full_train_examples_per_s=159.0,
             full_train_memory_mb=600.0,

@@ -1,4 +1,4 @@
-"""Edge agents, how they enrol, the bundles they run and what they report back (contract C4)."""
+"""Edge agents, how they enrol, the bundles they run and what they report back."""
 
 import hashlib
 import secrets

@@ -6,7 +6,7 @@ CSP violation or a JavaScript exception cannot slip through a test that only che
 
 import os
 
-# Playwright's sync API runs an event loop in the test thread (see shared/RECIPES.md).
+# Playwright's sync API runs an event loop in the test thread; Django must be told that is deliberate.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from pathlib import Path
