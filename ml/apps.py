@@ -18,6 +18,12 @@ class MlConfig(AppConfig):
 
         tickets_changed.connect(enqueue_recommendations, dispatch_uid="ml.enqueue_recommendations")
         ticket_workflow_changed.connect(carry_recommendations, dispatch_uid="ml.carry_recommendations")
+        tickets_changed.connect(announce_changed_tickets, dispatch_uid="ml.tmf_announce_changed")
+        ticket_workflow_changed.connect(announce_worked_tickets, dispatch_uid="ml.tmf_announce_worked")
+        from ml.serving.tmf_events import recommendation_notes
+        from repair_center.tmf.troubleticket import ticket_notes
+
+        ticket_notes.connect(recommendation_notes, dispatch_uid="ml.tmf_recommendation_notes")
         # Only worker processes send worker_ready; the web process connects it and never hears it.
         worker_ready.connect(worker.recover_on_worker_ready, dispatch_uid="ml.recover_on_worker_ready")
 
@@ -46,3 +52,23 @@ def carry_recommendations(sender, revisions, **kwargs):
         carry_forward(revisions)
     except Exception:  # the change has committed; a missing copy is recomputed when next asked
         logger.exception("could not carry recommendations over for tickets %s", sorted(revisions))
+
+
+def announce_changed_tickets(sender, ticket_ids, **kwargs):
+    """TMF621 hubs hear of tickets created or updated by their source."""
+    from ml.serving.tmf_events import tmf_announce_changed
+
+    try:
+        tmf_announce_changed(ticket_ids)
+    except Exception:  # the change has committed; a lost notification must not turn it into an error
+        logger.exception("could not notify TMF621 hubs of tickets %s", sorted(set(ticket_ids))[:20])
+
+
+def announce_worked_tickets(sender, revisions, **kwargs):
+    """TMF621 hubs hear of status actions, notes, assignment and labels."""
+    from ml.serving.tmf_events import tmf_announce_worked
+
+    try:
+        tmf_announce_worked(revisions)
+    except Exception:  # as above
+        logger.exception("could not notify TMF621 hubs of tickets %s", sorted(revisions)[:20])

@@ -124,3 +124,15 @@ def _delete_ml_corpus() -> None:
     for model in (AuditLog, TrainingRun, ModelVersion, Ticket, UnmappedCode, NetworkElement, Site,
                   ErrorCode, ResolutionCode):  # fmt: skip
         model.objects.all().delete()
+
+
+@pytest.fixture
+def eager_celery():
+    """Tasks enqueued through the broker run in-process (the real task) instead of needing a worker."""
+    from ticketai.celery import app as celery_app
+
+    celery_app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        celery_app.conf.task_always_eager = False

@@ -100,3 +100,24 @@ def test_the_schema_describes_working_a_ticket(anon_client):
     assert {"assignee", "assignment_group", "status_change_reason", "sla"} <= set(ticket)
     statuses = components[ticket["status"]["allOf"][0]["$ref"].split("/")[-1]]["enum"]
     assert "held" in statuses
+
+
+def test_the_schema_lists_the_tmf621_operations(anon_client):
+    paths = _schema(anon_client)["paths"]
+    operations = {
+        (path, method, op["operationId"]) for path, item in paths.items() if path.startswith("/tmf-api/")
+        for method, op in item.items()
+    }  # fmt: skip
+    assert operations == {
+        ("/tmf-api/troubleTicket/v4/troubleTicket", "get", "listTroubleTicket"),
+        ("/tmf-api/troubleTicket/v4/troubleTicket", "post", "createTroubleTicket"),
+        ("/tmf-api/troubleTicket/v4/troubleTicket/{id}", "get", "retrieveTroubleTicket"),
+        ("/tmf-api/troubleTicket/v4/troubleTicket/{id}", "patch", "patchTroubleTicket"),
+        ("/tmf-api/troubleTicket/v4/hub", "post", "registerListener"),
+        ("/tmf-api/troubleTicket/v4/hub/{id}", "delete", "unregisterListener"),
+    }
+    listing = paths["/tmf-api/troubleTicket/v4/troubleTicket"]["get"]
+    assert {"fields", "offset", "limit", "status", "severity", "lastUpdate.gt"} <= {
+        p["name"] for p in listing["parameters"]
+    }
+    assert {"X-Total-Count", "X-Result-Count"} <= set(listing["responses"]["200"]["headers"])

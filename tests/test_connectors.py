@@ -19,7 +19,6 @@ from repair_center.services.connectors import (
     pull_connector,
 )
 from tests.fake_ticketing_server import REMOTE_MAPPING, FakeTicketingServer, remote_ticket, ticket_items
-from ticketai.celery import app as celery_app
 
 
 @pytest.fixture(autouse=True)
@@ -302,16 +301,6 @@ def test_a_scheduled_pull_of_a_connector_deleted_elsewhere_removes_its_orphan_be
 
     assert tasks.pull_connector(connector_id)["skipped"] == "the connector no longer exists"
     assert not PeriodicTask.objects.filter(task="repair_center.tasks.pull_connector").exists()
-
-
-@pytest.fixture
-def eager_celery():
-    # The admin enqueues through the broker; run the real task in-process instead of needing a worker.
-    celery_app.conf.task_always_eager = True
-    try:
-        yield
-    finally:
-        celery_app.conf.task_always_eager = False
 
 
 def test_the_admin_schedules_on_save_pulls_now_and_unschedules_on_delete(

@@ -147,6 +147,11 @@ def _build_world(keep) -> SimpleNamespace:
     w.webhook = keep(
         WebhookSubscription.objects.create(url="https://93.184.215.14/h", events=["feedback.recorded"])
     )
+    w.hub = keep(
+        WebhookSubscription.objects.create(
+            url="https://93.184.215.14/tmf", kind="tmf621", events=["TroubleTicketCreateEvent"]
+        )
+    )
     w.delivery = WebhookDelivery.objects.create(
         subscription=w.webhook, event="feedback.recorded", status="failed"
     )
@@ -493,6 +498,27 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("PATCH", "/api/v1/assignment-groups/{id}/"): Op(
         "admin", lambda w: {"description": "d"}, text="description", url=lambda w: {"id": w.group.pk}
     ),
+    # TMF621 (docs/connect.md): create, merge-patch, and listeners.
+    ("POST", "/tmf-api/troubleTicket/v4/troubleTicket"): Op(
+        "integration",
+        lambda w: {
+            "externalId": "hi:TT-1",
+            "name": "n",
+            "description": "d",
+            "severity": "Major",
+            "ticketType": "incident",
+            "creationDate": "2026-01-01T00:00:00Z",
+        },
+        text="name",
+        date="creationDate",
+    ),
+    ("PATCH", "/tmf-api/troubleTicket/v4/troubleTicket/{id}"): Op(
+        "integration", lambda w: {"note": [{"text": "crew on site"}]}, text="note.0.text", **ID
+    ),
+    ("POST", "/tmf-api/troubleTicket/v4/hub"): Op(
+        "integration", lambda w: {"callback": "https://93.184.215.14/listener", "query": ""}, text="query"
+    ),
+    ("DELETE", "/tmf-api/troubleTicket/v4/hub/{id}"): Op("integration", None, url=lambda w: {"id": w.hub.pk}),
     ("DELETE", "/api/v1/assignment-groups/{id}/"): Op("admin", None, url=lambda w: {"id": w.group.pk}),
     ("DELETE", "/api/v1/tickets/{id}/"): Op("integration", None, url=lambda w: {"id": w.ticket.pk}),
     ("DELETE", "/api/v1/repair-records/{id}/"): Op("admin", None, url=lambda w: {"id": w.repair.pk}),

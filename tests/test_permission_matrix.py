@@ -248,6 +248,27 @@ MATRIX: dict[str, Row] = {
         GET=_get(READ_ANY),
         PUT=({}, ADMIN_WRITE_400),
     ),
+    # --- TMF621 (docs/connect.md): any role reads; integrations and admins create and register
+    # listeners; whoever works tickets patches them (a field the source owns: 400).
+    "tmf621:troubleticket-list": api(
+        lambda w, s: "/tmf-api/troubleTicket/v4/troubleTicket",
+        GET=_get(READ_ANY),
+        POST=({}, TICKET_WRITE_400),
+    ),
+    "tmf621:troubleticket-detail": api(
+        lambda w, s: f"/tmf-api/troubleTicket/v4/troubleTicket/{w.ticket.pk}",
+        GET=_get(READ_ANY),
+        PATCH=({"name": "renamed"}, WORK_400),
+    ),
+    "tmf621-hub:hub-list": api(
+        lambda w, s: "/tmf-api/troubleTicket/v4/hub",
+        GET=_get((401, 403, 405, 405, 401, 401)),
+        POST=({}, TICKET_WRITE_400),
+    ),
+    "tmf621-hub:hub-detail": api(
+        lambda w, s: "/tmf-api/troubleTicket/v4/hub/0",  # no such listener: 404 once allowed
+        DELETE=(None, (401, 403, 404, 404, 401, 401)),
+    ),
     # --- edge API: agents only, each for its own site ---------------------------------------------
     "edge-enrol": api(
         lambda w, s: "/api/v1/edge/enrol/",

@@ -11,6 +11,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("repair_center.api.urls")),
     path("api/v1/", include("ml.api.urls")),
+    # TM Forum Open APIs (docs/connect.md): TMF621 trouble tickets and their event hub.
+    path("tmf-api/troubleTicket/v4/", include("repair_center.tmf.urls")),
+    path("tmf-api/troubleTicket/v4/", include("ml.api.tmf_urls")),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
     # The split view: its set-up script is a file of its own, not inline (Content-Security-Policy).
     path(

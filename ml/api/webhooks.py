@@ -7,14 +7,15 @@ from rest_framework.response import Response
 
 from ml.core import webhooks
 from ml.models import WebhookDelivery, WebhookSubscription
-from ml.models.webhooks import EVENTS
+from ml.models.webhooks import ALL_EVENTS
 from repair_center import roles
 
 ADMINS = frozenset({roles.ADMIN})
 
 
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):
-    events = serializers.ListField(child=serializers.ChoiceField(choices=EVENTS), allow_empty=False)
+    # TMF621 hubs (kind tmf621, registered at /tmf-api/troubleTicket/v4/hub) are listed here too.
+    events = serializers.ListField(child=serializers.ChoiceField(choices=ALL_EVENTS), allow_empty=False)
     secret = serializers.CharField(
         required=False,
         write_only=True,
@@ -25,8 +26,19 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = WebhookSubscription
-        fields = ("id", "name", "url", "events", "active", "secret", "created_at", "updated_at")
-        read_only_fields = ("id", "created_at", "updated_at")
+        fields = (
+            "id",
+            "name",
+            "url",
+            "events",
+            "kind",
+            "query",
+            "active",
+            "secret",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = ("id", "kind", "query", "created_at", "updated_at")
 
     def validate_url(self, value: str) -> str:
         if not value.lower().startswith(("http://", "https://")):
@@ -34,7 +46,7 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
         return value
 
     def validate_events(self, value: list[str]) -> list[str]:
-        return sorted(set(value), key=EVENTS.index)
+        return sorted(set(value), key=ALL_EVENTS.index)
 
 
 class WebhookDeliverySerializer(serializers.ModelSerializer):

@@ -24,9 +24,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from ml.models.webhooks import (
+    ALL_EVENTS,
     DELIVERY_HEADER,
     EVENT_HEADER,
-    EVENTS,
     SIGNATURE_HEADER,
     WebhookDelivery,
     WebhookSubscription,
@@ -46,8 +46,8 @@ Status = WebhookDelivery.Status
 
 def webhook_emit(event: str, payload: dict) -> list[int]:
     """Create a delivery of ``event`` for every active subscription that wants it; sent after commit."""
-    if event not in EVENTS:
-        raise ValueError(f"unknown webhook event {event!r}; choose from {', '.join(EVENTS)}")
+    if event not in ALL_EVENTS:
+        raise ValueError(f"unknown webhook event {event!r}; choose from {', '.join(ALL_EVENTS)}")
     # Few subscriptions, and JSON list containment differs between databases: filter in Python.
     subscriptions = [s for s in WebhookSubscription.objects.filter(active=True) if s.wants(event)]
     if not subscriptions:

@@ -13,6 +13,16 @@ from ticketai.outbound import validate_url
 RECOMMENDATION_READY = "recommendation.ready"
 FEEDBACK_RECORDED = "feedback.recorded"
 EVENTS = (RECOMMENDATION_READY, FEEDBACK_RECORDED)
+# TMF621 hubs (/tmf-api/troubleTicket/v4/hub) get these, as TMF621 event bodies; the last is a
+# TicketAI extension (docs/connect.md).
+TMF621_EVENTS = (
+    "TroubleTicketCreateEvent",
+    "TroubleTicketStatusChangeEvent",
+    "TroubleTicketAttributeValueChangeEvent",
+    "TroubleTicketResolvedEvent",
+    "TicketAIRecommendationReadyEvent",
+)
+ALL_EVENTS = EVENTS + TMF621_EVENTS
 SIGNATURE_HEADER = "X-TicketAI-Signature"
 EVENT_HEADER = "X-TicketAI-Event"
 DELIVERY_HEADER = "X-TicketAI-Delivery"
@@ -29,14 +39,21 @@ def sign(secret: str, body: bytes) -> str:
 
 def validate_events(value) -> None:
     if not isinstance(value, list) or not value:
-        raise ValidationError(f"give a list of one or more of: {', '.join(EVENTS)}")
-    unknown = [str(v) for v in value if v not in EVENTS]
+        raise ValidationError(f"give a list of one or more of: {', '.join(ALL_EVENTS)}")
+    unknown = [str(v) for v in value if v not in ALL_EVENTS]
     if unknown:
-        raise ValidationError(f"unknown events {', '.join(unknown)}; choose from {', '.join(EVENTS)}")
+        raise ValidationError(f"unknown events {', '.join(unknown)}; choose from {', '.join(ALL_EVENTS)}")
 
 
 class WebhookSubscription(models.Model):
-    """An external system that wants TicketAI's events POSTed to its URL, signed with a shared secret."""
+    """An external system that wants TicketAI's events POSTed to its URL, signed with a shared secret.
+
+    A TMF621 hub (``kind`` tmf621, registered with POST /tmf-api/troubleTicket/v4/hub) gets each
+    event as the TMF621 event itself; a TicketAI webhook gets TicketAI's envelope around it."""
+
+    class Kind(models.TextChoices):
+        TICKETAI = "ticketai", "TicketAI webhook"
+        TMF621 = "tmf621", "TMF621 hub"
 
     name = models.CharField(max_length=100, blank=True)
     # Checked against the outbound guard on save and again on every connection (ticketai/outbound.py).
@@ -46,7 +63,9 @@ class WebhookSubscription(models.Model):
     secret = models.CharField(
         max_length=200, default=new_secret, help_text="Shared secret for the HMAC-SHA256 signature."
     )
-    events = models.JSONField(default=list, validators=[validate_events], help_text=", ".join(EVENTS))
+    events = models.JSONField(default=list, validators=[validate_events], help_text=", ".join(ALL_EVENTS))
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TICKETAI)
+    query = models.CharField(max_length=500, blank=True, help_text="A TMF621 hub's query, as registered.")
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -98,6 +117,10 @@ class WebhookDelivery(models.Model):
 
     def body(self) -> bytes:
         """The exact bytes POSTed (and signed); the same on every attempt."""
+        if self.subscription.kind == WebhookSubscription.Kind.TMF621:
+            return json.dumps(
+                self.payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ).encode()
         envelope = {
             "id": self.pk,
             "event": self.event,

@@ -73,6 +73,9 @@ def _announce(ticket, payload: dict) -> None:
         from ml.core.webhooks import webhook_emit
     except ImportError:  # webhooks not part of this build
         return
+    from ml.serving.tmf_events import tmf_announce_recommendation
+
+    tmf_announce_recommendation(ticket.pk, payload)
     webhook_emit(
         "recommendation.ready",
         {
