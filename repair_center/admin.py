@@ -169,8 +169,17 @@ class ConnectorRunInline(admin.TabularInline):
 
 @admin.register(Connector)
 class ConnectorAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "base_url", "interval_minutes", "enabled", "cursor", "last_success_at")
-    list_filter = ("kind", "enabled")
+    list_display = (
+        "name",
+        "kind",
+        "preset",
+        "base_url",
+        "interval_minutes",
+        "enabled",
+        "cursor",
+        "last_success_at",
+    )
+    list_filter = ("kind", "preset", "enabled")
     readonly_fields = ("last_run_at", "last_success_at", "last_error")
     inlines = [ConnectorRunInline]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}

@@ -310,6 +310,8 @@ def test_the_admin_schedules_on_save_pulls_now_and_unschedules_on_delete(
         form = {
             "name": "noc-remote",
             "kind": "tickets",
+            "preset": "generic",
+            "page_size": "100",
             "base_url": server.url,
             "auth_token": "",
             "field_mapping": json.dumps(REMOTE_MAPPING),

@@ -1,3 +1,4 @@
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from ticketai.outbound import validate_url
@@ -11,6 +12,13 @@ class Connector(models.Model):
         TICKETS = "tickets", "Tickets"
         REPAIRS = "repairs", "Repair records"
 
+    class Preset(models.TextChoices):
+        # How to page through the remote system and read its fields (docs/connect.md, "Pull connectors").
+        GENERIC = "generic", "Paginated JSON (updated_since, page, next)"
+        SERVICENOW = "servicenow", "ServiceNow Table API"
+        JIRA = "jira", "Jira REST (search with JQL)"
+        TMF621 = "tmf621", "TMF621 Trouble Ticket API v4"
+
     name = models.SlugField(max_length=64, unique=True, help_text="Also the ticket source name.")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TICKETS)
     # Checked against the outbound guard on save and again on every connection (ticketai/outbound.py).
@@ -19,7 +27,26 @@ class Connector(models.Model):
         validators=[validate_url],
         help_text="Paginated JSON endpoint (see README, Connectors).",
     )
-    auth_token = models.CharField(max_length=500, blank=True, help_text="Sent as 'Authorization: Bearer …'.")
+    preset = models.CharField(max_length=16, choices=Preset.choices, default=Preset.GENERIC)
+    auth_username = models.CharField(
+        max_length=200, blank=True, help_text="Set for basic auth (user name, the token is the password)."
+    )
+    auth_token = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Sent as 'Authorization: Bearer …' (basic auth with a user name).",
+    )
+    query = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="Presets: a filter ANDed to the incremental one (ServiceNow encoded query, Jira JQL, "
+        "TMF621 query string).",
+    )
+    page_size = models.PositiveIntegerField(
+        default=100,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Presets: items per request.",
+    )
     field_mapping = models.JSONField(
         default=dict,
         blank=True,

@@ -1,6 +1,7 @@
 """Pulling tickets and repair records from external systems (Connectors), and their beat schedules.
 
-The remote contract (docs/api.md, "Connectors"): ``GET base_url?updated_since=<ISO 8601>&page=<n>``
+Presets (ServiceNow, Jira, TMF621: ingestion/presets.py) page through those systems' own APIs;
+the generic contract (docs/api.md, "Connectors") is that ``GET base_url?updated_since=<ISO 8601>&page=<n>``
 answers ``{"results": [...], "next": <absolute URL or null>}``, items ordered by updated_at
 ascending. Each page is written and the cursor moved in one transaction, so a pull that dies
 half-way resumes from the last committed page; ``updated_since`` is inclusive, so the boundary
@@ -13,7 +14,6 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -24,6 +24,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from repair_center.documents import FIELDS as TICKET_FIELDS
 from repair_center.documents import parse_timestamp
+from repair_center.ingestion import presets
 from repair_center.models import Connector, ConnectorRun
 from repair_center.services.repairs import FIELDS as REPAIR_FIELDS
 from repair_center.services.repairs import repairs_upsert
@@ -153,7 +154,10 @@ def _finish(connector: Connector, run: ConnectorRun, *, error: str) -> None:
 
 def _pull_pages(connector: Connector, run: ConnectorRun) -> None:
     headers = {"Accept": "application/json", "User-Agent": "TicketAI-connector/1"}
-    if connector.auth_token:
+    auth = None
+    if connector.auth_token and connector.auth_username:
+        auth = httpx.BasicAuth(connector.auth_username, connector.auth_token)
+    elif connector.auth_token:
         headers["Authorization"] = f"Bearer {connector.auth_token}"
     if connector.cursor:
         try:
@@ -169,7 +173,10 @@ def _pull_pages(connector: Connector, run: ConnectorRun) -> None:
     timeout = httpx.Timeout(settings.TICKETAI_CONNECTOR_TIMEOUT_S)
     # Redirects are not followed (one could carry the bearer token to another host), and every
     # connection is checked by the outbound guard, on the address it actually reaches.
-    with outbound.client(headers=headers, timeout=timeout) as client:
+    with outbound.client(headers=headers, timeout=timeout, auth=auth) as client:
+        if connector.preset != Connector.Preset.GENERIC:
+            _pull_preset(connector, run, client)
+            return
         while url:
             visited.add(url)
             payload = _get_page(client, url, run)
@@ -195,7 +202,41 @@ def _check_next(base_url: str, next_url: str, visited: set[str]) -> None:
         raise PullError(f"'next' points back to a page already read: {next_url[:200]}")
 
 
+def _pull_preset(connector: Connector, run: ConnectorRun, client: httpx.Client) -> None:
+    """Page through a preset's window; restart it at the newest update stored after each page.
+
+    Restarting (offset 0) re-reads the items of that newest time, which come back unchanged, and
+    sees an item that changed since the last request behind the window instead of skipping the one
+    that slid into its place. Only a page that lies wholly in one time step moves the offset on.
+    """
+    preset = presets.PRESETS[connector.preset]
+    url = preset.url(connector.base_url)
+    since = parse_timestamp(connector.cursor) if connector.cursor else None
+    offset, limit = 0, connector.page_size
+    while True:
+        page_url = preset.request(url, connector.query, since, offset, limit)
+        response = _get(client, page_url, run)
+        try:
+            page = preset.page(response.json(), response.headers, offset, limit)
+        except ValueError as e:  # not JSON, or not the preset's shape
+            raise PullError(f"GET {page_url[:200]} {e}") from None
+        times = _store_page(connector, run, page.items, preset=preset)
+        if not page.more:
+            return
+        steps = {preset.floor(t) for t in times}
+        newest = max(steps) if steps else None
+        if newest is not None and (since is None or newest > preset.floor(since)):
+            since, offset = newest, (len(page.items) if steps == {newest} else 0)
+        else:
+            offset += len(page.items)
+
+
 def _get_page(client: httpx.Client, url: str, run: ConnectorRun) -> dict:
+    return _parse_page(url, _get(client, url, run))
+
+
+def _get(client: httpx.Client, url: str, run: ConnectorRun) -> httpx.Response:
+    """GET with retries of connection errors, timeouts, 429 and 5xx; the 200 answer or PullError."""
     max_retries = settings.TICKETAI_CONNECTOR_MAX_RETRIES
     attempt = 0
     while True:
@@ -211,7 +252,7 @@ def _get_page(client: httpx.Client, url: str, run: ConnectorRun) -> dict:
             elif response.status_code != 200:
                 raise PullError(f"GET {url} answered {outbound.describe_response(response)}")
             else:
-                return _parse_page(url, response)
+                return response
         if attempt == max_retries:
             raise PullError(f"GET {url} failed after {attempt + 1} attempts; last error: {reason}")
         delay = retry_after if retry_after is not None else settings.TICKETAI_CONNECTOR_BACKOFF_S * 2**attempt
@@ -252,26 +293,34 @@ def _parse_page(url: str, response: httpx.Response) -> dict:
     return payload
 
 
-def _store_page(connector: Connector, run: ConnectorRun, items: list) -> None:
+def _store_page(
+    connector: Connector, run: ConnectorRun, items: list, *, preset: presets.Preset = presets.GENERIC
+) -> list[datetime]:
+    """Write one page and move the cursor, in one transaction; returns the items' update times."""
     fields = REPAIR_FIELDS if connector.kind == Connector.Kind.REPAIRS else TICKET_FIELDS
     mapping = connector.field_mapping or {}
+    times: list[datetime] = []
     documents: list[dict] = []
     positions: list[int] = []
     results: list[ItemResult] = []
     newest = parse_timestamp(connector.cursor) if connector.cursor else None
     for index, item in enumerate(items):
         try:
-            document, updated_at = _map_item(item, fields, mapping)
+            document, updated_at = preset.document(item, mapping, tuple(fields))
         except ValueError as e:
             key = "rma_id" if connector.kind == Connector.Kind.REPAIRS else "external_id"
-            external_id = _remote_value(item, mapping.get(key, key)) if isinstance(item, dict) else None
-            external_id = None if external_id in (None, _MISSING) else printable(str(external_id))[:200]
+            remote_key = mapping.get(key, preset.mapping.get(key, key))
+            external_id = presets.remote_value(item, remote_key) if isinstance(item, dict) else None
+            external_id = (
+                None if external_id in (None, presets.MISSING) else printable(str(external_id))[:200]
+            )
             results.append(ItemResult(index, external_id, "rejected", errors=e.args[0]))
             continue
         if connector.kind == Connector.Kind.TICKETS:
             document["source"] = connector.name
         documents.append(document)
         positions.append(index)
+        times.append(updated_at)
         newest = updated_at if newest is None else max(newest, updated_at)
 
     with transaction.atomic():
@@ -288,6 +337,7 @@ def _store_page(connector: Connector, run: ConnectorRun, items: list) -> None:
             connector.cursor = run.cursor_after
             Connector.objects.filter(pk=connector.pk).update(cursor=connector.cursor)
         run.save()
+    return times
 
 
 def _upsert(connector: Connector, documents: Sequence[dict]) -> list[ItemResult]:
@@ -296,45 +346,6 @@ def _upsert(connector: Connector, documents: Sequence[dict]) -> list[ItemResult]
     if connector.kind == Connector.Kind.REPAIRS:
         return repairs_upsert(rows=documents)
     return tickets_upsert(documents=documents, source=connector.name, create_missing=connector.create_missing)
-
-
-def _map_item(item: Any, fields: Sequence[str], mapping: dict[str, str]) -> tuple[dict, datetime]:
-    """The remote item as a canonical document, and its updated_at. Raises ValueError({field: [...]})."""
-    if not isinstance(item, dict):
-        raise ValueError({"non_field_errors": ["a remote item must be a JSON object"]})
-    remote_updated = mapping.get("updated_at", "updated_at")
-    value = _remote_value(item, remote_updated)
-    try:
-        if value is _MISSING or value is None:
-            raise ValueError("is missing")
-        updated_at = parse_timestamp(value)
-    except ValueError as e:
-        raise ValueError(
-            {"updated_at": [f"remote field {remote_updated!r} {e}; it is needed for incremental pulls"]}
-        ) from None
-    document = {}
-    for field in fields:
-        if field == "source":
-            continue  # the connector's name is the source
-        value = _remote_value(item, mapping.get(field, field))
-        if value is not _MISSING:
-            document[field] = value
-    return document, updated_at
-
-
-_MISSING: Any = object()
-
-
-def _remote_value(item: dict, name: str) -> Any:
-    # Exact key first, then a dotted path into nested objects ("fields.summary").
-    if name in item:
-        return item[name]
-    value: Any = item
-    for part in name.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return _MISSING
-        value = value[part]
-    return value
 
 
 def _iso(value: datetime) -> str:

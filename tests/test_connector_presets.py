@@ -1,0 +1,193 @@
+"""Connector presets against real local servers that page, shape fields and fail as ServiceNow, Jira and a
+TMF621 server do: every ticket arrives once, none is skipped, and a failed pull resumes where it stopped."""
+
+from datetime import timedelta
+
+import pytest
+
+from repair_center.models import Connector, ConnectorRun, Site, Ticket
+from repair_center.services.connectors import pull_connector
+from tests.factories import NetworkElementFactory, SiteFactory
+from tests.fake_ticketing_systems import KEYS, MAKERS, START, STEPS, FakeSystem, basic, remote_items
+
+KINDS = ("servicenow", "jira", "tmf621")
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(settings):
+    settings.TICKETAI_OUTBOUND_ALLOW = ["127.0.0.1"]  # the fake systems are on-premises targets
+    settings.TICKETAI_CONNECTOR_BACKOFF_S = 0.01
+    settings.TICKETAI_CONNECTOR_MAX_RETRIES = 3
+    settings.TICKETAI_CONNECTOR_TIMEOUT_S = 2.0
+
+
+@pytest.fixture(autouse=True)
+def site():
+    site = SiteFactory(code="SITE-P1")
+    NetworkElementFactory(site=site, serial="SN-P1", name="RRU-P1")
+    return site
+
+
+def _connector(kind: str, system: FakeSystem, **fields) -> Connector:
+    values = {"name": f"{kind}-noc", "preset": kind, "base_url": system.base_url, "page_size": 3, **fields}
+    return Connector.objects.create(**values)
+
+
+def _keys(kind: str) -> list[str]:
+    return sorted(Ticket.objects.filter(source=f"{kind}-noc").values_list("external_id", flat=True))
+
+
+def _expected(kind: str, numbers) -> list[str]:
+    return sorted(KEYS[kind].format(n) for n in numbers)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_preset_imports_every_ticket_once_across_pages(kind):
+    with FakeSystem(kind, remote_items(kind, 10), max_page=2 if kind == "jira" else 1000) as system:
+        connector = _connector(kind, system)
+        run = pull_connector(connector.id)
+        assert run.status == ConnectorRun.Status.SUCCEEDED, run.error
+        assert (run.created, run.rejected) == (10, 0), run.rejects
+        assert _keys(kind) == _expected(kind, range(1, 11))
+
+        # The next pull asks only for what changed since, and finds nothing new.
+        system.requests.clear()
+        again = pull_connector(connector.id)
+    assert again.status == ConnectorRun.Status.SUCCEEDED and (again.created, again.updated) == (0, 0)
+    assert again.unchanged <= 1  # the boundary item, read again
+    first = system.requests[0].query
+    newest = START + 10 * STEPS[kind]
+    if kind == "servicenow":
+        assert (
+            first["sysparm_query"]
+            == f"sys_updated_on>={newest:%Y-%m-%d %H:%M:%S}^ORDERBYsys_updated_on^ORDERBYsys_id"
+        )
+        assert (first["sysparm_offset"], first["sysparm_limit"]) == ("0", "3")
+    elif kind == "jira":
+        assert first["jql"] == f'updated >= "{newest:%Y-%m-%d %H:%M}" ORDER BY updated ASC, key ASC'
+        assert (first["startAt"], first["maxResults"]) == ("0", "3")
+    else:
+        just_before = newest - timedelta(milliseconds=1)
+        assert first["lastUpdate.gt"] == just_before.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        assert (first["offset"], first["limit"]) == ("0", "3")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_preset_reads_its_systems_field_shapes(kind, site):
+    with FakeSystem(kind, remote_items(kind, 1)) as system:
+        pull_connector(_connector(kind, system).id)
+    ticket = Ticket.objects.get(source=f"{kind}-noc")
+    assert (ticket.status, ticket.priority) == ("inProgress", "critical")
+    expected = {
+        "servicenow": ("INC0000001", "Incident 1", "RRU alarm on sector 1", site, "RRU-P1"),
+        "jira": ("NOC-1", "Issue 1", "CPRI down on RRU 1", None, ""),
+        "tmf621": ("TT-1", "Trouble 1", "Loss of signal on the backhaul", site, ""),
+    }[kind]
+    assert (ticket.external_id, ticket.title, ticket.description, ticket.site, ticket.element_ref) == expected
+    assert ticket.opened_at.isoformat() == "2026-01-01T07:00:00+00:00"
+    if kind == "servicenow":
+        assert ticket.element.serial == "SN-P1"  # cmdb_ci.name found the element by its name
+
+
+@pytest.mark.parametrize(
+    ("kind", "authorization", "fields"),
+    [
+        (
+            "servicenow",
+            basic("svc.ticketai", "pw-1"),
+            {"auth_username": "svc.ticketai", "auth_token": "pw-1"},
+        ),
+        ("servicenow", "Bearer oauth-token", {"auth_token": "oauth-token"}),
+        (
+            "jira",
+            basic("bot@example.com", "api-token"),
+            {"auth_username": "bot@example.com", "auth_token": "api-token"},
+        ),
+        ("tmf621", "Bearer tmf-token", {"auth_token": "tmf-token"}),
+    ],
+)
+def test_a_preset_authenticates_with_basic_or_bearer(kind, authorization, fields):
+    with FakeSystem(kind, remote_items(kind, 4), expect_authorization=authorization) as system:
+        run = pull_connector(_connector(kind, system, **fields).id)
+    assert run.status == ConnectorRun.Status.SUCCEEDED, run.error
+    assert run.created == 4
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_preset_waits_out_429_with_retry_after_and_retries_5xx(kind):
+    faults = {2: "429", 3: "503", 5: "500"}
+    with FakeSystem(kind, remote_items(kind, 8), faults=faults, retry_after="1") as system:
+        run = pull_connector(_connector(kind, system).id)
+    assert run.status == ConnectorRun.Status.SUCCEEDED, run.error
+    assert (run.created, run.retries) == (8, 3)
+    assert _keys(kind) == _expected(kind, range(1, 9))
+    waited = system.requests[2].at - system.requests[1].at
+    assert waited >= 0.9, f"Retry-After: 1 was not honoured ({waited:.2f}s)"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_page_that_changes_between_calls_leaves_no_gap(kind):
+    step = STEPS[kind]
+
+    def change_after_the_first_page(number: int, system: FakeSystem) -> None:
+        if number != 2:
+            return
+        # Item 1 (read on page 1) is edited now: it moves to the end, and with plain offsets item 4
+        # would slide onto page 1 and never be read. Item 12 is new.
+        edited = {"servicenow": {"short_description": "edited"}, "jira": {"summary": "edited"},
+                  "tmf621": {"name": "edited"}}[kind]  # fmt: skip
+        system.replace(KEYS[kind].format(1), _edited(kind, MAKERS[kind](1, START + 20 * step), edited))
+        system.items.append(MAKERS[kind](12, START + 21 * step))
+
+    with FakeSystem(kind, remote_items(kind, 10), before_request=change_after_the_first_page) as system:
+        run = pull_connector(_connector(kind, system).id)
+    assert run.status == ConnectorRun.Status.SUCCEEDED, run.error
+    assert _keys(kind) == _expected(kind, [*range(1, 11), 12])
+    assert Ticket.objects.get(source=f"{kind}-noc", external_id=KEYS[kind].format(1)).title == "edited"
+    assert run.created == 11
+
+
+def _edited(kind: str, item: dict, changes: dict) -> dict:
+    if kind == "jira":
+        return {**item, "fields": {**item["fields"], **changes}}
+    return {**item, **changes}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_failed_pull_resumes_from_the_last_stored_page_without_gaps_or_duplicates(kind, settings):
+    settings.TICKETAI_CONNECTOR_MAX_RETRIES = 1
+    with FakeSystem(kind, remote_items(kind, 10), faults={3: "503", 4: "503"}) as system:
+        connector = _connector(kind, system)
+        failed = pull_connector(connector.id)
+        assert failed.status == ConnectorRun.Status.FAILED
+        assert "503" in failed.error
+        stored = failed.created
+        assert 0 < stored < 10
+        connector.refresh_from_db()
+        assert connector.cursor  # moved with each stored page
+
+        resumed = pull_connector(connector.id)
+    assert resumed.status == ConnectorRun.Status.SUCCEEDED, resumed.error
+    assert stored + resumed.created == 10
+    assert _keys(kind) == _expected(kind, range(1, 11))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_more_tickets_with_one_update_time_than_fit_a_page_are_all_read(kind):
+    with FakeSystem(kind, remote_items(kind, 8, same_time=True)) as system:
+        run = pull_connector(_connector(kind, system).id)
+    assert run.status == ConnectorRun.Status.SUCCEEDED, run.error
+    assert _keys(kind) == _expected(kind, range(1, 9))
+
+
+def test_the_query_narrows_a_servicenow_pull():
+    items = remote_items("servicenow", 4)
+    items[1]["active"], items[3]["active"] = "false", "false"
+    for item in (items[0], items[2]):
+        item["active"] = "true"
+    with FakeSystem("servicenow", items) as system:
+        run = pull_connector(_connector("servicenow", system, query="active=true").id)
+    assert run.created == 2
+    assert system.requests[0].query["sysparm_query"].startswith("active=true^ORDERBYsys_updated_on")
+    assert not Site.objects.filter(needs_curation=True).exists()
