@@ -9,6 +9,7 @@ from repair_center.models import Connector, ConnectorRun, Site, Ticket
 from repair_center.services.connectors import pull_connector
 from tests.factories import NetworkElementFactory, SiteFactory
 from tests.fake_ticketing_systems import KEYS, MAKERS, START, STEPS, FakeSystem, basic, remote_items
+from tests.tmf_spec import tmf621
 
 KINDS = ("servicenow", "jira", "tmf621")
 pytestmark = pytest.mark.django_db
@@ -71,6 +72,10 @@ def test_a_preset_imports_every_ticket_once_across_pages(kind):
         just_before = newest - timedelta(milliseconds=1)
         assert first["lastUpdate.gt"] == just_before.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         assert (first["offset"], first["limit"]) == ("0", "3")
+
+
+def test_the_fake_tmf621_server_answers_troubletickets_as_the_spec_defines():
+    tmf621("TroubleTicket", remote_items("tmf621", 3), many=True)
 
 
 @pytest.mark.parametrize("kind", KINDS)
