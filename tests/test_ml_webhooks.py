@@ -1,19 +1,11 @@
 """Outbound webhooks reach a real HTTP receiver on 127.0.0.1: signed, retried with backoff, logged."""
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
-import uuid
 from datetime import timedelta
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from ml.core.webhooks import webhook_attempt, webhook_due_ids, webhook_emit
@@ -21,6 +13,7 @@ from ml.models import WebhookDelivery, WebhookSubscription
 from ml.tasks import deliver_webhook, webhook_retry_sweep
 from tests.fake_ticketing_server import wait_until
 from tests.webhook_receiver import WebhookReceiver
+from tests.webhook_worker import webhook_worker
 
 SECRET = "s3cret-shared-with-the-receiver"
 PAYLOAD = {"ticket": {"id": 7, "external_id": "NOC-7"}, "recommendations": [{"resolution": "REPLACE_SFP"}]}
@@ -280,52 +273,16 @@ def test_the_delivery_log_shows_each_subscriptions_attempts(admin_client_api, fa
 # --- A real worker over Redis ---------------------------------------------------------------------------
 
 
-def _test_database_url() -> str:
-    db = connection.settings_dict
-    assert connection.vendor == "postgresql", "worker tests need DATABASE_URL=postgres://..."
-    credentials = quote(db["USER"] or "", safe="")
-    if db["PASSWORD"]:
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-    return f"postgres://{credentials}@{host}/{quote(db['NAME'], safe='')}"
-
-
 @pytest.mark.slow
 def test_a_real_worker_delivers_with_retries_over_redis(transactional_db, tmp_path):
-    assert settings.REDIS_URL, "this test needs REDIS_URL (a real broker)"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "ticketai.settings",
-        "DATABASE_URL": _test_database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "TICKETAI_DATA_DIR": str(tmp_path / "data"),
-        "TICKETAI_CELERY_EAGER": "false",
-        "TICKETAI_WEBHOOK_BACKOFF_S": "0.2",
-        "TICKETAI_OUTBOUND_ALLOW": "127.0.0.1",
-        "PYTHONUNBUFFERED": "1",
-    }
     log = tmp_path / "worker.log"
-    with WebhookReceiver(script=[503, 503]) as receiver, log.open("wb") as out:
+    with WebhookReceiver(script=[503, 503]) as receiver, webhook_worker(tmp_path, log):
         _subscribe(receiver.url)
-        worker = subprocess.Popen(
-            [str(Path(sys.executable).parent / "celery"), "-A", "ticketai", "worker", "-Q", "default",
-             "--pool", "solo", "-c", "1", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "-n", f"webhooks-{uuid.uuid4().hex[:8]}@%h"],
-            cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        try:
-            with transaction.atomic():
-                [delivery_id] = webhook_emit("recommendation.ready", PAYLOAD)
-            delivered = wait_until(
-                lambda: WebhookDelivery.objects.get(pk=delivery_id).status == "delivered", timeout=90
-            )
-        finally:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
+        with transaction.atomic():
+            [delivery_id] = webhook_emit("recommendation.ready", PAYLOAD)
+        delivered = wait_until(
+            lambda: WebhookDelivery.objects.get(pk=delivery_id).status == "delivered", timeout=90
+        )
 
     assert delivered, log.read_text()[-3000:]
     delivery = WebhookDelivery.objects.get(pk=delivery_id)

@@ -4,6 +4,7 @@ import json
 
 import httpx
 import pytest
+from rest_framework.test import APIClient
 
 from ml.models import WebhookDelivery, WebhookSubscription
 from ml.serving import recommendations
@@ -13,8 +14,10 @@ from repair_center.services import workflow
 from repair_center.services.tickets import tickets_upsert
 from tests.conftest import _user
 from tests.factories import ResolutionCodeFactory
+from tests.fake_ticketing_server import wait_until
 from tests.tmf_spec import tmf621
 from tests.webhook_receiver import WebhookReceiver
+from tests.webhook_worker import webhook_worker
 
 BASE = "/tmf-api/troubleTicket/v4"
 
@@ -196,3 +199,25 @@ def test_a_fresh_recommendation_is_announced_under_the_ticketai_extension_event(
     assert body["eventType"] == "TicketAIRecommendationReadyEvent"
     assert body["recommendation"]["recommendations"][0]["resolution"] == "X"
     assert body["event"]["troubleTicket"]["id"] == str(ticket.pk)
+
+
+@pytest.mark.slow
+def test_a_real_worker_delivers_the_tmf621_events_over_redis(transactional_db, tmp_path, settings):
+    settings.TICKETAI_OUTBOUND_ALLOW = ["127.0.0.1"]
+    client = APIClient()
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Token {ApiToken.issue(user=_user('oss', 'integration'), name='oss')[1]}"
+    )
+    log = tmp_path / "worker.log"
+    with WebhookReceiver(script=[503]) as listener, webhook_worker(tmp_path, log, "tmf621"):
+        secret = client.post(f"{BASE}/hub", {"callback": listener.url}, format="json").json()["secret"]
+        body = {"externalId": "OSS:W-1", "description": "d", "severity": "Minor", "ticketType": "incident"}
+        ticket_id = client.post(f"{BASE}/troubleTicket", body, format="json").json()["id"]
+        client.patch(f"{BASE}/troubleTicket/{ticket_id}", {"status": "inProgress"}, format="json")
+        arrived = wait_until(lambda: len(listener.successes()) == 2, timeout=90)
+
+    assert arrived, log.read_text()[-3000:]
+    events = sorted(_events(listener, secret), key=lambda e: e["eventType"])
+    assert [e["eventType"] for e in events] == ["TroubleTicketCreateEvent", "TroubleTicketStatusChangeEvent"]
+    assert events[1]["event"]["troubleTicket"]["status"] == "inProgress"
+    assert 503 in [r.answered for r in listener.requests]  # the first try failed and was retried
