@@ -236,6 +236,7 @@ def test_a_change_the_lifecycle_refuses_is_409_and_changes_nothing(engineer_clie
     assert not WorkNote.objects.filter(ticket_id=ticket_id).exists()  # the whole patch, or nothing
     pending = _patch(engineer_client, ticket_id, {"status": "pending"})
     assert pending.status_code == 409
+    assert "it can be set to cancelled, held, inProgress, resolved" in pending.json()["reason"]
 
 
 def test_a_stale_if_match_is_409_and_a_current_one_applies(engineer_client):

@@ -296,12 +296,10 @@ def _action_for(ticket: Ticket, target: str) -> str | None:
     }
     action = actions.get(target)
     if action is None:
+        reachable = sorted({t.target for t in workflow.allowed_actions(ticket)} - {ticket.status})
+        can = f"it can be set to {', '.join(reachable)}" if reachable else "it cannot change (a final status)"
         raise IllegalTransition(
-            f"ticket {ticket.external_id} cannot be set to {target} through this API; "
-            f"from {ticket.status} it can be set to "
-            + ", ".join(
-                sorted({workflow.TRANSITIONS[t.action].target for t in workflow.allowed_actions(ticket)})
-            ),
+            f"ticket {ticket.external_id} cannot be set to {target} here; from {ticket.status} {can}",
             field="status",
         )
     return action
