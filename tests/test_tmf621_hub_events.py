@@ -180,6 +180,32 @@ def test_a_hub_hears_only_the_events_its_query_names(
 
 
 @pytest.mark.django_db
+def test_a_ticket_created_with_notes_is_announced_as_created(
+    integration_client, django_capture_on_commit_callbacks, on_premises_listener
+):
+    hub = WebhookSubscription.objects.create(
+        url="http://127.0.0.1:9/l",
+        kind="tmf621",
+        events=["TroubleTicketCreateEvent", "TroubleTicketAttributeValueChangeEvent"],
+    )
+    body = {
+        "description": "d",
+        "severity": "Major",
+        "ticketType": "incident",
+        "note": [{"text": "first look"}],
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = integration_client.post(f"{BASE}/troubleTicket", body, format="json")
+    assert response.status_code == 201
+    assert list(hub.deliveries.order_by("id").values_list("event", flat=True)) == [
+        "TroubleTicketCreateEvent",
+        "TroubleTicketAttributeValueChangeEvent",
+    ]
+    created = json.loads(hub.deliveries.get(event="TroubleTicketCreateEvent").body())
+    assert [n["text"] for n in created["event"]["troubleTicket"]["note"]] == ["first look"]
+
+
+@pytest.mark.django_db
 def test_a_fresh_recommendation_is_announced_under_the_ticketai_extension_event(on_premises_listener):
     hub = WebhookSubscription.objects.create(
         url="http://127.0.0.1:9/l", kind="tmf621", events=["TicketAIRecommendationReadyEvent"]

@@ -70,19 +70,21 @@ def _emit(events_by_ticket: dict[int, list[str]]) -> int:
 
 
 def tmf_announce_changed(ticket_ids: Iterable[int]) -> int:
-    """Notify hubs of tickets a source created or updated (tickets_changed); returns deliveries made."""
+    """Notify hubs of tickets a source created or updated (tickets_changed); returns deliveries made.
+
+    A ticket no source has updated yet was created (work on it in the same request, such as the
+    notes of a TMF621 POST, is announced by tmf_announce_worked); else its newest source update
+    says what changed."""
     if not hubs_listening():
         return 0
     ids = sorted(set(ticket_ids))
-    revisions = dict(Ticket.objects.filter(pk__in=ids).values_list("id", "revision"))
-    latest: dict[int, list[TicketChange]] = {}
-    for change in TicketChange.objects.filter(ticket_id__in=ids).order_by("ticket_id", "revision", "id"):
-        if change.revision == revisions.get(change.ticket_id):
-            latest.setdefault(change.ticket_id, []).append(change)
-    events = {}
-    for pk, revision in revisions.items():
-        events[pk] = _events_of(latest[pk]) if pk in latest else ([CREATE] if revision == 1 else [])
-    return _emit(events)
+    updates: dict[int, TicketChange] = {}
+    for change in TicketChange.objects.filter(ticket_id__in=ids, action=TicketChange.Action.UPDATE).order_by(
+        "ticket_id", "revision", "id"
+    ):
+        updates[change.ticket_id] = change  # the newest wins
+    present = Ticket.objects.filter(pk__in=ids).values_list("id", flat=True)
+    return _emit({pk: _events_of([updates[pk]]) if pk in updates else [CREATE] for pk in present})
 
 
 def tmf_announce_worked(revisions: dict[int, tuple[int, int]]) -> int:
