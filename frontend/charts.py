@@ -119,36 +119,68 @@ def _axes(left: int, top: int, size: int, x_label: str, y_label: str) -> list[st
     return body
 
 
-def reliability_diagram(bins: Sequence[dict]) -> SafeString:
-    """Calibration: mean confidence against accuracy per bin; the diagonal is perfect calibration.
-
-    ``bins``: [{"confidence": mean confidence, "accuracy": share correct, "count": n}, ...]."""
-    left, top, size = 44, 10, 240
-    body = _axes(left, top, size, "confidence", "accuracy")
-    body.append(
-        f'<line x1="{left}" y1="{top + size}" x2="{left + size}" y2="{top}" stroke="{_MUTED}" '
-        'stroke-dasharray="4 3"/>'
-    )
+def _reliability_series(bins: Sequence[dict], left: int, top: int, size: int, *, colour: str, hollow: bool,
+                        name: str) -> tuple[list[str], str]:  # fmt: skip
     used = [b for b in bins if b.get("count")]
     total = sum(b["count"] for b in used) or 1
+    body = []
     for b in used:
         x = left + b["confidence"] * size
         y = top + size - b["accuracy"] * size
         radius = 3 + 7 * (b["count"] / total) ** 0.5
+        paint = f'fill="{colour}" fill-opacity=".75"'
+        if hollow:
+            paint = f'fill="#fff" stroke="{colour}" stroke-width="1.5"'
         body.append(
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius:.1f}" fill="{_ACCENT}" fill-opacity=".75">'
-            f"<title>confidence {b['confidence']:.2f}, accuracy {b['accuracy']:.2f}, {b['count']} tickets"
-            "</title></circle>"
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius:.1f}" {paint} class="series-{escape(name)}">'
+            f"<title>{escape(name)}: confidence {b['confidence']:.2f}, accuracy {b['accuracy']:.2f}, "
+            f"{b['count']} tickets</title></circle>"
         )
-    points = " ".join(
-        f"{left + b['confidence'] * size:.1f},{top + size - b['accuracy'] * size:.1f}" for b in used
-    )
     if len(used) > 1:
-        body.append(f'<polyline points="{points}" fill="none" stroke="{_ACCENT}" stroke-width="1.5"/>')
+        points = " ".join(
+            f"{left + b['confidence'] * size:.1f},{top + size - b['accuracy'] * size:.1f}" for b in used
+        )
+        dash = ' stroke-dasharray="3 2"' if hollow else ""
+        body.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5"{dash}/>')
     description = "; ".join(
         f"confidence {b['confidence']:.2f}: accuracy {b['accuracy']:.2f} ({b['count']})" for b in used
     )
-    return _svg(left + size + 16, top + size + 40, "Reliability diagram", description or "No data.", body)
+    return body, description
+
+
+def reliability_diagram(bins: Sequence[dict], *, before: Sequence[dict] | None = None) -> SafeString:
+    """Calibration: mean confidence against accuracy per bin; the diagonal is perfect calibration.
+
+    ``bins``: [{"confidence": mean confidence, "accuracy": share correct, "count": n}, ...], as
+    served; ``before``: the same tickets before calibration, drawn hollow and dashed beside them."""
+    left, top, size = 44, 10, 240
+    body = _axes(left, top, size, "stated confidence", "share right")
+    body.append(
+        f'<line x1="{left}" y1="{top + size}" x2="{left + size}" y2="{top}" stroke="{_MUTED}" '
+        'stroke-dasharray="4 3"/>'
+    )
+    height = top + size + 40
+    descriptions = []
+    if before:
+        series, text = _reliability_series(
+            before, left, top, size, colour="#cf222e", hollow=True, name="before"
+        )
+        body += series
+        descriptions.append(f"before calibration: {text or 'no data'}")
+    series, text = _reliability_series(bins, left, top, size, colour=_ACCENT, hollow=False, name="served")
+    body += series
+    descriptions.append(f"as served: {text}" if before else text)
+    if before:
+        for i, (label, paint) in enumerate(
+            (("before calibration", 'fill="#fff" stroke="#cf222e" stroke-width="1.5"'),
+             ("as served (calibrated)", f'fill="{_ACCENT}"'))
+        ):  # fmt: skip
+            y = height + 4 + 16 * i
+            body.append(f'<circle cx="{left + 5}" cy="{y - 4}" r="5" {paint}/>')
+            body.append(_text(left + 16, y, label))
+        height += 36
+    description = "; ".join(d for d in descriptions if d) or "No data."
+    return _svg(left + size + 16, height, "Reliability diagram", description, body)
 
 
 def coverage_curve(points: Sequence[dict], *, target: float = 0.9) -> SafeString:

@@ -42,12 +42,32 @@ class Panel:
         return self.payload.get("evidence") or {}
 
     @property
+    def evidence_items(self) -> list[dict]:
+        """Codes, events and words as one list, strongest first (at most 5 are stored), each with
+        its ``kind`` and ``direction``: "for" the recommendation or "against" it."""
+        items = []
+        for key, kind in (("codes", "code"), ("events", "event"), ("words", "word")):
+            for entry in self.evidence.get(key) or []:
+                weight = float(entry.get("weight") or 0.0)
+                items.append({**entry, "kind": kind, "event_kind": entry.get("kind", ""),
+                              "weight": weight, "direction": "for" if weight > 0 else "against"})  # fmt: skip
+        return sorted(items, key=lambda item: -abs(item["weight"]))
+
+    @property
+    def evidence_patterns(self) -> list[dict]:
+        return list(self.evidence.get("patterns") or [])
+
+    def _decisive(self, key: str) -> list[dict]:
+        # Only what speaks for the recommendation is highlighted on the ticket.
+        return [item for item in self.evidence.get(key) or [] if float(item.get("weight") or 0.0) > 0]
+
+    @property
     def evidence_codes(self) -> set[str]:
-        return {str(item.get("code")) for item in self.evidence.get("codes") or []}
+        return {str(item.get("code")) for item in self._decisive("codes")}
 
     @property
     def evidence_event_indexes(self) -> set[int]:
-        return {item.get("index") for item in self.evidence.get("events") or []}
+        return {item.get("index") for item in self._decisive("events")}
 
     @property
     def unsure(self) -> bool:
@@ -55,7 +75,7 @@ class Panel:
 
     @property
     def evidence_words(self) -> list[str]:
-        return [str(item.get("word")) for item in self.evidence.get("words") or [] if item.get("word")]
+        return [str(item.get("word")) for item in self._decisive("words") if item.get("word")]
 
 
 def panel_for(ticket: Ticket) -> Panel:

@@ -10,6 +10,7 @@ from frontend import charts
 from frontend.views.access import AdminRequiredMixin, is_admin
 from ml.core import registry
 from ml.models import AuditLog, ModelVersion
+from ml.serving import confidence
 from ticketai.storable import text_problem
 
 COMPARED = (
@@ -87,13 +88,32 @@ def version_charts(version: ModelVersion) -> dict:
         "coverage": None,
     }
     # Older versions were evaluated before the curves were recorded; they show the summary numbers.
-    bins = (metrics.get("calibration") or {}).get("bins") or metrics.get("reliability")
+    calibration = metrics.get("calibration") or {}
+    bins = calibration.get("bins") or metrics.get("reliability")
     if bins:
-        out["reliability"] = charts.reliability_diagram(bins)
+        before = (calibration.get("before") or {}).get("bins")
+        out["reliability"] = charts.reliability_diagram(bins, before=before)
     curve = metrics.get("coverage_curve")
     if curve:
         out["coverage"] = charts.coverage_curve(curve)
     return out
+
+
+def calibration_summary(version: ModelVersion) -> dict | None:
+    """ECE on the held-out tickets before and after calibration, and the highest confidence served;
+    None for a version trained before calibration was measured."""
+    calibration = (version.metrics or {}).get("calibration") or {}
+    before, after = calibration.get("before"), calibration.get("after")
+    if not before or not after:
+        return None
+    cap = calibration.get("cap")
+    return {
+        "n": after.get("n"),
+        "fitted_on": calibration.get("fitted_on"),
+        "before_ece": before.get("ece"),
+        "after_ece": after.get("ece"),
+        "cap": confidence.percent(cap) if cap is not None else None,
+    }
 
 
 class ModelDetailView(AdminRequiredMixin, TemplateView):
@@ -105,6 +125,7 @@ class ModelDetailView(AdminRequiredMixin, TemplateView):
         return super().get_context_data(
             version=version,
             charts=version_charts(version),
+            calibration=calibration_summary(version),
             row_counts=[
                 (key.replace("_", " ").capitalize(), value) for key, value in version.row_counts.items()
             ],

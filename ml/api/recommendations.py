@@ -36,27 +36,48 @@ class RecommendedResolutionSerializer(serializers.Serializer):
     )
 
 
+_WEIGHT = (
+    "How much the top resolution's log-odds fall without it: positive speaks for the recommendation, "
+    "negative against. At most 5 codes, events and words in all, the strongest kept."
+)
+
+
 class CodeEvidenceSerializer(serializers.Serializer):
     code = serializers.CharField()
-    weight = serializers.FloatField(help_text="Drop of the top resolution's probability without it.")
+    weight = serializers.FloatField(help_text=_WEIGHT)
 
 
 class EventEvidenceSerializer(serializers.Serializer):
     index = serializers.IntegerField(help_text="Position in the ticket's events.")
     kind = serializers.CharField()
     code = serializers.CharField(allow_null=True)
-    weight = serializers.FloatField()
+    weight = serializers.FloatField(help_text=_WEIGHT)
 
 
 class WordEvidenceSerializer(serializers.Serializer):
-    word = serializers.CharField()
-    weight = serializers.FloatField()
+    word = serializers.CharField(help_text="A word of the title or description; never a stop word.")
+    weight = serializers.FloatField(help_text=_WEIGHT)
+
+
+class PatternEvidenceSerializer(serializers.Serializer):
+    statement = serializers.CharField(help_text="The fact in words, e.g. 'SFP_RX_LOW 4 min before ...'.")
+    pattern = serializers.CharField(help_text="code:<CODE> or pair:<FIRST>><THEN>.")
+    codes = serializers.ListField(child=serializers.CharField())
+    gap_minutes = serializers.IntegerField(allow_null=True, help_text="Between the pair's events here.")
+    resolution = serializers.CharField()
+    tickets = serializers.IntegerField(help_text="Training tickets with this pattern.")
+    fixed = serializers.IntegerField(help_text="Of those, fixed by the resolution.")
+    share = serializers.FloatField()
 
 
 class EvidenceSerializer(serializers.Serializer):
+    unit = serializers.CharField(required=False, help_text="The weights' unit: log-odds.")
     codes = CodeEvidenceSerializer(many=True)
     events = EventEvidenceSerializer(many=True)
     words = WordEvidenceSerializer(many=True)
+    patterns = PatternEvidenceSerializer(
+        many=True, required=False, help_text="What past training tickets with these codes were fixed by."
+    )
 
 
 class SimilarTicketSerializer(serializers.Serializer):

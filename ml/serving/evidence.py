@@ -1,37 +1,78 @@
-"""Why the model recommends what it does: occlusion of codes, events and words.
+"""Why the model recommends what it does: occlusion of codes, events and words, in log-odds.
 
 Each variant of the ticket leaves out one error code, one event or one word of its title and
-description; its weight is how much the top resolution's probability drops without it. All
-variants are scored in one batch, capped at MAX_VARIANTS, so explaining costs one forward pass.
+description; its weight is how much the top resolution's log-odds, log(p / (1 - p)), fall
+without it. Log-odds do not saturate: at p = 0.9999 a decisive code still moves them by several
+units where the probability moves by 0.0001, so the most confident answers keep a "why". The
+probabilities read are the members' own, mixed with the served weights but before their
+temperatures and the top-label calibration (Predictor.unsaturated_proba): a fitted temperature of
+0.05 rounds the served probability to exactly 1, and then nothing moves at all. A positive weight
+speaks for the recommendation, a negative one against.
+
+Only the MAX_ITEMS strongest items are kept, ranked by the size of their weight, and only those
+that move the log-odds by MIN_WEIGHT at least. Stop words, filler and tokens without a letter are
+never candidates. All variants are scored in one batch (the unchanged ticket first), capped at
+MAX_VARIANTS, so explaining costs one forward pass. Statements about past tickets with the same
+codes and alarm sequence come from ml.serving.evidence_patterns.
 """
 
 import re
 
 import numpy as np
 
+from ml.serving import evidence_patterns
+
 MAX_VARIANTS = 40
-MAX_WORDS = 5
+MAX_ITEMS = 5
+MAX_WORDS = MAX_ITEMS
+MIN_WEIGHT = 0.01  # log-odds
+UNIT = "log-odds"
 _WORD_RE = re.compile(r"[\w][\w.\-/]*", re.UNICODE)
+_LETTER_RE = re.compile(r"[^\W\d_]", re.UNICODE)
+# English function words and the filler of NOC write-ups: never evidence, whatever they move.
+STOP_WORDS = frozenset(
+    """
+    a about above after again against all also am an and any are around as at be because been before
+    being below between both but by can could did do does doing down during each few for from further
+    had has have having he her here hers him his how i if in into is it its itself just me more most
+    my no nor not now of off on once only or other our out over own same she should since so some
+    still such than that the their them then there these they this those through to too under until
+    up very was we were what when where which while who whom why will with would you your yet per via
+    waiting wait please pls kindly thanks thank regards team noc report reported reports case ticket
+    issue issues customer customers seen again today yesterday tonight morning evening night hello hi
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)
+
+
+def is_candidate_word(word: str) -> bool:
+    """A word that may be evidence: three characters or more, a letter in it, not a stop word."""
+    return len(word) > 2 and bool(_LETTER_RE.search(word)) and word.lower() not in STOP_WORDS
 
 
 def _words(document: dict, limit: int) -> list[str]:
-    seen: dict[str, None] = {}
+    seen: dict[str, str] = {}
     for field in ("title", "description"):
         for word in _WORD_RE.findall(str(document.get(field) or "")):
-            if len(word) > 2 and word.lower() not in {w.lower() for w in seen}:
-                seen[word] = None
+            word = word.rstrip(".-/")
+            if is_candidate_word(word) and word.lower() not in seen:
+                seen[word.lower()] = word
             if len(seen) >= limit:
-                return list(seen)
-    return list(seen)
+                return list(seen.values())
+    return list(seen.values())
 
 
 def _without_word(text: str, word: str) -> str:
     return re.sub(rf"(?<![\w-]){re.escape(word)}(?![\w-])", " ", text, flags=re.IGNORECASE)
 
 
-def explain(predictor, document: dict, context: dict, base_proba: np.ndarray) -> dict:
-    """{"codes": [{code, weight}], "events": [{index, kind, code, weight}], "words": [{word, weight}]}."""
-    top = int(np.argmax(base_proba))
+def log_odds(proba: np.ndarray, column: int) -> np.ndarray:
+    """log(p / (1 - p)) of one column, with 1 - p summed from the other columns (exact near 1)."""
+    p = np.clip(proba[:, column], 1e-300, None)
+    rest = np.clip(np.delete(proba, column, axis=1).sum(axis=1), 1e-300, None)
+    return np.log(p) - np.log(rest)
+
+
+def _variants(document: dict) -> list[tuple[str, object, dict]]:
     codes = list(dict.fromkeys(document.get("error_codes") or []))
     events = [e for e in (document.get("events") or []) if isinstance(e, dict)]
     variants: list[tuple[str, object, dict]] = []
@@ -51,24 +92,40 @@ def explain(predictor, document: dict, context: dict, base_proba: np.ndarray) ->
             "description": _without_word(str(document.get("description") or ""), word),
         }
         variants.append(("word", word, variant))
-    variants = variants[:MAX_VARIANTS]
-    out: dict[str, list] = {"codes": [], "events": [], "words": []}
+    return variants[:MAX_VARIANTS]
+
+
+def explain(predictor, document: dict, context: dict, base_proba: np.ndarray) -> dict:
+    """{"unit": "log-odds", "codes": [{code, weight}], "events": [{index, kind, code, weight}],
+    "words": [{word, weight}], "patterns": [{statement, ...}]}: at most MAX_ITEMS codes, events and
+    words together, each list strongest first; ``base_proba`` is the served row (it names the top)."""
+    top = int(np.argmax(base_proba))
+    out: dict = {"unit": UNIT, "codes": [], "events": [], "words": [], "patterns": []}
+    table = getattr(predictor, "patterns", None)
+    if table:
+        out["patterns"] = evidence_patterns.statements(
+            table, document, context.get("code_map"), predictor.labels[top]
+        )
+    variants = _variants(document)
     if not variants:
         return out
-    proba = predictor.predict_proba([v for _, _, v in variants], [context] * len(variants))
-    drops = base_proba[top] - proba[:, top]
-    for (kind, item, _), drop in zip(variants, drops, strict=True):
-        weight = round(float(drop), 4)
+    documents = [document] + [v for _, _, v in variants]
+    proba = predictor.unsaturated_proba(documents, [context] * len(documents))
+    odds = log_odds(proba, top)
+    items = []
+    for (kind, item, _), drop in zip(variants, odds[0] - odds[1:], strict=True):
+        weight = round(float(drop), 3)
+        if abs(weight) < MIN_WEIGHT:
+            continue
         if kind == "code":
-            out["codes"].append({"code": item, "weight": weight})
+            items.append(("codes", {"code": item, "weight": weight}))
         elif kind == "event":
             index, event = item
-            out["events"].append(
-                {"index": index, "kind": event.get("kind", ""), "code": event.get("code"), "weight": weight}
-            )
+            kind_code = {"kind": event.get("kind", ""), "code": event.get("code")}
+            items.append(("events", {"index": index, **kind_code, "weight": weight}))
         else:
-            out["words"].append({"word": item, "weight": weight})
-    out["codes"].sort(key=lambda x: -x["weight"])
-    out["events"].sort(key=lambda x: -x["weight"])
-    out["words"] = sorted(out["words"], key=lambda x: -x["weight"])[:MAX_WORDS]
+            items.append(("words", {"word": item, "weight": weight}))
+    items.sort(key=lambda pair: -abs(pair[1]["weight"]))
+    for kind, entry in items[:MAX_ITEMS]:
+        out[kind].append(entry)
     return out

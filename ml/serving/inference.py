@@ -17,7 +17,7 @@ import numpy as np
 from ml.core import labelsets, registry
 from ml.core.serialization import serialize
 from ml.models import ModelVersion
-from ml.serving import ensemble
+from ml.serving import calibration, ensemble, evidence_patterns
 
 logger = logging.getLogger(__name__)
 DEFAULT_KEY = "default"
@@ -53,6 +53,12 @@ class Predictor:
             serving, max_length=int(self.config["max_length"]), **self.config["tokenizer"]
         )
         self.lexical = ensemble.Lexical.load(serving / "lexical.npz")
+        try:
+            self.calibration = calibration.load(serving)
+        except (ValueError, KeyError) as e:
+            raise registry.ArtifactError(f"model v{version_id} has a broken calibration: {e}") from e
+        # Past fixes per code and alarm sequence in the training tickets, for the evidence's statements.
+        self.patterns: dict = evidence_patterns.load(serving)
         self.index = np.load(serving / "embeddings.npy", allow_pickle=False)
         index = json.loads((serving / "index.json").read_text())
         self.index_ticket_ids: list[int] = index["ticket_ids"]
@@ -79,12 +85,11 @@ class Predictor:
             return weights.get("transformer", 0) > 0 or weights.get("knn", 0) > 0
         return served in ("transformer", "knn")
 
-    def score_texts(self, texts: list[str], *, features: bool = True) -> Scores:
-        """Served probabilities; ``features=False`` when no similar tickets are wanted: the encoder
-        is then skipped whenever the served predictor does not use it (a lexical champion)."""
-        if not features and not self.encoder_serves:
-            proba = ensemble.served_proba(self.config, {"lexical": self.lexical.proba(texts)})
-            return Scores(proba=proba, features=np.zeros((len(texts), 0), dtype=np.float32))
+    def _members(self, texts: list[str], *, encoder: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Each member's raw probabilities (and the encoder features); without ``encoder`` only the
+        lexical member runs."""
+        if not encoder:
+            return {"lexical": self.lexical.proba(texts)}, np.zeros((len(texts), 0), dtype=np.float32)
         logits, raw = self.encoder.run(texts)
         features = ensemble.normalise(raw) if len(texts) else raw
         probas = {
@@ -94,7 +99,28 @@ class Predictor:
                 features, self.index, self.index_y, len(self.labels), k=int(self.config["knn_k"])
             ),
         }
-        return Scores(proba=ensemble.served_proba(self.config, probas), features=features)
+        return probas, features
+
+    def score_texts(self, texts: list[str], *, features: bool = True) -> Scores:
+        """Served probabilities; ``features=False`` when no similar tickets are wanted: the encoder
+        is then skipped whenever the served predictor does not use it (a lexical champion)."""
+        probas, vectors = self._members(texts, encoder=features or self.encoder_serves)
+        proba = ensemble.served_proba(self.config, probas)
+        # The one place served probabilities get the stored calibration (ml/training/calibration.py).
+        if self.calibration is not None:
+            proba = self.calibration.apply(proba)
+        return Scores(proba=proba, features=vectors)
+
+    def unsaturated_proba(self, documents: list[dict], contexts: list[dict] | None = None) -> np.ndarray:
+        """The members' raw probabilities mixed with the served weights, without temperatures or
+        calibration: the space evidence is measured in. Fitted temperatures can be far below 1
+        (0.05 when validation was all right), which pushes the served probabilities to exactly 1
+        where occlusion moves nothing; these keep every member's own spread."""
+        probas, _ = self._members(self.inputs(documents, contexts), encoder=self.encoder_serves)
+        served = self.config["served"]
+        if served == "ensemble":
+            return ensemble.combine(probas, self.config["weights"])
+        return probas[served]
 
     @staticmethod
     def inputs(documents: list[dict], contexts: list[dict] | None = None) -> list[str]:
@@ -239,7 +265,7 @@ def no_model_payload() -> dict:
         "abstain_reason": "no model has been trained yet",
         "abstain_rule": rule_text(),
         "recommendations": [],
-        "evidence": {"codes": [], "events": [], "words": []},
+        "evidence": {"codes": [], "events": [], "words": [], "patterns": []},
         "similar": [],
     }
 
@@ -282,7 +308,7 @@ def recommend(
         "recommendations": recommendations,
         "evidence": evidence.explain(predictor, document, context, proba)
         if with_evidence
-        else {"codes": [], "events": [], "words": []},
+        else {"codes": [], "events": [], "words": [], "patterns": []},
         "similar": similar.similar_tickets(predictor, scores.features[0], exclude_ticket_id=exclude_ticket_id)
         if with_similar
         else [],

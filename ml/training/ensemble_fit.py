@@ -27,7 +27,7 @@ from ml.serving.ensemble import (
     normalise,
     softmax,
 )
-from ml.training import evaluation, quantization
+from ml.training import calibration, evaluation, quantization
 
 
 def fit_serving(
@@ -101,6 +101,11 @@ def fit_serving(
     eval_labels = [e.label for e in evaluation_part]
     reports = {name: evaluation.report(eval_labels, proba, labels) for name, proba in ev.items()}
     served_proba = calibrate(ev[served], temperature)
+    # Top-label calibration on validation, measured on eval, stored beside the model (calibration.json).
+    served_proba = calibration.fit_and_store(
+        out_dir, y_validation=y["validation"], validation_proba=calibrate(val[served], temperature),
+        y_eval=y["eval"], eval_uncalibrated=ev[served], eval_proba=served_proba,
+    )  # fmt: skip
     config = {
         "members": list(MEMBERS),
         "member_temperatures": member_temperatures,

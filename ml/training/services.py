@@ -25,7 +25,7 @@ from ml.core.labelsets import label_set_key
 from ml.core.serialization import SERIALIZATION_VERSION
 from ml.models import ModelVersion, TrainingRun
 from ml.serving import ensemble
-from ml.training import ensemble_fit, evaluation
+from ml.training import calibration, ensemble_fit, evaluation, patterns
 from ml.training.fine_tuning import TrainingConfig, fine_tune, predict_proba
 from ml.training.quality import GateConfig, check_quality
 from ticketai.broker import enqueue_on_commit
@@ -244,6 +244,10 @@ def _fit_and_register(
         max_length=info["max_length"],
     )
     metrics = evaluation.report(eval_labels, served_proba, labels)
+    # ECE before and after calibration on the held-out tickets; past fixes per code and alarm
+    # sequence, counted on the tickets the model learnt from (never the evaluation part).
+    metrics["calibration"].update(calibration.held_out_report(staging / ensemble.SERVING_DIR))
+    patterns.fit_and_store(staging / ensemble.SERVING_DIR, [*split.train, *split.validation])
     metrics["served"] = serving["served"]
     metrics["members"] = {name: evaluation.summary(report) for name, report in members.items()}
     metrics["ensemble"] = {key: serving[key] for key in ("weights", "temperature", "validation")}
