@@ -53,3 +53,22 @@ def test_a_time_series_without_data_says_so():
         )
     )
     assert "js: latest 0.3" in root.find(f"{SVG}desc").text
+
+
+def test_the_reliability_diagram_draws_before_hollow_and_served_filled_with_a_legend():
+    served = [
+        {"confidence": 0.8, "accuracy": 0.8, "count": 10},
+        {"confidence": 0.6, "accuracy": 0.55, "count": 5},
+    ]
+    before = [
+        {"confidence": 0.99, "accuracy": 0.8, "count": 10},
+        {"confidence": 0.9, "accuracy": 0.55, "count": 5},
+    ]
+    root = _parse(charts.reliability_diagram(served, before=before))
+    points = [c for c in root.iter(f"{SVG}circle") if c.get("class")]
+    assert [c.get("class") for c in points] == ["series-before"] * 2 + ["series-served"] * 2
+    assert points[0].get("fill") == "#fff" and points[2].get("fill") != "#fff"
+    assert float(points[0].get("cx")) == 44 + 0.99 * 240
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert "before calibration" in texts and "as served (calibrated)" in texts
+    assert root.find(f"{SVG}desc").text.startswith("before calibration: confidence 0.99")

@@ -189,3 +189,27 @@ def test_the_admin_pages_are_in_the_navigation_of_admins_only(client, engineer, 
         assert f'href="{reverse(name)}"' in admins
         assert f'href="{reverse(name)}"' not in engineers
     assert f'href="{reverse("ticket-list")}"' in engineers and f'href="{reverse("profile")}"' in engineers
+
+
+def test_the_reliability_chart_shows_calibration_before_and_after_with_the_held_out_ece(admin_browser):
+    version = _version(5)
+    version.metrics["calibration"] = {
+        "bins": [{"confidence": 0.8, "accuracy": 0.78, "count": 40}],
+        "before": {"n": 40, "ece": 0.183, "bins": [{"confidence": 0.99, "accuracy": 0.8, "count": 40}]},
+        "after": {"n": 40, "ece": 0.021, "bins": [{"confidence": 0.8, "accuracy": 0.78, "count": 40}]},
+        "fitted_on": 20,
+        "cap": 0.9545,
+    }
+    version.save()
+    html = admin_browser.get(reverse("model-detail", args=[version.pk])).content.decode()
+    chart = html[
+        html.index('aria-label="Reliability diagram"') : html.index("</svg>", html.index("Reliability"))
+    ]
+    assert 'class="series-before"' in chart and 'class="series-served"' in chart
+    assert "before calibration" in chart and "as served (calibrated)" in chart
+    assert (
+        "On 40 held-out tickets, expected calibration error <strong>0.183</strong> before calibration and "
+        in html
+    )
+    assert "<strong>0.021</strong> as served" in html and "fitted on 20 validation tickets" in html
+    assert "The highest confidence it states is 95%" in html

@@ -102,3 +102,57 @@ def test_evidence_words_are_highlighted_and_the_text_still_escaped():
         '<mark class="evidence-word">hot</mark>&lt;/b&gt;; fibre-optic'
     )
     assert highlight("a <i>", []) == "a &lt;i&gt;"
+
+
+def test_only_what_speaks_for_the_fix_is_highlighted_and_the_evidence_is_ranked_and_signed(
+    client, engineer, ticket, monkeypatch
+):
+    from frontend.recommendation_panel import Panel
+
+    payload = {
+        "model_version": 1,
+        "recommendations": [
+            {"resolution": "REPLACE_SFP", "title": "Replace the SFP", "steps": [], "confidence": 0.9}
+        ],
+        "evidence": {
+            "unit": "log-odds",
+            "codes": [{"code": "CPRI_LINK_DOWN", "weight": 2.5}, {"code": "XX_NOISE", "weight": -0.4}],
+            "events": [{"index": 0, "kind": "alarm_raised", "code": "SFP_RX_LOW", "weight": 0.9}],
+            "words": [{"word": "dirty", "weight": 1.2}, {"word": "hot", "weight": -0.7}],
+            "patterns": [
+                {
+                    "statement": "CPRI_LINK_DOWN: 62% of the 540 past tickets with this code were fixed by "
+                    "REPLACE_SFP"
+                }
+            ],
+        },
+    }
+    panel = Panel(state="ready", payload=payload)
+
+    assert [(i["kind"], i["direction"]) for i in panel.evidence_items] == [
+        ("code", "for"), ("word", "for"), ("event", "for"), ("word", "against"), ("code", "against"),
+    ]  # fmt: skip
+    assert panel.evidence_codes == {"CPRI_LINK_DOWN"} and panel.evidence_words == ["dirty"]
+    assert panel.evidence_event_indexes == {0}
+    assert str(highlight(ticket.description, panel.evidence_words)) == (
+        'fibre <mark class="evidence-word">dirty</mark><br>sfp &lt;b&gt;hot&lt;/b&gt;'
+    )
+
+    monkeypatch.setattr("frontend.recommendation_panel.panel_for", lambda _: panel)
+    client.force_login(engineer)
+    html = client.get(reverse("ticket-detail", args=[ticket.pk])).content.decode()
+    shown = html[
+        html.index("Why: the evidence") : html.index("Similar past tickets")
+        if "Similar past" in html
+        else None
+    ]
+    assert "62% of the 540 past tickets with this code were fixed by REPLACE_SFP" in shown
+    assert shown.count('<li class="evidence-for">') == 3 and shown.count('<li class="evidence-against">') == 2
+    assert (
+        shown.index("CPRI_LINK_DOWN") < shown.index("dirty") < shown.index("SFP_RX_LOW") < shown.index("hot")
+    )
+    assert "+2.50 for" in shown and "-0.40 against" in shown
+    description = html[html.index('id="description-heading"') :]
+    assert '<mark class="evidence-word">dirty</mark>' in description
+    assert '<mark class="evidence-word">hot</mark>' not in description
+    assert html.count("evidence-hit") == 1  # the one decisive code; no event is stored on this ticket
