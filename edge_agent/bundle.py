@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives import serialization as crypto_serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from tokenizers import Tokenizer
 
+from edge_agent.calibration import Calibration
+from edge_agent.calibration import loads as load_calibration
 from edge_agent.delta import TARGET_MANIFEST, TARGET_SIGNATURE, DeltaError, apply_delta
 from edge_agent.serialization import SERIALIZATION_VERSION, serialize
 
@@ -189,6 +191,8 @@ class Model:
     shipped_head: Head | None
     head: Head | None = None  # a locally retrained head, when it beat the shipped one
     input_names: tuple[str, ...] = field(default=())
+    # Fitted centrally for the shipped model on held-out tickets; a local head is not calibrated by it.
+    calibration: Calibration | None = None
 
     def texts(self, documents: list[dict], contexts: list[dict | None]) -> list[str]:
         return [
@@ -209,8 +213,9 @@ class Model:
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         logits, features = self.run(texts)
         if self.head is not None:
-            logits = self.head.logits(features)
-        return softmax(logits.astype(np.float64))
+            return softmax(self.head.logits(features).astype(np.float64))
+        proba = softmax(logits.astype(np.float64))
+        return self.calibration.apply(proba) if self.calibration is not None else proba
 
     def with_head(self, head: Head) -> "Model":
         return Model(
@@ -223,6 +228,7 @@ class Model:
             shipped_head=self.shipped_head,
             head=head,
             input_names=self.input_names,
+            calibration=self.calibration,
         )
 
     @property
@@ -242,6 +248,7 @@ def load_model(path: str | Path, public_key_pem: str, *, threads: int = 1) -> Mo
         tokenizer = Tokenizer.from_str(contents["tokenizer.json"].decode())
         labels = json.loads(contents["labels.json"])
         code_map = json.loads(contents.get("code_map.json", b"{}"))
+        calibration = load_calibration(contents.get("calibration.json"))
     except Exception as e:  # a signed but broken bundle is refused like a tampered one
         raise BundleError(f"the bundle does not load: {e}") from e
     outputs = {o.name for o in session.get_outputs()}
@@ -264,4 +271,5 @@ def load_model(path: str | Path, public_key_pem: str, *, threads: int = 1) -> Mo
         code_map=dict(code_map),
         shipped_head=shipped,
         input_names=tuple(i.name for i in session.get_inputs()),
+        calibration=calibration,
     )

@@ -25,6 +25,7 @@ import numpy as np
 FILE = "calibration.json"
 FORMAT = 1
 METHOD = "top-label-isotonic"
+FLOOR_MARGIN = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +71,10 @@ class Calibration:
         rest = np.maximum(1.0 - p, 0.0)
         second = np.partition(proba, -2, axis=1)[:, -2]
         new = self.top(p)
-        # The new top must not fall below the rescaled runner-up: p' >= p2 (1 - p') / (1 - p).
+        # The new top must stay above the rescaled runner-up: p' > p2 (1 - p') / (1 - p). A tie
+        # would let argmax pick another answer, so a hair above it where the map would go below.
         floor = np.where(rest > 1e-12, second / np.maximum(rest + second, 1e-12), 0.0)
-        new = np.clip(np.maximum(new, floor), 0.0, 1.0)
+        new = np.clip(np.where(new <= floor, floor + FLOOR_MARGIN, new), 0.0, 1.0)
         out = np.empty_like(proba)
         saturated = rest <= 1e-12
         scale = np.where(saturated, 0.0, (1.0 - new) / np.where(saturated, 1.0, rest))

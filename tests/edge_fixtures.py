@@ -102,10 +102,10 @@ def tiny_onnx(
 
 def build_test_bundle(
     out_path: Path, *, version: str, labels=LABELS, seed: int = 0, code_map=None, max_length: int = 48,
-    **model,
+    calibration: dict | None = None, **model,
 ) -> Path:  # fmt: skip
     """A signed bundle (with the key ml.core.signing is configured with) holding the tiny model
-    (``model``: tiny_onnx's hidden, head_seed or head)."""
+    (``model``: tiny_onnx's hidden, head_seed or head), and ``calibration.json`` when given."""
     work = out_path.parent / f".{version}-files"
     work.mkdir(parents=True, exist_ok=True)
     head = tiny_onnx(work / "model.onnx", n_classes=len(labels), seed=seed, **model)
@@ -116,6 +116,9 @@ def build_test_bundle(
     (work / "head.npz").write_bytes(buffer.getvalue())
     files = {name: work / name for name in ("model.onnx", "labels.json", "code_map.json", "head.npz")}
     files["tokenizer.json"] = tokenizer_json()
+    if calibration is not None:
+        (work / "calibration.json").write_text(json.dumps(calibration))
+        files["calibration.json"] = work / "calibration.json"
     manifest = {"version": version, "model_version": None, "max_length": max_length, "metrics": {}}
     return bundles.build_bundle(out_path=out_path, files=files, manifest=manifest)
 

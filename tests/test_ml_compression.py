@@ -57,13 +57,17 @@ def test_the_distil_task_registers_a_signed_bundle_with_lineage_metrics_and_chec
     assert manifest["model_version"] == bundle.version and manifest["parent"] is None
     assert manifest["teacher"] == teacher.pk and manifest["intended_tier"] == "cell-site"
     assert manifest["serialization_version"] == SERIALIZATION_VERSION and manifest["created_at"]
-    assert set(manifest["files"]) == set(BUNDLE_FILES)
+    assert set(manifest["files"]) == {*BUNDLE_FILES, "calibration.json"}
     metrics = manifest["metrics"]
     # Measured on the teacher's own held-out evaluation set (8 tickets), beside the teacher's numbers.
     assert metrics["n"] == 8 and 0.0 <= metrics["macro_f1"] <= 1.0 and "accuracy" in metrics["teacher"]
     assert metrics["distillation"]["unlabelled"] == 8 and metrics["export_max_abs_error"] < 1e-5
     assert 0 < metrics["distillation"]["augmented"] <= metrics["distillation"]["labelled"]
     assert bundle.metrics["bundle_bytes"] == bundle.bytes
+    # The student's calibration: fitted on half the held-out tickets, measured on the other half.
+    calibration = metrics["calibration"]
+    assert calibration["fitted_on"] == 4 and calibration["before"]["n"] == calibration["after"]["n"] == 4
+    assert 0 < calibration["cap"] < 1
 
     files = bundle_files(bundle.path)
     assert json.loads(files["labels.json"]) == teacher.label_set

@@ -23,11 +23,12 @@ from django.utils import timezone
 from ml.compression.distillation import DistillationConfig, distil, eval_examples
 from ml.core import bundles
 from ml.core.serialization import SERIALIZATION_VERSION
-from ml.training import evaluation
+from ml.training import calibration, evaluation
 
 logger = logging.getLogger(__name__)
 
 BUNDLE_FILES = ("model.onnx", "tokenizer.json", "labels.json", "code_map.json", "head.npz")
+OPTIONAL_FILES = ("calibration.json",)  # absent when there were no evaluation tickets to fit it on
 # A build's scratch folder in the bundle directory; one left by a killed worker is removed by ml.worker.
 WORK_PREFIX = ".work-"
 
@@ -133,6 +134,11 @@ def _evaluate(teacher, teacher_root: Path, work: Path, student_dir: Path, max_le
     int8 = _onnx_proba(work / "model.onnx", student_dir, texts, max_length=max_length)
     fp32 = _onnx_proba(work / "model_fp32.onnx", student_dir, texts, max_length=max_length)
     report = evaluation.summary(evaluation.report(gold, int8, labels))
+    # The bundle's calibration (calibration.json), fitted and checked on halves of the same tickets.
+    index = {label: i for i, label in enumerate(labels)}
+    report["calibration"] = calibration.fit_on_half(
+        work, y=np.array([index.get(label, -1) for label in gold]), proba=int8
+    )
     report["fp32"] = evaluation.summary(evaluation.report(gold, fp32, labels))
     report["int8_fp32_argmax_agreement"] = float(np.mean(int8.argmax(1) == fp32.argmax(1)))
     report["teacher"] = evaluation.summary(teacher.metrics or {})
@@ -220,7 +226,11 @@ def compress(*, teacher, config: CompressionConfig | None = None, progress=None)
         bundle_dir = Path(settings.TICKETAI_EDGE_BUNDLE_DIR)
         path = bundles.build_bundle(
             out_path=bundle_dir / f"{version}.zip",
-            files={name: work / name for name in BUNDLE_FILES},
+            files={
+                name: work / name
+                for name in BUNDLE_FILES + OPTIONAL_FILES
+                if name in BUNDLE_FILES or (work / name).is_file()
+            },
             manifest=manifest,
         )
         metrics["bundle_bytes"] = path.stat().st_size
