@@ -144,7 +144,7 @@ def _served_row(tmp, transformer_s: float, train, validation, held, labels, info
 
     from ml.serving import ensemble
     from ml.serving.inference import Predictor
-    from ml.training import ensemble_fit
+    from ml.training import calibration, ensemble_fit
 
     def examples(part, offset):
         return [
@@ -171,6 +171,8 @@ def _served_row(tmp, transformer_s: float, train, validation, held, labels, info
     row = _row("served_all", [e["label"] for e in held], proba, labels, transformer_s + fit_s, predict_s)
     config = predictor.config
     row.update(weights=config["weights"], member_temperatures=config["member_temperatures"])
+    # ECE on the held-out tickets before calibration, with the temperatures only, and as served.
+    row["calibration"] = calibration.held_out_report(tmp / ensemble.SERVING_DIR)
     return row
 
 
