@@ -127,7 +127,7 @@ def test_a_recommendation_has_ranked_resolutions_with_steps_evidence_and_similar
     assert [r["confidence"] for r in ranked] == sorted((r["confidence"] for r in ranked), reverse=True)
     assert ranked[0]["resolution"] == "ROLLBACK_SW"
     assert ranked[0]["title"] == "Fix ROLLBACK_SW" and ranked[0]["steps"] == ["Check the unit", "Swap it"]
-    assert set(payload["evidence"]) == {"codes", "events", "words"}
+    assert set(payload["evidence"]) == {"unit", "codes", "events", "words", "patterns"}
     similar = payload["similar"]
     assert len(similar) == 5
     assert [s["similarity"] for s in similar] == sorted((s["similarity"] for s in similar), reverse=True)
