@@ -224,15 +224,9 @@ def compress(*, teacher, config: CompressionConfig | None = None, progress=None)
             "serialization_version": SERIALIZATION_VERSION,
         }
         bundle_dir = Path(settings.TICKETAI_EDGE_BUNDLE_DIR)
-        path = bundles.build_bundle(
-            out_path=bundle_dir / f"{version}.zip",
-            files={
-                name: work / name
-                for name in BUNDLE_FILES + OPTIONAL_FILES
-                if name in BUNDLE_FILES or (work / name).is_file()
-            },
-            manifest=manifest,
-        )
+        files = {name: work / name for name in BUNDLE_FILES}
+        files.update({name: work / name for name in OPTIONAL_FILES if (work / name).is_file()})
+        path = bundles.build_bundle(out_path=bundle_dir / f"{version}.zip", files=files, manifest=manifest)
         metrics["bundle_bytes"] = path.stat().st_size
         full = bundles.bundle_register(
             path=path, model_version=teacher, intended_tier=config.intended_tier, metrics=metrics
