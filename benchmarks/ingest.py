@@ -149,6 +149,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def server_up(client, tries: int = 300) -> bool:
+    """Wait until the server behind ``client`` (httpx) answers /healthz; False if it never does."""
+    import httpx
+
+    for _ in range(tries):
+        try:
+            if client.get("/healthz").status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
 def bench_bulk_api(tickets_file: Path, url: str, batch_size: int) -> tuple[float | None, str]:
     import httpx
     from django.contrib.auth.models import Group, User
@@ -181,14 +195,7 @@ def bench_bulk_api(tickets_file: Path, url: str, batch_size: int) -> tuple[float
     try:
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=300, headers={"Authorization": f"Token {raw}"}) as client:
-            for _ in range(300):
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-            else:
+            if not server_up(client):
                 return None, "the server did not start"
             sent = 0
             started = time.perf_counter()

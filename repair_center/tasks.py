@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 
 from repair_center.models import Connector
-from repair_center.services import connectors
+from repair_center.services import alarms, connectors
 
 logger = logging.getLogger(__name__)
 
@@ -35,3 +35,9 @@ def pull_connector(connector_id: int) -> dict:
         "cursor": run.cursor_after,
         "error": run.error,
     }
+
+
+@shared_task(name="repair_center.tasks.expire_alarms")
+def expire_alarms() -> dict:
+    """Delete alarms older than TICKETAI_ALARM_RETENTION_DAYS (scheduled hourly)."""
+    return {"deleted": alarms.alarms_expire()}

@@ -65,6 +65,12 @@ def admin_client_api(admin_user):
 
 
 @pytest.fixture
+def fault_management_client(db):
+    """A fault-management system's token: it may post alarms (TMF642) and nothing else."""
+    return _client_for(_user("fm", "fault_management"))
+
+
+@pytest.fixture
 def anon_client():
     return APIClient()
 

@@ -38,7 +38,8 @@ from ml.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from repair_center.models import ApiToken, AssignmentGroup, RepairRecord, Site, Ticket, WorkNote
+from repair_center.models import Alarm, ApiToken, AssignmentGroup, RepairRecord, Site, Ticket, WorkNote
+from repair_center.services.alarms import alarms_upsert
 from repair_center.services.tickets import tickets_upsert
 from tests.conftest import _user
 from tests.factories import (
@@ -143,6 +144,8 @@ def _build_world(keep) -> SimpleNamespace:
     )
     w.ticket = keep(Ticket.objects.get(pk=result.id))
     w.group = keep(AssignmentGroup.objects.create(name="HI crew"))
+    [raised] = alarms_upsert(documents=[_alarm("HI-A-1")])
+    w.alarm = keep(Alarm.objects.get(pk=raised.id))
     w.repair = keep(RepairRecordFactory(rma_id="HI-RMA-1"))
     w.webhook = keep(
         WebhookSubscription.objects.create(url="https://93.184.215.14/h", events=["feedback.recorded"])
@@ -284,6 +287,24 @@ def _what_if(w) -> dict:
 
 
 TICKET = {"text": "title", "date": "opened_at", "json": "events.0.attrs"}
+ALARM = {"text": "alarmDetails", "date": "alarmRaisedTime", "json": "comment"}
+
+
+def _alarm(external_id: str) -> dict:
+    return {
+        "externalAlarmId": external_id,
+        "sourceSystemId": "hi-fm",
+        "alarmedObject": {"id": "HI-EL-1"},
+        "state": "raised",
+        "alarmType": "Equipment Alarm",
+        "perceivedSeverity": "major",
+        "probableCause": "HI-RAW",
+        "alarmRaisedTime": "2026-01-02T03:04:05Z",
+        "alarmDetails": "fan failure",
+        "comment": [{"comment": "seen before"}],
+    }
+
+
 ID = {"url": lambda w: {"id": w.ticket.pk}}
 
 OPERATIONS: dict[tuple[str, str], Op] = {
@@ -532,6 +553,48 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "admin", None, url=lambda w: {"id": w.webhook.pk, "delivery_id": w.delivery.pk}
     ),
     ("POST", "/api/v1/models/{id}/shadow/"): Op("admin", None, url=lambda w: {"id": w.version.pk}),
+    # TMF642 alarms (issue 19).
+    ("POST", "/tmf-api/alarm/v4/alarm"): Op("integration", lambda w: _alarm("HI-A-2"), **ALARM),
+    ("POST", "/tmf-api/alarm/v4/alarm/bulk"): Op(
+        "integration",
+        lambda w: {"alarms": [_alarm(f"HI-B-{n}") for n in range(3)]},
+        text="alarms.1.alarmDetails",
+        date="alarms.1.alarmRaisedTime",
+        json="alarms.1.comment",
+        stored=lambda w: Alarm.objects.filter(external_id__in=["HI-B-0", "HI-B-2"]).count(),
+    ),
+    ("PATCH", "/tmf-api/alarm/v4/alarm/{id}"): Op(
+        "integration",
+        lambda w: {"alarmDetails": "fan swapped", "alarmChangedTime": _now(), "comment": [{"comment": "ok"}]},
+        text="alarmDetails",
+        date="alarmChangedTime",
+        json="comment",
+        url=lambda w: {"id": w.alarm.pk},
+    ),
+    ("POST", "/tmf-api/alarm/v4/clearAlarms"): Op(
+        "integration",
+        lambda w: {
+            "alarmClearedTime": _now(),
+            "clearSystemId": "noc",
+            "clearUserId": "hi",
+            "alarmPattern": [{"externalAlarmId": "HI-A-1", "alarmedObject": {"id": "HI-EL-1"}}],
+        },
+        text="clearUserId",
+        date="alarmClearedTime",
+        json="alarmPattern.0.alarmedObject",
+    ),
+    ("POST", "/tmf-api/alarm/v4/ackAlarms"): Op(
+        "integration",
+        lambda w: {
+            "ackTime": _now(),
+            "ackSystemId": "noc",
+            "ackUserId": "hi",
+            "alarmPattern": [{"externalAlarmId": "HI-A-1", "alarmedObject": {"id": "HI-EL-1"}}],
+        },
+        text="ackUserId",
+        date="ackTime",
+        json="alarmPattern.0.alarmedObject",
+    ),
     ("DELETE", "/api/v1/models/{id}/shadow/"): Op("admin", None, url=lambda w: {"id": w.version.pk}),
 }
 

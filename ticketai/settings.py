@@ -216,6 +216,7 @@ SPECTACULAR_SETTINGS = {
         "TicketActionEnum": "repair_center.api.workflow.ACTION_CHOICES",
         "TicketChangeActionEnum": "repair_center.models.TicketChange.Action",
         "FeedbackActionEnum": "ml.models.feedback.Feedback.Action",
+        "AlarmStateEnum": "repair_center.models.Alarm.State",
     },
 }
 
@@ -269,6 +270,9 @@ for _entry in TICKETAI_OUTBOUND_ALLOW:
 TICKETAI_CONNECTOR_TIMEOUT_S = env.number("TICKETAI_CONNECTOR_TIMEOUT_S", 30.0, minimum=0.1)
 TICKETAI_CONNECTOR_MAX_RETRIES = env.integer("TICKETAI_CONNECTOR_MAX_RETRIES", 5, minimum=0)
 TICKETAI_CONNECTOR_BACKOFF_S = env.number("TICKETAI_CONNECTOR_BACKOFF_S", 1.0, minimum=0.0)
+
+# --- Alarms (TMF642): how long they are kept, and how they become ticket events ---
+TICKETAI_ALARM_RETENTION_DAYS = env.integer("TICKETAI_ALARM_RETENTION_DAYS", 30, minimum=1)
 
 # --- Working tickets: SLA targets per priority (hours from opening to resolution) ---
 TICKETAI_SLA_HOURS = {

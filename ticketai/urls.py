@@ -11,9 +11,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("repair_center.api.urls")),
     path("api/v1/", include("ml.api.urls")),
-    # TM Forum Open APIs (docs/connect.md): TMF621 trouble tickets and their event hub.
+    # TM Forum Open APIs (docs/connect.md): TMF621 trouble tickets and their event hub,
+    # TMF642 alarms.
     path("tmf-api/troubleTicket/v4/", include("repair_center.tmf.urls")),
     path("tmf-api/troubleTicket/v4/", include("ml.api.tmf_urls")),
+    path("tmf-api/alarm/v4/", include("repair_center.tmf.alarm_urls")),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
     # The split view: its set-up script is a file of its own, not inline (Content-Security-Policy).
     path(

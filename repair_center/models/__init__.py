@@ -1,4 +1,5 @@
 from repair_center.models.access import ApiToken
+from repair_center.models.alarms import Alarm
 from repair_center.models.catalogue import ErrorCode, ErrorCodeAlias, ResolutionCode, UnmappedCode
 from repair_center.models.connectors import Connector, ConnectorRun
 from repair_center.models.repairs import RepairRecord
@@ -7,6 +8,7 @@ from repair_center.models.tickets import Ticket, TicketErrorCode, TicketEvent
 from repair_center.models.workflow import AssignmentGroup, TicketChange, WorkNote
 
 __all__ = [
+    "Alarm",
     "ApiToken",
     "AssignmentGroup",
     "Connector",

@@ -11,6 +11,8 @@ class Connector(models.Model):
     class Kind(models.TextChoices):
         TICKETS = "tickets", "Tickets"
         REPAIRS = "repairs", "Repair records"
+        # A TMF642 alarm list: GET base_url?alarmChangedTime.gt=<cursor>&offset=&limit= (alarm_pull.py).
+        ALARMS = "tmf642-alarms", "TMF642 alarms"
 
     class Preset(models.TextChoices):
         # How to page through the remote system and read its fields (docs/connect.md, "Pull connectors").

@@ -3,7 +3,7 @@
 from collections import Counter
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 
 from repair_center.models import (
@@ -49,6 +49,17 @@ def record_unmapped(occurrences: Counter[tuple[str, str]]) -> None:
         [UnmappedCode(vendor=vendor, raw_code=raw) for vendor, raw in occurrences],
         ignore_conflicts=True,
     )
+    if connection.vendor == "postgresql":
+        # One statement for the whole batch: an alarm storm carries dozens of unknown codes at once.
+        vendors, raws, counts = zip(*((v, r, n) for (v, r), n in occurrences.items()), strict=True)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {UnmappedCode._meta.db_table} AS u SET occurrences = u.occurrences + c.n, "  # noqa: S608
+                "last_seen = now() FROM unnest(%s::text[], %s::text[], %s::int[]) AS c(vendor, raw_code, n) "
+                "WHERE u.vendor = c.vendor AND u.raw_code = c.raw_code",
+                [list(vendors), list(raws), list(counts)],
+            )
+        return
     for (vendor, raw), count in occurrences.items():
         UnmappedCode.objects.filter(vendor=vendor, raw_code=raw).update(occurrences=F("occurrences") + count)
 

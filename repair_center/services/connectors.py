@@ -26,6 +26,7 @@ from repair_center.documents import FIELDS as TICKET_FIELDS
 from repair_center.documents import parse_timestamp
 from repair_center.ingestion import presets
 from repair_center.models import Connector, ConnectorRun
+from repair_center.services.alarm_pull import pull_alarm_pages
 from repair_center.services.repairs import FIELDS as REPAIR_FIELDS
 from repair_center.services.repairs import repairs_upsert
 from repair_center.services.tickets import ItemResult, tickets_upsert
@@ -174,6 +175,9 @@ def _pull_pages(connector: Connector, run: ConnectorRun) -> None:
     # Redirects are not followed (one could carry the bearer token to another host), and every
     # connection is checked by the outbound guard, on the address it actually reaches.
     with outbound.client(headers=headers, timeout=timeout, auth=auth) as client:
+        if connector.kind == Connector.Kind.ALARMS:
+            pull_alarm_pages(connector, run, lambda page_url: _parse_json(page_url, _get(client, page_url, run)), PullError)
+            return
         if connector.preset != Connector.Preset.GENERIC:
             _pull_preset(connector, run, client)
             return
@@ -279,11 +283,15 @@ def _retry_after(value: str | None) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
-def _parse_page(url: str, response: httpx.Response) -> dict:
+def _parse_json(url: str, response: httpx.Response):
     try:
-        payload = response.json()
+        return response.json()
     except ValueError as e:
         raise PullError(f"GET {url} did not return JSON: {e}") from None
+
+
+def _parse_page(url: str, response: httpx.Response) -> dict:
+    payload = _parse_json(url, response)
     if (
         not isinstance(payload, dict)
         or not isinstance(payload.get("results"), list)

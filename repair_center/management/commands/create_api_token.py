@@ -17,7 +17,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--name", default="", help="A label to tell tokens apart, e.g. the system using it."
         )
-        parser.add_argument("--role", choices=sorted(roles.ALL), help="Also add the user to this role group.")
+        parser.add_argument(
+            "--role", choices=sorted(roles.KNOWN), help="Also add the user to this role group."
+        )
         parser.add_argument(
             "--create-user", action="store_true", help="Create the user (without a password) if missing."
         )
@@ -34,7 +36,7 @@ class Command(BaseCommand):
         if not user.is_superuser and not roles.user_roles(user):
             self.stderr.write(
                 f"Warning: {username} has no role; the token will get 403 until a role is added "
-                f"(--role {'/'.join(sorted(roles.ALL))})."
+                f"(--role {'/'.join(sorted(roles.KNOWN))})."
             )
         token, raw = ApiToken.issue(user=user, name=name)
         self.stderr.write(f"Token {token.prefix}… issued for {username}; it is shown only this once:")
