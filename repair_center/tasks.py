@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 
 from repair_center.models import Connector
-from repair_center.services import alarms, connectors
+from repair_center.services import alarms, connectors, correlation
 
 logger = logging.getLogger(__name__)
 
@@ -41,3 +41,11 @@ def pull_connector(connector_id: int) -> dict:
 def expire_alarms() -> dict:
     """Delete alarms older than TICKETAI_ALARM_RETENTION_DAYS (scheduled hourly)."""
     return {"deleted": alarms.alarms_expire()}
+
+
+@shared_task(name="repair_center.tasks.correlate_alarms")
+def correlate_alarms(alarm_ids: list[int]) -> dict:
+    """Give the tickets these alarms touch their new events; idempotent (an unchanged one is skipped)."""
+    touched = correlation.tickets_touched(alarm_ids)
+    changed = correlation.recorrelate(touched)
+    return {"alarms": len(alarm_ids), "tickets": len(touched), "changed": len(changed)}

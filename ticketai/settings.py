@@ -273,6 +273,9 @@ TICKETAI_CONNECTOR_BACKOFF_S = env.number("TICKETAI_CONNECTOR_BACKOFF_S", 1.0, m
 
 # --- Alarms (TMF642): how long they are kept, and how they become ticket events ---
 TICKETAI_ALARM_RETENTION_DAYS = env.integer("TICKETAI_ALARM_RETENTION_DAYS", 30, minimum=1)
+# A ticket gets the alarms of its element and site raised this long before it opened (and later ones
+# until it is resolved) as events.
+TICKETAI_CORRELATION_WINDOW_MINUTES = env.integer("TICKETAI_CORRELATION_WINDOW_MINUTES", 24 * 60, minimum=1)
 
 # --- Working tickets: SLA targets per priority (hours from opening to resolution) ---
 TICKETAI_SLA_HOURS = {

@@ -8,6 +8,7 @@ written with one ``INSERT ... ON CONFLICT DO UPDATE``: that is what absorbs an a
 """
 
 import json
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +24,10 @@ from repair_center.alarm_documents import AlarmError, parse_alarm
 from repair_center.models import Alarm, NetworkElement, Site
 from repair_center.services.catalogue import CodeMapper, record_unmapped
 from repair_center.services.tickets import ItemResult
+from ticketai import broker
 from ticketai.storable import json_problem, printable
+
+logger = logging.getLogger(__name__)
 
 # Every column a merge may change (all but the key, the id and created_at).
 COLUMNS = [
@@ -122,7 +126,11 @@ def _write(items: list[_Item]) -> list[tuple[int, ItemResult]]:
 
 
 def _announce(alarm_ids: list[int]) -> None:
-    """Hook for what follows a change of alarms (correlation, grouping); nothing yet."""
+    """After commit: the tickets these alarms touch get them as events (repair_center.tasks)."""
+    try:
+        broker.enqueue("repair_center.tasks.correlate_alarms", alarm_ids)
+    except broker.BROKER_ERRORS:  # the alarms are stored; a broker outage must not fail the request
+        logger.exception("could not queue correlation of %d alarms", len(alarm_ids))
 
 
 def _stored_rows(keys: set[tuple[str, str]]) -> dict[tuple[str, str], dict]:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from repair_center.documents import DocumentError, TicketDoc, parse_ticket
 from repair_center.models import NetworkElement, Site, Ticket, TicketChange, TicketErrorCode, TicketEvent
-from repair_center.services import history
+from repair_center.services import correlation, history
 from repair_center.services.catalogue import (
     CodeMapper,
     create_missing_resolutions,
@@ -235,8 +235,13 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
             ],
         )
         changed_ids = [t.id for _, _, t in to_update]
+        kept = correlation.kept_events(changed_ids)  # before they go with the rest
         TicketErrorCode.objects.filter(ticket_id__in=changed_ids).delete()
         TicketEvent.objects.filter(ticket_id__in=changed_ids).delete()
+    else:
+        kept = {}
+    # The alarms of each ticket's element and site join its events (services/correlation.py).
+    alarm_events = correlation.alarm_events_for([correlation.Span.of(t) for _, _, t in to_create + to_update])
 
     mapper = CodeMapper()
     unmapped: Counter[tuple[str, str]] = Counter()
@@ -249,11 +254,17 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
             if code_id is None:
                 unmapped[(vendor, raw)] += 1
             code_rows.append((ticket.id, position, raw, code_id))
-        for position, event in enumerate(doc.events):
+        inline = []
+        for event in doc.events:
+            if correlation.is_correlated(event.attrs):
+                continue  # made again from the alarms below
             code_id = mapper.map(event.code, vendor) if event.code else None
             if event.code and code_id is None:
                 unmapped[(vendor, event.code)] += 1
-            event_rows.append((ticket.id, position, event.at, event.kind, event.code, code_id, event.attrs))
+            inline.append((event.at, event.kind, event.code, code_id, event.attrs))
+        correlated = kept.get(ticket.id, []) + alarm_events.get(ticket.id, [])
+        events = correlation.merge(inline, correlated, opened_at=ticket.opened_at) if correlated else inline
+        event_rows.extend((ticket.id, position, *event) for position, event in enumerate(events))
     _insert_rows(TicketErrorCode, _CODE_COLUMNS, code_rows)
     _insert_rows(TicketEvent, _EVENT_COLUMNS, event_rows)
     if to_update:

@@ -4,6 +4,7 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 
 from repair_center.simulator import SimulationConfig, write_simulation
+from repair_center.simulator.alarm_stream import write_alarm_stream
 from repair_center.simulator.load import load_simulation
 
 
@@ -34,6 +35,12 @@ class Command(BaseCommand):
             help="From this date a new software release rolls out with a new failure mode and fix.",
         )
         parser.add_argument("--load", action="store_true", help="Also import the files into the database.")
+        parser.add_argument(
+            "--alarm-stream",
+            action="store_true",
+            help="Write the world as a TMF642 alarm stream instead: alarms.jsonl, tickets.jsonl without "
+            "alarm events, alarm_truth.jsonl and the catalogue (no --load).",
+        )
 
     def handle(self, *args, **options):
         if options["tickets"] < 1 or options["days"] < 1:
@@ -46,6 +53,13 @@ class Command(BaseCommand):
             tickets=options["tickets"], seed=options["seed"], start=start, days=options["days"], drift=drift
         )
         started = time.monotonic()
+        if options["alarm_stream"]:
+            counts = write_alarm_stream(config, options["out"])
+            self.stdout.write(
+                f"Wrote {counts['messages']} TMF642 alarm messages ({counts['alarms']} alarms) and "
+                f"{counts['tickets']} tickets to {options['out']} in {time.monotonic() - started:.1f}s."
+            )
+            return
         counts = write_simulation(
             config, options["out"], progress=lambda n: self.stderr.write(f"  {n} tickets written")
         )

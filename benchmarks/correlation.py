@@ -1,0 +1,201 @@
+"""Correlation benchmark: does the model lose anything when a ticket's alarms come from the TMF642 alarm
+stream (correlation) instead of inside the ticket?
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/x python -m benchmarks.correlation --tickets 6000
+
+It works in its own database (``ticketai_bench``, flushed here) and loads the simulator's catalogue.
+Then the same simulated tickets go in twice, through the real write paths:
+  inline      every ticket with its alarm events inside it (tickets_upsert), as the simulator writes them;
+  correlated  the world as a fault-management system and a ticketing system see it: the TMF642 alarm
+              stream (alarms_upsert, with the correlation task run in process) and tickets without alarm
+              events, interleaved in time order, so alarms reach tickets both when a ticket is written
+              and when they arrive after it.
+Each set is read back as the model reads tickets (ml.core.dataset.build_dataset), split by time
+(newest 20% held out), and a TF-IDF + logistic-regression model on the full model input is trained
+on the older part and scored on the held-out part. Goal (issue 19): the correlated macro-F1 at most
+1 point below the inline one. "without_alarms" scores tickets that lost their alarm events and got
+none back, to show what the events are worth.
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from benchmarks.ingest import ROOT, bench_url, create_database
+
+MIN_CLASS_COUNT = 5
+
+
+def _score(examples: list, *, held_fraction: float = 0.2) -> dict:
+    from benchmarks.ablation import _tfidf
+    from ml.training import evaluation
+
+    examples = sorted(examples, key=lambda e: (e.opened_at, e.ticket_id))
+    cut = int(len(examples) * (1 - held_fraction))
+    train, held = examples[:cut], examples[cut:]
+    counts = Counter(e.label for e in train)
+    labels = sorted(label for label, n in counts.items() if n >= MIN_CLASS_COUNT)
+    train = [e for e in train if e.label in labels]
+    held = [e for e in held if e.label in labels]
+    _, _, proba = _tfidf([e.text for e in train], [e.label for e in train], [e.text for e in held], labels)
+    metrics = evaluation.report([e.label for e in held], proba, labels)
+    return {
+        "train": len(train),
+        "held_out": len(held),
+        "macro_f1": round(metrics["macro_f1"], 4),
+        "accuracy": round(metrics["accuracy"], 4),
+    }
+
+
+def _dataset(source: str) -> list:
+    from ml.core.dataset import build_dataset
+
+    return build_dataset(sources=[source]).examples
+
+
+def _event_stats(source: str) -> dict:
+    from django.db.models import Count, Q
+
+    from repair_center.models import Ticket, TicketEvent
+
+    tickets = Ticket.objects.filter(source=source).count()
+    events = TicketEvent.objects.filter(ticket__source=source).aggregate(
+        all=Count("id"),
+        alarms=Count("id", filter=Q(kind__in=["alarm_raised", "alarm_cleared"])),
+        site=Count("id", filter=Q(attrs__scope="site")),
+    )
+    return {
+        "events_per_ticket": round(events["all"] / max(tickets, 1), 2),
+        "alarm_events_per_ticket": round(events["alarms"] / max(tickets, 1), 2),
+        "site_scope_share": round(events["site"] / max(events["alarms"], 1), 3),
+    }
+
+
+def interleaved(tickets: list[dict], messages: list[dict], *, hours: int):
+    """(kind, batch) in time order, a slice of ``hours`` at a time: the alarm messages sent in the slice,
+    then the tickets opened in it. A ticket gets its earlier alarms when it is written and the later
+    ones (clears, follow-ups) when they arrive, through the correlation task."""
+    from repair_center.documents import parse_timestamp
+
+    def slot(stamp: str) -> int:
+        return int(parse_timestamp(stamp).timestamp() // (hours * 3600))
+
+    slices: dict[int, tuple[list, list]] = {}
+    for message in messages:
+        slices.setdefault(slot(message.get("alarmChangedTime") or message["alarmRaisedTime"]), ([], []))[
+            0
+        ].append(message)
+    for ticket in tickets:
+        slices.setdefault(slot(ticket["opened_at"]), ([], []))[1].append(ticket)
+    for key in sorted(slices):
+        alarms, opened = slices[key]
+        if alarms:
+            yield "alarm", alarms
+        if opened:
+            yield "ticket", opened
+
+
+def run(args) -> dict:
+    from django.core.management import call_command
+
+    from repair_center.ingestion.catalogue import import_catalogue_dir
+    from repair_center.services.alarms import alarms_upsert
+    from repair_center.services.tickets import tickets_upsert
+    from repair_center.simulator.alarm_stream import split_ticket, write_alarm_stream
+    from repair_center.simulator.catalogue import aliases
+    from repair_center.simulator.generator import SimulationConfig, TicketGenerator
+    from ticketai.celery import app
+
+    app.conf.task_always_eager = True  # the correlation task runs in process, after each alarm batch
+    config = SimulationConfig(tickets=args.tickets, seed=args.seed)
+    results: dict = {
+        "tickets": args.tickets,
+        "window_minutes": args.window_minutes,
+        "slice_hours": args.slice_hours,
+    }
+    with tempfile.TemporaryDirectory(prefix="ticketai-corr-") as tmp:
+        call_command("migrate", verbosity=0)
+        call_command("flush", interactive=False, verbosity=0)
+        write_alarm_stream(config, tmp)
+        import_catalogue_dir(Path(tmp))
+    curated_of = {raw: code for (_, code), raw in aliases(drift=False).items()}
+    inline, bare, messages = [], [], []
+    for doc, truth, _ in TicketGenerator(config):
+        alarms, ticket, _ = split_ticket(doc, truth, curated_of)
+        inline.append({**doc, "source": "inline"})
+        bare.append({**ticket, "source": "bare"})
+        messages += alarms
+
+    started = time.monotonic()
+    for start in range(0, len(inline), 1000):
+        tickets_upsert(documents=inline[start : start + 1000], source="inline")
+    tickets_upsert(documents=bare, source="bare")  # before any alarm exists: no events come back
+    results["inline_load_s"] = round(time.monotonic() - started, 1)
+    scores = {"inline": _score(_dataset("inline")), "without_alarms": _score(_dataset("bare"))}
+    stats = {"inline": _event_stats("inline")}
+
+    started = time.monotonic()
+    correlated = [{**t, "source": "correlated"} for t in bare]
+    for kind, batch in interleaved(correlated, messages, hours=args.slice_hours):
+        if kind == "ticket":
+            tickets_upsert(documents=batch, source="correlated")
+        else:
+            rejected = [r for r in alarms_upsert(documents=batch) if r.status == "rejected"]
+            if rejected:
+                sys.exit(f"alarms rejected: {rejected[0].to_json()}")
+    results["correlated_load_s"] = round(time.monotonic() - started, 1)
+    results["alarm_messages"] = len(messages)
+    scores["correlated"] = _score(_dataset("correlated"))
+    stats["correlated"] = _event_stats("correlated")
+
+    results["scores"] = scores
+    results["events"] = stats
+    delta = 100 * (scores["inline"]["macro_f1"] - scores["correlated"]["macro_f1"])
+    results["macro_f1_points_lost"] = round(delta, 2)
+    results["goal_met"] = delta <= 1.0
+    return results
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tickets", type=int, default=6000)
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument(
+        "--window-minutes", type=int, default=None, help="Correlation window (default: the setting's)."
+    )
+    parser.add_argument("--slice-hours", type=int, default=24, help="Stream time written per step.")
+    parser.add_argument("--database-url", help="Benchmark database (default: ticketai_bench).")
+    parser.add_argument("--json", dest="json_out")
+    args = parser.parse_args(argv)
+
+    url = bench_url(args)
+    create_database(url)
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketai.settings")
+    if args.window_minutes:
+        os.environ["TICKETAI_CORRELATION_WINDOW_MINUTES"] = str(args.window_minutes)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    import logging
+
+    from django.conf import settings
+
+    logging.getLogger("celery").setLevel(logging.WARNING)
+
+    args.window_minutes = settings.TICKETAI_CORRELATION_WINDOW_MINUTES
+    results = run(args)
+    print(json.dumps(results, indent=2))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,269 @@
+"""Alarms become ticket events: a ticket on a network element or site gets the alarms of that element
+(and, marked ``"scope": "site"``, of the rest of its site) raised in the correlation window before it
+opened, and any raised later until it is resolved, each as a raise and, once cleared, a clear.
+
+Two paths keep the sequence current. ``tickets_upsert`` calls ``alarm_events_for`` inside its
+transaction, so a new or changed ticket is stored with its alarms at once (and recommended once).
+When alarms arrive or change later, the task ``correlate_alarms`` calls ``recorrelate`` for the
+tickets they touch, which rewrites a changed sequence, moves the ticket to a new revision with a
+history row, and sends ``tickets_changed``, so the recommendation is computed again.
+
+Correlated events carry ``attrs["alarm"]`` (the alarm id); a document sent back with them (an
+export re-imported, a PATCH of the stored document) has them dropped and made again from the alarms.
+Events of alarms deleted by retention stay on the ticket.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from repair_center.documents import MAX_EVENTS
+from repair_center.models import Alarm, Ticket, TicketChange, TicketEvent
+from repair_center.signals import tickets_changed
+
+MARK = "alarm"
+# (at, kind, raw_code, error_code_id, attrs): an event row without its ticket and position.
+EventRow = tuple[datetime, str, str, int | None, dict]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """What correlation needs of a ticket."""
+
+    id: int
+    element_id: int | None
+    site_id: int | None
+    opened_at: datetime | None
+    until: datetime | None  # alarms raised after this are not the ticket's (resolved); None: open
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> "Span":
+        until = ticket.resolved_at
+        if until is None and not ticket.is_open:
+            until = ticket.status_changed_at or ticket.updated_at
+        return cls(ticket.pk, ticket.element_id, ticket.site_id, ticket.opened_at, until)
+
+
+def window() -> timedelta:
+    return timedelta(minutes=settings.TICKETAI_CORRELATION_WINDOW_MINUTES)
+
+
+def is_correlated(attrs: dict | None) -> bool:
+    return isinstance(attrs, dict) and MARK in attrs
+
+
+def alarm_events_for(spans: Sequence[Span]) -> dict[int, list[EventRow]]:
+    """The correlated events of each ticket (by id), from the alarms stored now; one query."""
+    spans = [s for s in spans if s.opened_at is not None and (s.element_id or s.site_id)]
+    if not spans:
+        return {}
+    before = window()
+    earliest = min(s.opened_at for s in spans) - before
+    latest = None if any(s.until is None for s in spans) else max(s.until for s in spans)
+    query = Alarm.objects.filter(
+        Q(element_id__in={s.element_id for s in spans if s.element_id})
+        | Q(site_id__in={s.site_id for s in spans if s.site_id}),
+        raised_at__gte=earliest,
+    )
+    if latest is not None:
+        query = query.filter(raised_at__lte=latest)
+    fields = ("id", "element_id", "site_id", "raised_at", "cleared_at", "raw_code", "error_code_id",
+              "perceived_severity", "alarmed_object")  # fmt: skip
+    by_element: dict[int, list[dict]] = {}
+    by_site: dict[int, list[dict]] = {}
+    for alarm in query.order_by("raised_at", "id").values(*fields):
+        if alarm["element_id"]:
+            by_element.setdefault(alarm["element_id"], []).append(alarm)
+        if alarm["site_id"]:
+            by_site.setdefault(alarm["site_id"], []).append(alarm)
+    fixed = _last_fixes(spans, earliest)
+    out: dict[int, list[EventRow]] = {}
+    for span in spans:
+        start = span.opened_at - before
+        element_start = max(start, fixed.get(("element", span.id), start))
+        site_start = max(start, fixed.get(("site", span.id), start))
+        candidates = {a["id"]: a for a in by_element.get(span.element_id, []) + by_site.get(span.site_id, [])}
+        rows: list[EventRow] = []
+        for alarm in sorted(candidates.values(), key=lambda a: (a["raised_at"], a["id"])):
+            on_element = span.element_id is not None and alarm["element_id"] == span.element_id
+            if alarm["raised_at"] < (element_start if on_element else site_start):
+                continue
+            if span.until is not None and alarm["raised_at"] > span.until:
+                continue
+            rows.extend(_events(alarm, "element" if on_element else "site"))
+        if rows:
+            out[span.id] = rows
+    return out
+
+
+def _last_fixes(spans: Sequence[Span], earliest: datetime) -> dict[tuple[str, int], datetime]:
+    """When another ticket on the same element (and site) was last resolved before each ticket opened.
+
+    Alarms raised before that fix belong to the earlier incident, not to this ticket."""
+    elements = {s.element_id for s in spans if s.element_id}
+    sites = {s.site_id for s in spans if s.site_id}
+    latest = max(s.opened_at for s in spans)
+    fixes = list(
+        Ticket.objects.filter(Q(element_id__in=elements) | Q(site_id__in=sites))
+        .filter(resolved_at__gte=earliest, resolved_at__lt=latest)
+        .values_list("id", "element_id", "site_id", "resolved_at")
+    )
+    by_scope: dict[tuple[str, int], list[tuple[datetime, int]]] = {}
+    for ticket_id, element_id, site_id, resolved_at in fixes:
+        if element_id:
+            by_scope.setdefault(("element", element_id), []).append((resolved_at, ticket_id))
+        if site_id:
+            by_scope.setdefault(("site", site_id), []).append((resolved_at, ticket_id))
+    out: dict[tuple[str, int], datetime] = {}
+    for span in spans:
+        for scope, key in (("element", span.element_id), ("site", span.site_id)):
+            before = [
+                at
+                for at, ticket_id in by_scope.get((scope, key), ())
+                if ticket_id != span.id and at < span.opened_at
+            ]
+            if key and before:
+                out[(scope, span.id)] = max(before)
+    return out
+
+
+def _events(alarm: dict, scope: str) -> list[EventRow]:
+    attrs = {MARK: alarm["id"], "scope": scope, "severity": alarm["perceived_severity"],
+             "object": alarm["alarmed_object"]}  # fmt: skip
+    raised = (
+        alarm["raised_at"],
+        TicketEvent.Kind.ALARM_RAISED,
+        alarm["raw_code"],
+        alarm["error_code_id"],
+        attrs,
+    )
+    if alarm["cleared_at"] is None:
+        return [raised]
+    cleared = (
+        alarm["cleared_at"],
+        TicketEvent.Kind.ALARM_CLEARED,
+        alarm["raw_code"],
+        alarm["error_code_id"],
+        attrs,
+    )
+    return [raised, cleared]
+
+
+def merge(inline: Sequence[EventRow], correlated: Sequence[EventRow], *, opened_at=None) -> list[EventRow]:
+    """One time-ordered sequence: the ticket's own events, and the alarms' that it does not already
+    hold (same time, kind and code); at most MAX_EVENTS, keeping the own events and the element's
+    alarms nearest to the opening first."""
+    own = {(at, kind, code) for at, kind, code, _, _ in inline}
+    extra = [row for row in correlated if (row[0], row[1], row[2]) not in own]
+    room = MAX_EVENTS - len(inline)
+    if len(extra) > room:
+        anchor = opened_at or max(row[0] for row in extra)
+        extra.sort(key=lambda row: (row[4].get("scope") != "element", abs((row[0] - anchor).total_seconds())))
+        extra = extra[: max(room, 0)]
+    # Stable: the ticket's own order is kept among events of the same instant, before the alarms'.
+    numbered = [(row[0], 0, i, row) for i, row in enumerate(inline)] + [
+        (row[0], 1, i, row) for i, row in enumerate(sorted(extra, key=lambda r: (r[0], r[4][MARK])))
+    ]
+    return [row for *_, row in sorted(numbered, key=lambda item: item[:3])]
+
+
+def kept_events(ticket_ids: Iterable[int]) -> dict[int, list[EventRow]]:
+    """Correlated events whose alarm no longer exists (retention deleted it): they stay on the ticket."""
+    rows = list(
+        TicketEvent.objects.filter(ticket_id__in=list(ticket_ids), attrs__has_key=MARK).values_list(
+            "ticket_id", "at", "kind", "raw_code", "error_code_id", "attrs"
+        )
+    )
+    if not rows:
+        return {}
+    alive = set(Alarm.objects.filter(pk__in={r[5][MARK] for r in rows}).values_list("pk", flat=True))
+    kept: dict[int, list[EventRow]] = {}
+    for ticket_id, at, kind, raw_code, code_id, attrs in rows:
+        if attrs[MARK] not in alive:
+            kept.setdefault(ticket_id, []).append((at, kind, raw_code, code_id, attrs))
+    return kept
+
+
+def tickets_touched(alarm_ids: Iterable[int]) -> list[int]:
+    """Tickets whose window an alarm of these falls in, on its element or its site."""
+    alarms = list(
+        Alarm.objects.filter(pk__in=list(alarm_ids)).values_list("element_id", "site_id", "raised_at")
+    )
+    if not alarms:
+        return []
+    elements = {a[0] for a in alarms if a[0]}
+    sites = {a[1] for a in alarms if a[1]}
+    first, last = min(a[2] for a in alarms), max(a[2] for a in alarms)
+    return list(
+        Ticket.objects.filter(Q(element_id__in=elements) | Q(site_id__in=sites))
+        .filter(opened_at__isnull=False, opened_at__lte=last + window())
+        .filter(Q(resolved_at__isnull=True) | Q(resolved_at__gte=first))
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+def recorrelate(ticket_ids: Iterable[int], *, now: datetime | None = None) -> list[int]:
+    """Make these tickets' correlated events match the stored alarms; returns the tickets changed."""
+    ids = sorted(set(ticket_ids))
+    changed: list[int] = []
+    for start in range(0, len(ids), 200):
+        changed += _recorrelate_chunk(ids[start : start + 200], now=now or timezone.now())
+    return changed
+
+
+@transaction.atomic
+def _recorrelate_chunk(ids: list[int], *, now: datetime) -> list[int]:
+    tickets = list(Ticket.objects.select_for_update().filter(pk__in=ids).order_by("id"))
+    current: dict[int, list[EventRow]] = {t.pk: [] for t in tickets}
+    for ticket_id, at, kind, raw_code, code_id, attrs in (
+        TicketEvent.objects.filter(ticket_id__in=ids)
+        .order_by("ticket_id", "position")
+        .values_list("ticket_id", "at", "kind", "raw_code", "error_code_id", "attrs")
+    ):
+        current[ticket_id].append((at, kind, raw_code, code_id, attrs))
+    fresh = alarm_events_for([Span.of(t) for t in tickets])
+    kept = kept_events(ids)
+    changed, rows, history = [], [], []
+    for ticket in tickets:
+        inline = [row for row in current[ticket.pk] if not is_correlated(row[4])]
+        merged = merge(inline, kept.get(ticket.pk, []) + fresh.get(ticket.pk, []), opened_at=ticket.opened_at)
+        if merged == current[ticket.pk]:
+            continue
+        changed.append(ticket.pk)
+        rows += [_event_row(ticket.pk, i, row) for i, row in enumerate(merged)]
+        before = sum(is_correlated(r[4]) for r in current[ticket.pk])
+        after = sum(is_correlated(r[4]) for r in merged)
+        history.append(
+            TicketChange(ticket=ticket, revision=ticket.revision + 1, action=TicketChange.Action.UPDATE,
+                         actor="system:alarms", changes={"alarm_events": {"from": before, "to": after}},
+                         reason="alarms correlated", changed_at=now)
+        )  # fmt: skip
+    if not changed:
+        return []
+    TicketEvent.objects.filter(ticket_id__in=changed).delete()
+    TicketEvent.objects.bulk_create(rows, batch_size=2000)
+    for ticket_id in changed:
+        # We hold the row lock, so the revision read above is still the row's.
+        Ticket.objects.filter(pk=ticket_id).update(revision=F("revision") + 1, updated_at=now)
+    TicketChange.objects.bulk_create(history)
+    transaction.on_commit(lambda: tickets_changed.send(sender=Ticket, ticket_ids=changed))
+    return changed
+
+
+def _event_row(ticket_id: int, position: int, row: EventRow) -> TicketEvent:
+    at, kind, raw_code, code_id, attrs = row
+    return TicketEvent(
+        ticket_id=ticket_id,
+        position=position,
+        at=at,
+        kind=kind,
+        raw_code=raw_code,
+        error_code_id=code_id,
+        attrs=attrs,
+    )

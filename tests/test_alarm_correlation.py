@@ -1,0 +1,192 @@
+"""Alarms become ticket events: the element's (and, marked, the site's) alarms in the window before a
+ticket opened, later ones until it is resolved, and a new recommendation when the sequence changes."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from repair_center import tasks
+from repair_center.models import Ticket, TicketChange
+from repair_center.selectors import ticket_document
+from repair_center.services.alarms import alarms_upsert
+from repair_center.services.tickets import tickets_upsert
+from repair_center.signals import tickets_changed
+from tests.factories import NetworkElementFactory, SiteFactory
+from ticketai.celery import app as celery_app
+
+OPENED = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+
+
+def _iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def raise_alarm(external_id: str, on: str, minutes: float, *, cleared: float | None = None, code="NL-1"):
+    body = {
+        "externalAlarmId": external_id,
+        "sourceSystemId": "oss",
+        "alarmedObject": {"id": on},
+        "state": "raised" if cleared is None else "cleared",
+        "alarmType": "Equipment Alarm",
+        "perceivedSeverity": "major",
+        "probableCause": "equipmentMalfunction",
+        "specificProblem": code,
+        "alarmRaisedTime": _iso(OPENED + timedelta(minutes=minutes)),
+    }
+    if cleared is not None:
+        body["alarmClearedTime"] = _iso(OPENED + timedelta(minutes=cleared))
+    [result] = alarms_upsert(documents=[body])
+    assert result.status in ("created", "updated"), result.errors
+    return result.id
+
+
+def open_ticket(external_id="T-1", *, events=(), **fields) -> Ticket:
+    document = {
+        "external_id": external_id,
+        "title": "cell down",
+        "opened_at": _iso(OPENED),
+        "site": "S-1",
+        "element": "RU-1",
+        "events": list(events),
+        **fields,
+    }
+    [result] = tickets_upsert(documents=[document], source="noc")
+    assert result.status != "rejected", result.errors
+    return Ticket.objects.get(pk=result.id)
+
+
+def sequence(ticket: Ticket) -> list[tuple]:
+    return [
+        (e.at - OPENED, e.kind, e.raw_code, e.attrs.get("scope"))
+        for e in Ticket.objects.get(pk=ticket.pk).events.order_by("position")
+    ]
+
+
+@pytest.fixture
+def site(db):
+    site = SiteFactory(code="S-1")
+    NetworkElementFactory(serial="RU-1", site=site)
+    NetworkElementFactory(serial="PSU-1", site=site)
+    NetworkElementFactory(serial="RU-9", site=SiteFactory(code="S-2"))
+    return site
+
+
+def test_a_new_ticket_gets_the_alarms_of_its_element_and_marked_ones_of_its_site(site, settings):
+    settings.TICKETAI_CORRELATION_WINDOW_MINUTES = 60
+    raise_alarm("too-early", "RU-1", -90)
+    raise_alarm("sfp", "RU-1", -4, cleared=20, code="NL-SFP")
+    raise_alarm("mains", "PSU-1", -30, code="NL-MAINS")
+    raise_alarm("elsewhere", "RU-9", -3)
+
+    ticket = open_ticket(events=[{"at": _iso(OPENED - timedelta(minutes=10)), "kind": "config_change"}])
+
+    m = timedelta(minutes=1)
+    assert sequence(ticket) == [
+        (-30 * m, "alarm_raised", "NL-MAINS", "site"),
+        (-10 * m, "config_change", "", None),
+        (-4 * m, "alarm_raised", "NL-SFP", "element"),
+        (20 * m, "alarm_cleared", "NL-SFP", "element"),
+    ]
+
+
+def test_a_source_update_keeps_the_alarm_events_without_doubling_them(site):
+    raise_alarm("sfp", "RU-1", -4)
+    ticket = open_ticket()
+    document = ticket_document(Ticket.objects.prefetch_related("codes", "events").get(pk=ticket.pk))
+    assert [e["attrs"]["scope"] for e in document["events"]] == ["element"]
+
+    [result] = tickets_upsert(documents=[{**document, "title": "cell down, still"}], source="noc")
+
+    assert result.status == "updated"
+    assert [row[1:] for row in sequence(ticket)] == [("alarm_raised", "NL-1", "element")]
+
+
+def test_a_later_alarm_is_appended_with_a_new_revision_and_a_signal(site, django_capture_on_commit_callbacks):
+    ticket = open_ticket()
+    sent = []
+
+    def listen(sender, ticket_ids, **kwargs):
+        sent.append(ticket_ids)
+
+    tickets_changed.connect(listen)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            alarm = raise_alarm("later", "RU-1", 15)
+            answer = tasks.correlate_alarms([alarm])
+        assert answer == {"alarms": 1, "tickets": 1, "changed": 1}
+        assert tasks.correlate_alarms([alarm])["changed"] == 0  # idempotent
+    finally:
+        tickets_changed.disconnect(listen)
+
+    after = Ticket.objects.get(pk=ticket.pk)
+    assert after.revision == ticket.revision + 1
+    assert sequence(ticket) == [(timedelta(minutes=15), "alarm_raised", "NL-1", "element")]
+    change = TicketChange.objects.get(ticket=ticket, actor="system:alarms")
+    assert change.changes == {"alarm_events": {"from": 0, "to": 1}}
+    assert sent == [[ticket.pk]]
+
+
+def test_alarms_raised_after_the_ticket_was_resolved_are_not_its(site):
+    ticket = open_ticket(status="resolved", resolved_at=_iso(OPENED + timedelta(hours=1)))
+    late = raise_alarm("late", "RU-1", 120)
+    assert tasks.correlate_alarms([late])["tickets"] == 0
+    assert sequence(ticket) == []
+
+
+def test_the_clear_of_an_attached_alarm_is_added(site):
+    ticket = open_ticket()
+    alarm = raise_alarm("a", "RU-1", 5)
+    tasks.correlate_alarms([alarm])
+    raise_alarm("a", "RU-1", 5, cleared=40)
+    tasks.correlate_alarms([alarm])
+    assert [row[:2] for row in sequence(ticket)] == [
+        (timedelta(minutes=5), "alarm_raised"),
+        (timedelta(minutes=40), "alarm_cleared"),
+    ]
+
+
+def test_events_of_alarms_past_retention_stay_on_the_ticket(site, settings):
+    raise_alarm("old", "RU-1", -4)
+    ticket = open_ticket()
+    settings.TICKETAI_ALARM_RETENTION_DAYS = 1
+    from repair_center.services.alarms import alarms_expire
+
+    assert alarms_expire(now=OPENED + timedelta(days=3)) == 1
+    document = ticket_document(Ticket.objects.prefetch_related("codes", "events").get(pk=ticket.pk))
+    tickets_upsert(documents=[{**document, "title": "again"}], source="noc")
+    assert [row[1:] for row in sequence(ticket)] == [("alarm_raised", "NL-1", "element")]
+
+
+@pytest.fixture
+def eager_celery():
+    celery_app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        celery_app.conf.task_always_eager = False
+
+
+@pytest.mark.slow
+def test_an_alarm_posted_later_gives_the_ticket_a_new_recommendation(
+    trained_champion, integration_client, eager_celery, django_capture_on_commit_callbacks
+):
+    from ml.models import Recommendation
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket = open_ticket("T-REC", site="SITE-ML", element="SN-ML-1")
+    first = Recommendation.objects.get(ticket_id=ticket.pk)
+    assert first.ticket_revision == ticket.revision
+
+    body = {
+        "externalAlarmId": "rec-1", "sourceSystemId": "oss", "alarmedObject": {"id": "SN-ML-1"},
+        "state": "raised", "alarmType": "Equipment Alarm", "perceivedSeverity": "critical",
+        "probableCause": "equipmentMalfunction", "alarmRaisedTime": _iso(OPENED + timedelta(minutes=3)),
+    }  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        response = integration_client.post("/tmf-api/alarm/v4/alarm", body, format="json")
+    assert response.status_code == 201
+
+    revisions = set(
+        Recommendation.objects.filter(ticket_id=ticket.pk).values_list("ticket_revision", flat=True)
+    )
+    assert revisions == {ticket.revision, ticket.revision + 1}
