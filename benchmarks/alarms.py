@@ -12,7 +12,6 @@ state ("lost" counts those that are not). Goal (issue 19): at least 2,000 alarms
 
 import argparse
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.ingest import ROOT, bench_url, create_database, free_port, server_up
+from benchmarks.ingest import ROOT, bench_url, free_port, server_up, setup_django
 
 CAUSES = ("lossOfSignal", "powerProblem", "temperatureUnacceptable", "equipmentMalfunction", "timingProblem")
 
@@ -124,14 +123,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     url = bench_url(args)
-    create_database(url)
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketai.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    setup_django(args)
     import httpx
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command

@@ -19,14 +19,13 @@ none back, to show what the events are worth.
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-from benchmarks.ingest import ROOT, bench_url, create_database
+from benchmarks.ingest import setup_django
 
 MIN_CLASS_COUNT = 5
 
@@ -173,21 +172,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", dest="json_out")
     args = parser.parse_args(argv)
 
-    url = bench_url(args)
-    create_database(url)
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketai.settings")
-    if args.window_minutes:
-        os.environ["TICKETAI_CORRELATION_WINDOW_MINUTES"] = str(args.window_minutes)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    import logging
-
+    setup_django(args, TICKETAI_CORRELATION_WINDOW_MINUTES=args.window_minutes)
     from django.conf import settings
-
-    logging.getLogger("celery").setLevel(logging.WARNING)
 
     args.window_minutes = settings.TICKETAI_CORRELATION_WINDOW_MINUTES
     results = run(args)

@@ -50,6 +50,21 @@ def bench_url(args, suffix: str = "bench") -> str:
     return url
 
 
+def setup_django(args, **env) -> None:
+    """Point Django at the benchmark database (created if missing), with these settings, and start it."""
+    url = bench_url(args)
+    create_database(url)
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketai.settings")
+    os.environ.update({name: str(value) for name, value in env.items() if value})
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    logging.getLogger("celery").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
 def sibling_database(base: str, suffix: str) -> str:
     parsed = urlparse(base)
     return urlunparse(parsed._replace(path=f"/{parsed.path.lstrip('/') or 'ticketai'}_{suffix}"))

@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.db import models
 
 from repair_center.models import (
+    AlarmGroupRule,
     ApiToken,
     AssignmentGroup,
     Connector,
@@ -209,3 +210,11 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ("prefix", "user", "name", "created_at", "last_used_at", "revoked_at")
     readonly_fields = ("prefix", "key_hash", "created_at", "last_used_at")
     search_fields = ("user__username", "name", "prefix")
+
+
+@admin.register(AlarmGroupRule)
+class AlarmGroupRuleAdmin(admin.ModelAdmin):
+    """Rules that open a ticket for an alarm group (services/grouping.py)."""
+
+    list_display = ("name", "enabled", "min_severity", "min_alarms", "source")
+    list_filter = ("enabled", "min_severity")

@@ -2,10 +2,10 @@
 
 from collections.abc import Collection, Iterator
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from repair_center.documents import _iso
-from repair_center.models import RepairRecord, Ticket, TicketErrorCode, TicketEvent
+from repair_center.models import AlarmGroup, RepairRecord, Ticket, TicketErrorCode, TicketEvent
 
 
 def ticket_list() -> QuerySet[Ticket]:
@@ -115,3 +115,18 @@ def ticket_sites(keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], int
         rows = Ticket.objects.filter(source=source, external_id__in=ids).values_list("external_id", "site_id")
         sites.update(((source, external_id), site_id) for external_id, site_id in rows)
     return sites
+
+
+def ticket_alarm_groups(ticket: Ticket) -> list:
+    """The alarm groups of a ticket: the one a rule opened it for, and those of its correlated alarms."""
+    alarm_ids = [
+        e.attrs["alarm"] for e in ticket.events.all() if isinstance(e.attrs, dict) and "alarm" in e.attrs
+    ]
+    if not alarm_ids:  # a ticket a rule opened holds its group's alarms; without any, no query
+        return []
+    return list(
+        AlarmGroup.objects.filter(Q(ticket=ticket) | Q(alarms__id__in=alarm_ids))
+        .distinct()
+        .select_related("root__error_code")
+        .order_by("opened_at", "id")
+    )

@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 
 from repair_center.models import Connector
-from repair_center.services import alarms, connectors, correlation
+from repair_center.services import alarms, connectors, correlation, grouping
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +39,8 @@ def pull_connector(connector_id: int) -> dict:
 
 @shared_task(name="repair_center.tasks.expire_alarms")
 def expire_alarms() -> dict:
-    """Delete alarms older than TICKETAI_ALARM_RETENTION_DAYS (scheduled hourly)."""
-    return {"deleted": alarms.alarms_expire()}
+    """Delete alarms older than TICKETAI_ALARM_RETENTION_DAYS, and the groups left empty (hourly)."""
+    return {"deleted": alarms.alarms_expire(), "groups_deleted": grouping.expire_groups()}
 
 
 @shared_task(name="repair_center.tasks.correlate_alarms")
@@ -49,3 +49,9 @@ def correlate_alarms(alarm_ids: list[int]) -> dict:
     touched = correlation.tickets_touched(alarm_ids)
     changed = correlation.recorrelate(touched)
     return {"alarms": len(alarm_ids), "tickets": len(touched), "changed": len(changed)}
+
+
+@shared_task(name="repair_center.tasks.group_alarms")
+def group_alarms(alarm_ids: list[int]) -> dict:
+    """Put new alarms into incident groups and open the tickets rules ask for; grouped alarms are skipped."""
+    return {"alarms": len(alarm_ids), "groups": len(grouping.group_alarms(alarm_ids))}

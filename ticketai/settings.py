@@ -276,6 +276,8 @@ TICKETAI_ALARM_RETENTION_DAYS = env.integer("TICKETAI_ALARM_RETENTION_DAYS", 30,
 # A ticket gets the alarms of its element and site raised this long before it opened (and later ones
 # until it is resolved) as events.
 TICKETAI_CORRELATION_WINDOW_MINUTES = env.integer("TICKETAI_CORRELATION_WINDOW_MINUTES", 24 * 60, minimum=1)
+# Alarms of one site and probable-cause family raised within this of a group's last alarm join it.
+TICKETAI_GROUPING_WINDOW_MINUTES = env.integer("TICKETAI_GROUPING_WINDOW_MINUTES", 30, minimum=1)
 
 # --- Working tickets: SLA targets per priority (hours from opening to resolution) ---
 TICKETAI_SLA_HOURS = {

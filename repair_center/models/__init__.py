@@ -1,5 +1,5 @@
 from repair_center.models.access import ApiToken
-from repair_center.models.alarms import Alarm
+from repair_center.models.alarms import Alarm, AlarmGroup, AlarmGroupRule
 from repair_center.models.catalogue import ErrorCode, ErrorCodeAlias, ResolutionCode, UnmappedCode
 from repair_center.models.connectors import Connector, ConnectorRun
 from repair_center.models.repairs import RepairRecord
@@ -9,6 +9,8 @@ from repair_center.models.workflow import AssignmentGroup, TicketChange, WorkNot
 
 __all__ = [
     "Alarm",
+    "AlarmGroup",
+    "AlarmGroupRule",
     "ApiToken",
     "AssignmentGroup",
     "Connector",

@@ -63,6 +63,9 @@ class Alarm(models.Model):
     clear_system = models.CharField(max_length=150, blank=True)
     details = models.TextField(blank=True)
     service_affecting = models.BooleanField(null=True, blank=True)
+    group = models.ForeignKey(
+        "repair_center.AlarmGroup", null=True, blank=True, on_delete=models.SET_NULL, related_name="alarms"
+    )
     extra = models.JSONField(
         default=dict,
         blank=True,
@@ -91,3 +94,86 @@ class Alarm(models.Model):
     @property
     def is_cleared(self) -> bool:
         return self.state == self.State.CLEARED
+
+
+class AlarmGroup(models.Model):
+    """Alarms of one site (or element) close in time and of one probable-cause family: one incident."""
+
+    class RootReason(models.TextChoices):
+        EARLIEST = "earliest", "The earliest alarm"
+        HISTORY = "history", "The alarm the others usually follow"
+
+    site = models.ForeignKey(
+        Site, null=True, blank=True, on_delete=models.CASCADE, related_name="alarm_groups"
+    )
+    element = models.ForeignKey(
+        NetworkElement, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Set while every alarm of the group is on this element.",
+    )  # fmt: skip
+    family = models.CharField(max_length=64, help_text="The curated code's domain, else the probable cause.")
+    opened_at = models.DateTimeField(help_text="The first alarm's raise.")
+    last_at = models.DateTimeField(help_text="The last alarm's raise.")
+    size = models.PositiveIntegerField(default=0)
+    severity = models.CharField(max_length=16, choices=Alarm.Severity.choices, default=Alarm.Severity.WARNING)
+    root = models.ForeignKey(Alarm, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    root_reason = models.CharField(max_length=16, choices=RootReason.choices, default=RootReason.EARLIEST)
+    root_support = models.FloatField(
+        null=True, blank=True, help_text="Share of past incidents in which the root came before the others."
+    )
+    root_history = models.PositiveIntegerField(default=0, help_text="Past incidents that support measures.")
+    ticket = models.ForeignKey(
+        "repair_center.Ticket", null=True, blank=True, on_delete=models.SET_NULL, related_name="alarm_groups",
+        help_text="The ticket a rule opened for the group.",
+    )  # fmt: skip
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        indexes = [models.Index(fields=["site", "family", "last_at"], name="alarmgroup_site_family_idx")]
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def root_label(self) -> str:
+        root = self.root
+        if root is None:
+            return "unknown"
+        if root.error_code_id and root.error_code.description:
+            return root.error_code.description.rstrip(".")
+        return root.specific_problem or root.probable_cause
+
+    def summary(self) -> str:
+        """ "14 alarms grouped; probable root: mains failure at 09:55"."""
+        when = f" at {self.root.raised_at:%H:%M}" if self.root_id else ""
+        return f"{self.size} alarms grouped; probable root: {self.root_label()}{when}"
+
+    def support_label(self) -> str:
+        if self.root_reason == self.RootReason.HISTORY and self.root_support is not None:
+            return f"the others followed it in {self.root_support:.0%} of {self.root_history} past cases"
+        return "the earliest alarm (no history to go by)"
+
+
+class AlarmGroupRule(models.Model):
+    """Open a ticket for every alarm group of at least this severity and size (admin)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    enabled = models.BooleanField(default=True)
+    min_severity = models.CharField(
+        max_length=16,
+        choices=[(v, label) for v, label in Alarm.Severity.choices if v not in ("indeterminate", "cleared")],
+        default=Alarm.Severity.CRITICAL,
+    )
+    min_alarms = models.PositiveIntegerField(default=2)
+    source = models.SlugField(max_length=64, default="alarm-groups", help_text="The tickets' source name.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def matches(self, group: AlarmGroup) -> bool:
+        rank = {"critical": 4, "major": 3, "minor": 2, "warning": 1}
+        return group.size >= self.min_alarms and rank.get(group.severity, 0) >= rank[self.min_severity]

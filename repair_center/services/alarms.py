@@ -126,8 +126,10 @@ def _write(items: list[_Item]) -> list[tuple[int, ItemResult]]:
 
 
 def _announce(alarm_ids: list[int]) -> None:
-    """After commit: the tickets these alarms touch get them as events (repair_center.tasks)."""
+    """After commit: group the alarms into incidents, and give the tickets they touch their events."""
     try:
+        # Grouping first: a ticket a rule opens for a group then gets the alarms as it is written.
+        broker.enqueue("repair_center.tasks.group_alarms", alarm_ids)
         broker.enqueue("repair_center.tasks.correlate_alarms", alarm_ids)
     except broker.BROKER_ERRORS:  # the alarms are stored; a broker outage must not fail the request
         logger.exception("could not queue correlation of %d alarms", len(alarm_ids))

@@ -1,0 +1,178 @@
+"""Alarms grouped into incidents: alarms of one site (so also of one element) raised within
+``TICKETAI_GROUPING_WINDOW_MINUTES`` of the group's last alarm, in the same probable-cause family
+(the curated code's domain, else the X.733 probable cause), form one AlarmGroup.
+
+The group's probable root is the alarm the others usually follow in the history (the raise order of
+the same curated codes in past tickets' event sequences), when at least ``MIN_HISTORY`` past
+incidents hold the pair and the root came first in at least ``MIN_SUPPORT`` of them; otherwise the
+earliest alarm. The support is kept on the group and shown with it.
+
+An enabled AlarmGroupRule opens a ticket for a group of at least its severity and size, through
+tickets_upsert, so the group's alarms become the ticket's events (services/correlation.py) and the
+recommendation is computed as for any new ticket.
+"""
+
+from collections import defaultdict
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from repair_center.models import Alarm, AlarmGroup, AlarmGroupRule, ErrorCode, TicketEvent
+from repair_center.services.tickets import tickets_upsert
+
+MIN_HISTORY = 5
+MIN_SUPPORT = 0.6
+HISTORY_ROWS = 20_000
+SEVERITY_RANK = {"critical": 4, "major": 3, "minor": 2, "warning": 1, "indeterminate": 0, "cleared": 0}
+PRIORITY = {4: "critical", 3: "high", 2: "medium"}
+
+
+def window() -> timedelta:
+    return timedelta(minutes=settings.TICKETAI_GROUPING_WINDOW_MINUTES)
+
+
+def group_alarms(alarm_ids) -> list[int]:
+    """Put these alarms (those not grouped yet) into groups; returns the groups that changed."""
+    with transaction.atomic():
+        changed = _assign(list(alarm_ids))
+        for group in AlarmGroup.objects.filter(pk__in=changed):
+            _choose_root(group)
+    opened = open_tickets(changed)
+    return sorted(set(changed) | set(opened))
+
+
+def _family(alarm: Alarm, domains: dict[int, str]) -> str:
+    if alarm.error_code_id and alarm.error_code_id in domains:
+        return domains[alarm.error_code_id]
+    return alarm.probable_cause[:64]
+
+
+def _assign(ids: list[int]) -> list[int]:
+    alarms = list(
+        Alarm.objects.select_for_update()
+        .filter(pk__in=ids, group__isnull=True)
+        .exclude(site__isnull=True, element__isnull=True)
+        .order_by("raised_at", "id")
+    )
+    if not alarms:
+        return []
+    domains = dict(ErrorCode.objects.exclude(domain=ErrorCode.Domain.OTHER).values_list("id", "domain"))
+    span = window()
+    first, last = alarms[0].raised_at, alarms[-1].raised_at
+    candidates = list(
+        AlarmGroup.objects.select_for_update().filter(
+            site_id__in={a.site_id for a in alarms if a.site_id},
+            last_at__gte=first - span,
+            opened_at__lte=last + span,
+        )
+    )
+    by_key: dict[tuple, list[AlarmGroup]] = defaultdict(list)
+    for group in candidates:
+        by_key[(group.site_id, group.family)].append(group)
+    changed: set[int] = set()
+    for alarm in alarms:
+        key = (alarm.site_id, _family(alarm, domains))
+        group = next(
+            (g for g in by_key[key] if g.opened_at - span <= alarm.raised_at <= g.last_at + span), None
+        )
+        if group is None:
+            group = AlarmGroup.objects.create(
+                site_id=alarm.site_id, element_id=alarm.element_id, family=key[1],
+                opened_at=alarm.raised_at, last_at=alarm.raised_at,
+            )  # fmt: skip
+            by_key[key].append(group)
+        else:
+            group.opened_at = min(group.opened_at, alarm.raised_at)
+            group.last_at = max(group.last_at, alarm.raised_at)
+            if group.element_id != alarm.element_id:
+                group.element_id = None  # several elements of the site
+            group.save(update_fields=["opened_at", "last_at", "element_id", "updated_at"])
+        alarm.group = group
+        changed.add(group.pk)
+    Alarm.objects.bulk_update(alarms, ["group"])
+    return sorted(changed)
+
+
+def precedence(code_ids: set[int]) -> dict[tuple[int, int], tuple[int, int]]:
+    """For pairs of curated codes: (times the first was raised before the second, times both were
+    raised) in past tickets' event sequences."""
+    rows = (
+        TicketEvent.objects.filter(kind=TicketEvent.Kind.ALARM_RAISED, error_code_id__in=code_ids)
+        .order_by("-ticket_id", "at")
+        .values_list("ticket_id", "error_code_id", "at")[:HISTORY_ROWS]
+    )
+    firsts: dict[int, dict[int, object]] = defaultdict(dict)
+    for ticket_id, code_id, at in rows:
+        firsts[ticket_id].setdefault(code_id, at)
+    counts: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
+    for seen in firsts.values():
+        for a, at_a in seen.items():
+            for b, at_b in seen.items():
+                if a != b:
+                    counts[(a, b)][1] += 1
+                    counts[(a, b)][0] += at_a < at_b
+    return {pair: (led, both) for pair, (led, both) in counts.items()}
+
+
+def _choose_root(group: AlarmGroup) -> None:
+    members = list(group.alarms.order_by("raised_at", "id"))
+    earliest = members[0]
+    codes = {a.error_code_id for a in members if a.error_code_id}
+    best, support, history = None, None, 0
+    if len(codes) > 1:
+        table = precedence(codes)
+        for code in codes:
+            pairs = [table.get((code, other), (0, 0)) for other in codes if other != code]
+            led, both = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+            if both >= MIN_HISTORY and (support is None or led / both > support):
+                best, support, history = code, led / both, both
+    if best is not None and support >= MIN_SUPPORT:
+        root = next(a for a in members if a.error_code_id == best)
+        group.root_reason = AlarmGroup.RootReason.HISTORY
+    else:
+        root, support, history = earliest, None, 0
+        group.root_reason = AlarmGroup.RootReason.EARLIEST
+    group.root = root
+    group.root_support = support
+    group.root_history = history
+    group.size = len(members)
+    group.severity = max((a.perceived_severity for a in members), key=lambda s: SEVERITY_RANK.get(s, 0))
+    group.save()
+
+
+def open_tickets(group_ids) -> list[int]:
+    """Open a ticket for each group an enabled rule matches and that has none yet; returns those groups."""
+    rules = list(AlarmGroupRule.objects.filter(enabled=True))
+    if not rules or not group_ids:
+        return []
+    opened = []
+    for group in AlarmGroup.objects.filter(pk__in=group_ids, ticket__isnull=True).select_related(
+        "site", "element", "root__error_code"
+    ):
+        rule = next((r for r in rules if r.matches(group)), None)
+        if rule is None:
+            continue
+        codes = list(dict.fromkeys(group.alarms.order_by("raised_at").values_list("raw_code", flat=True)))
+        document = {
+            "external_id": f"alarm-group-{group.pk}",
+            "title": group.summary(),
+            "description": f"Opened by the alarm rule {rule.name!r}.",
+            "priority": PRIORITY.get(SEVERITY_RANK.get(group.severity, 0), "low"),
+            "opened_at": group.opened_at.isoformat(),
+            "site": group.site.code if group.site_id else None,
+            "element": group.element.serial if group.element_id else None,
+            "error_codes": [c for c in codes if c][:64],
+        }
+        [result] = tickets_upsert(documents=[document], source=rule.source)
+        if result.status != "rejected":
+            AlarmGroup.objects.filter(pk=group.pk, ticket__isnull=True).update(ticket_id=result.id)
+            opened.append(group.pk)
+    return opened
+
+
+def expire_groups() -> int:
+    """Groups left without alarms (retention deleted them) go too."""
+    stale = timezone.now() - window()
+    return AlarmGroup.objects.filter(alarms__isnull=True, updated_at__lt=stale).delete()[0]

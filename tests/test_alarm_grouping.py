@@ -1,0 +1,123 @@
+"""Alarms grouped into incidents: one site, one probable-cause family, close in time; a probable root
+alarm with its support; a rule that opens a ticket for a group; the group on the ticket page."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from repair_center.models import AlarmGroup, AlarmGroupRule, ErrorCode, Ticket
+from repair_center.services.alarms import alarms_upsert
+from repair_center.services.grouping import group_alarms
+from repair_center.services.tickets import tickets_upsert
+from tests.factories import ErrorCodeAliasFactory, ErrorCodeFactory, NetworkElementFactory, SiteFactory
+
+T0 = datetime(2026, 3, 1, 9, 55, tzinfo=UTC)
+CODES = {  # vendor code -> (curated code, domain, description)
+    "NL-MAINS": ("MAINS_FAIL", ErrorCode.Domain.POWER, "Mains failure"),
+    "NL-BATT": ("BATTERY_LOW", ErrorCode.Domain.POWER, "Battery low"),
+    "NL-RECT": ("RECTIFIER_FAIL", ErrorCode.Domain.POWER, "Rectifier failure"),
+    "NL-CPRI": ("CPRI_LINK_DOWN", ErrorCode.Domain.RAN, "CPRI link down"),
+}
+
+
+@pytest.fixture
+def world(db):
+    site = SiteFactory(code="S-1")
+    for serial in ("PSU-1", "BAT-1", "RU-1"):
+        NetworkElementFactory(serial=serial, site=site, vendor="nordlink")
+    NetworkElementFactory(serial="PSU-9", site=SiteFactory(code="S-9"), vendor="nordlink")
+    for raw, (code, domain, description) in CODES.items():
+        curated = ErrorCodeFactory(code=code, domain=domain, description=description)
+        ErrorCodeAliasFactory(vendor="nordlink", raw_code=raw, error_code=curated)
+    return site
+
+
+def raise_alarms(*specs, severity="major") -> list[int]:
+    """specs: (external id, element, vendor code, minutes after T0)."""
+    bodies = [
+        {
+            "externalAlarmId": ext, "sourceSystemId": "oss", "alarmedObject": {"id": on}, "state": "raised",
+            "alarmType": "Equipment Alarm", "perceivedSeverity": severity, "probableCause": "powerProblem",
+            "specificProblem": code, "alarmRaisedTime": (T0 + timedelta(minutes=minutes)).isoformat(),
+        }
+        for ext, on, code, minutes in specs
+    ]  # fmt: skip
+    results = alarms_upsert(documents=bodies)
+    assert all(r.status == "created" for r in results), [r.errors for r in results]
+    return [r.id for r in results]
+
+
+def _raised(at: datetime, code: str) -> dict:
+    return {"at": at.isoformat(), "kind": "alarm_raised", "code": code}
+
+
+def groups() -> list[list[str]]:
+    return sorted(sorted(g.alarms.values_list("external_id", flat=True)) for g in AlarmGroup.objects.all())
+
+
+def test_alarms_of_one_site_family_and_time_form_one_group(world, settings):
+    settings.TICKETAI_GROUPING_WINDOW_MINUTES = 10
+    ids = raise_alarms(
+        ("mains", "PSU-1", "NL-MAINS", 0),
+        ("batt", "BAT-1", "NL-BATT", 4),
+        ("rect", "PSU-1", "NL-RECT", 12),  # within 10 minutes of the last one
+        ("cpri", "RU-1", "NL-CPRI", 5),  # another family
+        ("later", "PSU-1", "NL-BATT", 60),  # too late
+        ("away", "PSU-9", "NL-BATT", 1),  # another site
+    )
+    group_alarms(ids)
+    assert group_alarms(ids) == []  # grouped alarms are left alone
+    assert groups() == [["away"], ["batt", "mains", "rect"], ["cpri"], ["later"]]
+    power = AlarmGroup.objects.get(alarms__external_id="mains")
+    assert (power.size, power.family, power.element_id, power.root.external_id) == (3, "power", None, "mains")
+    assert power.root_reason == "earliest"
+    assert power.summary() == "3 alarms grouped; probable root: Mains failure at 09:55"
+
+
+def test_the_root_is_the_alarm_the_others_usually_follow_in_history(world):
+    # Five past tickets in which mains failure came first, battery low after it.
+    for n in range(5):
+        opened = T0 - timedelta(days=10 + n)
+        tickets_upsert(
+            documents=[{
+                "external_id": f"PAST-{n}", "opened_at": opened.isoformat(), "element": "PSU-1",
+                "events": [_raised(opened - timedelta(minutes=9), "NL-MAINS"),
+                           _raised(opened - timedelta(minutes=2), "NL-BATT")],
+            }],
+            source="noc",
+        )  # fmt: skip
+    # Now the battery alarm is reported first (clocks, polling), the mains failure a minute later.
+    ids = raise_alarms(("batt", "BAT-1", "NL-BATT", 0), ("mains", "PSU-1", "NL-MAINS", 1))
+
+    group_alarms(ids)
+
+    group = AlarmGroup.objects.get()
+    assert (group.root.external_id, group.root_reason, group.root_support, group.root_history) == (
+        "mains", "history", 1.0, 5,
+    )  # fmt: skip
+    assert group.support_label() == "the others followed it in 100% of 5 past cases"
+
+
+def test_a_rule_opens_a_ticket_for_a_severe_group_with_its_alarms_as_events(world, admin_client):
+    AlarmGroupRule.objects.create(name="power outages", min_severity="major", min_alarms=2)
+    minor = raise_alarms(("m1", "PSU-1", "NL-MAINS", 100), ("m2", "BAT-1", "NL-BATT", 101), severity="minor")
+    group_alarms(minor)
+    assert not Ticket.objects.exists()
+
+    ids = raise_alarms(("mains", "PSU-1", "NL-MAINS", 0), ("batt", "BAT-1", "NL-BATT", 3))
+    group_alarms(ids)
+
+    group = AlarmGroup.objects.get(alarms__external_id="mains")
+    ticket = Ticket.objects.get()
+    assert group.ticket == ticket
+    assert (ticket.source, ticket.priority, ticket.site.code) == ("alarm-groups", "high", "S-1")
+    assert ticket.title == "2 alarms grouped; probable root: Mains failure at 09:55"
+    assert [(e.raw_code, e.attrs["scope"]) for e in ticket.events.order_by("position")][:2] == [
+        ("NL-MAINS", "site"), ("NL-BATT", "site"),
+    ]  # fmt: skip
+
+    page = admin_client.get(f"/tickets/{ticket.pk}/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "2 alarms grouped; probable root: Mains failure at 09:55" in text
+    assert "this ticket was opened for it" in text
