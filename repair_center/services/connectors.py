@@ -176,7 +176,7 @@ def _pull_pages(connector: Connector, run: ConnectorRun) -> None:
     # connection is checked by the outbound guard, on the address it actually reaches.
     with outbound.client(headers=headers, timeout=timeout, auth=auth) as client:
         if connector.kind == Connector.Kind.ALARMS:
-            pull_alarm_pages(connector, run, lambda page_url: _parse_json(page_url, _get(client, page_url, run)), PullError)
+            pull_alarm_pages(connector, run, lambda url: _parse_json(url, _get(client, url, run)), PullError)
             return
         if connector.preset != Connector.Preset.GENERIC:
             _pull_preset(connector, run, client)

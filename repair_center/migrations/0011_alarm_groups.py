@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('repair_center', '0009_alarms'),
+        ('repair_center', '0010_alarms'),
     ]
 
     operations = [

@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("auth", "0012_alter_user_first_name_max_length"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
-        ('repair_center', '0008_ticket_text_search'),
+        ('repair_center', '0009_connector_presets'),
     ]
 
     operations = [
