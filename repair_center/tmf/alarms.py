@@ -69,6 +69,20 @@ FILTERS = {
     "alarmRaisedTime.lt": ("raised_at__lt", "time"),
 }
 _LIST_PARAMETERS = [
+    OpenApiParameter(
+        "X-Total-Count",
+        OpenApiTypes.INT,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description="Alarms matching the filters.",
+    ),
+    OpenApiParameter(
+        "X-Result-Count",
+        OpenApiTypes.INT,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description="Alarms in this answer.",
+    ),
     OpenApiParameter("offset", OpenApiTypes.INT, description="Index of the first alarm to return."),
     OpenApiParameter(
         "limit", OpenApiTypes.INT, description=f"How many to return (1-{MAX_LIMIT}, default 100)."
