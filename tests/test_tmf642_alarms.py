@@ -231,3 +231,9 @@ def test_alarms_past_the_retention_are_deleted(integration_client, element, sett
     assert expire_alarms()["deleted"] == 2
     assert sorted(Alarm.objects.values_list("external_id", flat=True)) == ["R-0", "R-1"]
     assert alarms_expire() == 0
+
+
+def test_a_body_that_is_not_json_is_a_tmf_error(integration_client):
+    response = integration_client.post(URL, "{not json", content_type="application/json")
+    assert response.status_code == 400
+    validate(response.json(), "Error")

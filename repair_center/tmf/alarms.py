@@ -51,6 +51,19 @@ class AlarmView(APIView):
     write_roles = ALARM_WRITERS
     parser_classes = [JSONParser]
 
+    def handle_exception(self, exc):
+        """A body that is not JSON (DRF's 400) is answered as a TMF Error too, as the schema says."""
+        response = super().handle_exception(exc)
+        if (
+            response.status_code in (400, 404)
+            and isinstance(response.data, dict)
+            and "code" not in response.data
+        ):
+            reason = "Bad Request" if response.status_code == 400 else "Not Found"
+            errors = {k: v if isinstance(v, list) else [str(v)] for k, v in response.data.items()}
+            response.data = tmf_error(response.status_code, reason, errors).data
+        return response
+
 
 # Query parameter -> (lookup, kind); kind "time" parses ISO 8601.
 FILTERS = {
