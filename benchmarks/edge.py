@@ -33,23 +33,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SINGLE_SAMPLES = 200
-GOALS = {"size_ratio_max": 0.10, "speedup_min": 20.0, "accuracy_ratio_min": 0.97, "agent_rss_mb_max": 150.0}
+GOALS = {
+    "size_ratio_max": 0.10,
+    "speedup_min": 20.0,
+    "session_run_share_min": 0.5,
+    "accuracy_ratio_min": 0.97,
+    "agent_rss_mb_max": 150.0,
+}
 
 AGENT_SCRIPT = r"""
 import json, sys
-import numpy as np
-import onnxruntime as ort
-from tokenizers import Tokenizer
-folder, texts_path, max_length = sys.argv[1], sys.argv[2], int(sys.argv[3])
-tokenizer = Tokenizer.from_file(folder + "/tokenizer.json")
-tokenizer.enable_truncation(max_length)
-session = ort.InferenceSession(folder + "/model.onnx", providers=["CPUExecutionProvider"])
-labels = json.load(open(folder + "/labels.json"))
-out = []
-for text in json.load(open(texts_path)):
-    ids = np.array([tokenizer.encode(text).ids], dtype=np.int64)
-    logits = session.run(["logits"], {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0]
-    out.append(labels[int(logits.argmax())])
+from edge_agent.bundle import load_model
+bundle, key, texts_path = sys.argv[1:4]
+model = load_model(bundle, open(key).read())
+out = [model.labels[int(model.predict_one(text).argmax())] for text in json.load(open(texts_path))]
 print(json.dumps({"predicted": len(out)}))
 """
 
@@ -147,6 +144,7 @@ def pipeline_predictors(model_dir: Path, labels: list[str]):
 
 
 def onnx_predictors(folder: Path, max_length: int):
+    """The int8 student as a plain script would run it: onnxruntime's default session options."""
     import numpy as np
     import onnxruntime as ort
     from tokenizers import Tokenizer
@@ -172,6 +170,11 @@ def onnx_predictors(folder: Path, max_length: int):
     return one, batch
 
 
+def agent_predictors(model):
+    """The int8 student as the edge agent runs it (edge_agent.bundle.Model)."""
+    return model.predict_one, lambda texts: model.predict_proba(list(texts)).argmax(-1)
+
+
 LAUNCHER = """
 import resource, subprocess, sys
 result = subprocess.run(sys.argv[1:], capture_output=True, text=True, check=False)
@@ -180,19 +183,23 @@ sys.exit(result.returncode or print(resource.getrusage(resource.RUSAGE_CHILDREN)
 """
 
 
-def agent_peak_rss_mb(folder: Path, texts: list[str], max_length: int) -> float:
-    """Peak RSS of a fresh process running only what the edge agent runs.
+def agent_peak_rss_mb(bundle_path: Path, work: Path, texts: list[str]) -> float:
+    """Peak RSS of a fresh process loading the bundle with the edge agent's code and predicting.
 
     A small launcher starts the agent and reads RUSAGE_CHILDREN itself: read here, it would be the
     largest of every child this benchmark ever waited for, not the agent's.
     """
-    texts_path = folder / "texts.json"
+    from ml.core import signing
+
+    texts_path, key_path = work / "texts.json", work / "public_key.pem"
     texts_path.write_text(json.dumps((texts * (SINGLE_SAMPLES // max(1, len(texts)) + 1))[:SINGLE_SAMPLES]))
+    key_path.write_text(signing.public_key_pem())
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE",)}
-    agent = [sys.executable, "-c", AGENT_SCRIPT, str(folder), str(texts_path), str(max_length)]
+    agent = [sys.executable, "-c", AGENT_SCRIPT, str(bundle_path), str(key_path), str(texts_path)]
     result = subprocess.run(
-        [sys.executable, "-c", LAUNCHER, *agent], capture_output=True, text=True, env=env, check=False
-    )
+        [sys.executable, "-c", LAUNCHER, *agent], capture_output=True, text=True, env=env, check=False,
+        cwd=ROOT,
+    )  # fmt: skip
     if result.returncode != 0:
         raise RuntimeError(f"the agent process failed:\n{result.stderr}")
     return int(result.stdout.strip().splitlines()[-1]) / 1024  # kilobytes on Linux
@@ -242,10 +249,66 @@ def prepare(args, data_dir: Path):
     return run.model_version, bundle
 
 
-def measure(teacher, bundle, work: Path, *, single: int = SINGLE_SAMPLES) -> dict:
+def reused():
+    """The newest teacher and full bundle an earlier run left in this database and --work-dir."""
+    from ml.models import EdgeBundle
+
+    bundle = EdgeBundle.objects.filter(kind=EdgeBundle.Kind.FULL).order_by("-id").first()
+    if bundle is None:
+        sys.exit("--reuse: no bundle in this database; run once with --work-dir first")
+    return bundle.model_version, bundle
+
+
+def repeated_timings(
+    predictors: dict, model, examples, texts: list[str], *, single: int, repeats: int
+) -> dict:
+    """Single-ticket p50s of the pipeline and both int8 students, and the agent's profile, taken in
+    turn ``repeats`` times: on a shared host only ratios within one pass compare, so each pass gives
+    its own ratios and the medians of those are what the goals are judged on."""
+    from benchmarks.edge_profile import profile
+
+    documents, contexts = [e.document for e in examples], [e.context for e in examples]
+    passes = []
+    for _ in range(repeats):
+        p50 = {name: _time_single(one, texts, single)[0] for name, one in predictors.items()}
+        prof = profile(model, documents, contexts, count=single)
+        run = prof["stages_ms"]["session_run"]
+        passes.append(
+            {
+                "p50_ms": {name: round(value, 4) for name, value in p50.items()},
+                "speedup_vs_pipeline": round(p50["pipeline_fp32"] / p50["student_int8_onnx"], 2),
+                "default_session_speedup_vs_pipeline": round(
+                    p50["pipeline_fp32"] / p50["student_int8_onnx_default_session"], 2
+                ),
+                "session_run_share_of_p50": round(run / p50["student_int8_onnx"], 3),
+                "profile": prof,
+            }
+        )
+        print(json.dumps({k: v for k, v in passes[-1].items() if k != "profile"}), flush=True)
+
+    def median(key):
+        return round(statistics.median(p[key] for p in passes), 3)
+
+    stages = passes[0]["profile"]["stages_ms"]
+    return {
+        "passes": passes,
+        "speedup_vs_pipeline": median("speedup_vs_pipeline"),
+        "default_session_speedup_vs_pipeline": median("default_session_speedup_vs_pipeline"),
+        "session_run_share_of_p50": median("session_run_share_of_p50"),
+        "profile_ms": {
+            stage: round(statistics.median(p["profile"]["stages_ms"][stage] for p in passes), 4)
+            for stage in stages
+        },
+        "profile_p50_ms": round(statistics.median(p["profile"]["p50_ms"] for p in passes), 4),
+    }
+
+
+def measure(teacher, bundle, work: Path, *, single: int = SINGLE_SAMPLES, repeats: int = 3) -> dict:
+    from benchmarks.edge_profile import cpu_info
+    from edge_agent.bundle import load_model
     from ml.compression.distillation import eval_examples
     from ml.compression.pipeline import students_root
-    from ml.core import registry
+    from ml.core import registry, signing
 
     teacher_root = registry.verify(teacher).path
     examples = eval_examples(teacher, teacher_root)
@@ -257,27 +320,46 @@ def measure(teacher, bundle, work: Path, *, single: int = SINGLE_SAMPLES) -> dic
         archive.extractall(folder)
     teacher_dir = teacher_root / "model"
     student_dir = students_root() / bundle.version
+    model = load_model(bundle.path, signing.public_key_pem())
+    predictors = {
+        "teacher_fp32": torch_predictors(teacher_dir, max_length),
+        "pipeline_fp32": pipeline_predictors(teacher_dir, labels),
+        "student_fp32": torch_predictors(student_dir, max_length),
+        "student_int8_onnx": agent_predictors(model),
+        "student_int8_onnx_default_session": onnx_predictors(folder, max_length),
+    }
+    sizes = {"teacher_fp32": _dir_bytes(teacher_dir), "pipeline_fp32": _dir_bytes(teacher_dir),
+             "student_fp32": _dir_bytes(student_dir), "student_int8_onnx": bundle.bytes,
+             "student_int8_onnx_default_session": bundle.bytes}  # fmt: skip
     common = (texts, gold, labels, single)
-    rows = [
-        _row("teacher_fp32", _dir_bytes(teacher_dir), *torch_predictors(teacher_dir, max_length), *common),
-        _row("pipeline_fp32", _dir_bytes(teacher_dir), *pipeline_predictors(teacher_dir, labels), *common),
-        _row("student_fp32", _dir_bytes(student_dir), *torch_predictors(student_dir, max_length), *common),
-        _row("student_int8_onnx", bundle.bytes, *onnx_predictors(folder, max_length), *common),
-    ]
-    rss = agent_peak_rss_mb(folder, texts, max_length)
+    rows = [_row(name, sizes[name], *pair, *common) for name, pair in predictors.items()]
+    timed = {name: predictors[name][0] for name in ("pipeline_fp32", "student_int8_onnx",
+                                                    "student_int8_onnx_default_session")}  # fmt: skip
+    repeated = repeated_timings(timed, model, examples, texts, single=single, repeats=repeats)
+    rss = agent_peak_rss_mb(Path(bundle.path), work, texts)
     by_name = {row["name"]: row for row in rows}
-    int8, teacher_row, pipe = by_name["student_int8_onnx"], by_name["teacher_fp32"], by_name["pipeline_fp32"]
+    int8, teacher_row = by_name["student_int8_onnx"], by_name["teacher_fp32"]
     size_ratio = int8["bytes"] / teacher_row["bytes"]
-    speedup = pipe["p50_ms"] / max(int8["p50_ms"], 1e-6)
+    speedup, share = repeated["speedup_vs_pipeline"], repeated["session_run_share_of_p50"]
     accuracy_ratio = int8["accuracy"] / max(teacher_row["accuracy"], 1e-9)
     return {
+        "cpu": cpu_info(),
         "rows": rows,
+        "profile": {
+            "stages_ms": repeated["profile_ms"],
+            "p50_ms": repeated["profile_p50_ms"],
+            "session_run_share_of_student_p50": share,
+        },
+        "repeats": repeated["passes"],
         "agent_peak_rss_mb": round(rss, 1),
         "goals": {
             "size_ratio": round(size_ratio, 4),
             "size_ratio_met": size_ratio <= GOALS["size_ratio_max"],
-            "p50_speedup_vs_pipeline": round(speedup, 1),
+            "p50_speedup_vs_pipeline": speedup,
             "p50_speedup_met": speedup >= GOALS["speedup_min"],
+            "default_session_p50_speedup_vs_pipeline": repeated["default_session_speedup_vs_pipeline"],
+            "session_run_share_of_p50": share,
+            "session_run_share_met": share >= GOALS["session_run_share_min"],
             "accuracy_ratio": round(accuracy_ratio, 4),
             "accuracy_ratio_met": accuracy_ratio >= GOALS["accuracy_ratio_min"],
             "agent_rss_met": rss < GOALS["agent_rss_mb_max"],
@@ -288,10 +370,12 @@ def measure(teacher, bundle, work: Path, *, single: int = SINGLE_SAMPLES) -> dic
             "teacher_version": teacher.pk,
             "bundle": bundle.version,
             "architecture": bundle.metrics.get("architecture"),
+            "quantization": bundle.metrics.get("quantization"),
             "distillation": bundle.metrics.get("distillation"),
             "delta": bundle.metrics.get("delta"),
             "cpu_count": os.cpu_count(),
             "load_average": os.getloadavg(),
+            "repeats": repeats,
         },
     }
 
@@ -310,17 +394,25 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=96, help="Tokens per ticket (teacher and student).")
     parser.add_argument("--max-train-samples", type=int, default=None, help="Cap the teacher's training set.")
     parser.add_argument("--single", type=int, default=SINGLE_SAMPLES, help="Tickets timed one by one.")
+    parser.add_argument("--repeats", type=int, default=3, help="Passes of the single-ticket timings.")
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--hidden-size", type=int, default=192)
     parser.add_argument("--database-url", default="", help="Default: ticketai_edge_bench on DATABASE_URL.")
+    parser.add_argument("--work-dir", default="", help="Keep the data here (default: a temporary folder).")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="Measure the last teacher and bundle of a --work-dir run.",
+    )
     args = parser.parse_args()
 
     from benchmarks.ingest import create_database
 
     url = bench_url(args.database_url)
-    create_database(url)
+    if not args.reuse:
+        create_database(url)
     with tempfile.TemporaryDirectory(prefix="ticketai-edge-bench-") as tmp:
-        work = Path(tmp)
+        work = Path(args.work_dir or tmp)
         os.environ.update(DATABASE_URL=url, TICKETAI_DATA_DIR=str(work / "data"))
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketai.settings")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -328,8 +420,8 @@ def main() -> None:
         import django
 
         django.setup()
-        teacher, bundle = prepare(args, work)
-        result = measure(teacher, bundle, work, single=args.single)
+        teacher, bundle = reused() if args.reuse else prepare(args, work)
+        result = measure(teacher, bundle, work, single=args.single, repeats=args.repeats)
     result["setup"].update(tickets=args.tickets, teacher_epochs=args.teacher_epochs,
                            student_epochs=args.student_epochs, student_lr=args.student_lr,
                            augment=args.augment)  # fmt: skip

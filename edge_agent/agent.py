@@ -24,7 +24,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edge_agent import __version__
-from edge_agent.bundle import BundleError, Head, Model, load_model, rebuild_from_delta
+from edge_agent.bundle import BundleError, Head, Model, load_model, ranked, rebuild_from_delta
 from edge_agent.client import TRANSIENT, CentralClient, CentralError
 from edge_agent.delta import DeltaError, sha256_file
 from edge_agent.outbox import Outbox, OutboxFull
@@ -295,12 +295,9 @@ class Agent:
         self.outbox.ensure_room()
         started = time.perf_counter()
         text = model.texts([document], [self.context_for(context)])[0]
-        probabilities = model.predict_proba([text])[0]
+        probabilities = model.predict_one(text)
         latency_ms = (time.perf_counter() - started) * 1000
-        order = np.argsort(-probabilities)[:top_k]
-        recommendations = [
-            {"resolution": model.labels[i], "confidence": round(float(probabilities[i]), 6)} for i in order
-        ]
+        recommendations = ranked(model.labels, probabilities, top_k)
         key = str(uuid.uuid4())
         record = {
             "idempotency_key": key,

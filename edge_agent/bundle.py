@@ -9,6 +9,7 @@ import base64
 import hashlib
 import io
 import json
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ REQUIRED_FILES = ("model.onnx", "tokenizer.json", "labels.json")
 # its plan, a few tens), a signature 88 bytes of base64.
 MAX_MANIFEST_BYTES = 1024 * 1024
 MAX_SIGNATURE_BYTES = 4096
+LOGITS, FEATURES = ["logits"], ["features"]
+WARM_UP_RUNS = 3
 
 
 class BundleError(Exception):
@@ -178,6 +181,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
+def ranked(labels: list[str], probabilities: np.ndarray, k: int = 3) -> list[dict]:
+    """The k likeliest resolutions, as the agent answers them."""
+    order = np.argsort(-probabilities)[:k]
+    return [{"resolution": labels[i], "confidence": round(float(probabilities[i]), 6)} for i in order]
+
+
 @dataclass(frozen=True)
 class Model:
     """A loaded bundle: never mutated; replaced whole on a hot swap or a new head."""
@@ -193,6 +202,10 @@ class Model:
     input_names: tuple[str, ...] = field(default=())
     # Fitted centrally for the shipped model on held-out tickets; a local head is not calibrated by it.
     calibration: Calibration | None = None
+    # Read-only rows of ones and zeros as long as the longest input: one ticket's attention mask
+    # and token types are views of them, not new arrays.
+    ones: np.ndarray = field(default_factory=lambda: np.ones((1, 512), dtype=np.int64), repr=False)
+    zeros: np.ndarray = field(default_factory=lambda: np.zeros((1, 512), dtype=np.int64), repr=False)
 
     def texts(self, documents: list[dict], contexts: list[dict | None]) -> list[str]:
         return [
@@ -217,6 +230,36 @@ class Model:
         proba = softmax(logits.astype(np.float64))
         return self.calibration.apply(proba) if self.calibration is not None else proba
 
+    def predict_one(self, text: str, marks: list[float] | None = None) -> np.ndarray:
+        """Probabilities [C] for one serialised ticket: the agent's hot path.
+
+        One ticket needs no padding, so its mask is all ones; ``encode`` skips encode_batch's
+        thread pool. ``marks`` (profiling only) receives perf_counter() after each stage: tokenise,
+        build arrays, session.run, head, softmax and calibration.
+        """
+        ids = self.tokenizer.encode(text).ids
+        if marks is not None:
+            marks.append(time.perf_counter())
+        n = len(ids)
+        feeds = {"input_ids": np.array(ids, dtype=np.int64).reshape(1, n), "attention_mask": self.ones[:, :n]}
+        if "token_type_ids" in self.input_names:
+            feeds["token_type_ids"] = self.zeros[:, :n]
+        if marks is not None:
+            marks.append(time.perf_counter())
+        if self.head is None:
+            logits = self.session.run(LOGITS, feeds)[0][0]
+        else:
+            logits = self.session.run(FEATURES, feeds)[0][0] @ self.head.W + self.head.b
+        if marks is not None:
+            marks.append(time.perf_counter())
+        exp = np.exp(logits.astype(np.float64) - logits.max())
+        probabilities = exp / exp.sum()
+        if self.head is None and self.calibration is not None:
+            probabilities = self.calibration.apply(probabilities[None])[0]
+        if marks is not None:
+            marks.append(time.perf_counter())
+        return probabilities
+
     def with_head(self, head: Head) -> "Model":
         return Model(
             version=self.version,
@@ -229,6 +272,8 @@ class Model:
             head=head,
             input_names=self.input_names,
             calibration=self.calibration,
+            ones=self.ones,
+            zeros=self.zeros,
         )
 
     @property
@@ -237,14 +282,29 @@ class Model:
         return f"{self.version}+local" if self.head is not None else self.version
 
 
-def load_model(path: str | Path, public_key_pem: str, *, threads: int = 1) -> Model:
-    """Verify and load a bundle; raises BundleError when it must not be trusted."""
-    manifest, contents = verify_bundle(path, public_key_pem)
+def session_options(threads: int = 1) -> ort.SessionOptions:
+    """How the agent runs a student: one ticket at a time on a CPU it shares with the site's work.
+
+    One thread and sequential execution: a 2-layer student's operators are too small to split,
+    and a spinning pool of threads only takes cores from the rest of the host.
+    """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return options
+
+
+def load_model(path: str | Path, public_key_pem: str, *, threads: int = 1) -> Model:
+    """Verify and load a bundle; raises BundleError when it must not be trusted."""
+    manifest, contents = verify_bundle(path, public_key_pem)
     try:
-        session = ort.InferenceSession(contents["model.onnx"], options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            contents["model.onnx"], session_options(threads), providers=["CPUExecutionProvider"]
+        )
         tokenizer = Tokenizer.from_str(contents["tokenizer.json"].decode())
         labels = json.loads(contents["labels.json"])
         code_map = json.loads(contents.get("code_map.json", b"{}"))
@@ -262,7 +322,7 @@ def load_model(path: str | Path, public_key_pem: str, *, threads: int = 1) -> Mo
     if "head.npz" in contents:
         arrays = np.load(io.BytesIO(contents["head.npz"]))
         shipped = Head(W=arrays["W"], b=arrays["b"])
-    return Model(
+    model = Model(
         version=str(manifest.get("version") or Path(path).stem),
         manifest=manifest,
         session=session,
@@ -272,4 +332,10 @@ def load_model(path: str | Path, public_key_pem: str, *, threads: int = 1) -> Mo
         shipped_head=shipped,
         input_names=tuple(i.name for i in session.get_inputs()),
         calibration=calibration,
+        ones=np.ones((1, max_length), dtype=np.int64),
+        zeros=np.zeros((1, max_length), dtype=np.int64),
     )
+    # Warm-up: the first run plans memory and picks kernels; a site's first ticket should not pay it.
+    for _ in range(WARM_UP_RUNS):
+        model.predict_one("[empty]")
+    return model

@@ -159,6 +159,9 @@ class EtlModel:
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         return softmax(self.head.logits(self.transform.transform(texts)).astype(np.float64))
 
+    def predict_one(self, text: str) -> np.ndarray:
+        return self.predict_proba([text])[0]
+
     @property
     def served_version(self) -> str:
         return self.version
