@@ -10,8 +10,11 @@ marks the end of each), so the profile measures what the agent runs, not a copy 
   softmax_and_head  a local head (when one serves) and the softmax
   python            the rest: calling in and out, ranking the top 3 into the agent's answer
 
-The stages of one call are contiguous, so they add up to that call's total; the medians reported
-for each add up to the median total only approximately (``stages_sum_ms`` shows by how much).
+The stages of one call are contiguous, so they add up to that call's total. ``stages_ms`` is the
+breakdown of the median call: each stage's mean over the calls whose total lies between the 45th
+and 55th percentiles, so it adds up to about ``p50_ms`` (``stages_sum_ms`` says how closely).
+``stage_p50_ms``, each stage's own median, does not add up: on a busy host a call is often
+descheduled, and the wait lands in whichever stage was running.
 """
 
 import os
@@ -70,12 +73,16 @@ def profile(model, documents: list[dict], contexts: list[dict | None], *, count:
         for stage, (begin, end) in zip(STAGES, pairwise(bounds), strict=True):
             samples[stage].append((end - begin) * 1000)
         samples["total"].append((ended - started) * 1000)
-    medians = {stage: round(statistics.median(values), 4) for stage, values in samples.items()}
-    stages_sum = sum(medians[stage] for stage in STAGES)
+    totals = sorted(samples["total"])
+    p50 = statistics.median(totals)
+    low, high = totals[int(len(totals) * 0.45)], totals[min(len(totals) - 1, int(len(totals) * 0.55))]
+    band = [i for i, total in enumerate(samples["total"]) if low <= total <= high]
+    stages = {stage: statistics.fmean(samples[stage][i] for i in band) for stage in STAGES}
     return {
-        "stages_ms": {stage: medians[stage] for stage in STAGES},
-        "p50_ms": medians["total"],
-        "stages_sum_ms": round(stages_sum, 4),
-        "session_run_share": round(medians["session_run"] / medians["total"], 3),
+        "stages_ms": {stage: round(value, 4) for stage, value in stages.items()},
+        "p50_ms": round(p50, 4),
+        "stages_sum_ms": round(sum(stages.values()), 4),
+        "stage_p50_ms": {stage: round(statistics.median(samples[stage]), 4) for stage in STAGES},
+        "session_run_share": round(stages["session_run"] / p50, 3),
         "calls": count,
     }

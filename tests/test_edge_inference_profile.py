@@ -43,11 +43,11 @@ def test_the_profile_breakdown_sums_to_the_p50_within_tolerance(model):
     documents = simulated_documents(50)
     result = profile(model, documents, [CONTEXT] * len(documents), count=300)
 
-    assert tuple(result["stages_ms"]) == STAGES and result["calls"] == 300
-    assert all(ms >= 0 for ms in result["stages_ms"].values())
-    assert result["stages_ms"]["session_run"] > 0 and result["stages_ms"]["tokenise"] > 0
-    # Each call's stages are contiguous and add up to its total; medians add up only approximately.
-    assert result["stages_sum_ms"] == pytest.approx(result["p50_ms"], rel=0.25)
+    assert tuple(result["stages_ms"]) == tuple(result["stage_p50_ms"]) == STAGES and result["calls"] == 300
+    assert all(ms > 0 for ms in result["stages_ms"].values())
+    # The breakdown of the median call covers the whole call: it adds up to the p50.
+    assert sum(result["stages_ms"].values()) == pytest.approx(result["stages_sum_ms"], abs=1e-3)
+    assert result["stages_sum_ms"] == pytest.approx(result["p50_ms"], rel=0.15)
     assert 0 < result["session_run_share"] < 1
 
 
