@@ -7,6 +7,7 @@ import pytest
 from benchmarks.edge_profile import FLAGS_OF_INTEREST, STAGES, cpu_info, profile
 from edge_agent import bundle as edge_bundle
 from edge_agent.bundle import Head
+from edge_agent.calibration import Calibration
 from ml.core import signing
 from tests.edge_fixtures import LABELS, build_test_bundle, signing_key, simulated_documents  # noqa: F401
 
@@ -21,12 +22,18 @@ def model(tmp_path):
     return edge_bundle.load_model(path, signing.public_key_pem())
 
 
-def test_one_ticket_gets_the_probabilities_of_the_batch_path_with_the_shipped_or_a_local_head(model):
+def test_one_ticket_gets_the_probabilities_of_the_batch_path_with_the_shipped_or_a_local_head(
+    model, tmp_path
+):
     texts = model.texts(simulated_documents(20), [CONTEXT] * 20)
     rng = np.random.default_rng(1)
     weights, bias = rng.normal(size=model.shipped_head.W.shape), rng.normal(size=len(LABELS))
     local = model.with_head(Head(W=weights.astype(np.float32), b=bias.astype(np.float32), origin="local"))
-    for served in (model, local):
+    humble = Calibration(x=np.array([0.0, 1.0]), y=np.array([0.0, 0.6]), cap=0.6).to_json()
+    path = build_test_bundle(tmp_path / "c.zip", version="c", calibration=humble)
+    calibrated = edge_bundle.load_model(path, signing.public_key_pem())
+    assert calibrated.predict_one(texts[0]).max() <= 0.6 + 1e-9
+    for served in (model, local, calibrated):
         batch = served.predict_proba(texts)
         one = np.stack([served.predict_one(text) for text in texts])
         assert np.allclose(one, batch, atol=1e-5) and np.allclose(one.sum(axis=1), 1.0)
