@@ -12,12 +12,17 @@ bundle), then measures on the teacher's held-out evaluation set:
   pipeline_fp32      transformers.pipeline("text-classification") on the teacher's directory,
                      what a user would do without us
   student_fp32       the distilled student in torch
-  student_int8_onnx  the bundle's model.onnx in onnxruntime with the `tokenizers` library
+  student_int8_onnx  the signed bundle as the edge agent runs it (edge_agent.bundle.Model)
+  student_int8_onnx_default_session
+                     the bundle's model.onnx in a plain script: onnxruntime's default session
+                     options and the `tokenizers` library
 
-each with bytes (model directory, or the whole signed bundle for the int8 row), p50/p95 single
-ticket latency, batch-32 throughput, accuracy and macro-F1; and the peak RSS of a fresh process
-that imports only onnxruntime, tokenizers and numpy, loads the bundle's model and predicts 200
-tickets (the edge agent's footprint). Goals are checked and reported, not asserted.
+each with bytes (model directory, or the whole signed bundle for the int8 rows), p50/p95 single
+ticket latency, batch-32 throughput, accuracy and macro-F1; the peak RSS of a fresh process that
+loads the bundle with edge_agent.bundle and predicts 200 tickets (the edge agent's footprint); the
+CPU (model, vendor, int8-relevant flags); and, ``--repeats`` times, the single-ticket p50s of the
+pipeline and both int8 rows timed in turn with the agent's profile (benchmarks/edge_profile.py),
+whose ratios' medians judge the goals. Goals are checked and reported, not asserted.
 """
 
 import argparse
