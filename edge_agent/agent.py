@@ -273,7 +273,7 @@ class Agent:
     # --- predicting ---
 
     def context_for(self, context: dict | None) -> dict:
-        site = {k: self.site.get(k) for k in ("climate", "tier") if self.site.get(k)}
+        site = {k: self.site.get(k) for k in ("code", "region", "climate", "tier") if self.site.get(k)}
         return {**site, **(context or {})}
 
     def remember(self, document: dict, context: dict | None = None, *, text: str | None = None) -> None:

@@ -4,23 +4,31 @@ Pure Python with no Django or torch imports: the edge agent carries it, and cent
 from here (ml.core.serialization re-exports it), so the two cannot disagree. Bump SERIALIZATION_VERSION
 on any change: bundles record the version they were trained with and refuse a mismatch.
 
-Version 1 layout (one line, sections in this order, so truncation drops free text first):
+Version 2 layout (one line, sections in this order, so truncation drops free text first):
 
-    [site] climate=coastal tier=cell-site [unit] kind=radio-unit vendor=nordlink sw=R22.1 age=6y
+    [site] code=S-0042 region=north climate=coastal tier=cell-site
+    [unit] kind=radio-unit vendor=nordlink sw=R22.1 age=6y
+    [attrs] category=Network impact=2_-_Medium
     [codes] CPRI_LINK_DOWN SW_CRASH
-    [events] -2h05m software_upgrade | -4m alarm_raised SFP_RX_LOW | +0m alarm_raised CPRI_LINK_DOWN
+    [events] -2h05m software_upgrade | -4m alarm_raised SFP_RX_LOW rx_dbm~-20 | ? Resolved
     [text] <title>. <description>
 
 Event times are relative to the ticket's opening (or its last event when it has none), rounded
-to readable buckets, so the encoder sees both the order and the spacing of events.
+to readable buckets, so the encoder sees both the order and the spacing of events; an event
+without a time shows "?". Attributes (the export's extra fields) and scalar event attributes
+become ``name=value`` tokens; numbers are bucketed to two significant digits (``name~value``),
+so nearby readings share a token.
 """
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-SERIALIZATION_VERSION = 1
+SERIALIZATION_VERSION = 2
 MAX_EVENTS = 24
 MAX_TEXT_CHARS = 1200
+MAX_ATTRIBUTES = 32
+MAX_EVENT_ATTRS = 8
+MAX_VALUE_CHARS = 40
 
 
 def _parse(value) -> datetime | None:
@@ -55,6 +63,36 @@ def _clean(text: str) -> str:
     return " ".join(str(text or "").split())
 
 
+def _token(text) -> str:
+    """One whitespace-free token, so ``name=value`` pairs stay whole for word models."""
+    return "_".join(str(text).split())[:MAX_VALUE_CHARS]
+
+
+def bucket(value: float) -> str:
+    """-19.5 -> '-20', 1234 -> '1200', 0.0123 -> '0.012': two significant digits, so readings
+    that differ by noise share a token and the spread of real values still shows."""
+    if value == 0 or value != value or value in (float("inf"), float("-inf")):
+        return "0" if value == 0 else "nan"
+    rounded = float(f"{value:.2g}")
+    return str(int(rounded)) if rounded == int(rounded) else f"{rounded:g}"
+
+
+def pair(name, value) -> str:
+    """``name=value`` for text, ``name~bucket`` for a number, '' for anything else (nested, null)."""
+    if isinstance(value, bool):
+        return f"{_token(name)}={'true' if value else 'false'}"
+    if isinstance(value, int | float):
+        return f"{_token(name)}~{bucket(float(value))}"
+    if isinstance(value, str) and value.strip():
+        return f"{_token(name)}={_token(value)}"
+    return ""
+
+
+def _pairs(values: Mapping, limit: int) -> list[str]:
+    pairs = (pair(name, values[name]) for name in sorted(values, key=str))
+    return [p for p in pairs if p][:limit]
+
+
 def serialize(
     ticket: Mapping,
     *,
@@ -66,13 +104,16 @@ def serialize(
     """Serialise a canonical ticket document (plus optional site/unit context) into model input.
 
     ``code_map`` maps raw vendor codes to curated codes (unmapped codes pass through unchanged).
-    ``context`` may hold climate, tier, kind, vendor, software_version, age_years.
+    ``context`` may hold code, region, climate, tier, kind, vendor, software_version, age_years;
+    the document's own site code wins over the context's.
     """
     code_map = code_map or {}
     parts: list[str] = []
     if include_structure:
         ctx = context or {}
-        site = [f"{key}={_clean(ctx[key])}" for key in ("climate", "tier") if ctx.get(key)]
+        code = ticket.get("site") or ctx.get("code")  # an edge agent knows its own site
+        site = [f"code={_token(code)}"] if code else []
+        site += [f"{key}={_token(ctx[key])}" for key in ("region", "climate", "tier") if ctx.get(key)]
         unit = [
             f"{label}={_clean(ctx[key])}"
             for key, label in (("kind", "kind"), ("vendor", "vendor"), ("software_version", "sw"))
@@ -84,6 +125,11 @@ def serialize(
             parts.append("[site] " + " ".join(site))
         if unit:
             parts.append("[unit] " + " ".join(unit))
+        attributes = ticket.get("attributes") or {}
+        if isinstance(attributes, Mapping) and attributes:
+            rendered_attributes = _pairs(attributes, MAX_ATTRIBUTES)
+            if rendered_attributes:
+                parts.append("[attrs] " + " ".join(rendered_attributes))
 
         codes: Sequence[str] = ticket.get("error_codes") or ()
         if codes:
@@ -97,9 +143,12 @@ def serialize(
             for event, at in zip(events, times, strict=True):
                 when = relative_time((at - anchor).total_seconds()) if at and anchor else "?"
                 code = event.get("code")
-                piece = f"{when} {event.get('kind', '')}"
+                piece = f"{when} {_token(event.get('kind', ''))}"
                 if code:
                     piece += f" {code_map.get(code, code)}"
+                attrs = event.get("attrs")
+                if isinstance(attrs, Mapping) and attrs:
+                    piece = " ".join([piece, *_pairs(attrs, MAX_EVENT_ATTRS)])
                 rendered.append(piece)
             parts.append("[events] " + " | ".join(rendered))
 

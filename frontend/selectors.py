@@ -27,7 +27,9 @@ def timeline(ticket: Ticket) -> list[TimelineEntry]:
     ]
 
 
-def relative_to_opening(at: datetime, opened_at: datetime | None) -> str:
+def relative_to_opening(at: datetime | None, opened_at: datetime | None) -> str:
+    if at is None:
+        return "relative time unknown" if opened_at else ""
     if opened_at is None:
         return ""
     seconds = int((at - opened_at).total_seconds())

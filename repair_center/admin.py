@@ -18,6 +18,7 @@ from repair_center.models import (
     TicketErrorCode,
     TicketEvent,
     UnmappedCode,
+    UnmappedEventKind,
     WorkNote,
 )
 from repair_center.services.catalogue import remap_unmapped_codes
@@ -83,6 +84,15 @@ class UnmappedCodeAdmin(admin.ModelAdmin):
     list_display = ("raw_code", "vendor", "occurrences", "first_seen", "last_seen")
     list_filter = ("vendor",)
     search_fields = ("raw_code",)
+    readonly_fields = ("first_seen", "last_seen")
+
+
+@admin.register(UnmappedEventKind)
+class UnmappedEventKindAdmin(admin.ModelAdmin):
+    """Event kinds a source sent that are not built in: kept as given, listed here to review."""
+
+    list_display = ("kind", "occurrences", "first_seen", "last_seen")
+    search_fields = ("kind",)
     readonly_fields = ("first_seen", "last_seen")
 
 

@@ -6,8 +6,9 @@ Errors come back as ``{field: [message, ...]}``, the same shape DRF uses.
 
 import hashlib
 import json
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,12 +33,19 @@ FIELDS = (
     "events",
     "resolution",
     "resolution_notes",
+    "attributes",
 )
 EVENT_FIELDS = ("at", "kind", "code", "attrs")
 MAX_CODES = 64
 MAX_EVENTS = 500
 MAX_ATTRS_DEPTH = 4
 MAX_ATTRS_BYTES = 4096
+# Extra ticket fields of an export (category, service, customer impact, ...): flat and bounded.
+MAX_ATTRIBUTES = 32
+MAX_ATTRIBUTE_CHARS = 200
+MAX_KIND_CHARS = 64
+ATTRIBUTE_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_KIND_RE = re.compile(r"^[^\s|=\[\]][^|=\[\]]{0,63}$")
 _SOURCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _STATUS_ALIASES = {
     "in_progress": Ticket.Status.IN_PROGRESS,
@@ -48,7 +56,13 @@ _STATUS_ALIASES = {
     "new": Ticket.Status.ACKNOWLEDGED,
 }
 _STATUSES = {value.lower(): value for value in Ticket.Status.values}
+# ServiceNow-style "3 - Moderate" is read as its word.
+_PRIORITY_PREFIX_RE = re.compile(r"^\d+\s*-\s*")
 _PRIORITY_ALIASES = {
+    "moderate": "medium",
+    "normal": "medium",
+    "urgent": "critical",
+    "planning": "low",
     "p1": "critical",
     "p2": "high",
     "p3": "medium",
@@ -59,7 +73,7 @@ _PRIORITY_ALIASES = {
     "4": "low",
 }
 _PRIORITIES = set(Ticket.Priority.values)
-_EVENT_KINDS = set(TicketEvent.Kind.values)
+BUILT_IN_EVENT_KINDS = frozenset(TicketEvent.Kind.values)
 
 
 class DocumentError(Exception):
@@ -72,7 +86,7 @@ class DocumentError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class EventDoc:
-    at: datetime
+    at: datetime | None  # real exports often carry only the order of events
     kind: str
     code: str
     attrs: dict
@@ -94,14 +108,18 @@ class TicketDoc:
     events: tuple[EventDoc, ...]
     resolution: str
     resolution_notes: str
+    attributes: dict = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.source, self.external_id)
 
     def to_json(self) -> dict:
-        """The document as JSON-ready data, in the canonical field order."""
-        return {
+        """The document as JSON-ready data, in the canonical field order.
+
+        ``attributes`` appears only when there are some, so tickets stored before it existed keep
+        their content hash (a re-import of the same file stays "unchanged")."""
+        data = {
             "source": self.source,
             "external_id": self.external_id,
             "title": self.title,
@@ -120,6 +138,9 @@ class TicketDoc:
             "resolution": self.resolution or None,
             "resolution_notes": self.resolution_notes,
         }
+        if self.attributes:
+            data["attributes"] = dict(self.attributes)
+        return data
 
     def content_hash(self) -> str:
         payload = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -203,15 +224,21 @@ def _events(value: Any, errors: dict) -> tuple[EventDoc, ...]:
         unknown = sorted(printable(str(key)) for key in set(item) - set(EVENT_FIELDS))
         if unknown:
             errors.setdefault(where, []).append(f"unknown fields: {', '.join(unknown)}")
-        try:
-            at = parse_timestamp(item.get("at"))
-        except ValueError as e:
-            errors.setdefault(f"{where}.at", []).append(str(e))
-            continue
+        at = None
+        if item.get("at") not in (None, ""):
+            try:
+                at = parse_timestamp(item.get("at"))
+            except ValueError as e:
+                errors.setdefault(f"{where}.at", []).append(str(e))
+                continue
         kind = item.get("kind")
-        if not isinstance(kind, str) or kind not in _EVENT_KINDS:
+        kind = kind.strip() if isinstance(kind, str) else kind
+        # Kinds outside the built-in list are kept as given (and counted for curation on ingest).
+        if not isinstance(kind, str) or not _KIND_RE.match(kind) or text_problem(kind):
             errors.setdefault(f"{where}.kind", []).append(
-                f"{str(kind)[:40]!r} is not one of {', '.join(sorted(_EVENT_KINDS))}"
+                f"{printable(str(kind))[:40]!r} is not an event kind: give a name of 1-{MAX_KIND_CHARS} "
+                "characters without '|', '=', '[' or ']' (built in: "
+                f"{', '.join(sorted(BUILT_IN_EVENT_KINDS))})"
             )
             continue
         code = item.get("code") or ""
@@ -232,6 +259,50 @@ def _events(value: Any, errors: dict) -> tuple[EventDoc, ...]:
             continue
         events.append(EventDoc(at=at, kind=kind, code=code.strip(), attrs=attrs))
     return tuple(events)
+
+
+def _attributes(value: Any, errors: dict) -> dict:
+    """Flat {name: string or number}; names like source codes, values short, at most MAX_ATTRIBUTES."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        errors.setdefault("attributes", []).append("must be an object of name: string or number")
+        return {}
+    if len(value) > MAX_ATTRIBUTES:
+        errors.setdefault("attributes", []).append(f"at most {MAX_ATTRIBUTES} attributes (got {len(value)})")
+        return {}
+    attributes: dict = {}
+    for key, item in value.items():
+        where = f"attributes.{printable(str(key))[:64]}"
+        if not isinstance(key, str) or not ATTRIBUTE_KEY_RE.match(key):
+            errors.setdefault("attributes", []).append(
+                f"{printable(str(key))[:40]!r} is not an attribute name: letters, digits, '.', '_' or '-' "
+                "(at most 64, starting with a letter or digit)"
+            )
+            continue
+        if item is None or item == "":
+            continue  # a blank cell is an absent attribute
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            errors.setdefault(where, []).append("must be a string or a number")
+            continue
+        if isinstance(item, float) and not math.isfinite(item):
+            errors.setdefault(where, []).append("must be a finite number")
+            continue
+        if isinstance(item, str):
+            item = item.strip()
+            problem = text_problem(item)
+            if problem:
+                errors.setdefault(where, []).append(problem)
+                continue
+            if len(item) > MAX_ATTRIBUTE_CHARS:
+                errors.setdefault(where, []).append(
+                    f"must be at most {MAX_ATTRIBUTE_CHARS} characters (got {len(item)})"
+                )
+                continue
+            if not item:
+                continue
+        attributes[key] = item
+    return attributes
 
 
 def _codes(value: Any, errors: dict) -> tuple[str, ...]:
@@ -276,6 +347,7 @@ def parse_ticket(data: Any, *, default_source: str = "api") -> TicketDoc:
     events = _events(data.get("events"), errors)
     resolution = _text(data, "resolution", errors, max_length=64)
     resolution_notes = _text(data, "resolution_notes", errors, max_length=100_000)
+    attributes = _attributes(data.get("attributes"), errors)
     site = _text(data, "site", errors, max_length=64)
     element = _text(data, "element", errors, max_length=120)
     resolved_at = _timestamp(data, "resolved_at", errors)
@@ -294,13 +366,18 @@ def parse_ticket(data: Any, *, default_source: str = "api") -> TicketDoc:
         resolved = resolution or resolved_at
         status = Ticket.Status.RESOLVED if resolved else Ticket.Status.ACKNOWLEDGED
 
-    raw_priority = _text(data, "priority", errors, max_length=16).lower()
-    priority = _PRIORITY_ALIASES.get(raw_priority, raw_priority) or Ticket.Priority.MEDIUM
+    raw_priority = _text(data, "priority", errors, max_length=32).lower()
+    word = (
+        _PRIORITY_PREFIX_RE.sub("", raw_priority) if raw_priority not in _PRIORITY_ALIASES else raw_priority
+    )
+    priority = _PRIORITY_ALIASES.get(word, word) or Ticket.Priority.MEDIUM
     if priority not in _PRIORITIES:
         errors.setdefault("priority", []).append(f"{raw_priority!r} is not one of {', '.join(_PRIORITIES)}")
 
-    if not (title or description or error_codes or events) and not errors:
-        errors["non_field_errors"] = ["give at least one of title, description, error_codes or events"]
+    if not (title or description or error_codes or events or attributes) and not errors:
+        errors["non_field_errors"] = [
+            "give at least one of title, description, error_codes, events or attributes"
+        ]
     if errors:
         raise DocumentError(errors)
     return TicketDoc(
@@ -318,4 +395,5 @@ def parse_ticket(data: Any, *, default_source: str = "api") -> TicketDoc:
         events=events,
         resolution=resolution,
         resolution_notes=resolution_notes,
+        attributes=attributes,
     )

@@ -41,6 +41,7 @@ def ticket_document(ticket: Ticket) -> dict:
         ],
         "resolution": ticket.resolution.code if ticket.resolution_id else None,
         "resolution_notes": ticket.resolution_notes,
+        "attributes": dict(ticket.attributes or {}),
     }
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from edge_agent import bundle as edge_bundle
 from ml.core import bundles, signing
+from ml.core.serialization import SERIALIZATION_VERSION
 from tests.edge_fixtures import LABELS, build_test_bundle, new_private_key_pem, signing_key  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("signing_key")
@@ -44,7 +45,7 @@ def test_a_built_bundle_verifies_and_its_manifest_lists_every_file(tmp_path):
         "code_map.json",
         "head.npz",
     }
-    assert manifest["serialization_version"] == 1 and manifest["version"] == "b1"
+    assert manifest["serialization_version"] == SERIALIZATION_VERSION and manifest["version"] == "b1"
     edge_manifest, contents = edge_bundle.verify_bundle(path, signing.public_key_pem())
     assert edge_manifest == manifest and json.loads(contents["labels.json"]) == LABELS
 
@@ -84,6 +85,15 @@ def test_an_extra_file_not_covered_by_the_manifest_is_refused(tmp_path):
     path = build_test_bundle(tmp_path / "b1.zip", version="b1")
     tampered = _rewrite(path, tmp_path / "t.zip", add={"evil.py": b"import os"})
     _both_refuse(tampered, signing.public_key_pem(), "not covered by the manifest")
+
+
+def test_the_agent_refuses_a_bundle_trained_on_the_previous_serialisation(tmp_path, monkeypatch):
+    # Version 2 added site codes, attributes and bucketed readings: a v1 model never saw those tokens.
+    assert SERIALIZATION_VERSION == 2
+    monkeypatch.setattr(bundles, "SERIALIZATION_VERSION", 1)
+    old = build_test_bundle(tmp_path / "old.zip", version="old")
+    with pytest.raises(edge_bundle.BundleError, match="bundle wants serialisation v1, this agent has v2"):
+        edge_bundle.verify_bundle(old, signing.public_key_pem())
 
 
 def test_a_file_that_is_not_a_zip_is_refused(tmp_path):

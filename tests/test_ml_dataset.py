@@ -21,7 +21,7 @@ def test_every_labelled_ticket_becomes_an_example_with_codes_events_and_context(
     assert dataset.total_tickets == 9
     example = next(e for e in dataset.examples if e.label == "ROLLBACK_SW")
     assert example.text.startswith(
-        "[site] climate=urban tier=cell-site [unit] kind=radio-unit vendor=nordlink"
+        "[site] code=SITE-ML region=north climate=urban tier=cell-site [unit] kind=radio-unit vendor=nordlink"
     )
     assert (
         "[codes] SW_CRASH [events] -5m software_upgrade SW_CRASH | +0m alarm_raised SW_CRASH" in example.text

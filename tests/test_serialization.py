@@ -1,3 +1,4 @@
+from edge_agent.serialization import bucket
 from ml.core.serialization import relative_time, serialize
 
 TICKET = {
@@ -48,3 +49,54 @@ def test_relative_times_coarsen_with_distance():
         "-2h00m",
         "+3d",
     ]
+
+
+def test_the_site_code_region_and_attributes_reach_the_model_input():
+    text = serialize(
+        {"site": "S-0042", "attributes": {"service": "mobile data", "category": "Network"}, "title": "slow"},
+        context={"region": "north", "climate": "coastal"},
+    )
+    assert text == (
+        "[site] code=S-0042 region=north climate=coastal [attrs] category=Network service=mobile_data "
+        "[text] slow"
+    )
+
+
+def test_numeric_readings_become_bucket_tokens_so_nearby_values_share_one():
+    def events(rx):
+        return {"events": [{"kind": "alarm_raised", "code": "SFP_RX_LOW", "attrs": {"rx_dbm": rx}}]}
+
+    assert serialize(events(-19.5)) == "[events] ? alarm_raised SFP_RX_LOW rx_dbm~-20"
+    assert serialize(events(-20.4)) == serialize(events(-19.5))
+    assert serialize(events(-25.0)) != serialize(events(-19.5))
+    assert [bucket(v) for v in (1234, 0.0123, 7, -0.4, 0)] == ["1200", "0.012", "7", "-0.4", "0"]
+
+
+def test_events_without_times_keep_their_order_and_show_an_unknown_time():
+    text = serialize(
+        {"events": [{"kind": "New", "at": None}, {"kind": "Awaiting User Info"}, {"kind": "Resolved"}]}
+    )
+    assert text == "[events] ? New | ? Awaiting_User_Info | ? Resolved"
+
+
+def test_nested_and_null_attributes_are_left_out_rather_than_dumped():
+    text = serialize({"events": [{"kind": "power", "attrs": {"raw": {"a": 1}, "x": None, "ok": True}}]})
+    assert text == "[events] ? power ok=true"
+
+
+def test_the_edge_agent_serialises_a_ticket_with_attributes_exactly_as_central(tmp_path):
+    from edge_agent.agent import Agent, Config
+
+    document = {
+        "external_id": "E-1",
+        "attributes": {"category": "Power", "volume": 12},
+        "events": [{"kind": "mains_fail", "attrs": {"volts": 198.2}}],
+    }
+    site = {"code": "S-7", "region": "south", "climate": "hot", "tier": "hub"}
+    agent = Agent(Config(central="http://127.0.0.1:9", data_dir=tmp_path / "agent"))
+    agent.state = {"site": site}  # as enrolment stores central's answer
+    edge_context = agent.context_for(None)
+    central_context = {"region": "south", "climate": "hot", "tier": "hub"}
+    central = serialize({**document, "site": "S-7"}, context=central_context)
+    assert serialize(document, context=edge_context) == central
+    assert "code=S-7 region=south" in central and "category=Power volume~12" in central

@@ -106,7 +106,7 @@ _EVENT_SEPARATOR = " | "
 
 
 def augment(text: str, rng: random.Random) -> str:
-    """A serialised ticket as it may arrive with less known: site and unit context each dropped
+    """A serialised ticket as it may arrive with less known: site, unit and attributes each dropped
     with probability 0.3, the free text with 0.3, each event with 0.25 (at least one kept, order
     kept). Curated codes are always kept. The teacher labels the view (its soft labels only: the gold
     fix may rest on what was dropped), so the student learns the teacher's function on more inputs
@@ -115,10 +115,10 @@ def augment(text: str, rng: random.Random) -> str:
     The layout is ``edge_agent.serialization.serialize``'s: sections in a fixed order, the free text
     last (``[text]`` and everything after it, whatever it contains)."""
     head, marker, free_text = text.partition("[text] ")
-    sections = re.split(r" ?(?=\[(?:site|unit|codes|events)\] )", head.strip()) if head.strip() else []
+    sections = re.split(r" ?(?=\[(?:site|unit|attrs|codes|events)\] )", head.strip()) if head.strip() else []
     kept = []
     for section in filter(None, (s.strip() for s in sections)):
-        if section.startswith(("[site] ", "[unit] ")) and rng.random() < 0.3:
+        if section.startswith(("[site] ", "[unit] ", "[attrs] ")) and rng.random() < 0.3:
             continue
         if section.startswith("[events] "):
             events = section.removeprefix("[events] ").split(_EVENT_SEPARATOR)

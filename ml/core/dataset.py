@@ -69,7 +69,7 @@ def ticket_context(ticket) -> dict:
     """Site and unit context for serialize()."""
     context: dict = {}
     if ticket.site_id:
-        context.update(climate=ticket.site.climate, tier=ticket.site.tier)
+        context.update(region=ticket.site.region, climate=ticket.site.climate, tier=ticket.site.tier)
     if ticket.element_id:
         element = ticket.element
         context.update(kind=element.kind, vendor=element.vendor, software_version=element.software_version)

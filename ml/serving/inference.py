@@ -361,7 +361,7 @@ def documents_contexts(documents: list[dict]) -> list[dict]:
         context: dict = {}
         site = sites.get(str(document.get("site") or ""))
         if site is not None:
-            context.update(climate=site.climate, tier=site.tier)
+            context.update(region=site.region, climate=site.climate, tier=site.tier)
         element = elements.get(str(document.get("element") or ""))
         if element is not None:
             context.update(

@@ -130,6 +130,7 @@ class TicketSerializer(TicketBriefSerializer):
             "network_element",
             "error_codes",
             "events",
+            "attributes",
             "resolution",
             "resolution_notes",
             "assignee",
@@ -151,8 +152,14 @@ class TicketSerializer(TicketBriefSerializer):
 
 
 class TicketDocumentEventSerializer(serializers.Serializer):
-    at = serializers.DateTimeField()
-    kind = serializers.ChoiceField(choices=TicketEvent.Kind.choices)
+    at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Absent when only the order is known."
+    )
+    kind = serializers.CharField(
+        max_length=64,
+        help_text="A built-in kind (alarm_raised, alarm_cleared, config_change, software_upgrade, "
+        "maintenance_visit, kpi_breach, weather, power, operator_note) or the source's own, kept as given.",
+    )
     code = serializers.CharField(max_length=64, allow_null=True, required=False)
     attrs = serializers.DictField(required=False, help_text="Free-form, at most 4 levels and 4 KiB.")
 
@@ -178,6 +185,12 @@ class TicketDocumentSerializer(serializers.Serializer):
         max_length=64, required=False, allow_null=True, help_text="Resolution code."
     )
     resolution_notes = serializers.CharField(required=False, allow_blank=True)
+    attributes = serializers.DictField(
+        child=serializers.JSONField(),
+        required=False,
+        help_text="Extra fields of the export: at most 32 names (letters, digits, '.', '_', '-'), "
+        "each a string of at most 200 characters or a number.",
+    )
 
 
 class TicketBulkSerializer(serializers.Serializer):

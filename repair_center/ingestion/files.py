@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from django.db import DataError, transaction
 
 from repair_center import documents, selectors
-from repair_center.ingestion import readers
+from repair_center.ingestion import readers, ticket_rows
 from repair_center.models import Ticket
 from repair_center.services import repairs
 from repair_center.services.tickets import ItemResult, tickets_upsert
@@ -102,6 +102,7 @@ def _import(
     batch_size: int,
     progress,
     report: ImportReport,
+    folder: ticket_rows.EventLogFolder | None = None,
 ) -> ImportReport:
     rows = readers.read_rows(path)  # FileUnreadable comes from here, before anything is written
     try:
@@ -119,12 +120,20 @@ def _import(
             if errors:
                 rejects.add(row.number, item.get(key), errors=errors, data=row.data)
                 continue
-            batch.append((row.number, item))
+            if folder is None:
+                batch.append((row.number, item))
+            else:
+                done, reason = folder.push(row.number, item)
+                if reason:
+                    rejects.add(row.number, item.get(key), reason=reason, data=row.data)
+                batch.extend(done)
             if len(batch) >= batch_size:
                 _write_batch(batch, write, key, report, rejects)
                 batch = []
                 if progress:
                     progress(report)
+        if folder is not None:
+            batch.extend(folder.finish())
         if batch:
             _write_batch(batch, write, key, report, rejects)
             if progress:
@@ -165,14 +174,17 @@ def _check_mapped_columns(path, mapping: dict[str, str], is_csv: bool) -> None:
     """A CSV header is known up front: a mapped column that is not there is a mistake, not a blank."""
     if is_csv and mapping:
         header = readers.csv_columns(path)
-        missing = sorted(column for column in mapping.values() if column not in header)
+        missing = sorted(column for column in mapping.values() if column and column not in header)
         if missing:
             raise readers.FileUnreadable(f"mapped column(s) not in the CSV header: {', '.join(missing)}")
 
 
-def _ignored_noter(report: ImportReport, mapping: dict, fields: tuple[str, ...]):
+def _ignored_noter(report: ImportReport, mapping, fields: tuple[str, ...]):
     """Collects the columns or keys no field reads, so a misspelt one is reported, not just lost."""
-    used = {mapping.get(name, name) for name in fields}
+    if isinstance(mapping, ticket_rows.TicketMapping):
+        used = {mapping.fields.get(name, name) for name in fields} | mapping.columns()
+    else:
+        used = {mapping.get(name, name) for name in fields}
 
     def note(data: dict) -> None:
         if len(report.ignored_columns) < KEPT_IGNORED and not used.issuperset(data):
@@ -193,25 +205,32 @@ def import_tickets_file(
     create_missing: bool = False,
     batch_size: int = 1000,
     progress=None,
+    date_format: str = "",
 ) -> ImportReport:
     """Import a CSV, JSON or JSONL file of ticket documents through tickets_upsert.
 
     ``source`` is the default for documents that name none. Without an external id the row is
     keyed as ``<file name>:<row>``, so importing the same file again updates instead of duplicating.
+    ``mapping`` may fill attributes and, for an event log, events (see ticket_rows.py); with
+    ``date_format`` (strptime), dates in that format are read as UTC.
     """
     mapping = mapping or {}
-    readers.check_mapping(mapping, documents.FIELDS)
+    columns = ticket_rows.split_mapping(mapping)
     is_csv = readers.file_format(path) == "csv"
     _check_mapped_columns(path, mapping, is_csv)
     name = Path(path).name
     report = ImportReport()
-    note_ignored = _ignored_noter(report, mapping, documents.FIELDS)
+    note_ignored = _ignored_noter(report, columns, documents.FIELDS)
 
     def convert(row: readers.Row) -> tuple[dict, dict]:
         note_ignored(row.data)
-        doc = readers.pick_fields(row.data, mapping, documents.FIELDS, text=is_csv)
-        errors = _csv_ticket_fields(doc) if is_csv else {}
+        doc = ticket_rows.row_document(row.data, columns, text=is_csv)
+        errors = _csv_ticket_fields(doc) if is_csv and not columns.is_event_log else {}
+        if date_format:
+            errors.update(ticket_rows.apply_date_format(doc, date_format))
         external_id = doc.get("external_id")
+        if columns.is_event_log:
+            return doc, errors  # the folder refuses a row without a ticket id
         if external_id is None or (isinstance(external_id, str) and not external_id.strip()):
             doc["external_id"] = f"{name}:{row.number}"
         return doc, errors
@@ -228,6 +247,7 @@ def import_tickets_file(
         batch_size=batch_size,
         progress=progress,
         report=report,
+        folder=ticket_rows.EventLogFolder() if columns.is_event_log else None,
     )
 
 

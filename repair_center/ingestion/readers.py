@@ -396,23 +396,35 @@ class _ArrayScanner:
 # --- Column mapping ----------------------------------------------------------------------------
 
 
-def parse_mapping(items: list[str] | None, fields: tuple[str, ...]) -> dict[str, str]:
+def parse_mapping(
+    items: list[str] | None, fields: tuple[str, ...], *, prefixes: tuple[str, ...] = ()
+) -> dict[str, str]:
     """``["title=Summary", ...]`` from the command line as {canonical field: file column}."""
     mapping: dict[str, str] = {}
     for item in items or []:
         name, sep, column = item.partition("=")
         name, column = name.strip(), column.strip()
-        if not sep or not name or not column:
-            raise ValueError(f"--map {item!r}: give FIELD=COLUMN")
+        # FIELD= (no column) reads the field from nowhere: a column that happens to carry a field's
+        # name (opened_at in a file whose dates are unusable) is then left alone.
+        if not sep or not name:
+            raise ValueError(f"--map {item!r}: give FIELD=COLUMN (or FIELD= to read it from no column)")
         mapping[name] = column
-    check_mapping(mapping, fields)
+    check_mapping(mapping, fields, prefixes=prefixes)
     return mapping
 
 
-def check_mapping(mapping: dict[str, str], fields: tuple[str, ...]) -> None:
-    unknown = sorted(set(mapping) - set(fields))
+def check_mapping(
+    mapping: dict[str, str], fields: tuple[str, ...], *, prefixes: tuple[str, ...] = ()
+) -> None:
+    """Every mapped name is a field, or a prefix (``attributes.``) followed by a name."""
+    unknown = sorted(
+        name
+        for name in mapping
+        if name not in fields and not any(name.startswith(p) and len(name) > len(p) for p in prefixes)
+    )
     if unknown:
-        raise ValueError(f"unknown field(s) in the mapping: {', '.join(unknown)}; known: {', '.join(fields)}")
+        known = ", ".join([*fields, *(f"{p}NAME" for p in prefixes)])
+        raise ValueError(f"unknown field(s) in the mapping: {', '.join(unknown)}; known: {known}")
 
 
 def pick_fields(data: dict, mapping: dict[str, str], fields: tuple[str, ...], *, text: bool) -> dict:

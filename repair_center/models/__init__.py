@@ -1,6 +1,12 @@
 from repair_center.models.access import ApiToken
 from repair_center.models.alarms import Alarm, AlarmGroup, AlarmGroupRule
-from repair_center.models.catalogue import ErrorCode, ErrorCodeAlias, ResolutionCode, UnmappedCode
+from repair_center.models.catalogue import (
+    ErrorCode,
+    ErrorCodeAlias,
+    ResolutionCode,
+    UnmappedCode,
+    UnmappedEventKind,
+)
 from repair_center.models.connectors import Connector, ConnectorRun
 from repair_center.models.repairs import RepairRecord
 from repair_center.models.sites import NetworkElement, Site
@@ -26,5 +32,6 @@ __all__ = [
     "TicketErrorCode",
     "TicketEvent",
     "UnmappedCode",
+    "UnmappedEventKind",
     "WorkNote",
 ]

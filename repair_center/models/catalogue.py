@@ -67,6 +67,21 @@ class UnmappedCode(models.Model):
         return f"{self.vendor or '?'}:{self.raw_code}"
 
 
+class UnmappedEventKind(models.Model):
+    """An event kind seen in ingested data that is not one of the built-in kinds; kept for curation."""
+
+    kind = models.CharField(max_length=64, unique=True)
+    occurrences = models.PositiveIntegerField(default=0)
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-occurrences", "kind"]
+
+    def __str__(self) -> str:
+        return self.kind
+
+
 class ResolutionCode(models.Model):
     """The catalogue of fixes: the labels the model learns to recommend."""
 

@@ -48,6 +48,9 @@ class Ticket(models.Model):
     )
     resolution_notes = models.TextField(blank=True)
     resolved_by = models.CharField(max_length=150, blank=True)
+    # Extra fields of the source's export (category, service, customer impact, ...): flat
+    # {name: string or number}, bounded by the canonical document (repair_center/documents.py).
+    attributes = models.JSONField(default=dict, blank=True)
     # Who works on it (TMF621 relatedParty roles): a team and, once someone takes it, a person.
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -150,8 +153,11 @@ class TicketEvent(models.Model):
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
     position = models.PositiveSmallIntegerField()
-    at = models.DateTimeField()
-    kind = models.CharField(max_length=24, choices=Kind.choices)
+    # Null when the source gave only the order of events (position keeps it).
+    at = models.DateTimeField(null=True, blank=True)
+    # The built-in kinds are the known ones; a source's own kinds are kept as given (curated in
+    # UnmappedEventKind), so no choices constraint here.
+    kind = models.CharField(max_length=64)
     raw_code = models.CharField(max_length=64, blank=True)
     error_code = models.ForeignKey(
         ErrorCode, null=True, blank=True, on_delete=models.PROTECT, related_name="ticket_events"
@@ -165,4 +171,10 @@ class TicketEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.kind} {self.raw_code}".strip()
+        when = f"{self.at:%Y-%m-%d %H:%M}" if self.at else "(no time)"
+        return f"{when} {self.kind} {self.raw_code}".strip()
+
+    @property
+    def kind_label(self) -> str:
+        """The built-in kind's label, or the source's own kind as it was given."""
+        return self.Kind(self.kind).label if self.kind in self.Kind.values else self.kind

@@ -13,6 +13,7 @@ from repair_center.models import (
     TicketErrorCode,
     TicketEvent,
     UnmappedCode,
+    UnmappedEventKind,
 )
 
 
@@ -62,6 +63,17 @@ def record_unmapped(occurrences: Counter[tuple[str, str]]) -> None:
         return
     for (vendor, raw), count in occurrences.items():
         UnmappedCode.objects.filter(vendor=vendor, raw_code=raw).update(occurrences=F("occurrences") + count)
+
+
+def record_unknown_event_kinds(occurrences: Counter[str]) -> None:
+    """Count event kinds outside the built-in list, so admins can review them; the events keep them."""
+    if not occurrences:
+        return
+    UnmappedEventKind.objects.bulk_create(
+        [UnmappedEventKind(kind=kind) for kind in occurrences], ignore_conflicts=True
+    )
+    for kind, count in occurrences.items():
+        UnmappedEventKind.objects.filter(kind=kind).update(occurrences=F("occurrences") + count)
 
 
 def resolution_ids() -> dict[str, int]:

@@ -165,6 +165,9 @@ def merge(inline: Sequence[EventRow], correlated: Sequence[EventRow], *, opened_
         anchor = opened_at or max(row[0] for row in extra)
         extra.sort(key=lambda row: (row[4].get("scope") != "element", abs((row[0] - anchor).total_seconds())))
         extra = extra[: max(room, 0)]
+    if any(row[0] is None for row in inline):
+        # Events without a time have only their order: keep it whole, the alarms' after it.
+        return [*inline, *sorted(extra, key=lambda r: (r[0], r[4][MARK]))]
     # Stable: the ticket's own order is kept among events of the same instant, before the alarms'.
     numbered = [(row[0], 0, i, row) for i, row in enumerate(inline)] + [
         (row[0], 1, i, row) for i, row in enumerate(sorted(extra, key=lambda r: (r[0], r[4][MARK])))

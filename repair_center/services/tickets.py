@@ -10,12 +10,13 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import JSONField, Q
 from django.utils import timezone
 
-from repair_center.documents import DocumentError, TicketDoc, parse_ticket
+from repair_center.documents import BUILT_IN_EVENT_KINDS, DocumentError, TicketDoc, parse_ticket
 from repair_center.models import NetworkElement, Site, Ticket, TicketChange, TicketErrorCode, TicketEvent
 from repair_center.services import correlation, history
 from repair_center.services.catalogue import (
     CodeMapper,
     create_missing_resolutions,
+    record_unknown_event_kinds,
     record_unmapped,
     resolution_ids,
 )
@@ -189,6 +190,7 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
             element_ref=doc.element,
             resolution_id=resolutions.get(doc.resolution),
             resolution_notes=doc.resolution_notes,
+            attributes=doc.attributes,
             resolved_by=resolved_by,
             source_status=source_status,
             content_hash=content_hash,
@@ -227,6 +229,7 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
                 "element_ref",
                 "resolution_id",
                 "resolution_notes",
+                "attributes",
                 "resolved_by",
                 "source_status",
                 "content_hash",
@@ -245,6 +248,7 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
 
     mapper = CodeMapper()
     unmapped: Counter[tuple[str, str]] = Counter()
+    unknown_kinds: Counter[str] = Counter()
     code_rows: list[tuple] = []
     event_rows: list[tuple] = []
     for _, doc, ticket in to_create + to_update:
@@ -258,6 +262,8 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
         for event in doc.events:
             if correlation.is_correlated(event.attrs):
                 continue  # made again from the alarms below
+            if event.kind not in BUILT_IN_EVENT_KINDS:
+                unknown_kinds[event.kind] += 1
             code_id = mapper.map(event.code, vendor) if event.code else None
             if event.code and code_id is None:
                 unmapped[(vendor, event.code)] += 1
@@ -271,6 +277,7 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
         pairs = [(stored[t.id], t) for _, _, t in to_update]
         _insert_rows(TicketChange, history.CHANGE_COLUMNS, history.source_change_rows(pairs, now=now))
     record_unmapped(unmapped)
+    record_unknown_event_kinds(unknown_kinds)
 
     out.extend((i, ItemResult(i, doc.external_id, "created", id=t.id)) for i, doc, t in to_create)
     out.extend((i, ItemResult(i, doc.external_id, "updated", id=t.id)) for i, doc, t in to_update)
@@ -330,11 +337,19 @@ def _insert_tickets(tickets: list[Ticket]) -> None:
         )
         for ticket, (pk,) in zip(tickets, cursor.fetchall(), strict=True):
             ticket.id = pk
+    # Every concrete column goes in, so a new NOT NULL column cannot be forgotten here; JSON ones as text.
     fields = list(Ticket._meta.concrete_fields)
+    json_at = {i for i, f in enumerate(fields) if isinstance(f, JSONField)}
     _copy(
         Ticket,
         [f.column for f in fields],
-        (tuple(getattr(t, f.attname) for f in fields) for t in tickets),
+        (
+            tuple(
+                _json_text(getattr(t, f.attname)) if i in json_at else getattr(t, f.attname)
+                for i, f in enumerate(fields)
+            )
+            for t in tickets
+        ),
     )
     for ticket in tickets:
         ticket._state.adding = False

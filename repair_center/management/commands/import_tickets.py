@@ -3,27 +3,44 @@ from django.core.management.base import BaseCommand, CommandError
 from repair_center.documents import FIELDS
 from repair_center.ingestion import readers
 from repair_center.ingestion.files import import_tickets_file
+from repair_center.ingestion.ticket_rows import MAPPING_PREFIXES, split_mapping
 from repair_center.management.commands.import_repairs import print_report
 
 
 class Command(BaseCommand):
-    help = "Import tickets from a .csv, .json (array) or .jsonl file of canonical ticket documents."
+    help = (
+        "Import tickets from a .csv, .json (array) or .jsonl file of canonical ticket documents, "
+        "or from an event log (one row per state change or alarm of a ticket)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("path")
         parser.add_argument("--source", required=True, help="Source system for documents that name none.")
         parser.add_argument(
-            "--map", action="append", metavar="FIELD=COLUMN", help="Read FIELD from COLUMN (repeatable)."
+            "--map",
+            action="append",
+            metavar="FIELD=COLUMN",
+            help="Read FIELD from COLUMN (repeatable). FIELD is a document field, attributes.NAME for an "
+            "extra field, or, for an event log (one row per event, folded by external_id), event.kind, "
+            "event.at, event.code or event.attrs.NAME. See docs/data.md.",
         )
         parser.add_argument("--rejects", metavar="FILE", help="Write rejected rows here (JSONL).")
         parser.add_argument(
             "--create-missing", action="store_true", help="Add unknown resolutions and sites, flagged."
         )
         parser.add_argument("--batch-size", type=int, default=1000)
+        parser.add_argument(
+            "--date-format",
+            default="",
+            metavar="FORMAT",
+            help="Read opened_at, resolved_at and event times in this strptime format (as UTC), e.g. "
+            "'%%d-%%m-%%Y %%H:%%M'; default: ISO 8601.",
+        )
 
     def handle(self, *args, **options):
         try:
-            mapping = readers.parse_mapping(options["map"], FIELDS)
+            mapping = readers.parse_mapping(options["map"], FIELDS, prefixes=MAPPING_PREFIXES)
+            split_mapping(mapping)
         except ValueError as e:
             raise CommandError(str(e)) from e
         try:
@@ -34,6 +51,7 @@ class Command(BaseCommand):
                 rejects_path=options["rejects"],
                 create_missing=options["create_missing"],
                 batch_size=max(1, options["batch_size"]),
+                date_format=options["date_format"],
                 progress=lambda r: (
                     self.stderr.write(f"  {r.total} rows: {r.summary()}")
                     if options["verbosity"] > 1

@@ -1,0 +1,174 @@
+"""From file rows to ticket documents: mapped columns, extra fields as attributes, and event logs.
+
+``--map`` names a canonical field (``title=Summary``), an attribute (``attributes.category=Category``)
+or, for an event log, a part of the row's event (``event.kind=State``, ``event.at=Updated``,
+``event.code=Alarm``, ``event.attrs.volume=Volume``). With any ``event.*`` mapping the file is an
+event log: each row is one state change or alarm of a ticket, and consecutive rows with the same
+ticket id are folded into one ticket carrying those events in file order, the last row's ticket
+fields winning. Folding streams: only the ticket being folded is held in memory.
+"""
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from repair_center import documents
+from repair_center.ingestion import readers
+
+MAPPING_PREFIXES = ("attributes.", "event.")
+EVENT_PARTS = ("at", "kind", "code")
+_NUMBER_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class TicketMapping:
+    fields: dict[str, str]  # canonical field -> column
+    attributes: dict[str, str] = field(default_factory=dict)  # attribute name -> column
+    event: dict[str, str] = field(default_factory=dict)  # at/kind/code -> column
+    event_attrs: dict[str, str] = field(default_factory=dict)  # event attribute name -> column
+
+    @property
+    def is_event_log(self) -> bool:
+        return bool(self.event or self.event_attrs)
+
+    def columns(self) -> set[str]:
+        return {
+            *self.fields.values(),
+            *self.attributes.values(),
+            *self.event.values(),
+            *self.event_attrs.values(),
+        }
+
+
+def split_mapping(mapping: dict[str, str]) -> TicketMapping:
+    """Sort ``--map`` entries by what they fill; raises ValueError naming a wrong one."""
+    readers.check_mapping(mapping, documents.FIELDS, prefixes=MAPPING_PREFIXES)
+    plain, attributes, event, event_attrs = {}, {}, {}, {}
+    for name, column in mapping.items():
+        if name.startswith("attributes."):
+            key = name.removeprefix("attributes.")
+            if not documents.ATTRIBUTE_KEY_RE.match(key):
+                raise ValueError(f"--map {name}: an attribute name is letters, digits, '.', '_' or '-'")
+            attributes[key] = column
+        elif name.startswith("event.attrs."):
+            event_attrs[name.removeprefix("event.attrs.")] = column
+        elif name.startswith("event."):
+            part = name.removeprefix("event.")
+            if part not in EVENT_PARTS:
+                raise ValueError(
+                    f"--map {name}: an event log maps event.at, event.kind, event.code or event.attrs.NAME"
+                )
+            event[part] = column
+        else:
+            plain[name] = column
+    if (event or event_attrs) and "kind" not in event:
+        raise ValueError("an event log needs --map event.kind=COLUMN (the state or alarm of each row)")
+    if (event or event_attrs) and "external_id" not in plain:
+        raise ValueError("an event log needs --map external_id=COLUMN (the ticket id its rows share)")
+    if (event or event_attrs) and "events" in plain:
+        raise ValueError("an event log builds events from event.* columns; do not also map events")
+    return TicketMapping(plain, attributes, event, event_attrs)
+
+
+def _cell(data: dict, column: str, *, text: bool):
+    """A mapped cell, or None when blank; CSV cells that are plain numbers become numbers, so a
+    reading is bucketed as a number by the serialiser whichever format it came in."""
+    value = data.get(column)
+    if not text or value is None:
+        return value
+    value = value.strip()
+    if not value:
+        return None
+    if _NUMBER_RE.match(value):
+        number = float(value)
+        return (
+            int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+        )
+    return value
+
+
+def row_document(data: dict, mapping: TicketMapping, *, text: bool) -> dict:
+    """One row as a (partial) ticket document; in an event log, with the row's one event."""
+    doc = readers.pick_fields(data, mapping.fields, documents.FIELDS, text=text)
+    if mapping.attributes:
+        attributes = dict(doc.get("attributes") or {}) if isinstance(doc.get("attributes"), dict) else {}
+        for name, column in mapping.attributes.items():
+            value = _cell(data, column, text=text)
+            if value is not None:
+                attributes[name] = value
+        if attributes:
+            doc["attributes"] = attributes
+    if mapping.is_event_log:
+        event = {part: data.get(column) for part, column in mapping.event.items()}
+        event = {part: value.strip() if isinstance(value, str) else value for part, value in event.items()}
+        attrs = {name: _cell(data, column, text=text) for name, column in mapping.event_attrs.items()}
+        event["attrs"] = {name: value for name, value in attrs.items() if value is not None}
+        doc["events"] = [{part: value for part, value in event.items() if value not in (None, "")}]
+    return doc
+
+
+def apply_date_format(doc: dict, date_format: str) -> dict[str, list[str]]:
+    """Rewrite opened_at, resolved_at and event times read with ``date_format`` (strptime, taken as
+    UTC) as ISO 8601; a value that does not match is an error naming the format."""
+    errors: dict[str, list[str]] = {}
+
+    def convert(value, where: str):
+        if not isinstance(value, str) or not value.strip():
+            return value
+        try:
+            parsed = datetime.strptime(value.strip(), date_format)
+        except ValueError:
+            errors.setdefault(where, []).append(
+                f"{value[:40]!r} does not match --date-format {date_format!r}"
+            )
+            return value
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).isoformat()
+
+    for name in ("opened_at", "resolved_at"):
+        if name in doc:
+            doc[name] = convert(doc[name], name)
+    for i, event in enumerate(doc.get("events") or []):
+        if isinstance(event, dict) and "at" in event:
+            event["at"] = convert(event["at"], f"events[{i}].at")
+    return errors
+
+
+class EventLogFolder:
+    """Folds consecutive rows of one ticket into one document; a ticket whose rows come back after
+    another ticket's is refused (it would silently lose its first events otherwise)."""
+
+    def __init__(self):
+        self.current: dict | None = None
+        self.first_row = 0
+        self.finished: set[str] = set()
+
+    def push(self, number: int, doc: dict) -> tuple[list[tuple[int, dict]], str]:
+        """(folded tickets now complete, '' or why this row is refused)."""
+        key = str(doc.get("external_id") or "").strip()
+        if not key:
+            return [], "the ticket id column is blank"
+        if self.current is not None and key == self.current["external_id"]:
+            events = self.current["events"] + doc.pop("events", [])
+            attributes = {**self.current.get("attributes", {}), **doc.pop("attributes", {})}
+            self.current.update(doc)  # the last row's ticket fields win
+            self.current["events"] = events
+            if attributes:
+                self.current["attributes"] = attributes
+            return [], ""
+        if key in self.finished:
+            return [], (
+                f"ticket {key!r} has rows after another ticket's: sort the event log by the ticket id "
+                "column (rows of one ticket together, in event order)"
+            )
+        done = self.finish()
+        doc["external_id"] = key
+        self.current, self.first_row = doc, number
+        return done, ""
+
+    def finish(self) -> list[tuple[int, dict]]:
+        if self.current is None:
+            return []
+        done = [(self.first_row, self.current)]
+        self.finished.add(self.current["external_id"])
+        self.current = None
+        return done

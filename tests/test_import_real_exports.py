@@ -1,0 +1,191 @@
+"""What real exports carry reaches the store: attributes, events without times or with the source's
+own kinds, and event logs folded into tickets; malformed values are still refused with a reason."""
+
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from ml.core.serialization import serialize
+from repair_center.documents import DocumentError, parse_ticket
+from repair_center.models import Ticket, TicketEvent, UnmappedEventKind
+from repair_center.selectors import ticket_detail, ticket_document
+from tests.factories import ResolutionCodeFactory
+
+REAL = Path(__file__).parent / "data" / "real"
+INCIDENT_LOG_MAP = [
+    "--map", "external_id=number",
+    "--map", "event.kind=incident_state",
+    "--map", "event.attrs.reassignments=reassignment_count",
+    "--map", "resolution=closed_code",
+    "--map", "attributes.category=category",
+    "--map", "attributes.subcategory=subcategory",
+    "--map", "attributes.symptom=u_symptom",
+    "--map", "attributes.group=assignment_group",
+    "--map", "attributes.location=location",
+    "--map", "attributes.priority=priority",
+    # Its dates are dd-mm-yyyy: read from no column here, so the tickets carry no times at all.
+    "--map", "opened_at=",
+    "--map", "resolved_at=",
+]  # fmt: skip
+
+
+def _import(*args) -> str:
+    out, err = StringIO(), StringIO()
+    call_command("import_tickets", *map(str, args), stdout=out, stderr=err)
+    return out.getvalue().strip()
+
+
+def test_events_without_times_and_with_the_sources_own_kinds_are_kept_in_order(db):
+    doc = parse_ticket(
+        {
+            "external_id": "F-1",
+            "events": [
+                {"kind": "Awaiting User Info"},
+                {"kind": "alarm_raised", "at": None, "code": "LOS"},
+                {"kind": "Resolved", "at": "2026-01-01T10:00:00Z"},
+            ],
+        }
+    )
+    assert [(e.kind, e.at is None) for e in doc.events] == [
+        ("Awaiting User Info", True),
+        ("alarm_raised", True),
+        ("Resolved", False),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "reason"),
+    [
+        ({"kind": "alarm_raised", "at": "yesterday"}, "events[0].at", "is not an ISO 8601 date-time"),
+        ({"kind": "a|b"}, "events[0].kind", "is not an event kind"),
+        ({"kind": ""}, "events[0].kind", "is not an event kind"),
+        ({"kind": 7}, "events[0].kind", "is not an event kind"),
+        ({"kind": "x" * 65}, "events[0].kind", "is not an event kind"),
+    ],
+)
+def test_malformed_event_values_are_still_refused_with_a_reason(db, event, field, reason):
+    with pytest.raises(DocumentError) as e:
+        parse_ticket({"external_id": "F-2", "events": [event]})
+    assert reason in " ".join(e.value.errors[field])
+
+
+@pytest.mark.parametrize(
+    ("attributes", "field", "reason"),
+    [
+        ([1, 2], "attributes", "must be an object"),
+        ({"bad name!": "x"}, "attributes", "is not an attribute name"),
+        ({"nested": {"a": 1}}, "attributes.nested", "must be a string or a number"),
+        ({"flag": True}, "attributes.flag", "must be a string or a number"),
+        ({"long": "x" * 201}, "attributes.long", "at most 200 characters"),
+        ({f"k{i}": i for i in range(33)}, "attributes", "at most 32 attributes"),
+        ({"nul": "a\x00b"}, "attributes.nul", "NUL"),
+    ],
+)
+def test_attributes_are_bounded_and_refused_with_a_reason(db, attributes, field, reason):
+    with pytest.raises(DocumentError) as e:
+        parse_ticket({"external_id": "F-3", "title": "t", "attributes": attributes})
+    assert reason in " ".join(e.value.errors[field])
+
+
+def test_attributes_round_trip_through_import_export_and_serialisation(db, tmp_path):
+    csv_path = tmp_path / "desk.csv"
+    csv_path.write_text(
+        "Id,Summary,Category,Impact,Reading\n"
+        "D-1,vpn drops every hour,Network,2 - Medium,-19.5\n"
+        "D-2,printer jammed,Hardware,,3\n"
+    )
+    args = ["--source", "desk", "--map", "external_id=Id", "--map", "title=Summary"]
+    args += ["--map", "attributes.category=Category", "--map", "attributes.impact=Impact"]
+    args += ["--map", "attributes.reading=Reading"]
+    assert _import(csv_path, *args) == "created 2, updated 0, unchanged 0, rejected 0"
+    stored = {t.external_id: t.attributes for t in Ticket.objects.all()}
+    assert stored == {
+        "D-1": {"category": "Network", "impact": "2 - Medium", "reading": -19.5},
+        "D-2": {"category": "Hardware", "reading": 3},
+    }
+
+    out = tmp_path / "export.jsonl"
+    call_command("export_tickets", str(out), "--source", "desk", stdout=StringIO())
+    exported = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [d["attributes"] for d in exported] == [stored["D-1"], stored["D-2"]]
+    assert _import(out, "--source", "desk") == "created 0, updated 0, unchanged 2, rejected 0"
+
+    ticket = ticket_detail().get(external_id="D-1")
+    text = serialize(ticket_document(ticket))
+    assert "[attrs] category=Network impact=2_-_Medium reading~-20" in text
+
+
+def test_an_incident_event_log_folds_into_tickets_with_their_events(db):
+    ResolutionCodeFactory(code="code 5")
+    out = _import(
+        REAL / "incident_event_log_100.csv", "--source", "itsm", "--create-missing", *INCIDENT_LOG_MAP
+    )
+    assert out.splitlines()[0] == "created 100, updated 0, unchanged 0, rejected 0"
+    ticket = Ticket.objects.get(external_id="INC0000045")
+    events = list(ticket.events.order_by("position").values_list("kind", "at", "attrs"))
+    assert events == [
+        ("New", None, {"reassignments": 0}),
+        ("Resolved", None, {"reassignments": 0}),
+        ("Resolved", None, {"reassignments": 0}),
+        ("Closed", None, {"reassignments": 0}),
+    ]
+    assert ticket.resolution.code == "code 5" and ticket.opened_at is None
+    assert ticket.attributes["category"] == "Category 55" and ticket.attributes["location"] == "Location 143"
+    assert TicketEvent.objects.count() == 603
+    kinds = dict(UnmappedEventKind.objects.values_list("kind", "occurrences"))
+    assert kinds["New"] > 100 and kinds["Awaiting User Info"] > 10 and "alarm_raised" not in kinds
+
+
+def test_the_last_row_of_a_ticket_wins_and_a_ticket_split_across_the_log_is_refused(db, tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "Ticket,State,Priority,Volume\n"
+        "T-1,opened,low,10\n"
+        "T-1,escalated,high,250\n"
+        "T-2,opened,low,1\n"
+        "T-1,closed,low,3\n"
+    )
+    rejects = tmp_path / "rejects.jsonl"
+    out = _import(
+        path, "--source", "log", "--rejects", rejects, "--map", "external_id=Ticket",
+        "--map", "event.kind=State", "--map", "priority=Priority", "--map", "event.attrs.volume=Volume",
+    )  # fmt: skip
+    assert out.splitlines()[0] == "created 2, updated 0, unchanged 0, rejected 1"
+    first = Ticket.objects.get(external_id="T-1")
+    assert first.priority == "high"
+    assert list(first.events.values_list("kind", flat=True)) == ["opened", "escalated"]
+    [refused] = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert refused["row"] == 5 and "has rows after another ticket's" in refused["reason"]
+
+
+def test_an_event_log_mapping_needs_a_kind_and_a_ticket_id(db, tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("Ticket,State\nT-1,opened\n")
+    with pytest.raises(CommandError, match=r"needs --map event\.kind"):
+        _import(path, "--source", "log", "--map", "external_id=Ticket", "--map", "event.attrs.x=State")
+    with pytest.raises(CommandError, match=r"needs --map external_id"):
+        _import(path, "--source", "log", "--map", "event.kind=State")
+    with pytest.raises(CommandError, match=r"event\.at, event\.kind, event\.code or event\.attrs\.NAME"):
+        _import(path, "--source", "log", "--map", "external_id=Ticket", "--map", "event.when=State")
+
+
+def test_dates_in_the_exports_own_format_are_read_with_date_format(db, tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "Ticket,State,opened_at,Updated\n"
+        "T-1,New,29-02-2016 01:16,29-02-2016 01:23\n"
+        "T-1,Closed,29-02-2016 01:16,05-03-2016 12:00\n"
+        "T-2,New,31-02-2016 01:16,29-02-2016 01:23\n"
+    )
+    args = ["--map", "external_id=Ticket", "--map", "event.kind=State", "--map", "event.at=Updated"]
+    out = _import(path, "--source", "log", "--date-format", "%d-%m-%Y %H:%M", *args)
+    assert out == "created 1, updated 0, unchanged 0, rejected 1"
+    ticket = Ticket.objects.get(external_id="T-1")
+    assert ticket.opened_at.isoformat() == "2016-02-29T01:16:00+00:00"
+    assert [e.at.isoformat() for e in ticket.events.all()] == [
+        "2016-02-29T01:23:00+00:00",
+        "2016-03-05T12:00:00+00:00",
+    ]
