@@ -65,3 +65,33 @@ def test_the_fingerprint_is_stable_and_moves_with_labels_and_repair_findings(db)
 
     RepairRecordFactory(ticket=Ticket.objects.first(), finding=RepairRecord.Finding.NO_FAULT_FOUND)
     assert fingerprint(build_dataset()) != relabelled
+
+
+def _undated(per_class: int):
+    ml_catalogue()
+    documents = ml_ticket_documents(per_class=per_class)
+    for document in documents:
+        document["opened_at"] = document["resolved_at"] = None
+        document["events"] = [{**event, "at": None} for event in document.get("events", [])]
+    tickets_upsert(documents=documents, source="noc")
+    return build_dataset().examples
+
+
+def test_tickets_without_open_times_are_split_at_random_within_each_class(db):
+    examples = _undated(per_class=10)
+    split = split_examples(examples, eval_fraction=0.2, validation_fraction=0.1, min_time_split=40, seed=0)
+    assert (split.method, split.seed, split.cutoff) == ("random", 0, None)
+    assert "0% of tickets carry an open time" in split.reason
+    labels = {e.label for e in examples}
+    assert sorted(e.label for e in split.eval) == sorted([*labels, *labels])  # 2 of each class's 10
+    parts = [{e.ticket_id for e in getattr(split, p)} for p in ("train", "validation", "eval")]
+    assert sum(map(len, parts)) == 40 and set.union(*parts) == {e.ticket_id for e in examples}
+    # Not "the last rows of the file": with no times, import order says nothing about time.
+    newest_rows = {e.ticket_id for label in labels for e in sorted(
+        (x for x in examples if x.label == label), key=lambda x: x.ticket_id)[-2:]}  # fmt: skip
+    assert parts[2] != newest_rows
+    again = split_examples(examples, eval_fraction=0.2, validation_fraction=0.1, min_time_split=40, seed=0)
+    assert again.summary() == split.summary()
+    other = split_examples(examples, eval_fraction=0.2, validation_fraction=0.1, min_time_split=40, seed=1)
+    assert other.summary()["eval_ids_sha256"] != split.summary()["eval_ids_sha256"]
+    assert split.summary()["method"] == "random" and split.summary()["seed"] == 0

@@ -1,4 +1,5 @@
-"""Training sets from the database: labelled tickets as model input, a fingerprint, and a time split.
+"""Training sets from the database: labelled tickets as model input, a fingerprint, and a split (by
+time when tickets carry open times, else stratified random with a fixed seed).
 
 Tickets are read only through repair_center.selectors. Each becomes an Example whose ``text`` is
 ml.core.serialization.serialize of its canonical document, with raw vendor codes shown as their curated
@@ -7,6 +8,7 @@ only words.
 """
 
 import hashlib
+import random
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +36,7 @@ class Example:
     document: dict = field(repr=False, compare=False)
     context: dict = field(repr=False, compare=False)
     code_map: dict = field(repr=False, compare=False)
+    dated: bool = True  # False when the source gave no open time (opened_at is then the import time)
 
 
 @dataclass(slots=True)
@@ -108,6 +111,7 @@ def example_from_ticket(ticket) -> Example:
         document=document,
         context=context,
         code_map=code_map,
+        dated=ticket.opened_at is not None,
     )
 
 
@@ -144,12 +148,13 @@ def fingerprint(dataset: Dataset) -> str:
 
 @dataclass(slots=True)
 class Split:
-    method: str  # "time" or "stratified"
+    method: str  # "time", "stratified" (newest of each class) or "random" (stratified, seeded)
     train: list[Example]
     validation: list[Example]
     eval: list[Example]
     cutoff: datetime | None = None
     reason: str = ""
+    seed: int | None = None
 
     def summary(self) -> dict:
         eval_ids = ",".join(str(e.ticket_id) for e in sorted(self.eval, key=lambda e: e.ticket_id))
@@ -157,6 +162,7 @@ class Split:
             "method": self.method,
             "reason": self.reason,
             "cutoff": self.cutoff.isoformat() if self.cutoff else None,
+            "seed": self.seed,
             "train": len(self.train),
             "validation": len(self.validation),
             "eval": len(self.eval),
@@ -175,11 +181,43 @@ def _newest_per_class(examples: Sequence[Example], fraction: float) -> tuple[lis
         groups[example.label].append(example)
     kept, held = [], []
     for members in groups.values():
-        count = min(len(members) - 1, round(len(members) * fraction))
-        count = max(count, 1) if len(members) >= 2 and fraction > 0 else max(count, 0)
+        count = _held_count(len(members), fraction)
         kept.extend(members[: len(members) - count])
         held.extend(members[len(members) - count :])
     return _by_time(kept), _by_time(held)
+
+
+def _held_count(size: int, fraction: float) -> int:
+    count = min(size - 1, round(size * fraction))
+    return max(count, 1) if size >= 2 and fraction > 0 else max(count, 0)
+
+
+def _random_per_class(
+    examples: Sequence[Example], fraction: float, rng: random.Random
+) -> tuple[list[Example], list[Example]]:
+    """Hold out a random ``fraction`` of each class (never a class's only example)."""
+    groups: dict[str, list[Example]] = defaultdict(list)
+    for example in sorted(examples, key=lambda e: e.ticket_id):
+        groups[example.label].append(example)
+    kept, held = [], []
+    for label in sorted(groups):
+        members = groups[label]
+        rng.shuffle(members)
+        count = _held_count(len(members), fraction)
+        kept.extend(members[: len(members) - count])
+        held.extend(members[len(members) - count :])
+    return sorted(kept, key=lambda e: e.ticket_id), sorted(held, key=lambda e: e.ticket_id)
+
+
+def usable_times(examples: Sequence[Example], *, min_dated_share: float = 0.9) -> str:
+    """'' when the examples' open times can order them, else why not (for the split's reason)."""
+    dated = [e for e in examples if e.dated]
+    if len(dated) < min_dated_share * len(examples):
+        share = len(dated) / len(examples) if examples else 0.0
+        return f"only {share:.0%} of tickets carry an open time"
+    if len({e.opened_at for e in dated}) < 2:
+        return "every ticket has the same open time"
+    return ""
 
 
 def split_examples(
@@ -189,14 +227,25 @@ def split_examples(
     validation_fraction: float = 0.1,
     min_time_split: int = 200,
     min_seen_share: float = 0.9,
+    seed: int = 0,
 ) -> Split:
     """Train on older tickets and evaluate on newer ones, as in production.
 
-    Falls back to holding out the newest tickets of each class when the set is smaller than
-    ``min_time_split`` or when the newest tickets are mostly of classes the older ones never show
-    (a time split would then measure nothing but the label shift). Validation, for early
-    stopping, is carved from the training part the same way; the evaluation part is never seen.
+    Without usable open times (an export with no dates: row order says nothing about time) the
+    split is stratified random with ``seed``. Otherwise it falls back to holding out the newest
+    tickets of each class when the set is smaller than ``min_time_split`` or when the newest
+    tickets are mostly of classes the older ones never show (a time split would then measure
+    nothing but the label shift). Validation, for early stopping, is carved from the training part
+    the same way; the evaluation part is never seen.
     """
+    undated = usable_times(examples)
+    if undated:
+        rng = random.Random(seed)
+        train_all, held = _random_per_class(examples, eval_fraction, rng)
+        train, validation = _random_per_class(train_all, validation_fraction, rng)
+        return Split(
+            method="random", train=train, validation=validation, eval=held, reason=undated, seed=seed
+        )
     ordered = _by_time(examples)
     n_eval = max(1, round(len(ordered) * eval_fraction))
     method, reason, cutoff = "stratified", f"fewer than {min_time_split} examples", None

@@ -195,7 +195,10 @@ def _train(run, *, config, sources, force, gate, progress) -> TrainingRun:
 
     examples = [e for e in dataset.examples if e.label not in report.rare_labels]
     split = split_examples(
-        examples, eval_fraction=config.eval_fraction, validation_fraction=config.validation_fraction
+        examples,
+        eval_fraction=config.eval_fraction,
+        validation_fraction=config.validation_fraction,
+        seed=config.seed,
     )
     train = split.train
     if config.max_train_samples and len(train) > config.max_train_samples:
