@@ -162,3 +162,33 @@ def test_the_history_shows_duration_and_score_and_a_run_its_quality_checks_as_a_
     )
     assert "<code>APPLY_HOTFIX</code> (3)" in page
     assert "{&#x27;" not in page  # no raw Python dict
+
+
+def test_an_admin_can_override_failing_gate_checks_and_the_run_page_shows_it(
+    client, admin_user, django_capture_on_commit_callbacks
+):
+    client.force_login(admin_user)
+    form = client.get(reverse("training")).content.decode()
+    assert 'name="allow" value="duplicates"' in form and 'name="allow" value="text-lost"' in form
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(reverse("training"), {"allow": ["duplicates", "label-coverage"]})
+    run = TrainingRun.objects.get()
+    assert response.status_code == 302 and run.config["allow"] == ["duplicates", "label-coverage"]
+    assert client.post(reverse("training"), {"allow": ["everything"]}).status_code == 400
+
+    run.quality_report = {
+        "passed": True,
+        "allowed": ["label-coverage"],
+        "overridden": ["label-coverage"],
+        "checks": [
+            {"name": "label coverage", "key": "label-coverage", "ok": False, "verdict": "FAIL",
+             "value": 0.02, "limit": 0.05, "message": "2 of 100"},
+            {"name": "duplicate rate", "key": "duplicates", "ok": False, "verdict": "WARN",
+             "value": 0.5, "limit": 0.3, "message": "half repeat"},
+        ],
+    }  # fmt: skip
+    run.save()
+    page = client.get(reverse("training-run", args=[run.pk])).content.decode()
+    assert '<span class="badge run-queued">overridden</span>' in page
+    assert '<span class="badge run-queued">warning</span>' in page
+    assert "Overridden when the run was started: <code>label-coverage</code>" in page

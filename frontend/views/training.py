@@ -13,6 +13,7 @@ from frontend.views.access import AdminRequiredMixin, is_admin
 from ml.models import TrainingRun
 from ml.training import services
 from ml.training.fine_tuning import TrainingConfig
+from ml.training.quality import CHECK_KEYS
 from ticketai.broker import require_broker
 
 
@@ -31,6 +32,12 @@ class TrainingStartForm(forms.Form):
         label="Batch size (empty: 16)", min_value=1, max_value=256, required=False
     )
     force = forms.BooleanField(label="Train even if the data has not changed", required=False)
+    allow = forms.MultipleChoiceField(
+        label="Train although these data-quality checks fail (recorded on the run)",
+        choices=[(key, key) for key in CHECK_KEYS],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
 
     def config(self) -> TrainingConfig:
         data = self.cleaned_data
@@ -79,15 +86,25 @@ def run_duration(run: TrainingRun):
 def quality_checks(run: TrainingRun) -> list[dict]:
     """The data-quality gate's checks as rows: name, value, limit, passed, and the message."""
     rows = []
-    for check in (run.quality_report or {}).get("checks") or []:
+    report = run.quality_report or {}
+    overridden = set(report.get("overridden") or ())
+    for check in report.get("checks") or []:
         value, limit = check.get("value"), check.get("limit")
         share = isinstance(limit, float) and 0 < limit < 1
+        ok = bool(check.get("ok"))
+        if ok:
+            result = "pass"
+        elif check.get("key") in overridden:
+            result = "overridden"
+        else:
+            result = "warning" if check.get("verdict") == "WARN" else "fail"
         rows.append(
             {
                 "name": str(check.get("name", "")),
                 "value": _shown(value, share),
                 "limit": _shown(limit, share),
-                "ok": bool(check.get("ok")),
+                "ok": ok,
+                "result": result,
                 "message": str(check.get("message", "")),
             }
         )
@@ -132,6 +149,7 @@ class TrainingView(AdminRequiredMixin, TemplateView):
             trigger=TrainingRun.Trigger.MANUAL,
             config=form.config(),
             force=form.cleaned_data["force"],
+            allow=form.cleaned_data["allow"],
             reason=form.cleaned_data["reason"] or f"started from the web by {request.user.get_username()}",
             requested_by=request.user.get_username(),
         )
@@ -152,6 +170,7 @@ class TrainingRunView(AdminRequiredMixin, TemplateView):
             checks=quality_checks(run),
             rare_labels=sorted((report.get("rare_labels") or {}).items()),
             gate_passed=report.get("passed"),
+            allowed=list(report.get("allowed") or (run.config or {}).get("allow") or ()),
             **kwargs,
         )
 

@@ -1,14 +1,23 @@
 """The data-quality gate: checks a training set before any compute is spent on it.
 
-A failing gate stops training with a readable report (stored on the TrainingRun), never a crash.
+It tells broken data from unusual data. A broken export (no labels, one class, too few examples,
+a text column that was there and is gone) stops training with a readable report stored on the
+TrainingRun. Unusual but normal data (codes-only or text-only tickets, vendor codes nobody has
+curated yet, inputs that repeat) trains, with warnings that say what to curate. Any failing check
+can be overridden by its key (``train --allow duplicates``); the override is recorded on the run.
 Classes below the minimum count do not fail the gate: long-tailed data always has some. They are
 left out of training (listed in the report) and the recommender abstains on them.
 """
 
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 
-from ml.core.dataset import Dataset
+from ml.core.dataset import Dataset, Example
+
+# Document fields that are the ticket's identity, outcome or timing, not what the model should read.
+_NOT_INPUT = {"source", "external_id", "status", "resolution", "resolution_notes", "opened_at", "resolved_at"}
+CURATION_LIST_SIZE = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +26,9 @@ class GateConfig:
     min_classes: int = 2
     min_class_count: int = 5
     min_label_coverage: float = 0.05
-    max_empty_text_rate: float = 0.9
+    # "The text column was lost": older tickets mostly had text and the newest mostly have none.
+    min_text_share_before: float = 0.5
+    max_text_share_after: float = 0.1
     max_unmapped_code_rate: float = 0.5
     max_duplicate_rate: float = 0.3
 
@@ -29,6 +40,22 @@ class Check:
     value: float
     limit: float
     message: str
+    key: str = ""
+    stops: bool = True  # False: a failing check is a warning and training goes on
+
+    @property
+    def verdict(self) -> str:
+        return "ok" if self.ok else ("FAIL" if self.stops else "WARN")
+
+
+CHECK_KEYS = (
+    "label-coverage",
+    "enough-examples",
+    "enough-classes",
+    "text-lost",
+    "unmapped-codes",
+    "duplicates",
+)
 
 
 @dataclass(slots=True)
@@ -36,40 +63,165 @@ class QualityReport:
     checks: list[Check]
     rare_labels: dict[str, int] = field(default_factory=dict)
     label_counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return all(check.ok for check in self.checks)
+    allowed: list[str] = field(default_factory=list)  # keys of checks the person running it overrode
+    curation: dict[str, int] = field(default_factory=dict)  # unmapped raw code -> occurrences
 
     @property
     def failures(self) -> list[Check]:
-        return [check for check in self.checks if not check.ok]
+        return [c for c in self.checks if not c.ok and c.stops and c.key not in self.allowed]
+
+    @property
+    def overridden(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok and c.key in self.allowed]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
 
     def text(self) -> str:
         verdict = "passed" if self.passed else "FAILED"
         lines = [f"Data-quality gate {verdict}:"]
-        lines += [f"  [{'ok' if c.ok else 'FAIL'}] {c.name}: {c.message}" for c in self.checks]
+        for c in self.checks:
+            mark = "ALLOWED" if c in self.overridden and c.stops else c.verdict
+            lines.append(f"  [{mark}] {c.name}: {c.message}")
+        if self.overridden:
+            lines.append(f"  [note] overridden (--allow): {', '.join(c.key for c in self.overridden)}")
         if self.rare_labels:
             rare = ", ".join(f"{label} ({count})" for label, count in sorted(self.rare_labels.items()))
             lines.append(f"  [note] left out of training, too few examples: {rare}")
+        if self.failures:
+            keys = " ".join(f"--allow {c.key}" for c in self.failures)
+            lines.append(f"  To train anyway: {keys}")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
         return {
             "passed": self.passed,
-            "checks": [asdict(c) for c in self.checks],
+            "checks": [{**asdict(c), "verdict": c.verdict} for c in self.checks],
+            "allowed": list(self.allowed),
+            "overridden": [c.key for c in self.overridden],
+            "warnings": [c.key for c in self.checks if not c.ok and not c.stops],
+            "curation": self.curation,
             "rare_labels": self.rare_labels,
             "label_counts": self.label_counts,
             "text": self.text(),
         }
 
 
+def check_allow(keys: Collection[str]) -> list[str]:
+    """The keys of checks to override, validated; raises ValueError naming an unknown one."""
+    unknown = sorted(set(keys) - set(CHECK_KEYS))
+    if unknown:
+        raise ValueError(f"unknown gate check(s): {', '.join(unknown)}; known: {', '.join(CHECK_KEYS)}")
+    return sorted(set(keys))
+
+
 def _rate(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
 
 
-def check_quality(dataset: Dataset, config: GateConfig | None = None) -> QualityReport:
-    """Label coverage, class counts, empty-text, unmapped-code and duplicate rates, in one report."""
+def _text_lost(examples: list[Example], config: GateConfig) -> Check:
+    ordered = sorted(examples, key=lambda e: e.ticket_id)  # import order
+    cut = max(1, len(ordered) * 3 // 4)
+    before, after = ordered[:cut], ordered[cut:]
+    share_before = _rate(sum(e.has_text for e in before), len(before))
+    share_after = _rate(sum(e.has_text for e in after), len(after))
+    share = _rate(sum(e.has_text for e in ordered), len(ordered))
+    lost = (
+        bool(after)
+        and share_before >= config.min_text_share_before
+        and (share_after <= config.max_text_share_after)
+    )
+    if lost:
+        message = (
+            f"{share_before:.0%} of the older tickets have a title or description but only {share_after:.0%} "
+            "of the newest quarter: a text column was probably lost in a later import (check its --map)"
+        )
+    elif share == 0:
+        message = "no ticket has a title or description: a codes-only set, learnt from its structure"
+    elif share == 1:
+        message = "every ticket has a title or description"
+    else:
+        message = f"{share:.1%} of tickets have a title or description"
+    return Check("text lost", not lost, share_after, config.max_text_share_after, message, "text-lost")
+
+
+def _unmapped(examples: list[Example], config: GateConfig) -> tuple[Check, dict[str, int]]:
+    raw: Counter[str] = Counter()
+    for e in examples:
+        codes = [
+            *(e.document.get("error_codes") or ()),
+            *(ev.get("code") for ev in e.document.get("events") or ()),
+        ]
+        raw.update(c for c in codes if c and c not in e.code_map)
+    occurrences = sum(e.code_count for e in examples)
+    rate = _rate(sum(e.unmapped_count for e in examples), occurrences)
+    curation = dict(raw.most_common(CURATION_LIST_SIZE))
+    ok = rate <= config.max_unmapped_code_rate
+    message = f"{rate:.1%} of {occurrences} code occurrences map to no curated code"
+    if not ok:
+        listed = ", ".join(f"{code} ({n})" for code, n in curation.items())
+        message += (
+            f" (above {config.max_unmapped_code_rate:.0%}; normal for a new source: the model learns them as "
+            f"they are). Curate aliases in admin, most frequent first: {listed}"
+        )
+    check = Check(
+        "unmapped-code rate", ok, rate, config.max_unmapped_code_rate, message, "unmapped-codes", False
+    )
+    return check, curation
+
+
+def _flatten(document: dict) -> dict[str, str]:
+    """Document fields as comparable strings, attributes and event attributes one by one."""
+    flat = {}
+    for name, value in document.items():
+        if name in _NOT_INPUT:
+            continue
+        if name == "attributes" and isinstance(value, dict):
+            flat.update({f"attributes.{k}": repr(v) for k, v in value.items()})
+        elif name == "events" and isinstance(value, list):
+            flat["events"] = repr([(e.get("kind"), e.get("code")) for e in value])
+            for i, event in enumerate(value):
+                for k, v in (event.get("attrs") or {}).items():
+                    flat[f"events[].attrs.{k}"] = flat.get(f"events[].attrs.{k}", "") + f"{i}:{v!r};"
+        else:
+            flat[name] = repr(value)
+    return flat
+
+
+def _duplicates(examples: list[Example], config: GateConfig) -> Check:
+    groups: dict[str, list[Example]] = defaultdict(list)
+    for e in examples:
+        groups[e.text].append(e)
+    repeated = [members for members in groups.values() if len(members) > 1]
+    duplicates = sum(len(members) - 1 for members in repeated)
+    conflicting = sum(1 for members in repeated if len({e.label for e in members}) > 1)
+    rate = _rate(duplicates, len(examples))
+    ok = rate <= config.max_duplicate_rate
+    message = (
+        f"{duplicates} examples repeat another's input exactly ({rate:.1%}; at most "
+        f"{config.max_duplicate_rate:.0%}); {conflicting} repeated inputs carry different labels"
+    )
+    if not ok:
+        telling: Counter[str] = Counter()
+        for members in repeated[:500]:
+            flats = [_flatten(e.document) for e in members]
+            names = set().union(*flats)
+            telling.update(n for n in names if len({f.get(n) for f in flats}) > 1)
+        if telling:
+            fields = ", ".join(f"{name} ({n} groups)" for name, n in telling.most_common(8))
+            message += f". Fields that differ within the repeats and would tell them apart: {fields}"
+        else:
+            message += (
+                ". The repeats are identical in every field: the export probably holds the same rows twice"
+            )
+    return Check("duplicate rate", ok, rate, config.max_duplicate_rate, message, "duplicates", False)
+
+
+def check_quality(
+    dataset: Dataset, config: GateConfig | None = None, *, allow: Collection[str] = ()
+) -> QualityReport:
+    """Label coverage, class counts, lost text, unmapped codes and duplicates, in one report."""
     config = config or GateConfig()
     examples = dataset.examples
     counts = Counter(e.label for e in examples)
@@ -87,6 +239,7 @@ def check_quality(dataset: Dataset, config: GateConfig | None = None) -> Quality
             config.min_label_coverage,
             f"{dataset.labelled} of {dataset.total_tickets} tickets carry a resolution ({coverage:.1%}; "
             f"need {config.min_label_coverage:.0%})",
+            "label-coverage",
         )
     )
     checks.append(
@@ -97,6 +250,7 @@ def check_quality(dataset: Dataset, config: GateConfig | None = None) -> Quality
             config.min_examples,
             f"{n_usable} usable examples in classes with at least {config.min_class_count} "
             f"(need {config.min_examples})",
+            "enough-examples",
         )
     )
     checks.append(
@@ -107,46 +261,17 @@ def check_quality(dataset: Dataset, config: GateConfig | None = None) -> Quality
             config.min_classes,
             f"{len(usable)} classes with at least {config.min_class_count} examples "
             f"(need {config.min_classes}); {len(rare)} below that",
+            "enough-classes",
         )
     )
-    empty = _rate(sum(not e.has_text for e in examples), len(examples))
-    checks.append(
-        Check(
-            "empty-text rate",
-            empty <= config.max_empty_text_rate,
-            empty,
-            config.max_empty_text_rate,
-            f"{empty:.1%} of examples have no title or description "
-            f"(at most {config.max_empty_text_rate:.0%}; a lost text column shows up here)",
-        )
+    checks.append(_text_lost(examples, config))
+    unmapped, curation = _unmapped(examples, config)
+    checks.append(unmapped)
+    checks.append(_duplicates(examples, config))
+    return QualityReport(
+        checks=checks,
+        rare_labels=rare,
+        label_counts=dict(counts),
+        allowed=check_allow(allow),
+        curation=curation,
     )
-    codes = sum(e.code_count for e in examples)
-    unmapped = _rate(sum(e.unmapped_count for e in examples), codes)
-    checks.append(
-        Check(
-            "unmapped-code rate",
-            unmapped <= config.max_unmapped_code_rate,
-            unmapped,
-            config.max_unmapped_code_rate,
-            f"{unmapped:.1%} of {codes} code occurrences map to no curated code "
-            f"(at most {config.max_unmapped_code_rate:.0%}; curate aliases in admin)",
-        )
-    )
-    texts = Counter(e.text for e in examples)
-    duplicates = sum(n - 1 for n in texts.values())
-    labels_per_text: dict[str, set[str]] = {}
-    for e in examples:
-        labels_per_text.setdefault(e.text, set()).add(e.label)
-    conflicting = sum(1 for labels in labels_per_text.values() if len(labels) > 1)
-    rate = _rate(duplicates, len(examples))
-    checks.append(
-        Check(
-            "duplicate rate",
-            rate <= config.max_duplicate_rate,
-            rate,
-            config.max_duplicate_rate,
-            f"{duplicates} examples repeat another's input exactly ({rate:.1%}; at most "
-            f"{config.max_duplicate_rate:.0%}); {conflicting} repeated inputs carry different labels",
-        )
-    )
-    return QualityReport(checks=checks, rare_labels=rare, label_counts=dict(counts))

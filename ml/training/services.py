@@ -27,7 +27,7 @@ from ml.models import ModelVersion, TrainingRun
 from ml.serving import ensemble
 from ml.training import calibration, ensemble_fit, evaluation, patterns
 from ml.training.fine_tuning import TrainingConfig, fine_tune, predict_proba
-from ml.training.quality import GateConfig, check_quality
+from ml.training.quality import GateConfig, check_allow, check_quality
 from ticketai.broker import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -47,15 +47,37 @@ def training_run_create(
     force: bool = False,
     reason: str = "",
     requested_by: str = "",
+    allow: Collection[str] | None = None,
 ) -> TrainingRun:
+    """A queued run. ``allow`` names gate checks to override; None (a scheduled or triggered
+    retrain) carries the overrides of the label set's last manual run, so a set that needed one
+    keeps training."""
     config = config or TrainingConfig()
+    key = label_set_key(sources)
+    allow = check_allow(standing_allow(key) if allow is None else allow)
     return TrainingRun.objects.create(
         trigger=trigger,
-        label_set_key=label_set_key(sources),
-        config={"training": config.to_json(), "sources": sorted(set(sources)), "force": force},
+        label_set_key=key,
+        config={
+            "training": config.to_json(),
+            "sources": sorted(set(sources)),
+            "force": force,
+            "allow": allow,
+        },
         reason=reason,
         requested_by=requested_by,
     )
+
+
+def standing_allow(key: str) -> list[str]:
+    """The gate overrides of the label set's latest manual run ([] when none)."""
+    last = (
+        TrainingRun.objects.filter(label_set_key=key, trigger=TrainingRun.Trigger.MANUAL)
+        .order_by("-created_at", "-id")
+        .values_list("config", flat=True)
+        .first()
+    )
+    return list((last or {}).get("allow") or [])
 
 
 def training_enqueue(**kwargs) -> TrainingRun:
@@ -146,14 +168,16 @@ def train_model(
     gate: GateConfig | None = None,
     run: TrainingRun | None = None,
     progress: Progress | None = None,
+    allow: Collection[str] | None = None,
 ) -> TrainingRun:
     """Train a model on the labelled tickets and register it; returns the finished TrainingRun."""
     if run is None:
-        run = training_run_create(trigger=trigger, config=config, sources=sources, force=force)
+        run = training_run_create(trigger=trigger, config=config, sources=sources, force=force, allow=allow)
     stored = run.config or {}
     config = TrainingConfig.from_json(stored.get("training"))
     sources = stored.get("sources") or ()
     force = bool(stored.get("force"))
+    allow = stored.get("allow") or ()
     try:
         if not claim(run):
             logger.info("run #%s is %s; nothing to do", run.pk, run.status)
@@ -161,7 +185,9 @@ def train_model(
     except TrainingBusy as e:
         return _finish(run, TrainingRun.Status.SKIPPED, str(e))
     try:
-        return _train(run, config=config, sources=sources, force=force, gate=gate, progress=progress)
+        return _train(
+            run, config=config, sources=sources, force=force, gate=gate, allow=allow, progress=progress
+        )
     except Exception as e:
         _finish(run, TrainingRun.Status.FAILED, f"{type(e).__name__}: {e}")
         raise
@@ -177,7 +203,7 @@ def _last_success(run: TrainingRun) -> TrainingRun | None:
     )
 
 
-def _train(run, *, config, sources, force, gate, progress) -> TrainingRun:
+def _train(run, *, config, sources, force, gate, allow, progress) -> TrainingRun:
     dataset = build_dataset(sources=sources)
     data_fingerprint = fingerprint(dataset)
     TrainingRun.objects.filter(pk=run.pk).update(data_fingerprint=data_fingerprint)
@@ -188,10 +214,13 @@ def _train(run, *, config, sources, force, gate, progress) -> TrainingRun:
             TrainingRun.Status.SKIPPED,
             f"training data unchanged since run #{last.pk} (fingerprint {data_fingerprint[:12]})",
         )
-    report = check_quality(dataset, gate)
+    report = check_quality(dataset, gate, allow=allow)
     TrainingRun.objects.filter(pk=run.pk).update(quality_report=report.to_json())
     if not report.passed:
         return _finish(run, TrainingRun.Status.FAILED, report.text())
+    if report.overridden:
+        overridden = ", ".join(c.key for c in report.overridden)
+        run.reason = "; ".join(filter(None, [run.reason, f"gate checks overridden: {overridden}"]))
 
     examples = [e for e in dataset.examples if e.label not in report.rare_labels]
     split = split_examples(

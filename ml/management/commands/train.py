@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from ml.models import TrainingRun
 from ml.training import services
 from ml.training.fine_tuning import BaseModelError, TrainingConfig
+from ml.training.quality import CHECK_KEYS
 
 
 class Command(BaseCommand):
@@ -23,6 +24,15 @@ class Command(BaseCommand):
         parser.add_argument("--max-length", type=int, default=0, help="Tokens per ticket; 0: from the data.")
         parser.add_argument("--max-train-samples", type=int, default=None)
         parser.add_argument("--force", action="store_true", help="Train even if the data is unchanged.")
+        parser.add_argument(
+            "--allow",
+            action="append",
+            default=[],
+            metavar="CHECK",
+            choices=CHECK_KEYS,
+            help="Train although this data-quality check fails (repeat); recorded on the run and kept by "
+            f"scheduled retrains of the label set. One of: {', '.join(CHECK_KEYS)}.",
+        )
         parser.add_argument("--sync", action="store_true", help="Train in this process with a progress bar.")
 
     def handle(self, *args, **options):
@@ -40,6 +50,7 @@ class Command(BaseCommand):
             config=config,
             sources=options["source"],
             force=options["force"],
+            allow=options["allow"],
             requested_by="manage.py train",
         )
         if not options["sync"]:
