@@ -28,6 +28,7 @@ class Panel:
     state: str  # "ready", "abstained", "no_model" or "unavailable"
     payload: dict = field(default_factory=dict)
     error: str = ""
+    label_set: str = ""  # which champion answered: resolution, or resolution:SOURCE
 
     @property
     def recommendations(self) -> list[dict]:
@@ -90,7 +91,19 @@ def panel_for(ticket: Ticket) -> Panel:
         return Panel(state="unavailable", error=f"{type(e).__name__}: {e}")
     if not payload or payload.get("model_version") is None:
         return Panel(state="no_model", payload=payload or {})
-    return Panel(state="abstained" if payload.get("abstained") else "ready", payload=payload)
+    return Panel(
+        state="abstained" if payload.get("abstained") else "ready",
+        payload=payload,
+        label_set=_label_set(payload["model_version"]),
+    )
+
+
+def _label_set(version_id) -> str:
+    try:
+        model = apps.get_model("ml", "ModelVersion")
+    except LookupError:
+        return ""
+    return model.objects.filter(pk=version_id).values_list("label_set_key", flat=True).first() or ""
 
 
 def feedback_for(ticket: Ticket) -> list:

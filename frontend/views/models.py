@@ -8,7 +8,7 @@ from django.views.generic import TemplateView
 
 from frontend import charts
 from frontend.views.access import AdminRequiredMixin, is_admin
-from ml.core import registry
+from ml.core import labelsets, registry
 from ml.models import AuditLog, ModelVersion
 from ml.serving import confidence
 from ticketai.storable import text_problem
@@ -123,6 +123,7 @@ class ModelDetailView(AdminRequiredMixin, TemplateView):
         version = get_object_or_404(ModelVersion.objects.select_related("parent"), pk=self.kwargs["pk"])
         admin = is_admin(self.request.user)
         return super().get_context_data(
+            label_set_sources=labelsets.sources_of(version.label_set_key),
             version=version,
             charts=version_charts(version),
             calibration=calibration_summary(version),

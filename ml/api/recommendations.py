@@ -155,7 +155,7 @@ class DraftRecommendationView(APIView):
             document = parse_ticket(data).to_json()
         except DocumentError as e:
             return Response(e.errors, status=status.HTTP_400_BAD_REQUEST)
-        predictor = inference.load_champion()
+        predictor = inference.load_for_source(document["source"])
         if predictor is None:
             return _no_model_response()
         return Response(inference.recommend(document, predictor=predictor))

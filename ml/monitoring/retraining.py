@@ -85,8 +85,7 @@ def schedule_seed(*, periodic_task_model=None, crontab_model=None) -> int:
 
 def sources_of(label_set_key: str) -> list[str]:
     """The inverse of services.label_set_key."""
-    _, _, rest = label_set_key.partition(":")
-    return [s for s in rest.split(",") if s]
+    return labelsets.sources_of(label_set_key)
 
 
 def active_run(label_set_key: str) -> TrainingRun | None:

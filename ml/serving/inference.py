@@ -40,13 +40,14 @@ class Scores:
 class Predictor:
     """A version's served model: encoder, lexical member, neighbour index, weights and temperature."""
 
-    def __init__(self, *, version_id: int, path: Path, metrics: dict):
+    def __init__(self, *, version_id: int, path: Path, metrics: dict, label_set_key: str = "resolution"):
         serving = path / ensemble.SERVING_DIR
         if not (serving / "ensemble.json").is_file():
             raise NotServable(
                 f"model v{version_id} has no serving files (trained by an older version); retrain"
             )
         self.version_id = version_id
+        self.label_set_key = label_set_key
         self.config = json.loads((serving / "ensemble.json").read_text())
         self.labels: list[str] = list(self.config["labels"])
         self.encoder = ensemble.Encoder(
@@ -74,7 +75,9 @@ class Predictor:
         """Verify the version's files, then load it."""
         artifacts = registry.verify(version)
         metrics = json.loads((artifacts.path / "metrics.json").read_text())
-        return cls(version_id=version.pk, path=artifacts.path, metrics=metrics)
+        return cls(
+            version_id=version.pk, path=artifacts.path, metrics=metrics, label_set_key=version.label_set_key
+        )
 
     @property
     def encoder_serves(self) -> bool:
@@ -179,6 +182,17 @@ def load_champion(label_set_key: str = DEFAULT_KEY) -> Predictor | None:
             return cached.predictor
         _loaded[key] = _load(key, champion)
         return _loaded[key].predictor
+
+
+def load_for_source(source: str | None) -> Predictor | None:
+    """The predictor for a ticket of ``source``: the champion of the label set trained on that
+    source (``train --source``), else of the smallest set including it, else the default's."""
+    keys = labelsets.serving_keys(source, registry.champion_keys() if source else ())
+    for key in keys:
+        predictor = load_champion(key)
+        if predictor is not None:
+            return predictor
+    return None
 
 
 def _load(key: str, champion: ModelVersion) -> _Loaded:

@@ -31,7 +31,7 @@ def recommendation_for_ticket(ticket, *, refresh: bool = False) -> dict:
     Without a champion: a payload whose model_version is None. ``refresh`` recomputes and replaces
     the cached row.
     """
-    predictor = inference.load_champion()
+    predictor = inference.load_for_source(ticket.source)
     if predictor is None:
         return inference.no_model_payload()
     if not refresh:
@@ -89,26 +89,31 @@ def _announce(ticket, payload: dict) -> None:
 
 
 def recommend_tickets(ticket_ids: Iterable[int]) -> dict:
-    """Compute missing recommendations for these tickets with the champion; a no-op without one."""
-    predictor = inference.load_champion()
+    """Compute missing recommendations for these tickets, each with the champion of its source's
+    label set (or the default's); a no-op without one."""
     ids = sorted(set(ticket_ids))
-    if predictor is None:
-        return {"model_version": None, "computed": 0, "cached": 0, "missing": 0}
     tickets = list(selectors.ticket_detail().filter(pk__in=ids))
+    predictors = {source: inference.load_for_source(source) for source in {t.source for t in tickets}}
+    served = sorted({p.version_id for p in predictors.values() if p is not None})
+    if not served:
+        return {"model_version": None, "computed": 0, "cached": 0, "missing": 0}
     done = set(
-        Recommendation.objects.filter(ticket_id__in=ids, model_version_id=predictor.version_id).values_list(
-            "ticket_id", "ticket_revision"
+        Recommendation.objects.filter(ticket_id__in=ids, model_version_id__in=served).values_list(
+            "ticket_id", "ticket_revision", "model_version_id"
         )
     )
     computed = cached = 0
     for ticket in tickets:
-        if (ticket.pk, ticket.revision) in done:
+        predictor = predictors[ticket.source]
+        if predictor is None:
+            continue
+        if (ticket.pk, ticket.revision, predictor.version_id) in done:
             cached += 1
             continue
         recommendation_for_ticket(ticket)
         computed += 1
     return {
-        "model_version": predictor.version_id,
+        "model_version": served[0] if len(served) == 1 else served,
         "computed": computed,
         "cached": cached,
         "missing": len(ids) - len(tickets),

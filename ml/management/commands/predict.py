@@ -24,15 +24,22 @@ class Command(BaseCommand):
             "--map", action="append", metavar="FIELD=COLUMN", help="Read FIELD from COLUMN (repeatable)."
         )
         parser.add_argument("--top-k", type=int, default=3)
+        parser.add_argument(
+            "--source",
+            default="",
+            help="The source system of the tickets: scored by the champion trained on it (train --source), "
+            "else by the default champion; also the source of documents that name none.",
+        )
 
     def handle(self, *args, **options):
         try:
             mapping = readers.parse_mapping(options["map"], FIELDS)
         except ValueError as e:
             raise CommandError(str(e)) from e
-        predictor = inference.load_champion()
+        predictor = inference.load_for_source(options["source"] or None)
         if predictor is None:
             raise CommandError("no champion model yet: train one first (python manage.py train)")
+        source = options["source"] or "file"
         path = Path(options["path"])
         try:
             is_csv = readers.file_format(path) == "csv"
@@ -44,7 +51,7 @@ class Command(BaseCommand):
         with open(options["output"], "w", encoding="utf-8") as out:
             batch: list[tuple[int, dict]] = []
             for row in rows:
-                line = self._parse(row, mapping, is_csv, path.name)
+                line = self._parse(row, mapping, is_csv, path.name, source)
                 if "error" in line:
                     self._flush(batch, predictor, out, options["top_k"], counts)
                     batch = []
@@ -58,11 +65,11 @@ class Command(BaseCommand):
             self._flush(batch, predictor, out, options["top_k"], counts)
         self.stdout.write(
             f"{counts['scored']} scored, {counts['errors']} errors, model v{predictor.version_id} "
-            f"-> {options['output']}"
+            f"({predictor.label_set_key}) -> {options['output']}"
         )
 
     @staticmethod
-    def _parse(row: readers.Row, mapping: dict, is_csv: bool, name: str) -> dict:
+    def _parse(row: readers.Row, mapping: dict, is_csv: bool, name: str, source: str) -> dict:
         if row.data is None:
             return {"row": row.number, "external_id": None, "error": row.reason}
         data = readers.pick_fields(row.data, mapping, FIELDS, text=is_csv)
@@ -73,7 +80,7 @@ class Command(BaseCommand):
         if errors:
             return {"row": row.number, "external_id": data.get("external_id"), "error": errors}
         try:
-            return {"document": parse_ticket(data, default_source="file").to_json()}
+            return {"document": parse_ticket(data, default_source=source).to_json()}
         except DocumentError as e:
             return {"row": row.number, "external_id": data.get("external_id"), "error": e.errors}
 
