@@ -45,7 +45,7 @@ MAX_ATTRIBUTES = 32
 MAX_ATTRIBUTE_CHARS = 200
 MAX_KIND_CHARS = 64
 ATTRIBUTE_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_KIND_RE = re.compile(r"^[^\s|=\[\]][^|=\[\]]{0,63}$")
+_KIND_RE = re.compile(r"^[^\s|=\[\]][^\x00-\x1f|=\[\]]{0,63}$")
 _SOURCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _STATUS_ALIASES = {
     "in_progress": Ticket.Status.IN_PROGRESS,

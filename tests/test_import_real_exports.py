@@ -64,6 +64,7 @@ def test_events_without_times_and_with_the_sources_own_kinds_are_kept_in_order(d
         ({"kind": ""}, "events[0].kind", "is not an event kind"),
         ({"kind": 7}, "events[0].kind", "is not an event kind"),
         ({"kind": "x" * 65}, "events[0].kind", "is not an event kind"),
+        ({"kind": "line\nbreak"}, "events[0].kind", "is not an event kind"),
     ],
 )
 def test_malformed_event_values_are_still_refused_with_a_reason(db, event, field, reason):
@@ -93,17 +94,17 @@ def test_attributes_are_bounded_and_refused_with_a_reason(db, attributes, field,
 def test_attributes_round_trip_through_import_export_and_serialisation(db, tmp_path):
     csv_path = tmp_path / "desk.csv"
     csv_path.write_text(
-        "Id,Summary,Category,Impact,Reading\n"
-        "D-1,vpn drops every hour,Network,2 - Medium,-19.5\n"
-        "D-2,printer jammed,Hardware,,3\n"
+        "Id,Summary,Category,Impact,Reading,Zip\n"
+        "D-1,vpn drops every hour,Network,2 - Medium,-19.5,0042\n"
+        "D-2,printer jammed,Hardware,,3,\n"
     )
     args = ["--source", "desk", "--map", "external_id=Id", "--map", "title=Summary"]
     args += ["--map", "attributes.category=Category", "--map", "attributes.impact=Impact"]
-    args += ["--map", "attributes.reading=Reading"]
+    args += ["--map", "attributes.reading=Reading", "--map", "attributes.zip=Zip"]
     assert _import(csv_path, *args) == "created 2, updated 0, unchanged 0, rejected 0"
     stored = {t.external_id: t.attributes for t in Ticket.objects.all()}
     assert stored == {
-        "D-1": {"category": "Network", "impact": "2 - Medium", "reading": -19.5},
+        "D-1": {"category": "Network", "impact": "2 - Medium", "reading": -19.5, "zip": "0042"},
         "D-2": {"category": "Hardware", "reading": 3},
     }
 
@@ -115,7 +116,7 @@ def test_attributes_round_trip_through_import_export_and_serialisation(db, tmp_p
 
     ticket = ticket_detail().get(external_id="D-1")
     text = serialize(ticket_document(ticket))
-    assert "[attrs] category=Network impact=2_-_Medium reading~-20" in text
+    assert "[attrs] category=Network impact=2_-_Medium reading~-20 zip=0042" in text
 
 
 def test_an_incident_event_log_folds_into_tickets_with_their_events(db):

@@ -102,7 +102,8 @@ def test_a_lost_text_column_stops_training_and_can_be_overridden(db):
     report = check_quality(build_dataset())
     assert not report.passed
     assert (
-        "[FAIL] text lost: 100% of the older tickets have a title or description but only 0%" in report.text()
+        "[FAIL] text lost: 100% of the older tickets of 'noc' have a title or description but only 0%"
+        in report.text()
     )
     allowed = check_quality(build_dataset(), allow=["text-lost"])
     assert allowed.passed and [c.key for c in allowed.overridden] == ["text-lost"]
@@ -131,3 +132,13 @@ def test_an_override_is_recorded_on_the_run_and_kept_by_scheduled_retrains(db, m
 
     strict = check_quality(build_dataset(), GateConfig(min_label_coverage=1.01), allow=run.config["allow"])
     assert strict.passed and strict.to_json()["overridden"] == ["label-coverage"]
+
+
+def test_a_codes_only_source_imported_after_a_text_source_is_not_a_lost_text_column(db):
+    ml_catalogue()
+    tickets_upsert(documents=ml_ticket_documents(per_class=6), source="desk")
+    codes_only = _codes_only(ml_ticket_documents(per_class=3, prefix="NET"))
+    tickets_upsert(documents=codes_only, source="net")
+    report = check_quality(build_dataset())
+    assert report.passed, report.text()
+    assert "[ok] text lost: 66.7% of tickets have a title or description" in report.text()

@@ -61,7 +61,7 @@ def test_a_codes_only_event_log_without_dates_trains_with_no_options(model_dir):
 
 
 def test_a_text_only_desk_export_trains_with_no_options(model_dir):
-    mapping = ["--map", "title=Document", "--map", "resolution=Topic_group"]
+    mapping = ["--map", "description=Document", "--map", "resolution=Topic_group"]
     summary = _import(REAL / "it_tickets_200.csv", "--source", "desk", *mapping)
     assert summary == "created 200, updated 0, unchanged 0, rejected 0"
 

@@ -178,15 +178,6 @@ def champion(label_set_key: str = "resolution") -> ModelVersion | None:
     ).first()
 
 
-def champion_keys() -> list[str]:
-    """The label sets that have a champion."""
-    return list(
-        ModelVersion.objects.filter(status=ModelVersion.Status.CHAMPION)
-        .values_list("label_set_key", flat=True)
-        .distinct()
-    )
-
-
 def promotion_decision(
     *, candidate_score: float, champion_score: float | None, margin: float
 ) -> tuple[bool, str]:

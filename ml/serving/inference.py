@@ -169,7 +169,10 @@ def load_champion(label_set_key: str = DEFAULT_KEY) -> Predictor | None:
     If the champion's files are broken, the most recent earlier champion that verifies is served.
     """
     key = resolve_key(label_set_key)
-    champion = registry.champion(key)
+    return _serve(key, registry.champion(key))
+
+
+def _serve(key: str, champion: ModelVersion | None) -> Predictor | None:
     cached = _loaded.get(key)
     if champion is None:
         _loaded.pop(key, None)
@@ -187,9 +190,12 @@ def load_champion(label_set_key: str = DEFAULT_KEY) -> Predictor | None:
 def load_for_source(source: str | None) -> Predictor | None:
     """The predictor for a ticket of ``source``: the champion of the label set trained on that
     source (``train --source``), else of the smallest set including it, else the default's."""
-    keys = labelsets.serving_keys(source, registry.champion_keys() if source else ())
-    for key in keys:
-        predictor = load_champion(key)
+    if not source:
+        return load_champion()
+    # One query for every label set's champion, so serving by source costs what the default does.
+    champions = {v.label_set_key: v for v in ModelVersion.objects.filter(status=ModelVersion.Status.CHAMPION)}
+    for key in labelsets.serving_keys(source, champions):
+        predictor = _serve(key, champions.get(key))
         if predictor is not None:
             return predictor
     return None

@@ -17,7 +17,8 @@ from repair_center.ingestion import readers
 
 MAPPING_PREFIXES = ("attributes.", "event.")
 EVENT_PARTS = ("at", "kind", "code")
-_NUMBER_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+# A plain number; "0042" (a code with leading zeros) stays text.
+_NUMBER_RE = re.compile(r"^[+-]?((0|[1-9]\d*)(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
 @dataclass(frozen=True, slots=True)
