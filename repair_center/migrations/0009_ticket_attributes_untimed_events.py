@@ -23,10 +23,27 @@ class Migration(migrations.Migration):
                 'ordering': ['-occurrences', 'kind'],
             },
         ),
+        # As in 0007: SQLite rebuilds the table for a NOT NULL column with every index in the state,
+        # and cannot build the newest-first index (NULLS LAST); take it out of the state meanwhile.
+        migrations.SeparateDatabaseAndState(
+            state_operations=[migrations.RemoveIndex(model_name="ticket", name="ticket_queue_newest_idx")]
+        ),
         migrations.AddField(
             model_name='ticket',
             name='attributes',
             field=models.JSONField(blank=True, default=dict),
+        ),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AddIndex(
+                    model_name="ticket",
+                    index=models.Index(
+                        models.OrderBy(models.F("opened_at"), descending=True, nulls_last=True),
+                        models.OrderBy(models.F("id"), descending=True),
+                        name="ticket_queue_newest_idx",
+                    ),
+                )
+            ]
         ),
         migrations.AlterField(
             model_name='ticketevent',
