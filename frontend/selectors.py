@@ -28,9 +28,7 @@ def timeline(ticket: Ticket) -> list[TimelineEntry]:
 
 
 def relative_to_opening(at: datetime | None, opened_at: datetime | None) -> str:
-    if at is None:
-        return "relative time unknown" if opened_at else ""
-    if opened_at is None:
+    if at is None or opened_at is None:  # an untimed event says "time unknown" on its own
         return ""
     seconds = int((at - opened_at).total_seconds())
     if abs(seconds) < 60:

@@ -110,7 +110,9 @@ class TicketFilterSet(django_filters.FilterSet):
 
 class TicketEventFilterSet(django_filters.FilterSet):
     ticket = IdFilter(field_name="ticket_id", help_text="Ticket id.")
-    kind = django_filters.MultipleChoiceFilter(choices=TicketEvent.Kind.choices)
+    kind = django_filters.CharFilter(
+        max_length=64, help_text="A built-in kind (alarm_raised, ...) or a source's own, as given."
+    )
     code = django_filters.CharFilter(method="filter_code", help_text="A curated or a raw code.")
 
     class Meta:

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 
 from ml.core.serialization import serialize
 from repair_center.documents import DocumentError, parse_ticket
 from repair_center.models import Ticket, TicketEvent, UnmappedEventKind
 from repair_center.selectors import ticket_detail, ticket_document
+from repair_center.services.tickets import tickets_upsert
 from tests.factories import ResolutionCodeFactory
 
 REAL = Path(__file__).parent / "data" / "real"
@@ -140,6 +142,30 @@ def test_an_incident_event_log_folds_into_tickets_with_their_events(db):
     assert kinds["New"] > 100 and kinds["Awaiting User Info"] > 10 and "alarm_raised" not in kinds
 
 
+def test_the_ticket_page_shows_attributes_and_untimed_events_in_order_with_an_unknown_time(
+    db, client, engineer
+):
+    tickets_upsert(
+        documents=[
+            {
+                "external_id": "U-1",
+                "title": "t",
+                "opened_at": "2026-01-01T10:00:00Z",
+                "events": [{"kind": "Awaiting Vendor"}, {"kind": "alarm_raised", "code": "LOS"}],
+                "attributes": {"category": "Network <b>", "impact": 2},
+            }
+        ],
+        source="itsm",
+    )
+    client.force_login(engineer)
+    page = client.get(reverse("ticket-detail", args=[Ticket.objects.get().pk])).content.decode()
+    timeline = page[page.index('id="timeline-heading"') :]
+    assert timeline.count('<span class="unknown-time">time unknown</span>') == 2
+    assert "after the ticket opened" not in timeline and "before the ticket opened" not in timeline
+    assert timeline.index("Awaiting Vendor") < timeline.index("Alarm raised")
+    assert "<dt>category</dt><dd>Network &lt;b&gt;</dd><dt>impact</dt><dd>2</dd>" in page
+
+
 def test_the_last_row_of_a_ticket_wins_and_a_ticket_split_across_the_log_is_refused(db, tmp_path):
     path = tmp_path / "log.csv"
     path.write_text(
@@ -190,3 +216,12 @@ def test_dates_in_the_exports_own_format_are_read_with_date_format(db, tmp_path)
         "2016-02-29T01:23:00+00:00",
         "2016-03-05T12:00:00+00:00",
     ]
+
+
+def test_the_events_api_lists_and_filters_a_sources_own_kinds(db, engineer_client):
+    tickets_upsert(
+        documents=[{"external_id": "K-1", "events": [{"kind": "Awaiting User Info"}, {"kind": "power"}]}],
+        source="itsm",
+    )
+    rows = engineer_client.get("/api/v1/events/", {"kind": "Awaiting User Info"}).json()["results"]
+    assert [(row["kind"], row["at"]) for row in rows] == [("Awaiting User Info", None)]
