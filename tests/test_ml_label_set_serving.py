@@ -10,6 +10,7 @@ from django.urls import reverse
 from ml.core.labelsets import serving_keys
 from ml.models import ModelVersion
 from ml.serving import inference
+from ml.serving.recommendations import recommend_tickets
 from repair_center.models import Ticket
 from repair_center.services.tickets import tickets_upsert
 
@@ -80,6 +81,10 @@ def test_the_api_serves_a_tickets_source_champion_stored_or_draft(
     assert answer.json()["model_version"] == itsm_champion.pk
     answer = engineer_client.post("/api/v1/recommendations/", draft, format="json")
     assert answer.json()["model_version"] == trained_champion.pk
+
+    background = recommend_tickets([itsm_ticket.pk, noc_ticket.pk])  # both answered above: cached
+    assert background["model_version"] == sorted([itsm_champion.pk, trained_champion.pk])
+    assert (background["computed"], background["cached"]) == (0, 2)
 
     itsm_ticket.delete()
 

@@ -26,4 +26,6 @@ class Command(BaseCommand):
         if result["model_version"] is None:
             raise CommandError("no champion model yet: train one first (manage.py train --sync)")
         computed, cached = result["computed"], result["cached"]
-        self.stdout.write(f"model v{result['model_version']}: {computed} computed, {cached} already stored")
+        versions = result["model_version"]  # a list when tickets of several label sets were served
+        served = ", ".join(f"v{v}" for v in versions) if isinstance(versions, list) else f"v{versions}"
+        self.stdout.write(f"model {served}: {computed} computed, {cached} already stored")
