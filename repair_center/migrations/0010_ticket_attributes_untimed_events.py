@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('repair_center', '0008_ticket_text_search'),
+        ('repair_center', '0009_connector_presets'),
     ]
 
     operations = [
