@@ -225,3 +225,13 @@ def test_the_events_api_lists_and_filters_a_sources_own_kinds(db, engineer_clien
     )
     rows = engineer_client.get("/api/v1/events/", {"kind": "Awaiting User Info"}).json()["results"]
     assert [(row["kind"], row["at"]) for row in rows] == [("Awaiting User Info", None)]
+
+
+def test_untimed_events_keep_their_order_when_alarms_are_correlated_onto_the_ticket():
+    from datetime import UTC, datetime
+
+    from repair_center.services import correlation
+
+    inline = [(None, "New", "", None, {}), (None, "Resolved", "", None, {})]
+    alarm = (datetime(2026, 1, 1, tzinfo=UTC), "alarm_raised", "LOS", None, {correlation.MARK: 1})
+    assert correlation.merge(inline, [alarm]) == [*inline, alarm]

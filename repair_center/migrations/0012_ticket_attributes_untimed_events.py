@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('repair_center', '0009_connector_presets'),
+        ('repair_center', '0011_alarm_groups'),
     ]
 
     operations = [
