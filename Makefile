@@ -1,7 +1,7 @@
 # TicketAI: two commands for a fresh machine.
 #   make demo   everything embedded (SQLite + filesystem broker under var/), served on 127.0.0.1:$(PORT)
-#   make test   ruff, the import contracts (lint-imports) and the whole pytest suite against real
-#               PostgreSQL and Redis
+#   make test   lint (ruff, import contracts, mypy) and the whole pytest suite against real
+#               PostgreSQL and Redis, with a coverage report (what CI runs)
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
@@ -20,11 +20,12 @@ BENCH_ARGS ?=
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: help demo test lint format bench clean chromium
+.PHONY: help demo test test-fast lint format bench clean chromium
 
 help:
 	@echo "make demo    run TicketAI with demo data on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
 	@echo "make test    lint and run the test suite (needs PostgreSQL and Redis; see .ci/run)"
+	@echo "make test-fast   lint and the tests without a browser or the slow marker (a few minutes less)"
 	@echo "make lint | format | bench | clean"
 
 $(BIN)/python:
@@ -48,16 +49,22 @@ chromium:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
 
-test: $(DEV_STAMP) chromium
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/lint-imports
-	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest $(PYTEST_ARGS)
+# Every test, with a coverage report in the terminal (no threshold: it informs, it does not gate).
+test: lint chromium
+	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest \
+		--cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+
+# The inner loop: no browser, nothing marked slow (workers, servers, real training runs).
+test-fast: lint
+	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest \
+		-m "not browser and not slow" -q $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy --strict edge_agent
+	$(BIN)/mypy ml/core ml/serving
 
 format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
@@ -73,6 +80,6 @@ bench: $(DEV_STAMP)
 	done; [ $$found = 1 ] || echo "no benchmarks yet under benchmarks/"
 
 clean:
-	rm -rf staticfiles .pytest_cache .ruff_cache .import_linter_cache test-artifacts
+	rm -rf staticfiles .pytest_cache .ruff_cache .import_linter_cache .mypy_cache .coverage test-artifacts
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 	@echo "Kept var/ (demo database, models) and $(VENV); remove them by hand for a fresh start."

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from edge_agent.agent import Agent, Config
@@ -14,7 +15,7 @@ from edge_agent.inbox import Inbox
 from edge_agent.server import LocalServer
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m edge_agent", description=__doc__)
     parser.add_argument(
         "--central", required=True, help="central base URL, e.g. https://ticketai.example.com"
@@ -32,7 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     log = logging.getLogger("edge_agent")

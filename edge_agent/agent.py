@@ -16,9 +16,11 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -52,7 +54,7 @@ class Config:
     threads: int = 1
 
 
-def capabilities(data_dir: Path | None = None) -> dict:
+def capabilities(data_dir: Path | None = None) -> dict[str, Any]:
     """What central's placement needs to know about this machine; stable values only, so that an
     unchanged machine does not make central decide its placement again at every heartbeat."""
     memory_mb = storage_gb = None
@@ -72,7 +74,7 @@ def capabilities(data_dir: Path | None = None) -> dict:
     }
 
 
-def _on_central(url) -> bool:
+def _on_central(url: object) -> bool:
     """Only paths on central itself: the agent token must never be sent to another host."""
     return str(url or "").startswith("/api/v1/edge/bundles/")
 
@@ -84,10 +86,10 @@ class Agent:
         for folder in ("bundles", "inbox", "done", "rejected"):
             (self.data_dir / folder).mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(self.data_dir / "outbox.sqlite3", capacity=config.outbox_capacity)
-        self.state: dict = {}
+        self.state: dict[str, Any] = {}
         self.client = CentralClient(config.central)
         self.model: Model | EtlModel | None = None
-        self.placement: dict | None = None
+        self.placement: dict[str, Any] | None = None
         self.heartbeat_s = config.heartbeat_s or 30.0
         self._refused: set[str] = set()
         self._retrained_at = 0
@@ -132,7 +134,7 @@ class Agent:
         self._load_installed()
 
     @property
-    def site(self) -> dict:
+    def site(self) -> dict[str, Any]:
         return self.state.get("site") or {}
 
     # --- bundles ---
@@ -156,7 +158,7 @@ class Agent:
 
     def install(
         self, path: Path, *, expected_sha256: str | None = None, identity_sha256: str | None = None,
-        transfer: dict | None = None,
+        transfer: dict[str, Any] | None = None,
     ) -> bool:  # fmt: skip
         """Verify a downloaded bundle and swap it in; on any failure keep serving the old model.
 
@@ -199,14 +201,14 @@ class Agent:
         )
         return True
 
-    def _current(self) -> dict | None:
+    def _current(self) -> dict[str, Any] | None:
         current = self.data_dir / "bundles" / "current.json"
         return json.loads(current.read_text()) if current.exists() else None
 
     def _installed_sha256(self) -> str | None:
         return (self._current() or {}).get("sha256")
 
-    def apply_assignment(self, assignment: dict | None) -> None:
+    def apply_assignment(self, assignment: dict[str, Any] | None) -> None:
         if not assignment:
             return
         wanted = assignment["sha256"]
@@ -223,10 +225,10 @@ class Agent:
         target = self.data_dir / "bundles" / f"download-{uuid.uuid4().hex}.zip"
         if self.client.download(assignment["bundle_url"], target, etag=self._installed_sha256()):
             size = target.stat().st_size
-            transfer.update(via="full", bytes_downloaded=transfer.get("bytes_downloaded", 0) + size)
+            transfer.update(via="full", bytes_downloaded=int(transfer.get("bytes_downloaded") or 0) + size)
             self.install(target, expected_sha256=wanted, transfer=transfer)
 
-    def _install_delta(self, assignment: dict, transfer: dict) -> bool:
+    def _install_delta(self, assignment: dict[str, Any], transfer: dict[str, Any]) -> bool:
         """Update through the offered delta; False (the full bundle is needed) when there is none
         for the installed bundle or it fails any check, while the old model keeps serving."""
         url, delta_sha256 = assignment.get("delta_url"), assignment.get("delta_sha256")
@@ -272,11 +274,13 @@ class Agent:
 
     # --- predicting ---
 
-    def context_for(self, context: dict | None) -> dict:
+    def context_for(self, context: dict[str, Any] | None) -> dict[str, Any]:
         site = {k: self.site.get(k) for k in ("code", "region", "climate", "tier") if self.site.get(k)}
         return {**site, **(context or {})}
 
-    def remember(self, document: dict, context: dict | None = None, *, text: str | None = None) -> None:
+    def remember(
+        self, document: dict[str, Any], context: dict[str, Any] | None = None, *, text: str | None = None
+    ) -> None:
         """Keep a labelled ticket of this site for local learning (it stays here)."""
         if text is None:
             model = self.model
@@ -284,7 +288,14 @@ class Agent:
         ident = f"{document.get('source') or 'edge'}/{document.get('external_id')}"
         self.outbox.add_labelled(ident, str(document["resolution"]), text, document)
 
-    def predict(self, document: dict, *, context: dict | None = None, progress=None, top_k: int = 3) -> dict:
+    def predict(
+        self,
+        document: dict[str, Any],
+        *,
+        context: dict[str, Any] | None = None,
+        progress: tuple[str, int] | None = None,
+        top_k: int = 3,
+    ) -> dict[str, Any]:
         """Recommend resolutions for one ticket and queue the prediction for central.
 
         Raises NoModel before a bundle is installed and OutboxFull when central has been away too long.
@@ -323,7 +334,7 @@ class Agent:
 
     # --- talking to central ---
 
-    def _report(self, kind: str, metrics: dict) -> None:
+    def _report(self, kind: str, metrics: dict[str, Any]) -> None:
         try:
             self.client.report(kind, metrics)
         except (CentralError, *TRANSIENT) as e:
@@ -367,7 +378,7 @@ class Agent:
         """The placement pattern central decided for this site (None: not decided or not known)."""
         return ((self.placement or {}).get("decision") or {}).get("pattern")
 
-    def maybe_learn(self) -> dict | None:
+    def maybe_learn(self) -> dict[str, Any] | None:
         """Learn from the site's labelled tickets the way the site's placement says."""
         if self.pattern == 3:
             return self.maybe_train_etl()
@@ -375,7 +386,7 @@ class Agent:
             return self.maybe_retrain()
         return None  # pattern 1: central trains and retrains
 
-    def maybe_train_etl(self) -> dict | None:
+    def maybe_train_etl(self) -> dict[str, Any] | None:
         """Pattern 3: central fits the heavy transform on the site's labelled batch; train and serve on it."""
         count = self.outbox.labelled_count()
         if count < self.config.retrain_min_labelled or count - self._etl_at < self.config.retrain_every:
@@ -398,7 +409,7 @@ class Agent:
         self._report("etl_trained", metrics)
         return metrics
 
-    def maybe_retrain(self) -> dict | None:
+    def maybe_retrain(self) -> dict[str, Any] | None:
         """Pattern 2/4: refit the head on the site's labelled tickets when enough new ones arrived."""
         model = self.model
         count = self.outbox.labelled_count()
@@ -430,7 +441,13 @@ class Agent:
 
     # --- loops ---
 
-    def _loop(self, interval, step, name: str, event: threading.Event | None = None) -> None:
+    def _loop(
+        self,
+        interval: Callable[[], float],
+        step: Callable[[], object],
+        name: str,
+        event: threading.Event | None = None,
+    ) -> None:
         failures = 0
         while not self._stop.is_set():
             try:

@@ -13,6 +13,7 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -65,7 +66,7 @@ def _signature_ok(data: bytes, signature: bytes, public_key_pem: str) -> bool:
     return True
 
 
-def _verified_contents(path: str | Path, public_key_pem: str) -> tuple[dict, dict[str, bytes]]:
+def _verified_contents(path: str | Path, public_key_pem: str) -> tuple[dict[str, Any], dict[str, bytes]]:
     """(manifest, files) of a signed zip whose signature and every checksum hold; no other check."""
     try:
         archive = zipfile.ZipFile(path)
@@ -98,7 +99,7 @@ def _verified_contents(path: str | Path, public_key_pem: str) -> tuple[dict, dic
             # Hashed as a stream first: a swapped file is refused without being held in memory.
             digest = hashlib.sha256()
             with archive.open(name) as member:
-                for block in iter(lambda member=member: member.read(1 << 20), b""):
+                while block := member.read(1 << 20):
                     digest.update(block)
             if digest.hexdigest() != expected:
                 raise BundleError(f"checksum mismatch for {name}")
@@ -106,7 +107,7 @@ def _verified_contents(path: str | Path, public_key_pem: str) -> tuple[dict, dic
     return manifest, contents
 
 
-def verify_bundle(path: str | Path, public_key_pem: str) -> tuple[dict, dict[str, bytes]]:
+def verify_bundle(path: str | Path, public_key_pem: str) -> tuple[dict[str, Any], dict[str, bytes]]:
     """Return (manifest, {name: file bytes}) of a verified full bundle, or raise BundleError."""
     manifest, contents = _verified_contents(path, public_key_pem)
     if manifest.get("kind", "full") != "full":
@@ -122,7 +123,9 @@ def verify_bundle(path: str | Path, public_key_pem: str) -> tuple[dict, dict[str
     return manifest, contents
 
 
-def rebuild_from_delta(delta_path: Path, base_path: Path, out_path: Path, public_key_pem: str) -> dict:
+def rebuild_from_delta(
+    delta_path: Path, base_path: Path, out_path: Path, public_key_pem: str
+) -> dict[str, Any]:
     """Rebuild the full bundle a signed delta leads to from the installed ``base_path``.
 
     The delta is checked (signature, checksums, that it patches this base), its patches applied,
@@ -139,7 +142,7 @@ def rebuild_from_delta(delta_path: Path, base_path: Path, out_path: Path, public
             f"the delta patches {delta.get('base_version')!r}, "
             f"the installed bundle is {base_manifest.get('version')!r}"
         )
-    rebuilt = apply_delta(base_files, patches, delta.get("delta"))
+    rebuilt = apply_delta(base_files, patches, delta.get("delta") or {})
     try:
         manifest_bytes, signature = patches[TARGET_MANIFEST], patches[TARGET_SIGNATURE]
     except KeyError as e:
@@ -172,13 +175,15 @@ class Head:
     origin: str = "shipped"
 
     def logits(self, features: np.ndarray) -> np.ndarray:
-        return features @ self.W + self.b
+        logits: np.ndarray = features @ self.W + self.b
+        return logits
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
+    probabilities: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
+    return probabilities
 
 
 def ranked(labels: list[str], probabilities: np.ndarray, k: int = 3) -> list[dict]:
@@ -192,7 +197,7 @@ class Model:
     """A loaded bundle: never mutated; replaced whole on a hot swap or a new head."""
 
     version: str
-    manifest: dict
+    manifest: dict[str, Any]
     session: ort.InferenceSession
     tokenizer: Tokenizer
     labels: list[str]
@@ -207,7 +212,7 @@ class Model:
     ones: np.ndarray = field(default_factory=lambda: np.ones((1, 512), dtype=np.int64), repr=False)
     zeros: np.ndarray = field(default_factory=lambda: np.zeros((1, 512), dtype=np.int64), repr=False)
 
-    def texts(self, documents: list[dict], contexts: list[dict | None]) -> list[str]:
+    def texts(self, documents: list[dict[str, Any]], contexts: list[dict[str, Any] | None]) -> list[str]:
         return [
             serialize(d, context=c, code_map=self.code_map) for d, c in zip(documents, contexts, strict=True)
         ]

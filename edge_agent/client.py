@@ -3,6 +3,7 @@
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -25,21 +26,24 @@ class CentralClient:
         self.token = token
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
 
-    def _headers(self) -> dict:
+    def _headers(self) -> dict[str, Any]:
         return {"Authorization": f"Agent {self.token}"} if self.token else {}
 
-    def _post(self, path: str, body: dict) -> dict:
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         response = self._http.post(path, json=body, headers=self._headers())
         if response.status_code >= 500:
             raise httpx.RemoteProtocolError(f"central answered {response.status_code}")
         if response.status_code >= 400:
             raise CentralError(response.status_code, response.text)
-        return response.json()
+        answer: dict[str, Any] = response.json()
+        return answer
 
-    def enrol(self, *, token: str, name: str, capabilities: dict) -> dict:
+    def enrol(self, *, token: str, name: str, capabilities: dict[str, Any]) -> dict[str, Any]:
         return self._post("/api/v1/edge/enrol/", {"token": token, "name": name, "capabilities": capabilities})
 
-    def heartbeat(self, *, capabilities: dict, backlog: int, model_version: str, status: dict) -> dict:
+    def heartbeat(
+        self, *, capabilities: dict[str, Any], backlog: int, model_version: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
         return self._post(
             "/api/v1/edge/heartbeat/",
             {
@@ -50,13 +54,13 @@ class CentralClient:
             },
         )
 
-    def post_predictions(self, predictions: list[dict]) -> dict:
+    def post_predictions(self, predictions: list[dict[str, Any]]) -> dict[str, Any]:
         return self._post("/api/v1/edge/predictions/", {"predictions": predictions})
 
-    def report(self, kind: str, metrics: dict) -> dict:
+    def report(self, kind: str, metrics: dict[str, Any]) -> dict[str, Any]:
         return self._post("/api/v1/edge/reports/", {"kind": kind, "metrics": metrics})
 
-    def etl(self, tickets: list[dict], *, dims: int = 64) -> dict:
+    def etl(self, tickets: list[dict[str, Any]], *, dims: int = 64) -> dict[str, Any]:
         return self._post("/api/v1/edge/etl/", {"tickets": tickets, "dims": dims})
 
     def download(self, url: str, out: Path, *, etag: str | None = None) -> bool:

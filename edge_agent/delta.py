@@ -20,7 +20,9 @@ against the signature central made for the full bundle.
 import hashlib
 import lzma
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,18 +53,18 @@ def _reference(base: bytes, length: int) -> np.ndarray:
 
 def sub8(new: bytes, base: bytes) -> bytes:
     """(new - base) mod 256 per byte."""
-    return (np.frombuffer(new, dtype=np.uint8) - _reference(base, len(new))).tobytes()
+    return bytes((np.frombuffer(new, dtype=np.uint8) - _reference(base, len(new))).tobytes())
 
 
 def add8(patch: bytes, base: bytes) -> bytes:
     """The inverse of ``sub8``: (patch + base) mod 256 per byte."""
-    return (np.frombuffer(patch, dtype=np.uint8) + _reference(base, len(patch))).tobytes()
+    return bytes((np.frombuffer(patch, dtype=np.uint8) + _reference(base, len(patch))).tobytes())
 
 
-def make_delta(base_dir: Path, new_dir: Path, out_dir: Path, names) -> dict:
+def make_delta(base_dir: Path, new_dir: Path, out_dir: Path, names: Iterable[str]) -> dict[str, Any]:
     """Write patches for ``new_dir``'s files against ``base_dir``'s into ``out_dir``; returns the plan."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan = {}
+    plan: dict[str, Any] = {}
     for name in names:
         new_path, base_path = new_dir / name, base_dir / name
         new_sha = sha256_file(new_path)
@@ -72,7 +74,7 @@ def make_delta(base_dir: Path, new_dir: Path, out_dir: Path, names) -> dict:
         new = new_path.read_bytes()
         base = base_path.read_bytes() if base_path.exists() else b""
         patch = lzma.compress(sub8(new, base), preset=6)
-        entry = {"sha256": new_sha, "bytes": len(new)}
+        entry: dict[str, Any] = {"sha256": new_sha, "bytes": len(new)}
         if len(patch) < len(new):
             (out_dir / f"{name}.patch").write_bytes(patch)
             entry.update(
@@ -85,7 +87,9 @@ def make_delta(base_dir: Path, new_dir: Path, out_dir: Path, names) -> dict:
     return plan
 
 
-def apply_delta(base_files: dict[str, bytes], patches: dict[str, bytes], plan: dict) -> dict[str, bytes]:
+def apply_delta(
+    base_files: dict[str, bytes], patches: dict[str, bytes], plan: dict[str, Any]
+) -> dict[str, bytes]:
     """Rebuild every file of the new bundle from the base bundle's files and the delta's patches."""
     if not isinstance(plan, dict) or not plan:
         raise DeltaError("the delta has no plan")

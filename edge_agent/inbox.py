@@ -11,14 +11,18 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge_agent.outbox import OutboxFull
+
+if TYPE_CHECKING:
+    from edge_agent.agent import Agent
 
 logger = logging.getLogger("edge_agent.inbox")
 
 
 class Inbox:
-    def __init__(self, agent, folder: Path):
+    def __init__(self, agent: "Agent", folder: Path):
         self.agent = agent
         self.folder = Path(folder)
         self.done = agent.data_dir / "done"

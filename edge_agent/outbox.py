@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger("edge_agent.outbox")
 
@@ -38,7 +39,7 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
-        self._count = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        self._count: int = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
         self._full_logged = False
 
     # --- predictions ---
@@ -60,7 +61,7 @@ class Outbox:
                 self._full_logged = True
             raise OutboxFull(f"outbox full ({self._count} predictions waiting for central)")
 
-    def add(self, key: str, payload: dict, *, progress: tuple[str, int] | None = None) -> None:
+    def add(self, key: str, payload: dict[str, Any], *, progress: tuple[str, int] | None = None) -> None:
         """Queue one prediction (and, atomically with it, how far an inbox file has been read)."""
         with self._lock:
             self.ensure_room()
@@ -82,7 +83,7 @@ class Outbox:
                 raise
             self._count += 1
 
-    def peek(self, limit: int) -> list[tuple[str, dict]]:
+    def peek(self, limit: int) -> list[tuple[str, dict[str, Any]]]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT key, payload FROM outbox ORDER BY seq LIMIT ?", (limit,)
@@ -98,7 +99,7 @@ class Outbox:
             if self._count < self.capacity:
                 self._full_logged = False
 
-    def bury(self, items: list[tuple[str, dict]], error: str) -> None:
+    def bury(self, items: list[tuple[str, dict[str, Any]]], error: str) -> None:
         """Move predictions central refused as malformed out of the way, kept for inspection."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -132,7 +133,7 @@ class Outbox:
 
     # --- labelled tickets of this site (they never leave it, except as pattern-3 ETL input) ---
 
-    def add_labelled(self, ident: str, label: str, text: str, document: dict) -> None:
+    def add_labelled(self, ident: str, label: str, text: str, document: dict[str, Any]) -> None:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO labelled (ident, label, text, document, added) "
@@ -140,7 +141,7 @@ class Outbox:
                 (ident, label, text, json.dumps(document), time.time()),
             )
 
-    def labelled(self) -> list[tuple[str, str, str, dict]]:
+    def labelled(self) -> list[tuple[str, str, str, dict[str, Any]]]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT ident, label, text, document FROM labelled ORDER BY ident"
@@ -149,7 +150,8 @@ class Outbox:
 
     def labelled_count(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM labelled").fetchone()[0]
+            count: int = self._db.execute("SELECT COUNT(*) FROM labelled").fetchone()[0]
+            return count
 
     def close(self) -> None:
         with self._lock:

@@ -13,7 +13,9 @@ with the reduced training data; the edge applies the transform and trains the sa
 import hashlib
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -80,7 +82,7 @@ def holdout_mask(idents: list[str], fraction: float = 0.25) -> np.ndarray:
 class RetrainResult:
     adopted: bool
     head: Head
-    metrics: dict
+    metrics: dict[str, Any]
 
 
 def retrain_head(
@@ -92,12 +94,14 @@ def retrain_head(
         held = np.arange(len(idents)) % 4 == 0
     train_x, train_y = features[~held], labels[~held]
     test_x, test_y = features[held], labels[held]
-    fits = {"softmax": lambda x, y: fit_softmax(x, y, n_classes)}
+    fits: dict[str, Callable[[np.ndarray, np.ndarray], Head]] = {
+        "softmax": lambda x, y: fit_softmax(x, y, n_classes)
+    }
     if shipped is not None:
         fits["prior"] = lambda x, y: fit_bias(shipped, x, y, n_classes)
     candidates = {name: fit(train_x, train_y) for name, fit in fits.items()}
     scores = {name: accuracy(head, test_x, test_y) for name, head in candidates.items()}
-    method = max(scores, key=scores.get)
+    method = max(scores, key=lambda name: scores[name])
     local, local_accuracy = candidates[method], scores[method]
     shipped_accuracy = accuracy(shipped, test_x, test_y) if shipped is not None else 0.0
     adopted = local_accuracy > shipped_accuracy
@@ -121,7 +125,7 @@ def retrain_head(
 class TfidfSvd:
     """Applies a TF-IDF + SVD transform fitted centrally (same maths as scikit-learn's transform)."""
 
-    def __init__(self, spec: dict):
+    def __init__(self, spec: dict[str, Any]):
         if spec.get("kind") != "tfidf-svd":
             raise ValueError(f"unknown transform {spec.get('kind')!r}")
         self.pattern = re.compile(spec["token_pattern"])
@@ -141,7 +145,8 @@ class TfidfSvd:
         matrix *= self.idf
         norms = np.sqrt((matrix**2).sum(axis=1, keepdims=True))
         matrix = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
-        return matrix @ self.components.T
+        reduced: np.ndarray = matrix @ self.components.T
+        return reduced
 
 
 @dataclass(frozen=True)
@@ -153,7 +158,7 @@ class EtlModel:
     labels: list[str]
     version: str = "etl"
 
-    def texts(self, documents: list[dict], contexts: list) -> list[str]:
+    def texts(self, documents: list[dict[str, Any]], contexts: list[Any]) -> list[str]:
         return [serialize(d) for d in documents]  # exactly as central serialised them for the fit
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
@@ -167,7 +172,7 @@ class EtlModel:
         return self.version
 
 
-def train_etl_model(answer: dict, *, version: str = "etl") -> EtlModel:
+def train_etl_model(answer: dict[str, Any], *, version: str = "etl") -> EtlModel:
     """Build the pattern-3 model from central's /edge/etl/ answer (transform, data, labels)."""
     pairs = [(row, label) for row, label in zip(answer["data"], answer["labels"], strict=True) if label]
     labels = sorted({label for _, label in pairs})

@@ -22,6 +22,7 @@ so nearby readings share a token.
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 SERIALIZATION_VERSION = 2
 MAX_EVENTS = 24
@@ -31,7 +32,7 @@ MAX_EVENT_ATTRS = 8
 MAX_VALUE_CHARS = 40
 
 
-def _parse(value) -> datetime | None:
+def _parse(value: object) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -59,7 +60,7 @@ def relative_time(seconds: float) -> str:
     return f"{sign}{minutes // (24 * 60)}d"
 
 
-def _clean(text: str) -> str:
+def _clean(text: object) -> str:
     return " ".join(str(text or "").split())
 
 
@@ -94,9 +95,9 @@ def _pairs(values: Mapping, limit: int) -> list[str]:
 
 
 def serialize(
-    ticket: Mapping,
+    ticket: Mapping[str, Any],
     *,
-    context: Mapping | None = None,
+    context: Mapping[str, Any] | None = None,
     code_map: Mapping[str, str] | None = None,
     include_text: bool = True,
     include_structure: bool = True,

@@ -3,8 +3,12 @@
 import json
 import logging
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
 
 from edge_agent.outbox import OutboxFull
+
+if TYPE_CHECKING:
+    from edge_agent.agent import Agent
 
 logger = logging.getLogger("edge_agent.server")
 MAX_BODY = 1024 * 1024
@@ -14,10 +18,12 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "ticketai-edge"
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format, *args):
+    server: "LocalServer"
+
+    def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s " + format, self.address_string(), *args)
 
-    def _send(self, status: int, body: dict) -> None:
+    def _send(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -25,7 +31,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         agent = self.server.agent
         if self.path.split("?")[0] != "/health":
             return self._send(404, {"detail": "not found"})
@@ -46,7 +52,7 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
-    def do_POST(self):
+    def do_POST(self) -> None:
         from edge_agent.agent import NoModel
 
         if self.path.split("?")[0] != "/predict":
@@ -77,6 +83,6 @@ class _Handler(BaseHTTPRequestHandler):
 class LocalServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], agent):
+    def __init__(self, address: tuple[str, int], agent: "Agent"):
         super().__init__(address, _Handler)
         self.agent = agent

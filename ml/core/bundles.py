@@ -133,7 +133,7 @@ def verify_bundle(path: str | Path, public_key_pem: str) -> dict:
                 raise BundleError(f"{name} is listed in the manifest but missing")
             digest = hashlib.sha256()
             with archive.open(name) as member:
-                for block in iter(lambda member=member: member.read(1 << 20), b""):
+                while block := member.read(1 << 20):
                     digest.update(block)
             if digest.hexdigest() != expected:
                 raise BundleError(f"checksum mismatch for {name}")

@@ -104,7 +104,7 @@ def normalise(features: np.ndarray) -> np.ndarray:
 
 def combine(probas: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
     total = sum(weights.values()) or 1.0
-    return sum(probas[name] * (w / total) for name, w in weights.items() if w)
+    return np.asarray(sum(probas[name] * (w / total) for name, w in weights.items() if w))
 
 
 def calibrate(proba: np.ndarray, temperature: float) -> np.ndarray:
@@ -173,7 +173,8 @@ class Encoder:
 
     def run(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        logits, features = None, None
+        logits: np.ndarray | None = None
+        features: np.ndarray | None = None
         for start in range(0, len(order), BATCH_SIZE):
             idx = order[start : start + BATCH_SIZE]
             encoded = self.tokenizer.encode_batch([texts[i] for i in idx])
@@ -182,11 +183,11 @@ class Encoder:
                 "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
             }
             batch_logits, batch_features = self.session.run(["logits", "features"], feed)
-            if logits is None:
+            if logits is None or features is None:
                 logits = np.zeros((len(texts), batch_logits.shape[1]), dtype=np.float64)
                 features = np.zeros((len(texts), batch_features.shape[1]), dtype=np.float32)
             logits[idx], features[idx] = batch_logits, batch_features
-        if logits is None:
+        if logits is None or features is None:
             return np.zeros((0, 0)), np.zeros((0, 0), dtype=np.float32)
         return logits, features
 

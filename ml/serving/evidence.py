@@ -17,6 +17,7 @@ codes and alarm sequence come from ml.serving.evidence_patterns.
 """
 
 import re
+from typing import Any
 
 import numpy as np
 
@@ -75,7 +76,7 @@ def log_odds(proba: np.ndarray, column: int) -> np.ndarray:
 def _variants(document: dict) -> list[tuple[str, object, dict]]:
     codes = list(dict.fromkeys(document.get("error_codes") or []))
     events = [e for e in (document.get("events") or []) if isinstance(e, dict)]
-    variants: list[tuple[str, object, dict]] = []
+    variants: list[tuple[str, Any, dict]] = []
     for code in codes:
         kept = [c for c in document.get("error_codes") or [] if c != code]
         variants.append(("code", code, {**document, "error_codes": kept}))

@@ -94,15 +94,15 @@ class Predictor:
         if not encoder:
             return {"lexical": self.lexical.proba(texts)}, np.zeros((len(texts), 0), dtype=np.float32)
         logits, raw = self.encoder.run(texts)
-        features = ensemble.normalise(raw) if len(texts) else raw
+        embedded = ensemble.normalise(raw) if len(texts) else raw
         probas = {
             "transformer": ensemble.softmax(logits) if len(texts) else np.zeros((0, len(self.labels))),
             "lexical": self.lexical.proba(texts),
             "knn": ensemble.knn_proba(
-                features, self.index, self.index_y, len(self.labels), k=int(self.config["knn_k"])
+                embedded, self.index, self.index_y, len(self.labels), k=int(self.config["knn_k"])
             ),
         }
-        return probas, features
+        return probas, embedded
 
     def score_texts(self, texts: list[str], *, features: bool = True) -> Scores:
         """Served probabilities; ``features=False`` when no similar tickets are wanted: the encoder
