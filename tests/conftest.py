@@ -5,10 +5,10 @@ import os
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 import pytest
-from django.contrib.auth.models import Group, User
 from rest_framework.test import APIClient
 
 from repair_center.models import ApiToken
+from tests.factories import UserFactory
 
 
 @pytest.fixture(autouse=True)
@@ -17,29 +17,19 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def _user(username: str, *groups: str, superuser: bool = False) -> User:
-    user = User.objects.create_user(
-        username=username, password="pw-" + username, is_superuser=superuser, is_staff=superuser
-    )
-    for name in groups:
-        # get_or_create: transactional tests flush the groups the roles migration made.
-        user.groups.add(Group.objects.get_or_create(name=name)[0])
-    return user
-
-
 @pytest.fixture
 def engineer(db):
-    return _user("eng", "engineer")
+    return UserFactory(username="eng", roles=["engineer"])
 
 
 @pytest.fixture
 def integration(db):
-    return _user("integ", "integration")
+    return UserFactory(username="integ", roles=["integration"])
 
 
 @pytest.fixture
 def admin_user(db):
-    return _user("boss", "admin", superuser=True)
+    return UserFactory(username="boss", roles=["admin"], is_superuser=True)
 
 
 def _client_for(user) -> APIClient:
@@ -75,13 +65,9 @@ def anon_client():
     return APIClient()
 
 
-@pytest.fixture(scope="module")
-def trained_champion(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A tiny champion trained once per test module on committed data (4 fixes, 8 tickets each).
-
-    The data is committed so every test of the module sees it, and deleted afterwards (only these
-    tables: data that migrations seed elsewhere stays for the tests that follow).
-    """
+@pytest.fixture(scope="session")
+def _champion_training(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A tiny champion (4 fixes, 8 tickets each) trained once per session: its snapshot and files."""
     from django.db import connection
     from django.test import override_settings
 
@@ -91,26 +77,106 @@ def trained_champion(django_db_setup, django_db_blocker, tmp_path_factory):
     from ml.training.services import train_model
     from repair_center.services.tickets import tickets_upsert
     from tests.factories import ml_catalogue, ml_ticket_documents
+    from tests.trained_models import recording
 
-    override = override_settings(TICKETAI_MODEL_DIR=tmp_path_factory.mktemp("models"))
-    override.enable()
-    try:
-        with django_db_blocker.unblock():
-            if not connection.is_usable():  # a server-side disconnect between modules
-                connection.close()
+    with (
+        override_settings(TICKETAI_MODEL_DIR=tmp_path_factory.mktemp("champion")),
+        django_db_blocker.unblock(),
+    ):
+        if not connection.is_usable():  # a server-side disconnect between modules
+            connection.close()
+        with recording() as snapshot:
             ml_catalogue()
             tickets_upsert(documents=ml_ticket_documents(per_class=8), source="noc")
             run = train_model(
                 config=TrainingConfig(epochs=1, max_length=48, batch_size=8, max_train_samples=16)
             )
             assert run.status == TrainingRun.Status.SUCCEEDED, run.reason
-            version = run.model_version
+        snapshot[0].remove()
+        reset_cache()
+    return snapshot[0], run.model_version_id
+
+
+@pytest.fixture(scope="module")
+def trained_champion(_champion_training, django_db_blocker, tmp_path_factory):
+    """The session's tiny champion, its rows committed for this module and deleted afterwards.
+
+    Every test of the module sees the rows; the model files are shared by the whole session and
+    are read-only. New versions a test registers go to this module's own model directory.
+    """
+    from django.db import connection
+    from django.test import override_settings
+
+    from ml.models import ModelVersion
+    from ml.serving.inference import reset_cache
+
+    snapshot, version_id = _champion_training
+    override = override_settings(TICKETAI_MODEL_DIR=tmp_path_factory.mktemp("models"))
+    override.enable()
+    try:
+        with django_db_blocker.unblock():
+            if not connection.is_usable():
+                connection.close()
+            snapshot.restore()
+            version = ModelVersion.objects.get(pk=version_id)
+        reset_cache()
         yield version
     finally:
         reset_cache()
         with django_db_blocker.unblock():
+            snapshot.remove()
             _delete_ml_corpus()
         override.disable()
+
+
+@pytest.fixture(scope="session")
+def _teacher_training(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A teacher fine-tuned once per session from a tiny random encoder, on labelled and open tickets."""
+    from django.db import connection
+    from django.test import override_settings
+
+    from ml.models import TrainingRun
+    from ml.training.fine_tuning import TrainingConfig
+    from ml.training.services import train_model
+    from repair_center.services.tickets import tickets_upsert
+    from tests.factories import ml_catalogue, ml_open_ticket_documents, ml_ticket_documents, tiny_encoder_dir
+    from tests.trained_models import TEACHER_OPEN_TICKETS, recording
+
+    root = tmp_path_factory.mktemp("teacher")
+    with override_settings(TICKETAI_MODEL_DIR=root / "models"), django_db_blocker.unblock():
+        if not connection.is_usable():
+            connection.close()
+        with recording() as snapshot:
+            ml_catalogue()
+            tickets_upsert(documents=ml_ticket_documents(per_class=8), source="noc")
+            tickets_upsert(documents=ml_open_ticket_documents(TEACHER_OPEN_TICKETS), source="noc")
+            config = TrainingConfig(
+                base_model=str(tiny_encoder_dir(root / "base")),
+                epochs=3,
+                max_length=64,
+                batch_size=8,
+                learning_rate=3e-3,
+            )
+            run = train_model(config=config)
+            assert run.status == TrainingRun.Status.SUCCEEDED, run.reason
+        snapshot[0].remove()
+    return snapshot[0], run.model_version_id
+
+
+@pytest.fixture
+def teacher(_teacher_training, db, settings, tmp_path):
+    """The session's teacher as this test's champion, with its corpus; the model files are read-only.
+
+    Students, bundles and new versions go under ``tmp_path / "data"``, where a worker started with
+    ``tmp_path / "data"`` as its data directory looks too.
+    """
+    from ml.models import ModelVersion
+
+    settings.TICKETAI_MODEL_DIR = tmp_path / "data" / "models"
+    settings.TICKETAI_EDGE_BUNDLE_DIR = tmp_path / "data" / "bundles"
+    snapshot, version_id = _teacher_training
+    snapshot.restore()
+    return ModelVersion.objects.get(pk=version_id)
 
 
 @pytest.fixture(autouse=True)
@@ -127,8 +193,8 @@ def _delete_ml_corpus() -> None:
     from repair_center.models import ErrorCode, NetworkElement, ResolutionCode, Site, Ticket, UnmappedCode
 
     # Order matters: tickets protect their site and resolution.
-    for model in (AuditLog, TrainingRun, ModelVersion, Ticket, UnmappedCode, NetworkElement, Site,
-                  ErrorCode, ResolutionCode):  # fmt: skip
+    in_order = [AuditLog, TrainingRun, ModelVersion, Ticket, UnmappedCode, NetworkElement, Site]
+    for model in [*in_order, ErrorCode, ResolutionCode]:
         model.objects.all().delete()
 
 

@@ -1,7 +1,9 @@
 """factory-boy factories for the domain; tests build only what they assert on."""
 
 import factory
+from django.contrib.auth.models import Group, User
 
+from ml.models import ModelVersion, Recommendation, TrainingRun
 from repair_center.models import ErrorCode, ErrorCodeAlias, NetworkElement, ResolutionCode, Site
 
 
@@ -69,6 +71,59 @@ class RepairRecordFactory(factory.django.DjangoModelFactory):
 
 
 # --- A small labelled corpus for the ML tests: each fix has its own code, event and wording ---
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    """A user in TicketAI roles: ``UserFactory(username="eng", roles=["engineer"])``.
+
+    The password is ``pw-<username>``; ``is_superuser=True`` makes a staff superuser.
+    """
+
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user-{n}")
+    is_superuser = False
+    is_staff = factory.SelfAttribute("is_superuser")
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        return model_class.objects.create_user(*args, password=f"pw-{kwargs['username']}", **kwargs)
+
+    @factory.post_generation
+    def roles(self, create, extracted, **kwargs):
+        for name in extracted or ():
+            # get_or_create: transactional tests flush the groups the roles migration made.
+            self.groups.add(Group.objects.get_or_create(name=name)[0])
+
+
+class ModelVersionFactory(factory.django.DjangoModelFactory):
+    """A registered version with no files behind it: enough for pages, queues and bookkeeping."""
+
+    class Meta:
+        model = ModelVersion
+
+    base_model = "test"
+    data_fingerprint = "f" * 64
+    artifact_path = "/nowhere"
+    format_version = 1
+    serialization_version = 1
+
+
+class TrainingRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TrainingRun
+
+
+class RecommendationFactory(factory.django.DjangoModelFactory):
+    """A stored answer for a ticket's revision (by default the ticket's current one)."""
+
+    class Meta:
+        model = Recommendation
+
+    model_version = factory.SubFactory(ModelVersionFactory)
+    ticket_revision = factory.LazyAttribute(lambda o: o.ticket.revision)
 
 
 def ui_catalogue() -> None:

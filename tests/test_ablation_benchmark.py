@@ -23,10 +23,27 @@ def test_a_small_run_writes_every_row_in_the_documented_shape(tmp_path):
     out = tmp_path / "ablation.json"
     env = {**os.environ, "TICKETAI_BASE_MODEL": str(tiny_encoder_dir(tmp_path / "base"))}
     run = subprocess.run(
-        [sys.executable, "-m", "benchmarks.ablation", "--tickets", "400", "--epochs", "1",
-         "--max-length", "48", "--max-train-samples", "48", "--json", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.ablation",
+            "--tickets",
+            "400",
+            "--epochs",
+            "1",
+            "--max-length",
+            "48",
+            "--max-train-samples",
+            "48",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["tickets"] == 400

@@ -17,6 +17,7 @@ print(before, task_named("ml.tasks.deliver_webhook").name, task_named("ml.tasks.
 """
 
 
+@pytest.mark.slow  # a subprocess or parallel clients
 def test_a_fresh_web_process_finds_a_task_by_name_without_importing_its_module_first():
     result = subprocess.run(
         [sys.executable, "-c", FRESH_WEB_PROCESS],

@@ -106,8 +106,12 @@ def test_a_worker_on_the_embedded_filesystem_broker_pulls_a_connector(start_work
         )
         enqueue = subprocess.run(
             [sys.executable, "manage.py", "shell", "-c", code],
-            cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            cwd=settings.BASE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert enqueue.returncode == 0, enqueue.stderr
         task_id = enqueue.stdout.strip().splitlines()[-1]
         run = _wait_for_run(connector, worker, log)

@@ -20,6 +20,8 @@ from repair_center.services.connectors import (
 )
 from tests.fake_ticketing_server import REMOTE_MAPPING, FakeTicketingServer, remote_ticket, ticket_items
 
+pytestmark = pytest.mark.slow  # a real HTTP server per test
+
 
 @pytest.fixture(autouse=True)
 def fast_retries(settings):

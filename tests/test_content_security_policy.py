@@ -21,8 +21,15 @@ def _policy(response) -> dict[str, str]:
 
 def _assert_strict(response):
     policy = _policy(response)
-    for directive in ("default-src", "script-src", "style-src", "connect-src", "font-src", "base-uri",
-                      "form-action"):  # fmt: skip
+    for directive in (
+        "default-src",
+        "script-src",
+        "style-src",
+        "connect-src",
+        "font-src",
+        "base-uri",
+        "form-action",
+    ):
         assert policy[directive] == "'self'", (directive, policy)
     assert policy["object-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
     assert policy["img-src"] == "'self' data:"
@@ -32,13 +39,23 @@ def _assert_strict(response):
 @pytest.mark.django_db
 def test_every_kind_of_response_carries_the_policy(admin_user, engineer_client):
     browser = Client()
-    answers = [browser.get("/login/"), browser.get("/healthz"), browser.get("/api/docs/"),
-               browser.get("/api/schema/"), engineer_client.get("/api/v1/tickets/"),
-               browser.get("/api/v1/tickets/"), browser.get("/no-such-page/")]  # fmt: skip
+    answers = [
+        browser.get("/login/"),
+        browser.get("/healthz"),
+        browser.get("/api/docs/"),
+        browser.get("/api/schema/"),
+        engineer_client.get("/api/v1/tickets/"),
+        browser.get("/api/v1/tickets/"),
+        browser.get("/no-such-page/"),
+    ]
     browser.force_login(admin_user)
     site = SiteFactory()
-    answers += [browser.get("/"), browser.get("/fleet/"), browser.get("/admin/"),
-                browser.get(f"/admin/repair_center/site/{site.pk}/change/")]  # fmt: skip
+    answers += [
+        browser.get("/"),
+        browser.get("/fleet/"),
+        browser.get("/admin/"),
+        browser.get(f"/admin/repair_center/site/{site.pk}/change/"),
+    ]
     for response in answers:
         _assert_strict(response)
 

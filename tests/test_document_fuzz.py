@@ -10,6 +10,7 @@ huge integers and deep nesting are all in play (the file importers decode with i
 import json
 import math
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,17 +18,37 @@ from repair_center.documents import EVENT_FIELDS, FIELDS, DocumentError, parse_t
 from repair_center.models import Ticket, TicketEvent
 from ticketai.storable import text_problem
 
-FUZZ = settings(max_examples=400, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+pytestmark = pytest.mark.slow  # property-based fuzzing
+
+FUZZ = settings(
+    max_examples=400,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 # Text with the hostile characters over-represented: NUL, lone surrogates, separators, BOMs.
 TEXT = st.one_of(
     st.text(max_size=30),
     st.text(alphabet=st.sampled_from("\x00\ud800\udfff\ufeff \t\n,;\"'é😀aZ09-_."), max_size=12),
-    st.sampled_from(["", " ", "critical", "P1", "resolved", "In Progress", "alarm_raised", "nan",
-                     "2026-01-01T00:00:00Z", "2026-13-45T00:00:00Z", "0001-01-01T00:00:00+01:00",
-                     "9999-12-31T23:59:59-23:59"]),
-)  # fmt: skip
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "critical",
+            "P1",
+            "resolved",
+            "In Progress",
+            "alarm_raised",
+            "nan",
+            "2026-01-01T00:00:00Z",
+            "2026-13-45T00:00:00Z",
+            "0001-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:59-23:59",
+        ]
+    ),
+)
 NUMBER = st.one_of(
     st.integers(),
     st.integers(min_value=-(2**70), max_value=2**70),

@@ -12,7 +12,7 @@ from ml.models import EdgeAgent, EdgeReport
 from tests.edge_fixtures import signing_key, simulated_documents  # noqa: F401
 from tests.factories import SiteFactory
 
-pytestmark = pytest.mark.usefixtures("signing_key")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("signing_key")]  # trains an edge model end to end
 
 
 def test_a_pattern_3_agent_learns_from_the_central_transform_and_serves_it(live_server, tmp_path):

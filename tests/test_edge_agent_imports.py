@@ -4,12 +4,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # imports in a clean subprocess
+
 ROOT = Path(__file__).resolve().parent.parent
 
 CODE = """
 import sys
 import edge_agent, edge_agent.agent, edge_agent.bundle, edge_agent.client, edge_agent.inbox
 import edge_agent.outbox, edge_agent.retrain, edge_agent.serialization, edge_agent.server, edge_agent.__main__
+
 forbidden = ("django", "torch", "transformers", "sklearn", "ml")
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in forbidden)
 print(",".join(heavy) or "clean")

@@ -8,7 +8,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 from django.conf import settings
+
+pytestmark = pytest.mark.slow  # starts the embedded web, worker and beat processes
 
 
 def _manage(*args: str, data_dir) -> subprocess.CompletedProcess:
@@ -44,6 +47,7 @@ SEARCH = """
 from frontend.queue import QueueFilters, ticket_queue
 from repair_center.models import Ticket
 from repair_center.services.tickets import tickets_upsert
+
 tickets_upsert(documents=[{"external_id": "S-1", "title": "Fiber cut near the train station"},
                           {"external_id": "S-2", "title": "Heavy rain, MW hop down"}], source="srch")
 def found(q):

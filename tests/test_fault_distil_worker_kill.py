@@ -19,13 +19,9 @@ from django_celery_results.models import TaskResult
 
 from ml.compression.distillation import DistillationConfig
 from ml.compression.pipeline import WORK_PREFIX, CompressionConfig, distil_lock_key
-from ml.models import EdgeBundle, ModelVersion, TrainingRun
+from ml.models import EdgeBundle, ModelVersion
 from ml.tasks import distil_model_task
-from ml.training.fine_tuning import TrainingConfig
-from ml.training.services import train_model
 from ml.worker import DistillationLost
-from repair_center.services.tickets import tickets_upsert
-from tests.factories import ml_catalogue, ml_ticket_documents, tiny_encoder_dir
 from tests.fake_ticketing_server import wait_until
 from tests.test_celery_worker import _environment
 from tests.worker_process import CeleryWorkers
@@ -34,23 +30,17 @@ pytestmark = pytest.mark.slow
 TIER = "cell-site"
 # Hundreds of epochs of one-ticket batches: still distilling long after the first step.
 SLOW = CompressionConfig(
-    distillation=DistillationConfig(layers=1, hidden_size=32, epochs=500, batch_size=1, max_length=24,
-                                    max_train_samples=8, max_unlabelled=0),
+    distillation=DistillationConfig(
+        layers=1,
+        hidden_size=32,
+        epochs=500,
+        batch_size=1,
+        max_length=24,
+        max_train_samples=8,
+        max_unlabelled=0,
+    ),
     warm_start=False,
-)  # fmt: skip
-
-
-@pytest.fixture
-def teacher(transactional_db, settings, tmp_path):
-    """A champion fine-tuned from a tiny encoder, committed, its files where the worker looks."""
-    settings.TICKETAI_MODEL_DIR = tmp_path / "data" / "models"
-    ml_catalogue()
-    tickets_upsert(documents=ml_ticket_documents(per_class=6), source="noc")
-    config = TrainingConfig(base_model=str(tiny_encoder_dir(tmp_path / "base")), epochs=1, max_length=24,
-                            batch_size=8, max_train_samples=16)  # fmt: skip
-    run = train_model(config=config)
-    assert run.status == TrainingRun.Status.SUCCEEDED, run.reason
-    return run.model_version
+)
 
 
 @pytest.fixture

@@ -54,8 +54,9 @@ class PrivatePostgres:
     """A throwaway PostgreSQL cluster on 127.0.0.1:<free port>, run as the postgres user when we are root."""
 
     def __init__(self):
-        versions = sorted((p for p in PG_ROOT.glob("*/bin") if (p / "initdb").exists()),
-                          key=lambda p: float(p.parent.name))  # fmt: skip
+        versions = sorted(
+            (p for p in PG_ROOT.glob("*/bin") if (p / "initdb").exists()), key=lambda p: float(p.parent.name)
+        )
         assert versions, f"no PostgreSQL server binaries under {PG_ROOT}"
         self.bin = versions[-1]
         self.port = free_port()
@@ -76,17 +77,48 @@ class PrivatePostgres:
         return log.read_text()[-3000:] if log.exists() else ""
 
     def init(self) -> None:
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-N",
-                  "-E", "UTF8", "--locale=C")  # fmt: skip
+        self._run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-N",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        )
         self.start()
-        self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                  "ticketai_fault")  # fmt: skip
+        self._run(
+            str(self.bin / "createdb"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "ticketai_fault",
+        )
 
     def start(self) -> None:
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off")  # fmt: skip
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"),
-                  "-o", options, "-w", "-t", "60", "start")  # fmt: skip
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def stop(self) -> None:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
@@ -118,9 +150,13 @@ def processes(tmp_path):
 
 def _manage(environ: dict[str, str], *argv: str) -> str:
     result = subprocess.run(
-        [sys.executable, "manage.py", *argv], cwd=settings.BASE_DIR, env=environ,
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [sys.executable, "manage.py", *argv],
+        cwd=settings.BASE_DIR,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, f"manage.py {argv[0]} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
 

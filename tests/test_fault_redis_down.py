@@ -46,9 +46,13 @@ class Processes:
         log = self.tmp_path / f"{name}-{len(self.started)}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                argv, cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
+                argv,
+                cwd=settings.BASE_DIR,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
-            )  # fmt: skip
+            )
         process.log = log
         self.started.append((process, log))
         return process
@@ -97,10 +101,20 @@ def start_gunicorn(processes: Processes, environ: dict[str, str], *, workers: in
     port = free_port()
     processes.start(
         "gunicorn",
-        [str(BIN / "gunicorn"), "ticketai.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--timeout", "60", "--graceful-timeout", "5"],
+        [
+            str(BIN / "gunicorn"),
+            "ticketai.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--timeout",
+            "60",
+            "--graceful-timeout",
+            "5",
+        ],
         environ,
-    )  # fmt: skip
+    )
     base = f"http://127.0.0.1:{port}"
 
     def up():
@@ -117,9 +131,24 @@ def start_redis(processes: Processes, port: int, data_dir: Path) -> subprocess.P
     data_dir.mkdir(exist_ok=True)
     process = processes.start(
         "redis",
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-         "--appendfsync", "always", "--dir", str(data_dir), "--daemonize", "no"],
-    )  # fmt: skip
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--dir",
+            str(data_dir),
+            "--daemonize",
+            "no",
+        ],
+    )
 
     def answers():
         try:

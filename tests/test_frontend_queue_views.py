@@ -9,12 +9,11 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 
-from ml.models import ModelVersion, Recommendation
+from ml.models import ModelVersion
 from repair_center.models import AssignmentGroup, Ticket
 from repair_center.services.tickets import tickets_upsert
 from repair_center.services.workflow import ticket_assign
-from tests.conftest import _user
-from tests.factories import SiteFactory
+from tests.factories import RecommendationFactory, SiteFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +26,7 @@ def _ago(hours: float) -> str:
 def world(engineer):
     """Engineer 'eng' in the coast crew; a colleague; tickets of every kind."""
     SiteFactory(code="CS-COAST-001", region="west")
-    colleague = _user("ana", "engineer")
+    colleague = UserFactory(username="ana", roles=["engineer"])
     crew = AssignmentGroup.objects.create(name="Coast crew")
     crew.members.add(engineer, colleague)
     other = AssignmentGroup.objects.create(name="Hill crew")
@@ -88,7 +87,7 @@ def test_the_saved_views(eng, world, view, expected):
 
 
 def test_my_open_without_any_group_shows_only_what_is_mine_and_says_where_to_look(client, world):
-    loner = _user("solo", "engineer")
+    loner = UserFactory(username="solo", roles=["engineer"])
     client.force_login(loner)
     html = client.get(reverse("ticket-list")).content.decode()
     assert _ids(client.get(reverse("ticket-list"))) == []
@@ -97,14 +96,21 @@ def test_my_open_without_any_group_shows_only_what_is_mine_and_says_where_to_loo
 
 def _recommend(ticket_id: int, code: str, confidence: float) -> None:
     version = ModelVersion.objects.get_or_create(
-        base_model="t", data_fingerprint="f" * 64, artifact_path="/nowhere", format_version=1,
+        base_model="t",
+        data_fingerprint="f" * 64,
+        artifact_path="/nowhere",
+        format_version=1,
         serialization_version=1,
-    )[0]  # fmt: skip
+    )[0]
     ticket = Ticket.objects.get(pk=ticket_id)
-    Recommendation.objects.create(
-        ticket=ticket, ticket_revision=ticket.revision, model_version=version, top_resolution=code,
-        top_confidence=confidence, abstained=False,
-    )  # fmt: skip
+    RecommendationFactory(
+        ticket=ticket,
+        ticket_revision=ticket.revision,
+        model_version=version,
+        top_resolution=code,
+        top_confidence=confidence,
+        abstained=False,
+    )
 
 
 def test_each_row_shows_the_recommended_fix_with_its_band_and_needs_an_expert_follows_the_rule(eng, world):

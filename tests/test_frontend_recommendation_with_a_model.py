@@ -12,6 +12,7 @@ from ml.serving import confidence
 from ml.serving.recommendations import recommendation_for_ticket
 from repair_center.models import Ticket
 from repair_center.services.tickets import tickets_upsert
+from tests.factories import RecommendationFactory
 
 pytestmark = pytest.mark.slow
 
@@ -87,7 +88,7 @@ def test_the_queue_shows_stored_recommendations_and_filters_those_needing_an_exp
 ):
     payload = recommendation_for_ticket(new_ticket)
     [unsure] = tickets_upsert(documents=[{"external_id": "NEW-2", "title": "mains off?"}], source="noc")
-    Recommendation.objects.create(
+    RecommendationFactory(
         ticket_id=unsure.id,
         ticket_revision=1,
         model_version=trained_champion,

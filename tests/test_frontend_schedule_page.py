@@ -7,7 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from ml.models import DriftReport, TrainingRun
+from ml.models import DriftReport
+from tests.factories import TrainingRunFactory
 
 TASK = "ml: scheduled retraining"
 
@@ -99,7 +100,7 @@ def test_drift_reports_are_charted_over_time_with_their_threshold(client, admin_
             reasons=["label distribution moved"] if js > 0.1 else [],
         )
         DriftReport.objects.filter(pk=report.pk).update(computed_at=now - timedelta(days=days))
-    TrainingRun.objects.create(
+    TrainingRunFactory(
         status="failed",
         quality_report={"passed": False, "checks": [{"name": "label_coverage", "value": 0.4, "ok": False}]},
     )

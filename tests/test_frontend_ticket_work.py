@@ -8,10 +8,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
 
-from ml.models import Feedback, ModelVersion, Recommendation
+from ml.models import Feedback, ModelVersion
 from repair_center.models import AssignmentGroup, Ticket, TicketChange
 from repair_center.services.tickets import tickets_upsert
-from tests.factories import ResolutionCodeFactory, SiteFactory
+from tests.factories import ModelVersionFactory, RecommendationFactory, ResolutionCodeFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -90,8 +90,11 @@ def test_acknowledge_start_note_resolve_with_confirmation_and_the_history_shows_
     assert "Resolved with REPLACE_SFP." in html
 
     assert list(TicketChange.objects.filter(ticket=ticket).values_list("action", flat=True)) == [
-        "acknowledge", "start", "note", "resolve",
-    ]  # fmt: skip
+        "acknowledge",
+        "start",
+        "note",
+        "resolve",
+    ]
     timeline = html[html.index('id="activity"') :]
     for text in (
         "Acknowledged",
@@ -158,15 +161,21 @@ def test_assign_to_me_and_to_a_group(eng, ticket, engineer):
 
 
 def _recommend(ticket, *codes):
-    version = ModelVersion.objects.create(
-        base_model="t", data_fingerprint="f" * 64, artifact_path="/nowhere", format_version=1,
-        serialization_version=1, status=ModelVersion.Status.CANDIDATE,
-    )  # fmt: skip
-    Recommendation.objects.create(
-        ticket=ticket, ticket_revision=ticket.revision, model_version=version, top_resolution=codes[0],
-        top_confidence=0.9, payload={"recommendations": [{"resolution": c, "confidence": 0.9} for c in codes],
-                                     "model_version": version.pk},
-    )  # fmt: skip
+    version = ModelVersionFactory(
+        base_model="t",
+        status=ModelVersion.Status.CANDIDATE,
+    )
+    RecommendationFactory(
+        ticket=ticket,
+        ticket_revision=ticket.revision,
+        model_version=version,
+        top_resolution=codes[0],
+        top_confidence=0.9,
+        payload={
+            "recommendations": [{"resolution": c, "confidence": 0.9} for c in codes],
+            "model_version": version.pk,
+        },
+    )
 
 
 def test_ill_try_this_records_acceptance_and_leaves_the_status_alone(eng, ticket):

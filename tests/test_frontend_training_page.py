@@ -3,6 +3,7 @@
 from django.urls import reverse
 
 from ml.models import TrainingRun
+from tests.factories import ModelVersionFactory, TrainingRunFactory
 
 
 def test_an_admin_starts_a_training_run_with_a_small_config(
@@ -38,9 +39,7 @@ def test_an_admin_starts_a_training_run_with_a_small_config(
 
 
 def test_an_engineer_gets_a_403_page_and_cannot_start_training(client, engineer, admin_user):
-    TrainingRun.objects.create(
-        trigger="drift", status="skipped", reason="training data unchanged since run #1"
-    )
+    TrainingRunFactory(trigger="drift", status="skipped", reason="training data unchanged since run #1")
     client.force_login(engineer)
     assert client.get(reverse("training")).status_code == 403
     assert client.post(reverse("training"), {"epochs": 1}).status_code == 403
@@ -59,7 +58,7 @@ def test_an_invalid_config_is_refused_with_the_reason(client, admin_user):
 
 
 def test_the_progress_endpoint_reports_epoch_step_loss_and_eta(client, admin_user):
-    run = TrainingRun.objects.create(
+    run = TrainingRunFactory(
         status="running",
         progress={
             "epoch": 1,
@@ -92,7 +91,7 @@ def test_the_progress_endpoint_reports_epoch_step_loss_and_eta(client, admin_use
 
 
 def test_a_running_run_page_shows_the_bar_and_refreshes_itself_without_javascript(client, admin_user):
-    run = TrainingRun.objects.create(
+    run = TrainingRunFactory(
         status="running", progress={"step": 5, "total_steps": 10, "epoch": 1, "epochs": 1}
     )
     client.force_login(admin_user)
@@ -104,9 +103,7 @@ def test_a_running_run_page_shows_the_bar_and_refreshes_itself_without_javascrip
 
 
 def test_a_finished_run_shows_its_outcome_and_stops_refreshing(client, admin_user):
-    run = TrainingRun.objects.create(
-        status="succeeded", reason="first model", progress={"step": 4, "total_steps": 4}
-    )
+    run = TrainingRunFactory(status="succeeded", reason="first model", progress={"step": 4, "total_steps": 4})
     client.force_login(admin_user)
     html = client.get(reverse("training-run", args=[run.pk])).content.decode()
     assert 'value="100"' in html and "Succeeded" in html and "first model" in html
@@ -119,14 +116,9 @@ def test_the_history_shows_duration_and_score_and_a_run_its_quality_checks_as_a_
 
     from django.utils import timezone
 
-    from ml.models import ModelVersion
-
-    version = ModelVersion.objects.create(
-        base_model="t", data_fingerprint="q" * 64, artifact_path="/nowhere", format_version=1,
-        serialization_version=1, metrics={"macro_f1": 0.9123},
-    )  # fmt: skip
+    version = ModelVersionFactory(base_model="t", data_fingerprint="q" * 64, metrics={"macro_f1": 0.9123})
     started = timezone.now() - timedelta(minutes=14, seconds=10)
-    run = TrainingRun.objects.create(
+    run = TrainingRunFactory(
         trigger="manual",
         status="succeeded",
         started_at=started,

@@ -11,6 +11,8 @@ import pytest
 from benchmarks.fuzz import fuzz, load_schema, prepare_admin, prepare_agent, prepare_catalogue
 from tests.factories import ml_catalogue
 
+pytestmark = pytest.mark.slow  # fuzzes every operation of the schema
+
 EXAMPLES = 2  # per operation and phase: about a minute on two shared cores
 
 

@@ -41,15 +41,18 @@ from ml.models import (
 from repair_center.models import Alarm, ApiToken, AssignmentGroup, RepairRecord, Site, Ticket, WorkNote
 from repair_center.services.alarms import alarms_upsert
 from repair_center.services.tickets import tickets_upsert
-from tests.conftest import _user
 from tests.factories import (
     ErrorCodeAliasFactory,
     ErrorCodeFactory,
+    ModelVersionFactory,
     NetworkElementFactory,
     RepairRecordFactory,
     ResolutionCodeFactory,
     SiteFactory,
+    UserFactory,
 )
+
+pytestmark = pytest.mark.slow  # an exhaustive matrix: every write path against every hostile input
 
 MARK = "HOSTILE-MARK"  # stands for the bad value in the JSON text, for what json.dumps cannot write
 
@@ -158,15 +161,7 @@ def _build_world(keep) -> SimpleNamespace:
     w.delivery = WebhookDelivery.objects.create(
         subscription=w.webhook, event="feedback.recorded", status="failed"
     )
-    w.version = keep(
-        ModelVersion.objects.create(
-            base_model="hi",
-            data_fingerprint="h" * 64,
-            artifact_path="/nowhere",
-            format_version=1,
-            serialization_version=1,
-        )
-    )
+    w.version = keep(ModelVersionFactory(base_model="hi", data_fingerprint="h" * 64))
     enrolment, w.agent_token = edge.enrolment_token_issue(site=w.site)
     keep(enrolment)
     w.agent, raw = edge.agent_enrol(token=w.agent_token, name="hi-agent", capabilities={})
@@ -175,7 +170,7 @@ def _build_world(keep) -> SimpleNamespace:
     unused, w.enrolment_raw = edge.enrolment_token_issue(site=w.site)  # what the enrol row spends
     keep(unused)
     w.users = {
-        role: keep(_user(f"hi-{role}", role, superuser=role == "admin"))
+        role: keep(UserFactory(username=f"hi-{role}", roles=[role], is_superuser=role == "admin"))
         for role in ("engineer", "integration", "admin")
     }
     w.tokens = {role: ApiToken.issue(user=user, name="hostile")[1] for role, user in w.users.items()}

@@ -5,7 +5,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from django.conf import settings
+
+pytestmark = pytest.mark.slow  # runs lint-imports in a subprocess
 
 LINT_IMPORTS = str(Path(sys.executable).with_name("lint-imports"))
 

@@ -17,9 +17,32 @@ from benchmarks.load import WEIGHTS
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
-SMALL = ["--clients", "4", "--warmup", "2", "--duration", "8", "--tickets", "200", "--ticket-pool", "50",
-         "--precompute", "5", "--train-samples", "32", "--max-length", "32", "--workers", "2",
-         "--bulk-size", "3", "--edge-batch", "5", "--think-ms", "0"]  # fmt: skip
+SMALL = [
+    "--clients",
+    "4",
+    "--warmup",
+    "2",
+    "--duration",
+    "8",
+    "--tickets",
+    "200",
+    "--ticket-pool",
+    "50",
+    "--precompute",
+    "5",
+    "--train-samples",
+    "32",
+    "--max-length",
+    "32",
+    "--workers",
+    "2",
+    "--bulk-size",
+    "3",
+    "--edge-batch",
+    "5",
+    "--think-ms",
+    "0",
+]
 # Equal shares, so every route is reached in an 8-second soak (the default mix calls bulk 1 in 20).
 EQUAL_MIX = [arg for route in WEIGHTS for arg in ("--mix", f"{route}=1")]
 
@@ -31,8 +54,11 @@ def report(tmp_path_factory) -> tuple[dict, str]:
     out = tmp_path_factory.mktemp("load") / "load.json"
     run = subprocess.run(
         [sys.executable, "-m", "benchmarks.load", *SMALL, *EQUAL_MIX, "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, f"stdout:\n{run.stdout[-3000:]}\nstderr:\n{run.stderr[-3000:]}"
     return json.loads(out.read_text()), run.stdout
 
@@ -63,8 +89,14 @@ def test_its_percentiles_are_ordered_for_the_clients_and_the_server(report):
 def test_it_reports_the_memory_of_every_server_process_and_stops_them(report):
     results, _ = report
     roles = sorted(p["role"] for p in results["processes"])
-    assert roles == ["celery master", "celery worker 1", "celery worker 2",
-                     "gunicorn master", "gunicorn worker 1", "gunicorn worker 2"]  # fmt: skip
+    assert roles == [
+        "celery master",
+        "celery worker 1",
+        "celery worker 2",
+        "gunicorn master",
+        "gunicorn worker 1",
+        "gunicorn worker 2",
+    ]
     for process in results["processes"]:
         assert process["rss_start_mb"] > 0 and process["rss_end_mb"] > 0, process
         expected = 100 * (process["rss_end_mb"] - process["rss_start_mb"]) / process["rss_start_mb"]

@@ -16,32 +16,14 @@ from ml.compression.pipeline import BUNDLE_FILES, CompressionConfig, compress
 from ml.core import signing
 from ml.core.bundles import bundle_files, verify_bundle
 from ml.core.serialization import SERIALIZATION_VERSION
-from ml.models import EdgeBundle, ModelVersion, TrainingRun
+from ml.models import EdgeBundle
 from ml.tasks import distil_model_task
-from ml.training.fine_tuning import TrainingConfig
-from ml.training.services import train_model
-from repair_center.services.tickets import tickets_upsert
-from tests.factories import ml_catalogue, ml_open_ticket_documents, ml_ticket_documents, tiny_encoder_dir
+from tests.factories import ModelVersionFactory
+from tests.trained_models import TEACHER_OPEN_TICKETS
 
 pytestmark = pytest.mark.slow
 
 STUDENT = DistillationConfig(layers=2, hidden_size=32, epochs=2, batch_size=8, learning_rate=3e-3)
-
-
-@pytest.fixture
-def teacher(db, settings, tmp_path):
-    settings.TICKETAI_MODEL_DIR = tmp_path / "models"
-    settings.TICKETAI_EDGE_BUNDLE_DIR = tmp_path / "bundles"
-    ml_catalogue()
-    tickets_upsert(documents=ml_ticket_documents(per_class=8), source="noc")
-    tickets_upsert(documents=ml_open_ticket_documents(8), source="noc")
-    config = TrainingConfig(
-        base_model=str(tiny_encoder_dir(tmp_path / "base")),
-        epochs=3, max_length=64, batch_size=8, learning_rate=3e-3,
-    )  # fmt: skip
-    run = train_model(config=config)
-    assert run.status == TrainingRun.Status.SUCCEEDED, run.reason
-    return run.model_version
 
 
 def test_the_distil_task_registers_a_signed_bundle_with_lineage_metrics_and_checksums(teacher, tmp_path):
@@ -61,7 +43,10 @@ def test_the_distil_task_registers_a_signed_bundle_with_lineage_metrics_and_chec
     metrics = manifest["metrics"]
     # Measured on the teacher's own held-out evaluation set (8 tickets), beside the teacher's numbers.
     assert metrics["n"] == 8 and 0.0 <= metrics["macro_f1"] <= 1.0 and "accuracy" in metrics["teacher"]
-    assert metrics["distillation"]["unlabelled"] == 8 and metrics["export_max_abs_error"] < 1e-5
+    assert (
+        metrics["distillation"]["unlabelled"] == TEACHER_OPEN_TICKETS
+        and metrics["export_max_abs_error"] < 1e-5
+    )
     assert 0 < metrics["distillation"]["augmented"] <= metrics["distillation"]["labelled"]
     assert bundle.metrics["bundle_bytes"] == bundle.bytes
     # The student's calibration: fitted on half the held-out tickets, measured on the other half.
@@ -116,16 +101,27 @@ def test_a_second_compression_warm_starts_from_the_first_and_ships_a_smaller_del
 
 
 def test_distil_without_sync_queues_the_task_on_the_training_queue(db):
-    version = ModelVersion.objects.create(
-        base_model="x", data_fingerprint="f" * 64, artifact_path="/nowhere", format_version=1,
-        serialization_version=SERIALIZATION_VERSION, label_set=["A", "B"],
-    )  # fmt: skip
+    version = ModelVersionFactory(
+        base_model="x",
+        serialization_version=SERIALIZATION_VERSION,
+        label_set=["A", "B"],
+    )
     broker = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
     broker.delete("training")
     out = StringIO()
 
-    call_command("distil", "--teacher", str(version.pk), "--tier", "cell-site", "--epochs", "2",
-                 "--augment", "3", stdout=out)  # fmt: skip
+    call_command(
+        "distil",
+        "--teacher",
+        str(version.pk),
+        "--tier",
+        "cell-site",
+        "--epochs",
+        "2",
+        "--augment",
+        "3",
+        stdout=out,
+    )
 
     [message] = broker.lrange("training", 0, -1)
     headers = json.loads(message)["headers"]

@@ -9,28 +9,8 @@ import pytest
 import torch
 
 from ml.compression.distillation import DistillationConfig, augment, build_student, distil, distil_loss
-from ml.models import TrainingRun
-from ml.training.fine_tuning import TrainingConfig
-from ml.training.services import train_model
-from repair_center.services.tickets import tickets_upsert
-from tests.factories import ml_catalogue, ml_open_ticket_documents, ml_ticket_documents, tiny_encoder_dir
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def teacher(db, settings, tmp_path):
-    settings.TICKETAI_MODEL_DIR = tmp_path / "models"
-    ml_catalogue()
-    tickets_upsert(documents=ml_ticket_documents(per_class=8), source="noc")
-    tickets_upsert(documents=ml_open_ticket_documents(12), source="noc")
-    config = TrainingConfig(
-        base_model=str(tiny_encoder_dir(tmp_path / "base")),
-        epochs=3, max_length=64, batch_size=8, learning_rate=3e-3,
-    )  # fmt: skip
-    run = train_model(config=config)
-    assert run.status == TrainingRun.Status.SUCCEEDED, run.reason
-    return run.model_version
 
 
 def test_the_student_trains_on_soft_labels_of_labelled_and_open_tickets_and_its_loss_falls(teacher, tmp_path):

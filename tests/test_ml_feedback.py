@@ -99,9 +99,13 @@ def test_feedback_on_an_open_ticket_leaves_its_status_and_label_alone(engineer_c
 
 def _recommend(ticket, *codes: str, abstained: bool = False) -> ModelVersion:
     version = ModelVersion.objects.create(
-        base_model="test", data_fingerprint="f" * 64, artifact_path="/nowhere", format_version=1,
-        serialization_version=1, status=ModelVersion.Status.CHAMPION,
-    )  # fmt: skip
+        base_model="test",
+        data_fingerprint="f" * 64,
+        artifact_path="/nowhere",
+        format_version=1,
+        serialization_version=1,
+        status=ModelVersion.Status.CHAMPION,
+    )
     Recommendation.objects.create(
         ticket=ticket,
         ticket_revision=ticket.revision,

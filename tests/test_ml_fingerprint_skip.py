@@ -1,22 +1,19 @@
 """Retraining is skipped, with the reason recorded, when the training data has not changed."""
 
 from ml.core.dataset import build_dataset, fingerprint
-from ml.models import ModelVersion, TrainingRun
+from ml.models import TrainingRun
 from ml.training.quality import GateConfig
 from ml.training.services import train_model
 from repair_center.services.tickets import tickets_upsert
-from tests.factories import ml_catalogue, ml_ticket_documents
+from tests.factories import ModelVersionFactory, TrainingRunFactory, ml_catalogue, ml_ticket_documents
 
 # A gate nothing passes stops a run that was not skipped before any compute is spent.
 STOP_AT_GATE = GateConfig(min_examples=10**6)
 
 
 def _previous_success(data_fingerprint: str) -> TrainingRun:
-    version = ModelVersion.objects.create(
-        base_model="tiny", data_fingerprint=data_fingerprint, artifact_path="/nowhere", format_version=1,
-        serialization_version=1,
-    )  # fmt: skip
-    return TrainingRun.objects.create(
+    version = ModelVersionFactory(base_model="tiny", data_fingerprint=data_fingerprint)
+    return TrainingRunFactory(
         status=TrainingRun.Status.SUCCEEDED, data_fingerprint=data_fingerprint, model_version=version
     )
 

@@ -3,7 +3,10 @@
 import subprocess
 import sys
 
+import pytest
 from django.conf import settings
+
+pytestmark = pytest.mark.slow  # imports in clean subprocesses
 
 CODE = """
 import sys, django
@@ -17,6 +20,7 @@ import ml.monitoring.drift, ml.monitoring.retraining, ml.monitoring.shadow
 import ml.fleet.edge, ml.fleet.placement_service
 import ticketai.urls
 from django.core.management import load_command_class
+
 for name in ("train", "distil", "predict"):
     load_command_class("ml", name)
 print(",".join(sorted(m for m in ("torch", "transformers", "sklearn") if m in sys.modules)) or "none")

@@ -61,9 +61,17 @@ def test_it_reads_csv_with_the_importers_column_mapping(trained_champion, tmp_pa
     out = tmp_path / "out.jsonl"
 
     call_command(
-        "predict", str(source), "--output", str(out),
-        "--map", "external_id=Id", "--map", "title=Summary", "--map", "error_codes=Codes",
-    )  # fmt: skip
+        "predict",
+        str(source),
+        "--output",
+        str(out),
+        "--map",
+        "external_id=Id",
+        "--map",
+        "title=Summary",
+        "--map",
+        "error_codes=Codes",
+    )
 
     lines = _lines(out)
     assert [(line["external_id"], line["recommendations"][0]["resolution"]) for line in lines] == [

@@ -3,10 +3,11 @@ its stored recommendation is carried over to the new revision instead of being s
 
 import pytest
 
-from ml.models import ModelVersion, Recommendation
+from ml.models import Recommendation
 from repair_center.models import Ticket
 from repair_center.services.tickets import tickets_upsert
 from repair_center.services.workflow import ticket_note_add, ticket_transition
+from tests.factories import ModelVersionFactory, RecommendationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -15,14 +16,15 @@ pytestmark = pytest.mark.django_db
 def ticket():
     [result] = tickets_upsert(documents=[{"external_id": "C-1", "title": "CPRI link down"}], source="noc")
     ticket = Ticket.objects.get(pk=result.id)
-    version = ModelVersion.objects.create(
-        base_model="t", data_fingerprint="f" * 64, artifact_path="/nowhere", format_version=1,
-        serialization_version=1,
-    )  # fmt: skip
-    Recommendation.objects.create(
-        ticket=ticket, ticket_revision=1, model_version=version, payload={"recommendations": []},
-        top_resolution="REPLACE_SFP", top_confidence=0.83,
-    )  # fmt: skip
+    version = ModelVersionFactory(base_model="t")
+    RecommendationFactory(
+        ticket=ticket,
+        ticket_revision=1,
+        model_version=version,
+        payload={"recommendations": []},
+        top_resolution="REPLACE_SFP",
+        top_confidence=0.83,
+    )
     return ticket
 
 

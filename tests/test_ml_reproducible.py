@@ -18,9 +18,14 @@ LABELS = ["REPLACE_SFP", "ROLLBACK_SW", "FIX_MAINS"] * 3
 def _train(tmp_path, name: str, seed: int):
     config = TrainingConfig(epochs=1, max_length=16, batch_size=4, seed=seed)
     info = fine_tune(
-        train_texts=TEXTS, train_labels=LABELS, val_texts=TEXTS[:3], val_labels=LABELS[:3],
-        labels=sorted(set(LABELS)), config=config, output_dir=tmp_path / name,
-    )  # fmt: skip
+        train_texts=TEXTS,
+        train_labels=LABELS,
+        val_texts=TEXTS[:3],
+        val_labels=LABELS[:3],
+        labels=sorted(set(LABELS)),
+        config=config,
+        output_dir=tmp_path / name,
+    )
     return info, predict_proba(tmp_path / name, TEXTS[:3], max_length=16)
 
 

@@ -6,21 +6,18 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from ml.core.dataset import build_dataset, fingerprint
-from ml.models import ModelVersion, TrainingRun
+from ml.models import TrainingRun
 from ml.monitoring import retraining
 from ml.training.quality import GateConfig
 from ml.training.services import train_model
 from repair_center.services.tickets import tickets_upsert
-from tests.factories import ml_catalogue, ml_ticket_documents
+from tests.factories import ModelVersionFactory, TrainingRunFactory, ml_catalogue, ml_ticket_documents
 from ticketai.celery import app
 
 
 def _succeeded(data_fingerprint: str = "f" * 64, *, days_ago: int = 0) -> TrainingRun:
-    version = ModelVersion.objects.create(
-        base_model="tiny", data_fingerprint=data_fingerprint, artifact_path="/nowhere", format_version=1,
-        serialization_version=1,
-    )  # fmt: skip
-    run = TrainingRun.objects.create(
+    version = ModelVersionFactory(base_model="tiny", data_fingerprint=data_fingerprint)
+    run = TrainingRunFactory(
         status=TrainingRun.Status.SUCCEEDED, data_fingerprint=data_fingerprint, model_version=version
     )
     TrainingRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(days=days_ago))

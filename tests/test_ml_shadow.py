@@ -9,7 +9,7 @@ from ml.training.services import train_model
 from repair_center.models import Ticket
 from repair_center.services.resolution import ticket_resolve
 from repair_center.services.tickets import tickets_upsert
-from tests.factories import ml_catalogue, ml_ticket_documents
+from tests.factories import ModelVersionFactory, ml_catalogue, ml_ticket_documents
 
 pytestmark = pytest.mark.slow
 TINY = TrainingConfig(epochs=1, max_length=32, batch_size=8, max_train_samples=16)
@@ -22,7 +22,7 @@ def _twin(version: ModelVersion) -> ModelVersion:
         for f in ModelVersion._meta.fields
         if f.name not in ("id", "status", "status_reason", "created_at", "promoted_at", "parent")
     }
-    return ModelVersion.objects.create(**fields, parent=version, status=ModelVersion.Status.CANDIDATE)
+    return ModelVersionFactory(**fields, parent=version, status=ModelVersion.Status.CANDIDATE)
 
 
 def _open(documents: list[dict]) -> list[dict]:

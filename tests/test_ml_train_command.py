@@ -25,9 +25,17 @@ def corpus(db, settings, tmp_path):
 def test_train_sync_prints_the_metrics_json_and_a_progress_bar(corpus):
     out, err = StringIO(), StringIO()
     call_command(
-        "train", "--sync", "--epochs", "1", "--max-length", "32", "--max-train-samples", "8",
-        stdout=out, stderr=err,
-    )  # fmt: skip
+        "train",
+        "--sync",
+        "--epochs",
+        "1",
+        "--max-length",
+        "32",
+        "--max-train-samples",
+        "8",
+        stdout=out,
+        stderr=err,
+    )
     result = json.loads(out.getvalue())
     run = TrainingRun.objects.get()
     assert (result["run"], result["status"]) == (run.pk, "succeeded")

@@ -15,6 +15,8 @@ from ml.training.fine_tuning import (
 )
 from tests.factories import tiny_encoder_dir
 
+pytestmark = pytest.mark.slow  # trains models
+
 TEXTS = [
     "[unit] kind=radio-unit sw=R23.2 age=6y [codes] CPRI_LINK_DOWN "
     "[events] -4m alarm_raised SFP_RX_LOW | +0m alarm_raised CPRI_LINK_DOWN "

@@ -8,17 +8,18 @@ from django.utils import timezone
 
 from ml.models import TrainingRun
 from ml.training.services import TrainingBusy, claim, train_model, training_run_create
+from tests.factories import TrainingRunFactory
 
 
 def test_the_database_refuses_a_second_running_training_of_a_label_set(db):
-    TrainingRun.objects.create(status=TrainingRun.Status.RUNNING, label_set_key="resolution")
-    TrainingRun.objects.create(status=TrainingRun.Status.RUNNING, label_set_key="resolution:noc")
+    TrainingRunFactory(status=TrainingRun.Status.RUNNING, label_set_key="resolution")
+    TrainingRunFactory(status=TrainingRun.Status.RUNNING, label_set_key="resolution:noc")
     with pytest.raises(IntegrityError), transaction.atomic():
-        TrainingRun.objects.create(status=TrainingRun.Status.RUNNING, label_set_key="resolution")
+        TrainingRunFactory(status=TrainingRun.Status.RUNNING, label_set_key="resolution")
 
 
 def test_a_run_queued_while_another_trains_is_skipped_naming_the_holder(db):
-    holder = TrainingRun.objects.create(
+    holder = TrainingRunFactory(
         status=TrainingRun.Status.RUNNING, label_set_key="resolution", heartbeat_at=timezone.now()
     )
     run = train_model()
@@ -46,7 +47,7 @@ def test_other_label_sets_train_side_by_side(db):
 
 def test_a_run_whose_worker_vanished_frees_the_label_set(db, settings):
     settings.TICKETAI_TRAINING_STALE_S = 600
-    lost = TrainingRun.objects.create(
+    lost = TrainingRunFactory(
         status=TrainingRun.Status.RUNNING,
         label_set_key="resolution",
         heartbeat_at=timezone.now() - timedelta(seconds=601),

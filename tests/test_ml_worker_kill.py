@@ -17,7 +17,7 @@ from ml.tasks import train_model_task
 from ml.training.fine_tuning import TrainingConfig
 from ml.training.services import training_enqueue
 from repair_center.services.tickets import tickets_upsert
-from tests.factories import ml_catalogue, ml_ticket_documents
+from tests.factories import ModelVersionFactory, ml_catalogue, ml_ticket_documents
 from tests.fake_ticketing_server import wait_until
 from tests.test_celery_worker import _environment
 from tests.worker_process import CeleryWorkers
@@ -39,10 +39,12 @@ def training_worker(transactional_db, tmp_path):
 
 
 def _champion() -> ModelVersion:
-    return ModelVersion.objects.create(
-        base_model="earlier", data_fingerprint="0" * 64, artifact_path="/elsewhere/v-earlier",
-        format_version=1, serialization_version=1, status=ModelVersion.Status.CHAMPION,
-    )  # fmt: skip
+    return ModelVersionFactory(
+        base_model="earlier",
+        data_fingerprint="0" * 64,
+        artifact_path="/elsewhere/v-earlier",
+        status=ModelVersion.Status.CHAMPION,
+    )
 
 
 def test_a_worker_killed_mid_training_leaves_no_model_and_the_restart_fails_the_run(

@@ -16,6 +16,7 @@ from django.test import Client
 
 from ml.core import registry
 from repair_center.tasks import pull_connector
+from tests.factories import TrainingRunFactory
 from tests.fake_ticketing_server import wait_until
 from tests.test_celery_worker import _environment
 from ticketai import health, observability
@@ -120,10 +121,10 @@ def test_metrics_read_training_runs_drift_and_edge_agents_from_the_database(admi
     from tests.factories import SiteFactory
 
     now = timezone.now()
-    TrainingRun.objects.create(
+    TrainingRunFactory(
         status=TrainingRun.Status.SUCCEEDED, started_at=now - timedelta(seconds=90), finished_at=now
     )
-    TrainingRun.objects.create(status=TrainingRun.Status.QUEUED)
+    TrainingRunFactory(status=TrainingRun.Status.QUEUED)
     DriftReport.objects.create(label_set_key="resolution", scores={"label_js": 0.25, "note": "text"})
     site = SiteFactory(code="CS-METRICS-1")
     EdgeAgent.objects.create(site=site, name="ru-1", token_hash="x" * 64, backlog=7, last_seen=now)
@@ -198,11 +199,29 @@ def test_a_task_enqueued_under_a_request_id_logs_it_in_the_worker(transactional_
     log = tmp_path / "worker.log"
     with log.open("wb") as out:
         worker = subprocess.Popen(
-            [str(Path(sys.executable).parent / "celery"), "-A", "ticketai", "worker", "-Q", queue,
-             "--pool", "solo", "--loglevel", "info", "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-n", f"{queue}@%h"],
-            cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            [
+                str(Path(sys.executable).parent / "celery"),
+                "-A",
+                "ticketai",
+                "worker",
+                "-Q",
+                queue,
+                "--pool",
+                "solo",
+                "--loglevel",
+                "info",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"{queue}@%h",
+            ],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         with observability.bound_request_id("req-from-web-1"):
             pull_connector.apply_async(args=[987654], queue=queue)

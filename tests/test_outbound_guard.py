@@ -125,9 +125,11 @@ def test_a_webhook_whose_host_now_resolves_to_loopback_fails_without_a_request(s
 def test_a_connector_sends_its_token_nowhere_the_guard_forbids(settings):
     with FakeTicketingServer(items=ticket_items(2)) as server:
         connector = Connector.objects.create(
-            name="remote", base_url=server.url.replace("127.0.0.1", "localhost"), auth_token="secret-token",
+            name="remote",
+            base_url=server.url.replace("127.0.0.1", "localhost"),
+            auth_token="secret-token",
             field_mapping=REMOTE_MAPPING,
-        )  # fmt: skip
+        )
         run = pull_connector(connector.pk)
         assert server.requests == []
     assert run.status == ConnectorRun.Status.FAILED and "base_url refused" in run.error
@@ -157,6 +159,7 @@ def test_a_failing_ticketing_systems_answer_is_not_echoed(settings):
     assert "not found" not in connector.last_error
 
 
+@pytest.mark.slow  # a subprocess or parallel clients
 def test_a_malformed_network_in_the_allow_list_is_a_loud_configuration_error(tmp_path):
     from tests.test_settings import _import_settings
 

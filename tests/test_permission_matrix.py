@@ -47,23 +47,25 @@ from ml.models import (
     EdgeAgent,
     EdgeBundle,
     EdgePrediction,
-    ModelVersion,
-    TrainingRun,
     WebhookDelivery,
     WebhookSubscription,
 )
 from repair_center.models import Alarm, ApiToken, AssignmentGroup, Ticket, UnmappedCode
 from repair_center.services.alarms import alarms_upsert
 from repair_center.services.tickets import tickets_upsert
-from tests.conftest import _user
 from tests.factories import (
     ErrorCodeAliasFactory,
     ErrorCodeFactory,
+    ModelVersionFactory,
     NetworkElementFactory,
     RepairRecordFactory,
     ResolutionCodeFactory,
     SiteFactory,
+    TrainingRunFactory,
+    UserFactory,
 )
+
+pytestmark = pytest.mark.slow  # an exhaustive matrix: every route against every role
 
 ROLES = (
     "anonymous",
@@ -596,12 +598,9 @@ def _build_world(files, keep) -> SimpleNamespace:
     w.event = w.ticket.events.get()
     w.repair = keep(RepairRecordFactory(rma_id="PM-RMA-1"))
     w.version = keep(
-        ModelVersion.objects.create(
-            base_model="pm", data_fingerprint="p" * 64, artifact_path=str(files / "no-model"),
-            format_version=1, serialization_version=1,
-        )
-    )  # fmt: skip
-    w.run = keep(TrainingRun.objects.create(trigger="manual", status="skipped", reason="permission matrix"))
+        ModelVersionFactory(base_model="pm", data_fingerprint="p" * 64, artifact_path=str(files / "no-model"))
+    )
+    w.run = keep(TrainingRunFactory(trigger="manual", status="skipped", reason="permission matrix"))
     w.webhook = keep(
         WebhookSubscription.objects.create(url="http://127.0.0.1:9/hook", events=["ticket.created"])
     )
@@ -613,9 +612,14 @@ def _build_world(files, keep) -> SimpleNamespace:
         path = files / f"{site.code}.zip"
         path.write_bytes(b"PK bundle for " + site.code.encode())
         w.bundles[site.code] = keep(
-            EdgeBundle.objects.create(version=f"pm-{site.code}", path=str(path), sha256="0" * 64,
-                                      bytes=path.stat().st_size, intended_site=site)
-        )  # fmt: skip
+            EdgeBundle.objects.create(
+                version=f"pm-{site.code}",
+                path=str(path),
+                sha256="0" * 64,
+                bytes=path.stat().st_size,
+                intended_site=site,
+            )
+        )
     w.agents, w.agent_tokens = {}, {}
     for site in (w.site_a, w.site_b):
         token, raw = edge.enrolment_token_issue(site=site)
@@ -625,10 +629,10 @@ def _build_world(files, keep) -> SimpleNamespace:
         )
         w.agents[site.code] = keep(agent)
     w.users = {
-        "engineer": keep(_user("pm-eng", "engineer")),
-        "integration": keep(_user("pm-integ", "integration")),
-        "admin": keep(_user("pm-boss", "admin", superuser=True)),
-        "fault_management": keep(_user("pm-fm", "fault_management")),
+        "engineer": keep(UserFactory(username="pm-eng", roles=["engineer"])),
+        "integration": keep(UserFactory(username="pm-integ", roles=["integration"])),
+        "admin": keep(UserFactory(username="pm-boss", roles=["admin"], is_superuser=True)),
+        "fault_management": keep(UserFactory(username="pm-fm", roles=["fault_management"])),
     }
     w.tokens = {role: ApiToken.issue(user=user, name="matrix")[1] for role, user in w.users.items()}
     w.sessions = {}
@@ -742,8 +746,11 @@ def test_cell(world, db, key, method, role):
 def test_admin_views_of_each_model(world, db, model, role):
     keys = [key for key, row in MATRIX.items() if row.group == model]
     answers = {key: _ask(world, key, "GET", role)[:2] for key in keys}
-    wrong = {key: f"expected {expected}, got {got}" for key, (got, expected) in answers.items()
-             if not _matches(got, expected)}  # fmt: skip
+    wrong = {
+        key: f"expected {expected}, got {got}"
+        for key, (got, expected) in answers.items()
+        if not _matches(got, expected)
+    }
     assert not wrong, f"{model} admin as {role}: {wrong}"
 
 
@@ -751,8 +758,11 @@ def test_every_route_has_a_row():
     routes = list(_routes())
     keys = [key for key, _ in routes]
     assert len(keys) == len(set(keys)), "two routes share a key; give one a name"
-    missing = [f"route {pattern} ({key}) has no row in the permission matrix" for key, pattern in routes
-               if key not in MATRIX]  # fmt: skip
+    missing = [
+        f"route {pattern} ({key}) has no row in the permission matrix"
+        for key, pattern in routes
+        if key not in MATRIX
+    ]
     assert not missing, "\n".join(missing)
 
 
@@ -775,10 +785,16 @@ def test_an_agent_acting_for_another_site_leaves_that_site_untouched(world, db):
     agent_b = EdgeAgent.objects.get(pk=world.agents[world.site_b.code].pk)
     client = _client(world, "agent_site_a_on_b", API)
     prediction = {
-        "idempotency_key": "pm-1", "source": "pm", "external_id": "PM-1", "model_version": "b1",
-        "resolution": "PM_FIX", "confidence": 0.9, "latency_ms": 1.0,
-        "predicted_at": datetime.now(UTC).isoformat(), "site": world.site_b.code,
-    }  # fmt: skip
+        "idempotency_key": "pm-1",
+        "source": "pm",
+        "external_id": "PM-1",
+        "model_version": "b1",
+        "resolution": "PM_FIX",
+        "confidence": 0.9,
+        "latency_ms": 1.0,
+        "predicted_at": datetime.now(UTC).isoformat(),
+        "site": world.site_b.code,
+    }
     response = client.post("/api/v1/edge/predictions/", {"predictions": [prediction]}, format="json")
     assert response.status_code == 403
     assert client.get(f"/api/v1/edge/bundles/{world.bundles[world.site_b.code].version}/").status_code == 403

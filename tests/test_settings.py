@@ -131,6 +131,7 @@ def test_redis_urls_must_use_a_redis_scheme(monkeypatch):
         env.redis_url("REDIS_URL")
 
 
+@pytest.mark.slow  # a subprocess or parallel clients
 def test_importing_settings_with_a_malformed_value_fails_loudly(tmp_path):
     result = _import_settings(tmp_path, TICKETAI_PAGE_SIZE="fifty")
     assert result.returncode != 0
@@ -140,6 +141,7 @@ def test_importing_settings_with_a_malformed_value_fails_loudly(tmp_path):
     assert "DATABASE_URL='mongodb://h/db' has an unsupported scheme" in result.stderr
 
 
+@pytest.mark.slow  # a subprocess or parallel clients
 def test_with_nothing_set_it_runs_embedded_under_the_data_dir(tmp_path):
     shown = "[settings.DATABASES['default']['NAME'], settings.CELERY_BROKER_TRANSPORT, settings.DEBUG]"
     result = _import_settings(tmp_path, f"__import__('json').dumps({shown})")
@@ -151,6 +153,7 @@ def test_with_nothing_set_it_runs_embedded_under_the_data_dir(tmp_path):
     assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o077 == 0, "the key file must be private"
 
 
+@pytest.mark.slow  # a subprocess or parallel clients
 def test_settings_read_the_secret_key_and_database_from_files(tmp_path):
     (tmp_path / "key").write_text("k" * 60)
     (tmp_path / "db").write_text("postgres://u@db.internal:5433/prod")

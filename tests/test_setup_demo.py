@@ -2,6 +2,7 @@
 
 from io import StringIO
 
+import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
@@ -9,6 +10,8 @@ from django.test import Client
 from repair_center import roles
 from repair_center.models import Ticket
 from repair_center.services.tickets import tickets_upsert
+
+pytestmark = pytest.mark.slow  # loads thousands of simulated tickets
 
 
 def _setup_demo(*args: str) -> str:

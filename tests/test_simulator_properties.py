@@ -1,4 +1,8 @@
+import pytest
+
 from benchmarks.simulator_properties import ROW_NAMES, run
+
+pytestmark = pytest.mark.slow  # trains models on 3,000 simulated tickets
 
 
 def test_events_and_context_separate_the_fixes_that_text_codes_and_runbook_cannot():

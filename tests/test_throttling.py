@@ -12,7 +12,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from repair_center.models import ApiToken
-from tests.conftest import _user
+from tests.factories import UserFactory
 from ticketai import throttling
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,6 +166,7 @@ def test_the_counters_live_in_redis_and_can_be_cleared(integration_client, rates
     assert _bulk(integration_client, 2).status_code == 200
 
 
+@pytest.mark.slow  # a subprocess or parallel clients
 def test_a_malformed_rate_stops_the_process_naming_the_variable(tmp_path):
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TICKETAI_")}
     environ.update(
@@ -175,8 +176,12 @@ def test_a_malformed_rate_stops_the_process_naming_the_variable(tmp_path):
     )
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
-        cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert "TICKETAI_THROTTLE_BULK='lots' is not a rate" in result.stderr
 
@@ -245,9 +250,10 @@ def _in_parallel(guess, n: int, threads: int = 8) -> list[int]:
         return list(pool.map(one, range(n)))
 
 
+@pytest.mark.slow  # a subprocess or parallel clients
 @pytest.mark.django_db(transaction=True)
 def test_parallel_wrong_passwords_are_checked_no_more_often_than_the_budget(rates):
-    _user("victim", "engineer")
+    UserFactory(username="victim", roles=["engineer"])
     rates(auth="10/min")
     answers = _in_parallel(
         lambda: Client().post("/login/", {"username": "victim", "password": "guess"}).status_code, n=40
@@ -256,6 +262,7 @@ def test_parallel_wrong_passwords_are_checked_no_more_often_than_the_budget(rate
     assert answers.count(429) == 30, answers
 
 
+@pytest.mark.slow  # a subprocess or parallel clients
 @pytest.mark.django_db(transaction=True)
 def test_parallel_wrong_tokens_are_checked_no_more_often_than_the_budget(rates):
     rates(auth="10/min")
@@ -283,8 +290,9 @@ def test_failed_enrolment_guesses_lock_the_address_out_even_for_a_good_token(rat
         assert APIClient().post("/api/v1/edge/enrol/", guess, format="json").status_code == 403
     _, token = edge.enrolment_token_issue(site=site)
     _assert_throttled(APIClient().post("/api/v1/edge/enrol/", {"token": token, "name": "a"}, format="json"))
-    other = APIClient().post("/api/v1/edge/enrol/", {"token": token, "name": "a"}, REMOTE_ADDR="10.9.9.9",
-                             format="json")  # fmt: skip
+    other = APIClient().post(
+        "/api/v1/edge/enrol/", {"token": token, "name": "a"}, REMOTE_ADDR="10.9.9.9", format="json"
+    )
     assert other.status_code == 201
 
 

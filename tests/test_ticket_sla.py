@@ -85,9 +85,14 @@ def test_ordering_by_the_due_expression_puts_the_most_urgent_first():
 
 @pytest.mark.parametrize(
     ("delta", "text"),
-    [(timedelta(seconds=30), "30 s"), (timedelta(minutes=45), "45 min"), (timedelta(hours=3), "3 h"),
-     (timedelta(hours=3, minutes=20), "3 h 20 min"), (timedelta(days=2, hours=4), "2 d 4 h"),
-     (timedelta(days=9), "9 d")],
-)  # fmt: skip
+    [
+        (timedelta(seconds=30), "30 s"),
+        (timedelta(minutes=45), "45 min"),
+        (timedelta(hours=3), "3 h"),
+        (timedelta(hours=3, minutes=20), "3 h 20 min"),
+        (timedelta(days=2, hours=4), "2 d 4 h"),
+        (timedelta(days=9), "9 d"),
+    ],
+)
 def test_durations_read_as_people_say_them(delta, text):
     assert sla.duration(delta) == text

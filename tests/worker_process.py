@@ -16,19 +16,37 @@ CELERY = Path(sys.executable).parent / "celery"
 def worker_command(*, queue: str = "default", pool: str = "solo", name: str | None = None) -> list[str]:
     """`celery worker` on one queue with one process, without the cluster chatter tests don't need."""
     return [
-        str(CELERY), "-A", "ticketai", "worker", "-Q", queue, "--pool", pool, "-c", "1",
-        "--loglevel", "info", "--without-gossip", "--without-mingle", "--without-heartbeat",
-        "-n", name or f"test-{uuid.uuid4().hex[:8]}@%h",
-    ]  # fmt: skip
+        str(CELERY),
+        "-A",
+        "ticketai",
+        "worker",
+        "-Q",
+        queue,
+        "--pool",
+        pool,
+        "-c",
+        "1",
+        "--loglevel",
+        "info",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "-n",
+        name or f"test-{uuid.uuid4().hex[:8]}@%h",
+    ]
 
 
 def start_worker(env: dict[str, str], log: Path, **command) -> subprocess.Popen:
     """Start a worker (``command``: worker_command's options) writing to ``log``, in a new session."""
     with log.open("ab") as out:
         return subprocess.Popen(
-            worker_command(**command), cwd=settings.BASE_DIR, env=env,
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            worker_command(**command),
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def stop_worker(process: subprocess.Popen, timeout: float = 20) -> None:

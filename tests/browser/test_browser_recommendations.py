@@ -104,8 +104,12 @@ def test_an_engineer_works_a_ticket_from_acknowledge_to_resolved_with_the_models
     for step in ("Acknowledged", "Work started", "Work note", f"Will try {top}", "Resolved"):
         expect(activity).to_contain_text(step)
     assert list(TicketChange.objects.filter(ticket_id=result.id).values_list("action", flat=True)) == [
-        "assign", "acknowledge", "start", "note", "resolve",
-    ]  # fmt: skip
+        "assign",
+        "acknowledge",
+        "start",
+        "note",
+        "resolve",
+    ]
     stored = Ticket.objects.get(pk=result.id)
     assert (stored.status, stored.resolution.code, stored.resolved_by) == ("resolved", top, "field")
 

@@ -40,11 +40,31 @@ def training_worker(live_server, tmp_path, settings):
     log = tmp_path / "worker.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(CELERY), "-A", "ticketai", "worker", "-Q", "training", "--pool", "solo", "-c", "1",
-             "--loglevel", "info", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "-n", f"ui-{uuid.uuid4().hex[:8]}@%h"],
-            cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            [
+                str(CELERY),
+                "-A",
+                "ticketai",
+                "worker",
+                "-Q",
+                "training",
+                "--pool",
+                "solo",
+                "-c",
+                "1",
+                "--loglevel",
+                "info",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"ui-{uuid.uuid4().hex[:8]}@%h",
+            ],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         yield process, log
     finally:

@@ -59,9 +59,12 @@ def queue(live_server, field_engineer) -> dict[str, int]:
         ticket_assign(ticket_id=result.id, group=crew)
     ticket_assign(ticket_id=ids["NOC-101"], assignee=field_engineer)
     version = ModelVersion.objects.create(
-        base_model="browser", data_fingerprint="b" * 64, artifact_path="/nowhere", format_version=1,
+        base_model="browser",
+        data_fingerprint="b" * 64,
+        artifact_path="/nowhere",
+        format_version=1,
         serialization_version=1,
-    )  # fmt: skip
+    )
     for key, code, confidence in (
         ("NOC-101", "REPLACE_SFP", 0.9998),
         ("NOC-102", "REBOOT_BASEBAND", 0.42),
@@ -69,9 +72,12 @@ def queue(live_server, field_engineer) -> dict[str, int]:
     ):
         ticket = Ticket.objects.get(pk=ids[key])
         Recommendation.objects.create(
-            ticket=ticket, ticket_revision=ticket.revision, model_version=version, top_resolution=code,
+            ticket=ticket,
+            ticket_revision=ticket.revision,
+            model_version=version,
+            top_resolution=code,
             top_confidence=confidence,
-        )  # fmt: skip
+        )
     return ids
 
 
@@ -202,15 +208,28 @@ def test_admin_pages_are_for_admins_and_fit_a_phone(
     page.get_by_role("button", name="Sign out").click()
 
     version = ModelVersion.objects.create(
-        base_model="browser", data_fingerprint="c" * 64, artifact_path="/nowhere", format_version=1,
-        serialization_version=1, status=ModelVersion.Status.CANDIDATE,
-        metrics=_metrics(), baselines={"runbook": {"macro_f1": 0.2}, "tfidf_logreg": {"macro_f1": 0.88}},
-    )  # fmt: skip
+        base_model="browser",
+        data_fingerprint="c" * 64,
+        artifact_path="/nowhere",
+        format_version=1,
+        serialization_version=1,
+        status=ModelVersion.Status.CANDIDATE,
+        metrics=_metrics(),
+        baselines={"runbook": {"macro_f1": 0.2}, "tfidf_logreg": {"macro_f1": 0.88}},
+    )
     run = TrainingRun.objects.create(
-        trigger="manual", status="succeeded", model_version=version, started_at=_dt(20), finished_at=_dt(6),
-        quality_report={"passed": True, "checks": [
-            {"name": "label coverage", "ok": True, "value": 0.97, "limit": 0.5, "message": "97 of 100"}]},
-    )  # fmt: skip
+        trigger="manual",
+        status="succeeded",
+        model_version=version,
+        started_at=_dt(20),
+        finished_at=_dt(6),
+        quality_report={
+            "passed": True,
+            "checks": [
+                {"name": "label coverage", "ok": True, "value": 0.97, "limit": 0.5, "message": "97 of 100"}
+            ],
+        },
+    )
     sign_in(page, live_server, "mlowner", "pw-ml-owner")
     nav = page.get_by_role("navigation", name="Main")
     for label in ("Tickets", "Models", "Training", "Schedule", "Fleet"):
@@ -241,10 +260,14 @@ def _metrics() -> dict:
     labels = [f"FIX_NUMBER_{i:02d}" for i in range(16)]
     matrix = [[20 if i == j else (1 if j == (i + 1) % 16 else 0) for j in range(16)] for i in range(16)]
     return {
-        "macro_f1": 0.91, "accuracy": 0.92, "top3": 0.98, "ece": 0.04, "coverage_at_90_precision": 0.8,
+        "macro_f1": 0.91,
+        "accuracy": 0.92,
+        "top3": 0.98,
+        "ece": 0.04,
+        "coverage_at_90_precision": 0.8,
         "confusion": {"labels": labels, "matrix": matrix},
         "per_class": {label: {"f1": 0.9, "precision": 0.9, "recall": 0.9} for label in labels},
-    }  # fmt: skip
+    }
 
 
 def test_an_engineer_without_a_group_is_told_where_to_look(page: Page, live_server, queue):
