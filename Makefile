@@ -57,7 +57,7 @@ test: lint chromium
 # The inner loop: no browser, nothing marked slow (workers, servers, real training runs).
 test-fast: lint
 	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest \
-		-m "not browser and not slow" -q $(PYTEST_ARGS)
+		-m "not browser and not slow" --reuse-db -q $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
@@ -70,10 +70,10 @@ format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Every benchmarks/*.py script, against the same servers as the tests; each prints its own figures.
+# Every benchmarks/*.py script (not _private helpers), against the test servers; each prints its figures.
 bench: $(DEV_STAMP)
 	@found=0; for script in benchmarks/*.py; do \
-		[ "$$(basename $$script)" = "__init__.py" ] && continue; \
+		case "$$(basename $$script)" in _*) continue;; esac; \
 		found=1; echo "== $$script"; \
 		DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" \
 			$(BIN)/python -m benchmarks.$$(basename $$script .py) $(BENCH_ARGS); \

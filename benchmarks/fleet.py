@@ -290,14 +290,35 @@ def main(argv=None) -> int:
 
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="ticketai-fleet-") as tmp:
-        env = {**os.environ, "DATABASE_URL": url, "TICKETAI_DEBUG": "false", "TICKETAI_DATA_DIR": tmp,
-               "TICKETAI_LOG_LEVEL": "WARNING"}  # fmt: skip
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "TICKETAI_DEBUG": "false",
+            "TICKETAI_DATA_DIR": tmp,
+            "TICKETAI_LOG_LEVEL": "WARNING",
+        }
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "ticketai.wsgi:application", "--bind", f"127.0.0.1:{port}",
-             "--workers", str(args.workers), "--threads", str(args.threads), "--backlog", "4096",
-             "--timeout", "300"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "ticketai.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(args.workers),
+                "--threads",
+                str(args.threads),
+                "--backlog",
+                "4096",
+                "--timeout",
+                "300",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             import httpx
 

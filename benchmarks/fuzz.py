@@ -56,9 +56,14 @@ AGENT_PATHS = r"^/api/v1/edge/(?!enrol/)"
 
 
 def load_schema(
-    *, headers: dict[str, str], agent_headers: dict[str, str] | None = None, max_examples: int,
-    phases=PHASES, max_steps: int = 8, seed=1,
-):  # fmt: skip
+    *,
+    headers: dict[str, str],
+    agent_headers: dict[str, str] | None = None,
+    max_examples: int,
+    phases=PHASES,
+    max_steps: int = 8,
+    seed=1,
+):
     """The schema as the running code serves it, called in-process through the WSGI app."""
     import schemathesis
     from django.core.wsgi import get_wsgi_application
@@ -122,8 +127,9 @@ def fuzz(schema) -> FuzzReport:
 def _record(report: FuzzReport, phase: str, recorder) -> None:
     for case_id, interaction in recorder.interactions.items():
         report.requests[phase] += 1
-        report.operations.add(recorder.cases[case_id].value.operation.label if case_id in recorder.cases
-                              else recorder.label)  # fmt: skip
+        report.operations.add(
+            recorder.cases[case_id].value.operation.label if case_id in recorder.cases else recorder.label
+        )
         if interaction.response is not None:
             report.statuses[interaction.response.status_code] += 1
     for case_id, checks in recorder.checks.items():

@@ -95,9 +95,13 @@ def store_recommendations() -> None:
     if Recommendation.objects.exists():
         return
     version = ModelVersion.objects.create(
-        base_model="bench", data_fingerprint="b" * 64, artifact_path="/nowhere", format_version=1,
-        serialization_version=1, status=ModelVersion.Status.CANDIDATE,
-    )  # fmt: skip
+        base_model="bench",
+        data_fingerprint="b" * 64,
+        artifact_path="/nowhere",
+        format_version=1,
+        serialization_version=1,
+        status=ModelVersion.Status.CANDIDATE,
+    )
     rng = random.Random(11)
     fixes = ("REPLACE_SFP", "RESEAT_CPRI", "ROLLBACK_SW", "DISPATCH_POWER")
     batch = []

@@ -73,8 +73,11 @@ def confusion_matrix(labels: Sequence[str], matrix: Sequence[Sequence[int]]) -> 
             )
             if count and cell >= 20:
                 colour = "#fff" if share > 0.55 else "#1b1f24"
-                body.append(_text(x + cell / 2, y + cell / 2 + 4, str(count), anchor="middle",
-                                  extra=f'fill="{colour}"'))  # fmt: skip
+                body.append(
+                    _text(
+                        x + cell / 2, y + cell / 2 + 4, str(count), anchor="middle", extra=f'fill="{colour}"'
+                    )
+                )
     summary = f"{n} resolutions; {correct} of {total} evaluation tickets on the diagonal (correct)."
     return _svg(width, height, "Confusion matrix: true resolution by row, predicted by column", summary, body)
 

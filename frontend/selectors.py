@@ -94,9 +94,16 @@ def activity(ticket: Ticket, feedback: list) -> list[Activity]:
             for name, values in (change.changes or {}).items()
         ]
         entries.append(
-            Activity(change.changed_at, "change", change.actor, change.get_action_display(), change.reason,
-                     details, tag=change.action)
-        )  # fmt: skip
+            Activity(
+                change.changed_at,
+                "change",
+                change.actor,
+                change.get_action_display(),
+                change.reason,
+                details,
+                tag=change.action,
+            )
+        )
     for note in ticket.work_notes.all():
         entries.append(
             Activity(note.created_at, "note", note.author, "Work note", note.text, tag=note.visibility)

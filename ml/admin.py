@@ -100,16 +100,33 @@ class EnrolmentTokenAdmin(admin.ModelAdmin):
 
 @admin.register(EdgeBundle)
 class EdgeBundleAdmin(admin.ModelAdmin):
-    list_display = ("version", "kind", "model_version", "intended_tier", "intended_site", "bytes", "active",
-                    "created_at")  # fmt: skip
+    list_display = (
+        "version",
+        "kind",
+        "model_version",
+        "intended_tier",
+        "intended_site",
+        "bytes",
+        "active",
+        "created_at",
+    )
     list_filter = ("kind", "active", "intended_tier")
     readonly_fields = ("version", "path", "sha256", "bytes", "kind", "base_version", "metrics", "created_at")
 
 
 @admin.register(EdgePrediction)
 class EdgePredictionAdmin(admin.ModelAdmin):
-    list_display = ("predicted_at", "site", "agent", "source", "external_id", "resolution", "confidence",
-                    "latency_ms", "model_version")  # fmt: skip
+    list_display = (
+        "predicted_at",
+        "site",
+        "agent",
+        "source",
+        "external_id",
+        "resolution",
+        "confidence",
+        "latency_ms",
+        "model_version",
+    )
     list_filter = ("model_version",)
     search_fields = ("external_id", "idempotency_key")
     readonly_fields = [f.name for f in EdgePrediction._meta.fields]
@@ -137,8 +154,16 @@ from django.utils import timezone  # noqa: E402
 from ml.core import webhooks  # noqa: E402
 from ml.models import Feedback, WebhookDelivery, WebhookSubscription  # noqa: E402
 
-_DELIVERY_FIELDS = ("event", "status", "attempts", "last_status_code", "last_error", "next_attempt_at",
-                    "delivered_at", "created_at")  # fmt: skip
+_DELIVERY_FIELDS = (
+    "event",
+    "status",
+    "attempts",
+    "last_status_code",
+    "last_error",
+    "next_attempt_at",
+    "delivered_at",
+    "created_at",
+)
 
 
 class WebhookDeliveryInline(admin.TabularInline):
@@ -186,8 +211,15 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(Feedback)
 class FeedbackAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "ticket", "action", "recommended_resolution", "chosen_resolution",
-                    "username", "model_version")  # fmt: skip
+    list_display = (
+        "created_at",
+        "ticket",
+        "action",
+        "recommended_resolution",
+        "chosen_resolution",
+        "username",
+        "model_version",
+    )
     list_filter = ("action",)
     search_fields = ("ticket__external_id", "username")
     readonly_fields = [f.name for f in Feedback._meta.fields]
@@ -220,13 +252,34 @@ class SiteComputeProfileAdmin(admin.ModelAdmin):
     readonly_fields = ("placement", "reasons", "rejected_patterns", "reported_at", "decided_at")
     fieldsets = (
         (None, {"fields": ("site", "placement", "reasons", "rejected_patterns")}),
-        ("Hardware and link (an edge agent's report overwrites these)",
-         {"fields": ("cpu_cores", "cpu_ghz", "memory_mb", "accelerator", "storage_gb", "uplink_mbps",
-                     "rtt_ms", "reported_at")}),
-        ("Policy", {"fields": ("latency_budget_ms", "tickets_per_day", "data_must_stay_local",
-                               "batch_data_mb_per_day")}),
+        (
+            "Hardware and link (an edge agent's report overwrites these)",
+            {
+                "fields": (
+                    "cpu_cores",
+                    "cpu_ghz",
+                    "memory_mb",
+                    "accelerator",
+                    "storage_gb",
+                    "uplink_mbps",
+                    "rtt_ms",
+                    "reported_at",
+                )
+            },
+        ),
+        (
+            "Policy",
+            {
+                "fields": (
+                    "latency_budget_ms",
+                    "tickets_per_day",
+                    "data_must_stay_local",
+                    "batch_data_mb_per_day",
+                )
+            },
+        ),
         ("Decision", {"fields": ("decided_at",)}),
-    )  # fmt: skip
+    )
     actions = ["recompute"]
 
     @admin.display(description="placement")
@@ -313,8 +366,15 @@ from ml.models import Recommendation  # noqa: E402
 class RecommendationAdmin(admin.ModelAdmin):
     """Cached answers, one per (ticket revision, model version); read-only, recomputed by the API."""
 
-    list_display = ("ticket", "ticket_revision", "model_version", "top_resolution", "top_confidence",
-                    "abstained", "created_at")  # fmt: skip
+    list_display = (
+        "ticket",
+        "ticket_revision",
+        "model_version",
+        "top_resolution",
+        "top_confidence",
+        "abstained",
+        "created_at",
+    )
     list_filter = ("abstained", "model_version")
     search_fields = ("ticket__external_id", "top_resolution")
     raw_id_fields = ("ticket", "model_version")

@@ -128,9 +128,12 @@ def recover_orphaned_distillations(hostname: str) -> list[str]:
         )
         # Conditional: a distillation that finished meanwhile keeps its outcome.
         if not TaskResult.objects.filter(pk=row.pk, status__in=_OPEN).update(
-            status="FAILURE", result=result, content_type=content_type, content_encoding=encoding,
+            status="FAILURE",
+            result=result,
+            content_type=content_type,
+            content_encoding=encoding,
             date_done=timezone.now(),
-        ):  # fmt: skip
+        ):
             continue
         cache.set(_LOST_KEY.format(row.task_id), reason, timeout=_LOST_TTL_S)
         state = json.loads(row.result or "null") if row.status == "PROGRESS" else None

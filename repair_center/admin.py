@@ -137,9 +137,17 @@ class TicketChangeInline(_ReadOnlyInline):
 @admin.register(Ticket)
 class TicketAdmin(admin.ModelAdmin):
     list_display = (
-        "external_id", "source", "title", "status", "priority", "site", "assignment_group", "assignee",
-        "resolution", "opened_at",
-    )  # fmt: skip
+        "external_id",
+        "source",
+        "title",
+        "status",
+        "priority",
+        "site",
+        "assignment_group",
+        "assignee",
+        "resolution",
+        "opened_at",
+    )
     list_filter = ("status", "priority", "source", "assignment_group")
     search_fields = ("external_id", "title", "description")
     raw_id_fields = ("site", "element", "resolution", "assignee")

@@ -69,22 +69,26 @@ class DatabaseCollector:
                 "ticketai_training_runs", "Training runs by status (all time).", labels=["status"]
             ),
             SummaryMetricFamily(
-                "ticketai_training_duration_seconds", "Wall time of finished training runs, by status.",
+                "ticketai_training_duration_seconds",
+                "Wall time of finished training runs, by status.",
                 labels=["status"],
             ),
             GaugeMetricFamily(
-                "ticketai_drift_score", "Latest drift check's scores, per label set and signal.",
+                "ticketai_drift_score",
+                "Latest drift check's scores, per label set and signal.",
                 labels=["label_set", "signal"],
             ),
             GaugeMetricFamily(
-                "ticketai_edge_backlog", "Unsent predictions an edge agent reported at its last heartbeat.",
+                "ticketai_edge_backlog",
+                "Unsent predictions an edge agent reported at its last heartbeat.",
                 labels=["agent", "site"],
             ),
             GaugeMetricFamily(
-                "ticketai_edge_last_seen_timestamp_seconds", "Unix time of an edge agent's last heartbeat.",
+                "ticketai_edge_last_seen_timestamp_seconds",
+                "Unix time of an edge agent's last heartbeat.",
                 labels=["agent", "site"],
             ),
-        )  # fmt: skip
+        )
 
     def collect(self):
         runs, durations, drift, backlog, last_seen = families = self._families()

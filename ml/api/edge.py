@@ -171,8 +171,9 @@ class EtlSerializer(serializers.Serializer):
         errors = {}
         for i, ticket in enumerate(tickets):
             try:
-                parse_ticket({**ticket, "external_id": ticket.get("external_id") or f"etl-{i}"},
-                             default_source="edge")  # fmt: skip
+                parse_ticket(
+                    {**ticket, "external_id": ticket.get("external_id") or f"etl-{i}"}, default_source="edge"
+                )
             except DocumentError as e:
                 errors[str(i)] = e.errors
         if errors:
@@ -240,8 +241,12 @@ class EdgeBundleView(AgentView):
         path = Path(bundle.path)
         if not path.is_file():
             raise exceptions.NotFound("the bundle file is missing on the server")
-        response = FileResponse(path.open("rb"), content_type="application/zip", as_attachment=True,
-                                filename=f"{bundle.version}.zip")  # fmt: skip
+        response = FileResponse(
+            path.open("rb"),
+            content_type="application/zip",
+            as_attachment=True,
+            filename=f"{bundle.version}.zip",
+        )
         response["ETag"] = etag
         response["X-Bundle-Version"] = bundle.version
         return response

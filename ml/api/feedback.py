@@ -25,8 +25,18 @@ class FeedbackSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Feedback
-        fields = ("id", "ticket", "ticket_revision", "action", "recommended_resolution", "chosen_resolution",
-                  "notes", "model_version", "user", "created_at")  # fmt: skip
+        fields = (
+            "id",
+            "ticket",
+            "ticket_revision",
+            "action",
+            "recommended_resolution",
+            "chosen_resolution",
+            "notes",
+            "model_version",
+            "user",
+            "created_at",
+        )
         read_only_fields = fields
 
 

@@ -52,8 +52,18 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
 class WebhookDeliverySerializer(serializers.ModelSerializer):
     class Meta:
         model = WebhookDelivery
-        fields = ("id", "event", "status", "attempts", "last_status_code", "last_error", "next_attempt_at",
-                  "delivered_at", "created_at", "payload")  # fmt: skip
+        fields = (
+            "id",
+            "event",
+            "status",
+            "attempts",
+            "last_status_code",
+            "last_error",
+            "next_attempt_at",
+            "delivered_at",
+            "created_at",
+            "payload",
+        )
         read_only_fields = fields
 
 

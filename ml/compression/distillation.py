@@ -318,11 +318,23 @@ def distil(
             losses.append(loss.item())
             if progress:
                 progress(
-                    {"phase": "distilling", "epoch": epoch, "epochs": config.epochs, "step": step,
-                     "total_steps": total_steps, "loss": round(losses[-1], 4)}
-                )  # fmt: skip
-        history.append({"epoch": epoch, "loss": round(sum(losses) / len(losses), 4), "first_batch_loss":
-                        round(losses[0], 4), "last_batch_loss": round(losses[-1], 4)})  # fmt: skip
+                    {
+                        "phase": "distilling",
+                        "epoch": epoch,
+                        "epochs": config.epochs,
+                        "step": step,
+                        "total_steps": total_steps,
+                        "loss": round(losses[-1], 4),
+                    }
+                )
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": round(sum(losses) / len(losses), 4),
+                "first_batch_loss": round(losses[0], 4),
+                "last_batch_loss": round(losses[-1], 4),
+            }
+        )
 
     output_dir = Path(output_dir) if output_dir else registry.staging_dir() / "student"
     if output_dir.exists():

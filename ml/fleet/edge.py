@@ -224,8 +224,13 @@ def bundle_release(
     *, path: str | Path, model_version=None, intended_tier: str = "", intended_site=None
 ) -> EdgeBundle:
     """Register a full bundle unoffered and queue its publication (deltas for the fleet, then offer)."""
-    bundle = bundles.bundle_register(path=path, model_version=model_version, intended_tier=intended_tier,
-                             intended_site=intended_site, active=False)  # fmt: skip
+    bundle = bundles.bundle_register(
+        path=path,
+        model_version=model_version,
+        intended_tier=intended_tier,
+        intended_site=intended_site,
+        active=False,
+    )
     enqueue_on_commit("ml.tasks.edge_publish_bundle", bundle.pk)
     return bundle
 
@@ -277,8 +282,13 @@ def bundle_publish(*, bundle_id: int) -> dict:
             deltas.append(delta.version)
     offered = EdgeBundle.objects.filter(pk=bundle.pk, active=False).update(active=True)
     logger.info("bundle %s published with deltas %s", bundle.version, deltas)
-    return {"bundle": bundle.version, "status": "published", "deltas": deltas, "skipped": skipped,
-            "offered": bool(offered)}  # fmt: skip
+    return {
+        "bundle": bundle.version,
+        "status": "published",
+        "deltas": deltas,
+        "skipped": skipped,
+        "offered": bool(offered),
+    }
 
 
 def report_record(*, agent: EdgeAgent, kind: str, metrics: dict) -> EdgeReport:

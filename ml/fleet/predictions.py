@@ -118,8 +118,10 @@ def _other_sites(agent: EdgeAgent, rows: dict[int, dict], errors: dict) -> None:
     for index, row in list(rows.items()):
         site_id = sites.get((row["source"], row["external_id"]))
         if site_id is not None and site_id != agent.site_id:
-            errors[index] = [f"ticket {row['source']}/{row['external_id']} belongs to another site than "
-                             f"{agent.site.code!r}, the site this agent acts for"]  # fmt: skip
+            errors[index] = [
+                f"ticket {row['source']}/{row['external_id']} belongs to another site than "
+                f"{agent.site.code!r}, the site this agent acts for"
+            ]
             del rows[index]
 
 
@@ -146,8 +148,17 @@ def predictions_ingest(*, agent: EdgeAgent, predictions: list) -> IngestResult:
     return IngestResult(accepted=accepted, duplicates=duplicates, errors=dict(sorted(errors.items())))
 
 
-_COLUMNS = ("idempotency_key", "source", "external_id", "model_version", "resolution", "confidence",
-            "latency_ms", "input_fingerprint", "predicted_at")  # fmt: skip
+_COLUMNS = (
+    "idempotency_key",
+    "source",
+    "external_id",
+    "model_version",
+    "resolution",
+    "confidence",
+    "latency_ms",
+    "input_fingerprint",
+    "predicted_at",
+)
 _TYPES = ("text", "text", "text", "text", "text", "float8", "float8", "text", "timestamptz")
 _TEXT_LIMITS = {name: EdgePrediction._meta.get_field(name).max_length for name in PREDICTION_FIELDS}
 

@@ -18,7 +18,7 @@ from repair_center.simulator.catalogue import (
     aliases,
 )
 from repair_center.simulator.causes import CAUSES, COMPANIONS, NOISE_ALARMS, SYMPTOM_ELEMENT, Cause
-from repair_center.simulator.world import DRIFT_RELEASE, SOFTWARE, World
+from repair_center.simulator.world import DRIFT_RELEASE, SOFTWARE, Element, SiteInfo, World
 
 LABEL_NOISE = 0.04
 CURATED_CODES_SHARE = 0.12  # tickets whose source system already normalised the alarm codes
@@ -78,6 +78,30 @@ def _stamp(ts: float) -> str:
 
 def _epoch(day: date) -> int:
     return timegm(day.timetuple())
+
+
+@dataclass(frozen=True)
+class _Scene:
+    """Where and when a fault shows, as one ticket's steps share it."""
+
+    site: SiteInfo
+    sector: int
+    drifted: bool
+    opened: float  # epoch seconds
+    symptom: str  # the curated code of the alarm the ticket is about
+    element: Element
+    t0: float  # epoch seconds of the first observation
+    software: str
+    ctx: dict  # what a cause's evidence may depend on
+
+
+@dataclass(frozen=True)
+class _Fix:
+    correct: str
+    recorded: str  # what the engineer wrote down: a wrong fix when the label is noisy
+    noisy: bool
+    unresolved: bool
+    resolved: float  # epoch seconds
 
 
 class TicketGenerator:
@@ -174,11 +198,43 @@ class TicketGenerator:
             yield doc, truth, repair
 
     def _ticket(self, r, external_id, opened, site, cause, sector, drifted, repeat_of):
-        cfg = self.config
+        """One ticket, in the order an outage unfolds. Each step draws from ``r`` in turn, so the
+        same seed gives the same bytes: keep the steps, and the draws inside them, in this order."""
+        scene = self._scene(r, opened, site, cause, sector, drifted)
+        observations, codes, evidence_codes = self._observe(r, scene, cause, repeat_of)
+        fix = self._fix(r, scene, cause, opened, observations)
+        events, raw_codes = self._record(r, scene, observations, codes, fix)
+        doc = self._document(r, scene, cause, external_id, codes, evidence_codes, fix)
+        doc.update(error_codes=raw_codes, events=events)
+        truth = {
+            "external_id": external_id,
+            "root_cause": cause.key,
+            "correct_resolution": fix.correct,
+            "recorded_resolution": None if fix.unresolved else fix.recorded,
+            "label_noise": bool(fix.noisy and not fix.unresolved),
+            "repeat_of": repeat_of or None,
+            "drifted": drifted,
+            "site": site.code,
+            "region": site.region,
+            "climate": site.climate,
+        }
+        repair = None
+        if not fix.unresolved and UNIT_BY_RESOLUTION[fix.recorded]:
+            raw_symptom = self.aliases[(site.vendor, scene.symptom)]
+            repair = self._repair(
+                r, external_id, site, sector, fix.recorded, fix.correct, fix.resolved, raw_symptom
+            )
+        recur = None
+        if fix.noisy and not fix.unresolved and r.random() < RECUR_AFTER_WRONG_FIX:
+            # The wrong fix left the real fault in place; it comes back within days.
+            recur = fix.resolved + r.uniform(1, 14) * DAY
+        return doc, truth, repair, recur
+
+    def _scene(self, r, opened, site, cause, sector, drifted) -> "_Scene":
+        """Where the fault shows: the symptom alarm, the element raising it, the software running."""
         vendor = site.vendor
         symptom = r.choices(cause.symptoms, cum_weights=self._symptom_cum[cause.key])[0][0]
         element = site.element(SYMPTOM_ELEMENT[symptom], sector)
-        sectored = element.kind == "radio-unit"
         t0 = opened - r.uniform(2, 45) * 60
         versions = SOFTWARE[vendor]
         if drifted:
@@ -195,13 +251,18 @@ class TicketGenerator:
             "software": software,
             "previous_software": previous,
         }
+        return _Scene(site, sector, drifted, opened, symptom, element, t0, software, ctx)
 
+    def _observe(self, r, scene: "_Scene", cause, repeat_of: str) -> tuple[list, list[str], list[str]]:
+        """What the network showed before the ticket: the cause's evidence, companions, noise."""
+        symptom, sector = scene.symptom, scene.sector
         observations = []
         if r.random() < 0.92:
-            observations = cause.evidence(r, ctx)
+            observations = cause.evidence(r, scene.ctx)
             if len(observations) > 1:
                 observations = [o for o in observations if r.random() >= 0.08]
         evidence_codes = [o[2] for o in observations if o[2] and o[1] == "alarm_raised"]
+        sectored = scene.element.kind == "radio-unit"
         observations.append((0, "alarm_raised", symptom, {"sector": sector + 1} if sectored else {}))
         codes = [symptom]
         for companion in COMPANIONS[symptom]:
@@ -216,14 +277,18 @@ class TicketGenerator:
             # A confounder: another cause's evidence shows up by coincidence.
             other = r.choice(self._by_symptom[symptom])
             if other is not cause and not other.drift_only:
-                observations.extend(other.evidence(r, ctx)[:1])
-        observations.extend(self._noise(r, site, drifted, software))
+                observations.extend(other.evidence(r, scene.ctx)[:1])
+        observations.extend(self._noise(r, scene.site, scene.drifted, scene.software))
         if repeat_of:
             observations.append(
                 (int(-r.uniform(1, 20) * 1440), "maintenance_visit", "", {"ticket": repeat_of})
             )
+        return observations, codes, evidence_codes
 
-        # The fix the engineer recorded: right most of the time, a plausible wrong one otherwise.
+    def _fix(self, r, scene: "_Scene", cause, opened: float, observations: list) -> "_Fix":
+        """The fix the engineer recorded (right most of the time, a plausible wrong one otherwise),
+        when, and the symptom clearing then; the observations end up in time order."""
+        symptom = scene.symptom
         correct = cause.resolution
         recorded = correct
         noisy = r.random() < LABEL_NOISE
@@ -238,16 +303,20 @@ class TicketGenerator:
             o[1] == "alarm_cleared" and o[2] == symptom and o[0] > 0 for o in observations
         ):
             observations.append(
-                (int((resolved - t0) / 60) - r.randrange(1, 10), "alarm_cleared", symptom, {})
+                (int((resolved - scene.t0) / 60) - r.randrange(1, 10), "alarm_cleared", symptom, {})
             )
         observations.sort(key=_by_offset)
+        return _Fix(correct, recorded, noisy, unresolved, resolved)
 
+    def _record(self, r, scene: "_Scene", observations: list, codes: list[str], fix: "_Fix") -> tuple:
+        """The events and codes as the ticketing system holds them: curated codes, or the vendor's
+        raw alarm ids; events after the ticket opened are missing while it is unresolved."""
         use_curated = r.random() < CURATED_CODES_SHARE
-        names = self.aliases
+        names, vendor = self.aliases, scene.site.vendor
         events = []
         for offset, kind, code, attrs in observations:
-            at = t0 + offset * 60
-            if unresolved and at > opened:
+            at = scene.t0 + offset * 60
+            if fix.unresolved and at > scene.opened:
                 continue
             if code:
                 code = code if use_curated else names[(vendor, code)]
@@ -257,9 +326,13 @@ class TicketGenerator:
             code = code if use_curated else names[(vendor, code)]
             if code not in raw_codes:
                 raw_codes.append(code)
+        return events, raw_codes
 
-        where = f"{element.name}"
-        opened_stamp = _stamp(opened)
+    def _document(self, r, scene: "_Scene", cause, external_id, codes, evidence_codes, fix) -> dict:
+        """The canonical document an engineer would have written: NOC-style text, priority, status."""
+        site, symptom, names, vendor = scene.site, scene.symptom, self.aliases, scene.site.vendor
+        where = f"{scene.element.name}"
+        opened_stamp = _stamp(scene.opened)
         lines = [text.alarm_line(r, names[(vendor, c)], c, where, opened_stamp[11:16]) for c in codes[1:2]]
         if evidence_codes and r.random() < 0.25:
             lines.append(text.alarm_line(r, names[(vendor, evidence_codes[0])], evidence_codes[0], where, ""))
@@ -272,8 +345,9 @@ class TicketGenerator:
             priority = "high" if priority != "high" else "critical"
         elif r.random() < 0.1:
             priority = r.choice(("critical", "high", "medium", "low"))
-        doc = {
-            "source": cfg.source,
+        unresolved, recorded = fix.unresolved, fix.recorded
+        return {
+            "source": self.config.source,
             "external_id": external_id,
             "title": text.title(
                 r,
@@ -289,36 +363,14 @@ class TicketGenerator:
             else ("closed" if r.random() < 0.85 else "resolved"),
             "priority": priority,
             "opened_at": opened_stamp,
-            "resolved_at": None if unresolved else _stamp(resolved),
+            "resolved_at": None if unresolved else _stamp(fix.resolved),
             "site": site.code,
-            "element": element.serial,
-            "error_codes": raw_codes,
-            "events": events,
+            "element": scene.element.serial,
+            "error_codes": [],
+            "events": [],
             "resolution": None if unresolved else recorded,
-            "resolution_notes": "" if unresolved else text.resolution_notes(r, recorded, sector),
+            "resolution_notes": "" if unresolved else text.resolution_notes(r, recorded, scene.sector),
         }
-        truth = {
-            "external_id": external_id,
-            "root_cause": cause.key,
-            "correct_resolution": correct,
-            "recorded_resolution": None if unresolved else recorded,
-            "label_noise": bool(noisy and not unresolved),
-            "repeat_of": repeat_of or None,
-            "drifted": drifted,
-            "site": site.code,
-            "region": site.region,
-            "climate": site.climate,
-        }
-        repair = None
-        if not unresolved and UNIT_BY_RESOLUTION[recorded]:
-            repair = self._repair(
-                r, external_id, site, sector, recorded, correct, resolved, names[(vendor, symptom)]
-            )
-        recur = None
-        if noisy and not unresolved and r.random() < RECUR_AFTER_WRONG_FIX:
-            # The wrong fix left the real fault in place; it comes back within days.
-            recur = resolved + r.uniform(1, 14) * DAY
-        return doc, truth, repair, recur
 
     def _noise(self, r, site, drifted, software):
         out = []
