@@ -19,6 +19,7 @@ share the rest in their old proportions, so the ranking never changes.
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,7 @@ class Calibration:
     cap: float
 
     @classmethod
-    def from_json(cls, data: dict) -> "Calibration":
+    def from_json(cls, data: dict[str, Any]) -> "Calibration":
         if data.get("format") != FORMAT or data.get("method") != METHOD:
             raise ValueError(f"unsupported calibration {data.get('method')!r} v{data.get('format')}")
         x = np.asarray(data["x"], dtype=np.float64)
@@ -47,7 +48,7 @@ class Calibration:
             raise ValueError("calibrated probabilities must lie in [0, 1]")
         return cls(x=x, y=y, cap=cap)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "method": METHOD,
@@ -58,7 +59,8 @@ class Calibration:
 
     def top(self, confidence: np.ndarray) -> np.ndarray:
         """The calibrated probability of a top answer stated at ``confidence``."""
-        return np.minimum(np.interp(confidence, self.x, self.y), self.cap)
+        calibrated: np.ndarray = np.minimum(np.interp(confidence, self.x, self.y), self.cap)
+        return calibrated
 
     def apply(self, proba: np.ndarray) -> np.ndarray:
         """Rows of probabilities with the top one calibrated and the rest rescaled; ranks kept."""

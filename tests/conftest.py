@@ -10,6 +10,17 @@ from rest_framework.test import APIClient
 from repair_center.models import ApiToken
 from tests.factories import UserFactory
 
+TRAINED_MODEL_FIXTURES = {"trained_champion", "teacher"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """A test that uses a trained model is slow, whether or not its module says so: the first one
+    of a session trains it (before ``-m "not slow"`` deselects anything)."""
+    for item in items:
+        if TRAINED_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):

@@ -12,8 +12,7 @@ from ml.tasks import deliver_webhook
 from repair_center.models import ApiToken, Ticket
 from repair_center.services import workflow
 from repair_center.services.tickets import tickets_upsert
-from tests.conftest import _user
-from tests.factories import ResolutionCodeFactory
+from tests.factories import ResolutionCodeFactory, UserFactory
 from tests.fake_ticketing_server import wait_until
 from tests.tmf_spec import tmf621
 from tests.webhook_receiver import WebhookReceiver
@@ -86,7 +85,7 @@ def _events(receiver: WebhookReceiver, secret: str) -> list[dict]:
 def test_round_trip_create_then_status_change_reaches_a_real_listener(
     live_server, on_premises_listener, eager_celery
 ):
-    user = _user("noc-system", "integration")
+    user = UserFactory(username="noc-system", roles=["integration"])
     _, token = ApiToken.issue(user=user, name="noc")
     ResolutionCodeFactory(code="REPLACE_SFP")
     headers = {"Authorization": f"Token {token}"}
@@ -230,10 +229,9 @@ def test_a_fresh_recommendation_is_announced_under_the_ticketai_extension_event(
 @pytest.mark.slow
 def test_a_real_worker_delivers_the_tmf621_events_over_redis(transactional_db, tmp_path, settings):
     settings.TICKETAI_OUTBOUND_ALLOW = ["127.0.0.1"]
+    oss = UserFactory(username="oss", roles=["integration"])
     client = APIClient()
-    client.credentials(
-        HTTP_AUTHORIZATION=f"Token {ApiToken.issue(user=_user('oss', 'integration'), name='oss')[1]}"
-    )
+    client.credentials(HTTP_AUTHORIZATION=f"Token {ApiToken.issue(user=oss, name='oss')[1]}")
     log = tmp_path / "worker.log"
     with WebhookReceiver(script=[503]) as listener, webhook_worker(tmp_path, log, "tmf621"):
         secret = client.post(f"{BASE}/hub", {"callback": listener.url}, format="json").json()["secret"]

@@ -73,7 +73,7 @@ def log_odds(proba: np.ndarray, column: int) -> np.ndarray:
     return np.log(p) - np.log(rest)
 
 
-def _variants(document: dict) -> list[tuple[str, object, dict]]:
+def _variants(document: dict) -> list[tuple[str, Any, dict]]:
     codes = list(dict.fromkeys(document.get("error_codes") or []))
     events = [e for e in (document.get("events") or []) if isinstance(e, dict)]
     variants: list[tuple[str, Any, dict]] = []
@@ -113,7 +113,7 @@ def explain(predictor, document: dict, context: dict, base_proba: np.ndarray) ->
     documents = [document] + [v for _, _, v in variants]
     proba = predictor.unsaturated_proba(documents, [context] * len(documents))
     odds = log_odds(proba, top)
-    items = []
+    items: list[tuple[str, dict[str, Any]]] = []
     for (kind, item, _), drop in zip(variants, odds[0] - odds[1:], strict=True):
         weight = round(float(drop), 3)
         if abs(weight) < MIN_WEIGHT:

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 FILE = "patterns.json"
 FORMAT = 1
@@ -100,7 +101,7 @@ def _share(fixed: int, tickets: int) -> str:
 def statements(table: dict, document: dict, code_map: dict | None, resolution: str) -> list[dict]:
     """Up to MAX_STATEMENTS facts about ``resolution`` from past tickets sharing this ticket's
     patterns: alarm sequences before single codes, then the larger share, then more tickets."""
-    found = []
+    found: list[dict[str, Any]] = []
     for pattern in ticket_patterns(document, code_map):
         row = table.get(pattern.key)
         if not row or int(row.get("tickets", 0)) < MIN_TICKETS:
