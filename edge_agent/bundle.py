@@ -186,7 +186,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return probabilities
 
 
-def ranked(labels: list[str], probabilities: np.ndarray, k: int = 3) -> list[dict]:
+def ranked(labels: list[str], probabilities: np.ndarray, k: int = 3) -> list[dict[str, Any]]:
     """The k likeliest resolutions, as the agent answers them."""
     order = np.argsort(-probabilities)[:k]
     return [{"resolution": labels[i], "confidence": round(float(probabilities[i]), 6)} for i in order]
@@ -258,7 +258,7 @@ class Model:
         if marks is not None:
             marks.append(time.perf_counter())
         exp = np.exp(logits.astype(np.float64) - logits.max())
-        probabilities = exp / exp.sum()
+        probabilities: np.ndarray = exp / exp.sum()
         if self.head is None and self.calibration is not None:
             probabilities = self.calibration.apply(probabilities[None])[0]
         if marks is not None:

@@ -165,7 +165,8 @@ class EtlModel:
         return softmax(self.head.logits(self.transform.transform(texts)).astype(np.float64))
 
     def predict_one(self, text: str) -> np.ndarray:
-        return self.predict_proba([text])[0]
+        probabilities: np.ndarray = self.predict_proba([text])[0]
+        return probabilities
 
     @property
     def served_version(self) -> str:

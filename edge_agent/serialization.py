@@ -64,7 +64,7 @@ def _clean(text: object) -> str:
     return " ".join(str(text or "").split())
 
 
-def _token(text) -> str:
+def _token(text: object) -> str:
     """One whitespace-free token, so ``name=value`` pairs stay whole for word models."""
     return "_".join(str(text).split())[:MAX_VALUE_CHARS]
 
@@ -78,7 +78,7 @@ def bucket(value: float) -> str:
     return str(int(rounded)) if rounded == int(rounded) else f"{rounded:g}"
 
 
-def pair(name, value) -> str:
+def pair(name: str, value: object) -> str:
     """``name=value`` for text, ``name~bucket`` for a number, '' for anything else (nested, null)."""
     if isinstance(value, bool):
         return f"{_token(name)}={'true' if value else 'false'}"
@@ -89,7 +89,7 @@ def pair(name, value) -> str:
     return ""
 
 
-def _pairs(values: Mapping, limit: int) -> list[str]:
+def _pairs(values: Mapping[str, Any], limit: int) -> list[str]:
     pairs = (pair(name, values[name]) for name in sorted(values, key=str))
     return [p for p in pairs if p][:limit]
 

@@ -68,7 +68,7 @@ def admin_client_api(admin_user):
 @pytest.fixture
 def fault_management_client(db):
     """A fault-management system's token: it may post alarms (TMF642) and nothing else."""
-    return _client_for(_user("fm", "fault_management"))
+    return _client_for(UserFactory(username="fm", roles=["fault_management"]))
 
 
 @pytest.fixture
