@@ -36,11 +36,10 @@ def test_an_unknown_task_name_is_a_clear_error():
 
 
 def test_a_task_queued_on_commit_runs_only_when_the_transaction_commits(
-    db, settings, django_capture_on_commit_callbacks
+    db, eager_celery, django_capture_on_commit_callbacks
 ):
     from ml.models import TrainingRun
 
-    settings.CELERY_TASK_ALWAYS_EAGER = True
     with django_capture_on_commit_callbacks() as callbacks:
         # A run id that does not exist: the task answers "missing" instead of training.
         enqueue_on_commit("ml.tasks.train_model_task", 999_999)
