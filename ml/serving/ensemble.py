@@ -5,16 +5,18 @@ mean-pooled features), fits a TF-IDF + logistic-regression member and stores it 
 embeds the training tickets for neighbour votes and similar-ticket search. On the validation split
 each member is first calibrated with its own temperature (the fine-tuned encoder comes out
 overconfident, the class-balanced lexical model underconfident: mixed raw, the first drowns the
-second), then the mix weights are fitted on the simplex to minimise log-loss (a member alone is a
-corner of it, so the mix is never worse there than its best member) and the mix is served with a
-last temperature. Every member and the mix are reported on the evaluation split.
+second), then the mix weights are chosen on the simplex by the worse of relative accuracy and
+macro-F1, log-loss breaking near-ties (a member alone is a corner of it, and the mix is never below
+its best member there: a weak transformer simply gets weight 0) and the mix is served with a last
+temperature. Every member and the mix are reported on the evaluation split.
 
 Serving needs only numpy, onnxruntime and tokenizers: the web process never loads torch or
 scikit-learn. Files under ``serving/`` in a model's artifact directory:
 
     model.onnx       inputs input_ids, attention_mask (int64 [batch, seq]); outputs logits, features
     tokenizer.json   the Hugging Face fast tokenizer
-    lexical.npz      terms, idf, coef [C, V], intercept [C] (the lexical member, no scikit-learn)
+    lexical.npz      terms, idf, char_terms, char_idf, coef [C, V], intercept [C] (the lexical
+                     member: word and char_wb TF-IDF + logistic regression, no scikit-learn)
     embeddings.npy   L2-normalised features of the indexed tickets [N, H]
     index.json       {"ticket_ids": [...], "labels": [...]} rows of embeddings.npy
     ensemble.json    member temperatures, weights, temperature, tokenizer settings, validation scores
@@ -32,6 +34,7 @@ SERVING_DIR = "serving"
 MEMBERS = ("transformer", "lexical", "knn")
 KNN_K = 10
 WEIGHT_STEP = 0.1
+MIX_TOLERANCE = 0.01  # of relative score, within which log-loss decides
 BATCH_SIZE = 32
 _TOKEN_RE = re.compile(r"[^\s|]+")  # the same token pattern as evaluation.tfidf_proba
 
@@ -45,19 +48,70 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-class Lexical:
-    """TF-IDF (word 1-2 grams, sublinear tf, l2) + logistic regression, replayed from arrays."""
+CHAR_NGRAMS = (3, 5)  # char_wb n-grams: spelling variants, compounds and mixed languages
 
-    def __init__(self, terms: Sequence[str], idf: np.ndarray, coef: np.ndarray, intercept: np.ndarray):
+
+def char_wb_ngrams(text: str, low: int = CHAR_NGRAMS[0], high: int = CHAR_NGRAMS[1]) -> list[str]:
+    """scikit-learn's ``analyzer="char_wb"`` on lower-cased text, replayed without it: n-grams
+    inside each whitespace-separated word padded with one space (a word shorter than n: once)."""
+    grams = []
+    for word in text.lower().split():
+        padded = f" {word} "
+        for n in range(low, high + 1):
+            offset = 0
+            grams.append(padded[offset : offset + n])
+            while offset + n < len(padded):
+                offset += 1
+                grams.append(padded[offset : offset + n])
+            if offset == 0:  # the word is shorter than n
+                break
+    return grams
+
+
+def _tfidf(counts: dict[int, int], idf: np.ndarray, shift: int) -> tuple[list[int], list[float]]:
+    """Sublinear tf x idf, L2-normalised; column indices shifted by ``shift``."""
+    if not counts:
+        return [], []
+    columns = list(counts)
+    weights = np.array([(1.0 + math.log(counts[j])) * idf[j] for j in columns])
+    weights /= np.linalg.norm(weights) or 1.0
+    return [j + shift for j in columns], weights.tolist()
+
+
+class Lexical:
+    """TF-IDF + logistic regression, replayed from arrays: word 1-2 grams and, where stored, char_wb
+    3-5 grams, each block sublinear and L2-normalised, side by side (as the baseline every export is
+    measured against). Bundles without ``char_terms`` hold the word block alone."""
+
+    def __init__(
+        self,
+        terms: Sequence[str],
+        idf: np.ndarray,
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        char_terms: Sequence[str] = (),
+        char_idf: np.ndarray | None = None,
+    ):
         self.vocabulary = {term: i for i, term in enumerate(terms)}
+        self.char_vocabulary = {term: i for i, term in enumerate(char_terms)}
         self.idf, self.coef, self.intercept = idf, coef, intercept
+        self.char_idf = char_idf if char_idf is not None else np.zeros(0)
+        self.class_weight, self.class_weight_scores = "", {}  # set by fit_lexical
 
     @classmethod
     def load(cls, path: Path) -> "Lexical":
         with np.load(path, allow_pickle=False) as data:
-            return cls([str(t) for t in data["terms"]], data["idf"], data["coef"], data["intercept"])
+            chars = "char_terms" in data.files
+            return cls(
+                [str(t) for t in data["terms"]],
+                data["idf"],
+                data["coef"].astype(np.float64),
+                data["intercept"],
+                [str(t) for t in data["char_terms"]] if chars else (),
+                data["char_idf"] if chars else None,
+            )
 
-    def _features(self, text: str) -> dict[int, float]:
+    def _features(self, text: str) -> tuple[list[int], list[float]]:
         tokens = _TOKEN_RE.findall(text.lower())
         counts: dict[int, int] = {}
         for n in (1, 2):
@@ -65,15 +119,23 @@ class Lexical:
                 j = self.vocabulary.get(" ".join(tokens[i : i + n]))
                 if j is not None:
                     counts[j] = counts.get(j, 0) + 1
-        weights = {j: (1.0 + math.log(c)) * self.idf[j] for j, c in counts.items()}
-        norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-        return {j: w / norm for j, w in weights.items()}
+        columns, weights = _tfidf(counts, self.idf, 0)
+        if self.char_vocabulary:
+            char_counts: dict[int, int] = {}
+            for gram in char_wb_ngrams(text):
+                j = self.char_vocabulary.get(gram)
+                if j is not None:
+                    char_counts[j] = char_counts.get(j, 0) + 1
+            more_columns, more_weights = _tfidf(char_counts, self.char_idf, len(self.vocabulary))
+            columns, weights = columns + more_columns, weights + more_weights
+        return columns, weights
 
     def proba(self, texts: Sequence[str]) -> np.ndarray:
         scores = np.tile(self.intercept, (len(texts), 1)).astype(np.float64)
         for row, text in enumerate(texts):
-            for j, w in self._features(text).items():
-                scores[row] += w * self.coef[:, j]
+            columns, weights = self._features(text)
+            if columns:
+                scores[row] += self.coef[:, columns] @ np.asarray(weights)
         if self.coef.shape[0] == 1:  # binary: scikit-learn keeps one row, for the second class
             p = 1.0 / (1.0 + np.exp(-scores[:, 0]))
             return np.stack([1.0 - p, p], axis=1)
@@ -130,29 +192,68 @@ def fit_temperature(y: np.ndarray, proba: np.ndarray) -> float:
     return round(float(grid[int(np.argmin(losses))]), 4)
 
 
+def accuracy_macro_f1(y: np.ndarray, proba: np.ndarray) -> tuple[float, float]:
+    """Accuracy and macro-F1 (over the classes present in ``y``) of the argmax of ``proba``."""
+    if len(y) == 0:
+        return 0.0, 0.0
+    predicted = proba.argmax(axis=1)
+    scores = []
+    for c in np.unique(y):
+        tp = int(((predicted == c) & (y == c)).sum())
+        fp = int(((predicted == c) & (y != c)).sum())
+        fn = int(((predicted != c) & (y == c)).sum())
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return float((predicted == y).mean()), float(np.mean(scores))
+
+
+def relative_score(metrics: tuple[float, float], best: tuple[float, float]) -> float:
+    """The worse of accuracy and macro-F1, each relative to the best reached (1.0: best on both).
+
+    What the mix and the lexical member's class weighting are chosen on: 10 accuracy points never buy
+    3 macro-F1 points, nor the other way round, because only the metric that lost counts."""
+    return min(m / b if b > 0 else 1.0 for m, b in zip(metrics, best, strict=True))
+
+
+def choose(candidates: dict, y: np.ndarray, probas: dict, *, tolerance: float = MIX_TOLERANCE):
+    """The key of ``candidates`` whose probabilities (``probas[key]``) score best on ``y`` by
+    ``relative_score``; among those within ``tolerance`` of the best, but never below any candidate
+    flagged True (a single member: the mix may not fall below it), the lowest class-balanced
+    log-loss wins,
+    so that noise in a small validation set is broken by the smoother measure. Returns (key, table)."""
+    balance = 1.0 / np.bincount(y)[y]
+    metrics = {key: accuracy_macro_f1(y, probas[key]) for key in candidates}
+    best = (max(m[0] for m in metrics.values()), max(m[1] for m in metrics.values()))
+    scores = {key: relative_score(m, best) for key, m in metrics.items()}
+    top = max(scores.values())
+    floor = max([top - tolerance] + [scores[k] for k, single in candidates.items() if single])
+    eligible = [key for key in candidates if scores[key] >= floor - 1e-12]
+    losses = {key: log_loss(y, probas[key], balance) for key in eligible}
+    chosen = min(eligible, key=lambda key: (losses[key], -scores[key]))
+    table = {key: {"accuracy": m[0], "macro_f1": m[1], "score": scores[key]} for key, m in metrics.items()}
+    return chosen, table
+
+
 def fit_weights(y: np.ndarray, probas: dict[str, np.ndarray]) -> dict[str, float]:
-    """Member weights on a 0.1 simplex grid, minimising class-balanced validation log-loss: a ticket
-    counts 1 / (tickets of its class), so every class weighs the same, as in macro-F1 (the target)
-    and in the members' own class-weighted training. Unweighted, the frequent classes chose the mix:
-    on 4,000 simulated tickets it leaned on the neighbour votes (0.4) and tied TF-IDF on macro-F1
-    (0.907); balanced, 0.4 transformer, 0.4 lexical, 0.2 neighbours gave 0.913 on the same tickets."""
+    """Member weights on a 0.1 simplex grid (each member alone is a corner of it), chosen on
+    validation by ``choose``: the worse of relative accuracy and macro-F1, then class-balanced
+    log-loss. Log-loss alone picked a mix below its best member: on a real 56-group export it gave
+    0.8 to the weakest member and 0.0 to the best (issue 15)."""
     names = list(probas)
     steps = round(1 / WEIGHT_STEP)
-    best, best_loss = {name: 1.0 / len(names) for name in names}, float("inf")
+    even = {name: 1.0 / len(names) for name in names}
     known = y >= 0
     if not known.any():
-        return best
+        return even
     y = y[known]
     probas = {name: proba[known] for name, proba in probas.items()}
-    balance = 1.0 / np.bincount(y)[y]
+    grid = {}
     for combo in product(range(steps + 1), repeat=len(names)):
-        if sum(combo) != steps:
-            continue
-        weights = {name: c / steps for name, c in zip(names, combo, strict=True)}
-        loss = log_loss(y, combine(probas, weights), balance)
-        if loss < best_loss - 1e-12:
-            best, best_loss = weights, loss
-    return best
+        if sum(combo) == steps:
+            grid[combo] = {name: c / steps for name, c in zip(names, combo, strict=True)}
+    mixed = {combo: combine(probas, weights) for combo, weights in grid.items()}
+    single = {combo: max(combo) == steps for combo in grid}
+    chosen, _ = choose(single, y, mixed)
+    return grid[chosen]
 
 
 class Encoder:
@@ -242,40 +343,94 @@ def export_onnx(model_dir: Path, out_dir: Path) -> dict:
     return {"pad_id": int(tokenizer.pad_token_id), "pad_token": str(tokenizer.pad_token)}
 
 
-def fit_lexical(texts: Sequence[str], labels: Sequence[str], classes: Sequence[str], out: Path) -> Lexical:
-    """Fit TF-IDF + class-balanced logistic regression; store it as arrays whose columns follow
-    ``classes`` (classes absent from training get a very low score)."""
+CLASS_WEIGHTINGS = ("none", "sqrt", "inverse")
+
+
+def class_weighting(labels: Sequence[str], scheme: str) -> dict[str, float] | None:
+    """Per-class loss weights: none, inverse frequency (n / (k * count), scikit-learn's "balanced")
+    or its square root (between the two: rare classes count more, without drowning the common ones)."""
+    if scheme == "none":
+        return None
+    counts: dict[str, int] = {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    inverse = {label: len(labels) / (len(counts) * n) for label, n in counts.items()}
+    return inverse if scheme == "inverse" else {label: math.sqrt(w) for label, w in inverse.items()}
+
+
+def fit_lexical(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    classes: Sequence[str],
+    out: Path,
+    *,
+    class_weight: str = "inverse",
+    validation: tuple[Sequence[str], Sequence[str]] | None = None,
+) -> Lexical:
+    """Fit TF-IDF (word 1-2 grams + char_wb 3-5 grams) + logistic regression and store it as arrays
+    whose columns follow ``classes`` (classes absent from training get a very low score).
+
+    With ``validation`` (texts, labels) the class weighting is chosen there among
+    ``CLASS_WEIGHTINGS`` by ``choose`` (the worse of relative accuracy and macro-F1); else
+    ``class_weight`` is used. The returned member says which (``class_weight``) and how each did."""
+    from scipy.sparse import hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    vectorizer = TfidfVectorizer(
-        ngram_range=(1, 2), sublinear_tf=True, min_df=1, token_pattern=_TOKEN_RE.pattern
-    )
-    features = vectorizer.fit_transform(texts)
-    classifier = LogisticRegression(max_iter=2000, class_weight="balanced", C=10.0)
-    classifier.fit(features, list(labels))
-    terms = np.empty(len(vectorizer.vocabulary_), dtype=object)
-    for term, j in vectorizer.vocabulary_.items():
-        terms[j] = term
-    fitted = list(classifier.classes_)
-    coef = classifier.coef_
-    intercept = classifier.intercept_
-    if coef.shape[0] == 1:  # binary: expand to one row per class so columns follow ``classes``
-        coef = np.vstack([-coef[0] / 2, coef[0] / 2])
-        intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
-    full_coef = np.zeros((len(classes), coef.shape[1]))
-    full_intercept = np.full(len(classes), -30.0)
-    for row, label in enumerate(fitted):
-        column = list(classes).index(label)
-        full_coef[column], full_intercept[column] = coef[row], intercept[row]
-    np.savez(
-        out,
-        terms=terms.astype(str),
-        idf=vectorizer.idf_.astype(np.float64),
-        coef=full_coef,
-        intercept=full_intercept,
-    )
-    return Lexical.load(out)
+    words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, token_pattern=_TOKEN_RE.pattern)
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, sublinear_tf=True, min_df=2)
+    features = words.fit_transform(texts)
+    try:
+        features = hstack([features, chars.fit_transform(texts)]).tocsr()
+    except ValueError:  # too few texts for any n-gram to reach min_df: the word block alone
+        chars = None
+
+    def fit(scheme: str):
+        classifier = LogisticRegression(max_iter=2000, class_weight=class_weighting(labels, scheme), C=10.0)
+        return classifier.fit(features, list(labels))
+
+    def arrays(classifier) -> tuple[np.ndarray, np.ndarray]:
+        coef, intercept = classifier.coef_, classifier.intercept_
+        if coef.shape[0] == 1:  # binary: expand to one row per class so columns follow ``classes``
+            coef = np.vstack([-coef[0] / 2, coef[0] / 2])
+            intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
+        full_coef = np.zeros((len(classes), coef.shape[1]), dtype=np.float32)
+        full_intercept = np.full(len(classes), -30.0)
+        for row, label in enumerate(classifier.classes_):
+            column = list(classes).index(label)
+            full_coef[column], full_intercept[column] = coef[row], intercept[row]
+        return full_coef, full_intercept
+
+    def vocabulary(vectorizer) -> np.ndarray:
+        terms = np.empty(len(vectorizer.vocabulary_), dtype=object)
+        for term, j in vectorizer.vocabulary_.items():
+            terms[j] = term
+        return terms.astype(str)
+
+    stored = {"terms": vocabulary(words), "idf": words.idf_.astype(np.float64)}
+    if chars is not None:
+        stored.update(char_terms=vocabulary(chars), char_idf=chars.idf_.astype(np.float64))
+    table = {}
+    if validation is not None and len(validation[0]):
+        index = {label: i for i, label in enumerate(classes)}
+        known = [i for i, label in enumerate(validation[1]) if label in index]
+        y = np.array([index[validation[1][i]] for i in known])
+        val_texts = [validation[0][i] for i in known]
+        fitted, probas = {}, {}
+        for scheme in CLASS_WEIGHTINGS:
+            fitted[scheme] = arrays(fit(scheme))
+            coef, intercept = fitted[scheme]
+            member = Lexical(stored["terms"], stored["idf"], coef, intercept,
+                             stored.get("char_terms", ()), stored.get("char_idf"))  # fmt: skip
+            probas[scheme] = member.proba(val_texts)
+        class_weight, table = choose(dict.fromkeys(CLASS_WEIGHTINGS, False), y, probas)
+        coef, intercept = fitted[class_weight]
+    else:
+        coef, intercept = arrays(fit(class_weight))
+    np.savez(out, coef=coef, intercept=intercept, **stored)
+    member = Lexical.load(out)
+    member.class_weight, member.class_weight_scores = class_weight, table
+    return member
 
 
 def calibrate_members(probas: dict[str, np.ndarray], temperatures: dict[str, float]) -> dict[str, np.ndarray]:
