@@ -1,0 +1,120 @@
+"""The served mix and the lexical member's class weighting are chosen on validation by accuracy and
+macro-F1 both (issue 15): the mix is never below its best member there, whatever log-loss says, and
+the class weighting follows what validation shows. Pure numpy and scikit-learn: no database."""
+
+import numpy as np
+
+from ml.serving import ensemble
+
+
+def _members():
+    """40 tickets of 4 classes. "knn" is right on 34, unsure, and very sure on the 6 it gets wrong;
+    "transformer" is right on those 6 only and hedges everywhere: its log-loss is the lower."""
+    y = np.array([i % 4 for i in range(40)])
+    knn, transformer = [], []
+    for i, c in enumerate(y):
+        other = (c + 1) % 4
+        k, t = np.full(4, 1e-4), np.full(4, 0.02)
+        if i < 6:
+            k[other], t[c], t[other] = 1 - 3e-4, 0.6, 0.34
+        else:
+            k[c], k[other], t[c], t[other] = 0.55, 0.45 - 2e-4, 0.36, 0.58
+        knn.append(k / k.sum())
+        transformer.append(t / t.sum())
+    lexical = np.full((40, 4), 0.25)  # knows nothing
+    return y, {"transformer": np.array(transformer), "lexical": lexical, "knn": np.array(knn)}
+
+
+def test_the_mix_is_never_below_its_best_member_where_log_loss_would_put_it():
+    y, members = _members()
+    scores = {name: ensemble.accuracy_macro_f1(y, proba) for name, proba in members.items()}
+    assert scores["knn"] == (0.85, max(s[1] for s in scores.values()))  # clearly the best member
+    assert ensemble.log_loss(y, members["transformer"]) < ensemble.log_loss(y, members["knn"])
+
+    # The old objective (class-balanced log-loss over the same grid) mixes them into a predictor
+    # worse than either: the hedging member tips every ticket the best one was unsure of.
+    balance = 1.0 / np.bincount(y)[y]
+    grid = [
+        {"transformer": a / 10, "lexical": b / 10, "knn": (10 - a - b) / 10}
+        for a in range(11)
+        for b in range(11 - a)
+    ]
+    by_log_loss = min(grid, key=lambda w: ensemble.log_loss(y, ensemble.combine(members, w), balance))
+    old_accuracy, old_f1 = ensemble.accuracy_macro_f1(y, ensemble.combine(members, by_log_loss))
+    assert old_accuracy < 0.85 - 0.3 and old_f1 < scores["knn"][1] - 0.3
+
+    weights = ensemble.fit_weights(y, members)
+    assert abs(sum(weights.values()) - 1.0) < 1e-9
+    accuracy, macro_f1 = ensemble.accuracy_macro_f1(y, ensemble.combine(members, weights))
+    for name, (member_accuracy, member_f1) in scores.items():
+        assert accuracy >= member_accuracy and macro_f1 >= member_f1 - 1e-9, name
+    assert weights["knn"] > weights["transformer"]
+
+
+def test_accuracy_cannot_be_traded_for_macro_f1_nor_the_other_way_round():
+    # "common" is right on every ticket of the big class and on no rare ticket; "rare" gains a little
+    # macro-F1 by catching one rare ticket and loses 5 of 10 frequent tickets for it.
+    y = np.array([0] * 10 + [1, 2])
+    common = np.tile([0.8, 0.1, 0.1], (12, 1))
+    rare = np.vstack([np.tile([0.8, 0.1, 0.1], (5, 1)), np.tile([0.1, 0.8, 0.1], (7, 1))])
+    acc_common, f1_common = ensemble.accuracy_macro_f1(y, common)
+    acc_rare, f1_rare = ensemble.accuracy_macro_f1(y, rare)
+    assert acc_common - acc_rare > 0.3 and f1_rare > f1_common
+    best = (acc_common, f1_rare)
+    assert ensemble.relative_score((acc_common, f1_common), best) > ensemble.relative_score(
+        (acc_rare, f1_rare), best
+    )
+    weights = ensemble.fit_weights(y, {"common": common, "rare": rare})
+    mixed = ensemble.combine({"common": common, "rare": rare}, weights)
+    assert ensemble.accuracy_macro_f1(y, mixed) == (acc_common, f1_common)
+
+
+def test_near_ties_go_to_the_lower_log_loss_and_single_members_are_the_floor():
+    y = np.array([0, 1, 0, 1])
+    sure = np.array([[0.9, 0.1], [0.1, 0.9], [0.9, 0.1], [0.1, 0.9]])
+    timid = np.array([[0.55, 0.45], [0.45, 0.55], [0.55, 0.45], [0.45, 0.55]])
+    key, table = ensemble.choose({"sure": True, "timid": True}, y, {"sure": sure, "timid": timid})
+    assert key == "sure" and table["timid"]["score"] == table["sure"]["score"] == 1.0
+    # a mix within the tolerance of the best but below a single member is never chosen
+    worse = np.array([[0.9, 0.1], [0.1, 0.9], [0.9, 0.1], [0.6, 0.4]])
+    key, _ = ensemble.choose(
+        {"single": True, "mix": False}, y, {"single": timid, "mix": worse}, tolerance=0.5
+    )
+    assert key == "single"
+
+
+def test_the_lexical_member_chooses_its_class_weighting_on_validation(tmp_path):
+    # "printer jam" is half of PRINT's 40 tickets and 3 of PAPER's 4: unweighted (and square-root)
+    # it reads PRINT; inverse-frequency weighting reads PAPER. Validation decides which is wanted.
+    texts = ["printer jam"] * 20 + ["toner low"] * 20 + ["printer jam"] * 3 + ["paper tray empty"]
+    texts += ["vpn login fails"] * 10
+    labels = ["PRINT"] * 40 + ["PAPER"] * 4 + ["VPN"] * 10
+    classes = ["PAPER", "PRINT", "VPN"]
+    chosen = {}
+    for meant in ("PRINT", "PAPER"):
+        validation = (
+            ["printer jam"] * 4 + ["toner low"] * 2 + ["paper tray empty", "vpn login fails"],
+            [meant] * 4 + ["PRINT"] * 2 + ["PAPER", "VPN"],
+        )
+        member = ensemble.fit_lexical(
+            texts, labels, classes, tmp_path / f"{meant}.npz", validation=validation
+        )
+        assert set(member.class_weight_scores) == set(ensemble.CLASS_WEIGHTINGS)
+        assert member.class_weight_scores[member.class_weight]["score"] == 1.0
+        assert (
+            classes[int(member.proba(["printer jam"]).argmax())] == meant
+        )  # the stored model is the chosen one
+        chosen[meant] = member.class_weight
+    assert chosen["PRINT"] in ("none", "sqrt") and chosen["PAPER"] == "inverse"
+    # without validation the weighting is the one asked for
+    fixed = ensemble.fit_lexical(texts, labels, classes, tmp_path / "fixed.npz", class_weight="none")
+    assert fixed.class_weight == "none" and classes[int(fixed.proba(["printer jam"]).argmax())] == "PRINT"
+
+
+def test_class_weightings():
+    labels = ["a"] * 9 + ["b"]
+    assert ensemble.class_weighting(labels, "none") is None
+    inverse = ensemble.class_weighting(labels, "inverse")
+    assert inverse == {"a": 10 / 18, "b": 5.0}
+    sqrt = ensemble.class_weighting(labels, "sqrt")
+    assert sqrt["b"] == np.sqrt(5.0) and sqrt["a"] == np.sqrt(10 / 18)
