@@ -16,6 +16,7 @@ from ml.serving.ensemble import (
     MEMBERS,
     MIX_TOLERANCE,
     Encoder,
+    Lexical,
     accuracy_macro_f1,
     calibrate,
     calibrate_members,
@@ -32,6 +33,21 @@ from ml.serving.ensemble import (
 from ml.training import calibration, evaluation, quantization
 
 
+def fit_lexical_member(*, out_dir: Path, split_parts: dict, labels: Sequence[str]) -> Lexical:
+    """The lexical member, trained on "train" with the class weighting validation prefers."""
+    known = set(labels)
+    train = [e for e in split_parts["train"] if e.label in known]
+    validation = [e for e in split_parts["validation"] if e.label in known]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return fit_lexical(
+        [e.text for e in train],
+        [e.label for e in train],
+        labels,
+        out_dir / "lexical.npz",
+        validation=([e.text for e in validation], [e.label for e in validation]),
+    )
+
+
 def fit_serving(
     *,
     model_dir: Path,
@@ -41,6 +57,7 @@ def fit_serving(
     max_length: int,
     int8: bool = True,
     refit: bool = False,
+    lexical: Lexical | None = None,
 ):
     """Build ``serving/`` and return (ensemble config, member reports on the eval split, served proba).
 
@@ -67,13 +84,8 @@ def fit_serving(
     for name, examples in parts.items():
         logits[name], raw = encoder.run([e.text for e in examples])
         features[name] = normalise(raw)
-    lexical = fit_lexical(
-        [e.text for e in train],
-        [e.label for e in train],
-        labels,
-        out_dir / "lexical.npz",
-        validation=([e.text for e in validation], [e.label for e in validation]),
-    )
+    if lexical is None:
+        lexical = fit_lexical_member(out_dir=out_dir, split_parts=split_parts, labels=labels)
     y = {name: np.array([label_index.get(e.label, -1) for e in examples]) for name, examples in parts.items()}
     index = np.vstack([features["train"], features["validation"]])
     index_y = np.concatenate([y["train"], y["validation"]]).astype(np.int64)
