@@ -235,7 +235,7 @@ def user_path(work: Path, train: list[dict], test: list[dict], mapping: dict, tr
     predictor = inference.load_champion()
     documents = []
     for row in readers.read_rows(work / "test.csv"):
-        parsed = Predict._parse(row, readers.parse_mapping(test_maps, _fields()), True, "test.csv")
+        parsed = Predict._parse(row, readers.parse_mapping(test_maps, _fields()), True, "test.csv", "file")
         documents.append(parsed.get("document"))
     texts = predictor.inputs(documents, inference.documents_contexts(documents))
     logits, raw = predictor.encoder.run(texts)
