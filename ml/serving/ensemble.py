@@ -96,7 +96,8 @@ class Lexical:
         self.char_vocabulary = {term: i for i, term in enumerate(char_terms)}
         self.idf, self.coef, self.intercept = idf, coef, intercept
         self.char_idf = char_idf if char_idf is not None else np.zeros(0)
-        self.class_weight, self.class_weight_scores = "", {}  # set by fit_lexical
+        self.class_weight = ""  # set by fit_lexical, with the validation scores behind the choice
+        self.class_weight_scores: dict[str, dict] = {}
 
     @classmethod
     def load(cls, path: Path) -> "Lexical":
