@@ -22,6 +22,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,8 @@ import numpy as np
 from ml.core import registry
 from ml.core.dataset import build_dataset, example_from_ticket, ticket_code_map, ticket_context
 from ml.core.serialization import serialize
-from ml.training.fine_tuning import JsonConfig, _offline, adamw, batched_logits
+from ml.training.fine_tuning import JsonConfig, _offline, _quiet_transformers, batched_logits
+from ml.training.steps import TrainingSteps, adamw
 from repair_center import selectors
 from repair_center.models import Ticket
 
@@ -255,18 +257,10 @@ def distil(
     """Train a student on the teacher's soft labels; returns the saved student directory."""
     _offline()
     import torch
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        get_linear_schedule_with_warmup,
-    )
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    _quiet_transformers()
     config = config or DistillationConfig()
     teacher_root = registry.verify(teacher_version).path
-    teacher_dir = teacher_root / "model"
     max_length = config.max_length or int(teacher_version.hyperparameters.get("max_length") or 128)
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
@@ -275,73 +269,17 @@ def distil(
     data = collect_data(teacher_version, teacher_root, config)
     if not data.texts:
         raise ValueError("no tickets to distil on")
-    tokenizer = AutoTokenizer.from_pretrained(teacher_dir, local_files_only=True)
-    teacher = AutoModelForSequenceClassification.from_pretrained(teacher_dir, local_files_only=True)
-    soft = torch.from_numpy(batched_logits(teacher, tokenizer, data.texts, max_length=max_length))
-    id2label = dict(enumerate(teacher_version.label_set))
-    student = build_student(teacher, config, len(id2label), id2label)
-    del teacher
-
-    encoded = tokenizer(data.texts, truncation=True, max_length=max_length)["input_ids"]
-    labels = torch.tensor(data.labels)
-    optimizer = adamw(student.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil(len(encoded) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    scheduler = get_linear_schedule_with_warmup(
-        optimizer, int(total_steps * config.warmup_ratio), total_steps
+    tokenizer, student, soft = _teacher_labels_and_student(
+        teacher_version, teacher_root / "model", data, config, max_length
     )
-    pad = tokenizer.pad_token_id or 0
-    history, step = [], 0
-    for epoch in range(1, config.epochs + 1):
-        student.train()
-        order = list(range(len(encoded)))
-        rng.shuffle(order)
-        losses = []
-        for start in range(0, len(order), config.batch_size):
-            idx = order[start : start + config.batch_size]
-            width = max(len(encoded[i]) for i in idx)
-            input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                input_ids[row, : len(encoded[i])] = torch.tensor(encoded[i])
-                mask[row, : len(encoded[i])] = 1
-            logits = student(input_ids=input_ids, attention_mask=mask).logits
-            loss = distil_loss(
-                logits, soft[idx], labels[idx], temperature=config.temperature, alpha=config.alpha
-            )
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            step += 1
-            losses.append(loss.item())
-            if progress:
-                progress(
-                    {
-                        "phase": "distilling",
-                        "epoch": epoch,
-                        "epochs": config.epochs,
-                        "step": step,
-                        "total_steps": total_steps,
-                        "loss": round(losses[-1], 4),
-                    }
-                )
-        history.append(
-            {
-                "epoch": epoch,
-                "loss": round(sum(losses) / len(losses), 4),
-                "first_batch_loss": round(losses[0], 4),
-                "last_batch_loss": round(losses[-1], 4),
-            }
-        )
+    encoded = tokenizer(data.texts, truncation=True, max_length=max_length)["input_ids"]
+    batch_of = partial(_padded_batch, encoded, tokenizer.pad_token_id or 0)
+    history = _train_epochs(
+        student, batch_of, len(encoded), soft, torch.tensor(data.labels), config, rng, progress
+    )
 
     output_dir = Path(output_dir) if output_dir else registry.staging_dir() / "student"
-    if output_dir.exists():
-        shutil.rmtree(output_dir)
-    student.eval()
-    student.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
+    _save(student, tokenizer, output_dir)
     info = {
         "teacher_version": teacher_version.pk,
         "config": config.to_json(),
@@ -357,3 +295,93 @@ def distil(
     }
     (output_dir / INFO).write_text(json.dumps(info, indent=1, sort_keys=True))
     return output_dir
+
+
+def _teacher_labels_and_student(teacher_version, teacher_dir: Path, data, config, max_length: int):
+    """The teacher's tokenizer, a student built from the teacher, and the teacher's logits on every
+    text (the soft labels); the teacher itself is let go."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(teacher_dir, local_files_only=True)
+    teacher = AutoModelForSequenceClassification.from_pretrained(teacher_dir, local_files_only=True)
+    soft = torch.from_numpy(batched_logits(teacher, tokenizer, data.texts, max_length=max_length))
+    id2label = dict(enumerate(teacher_version.label_set))
+    student = build_student(teacher, config, len(id2label), id2label)
+    return tokenizer, student, soft
+
+
+def _padded_batch(encoded: Sequence[list[int]], pad: int, idx: Sequence[int]) -> tuple:
+    """Token ids and attention mask of the rows ``idx``, padded to the longest of them."""
+    import torch
+
+    width = max(len(encoded[i]) for i in idx)
+    input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(idx), width), dtype=torch.long)
+    for row, i in enumerate(idx):
+        input_ids[row, : len(encoded[i])] = torch.tensor(encoded[i])
+        mask[row, : len(encoded[i])] = 1
+    return input_ids, mask
+
+
+def _train_epochs(student, batch_of, n_rows: int, soft, labels, config, rng, progress) -> list[dict]:
+    """``config.epochs`` shuffled passes over the rows with a linear warm-up and decay; returns
+    each epoch's mean, first and last batch loss."""
+    from transformers import get_linear_schedule_with_warmup
+
+    def loss_of(idx):
+        input_ids, mask = batch_of(idx)
+        logits = student(input_ids=input_ids, attention_mask=mask).logits
+        return distil_loss(logits, soft[idx], labels[idx], temperature=config.temperature, alpha=config.alpha)
+
+    optimizer = adamw(student.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    total_steps = math.ceil(n_rows / config.batch_size) * config.epochs
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(total_steps * config.warmup_ratio), total_steps
+    )
+    steps = TrainingSteps(model=student, optimizer=optimizer, loss_of=loss_of, scheduler=scheduler)
+    history = []
+    for epoch in range(1, config.epochs + 1):
+        student.train()
+        order = list(range(n_rows))
+        rng.shuffle(order)
+        batches = [order[start : start + config.batch_size] for start in range(0, n_rows, config.batch_size)]
+        report = None
+        if progress:
+            report = partial(
+                _report, progress, steps, epoch=epoch, epochs=config.epochs, total_steps=total_steps
+            )
+        losses = steps.run(batches, progress=report)
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": round(sum(losses) / len(losses), 4),
+                "first_batch_loss": round(losses[0], 4),
+                "last_batch_loss": round(losses[-1], 4),
+            }
+        )
+    return history
+
+
+def _report(
+    progress: Progress, steps: TrainingSteps, loss: float, *, epoch: int, epochs: int, total_steps: int
+):
+    progress(
+        {
+            "phase": "distilling",
+            "epoch": epoch,
+            "epochs": epochs,
+            "step": steps.step,
+            "total_steps": total_steps,
+            "loss": round(loss, 4),
+        }
+    )
+
+
+def _save(student, tokenizer, output_dir: Path) -> None:
+    """The student and the teacher's tokenizer, in place of whatever ``output_dir`` held."""
+    if output_dir.exists():
+        shutil.rmtree(output_dir)
+    student.eval()
+    student.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
