@@ -112,11 +112,92 @@ def tickets_upsert(
     return done
 
 
+@dataclass(slots=True)
+class _Refs:
+    """What a round's documents refer to, by the codes they use: site ids, (element id, vendor)
+    by serial or name, and resolution ids."""
+
+    sites: dict[str, int]
+    elements: dict[str, tuple[int, str]]
+    resolutions: dict[str, int]
+
+    def errors(self, doc: TicketDoc) -> dict[str, list[str]]:
+        errors: dict[str, list[str]] = {}
+        if doc.site and doc.site not in self.sites:
+            errors["site"] = [f"unknown site code {doc.site!r}; load sites first or use create-missing"]
+        if doc.resolution and doc.resolution not in self.resolutions:
+            errors["resolution"] = [
+                f"{doc.resolution!r} is not in the resolution catalogue; add it or use create-missing"
+            ]
+        return errors
+
+    def vendor(self, doc: TicketDoc) -> str:
+        return self.elements.get(doc.element, (None, ""))[1]
+
+
+@dataclass(slots=True)
+class _Stored:
+    """The round's tickets already stored, locked for the round: (id, content hash, revision) by
+    key, their tracked fields by id, and the labels engineers set on them."""
+
+    existing: dict[tuple[str, str], tuple[int, str, int]]
+    rows: dict[int, dict]
+    labels: dict
+
+
+# A ticket to write: the item's index, its document as stored, and the row.
+_Write = tuple[int, TicketDoc, Ticket]
+
+_UPDATED_FIELDS = [
+    "title",
+    "description",
+    "status",
+    "priority",
+    "opened_at",
+    "resolved_at",
+    "site_id",
+    "element_id",
+    "element_ref",
+    "resolution_id",
+    "resolution_notes",
+    "attributes",
+    "resolved_by",
+    "source_status",
+    "content_hash",
+    "revision",
+    "updated_at",
+]
+
+
 @transaction.atomic
 def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
+    """One round of items with distinct keys: judged, written with their codes, events and change
+    history, in one transaction."""
     if not items:
         return []
     docs = [doc for _, doc in items]
+    refs = _Refs(
+        sites=_site_ids(docs, create_missing=create_missing),
+        elements=_element_refs(docs),
+        resolutions=_resolution_ids(docs, create_missing=create_missing),
+    )
+    stored = _lock_stored(docs)
+    now = timezone.now()
+    out, to_create, to_update = _judge(items, refs, stored, now=now)
+    kept = _write_tickets(to_create, to_update)
+    unmapped, unknown_kinds = _write_codes_and_events(to_create + to_update, refs, kept)
+    if to_update:
+        pairs = [(stored.rows[t.id], t) for _, _, t in to_update]
+        _insert_rows(TicketChange, history.CHANGE_COLUMNS, history.source_change_rows(pairs, now=now))
+    record_unmapped(unmapped)
+    record_unknown_event_kinds(unknown_kinds)
+    out.extend((i, ItemResult(i, doc.external_id, "created", id=t.id)) for i, doc, t in to_create)
+    out.extend((i, ItemResult(i, doc.external_id, "updated", id=t.id)) for i, doc, t in to_update)
+    return out
+
+
+def _site_ids(docs: Sequence[TicketDoc], *, create_missing: bool) -> dict[str, int]:
+    """Site ids by code; with ``create_missing``, unknown codes become sites that need curation."""
     site_codes = {d.site for d in docs if d.site}
     sites = dict(Site.objects.filter(code__in=site_codes).values_list("code", "id"))
     missing_sites = site_codes - set(sites)
@@ -125,7 +206,11 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
             [Site(code=code, name=code, needs_curation=True) for code in missing_sites], ignore_conflicts=True
         )
         sites = dict(Site.objects.filter(code__in=site_codes).values_list("code", "id"))
+    return sites
 
+
+def _element_refs(docs: Sequence[TicketDoc]) -> dict[str, tuple[int, str]]:
+    """(element id, vendor) by serial and by name; a serial wins over another element's name."""
     element_refs = {d.element for d in docs if d.element}
     elements: dict[str, tuple[int, str]] = {}
     for pk, serial, name, vendor in NetworkElement.objects.filter(
@@ -134,14 +219,21 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
         if name:
             elements.setdefault(name, (pk, vendor))
         elements[serial] = (pk, vendor)
+    return elements
 
+
+def _resolution_ids(docs: Sequence[TicketDoc], *, create_missing: bool) -> dict[str, int]:
     resolutions = resolution_ids()
     unknown = {d.resolution for d in docs if d.resolution and d.resolution not in resolutions}
     if unknown and create_missing:
         resolutions = create_missing_resolutions(unknown)
+    return resolutions
 
+
+def _lock_stored(docs: Sequence[TicketDoc]) -> _Stored:
+    """The documents' stored tickets, locked (SELECT ... FOR UPDATE) until the round commits."""
     existing: dict[tuple[str, str], tuple[int, str, int]] = {}
-    stored: dict[int, dict] = {}
+    rows: dict[int, dict] = {}
     by_source: dict[str, list[str]] = {}
     for d in docs:
         by_source.setdefault(d.source, []).append(d.external_id)
@@ -152,55 +244,35 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
             .values("id", "external_id", "content_hash", "revision", *history.TRACKED)
         ):
             existing[(src, row["external_id"])] = (row["id"], row["content_hash"], row["revision"])
-            stored[row["id"]] = row
+            rows[row["id"]] = row
     # Labels set by engineers survive a source that sends the ticket again without one.
     labels = engineer_labels([found[0] for found in existing.values()])
+    return _Stored(existing=existing, rows=rows, labels=labels)
 
+
+def _judge(items, refs: _Refs, stored: _Stored, *, now) -> tuple[list, list[_Write], list[_Write]]:
+    """Each item rejected (unknown references), unchanged (same content hash), or a ticket to
+    create or to update at the next revision."""
     out: list[tuple[int, ItemResult]] = []
-    to_create: list[tuple[int, TicketDoc, Ticket]] = []
-    to_update: list[tuple[int, TicketDoc, Ticket]] = []
-    now = timezone.now()
+    to_create: list[_Write] = []
+    to_update: list[_Write] = []
     for i, doc in items:
-        errors: dict[str, list[str]] = {}
-        if doc.site and doc.site not in sites:
-            errors["site"] = [f"unknown site code {doc.site!r}; load sites first or use create-missing"]
-        if doc.resolution and doc.resolution not in resolutions:
-            errors["resolution"] = [
-                f"{doc.resolution!r} is not in the resolution catalogue; add it or use create-missing"
-            ]
+        errors = refs.errors(doc)
         if errors:
             out.append((i, ItemResult(i, doc.external_id, "rejected", errors=errors)))
             continue
-        found = existing.get(doc.key)
+        found = stored.existing.get(doc.key)
         source_status = doc.status
         # So does a status engineers set, until the source sends a status of its own.
-        doc = history.keep_workflow_status(doc, stored.get(found[0]) if found else None)
-        doc, resolved_by = keep_engineer_label(doc, labels.get(found[0]) if found else None)
-        content_hash = doc.content_hash()
-        element_id, _ = elements.get(doc.element, (None, ""))
-        fields = dict(
-            title=doc.title,
-            description=doc.description,
-            status=doc.status,
-            priority=doc.priority,
-            opened_at=doc.opened_at,
-            resolved_at=doc.resolved_at,
-            site_id=sites.get(doc.site),
-            element_id=element_id,
-            element_ref=doc.element,
-            resolution_id=resolutions.get(doc.resolution),
-            resolution_notes=doc.resolution_notes,
-            attributes=doc.attributes,
-            resolved_by=resolved_by,
-            source_status=source_status,
-            content_hash=content_hash,
-        )
+        doc = history.keep_workflow_status(doc, stored.rows.get(found[0]) if found else None)
+        doc, resolved_by = keep_engineer_label(doc, stored.labels.get(found[0]) if found else None)
+        fields = _ticket_fields(doc, refs, resolved_by=resolved_by, source_status=source_status)
         if found is None:
             ticket = Ticket(
                 source=doc.source, external_id=doc.external_id, created_at=now, updated_at=now, **fields
             )
             to_create.append((i, doc, ticket))
-        elif found[1] == content_hash:
+        elif found[1] == fields["content_hash"]:
             out.append((i, ItemResult(i, doc.external_id, "unchanged", id=found[0])))
         else:
             ticket = Ticket(
@@ -212,47 +284,58 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
                 **fields,
             )
             to_update.append((i, doc, ticket))
+    return out, to_create, to_update
 
+
+def _ticket_fields(doc: TicketDoc, refs: _Refs, *, resolved_by, source_status) -> dict[str, Any]:
+    element_id, _ = refs.elements.get(doc.element, (None, ""))
+    return dict(
+        title=doc.title,
+        description=doc.description,
+        status=doc.status,
+        priority=doc.priority,
+        opened_at=doc.opened_at,
+        resolved_at=doc.resolved_at,
+        site_id=refs.sites.get(doc.site),
+        element_id=element_id,
+        element_ref=doc.element,
+        resolution_id=refs.resolutions.get(doc.resolution),
+        resolution_notes=doc.resolution_notes,
+        attributes=doc.attributes,
+        resolved_by=resolved_by,
+        source_status=source_status,
+        content_hash=doc.content_hash(),
+    )
+
+
+def _write_tickets(to_create: list[_Write], to_update: list[_Write]) -> dict[int, list]:
+    """Inserts and updates the tickets and drops the updated ones' codes and events; returns the
+    correlated events of updated tickets that are kept (read before they go)."""
     _insert_tickets([t for _, _, t in to_create])
-    if to_update:
-        Ticket.objects.bulk_update(
-            [t for _, _, t in to_update],
-            [
-                "title",
-                "description",
-                "status",
-                "priority",
-                "opened_at",
-                "resolved_at",
-                "site_id",
-                "element_id",
-                "element_ref",
-                "resolution_id",
-                "resolution_notes",
-                "attributes",
-                "resolved_by",
-                "source_status",
-                "content_hash",
-                "revision",
-                "updated_at",
-            ],
-        )
-        changed_ids = [t.id for _, _, t in to_update]
-        kept = correlation.kept_events(changed_ids)  # before they go with the rest
-        TicketErrorCode.objects.filter(ticket_id__in=changed_ids).delete()
-        TicketEvent.objects.filter(ticket_id__in=changed_ids).delete()
-    else:
-        kept = {}
-    # The alarms of each ticket's element and site join its events (services/correlation.py).
-    alarm_events = correlation.alarm_events_for([correlation.Span.of(t) for _, _, t in to_create + to_update])
+    if not to_update:
+        return {}
+    Ticket.objects.bulk_update([t for _, _, t in to_update], _UPDATED_FIELDS)
+    changed_ids = [t.id for _, _, t in to_update]
+    kept = correlation.kept_events(changed_ids)  # before they go with the rest
+    TicketErrorCode.objects.filter(ticket_id__in=changed_ids).delete()
+    TicketEvent.objects.filter(ticket_id__in=changed_ids).delete()
+    return kept
 
+
+def _write_codes_and_events(
+    writes: list[_Write], refs: _Refs, kept: dict[int, list]
+) -> tuple[Counter, Counter]:
+    """The written tickets' error codes and events, mapped to the catalogue for the element's
+    vendor; returns the codes (by vendor) and event kinds the catalogue does not know, counted."""
+    # The alarms of each ticket's element and site join its events (services/correlation.py).
+    alarm_events = correlation.alarm_events_for([correlation.Span.of(t) for _, _, t in writes])
     mapper = CodeMapper()
     unmapped: Counter[tuple[str, str]] = Counter()
     unknown_kinds: Counter[str] = Counter()
     code_rows: list[tuple] = []
     event_rows: list[tuple] = []
-    for _, doc, ticket in to_create + to_update:
-        vendor = elements.get(doc.element, (None, ""))[1]
+    for _, doc, ticket in writes:
+        vendor = refs.vendor(doc)
         for position, raw in enumerate(doc.error_codes):
             code_id = mapper.map(raw, vendor)
             if code_id is None:
@@ -273,15 +356,7 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
         event_rows.extend((ticket.id, position, *event) for position, event in enumerate(events))
     _insert_rows(TicketErrorCode, _CODE_COLUMNS, code_rows)
     _insert_rows(TicketEvent, _EVENT_COLUMNS, event_rows)
-    if to_update:
-        pairs = [(stored[t.id], t) for _, _, t in to_update]
-        _insert_rows(TicketChange, history.CHANGE_COLUMNS, history.source_change_rows(pairs, now=now))
-    record_unmapped(unmapped)
-    record_unknown_event_kinds(unknown_kinds)
-
-    out.extend((i, ItemResult(i, doc.external_id, "created", id=t.id)) for i, doc, t in to_create)
-    out.extend((i, ItemResult(i, doc.external_id, "updated", id=t.id)) for i, doc, t in to_update)
-    return out
+    return unmapped, unknown_kinds
 
 
 # --- Bulk inserts -------------------------------------------------------------------------------
