@@ -255,97 +255,22 @@ def _train(run, *, config, sources, force, gate, allow, progress) -> TrainingRun
 def _fit_and_register(
     run, dataset: Dataset, split: Split, train, labels, *, config, fingerprint, staging, progress
 ):
-    # The lexical member first: its cost (three fits, one per class weighting, then a refit on every
-    # ticket at the end, about half as much again) comes out of the time budget the fine-tune plans
-    # for, so the whole run keeps to it. 14,243 simulated tickets: 142 CPU-s for the three fits.
-    progress.phase("fitting the lexical member")
-    lexical_started = time.monotonic()
+    """Fit the lexical member and fine-tune the transformer, fit and evaluate the served ensemble,
+    write the reports, and register the staged files as a new version."""
     parts = {"train": train, "validation": split.validation, "eval": split.eval}
-    lexical = ensemble_fit.fit_lexical_member(
-        out_dir=staging / ensemble.SERVING_DIR, split_parts=parts, labels=labels
-    )
-    lexical_s = time.monotonic() - lexical_started
-    fine_tune_config = dataclasses.replace(
-        config, time_budget_s=max(config.time_budget_s / 2, config.time_budget_s - 1.5 * lexical_s)
-    )
-    info = fine_tune(
-        train_texts=[e.text for e in train],
-        train_labels=[e.label for e in train],
-        val_texts=[e.text for e in split.validation if e.label in labels],
-        val_labels=[e.label for e in split.validation if e.label in labels],
-        labels=labels,
-        config=fine_tune_config,
-        output_dir=staging / "model",
-        progress=progress,
+    lexical, lexical_s, fine_tune_config, info = _fit_members(
+        split, train, labels, parts, config=config, staging=staging, progress=progress
     )
     progress.phase("fitting the ensemble and evaluating")
-    eval_texts, eval_labels = [e.text for e in split.eval], [e.label for e in split.eval]
-    # The served predictor (transformer, lexical member and neighbour votes, each calibrated on
-    # validation, then mixed and calibrated) is what gets evaluated, compared with the champion and served.
-    serving, members, served_proba = ensemble_fit.fit_serving(
-        model_dir=staging / "model",
-        out_dir=staging / ensemble.SERVING_DIR,
-        split_parts=parts,
-        labels=labels,
-        max_length=info["max_length"],
-        refit=True,
-        lexical=lexical,  # the files served learn from every labelled ticket; the figures stay held-out
-    )
-    metrics = evaluation.report(eval_labels, served_proba, labels)
-    # ECE before and after calibration on the held-out tickets; past fixes per code and alarm
-    # sequence, counted on the tickets the model learnt from (never the evaluation part).
-    metrics["calibration"].update(calibration.held_out_report(staging / ensemble.SERVING_DIR))
-    patterns.fit_and_store(staging / ensemble.SERVING_DIR, [*split.train, *split.validation])
-    metrics["served"] = serving["served"]
-    metrics["members"] = {name: evaluation.summary(report) for name, report in members.items()}
-    metrics["ensemble"] = {
-        key: serving[key]
-        for key in ("weights", "temperature", "validation", "objective", "lexical_class_weight")
-    }
+    metrics = _fit_serving_and_evaluate(split, labels, parts, info, lexical, staging=staging)
     metrics["ensemble"]["lexical_fit_s"] = round(lexical_s, 1)
     metrics["ensemble"]["fine_tune_budget_s"] = fine_tune_config.time_budget_s
-    baselines = {
-        "runbook": evaluation.report(
-            eval_labels,
-            evaluation.runbook_proba(
-                [e.first_code for e in train],
-                [e.label for e in train],
-                [e.first_code for e in split.eval],
-                labels,
-            ),
-            labels,
-        ),
-        "tfidf_logreg": evaluation.report(
-            eval_labels,
-            evaluation.tfidf_proba([e.text for e in train], [e.label for e in train], eval_texts, labels),
-            labels,
-        ),
-    }
-    split_ids = {
-        part: [e.ticket_id for e in getattr(split, part)] for part in ("train", "validation", "eval")
-    }
-    split_ids["train_sampled"] = sorted(e.ticket_id for e in train)
-    for name, content in (
-        ("metrics.json", metrics),
-        ("baselines.json", baselines),
-        ("split.json", split_ids),
-    ):
-        (staging / name).write_text(json.dumps(content, indent=1, sort_keys=True))
+    baselines = _baselines(split, train, labels)
+    _write_reports(staging, split, train, metrics=metrics, baselines=baselines)
 
     hyperparameters = {**config.to_json(), **{k: info[k] for k in ("max_length", "epochs", "steps")}}
     hyperparameters["base_model"] = info["base_model"]
-    row_counts = {
-        "tickets": dataset.total_tickets,
-        "labelled": dataset.labelled,
-        "excluded_no_fault_found": len(dataset.excluded_no_fault_found),
-        "dropped_rare_classes": len(dataset.examples)
-        - len(split.train)
-        - len(split.validation)
-        - len(split.eval),
-        "train": len(train),
-        "validation": len(split.validation),
-        "eval": len(split.eval),
-    }
+    row_counts = _row_counts(dataset, split, train)
     manifest = {
         "label_map": dict(enumerate(labels)),
         "config": hyperparameters,
@@ -369,6 +294,116 @@ def _fit_and_register(
         metrics=metrics,
         baselines={name: evaluation.summary(m) for name, m in baselines.items()},
     )
+
+
+def _fit_members(split: Split, train, labels, parts, *, config, staging, progress):
+    """The lexical member, then the fine-tuned transformer in the time budget the lexical member
+    left; returns the lexical member, its fitting time, the fine-tune's config and its report."""
+    # The lexical member first: its cost (three fits, one per class weighting, then a refit on every
+    # ticket at the end, about half as much again) comes out of the time budget the fine-tune plans
+    # for, so the whole run keeps to it. 14,243 simulated tickets: 142 CPU-s for the three fits.
+    progress.phase("fitting the lexical member")
+    lexical_started = time.monotonic()
+    lexical = ensemble_fit.fit_lexical_member(
+        out_dir=staging / ensemble.SERVING_DIR, split_parts=parts, labels=labels
+    )
+    lexical_s = time.monotonic() - lexical_started
+    fine_tune_config = dataclasses.replace(
+        config, time_budget_s=max(config.time_budget_s / 2, config.time_budget_s - 1.5 * lexical_s)
+    )
+    info = fine_tune(
+        train_texts=[e.text for e in train],
+        train_labels=[e.label for e in train],
+        val_texts=[e.text for e in split.validation if e.label in labels],
+        val_labels=[e.label for e in split.validation if e.label in labels],
+        labels=labels,
+        config=fine_tune_config,
+        output_dir=staging / "model",
+        progress=progress,
+    )
+    return lexical, lexical_s, fine_tune_config, info
+
+
+def _fit_serving_and_evaluate(split: Split, labels, parts, info, lexical, *, staging) -> dict:
+    """Fit the served predictor and report it on the held-out tickets (the metrics kept on the
+    version), with its members, calibration and past-fix patterns."""
+    # The served predictor (transformer, lexical member and neighbour votes, each calibrated on
+    # validation, then mixed and calibrated) is what gets evaluated, compared with the champion and served.
+    serving, members, served_proba = ensemble_fit.fit_serving(
+        model_dir=staging / "model",
+        out_dir=staging / ensemble.SERVING_DIR,
+        split_parts=parts,
+        labels=labels,
+        max_length=info["max_length"],
+        refit=True,
+        lexical=lexical,  # the files served learn from every labelled ticket; the figures stay held-out
+    )
+    metrics = evaluation.report([e.label for e in split.eval], served_proba, labels)
+    # ECE before and after calibration on the held-out tickets; past fixes per code and alarm
+    # sequence, counted on the tickets the model learnt from (never the evaluation part).
+    metrics["calibration"].update(calibration.held_out_report(staging / ensemble.SERVING_DIR))
+    patterns.fit_and_store(staging / ensemble.SERVING_DIR, [*split.train, *split.validation])
+    metrics["served"] = serving["served"]
+    metrics["members"] = {name: evaluation.summary(report) for name, report in members.items()}
+    metrics["ensemble"] = {
+        key: serving[key]
+        for key in ("weights", "temperature", "validation", "objective", "lexical_class_weight")
+    }
+    return metrics
+
+
+def _baselines(split: Split, train, labels) -> dict:
+    """The runbook (first code's most frequent fix) and TF-IDF with logistic regression, on the
+    same held-out tickets."""
+    eval_labels = [e.label for e in split.eval]
+    return {
+        "runbook": evaluation.report(
+            eval_labels,
+            evaluation.runbook_proba(
+                [e.first_code for e in train],
+                [e.label for e in train],
+                [e.first_code for e in split.eval],
+                labels,
+            ),
+            labels,
+        ),
+        "tfidf_logreg": evaluation.report(
+            eval_labels,
+            evaluation.tfidf_proba(
+                [e.text for e in train], [e.label for e in train], [e.text for e in split.eval], labels
+            ),
+            labels,
+        ),
+    }
+
+
+def _write_reports(staging, split: Split, train, *, metrics: dict, baselines: dict) -> None:
+    """metrics.json, baselines.json and split.json (the tickets of each part) beside the model."""
+    split_ids = {
+        part: [e.ticket_id for e in getattr(split, part)] for part in ("train", "validation", "eval")
+    }
+    split_ids["train_sampled"] = sorted(e.ticket_id for e in train)
+    for name, content in (
+        ("metrics.json", metrics),
+        ("baselines.json", baselines),
+        ("split.json", split_ids),
+    ):
+        (staging / name).write_text(json.dumps(content, indent=1, sort_keys=True))
+
+
+def _row_counts(dataset: Dataset, split: Split, train) -> dict[str, int]:
+    return {
+        "tickets": dataset.total_tickets,
+        "labelled": dataset.labelled,
+        "excluded_no_fault_found": len(dataset.excluded_no_fault_found),
+        "dropped_rare_classes": len(dataset.examples)
+        - len(split.train)
+        - len(split.validation)
+        - len(split.eval),
+        "train": len(train),
+        "validation": len(split.validation),
+        "eval": len(split.eval),
+    }
 
 
 def champion_score(champion: ModelVersion, *, eval_texts, eval_labels) -> float:
