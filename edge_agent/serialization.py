@@ -18,13 +18,20 @@ to readable buckets, so the encoder sees both the order and the spacing of event
 without a time shows "?". Attributes (the export's extra fields) and scalar event attributes
 become ``name=value`` tokens; numbers are bucketed to two significant digits (``name~value``),
 so nearby readings share a token.
+
+Version 3 leaves out events marked ``"scope": "site"`` (alarms correlated from elsewhere on the
+ticket's site): they are context for the people working the ticket (the ticket page shows them) but
+evidence about other equipment, often about other incidents at a busy site, so the model reads only
+the ticket's own events and the alarms of its own element. Of a correlated alarm's attributes only
+the severity is input: its alarm id, scope and alarmed object are bookkeeping (a database id, where
+it was found, an equipment name the unit section already gives).
 """
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-SERIALIZATION_VERSION = 2
+SERIALIZATION_VERSION = 3
 MAX_EVENTS = 24
 MAX_TEXT_CHARS = 1200
 MAX_ATTRIBUTES = 32
@@ -58,6 +65,23 @@ def relative_time(seconds: float) -> str:
         hours, rest = divmod(minutes, 60)
         return f"{sign}{hours}h{(rest // 15) * 15:02d}m"
     return f"{sign}{minutes // (24 * 60)}d"
+
+
+# attrs of an event correlated from the alarm stream (repair_center.services.correlation) that say
+# where it came from, not what happened: never model input.
+CORRELATION_KEYS = ("alarm", "scope", "object")
+
+
+def is_model_input(event: Mapping[str, Any]) -> bool:
+    """False for an alarm from elsewhere on the ticket's site: shown on the ticket, not fed to the model."""
+    attrs = event.get("attrs")
+    return not (isinstance(attrs, Mapping) and "alarm" in attrs and attrs.get("scope") == "site")
+
+
+def _event_attrs(attrs: Mapping[str, Any]) -> Mapping[str, Any]:
+    if "alarm" not in attrs:
+        return attrs
+    return {name: value for name, value in attrs.items() if name not in CORRELATION_KEYS}
 
 
 def _clean(text: object) -> str:
@@ -136,7 +160,7 @@ def serialize(
         if codes:
             parts.append("[codes] " + " ".join(code_map.get(c, c) for c in codes))
 
-        events = list(ticket.get("events") or ())[-MAX_EVENTS:]
+        events = [e for e in ticket.get("events") or () if is_model_input(e)][-MAX_EVENTS:]
         if events:
             times = [_parse(e.get("at")) for e in events]
             anchor = _parse(ticket.get("opened_at")) or next((t for t in reversed(times) if t), None)
@@ -149,7 +173,7 @@ def serialize(
                     piece += f" {code_map.get(code, code)}"
                 attrs = event.get("attrs")
                 if isinstance(attrs, Mapping) and attrs:
-                    piece = " ".join([piece, *_pairs(attrs, MAX_EVENT_ATTRS)])
+                    piece = " ".join([piece, *_pairs(_event_attrs(attrs), MAX_EVENT_ATTRS)])
                 rendered.append(piece)
             parts.append("[events] " + " | ".join(rendered))
 

@@ -4,10 +4,13 @@ ticket opened, later ones until it is resolved, and a new recommendation when th
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.urls import reverse
 
+from ml.core.dataset import ticket_code_map, ticket_context
+from ml.core.serialization import serialize
 from repair_center import tasks
 from repair_center.models import Ticket, TicketChange
-from repair_center.selectors import ticket_document
+from repair_center.selectors import ticket_detail, ticket_document
 from repair_center.services.alarms import alarms_upsert
 from repair_center.services.tickets import tickets_upsert
 from repair_center.signals import tickets_changed
@@ -87,6 +90,25 @@ def test_a_new_ticket_gets_the_alarms_of_its_element_and_marked_ones_of_its_site
         (-4 * m, "alarm_raised", "NL-SFP", "element"),
         (20 * m, "alarm_cleared", "NL-SFP", "element"),
     ]
+
+
+def test_site_alarms_are_shown_on_the_ticket_but_not_fed_to_the_model(site, engineer, client):
+    raise_alarm("sfp", "RU-1", -4, code="NL-SFP")
+    raise_alarm("mains", "PSU-1", -30, code="NL-MAINS")
+    ticket = open_ticket()
+
+    client.force_login(engineer)
+    page = client.get(reverse("ticket-detail", args=[ticket.pk])).content.decode()
+    assert "NL-MAINS" in page and "elsewhere on the site (PSU-1)" in page and "NL-SFP" in page
+    text = model_input(ticket)
+    assert "-4m alarm_raised NL-SFP" in text and "NL-MAINS" not in text
+
+
+def model_input(ticket: Ticket) -> str:
+    """The ticket as training (ml.core.dataset) serialises it for the model."""
+    ticket = ticket_detail().get(pk=ticket.pk)
+    document = ticket_document(ticket)
+    return serialize(document, context=ticket_context(ticket), code_map=ticket_code_map(ticket))
 
 
 def test_a_source_update_keeps_the_alarm_events_without_doubling_them(site):

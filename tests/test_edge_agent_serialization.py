@@ -5,5 +5,13 @@ from ml.core import serialization as central_serialization
 
 
 def test_central_serialises_with_the_code_the_agent_carries():
-    for name in ("serialize", "relative_time", "SERIALIZATION_VERSION", "MAX_EVENTS", "MAX_TEXT_CHARS"):
+    names = (
+        "serialize",
+        "is_model_input",
+        "relative_time",
+        "SERIALIZATION_VERSION",
+        "MAX_EVENTS",
+        "MAX_TEXT_CHARS",
+    )
+    for name in names:
         assert getattr(central_serialization, name) is getattr(edge_serialization, name), name

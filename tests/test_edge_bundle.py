@@ -88,11 +88,11 @@ def test_an_extra_file_not_covered_by_the_manifest_is_refused(tmp_path):
 
 
 def test_the_agent_refuses_a_bundle_trained_on_the_previous_serialisation(tmp_path, monkeypatch):
-    # Version 2 added site codes, attributes and bucketed readings: a v1 model never saw those tokens.
-    assert SERIALIZATION_VERSION == 2
-    monkeypatch.setattr(bundles, "SERIALIZATION_VERSION", 1)
+    # Version 3 leaves site-scope alarms and correlation bookkeeping out: a v2 model was trained on them.
+    assert SERIALIZATION_VERSION == 3
+    monkeypatch.setattr(bundles, "SERIALIZATION_VERSION", 2)
     old = build_test_bundle(tmp_path / "old.zip", version="old")
-    with pytest.raises(edge_bundle.BundleError, match="bundle wants serialisation v1, this agent has v2"):
+    with pytest.raises(edge_bundle.BundleError, match="bundle wants serialisation v2, this agent has v3"):
         edge_bundle.verify_bundle(old, signing.public_key_pem())
 
 

@@ -1,5 +1,5 @@
 from edge_agent.serialization import bucket
-from ml.core.serialization import relative_time, serialize
+from ml.core.serialization import MAX_EVENTS, is_model_input, relative_time, serialize
 
 TICKET = {
     "external_id": "T-1",
@@ -100,3 +100,31 @@ def test_the_edge_agent_serialises_a_ticket_with_attributes_exactly_as_central(t
     central = serialize({**document, "site": "S-7"}, context=central_context)
     assert serialize(document, context=edge_context) == central
     assert "code=S-7 region=south" in central and "category=Power volume~12" in central
+
+
+def test_alarms_from_elsewhere_on_the_site_are_left_out_of_the_model_input():
+    element = {"at": "2026-01-01T11:56:00Z", "kind": "alarm_raised", "code": "SFP_RX_LOW",
+               "attrs": {"alarm": 7, "scope": "element", "object": "RU-1"}}  # fmt: skip
+    site = {"at": "2026-01-01T11:30:00Z", "kind": "alarm_raised", "code": "MAINS_FAIL",
+            "attrs": {"alarm": 8, "scope": "site", "object": "PSU-1"}}  # fmt: skip
+    text = serialize({"opened_at": "2026-01-01T12:00:00Z", "events": [site, element]})
+    assert text == "[events] -4m alarm_raised SFP_RX_LOW"  # no alarm id, scope or object tokens
+    assert is_model_input(element) and not is_model_input(site)
+    assert is_model_input({"kind": "config_change", "attrs": None})
+    assert is_model_input({"kind": "power", "attrs": {"scope": "site"}})  # a source's own event
+
+
+def test_site_alarms_do_not_use_up_the_event_budget():
+    site = [{"at": f"2026-01-01T11:{m:02d}:00Z", "kind": "alarm_raised", "code": "X",
+             "attrs": {"alarm": m, "scope": "site"}} for m in range(MAX_EVENTS)]  # fmt: skip
+    own = {"at": "2026-01-01T10:00:00Z", "kind": "software_upgrade", "code": None, "attrs": {}}
+    text = serialize({"opened_at": "2026-01-01T12:00:00Z", "events": [own, *site]})
+    assert text == "[events] -2h00m software_upgrade"
+
+
+def test_a_correlated_alarm_keeps_its_severity_and_an_own_event_all_its_attributes():
+    attrs = {"alarm": 7, "scope": "element", "object": "RU-1", "severity": "major"}
+    correlated = {"at": "2026-01-01T11:56:00Z", "kind": "alarm_raised", "code": "SFP_RX_LOW", "attrs": attrs}
+    own = {"at": "2026-01-01T11:58:00Z", "kind": "power", "attrs": {"object": "PSU-2", "scope": "rack"}}
+    text = serialize({"opened_at": "2026-01-01T12:00:00Z", "events": [correlated, own]})
+    assert text == "[events] -4m alarm_raised SFP_RX_LOW severity=major | -2m power object=PSU-2 scope=rack"

@@ -5,8 +5,16 @@ from edge_agent.serialization import (
     MAX_EVENTS,
     MAX_TEXT_CHARS,
     SERIALIZATION_VERSION,
+    is_model_input,
     relative_time,
     serialize,
 )
 
-__all__ = ["MAX_EVENTS", "MAX_TEXT_CHARS", "SERIALIZATION_VERSION", "relative_time", "serialize"]
+__all__ = [
+    "MAX_EVENTS",
+    "MAX_TEXT_CHARS",
+    "SERIALIZATION_VERSION",
+    "is_model_input",
+    "relative_time",
+    "serialize",
+]
