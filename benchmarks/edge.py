@@ -202,9 +202,13 @@ def agent_peak_rss_mb(bundle_path: Path, work: Path, texts: list[str]) -> float:
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE",)}
     agent = [sys.executable, "-c", AGENT_SCRIPT, str(bundle_path), str(key_path), str(texts_path)]
     result = subprocess.run(
-        [sys.executable, "-c", LAUNCHER, *agent], capture_output=True, text=True, env=env, check=False,
+        [sys.executable, "-c", LAUNCHER, *agent],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
         cwd=ROOT,
-    )  # fmt: skip
+    )
     if result.returncode != 0:
         raise RuntimeError(f"the agent process failed:\n{result.stderr}")
     return int(result.stdout.strip().splitlines()[-1]) / 1024  # kilobytes on Linux
@@ -333,13 +337,19 @@ def measure(teacher, bundle, work: Path, *, single: int = SINGLE_SAMPLES, repeat
         "student_int8_onnx": agent_predictors(model),
         "student_int8_onnx_default_session": onnx_predictors(folder, max_length),
     }
-    sizes = {"teacher_fp32": _dir_bytes(teacher_dir), "pipeline_fp32": _dir_bytes(teacher_dir),
-             "student_fp32": _dir_bytes(student_dir), "student_int8_onnx": bundle.bytes,
-             "student_int8_onnx_default_session": bundle.bytes}  # fmt: skip
+    sizes = {
+        "teacher_fp32": _dir_bytes(teacher_dir),
+        "pipeline_fp32": _dir_bytes(teacher_dir),
+        "student_fp32": _dir_bytes(student_dir),
+        "student_int8_onnx": bundle.bytes,
+        "student_int8_onnx_default_session": bundle.bytes,
+    }
     common = (texts, gold, labels, single)
     rows = [_row(name, sizes[name], *pair, *common) for name, pair in predictors.items()]
-    timed = {name: predictors[name][0] for name in ("pipeline_fp32", "student_int8_onnx",
-                                                    "student_int8_onnx_default_session")}  # fmt: skip
+    timed = {
+        name: predictors[name][0]
+        for name in ("pipeline_fp32", "student_int8_onnx", "student_int8_onnx_default_session")
+    }
     repeated = repeated_timings(timed, model, examples, texts, single=single, repeats=repeats)
     rss = agent_peak_rss_mb(Path(bundle.path), work, texts)
     by_name = {row["name"]: row for row in rows}
@@ -427,9 +437,13 @@ def main() -> None:
         django.setup()
         teacher, bundle = reused() if args.reuse else prepare(args, work)
         result = measure(teacher, bundle, work, single=args.single, repeats=args.repeats)
-    result["setup"].update(tickets=args.tickets, teacher_epochs=args.teacher_epochs,
-                           student_epochs=args.student_epochs, student_lr=args.student_lr,
-                           augment=args.augment)  # fmt: skip
+    result["setup"].update(
+        tickets=args.tickets,
+        teacher_epochs=args.teacher_epochs,
+        student_epochs=args.student_epochs,
+        student_lr=args.student_lr,
+        augment=args.augment,
+    )
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

@@ -27,9 +27,25 @@ from pathlib import Path
 STAGES = ("serialise", "tokenise", "build_arrays", "session_run", "softmax_and_head", "python")
 # Flags that decide which int8 kernels onnxruntime can use (x86-64 and ARM).
 FLAGS_OF_INTEREST = (
-    "sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
-    "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16", "asimd", "asimddp", "i8mm", "sve",
-)  # fmt: skip
+    "sse4_1",
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "amx_int8",
+    "amx_bf16",
+    "asimd",
+    "asimddp",
+    "i8mm",
+    "sve",
+)
 
 
 def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:

@@ -206,8 +206,15 @@ def user_path(work: Path, train: list[dict], test: list[dict], mapping: dict, tr
     maps = [f"{field}={column}" for field, column in mapping.items()]
     t0 = time.monotonic()
     out = io.StringIO()
-    call_command("import_tickets", str(work / "train.csv"), source=SOURCE, map=maps, create_missing=True,
-                 stdout=out, stderr=out)  # fmt: skip
+    call_command(
+        "import_tickets",
+        str(work / "train.csv"),
+        source=SOURCE,
+        map=maps,
+        create_missing=True,
+        stdout=out,
+        stderr=out,
+    )
     import_s = time.monotonic() - t0
     t0 = time.monotonic()
     try:
@@ -218,8 +225,14 @@ def user_path(work: Path, train: list[dict], test: list[dict], mapping: dict, tr
     train_s = time.monotonic() - t0
     t0 = time.monotonic()
     test_maps = [m for m in maps if not m.startswith("resolution=")]
-    call_command("predict", str(work / "test.csv"), output=str(work / "predicted.jsonl"), map=test_maps,
-                 stdout=out, stderr=out)  # fmt: skip
+    call_command(
+        "predict",
+        str(work / "test.csv"),
+        output=str(work / "predicted.jsonl"),
+        map=test_maps,
+        stdout=out,
+        stderr=out,
+    )
     predict_s = time.monotonic() - t0
     lines = [json.loads(line) for line in (work / "predicted.jsonl").read_text().splitlines()]
     predicted = [
@@ -294,8 +307,12 @@ def run_dataset(spec: dict, *, max_rows: int | None, train_options: dict) -> dic
 
     rows, mapping = canonical_rows(spec)
     train, test = split(rows, mapping["resolution"], max_rows)
-    result = {"name": spec["name"], "train": len(train), "test": len(test),
-              "classes": len({r[mapping["resolution"]] for r in train + test})}  # fmt: skip
+    result = {
+        "name": spec["name"],
+        "train": len(train),
+        "test": len(test),
+        "classes": len({r[mapping["resolution"]] for r in train + test}),
+    }
     result["rows"] = baselines(train, test, mapping)
     print(
         f"{spec['name']}: {len(train)} train, {len(test)} test; baselines {result['rows']}", file=sys.stderr

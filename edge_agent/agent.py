@@ -157,9 +157,13 @@ class Agent:
         self.model = model
 
     def install(
-        self, path: Path, *, expected_sha256: str | None = None, identity_sha256: str | None = None,
+        self,
+        path: Path,
+        *,
+        expected_sha256: str | None = None,
+        identity_sha256: str | None = None,
         transfer: dict[str, Any] | None = None,
-    ) -> bool:  # fmt: skip
+    ) -> bool:
         """Verify a downloaded bundle and swap it in; on any failure keep serving the old model.
 
         ``identity_sha256``: the sha256 central announced for a bundle rebuilt here from a delta
@@ -178,8 +182,10 @@ class Agent:
                 "REFUSED bundle %s: %s; still serving %s", path.name, e, self.model_version or "nothing"
             )
             path.unlink(missing_ok=True)
-            self._report("bundle_refused", {"file": path.name, "sha256": digest, "error": str(e),
-                                            "serving": self.model_version})  # fmt: skip
+            self._report(
+                "bundle_refused",
+                {"file": path.name, "sha256": digest, "error": str(e), "serving": self.model_version},
+            )
             return False
         with self._lock:
             final = self.data_dir / "bundles" / f"{model.version}.zip"
@@ -239,8 +245,11 @@ class Agent:
             logger.error("ignoring a delta with an unexpected URL: %r", url)
             return False
         if assignment.get("base_version") != current.get("version"):
-            logger.info("the offered delta patches %s, not the installed %s: fetching the full bundle",
-                        assignment.get("base_version"), current.get("version"))  # fmt: skip
+            logger.info(
+                "the offered delta patches %s, not the installed %s: fetching the full bundle",
+                assignment.get("base_version"),
+                current.get("version"),
+            )
             return False
         download = self.data_dir / "bundles" / f"delta-{uuid.uuid4().hex}.zip"
         rebuilt = self.data_dir / "bundles" / f"rebuilt-{uuid.uuid4().hex}.zip"
@@ -257,10 +266,20 @@ class Agent:
             )
         except (BundleError, DeltaError) as e:
             self._refused.add(delta_sha256)
-            logger.error("REFUSED delta %s: %s; still serving %s, fetching the full bundle",
-                         assignment.get("delta_version"), e, self.model_version or "nothing")  # fmt: skip
-            self._report("delta_refused", {"delta_version": assignment.get("delta_version"), "error": str(e),
-                                           "serving": self.model_version})  # fmt: skip
+            logger.error(
+                "REFUSED delta %s: %s; still serving %s, fetching the full bundle",
+                assignment.get("delta_version"),
+                e,
+                self.model_version or "nothing",
+            )
+            self._report(
+                "delta_refused",
+                {
+                    "delta_version": assignment.get("delta_version"),
+                    "error": str(e),
+                    "serving": self.model_version,
+                },
+            )
             transfer["delta_refused"] = str(e)
             return False
         finally:
@@ -403,8 +422,12 @@ class Agent:
                 )
             )
             self.model = model
-        metrics = {"tickets": count, "classes": len(model.labels), "training_accuracy": round(fit, 4),
-                   "version": model.version}  # fmt: skip
+        metrics = {
+            "tickets": count,
+            "classes": len(model.labels),
+            "training_accuracy": round(fit, 4),
+            "version": model.version,
+        }
         logger.info("pattern 3: serving %s (%s)", model.version, metrics)
         self._report("etl_trained", metrics)
         return metrics

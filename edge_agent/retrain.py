@@ -24,9 +24,14 @@ from edge_agent.serialization import serialize
 
 
 def fit_softmax(
-    features: np.ndarray, labels: np.ndarray, n_classes: int, *, l2: float = 1e-3, iterations: int = 300,
+    features: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    *,
+    l2: float = 1e-3,
+    iterations: int = 300,
     learning_rate: float = 0.5,
-) -> Head:  # fmt: skip
+) -> Head:
     """Multinomial logistic regression by full-batch gradient descent on standardised features.
 
     The standardisation is folded back into W and b, so the result is a plain linear head.
@@ -51,9 +56,14 @@ def fit_softmax(
 
 
 def fit_bias(
-    head: Head, features: np.ndarray, labels: np.ndarray, n_classes: int, *, iterations: int = 300,
+    head: Head,
+    features: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    *,
+    iterations: int = 300,
     learning_rate: float = 0.5,
-) -> Head:  # fmt: skip
+) -> Head:
     """Refit only ``head``'s bias on local labels: W (what the features say) stays as shipped, the
     bias learns the site's class frequencies. Convex, and cheap: the logits without bias are fixed."""
     base = np.asarray(features, dtype=np.float64) @ np.asarray(head.W, dtype=np.float64)

@@ -122,8 +122,9 @@ def _axes(left: int, top: int, size: int, x_label: str, y_label: str) -> list[st
     return body
 
 
-def _reliability_series(bins: Sequence[dict], left: int, top: int, size: int, *, colour: str, hollow: bool,
-                        name: str) -> tuple[list[str], str]:  # fmt: skip
+def _reliability_series(
+    bins: Sequence[dict], left: int, top: int, size: int, *, colour: str, hollow: bool, name: str
+) -> tuple[list[str], str]:
     used = [b for b in bins if b.get("count")]
     total = sum(b["count"] for b in used) or 1
     body = []
@@ -175,9 +176,11 @@ def reliability_diagram(bins: Sequence[dict], *, before: Sequence[dict] | None =
     descriptions.append(f"as served: {text}" if before else text)
     if before:
         for i, (label, paint) in enumerate(
-            (("before calibration", 'fill="#fff" stroke="#cf222e" stroke-width="1.5"'),
-             ("as served (calibrated)", f'fill="{_ACCENT}"'))
-        ):  # fmt: skip
+            (
+                ("before calibration", 'fill="#fff" stroke="#cf222e" stroke-width="1.5"'),
+                ("as served (calibrated)", f'fill="{_ACCENT}"'),
+            )
+        ):
             y = height + 4 + 16 * i
             body.append(f'<circle cx="{left + 5}" cy="{y - 4}" r="5" {paint}/>')
             body.append(_text(left + 16, y, label))

@@ -50,8 +50,15 @@ class Panel:
         for key, kind in (("codes", "code"), ("events", "event"), ("words", "word")):
             for entry in self.evidence.get(key) or []:
                 weight = float(entry.get("weight") or 0.0)
-                items.append({**entry, "kind": kind, "event_kind": entry.get("kind", ""),
-                              "weight": weight, "direction": "for" if weight > 0 else "against"})  # fmt: skip
+                items.append(
+                    {
+                        **entry,
+                        "kind": kind,
+                        "event_kind": entry.get("kind", ""),
+                        "weight": weight,
+                        "direction": "for" if weight > 0 else "against",
+                    }
+                )
         return sorted(items, key=lambda item: -abs(item["weight"]))
 
     @property

@@ -41,9 +41,15 @@ def tokenizer_json() -> Path:
 
 
 def tiny_onnx(
-    out: Path, *, n_classes: int, seed: int = 0, vocab: int = 30522, hidden: int = HIDDEN,
-    head_seed: int | None = None, head: dict | None = None,
-) -> dict:  # fmt: skip
+    out: Path,
+    *,
+    n_classes: int,
+    seed: int = 0,
+    vocab: int = 30522,
+    hidden: int = HIDDEN,
+    head_seed: int | None = None,
+    head: dict | None = None,
+) -> dict:
     """Write a tiny student-like ONNX model; returns its head {"W", "b"}.
 
     ``seed`` draws the encoder (and the head unless ``head_seed`` or ``head`` is given): two models
@@ -101,9 +107,16 @@ def tiny_onnx(
 
 
 def build_test_bundle(
-    out_path: Path, *, version: str, labels=LABELS, seed: int = 0, code_map=None, max_length: int = 48,
-    calibration: dict | None = None, **model,
-) -> Path:  # fmt: skip
+    out_path: Path,
+    *,
+    version: str,
+    labels=LABELS,
+    seed: int = 0,
+    code_map=None,
+    max_length: int = 48,
+    calibration: dict | None = None,
+    **model,
+) -> Path:
     """A signed bundle (with the key ml.core.signing is configured with) holding the tiny model
     (``model``: tiny_onnx's hidden, head_seed or head), and ``calibration.json`` when given."""
     work = out_path.parent / f".{version}-files"
@@ -214,10 +227,26 @@ class Central:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [str(GUNICORN), "ticketai.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", "2",
-                 "--threads", "2", "--timeout", "60", "--graceful-timeout", "5"],
-                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                [
+                    str(GUNICORN),
+                    "ticketai.wsgi",
+                    "--bind",
+                    f"127.0.0.1:{self.port}",
+                    "--workers",
+                    "2",
+                    "--threads",
+                    "2",
+                    "--timeout",
+                    "60",
+                    "--graceful-timeout",
+                    "5",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         assert wait_until(self._up, timeout=60, interval=0.2), (
             "central did not start:\n" + self.log.read_text()
         )
@@ -266,10 +295,28 @@ class AgentProcess:
         env["PYTHONUNBUFFERED"] = "1"
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "edge_agent", "--central", central_url, "--enrol", token,
-                 "--data-dir", str(data_dir), "--listen", "127.0.0.1:0", "--heartbeat-s", "0.5", *extra],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "edge_agent",
+                    "--central",
+                    central_url,
+                    "--enrol",
+                    token,
+                    "--data-dir",
+                    str(data_dir),
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--heartbeat-s",
+                    "0.5",
+                    *extra,
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         assert wait_until(lambda: port_file.exists() or self.process.poll() is not None, timeout=60), (
             self.logs()
         )
@@ -296,10 +343,17 @@ class AgentProcess:
 
 def offline_agent(tmp_path, *, capacity: int, labels=LABELS) -> Agent:
     """An enrolled agent serving a test bundle, whose central is unreachable (nothing listens there)."""
-    agent = Agent(Config(central=f"http://127.0.0.1:{free_port()}", data_dir=tmp_path / "agent",
-                         outbox_capacity=capacity))  # fmt: skip
-    agent.state = {"agent_id": 1, "agent_token": "x", "site": {"code": "CS-COAST-001", "climate": "coastal"},
-                   "public_key_pem": signing.public_key_pem()}  # fmt: skip
+    agent = Agent(
+        Config(
+            central=f"http://127.0.0.1:{free_port()}", data_dir=tmp_path / "agent", outbox_capacity=capacity
+        )
+    )
+    agent.state = {
+        "agent_id": 1,
+        "agent_token": "x",
+        "site": {"code": "CS-COAST-001", "climate": "coastal"},
+        "public_key_pem": signing.public_key_pem(),
+    }
     agent.client.token = "x"
     assert agent.install(build_test_bundle(tmp_path / "download.zip", version="b1", labels=labels))
     return agent

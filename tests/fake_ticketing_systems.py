@@ -38,8 +38,11 @@ class Request:
 
 
 def _when(kind: str, item: dict) -> datetime:
-    value = {"servicenow": lambda i: i["sys_updated_on"], "jira": lambda i: i["fields"]["updated"],
-             "tmf621": lambda i: i["lastUpdate"]}[kind](item)  # fmt: skip
+    value = {
+        "servicenow": lambda i: i["sys_updated_on"],
+        "jira": lambda i: i["fields"]["updated"],
+        "tmf621": lambda i: i["lastUpdate"],
+    }[kind](item)
     value = value.replace("Z", "+00:00").replace(" ", "T")
     value = re.sub(r"([+-]\d\d)(\d\d)$", r"\1:\2", value)
     parsed = datetime.fromisoformat(value)
@@ -239,8 +242,13 @@ def jira_issue(n: int, when: datetime, **fields) -> dict:
         "key": f"NOC-{n}",
         "fields": {
             "summary": f"Issue {n}",
-            "description": {"type": "doc", "version": 1, "content": [
-                {"type": "paragraph", "content": [{"type": "text", "text": f"CPRI down on RRU {n}"}]}]},
+            "description": {
+                "type": "doc",
+                "version": 1,
+                "content": [
+                    {"type": "paragraph", "content": [{"type": "text", "text": f"CPRI down on RRU {n}"}]}
+                ],
+            },
             "status": {"name": "In Progress", "statusCategory": {"key": "indeterminate"}},
             "priority": {"name": "Highest"},
             "created": "2026-01-01T07:00:00.000+0000",
@@ -249,7 +257,7 @@ def jira_issue(n: int, when: datetime, **fields) -> dict:
             "updated": f"{when:%Y-%m-%dT%H:%M:%S}.000+0000",
             **fields,
         },
-    }  # fmt: skip
+    }
 
 
 def tmf621_ticket(n: int, when: datetime, **overrides) -> dict:

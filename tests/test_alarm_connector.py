@@ -116,8 +116,11 @@ def test_it_imports_every_alarm_once_across_pages_of_equal_times(server):
 def test_the_next_pull_asks_only_for_newer_changes_and_takes_clears(server):
     connector = _connector(server)
     pull_connector(connector.pk)
-    server.alarms.append(remote_alarm(3, T0 + timedelta(hours=1), state="cleared",
-                                      alarmClearedTime=_iso(T0 + timedelta(hours=1))))  # fmt: skip
+    server.alarms.append(
+        remote_alarm(
+            3, T0 + timedelta(hours=1), state="cleared", alarmClearedTime=_iso(T0 + timedelta(hours=1))
+        )
+    )
     server.alarms.append(remote_alarm(99, T0 + timedelta(hours=1)))
     server.requests.clear()
 

@@ -200,10 +200,15 @@ def test_an_alarm_posted_later_gives_the_ticket_a_new_recommendation(
     assert first.ticket_revision == ticket.revision
 
     body = {
-        "externalAlarmId": "rec-1", "sourceSystemId": "oss", "alarmedObject": {"id": "SN-ML-1"},
-        "state": "raised", "alarmType": "Equipment Alarm", "perceivedSeverity": "critical",
-        "probableCause": "equipmentMalfunction", "alarmRaisedTime": _iso(OPENED + timedelta(minutes=3)),
-    }  # fmt: skip
+        "externalAlarmId": "rec-1",
+        "sourceSystemId": "oss",
+        "alarmedObject": {"id": "SN-ML-1"},
+        "state": "raised",
+        "alarmType": "Equipment Alarm",
+        "perceivedSeverity": "critical",
+        "probableCause": "equipmentMalfunction",
+        "alarmRaisedTime": _iso(OPENED + timedelta(minutes=3)),
+    }
     with django_capture_on_commit_callbacks(execute=True):
         response = integration_client.post("/tmf-api/alarm/v4/alarm", body, format="json")
     assert response.status_code == 201

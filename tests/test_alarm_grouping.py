@@ -36,12 +36,18 @@ def raise_alarms(*specs, severity="major") -> list[int]:
     """specs: (external id, element, vendor code, minutes after T0)."""
     bodies = [
         {
-            "externalAlarmId": ext, "sourceSystemId": "oss", "alarmedObject": {"id": on}, "state": "raised",
-            "alarmType": "Equipment Alarm", "perceivedSeverity": severity, "probableCause": "powerProblem",
-            "specificProblem": code, "alarmRaisedTime": (T0 + timedelta(minutes=minutes)).isoformat(),
+            "externalAlarmId": ext,
+            "sourceSystemId": "oss",
+            "alarmedObject": {"id": on},
+            "state": "raised",
+            "alarmType": "Equipment Alarm",
+            "perceivedSeverity": severity,
+            "probableCause": "powerProblem",
+            "specificProblem": code,
+            "alarmRaisedTime": (T0 + timedelta(minutes=minutes)).isoformat(),
         }
         for ext, on, code, minutes in specs
-    ]  # fmt: skip
+    ]
     results = alarms_upsert(documents=bodies)
     assert all(r.status == "created" for r in results), [r.errors for r in results]
     return [r.id for r in results]
@@ -79,13 +85,19 @@ def test_the_root_is_the_alarm_the_others_usually_follow_in_history(world):
     for n in range(5):
         opened = T0 - timedelta(days=10 + n)
         tickets_upsert(
-            documents=[{
-                "external_id": f"PAST-{n}", "opened_at": opened.isoformat(), "element": "PSU-1",
-                "events": [_raised(opened - timedelta(minutes=9), "NL-MAINS"),
-                           _raised(opened - timedelta(minutes=2), "NL-BATT")],
-            }],
+            documents=[
+                {
+                    "external_id": f"PAST-{n}",
+                    "opened_at": opened.isoformat(),
+                    "element": "PSU-1",
+                    "events": [
+                        _raised(opened - timedelta(minutes=9), "NL-MAINS"),
+                        _raised(opened - timedelta(minutes=2), "NL-BATT"),
+                    ],
+                }
+            ],
             source="noc",
-        )  # fmt: skip
+        )
     # Now the battery alarm is reported first (clocks, polling), the mains failure a minute later.
     ids = raise_alarms(("batt", "BAT-1", "NL-BATT", 0), ("mains", "PSU-1", "NL-MAINS", 1))
 
@@ -93,8 +105,11 @@ def test_the_root_is_the_alarm_the_others_usually_follow_in_history(world):
 
     group = AlarmGroup.objects.get()
     assert (group.root.external_id, group.root_reason, group.root_support, group.root_history) == (
-        "mains", "history", 1.0, 5,
-    )  # fmt: skip
+        "mains",
+        "history",
+        1.0,
+        5,
+    )
     assert group.support_label() == "the others followed it in 100% of 5 past cases"
 
 
@@ -113,8 +128,9 @@ def test_a_rule_opens_a_ticket_for_a_severe_group_with_its_alarms_as_events(worl
     assert (ticket.source, ticket.priority, ticket.site.code) == ("alarm-groups", "high", "S-1")
     assert ticket.title == "2 alarms grouped; probable root: Mains failure at 09:55"
     assert [(e.raw_code, e.attrs["scope"]) for e in ticket.events.order_by("position")][:2] == [
-        ("NL-MAINS", "site"), ("NL-BATT", "site"),
-    ]  # fmt: skip
+        ("NL-MAINS", "site"),
+        ("NL-BATT", "site"),
+    ]
 
     page = admin_client.get(f"/tickets/{ticket.pk}/")
     assert page.status_code == 200

@@ -105,9 +105,11 @@ def test_the_schema_describes_working_a_ticket(anon_client):
 def test_the_schema_lists_the_tmf621_operations(anon_client):
     paths = _schema(anon_client)["paths"]
     operations = {
-        (path, method, op["operationId"]) for path, item in paths.items()
-        if path.startswith("/tmf-api/troubleTicket/") for method, op in item.items()
-    }  # fmt: skip
+        (path, method, op["operationId"])
+        for path, item in paths.items()
+        if path.startswith("/tmf-api/troubleTicket/")
+        for method, op in item.items()
+    }
     assert operations == {
         ("/tmf-api/troubleTicket/v4/troubleTicket", "get", "listTroubleTicket"),
         ("/tmf-api/troubleTicket/v4/troubleTicket", "post", "createTroubleTicket"),
@@ -126,9 +128,11 @@ def test_the_schema_lists_the_tmf621_operations(anon_client):
 def test_the_schema_lists_the_tmf642_operations(anon_client):
     paths = _schema(anon_client)["paths"]
     operations = {
-        (path, method, op["operationId"]) for path, item in paths.items()
-        if path.startswith("/tmf-api/alarm/") for method, op in item.items()
-    }  # fmt: skip
+        (path, method, op["operationId"])
+        for path, item in paths.items()
+        if path.startswith("/tmf-api/alarm/")
+        for method, op in item.items()
+    }
     assert operations == {
         ("/tmf-api/alarm/v4/alarm", "get", "listAlarm"),
         ("/tmf-api/alarm/v4/alarm", "post", "createAlarm"),

@@ -140,8 +140,11 @@ def test_a_page_that_changes_between_calls_leaves_no_gap(kind):
             return
         # Item 1 (read on page 1) is edited now: it moves to the end, and with plain offsets item 4
         # would slide onto page 1 and never be read. Item 12 is new.
-        edited = {"servicenow": {"short_description": "edited"}, "jira": {"summary": "edited"},
-                  "tmf621": {"name": "edited"}}[kind]  # fmt: skip
+        edited = {
+            "servicenow": {"short_description": "edited"},
+            "jira": {"summary": "edited"},
+            "tmf621": {"name": "edited"},
+        }[kind]
         system.replace(KEYS[kind].format(1), _edited(kind, MAKERS[kind](1, START + 20 * step), edited))
         system.items.append(MAKERS[kind](12, START + 21 * step))
 

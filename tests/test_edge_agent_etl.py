@@ -18,8 +18,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("signing_key")]  # train
 def test_a_pattern_3_agent_learns_from_the_central_transform_and_serves_it(live_server, tmp_path):
     site = SiteFactory(code="CS-WEST-009", climate="coastal")
     _, token = edge.enrolment_token_issue(site=site)
-    agent = Agent(Config(central=live_server.url, data_dir=tmp_path / "agent", enrol_token=token,
-                         retrain_min_labelled=60, retrain_every=60))  # fmt: skip
+    agent = Agent(
+        Config(
+            central=live_server.url,
+            data_dir=tmp_path / "agent",
+            enrol_token=token,
+            retrain_min_labelled=60,
+            retrain_every=60,
+        )
+    )
     agent.enrol()
     assert EdgeAgent.objects.get(pk=agent.state["agent_id"]).site == site
     agent.placement = {"decision": {"pattern": 3}}  # what central's placement answers for this site
@@ -28,8 +35,13 @@ def test_a_pattern_3_agent_learns_from_the_central_transform_and_serves_it(live_
 
     assert Inbox(agent, agent.data_dir / "inbox").scan() == 1  # no bundle yet: labelled lines are kept
     assert agent.model is not None and agent.model_version == "etl-80"
-    answer = agent.predict({"external_id": "NEW-1", "title": labelled[0]["title"],
-                            "error_codes": labelled[0].get("error_codes", [])})  # fmt: skip
+    answer = agent.predict(
+        {
+            "external_id": "NEW-1",
+            "title": labelled[0]["title"],
+            "error_codes": labelled[0].get("error_codes", []),
+        }
+    )
     assert answer["model_version"] == "etl-80" and answer["recommendations"][0]["resolution"]
     report = EdgeReport.objects.get(kind="etl_trained")
     assert report.metrics["tickets"] == 80 and report.metrics["training_accuracy"] > 0.5

@@ -23,9 +23,13 @@ print(",".join(heavy) or "clean")
 
 def test_importing_every_agent_module_loads_neither_django_nor_torch():
     result = subprocess.run(
-        [sys.executable, "-s", "-c", CODE], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-s", "-c", CODE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={"PATH": "/usr/bin:/bin"},  # a clean environment: no DJANGO_SETTINGS_MODULE, no PYTHONPATH
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "clean"
 

@@ -17,14 +17,18 @@ def _drop(agent, name: str, lines: list[str]) -> None:
 
 def test_good_lines_are_predicted_and_bad_ones_rejected_with_reasons(tmp_path):
     agent = offline_agent(tmp_path, capacity=100)
-    _drop(agent, "batch.jsonl", [
-        json.dumps({"external_id": "T-1", "title": "link down"}),
-        "{not json",
-        json.dumps(["a", "list"]),
-        json.dumps({"title": "no id"}),
-        "",
-        json.dumps({"external_id": "T-2", "title": "mains failure", "resolution": "REPLACE_PSU"}),
-    ])  # fmt: skip
+    _drop(
+        agent,
+        "batch.jsonl",
+        [
+            json.dumps({"external_id": "T-1", "title": "link down"}),
+            "{not json",
+            json.dumps(["a", "list"]),
+            json.dumps({"title": "no id"}),
+            "",
+            json.dumps({"external_id": "T-2", "title": "mains failure", "resolution": "REPLACE_PSU"}),
+        ],
+    )
     assert Inbox(agent, agent.data_dir / "inbox").scan() == 1
     assert (agent.data_dir / "done" / "batch.jsonl").exists()
     assert not (agent.data_dir / "inbox" / "batch.jsonl").exists()

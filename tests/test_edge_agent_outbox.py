@@ -51,8 +51,10 @@ def test_a_full_outbox_refuses_predictions_with_503_and_logs_it_loudly(tmp_path,
 def test_a_prediction_is_in_the_outbox_before_it_is_answered(tmp_path, served):
     agent = offline_agent(tmp_path, capacity=10)
     url = served(agent)
-    answer = httpx.post(url + "/predict", json={"ticket": {"external_id": "T-9", "title": "mains failure"},
-                                                "context": {"vendor": "nordlink"}}).json()  # fmt: skip
+    answer = httpx.post(
+        url + "/predict",
+        json={"ticket": {"external_id": "T-9", "title": "mains failure"}, "context": {"vendor": "nordlink"}},
+    ).json()
     [(key, payload)] = agent.outbox.peek(10)
     assert key == answer["prediction_id"] and payload["external_id"] == "T-9"
     assert payload["resolution"] == answer["recommendations"][0]["resolution"]

@@ -133,8 +133,9 @@ def test_a_malformed_prediction_is_refused_with_its_index_and_the_rest_stored():
     _, client = _enrol(SiteFactory())
     bad = _prediction("k2", "T-2")
     del bad["resolution"]
-    response = client.post("/api/v1/edge/predictions/", {"predictions": [_prediction("k1", "T-1"), bad]},
-                           format="json")  # fmt: skip
+    response = client.post(
+        "/api/v1/edge/predictions/", {"predictions": [_prediction("k1", "T-1"), bad]}, format="json"
+    )
     assert response.status_code == 200
     assert response.json()["rejected"] == 1 and "resolution" in response.json()["errors"]["1"][0]
     assert list(EdgePrediction.objects.values_list("idempotency_key", flat=True)) == ["k1"]
@@ -147,8 +148,11 @@ def test_an_agent_reports_metrics_only():
     )
     assert response.status_code == 201
     report = EdgeReport.objects.get()
-    assert (report.agent_id, report.kind, report.metrics) == (answer["agent_id"], "head_retrained",
-                                                              {"local_accuracy": 0.9})  # fmt: skip
+    assert (report.agent_id, report.kind, report.metrics) == (
+        answer["agent_id"],
+        "head_retrained",
+        {"local_accuracy": 0.9},
+    )
 
 
 def test_the_etl_endpoint_returns_a_transform_and_the_reduced_training_data():
@@ -181,12 +185,20 @@ def test_the_fleet_summary_joins_predictions_to_the_final_resolution_per_site_an
         ],
     )
     champion = ModelVersion.objects.create(
-        base_model="m", data_fingerprint="f", artifact_path="/nowhere", format_version=1,
-        serialization_version=1, status=ModelVersion.Status.CHAMPION,
-    )  # fmt: skip
+        base_model="m",
+        data_fingerprint="f",
+        artifact_path="/nowhere",
+        format_version=1,
+        serialization_version=1,
+        status=ModelVersion.Status.CHAMPION,
+    )
     for external_id, said in (("T-1", "REPLACE_SFP"), ("T-3", "CLEAN_FIBRE")):
-        Recommendation.objects.create(ticket=Ticket.objects.get(external_id=external_id), ticket_revision=1,
-                                      model_version=champion, top_resolution=said)  # fmt: skip
+        Recommendation.objects.create(
+            ticket=Ticket.objects.get(external_id=external_id),
+            ticket_revision=1,
+            model_version=champion,
+            top_resolution=said,
+        )
     client.post("/api/v1/edge/heartbeat/", {"backlog": 4, "model_version": "b1"}, format="json")
     [row] = edge.fleet_summary()
     assert row["agreement"] == 0.5  # the edge said REPLACE_SFP for all three

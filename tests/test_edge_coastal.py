@@ -93,8 +93,9 @@ def _global_student(tmp_path, documents, context, labels) -> tuple:
     features = np.concatenate([encoder.run(texts[i : i + 256])[1] for i in range(0, len(texts), 256)])
     index = {label: i for i, label in enumerate(labels)}
     head = fit_softmax(features, np.asarray([index[d["resolution"]] for d in documents]), len(labels))
-    path = build_test_bundle(tmp_path / "g1.zip", version="g1", labels=labels, hidden=HIDDEN,
-                             head={"W": head.W, "b": head.b})  # fmt: skip
+    path = build_test_bundle(
+        tmp_path / "g1.zip", version="g1", labels=labels, hidden=HIDDEN, head={"W": head.W, "b": head.b}
+    )
     return path, head
 
 
@@ -120,11 +121,24 @@ def test_a_coastal_agent_that_refits_its_head_locally_beats_the_global_student_t
     site = Site.objects.get(code=EDGE_SITE)
     assert site.climate == "coastal"
     # The operator's word on the site: its tickets stay here, a few a day, a tight latency budget.
-    SiteComputeProfile.objects.create(site=site, **TIER_DEFAULTS[site.tier], data_must_stay_local=True,
-                                      tickets_per_day=5, latency_budget_ms=5)  # fmt: skip
+    SiteComputeProfile.objects.create(
+        site=site,
+        **TIER_DEFAULTS[site.tier],
+        data_must_stay_local=True,
+        tickets_per_day=5,
+        latency_budget_ms=5,
+    )
     _, token = edge.enrolment_token_issue(site=site)
-    agent = Agent(Config(central=central.url, data_dir=tmp_path / "agent", enrol_token=token, name="west-dc",
-                         retrain_min_labelled=40, retrain_every=40))  # fmt: skip
+    agent = Agent(
+        Config(
+            central=central.url,
+            data_dir=tmp_path / "agent",
+            enrol_token=token,
+            name="west-dc",
+            retrain_min_labelled=40,
+            retrain_every=40,
+        )
+    )
     try:
         agent.enrol()
         agent.heartbeat_once()

@@ -98,8 +98,10 @@ def test_every_prediction_reaches_central_exactly_once_across_a_central_outage(f
     assert wait_until(lambda: all(a.health()["backlog"] > 0 for a in agents), timeout=WAIT_S)
 
     central.start()
-    assert wait_until(lambda: EdgePrediction.objects.count() >= 72 and all(
-        a.health()["backlog"] == 0 for a in agents), timeout=WAIT_S), [a.logs() for a in agents]  # fmt: skip
+    assert wait_until(
+        lambda: EdgePrediction.objects.count() >= 72 and all(a.health()["backlog"] == 0 for a in agents),
+        timeout=WAIT_S,
+    ), [a.logs() for a in agents]
 
     stored = list(EdgePrediction.objects.values_list("source", "external_id", "site__code"))
     assert len(stored) == 72

@@ -202,10 +202,28 @@ def test_the_fleet_benchmark_runs_end_to_end_without_errors(tmp_path):
         assert os.environ.get(name), f"set {name}: the benchmark runs against real PostgreSQL and Redis"
     out = tmp_path / "fleet.json"
     run = subprocess.run(
-        [sys.executable, "-m", "benchmarks.fleet", "--agents", "6", "--batches", "2", "--batch-size", "25",
-         "--workers", "2", "--concurrency", "4", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.fleet",
+            "--agents",
+            "6",
+            "--batches",
+            "2",
+            "--batch-size",
+            "25",
+            "--workers",
+            "2",
+            "--concurrency",
+            "4",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert run.returncode == 0, f"stdout:\n{run.stdout[-3000:]}\nstderr:\n{run.stderr[-3000:]}"
     report = json.loads(out.read_text())
     assert report["errors"] == 0, report["error_samples"]

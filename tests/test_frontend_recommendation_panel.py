@@ -130,8 +130,12 @@ def test_only_what_speaks_for_the_fix_is_highlighted_and_the_evidence_is_ranked_
     panel = Panel(state="ready", payload=payload)
 
     assert [(i["kind"], i["direction"]) for i in panel.evidence_items] == [
-        ("code", "for"), ("word", "for"), ("event", "for"), ("word", "against"), ("code", "against"),
-    ]  # fmt: skip
+        ("code", "for"),
+        ("word", "for"),
+        ("event", "for"),
+        ("word", "against"),
+        ("code", "against"),
+    ]
     assert panel.evidence_codes == {"CPRI_LINK_DOWN"} and panel.evidence_words == ["dirty"]
     assert panel.evidence_event_indexes == {0}
     assert str(highlight(ticket.description, panel.evidence_words)) == (

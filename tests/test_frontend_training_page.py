@@ -173,12 +173,26 @@ def test_an_admin_can_override_failing_gate_checks_and_the_run_page_shows_it(
         "allowed": ["label-coverage"],
         "overridden": ["label-coverage"],
         "checks": [
-            {"name": "label coverage", "key": "label-coverage", "ok": False, "verdict": "FAIL",
-             "value": 0.02, "limit": 0.05, "message": "2 of 100"},
-            {"name": "duplicate rate", "key": "duplicates", "ok": False, "verdict": "WARN",
-             "value": 0.5, "limit": 0.3, "message": "half repeat"},
+            {
+                "name": "label coverage",
+                "key": "label-coverage",
+                "ok": False,
+                "verdict": "FAIL",
+                "value": 0.02,
+                "limit": 0.05,
+                "message": "2 of 100",
+            },
+            {
+                "name": "duplicate rate",
+                "key": "duplicates",
+                "ok": False,
+                "verdict": "WARN",
+                "value": 0.5,
+                "limit": 0.3,
+                "message": "half repeat",
+            },
         ],
-    }  # fmt: skip
+    }
     run.save()
     page = client.get(reverse("training-run", args=[run.pk])).content.decode()
     assert '<span class="badge run-queued">overridden</span>' in page

@@ -18,20 +18,32 @@ from tests.factories import ResolutionCodeFactory
 
 REAL = Path(__file__).parent / "data" / "real"
 INCIDENT_LOG_MAP = [
-    "--map", "external_id=number",
-    "--map", "event.kind=incident_state",
-    "--map", "event.attrs.reassignments=reassignment_count",
-    "--map", "resolution=closed_code",
-    "--map", "attributes.category=category",
-    "--map", "attributes.subcategory=subcategory",
-    "--map", "attributes.symptom=u_symptom",
-    "--map", "attributes.group=assignment_group",
-    "--map", "attributes.location=location",
-    "--map", "attributes.priority=priority",
+    "--map",
+    "external_id=number",
+    "--map",
+    "event.kind=incident_state",
+    "--map",
+    "event.attrs.reassignments=reassignment_count",
+    "--map",
+    "resolution=closed_code",
+    "--map",
+    "attributes.category=category",
+    "--map",
+    "attributes.subcategory=subcategory",
+    "--map",
+    "attributes.symptom=u_symptom",
+    "--map",
+    "attributes.group=assignment_group",
+    "--map",
+    "attributes.location=location",
+    "--map",
+    "attributes.priority=priority",
     # Its dates are dd-mm-yyyy: read from no column here, so the tickets carry no times at all.
-    "--map", "opened_at=",
-    "--map", "resolved_at=",
-]  # fmt: skip
+    "--map",
+    "opened_at=",
+    "--map",
+    "resolved_at=",
+]
 
 
 def _import(*args) -> str:
@@ -177,9 +189,20 @@ def test_the_last_row_of_a_ticket_wins_and_a_ticket_split_across_the_log_is_refu
     )
     rejects = tmp_path / "rejects.jsonl"
     out = _import(
-        path, "--source", "log", "--rejects", rejects, "--map", "external_id=Ticket",
-        "--map", "event.kind=State", "--map", "priority=Priority", "--map", "event.attrs.volume=Volume",
-    )  # fmt: skip
+        path,
+        "--source",
+        "log",
+        "--rejects",
+        rejects,
+        "--map",
+        "external_id=Ticket",
+        "--map",
+        "event.kind=State",
+        "--map",
+        "priority=Priority",
+        "--map",
+        "event.attrs.volume=Volume",
+    )
     assert out.splitlines()[0] == "created 2, updated 0, unchanged 0, rejected 1"
     first = Ticket.objects.get(external_id="T-1")
     assert first.priority == "high"

@@ -10,10 +10,18 @@ from repair_center.models import Ticket
 
 @pytest.mark.parametrize(
     ("value", "band", "shown"),
-    [(0.9999, "high", "over 99%"), (0.995, "high", "over 99%"), (0.994, "high", "99%"), (0.8, "high", "80%"),
-     (0.79, "medium", "79%"), (0.5, "medium", "50%"), (0.42, "low", "42%"), (0.004, "low", "under 1%"),
-     (0.0, "low", "under 1%")],
-)  # fmt: skip
+    [
+        (0.9999, "high", "over 99%"),
+        (0.995, "high", "over 99%"),
+        (0.994, "high", "99%"),
+        (0.8, "high", "80%"),
+        (0.79, "medium", "79%"),
+        (0.5, "medium", "50%"),
+        (0.42, "low", "42%"),
+        (0.004, "low", "under 1%"),
+        (0.0, "low", "under 1%"),
+    ],
+)
 def test_bands_and_the_number_shown_on_demand(value, band, shown):
     assert (confidence.band(value).key, confidence.band(value).percent) == (band, shown)
 
@@ -68,9 +76,12 @@ def test_a_confident_answer_is_served_whatever_the_stored_flag_said():
 def test_the_database_filter_is_the_same_rule():
     ticket = Ticket.objects.create(source="t", external_id="T-1", content_hash="0" * 64)
     version = ModelVersion.objects.create(
-        base_model="t", data_fingerprint="f" * 64, artifact_path="/nowhere", format_version=1,
+        base_model="t",
+        data_fingerprint="f" * 64,
+        artifact_path="/nowhere",
+        format_version=1,
         serialization_version=1,
-    )  # fmt: skip
+    )
     for revision, value in enumerate((0.3, 0.49, 0.5, 0.97), start=1):
         Recommendation.objects.create(
             ticket=ticket, ticket_revision=revision, model_version=version, top_confidence=value

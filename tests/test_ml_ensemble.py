@@ -64,8 +64,14 @@ def test_the_exported_lexical_model_matches_scikit_learn(tmp_path):
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    texts = ["[codes] SFP_RX_LOW optical low", "[codes] SW_CRASH restart loop", "[codes] MAINS_FAIL mains",
-             "optical power low again", "restart after upgrade", "mains failure on site"] * 2  # fmt: skip
+    texts = [
+        "[codes] SFP_RX_LOW optical low",
+        "[codes] SW_CRASH restart loop",
+        "[codes] MAINS_FAIL mains",
+        "optical power low again",
+        "restart after upgrade",
+        "mains failure on site",
+    ] * 2
     labels = ["SFP", "SW", "POWER"] * 4
     from scipy.sparse import hstack
 

@@ -107,8 +107,12 @@ def test_a_long_ticket_is_explained_with_at_most_forty_variants(trained_champion
     events = [
         {"at": f"2026-03-01T09:{m:02d}:00Z", "kind": "alarm_raised", "code": "SFP_RX_LOW"} for m in range(60)
     ]
-    document = {"external_id": "E-4", "error_codes": ["SFP_RX_LOW", "CPRI_LINK_DOWN"], "events": events,
-                "title": " ".join(f"word{i}" for i in range(50))}  # fmt: skip
+    document = {
+        "external_id": "E-4",
+        "error_codes": ["SFP_RX_LOW", "CPRI_LINK_DOWN"],
+        "events": events,
+        "title": " ".join(f"word{i}" for i in range(50)),
+    }
     started = time.monotonic()
 
     variants = evidence._variants(document)
@@ -122,8 +126,17 @@ def test_a_long_ticket_is_explained_with_at_most_forty_variants(trained_champion
 
 @pytest.mark.parametrize(
     ("word", "candidate"),
-    [("the", False), ("for", False), ("waiting", False), ("...", False), ("2026", False), ("--", False),
-     ("fibre", True), ("SFP_RX_LOW", True), ("rx-power", True)],
-)  # fmt: skip
+    [
+        ("the", False),
+        ("for", False),
+        ("waiting", False),
+        ("...", False),
+        ("2026", False),
+        ("--", False),
+        ("fibre", True),
+        ("SFP_RX_LOW", True),
+        ("rx-power", True),
+    ],
+)
 def test_only_words_with_meaning_are_candidates(word, candidate):
     assert evidence.is_candidate_word(word) is candidate

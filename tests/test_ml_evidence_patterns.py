@@ -102,8 +102,13 @@ def test_the_stored_statistics_are_those_of_the_models_training_tickets(trained_
     sfp = sum(1 for t in tickets if t.resolution.code == "REPLACE_SFP")
     assert stored["patterns"]["code:SFP_RX_LOW"] == {"tickets": sfp, "fixes": {"REPLACE_SFP": sfp}}
 
-    document = {"external_id": "P-1", "title": "optical receive power low", "site": "SITE-ML",
-                "element": "SN-ML-1", "error_codes": ["SFP_RX_LOW"]}  # fmt: skip
+    document = {
+        "external_id": "P-1",
+        "title": "optical receive power low",
+        "site": "SITE-ML",
+        "element": "SN-ML-1",
+        "error_codes": ["SFP_RX_LOW"],
+    }
     payload = inference.recommend(document, with_similar=False)
     top = payload["recommendations"][0]["resolution"]
     facts = payload["evidence"]["patterns"]

@@ -119,9 +119,14 @@ def test_an_override_is_recorded_on_the_run_and_kept_by_scheduled_retrains(db, m
     assert not check_quality(build_dataset()).passed  # 24 of 624 labelled: label coverage fails
     with pytest.raises(CommandError, match="is not a Hugging Face model directory"):
         call_command(
-            "train", "--sync", "--allow", "label-coverage", "--base-model", str(tmp_path / "none"),
+            "train",
+            "--sync",
+            "--allow",
+            "label-coverage",
+            "--base-model",
+            str(tmp_path / "none"),
             stdout=StringIO(),
-        )  # fmt: skip
+        )
     run = TrainingRun.objects.get()
     # The gate ran with the override (it failed later, on the missing base model).
     assert run.config["allow"] == ["label-coverage"] and run.quality_report["allowed"] == ["label-coverage"]

@@ -37,14 +37,32 @@ def _train() -> tuple[dict, TrainingRun]:
 
 def test_a_codes_only_event_log_without_dates_trains_with_no_options(model_dir):
     summary = _import(
-        REAL / "incident_event_log_100.csv", "--source", "itsm",
-        "--map", "external_id=number", "--map", "event.kind=incident_state",
-        "--map", "event.attrs.reassignments=reassignment_count", "--map", "resolution=closed_code",
-        "--map", "attributes.category=category", "--map", "attributes.subcategory=subcategory",
-        "--map", "attributes.symptom=u_symptom", "--map", "attributes.group=assignment_group",
-        "--map", "attributes.location=location",
-        "--map", "opened_at=", "--map", "resolved_at=",
-    )  # fmt: skip
+        REAL / "incident_event_log_100.csv",
+        "--source",
+        "itsm",
+        "--map",
+        "external_id=number",
+        "--map",
+        "event.kind=incident_state",
+        "--map",
+        "event.attrs.reassignments=reassignment_count",
+        "--map",
+        "resolution=closed_code",
+        "--map",
+        "attributes.category=category",
+        "--map",
+        "attributes.subcategory=subcategory",
+        "--map",
+        "attributes.symptom=u_symptom",
+        "--map",
+        "attributes.group=assignment_group",
+        "--map",
+        "attributes.location=location",
+        "--map",
+        "opened_at=",
+        "--map",
+        "resolved_at=",
+    )
     assert summary == "created 100, updated 0, unchanged 0, rejected 0"
 
     result, run = _train()

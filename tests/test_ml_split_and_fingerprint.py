@@ -87,8 +87,11 @@ def test_tickets_without_open_times_are_split_at_random_within_each_class(db):
     parts = [{e.ticket_id for e in getattr(split, p)} for p in ("train", "validation", "eval")]
     assert sum(map(len, parts)) == 40 and set.union(*parts) == {e.ticket_id for e in examples}
     # Not "the last rows of the file": with no times, import order says nothing about time.
-    newest_rows = {e.ticket_id for label in labels for e in sorted(
-        (x for x in examples if x.label == label), key=lambda x: x.ticket_id)[-2:]}  # fmt: skip
+    newest_rows = {
+        e.ticket_id
+        for label in labels
+        for e in sorted((x for x in examples if x.label == label), key=lambda x: x.ticket_id)[-2:]
+    }
     assert parts[2] != newest_rows
     again = split_examples(examples, eval_fraction=0.2, validation_fraction=0.1, min_time_split=40, seed=0)
     assert again.summary() == split.summary()

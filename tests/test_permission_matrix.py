@@ -644,13 +644,17 @@ def _build_world(files, keep) -> SimpleNamespace:
     [raised] = alarms_upsert(
         documents=[
             {
-                "externalAlarmId": "PM-ALARM-1", "sourceSystemId": "pm-oss", "state": "raised",
-                "alarmedObject": {"id": w.elements[w.site_a.code].serial}, "alarmType": "Equipment Alarm",
-                "perceivedSeverity": "major", "probableCause": "PM-RAW-1",
+                "externalAlarmId": "PM-ALARM-1",
+                "sourceSystemId": "pm-oss",
+                "state": "raised",
+                "alarmedObject": {"id": w.elements[w.site_a.code].serial},
+                "alarmType": "Equipment Alarm",
+                "perceivedSeverity": "major",
+                "probableCause": "PM-RAW-1",
                 "alarmRaisedTime": "2026-01-01T00:00:00Z",
             }
         ]
-    )  # fmt: skip
+    )
     w.alarm = keep(Alarm.objects.get(pk=raised.id))
     w.site_content_type = ContentType.objects.get_for_model(w.site_a).pk
     w.handler = APIClient().handler

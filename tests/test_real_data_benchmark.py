@@ -19,15 +19,39 @@ REAL = ROOT / "benchmarks" / "data" / "real"
 
 def test_the_event_log_is_folded_into_one_ticket_per_incident_the_last_row_winning():
     rows = [
-        {"number": "INC1", "state": "New", "category": "Cat 1", "u_symptom": "?", "closed_code": "code 1",
-         "opened_at": "29-02-2016 01:16"},
-        {"number": "INC2", "state": "New", "category": "Cat 2", "u_symptom": "Sym 3", "closed_code": "?",
-         "opened_at": "01-03-2016 10:00"},
-        {"number": "INC1", "state": "Resolved", "category": "Cat 9", "u_symptom": "Sym 4",
-         "closed_code": "code 2", "opened_at": "29-02-2016 01:16"},
-    ]  # fmt: skip
-    spec = {"ticket_id": "number", "label": "closed_code", "fields": ["category", "u_symptom"],
-            "sequence": "state", "opened_at": "opened_at", "time_format": "%d-%m-%Y %H:%M"}  # fmt: skip
+        {
+            "number": "INC1",
+            "state": "New",
+            "category": "Cat 1",
+            "u_symptom": "?",
+            "closed_code": "code 1",
+            "opened_at": "29-02-2016 01:16",
+        },
+        {
+            "number": "INC2",
+            "state": "New",
+            "category": "Cat 2",
+            "u_symptom": "Sym 3",
+            "closed_code": "?",
+            "opened_at": "01-03-2016 10:00",
+        },
+        {
+            "number": "INC1",
+            "state": "Resolved",
+            "category": "Cat 9",
+            "u_symptom": "Sym 4",
+            "closed_code": "code 2",
+            "opened_at": "29-02-2016 01:16",
+        },
+    ]
+    spec = {
+        "ticket_id": "number",
+        "label": "closed_code",
+        "fields": ["category", "u_symptom"],
+        "sequence": "state",
+        "opened_at": "opened_at",
+        "time_format": "%d-%m-%Y %H:%M",
+    }
     folded = {doc["external_id"]: doc for doc in real_data.fold_event_log(rows, spec)}
     assert folded["INC1"] == {
         "external_id": "INC1",
@@ -71,10 +95,27 @@ def test_a_small_run_on_both_exports_writes_every_row(tmp_path):
     database = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ticketai").rstrip("/")
     env = {**os.environ, "DATABASE_URL": database + "_realbench"}
     run = subprocess.run(
-        [sys.executable, "-m", "benchmarks.real_data", "--data", str(specs), "--max-rows", "300",
-         "--base-model", str(tiny_encoder_dir(tmp_path / "base")), "--epochs", "1", "--json", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.real_data",
+            "--data",
+            str(specs),
+            "--max-rows",
+            "300",
+            "--base-model",
+            str(tiny_encoder_dir(tmp_path / "base")),
+            "--epochs",
+            "1",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(out.read_text())
     assert [d["name"] for d in result["datasets"]] == ["incident_event_log", "mine"]

@@ -103,10 +103,18 @@ def test_the_edge_agent_serialises_a_ticket_with_attributes_exactly_as_central(t
 
 
 def test_alarms_from_elsewhere_on_the_site_are_left_out_of_the_model_input():
-    element = {"at": "2026-01-01T11:56:00Z", "kind": "alarm_raised", "code": "SFP_RX_LOW",
-               "attrs": {"alarm": 7, "scope": "element", "object": "RU-1"}}  # fmt: skip
-    site = {"at": "2026-01-01T11:30:00Z", "kind": "alarm_raised", "code": "MAINS_FAIL",
-            "attrs": {"alarm": 8, "scope": "site", "object": "PSU-1"}}  # fmt: skip
+    element = {
+        "at": "2026-01-01T11:56:00Z",
+        "kind": "alarm_raised",
+        "code": "SFP_RX_LOW",
+        "attrs": {"alarm": 7, "scope": "element", "object": "RU-1"},
+    }
+    site = {
+        "at": "2026-01-01T11:30:00Z",
+        "kind": "alarm_raised",
+        "code": "MAINS_FAIL",
+        "attrs": {"alarm": 8, "scope": "site", "object": "PSU-1"},
+    }
     text = serialize({"opened_at": "2026-01-01T12:00:00Z", "events": [site, element]})
     assert text == "[events] -4m alarm_raised SFP_RX_LOW"  # no alarm id, scope or object tokens
     assert is_model_input(element) and not is_model_input(site)
@@ -115,8 +123,15 @@ def test_alarms_from_elsewhere_on_the_site_are_left_out_of_the_model_input():
 
 
 def test_site_alarms_do_not_use_up_the_event_budget():
-    site = [{"at": f"2026-01-01T11:{m:02d}:00Z", "kind": "alarm_raised", "code": "X",
-             "attrs": {"alarm": m, "scope": "site"}} for m in range(MAX_EVENTS)]  # fmt: skip
+    site = [
+        {
+            "at": f"2026-01-01T11:{m:02d}:00Z",
+            "kind": "alarm_raised",
+            "code": "X",
+            "attrs": {"alarm": m, "scope": "site"},
+        }
+        for m in range(MAX_EVENTS)
+    ]
     own = {"at": "2026-01-01T10:00:00Z", "kind": "software_upgrade", "code": None, "attrs": {}}
     text = serialize({"opened_at": "2026-01-01T12:00:00Z", "events": [own, *site]})
     assert text == "[events] -2h00m software_upgrade"

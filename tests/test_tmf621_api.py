@@ -265,9 +265,12 @@ def test_a_patch_of_what_the_source_owns_is_refused(engineer_client):
 def test_the_recommendation_is_a_note_of_the_recommender(engineer_client, tmp_path):
     [ticket_id] = _tickets(1)
     version = ModelVersion.objects.create(
-        base_model="test", data_fingerprint="f" * 64, artifact_path=str(tmp_path), format_version=1,
+        base_model="test",
+        data_fingerprint="f" * 64,
+        artifact_path=str(tmp_path),
+        format_version=1,
         serialization_version=1,
-    )  # fmt: skip
+    )
     Recommendation.objects.create(
         ticket_id=ticket_id,
         ticket_revision=1,

@@ -73,8 +73,18 @@ def test_an_alarm_without_an_external_id_is_keyed_on_what_it_is(integration_clie
     assert Alarm.objects.get().external_id.startswith("h:")
 
 
-@pytest.mark.parametrize("missing", ["alarmedObject", "state", "sourceSystemId", "alarmRaisedTime",
-                                     "alarmType", "perceivedSeverity", "probableCause"])  # fmt: skip
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "alarmedObject",
+        "state",
+        "sourceSystemId",
+        "alarmRaisedTime",
+        "alarmType",
+        "perceivedSeverity",
+        "probableCause",
+    ],
+)
 def test_it_rejects_an_alarm_without_a_required_attribute(integration_client, missing):
     body = alarm_body()
     del body[missing]
@@ -142,8 +152,11 @@ def test_clear_alarms_clears_every_alarm_a_pattern_matches(integration_client, e
     validate(response.json(), "ClearAlarms")
     assert len(response.json()["clearedAlarm"]) == 3
     assert set(Alarm.objects.values_list("external_id", "state")) == {
-        ("A-0", "cleared"), ("A-1", "cleared"), ("A-2", "cleared"), ("B-1", "raised"),
-    }  # fmt: skip
+        ("A-0", "cleared"),
+        ("A-1", "cleared"),
+        ("A-2", "cleared"),
+        ("B-1", "raised"),
+    }
     assert set(Alarm.objects.filter(state="cleared").values_list("clear_user", flat=True)) == {"jane"}
 
 
@@ -201,8 +214,10 @@ def test_the_bulk_path_writes_the_good_alarms_of_a_batch_and_rejects_the_bad_one
 
     assert response.status_code == 200, response.content
     assert {k: response.json()[k] for k in ("created", "updated", "rejected")} == {
-        "created": 299, "updated": 1, "rejected": 1,
-    }  # fmt: skip
+        "created": 299,
+        "updated": 1,
+        "rejected": 1,
+    }
     assert response.json()["results"][7]["errors"]["perceivedSeverity"]
     assert Alarm.objects.count() == 299
     assert Alarm.objects.get(external_id="S-0").state == "cleared"

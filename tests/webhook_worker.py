@@ -44,11 +44,29 @@ def webhook_worker(tmp_path: Path, log: Path, name: str = "webhooks"):
     }
     with log.open("wb") as out:
         worker = subprocess.Popen(
-            [str(Path(sys.executable).parent / "celery"), "-A", "ticketai", "worker", "-Q", "default",
-             "--pool", "solo", "-c", "1", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "-n", f"{name}-{uuid.uuid4().hex[:8]}@%h"],
-            cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            [
+                str(Path(sys.executable).parent / "celery"),
+                "-A",
+                "ticketai",
+                "worker",
+                "-Q",
+                "default",
+                "--pool",
+                "solo",
+                "-c",
+                "1",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"{name}-{uuid.uuid4().hex[:8]}@%h",
+            ],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             yield worker
         finally:

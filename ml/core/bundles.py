@@ -191,11 +191,16 @@ def delta_register(*, base, full):
     size = path.stat().st_size
     if size >= full.bytes:
         path.unlink()
-        logger.info("no delta %s -> %s: %s bytes, the full bundle is %s", base.version, full.version, size,
-                    full.bytes)  # fmt: skip
+        logger.info(
+            "no delta %s -> %s: %s bytes, the full bundle is %s", base.version, full.version, size, full.bytes
+        )
         return None
-    saved = {"full_bytes": full.bytes, "delta_bytes": size, "bytes_saved": full.bytes - size,
-             "base_version": base.version}  # fmt: skip
+    saved = {
+        "full_bytes": full.bytes,
+        "delta_bytes": size,
+        "bytes_saved": full.bytes - size,
+        "base_version": base.version,
+    }
     return bundle_register(
         path=path,
         model_version=full.model_version,

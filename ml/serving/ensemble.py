@@ -421,8 +421,14 @@ def fit_lexical(
         for scheme in CLASS_WEIGHTINGS:
             fitted[scheme] = arrays(fit(scheme))
             coef, intercept = fitted[scheme]
-            member = Lexical(stored["terms"], stored["idf"], coef, intercept,
-                             stored.get("char_terms", ()), stored.get("char_idf"))  # fmt: skip
+            member = Lexical(
+                stored["terms"],
+                stored["idf"],
+                coef,
+                intercept,
+                stored.get("char_terms", ()),
+                stored.get("char_idf"),
+            )
             probas[scheme] = member.proba(val_texts)
         class_weight, table = choose(dict.fromkeys(CLASS_WEIGHTINGS, False), y, probas)
         coef, intercept = fitted[class_weight]

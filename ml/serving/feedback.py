@@ -81,9 +81,12 @@ def feedback_record(
     ticket.refresh_from_db()
     if chosen is not None and not ticket.is_open:
         ticket_resolve(
-            ticket_id=ticket.pk, resolution_code=chosen.code, notes=notes, resolved_by=username,
+            ticket_id=ticket.pk,
+            resolution_code=chosen.code,
+            notes=notes,
+            resolved_by=username,
             user=user if user is not None and user.is_authenticated else None,
-        )  # fmt: skip
+        )
         ticket.refresh_from_db()
     feedback = Feedback.objects.create(
         ticket=ticket,

@@ -116,14 +116,23 @@ def fit_serving(
     served_proba = calibrate(ev[served], temperature)
     # Top-label calibration on validation, measured on eval, stored beside the model (calibration.json).
     served_proba = calibration.fit_and_store(
-        out_dir, y_validation=y["validation"], validation_proba=calibrate(val[served], temperature),
-        y_eval=y["eval"], eval_uncalibrated=ev[served], eval_proba=served_proba,
-    )  # fmt: skip
+        out_dir,
+        y_validation=y["validation"],
+        validation_proba=calibrate(val[served], temperature),
+        y_eval=y["eval"],
+        eval_uncalibrated=ev[served],
+        eval_proba=served_proba,
+    )
     if refit:
         known = [e for e in evaluation_part if e.label in label_index]
         everything = train + validation + known
-        fit_lexical([e.text for e in everything], [e.label for e in everything], labels,
-                    out_dir / "lexical.npz", class_weight=lexical.class_weight)  # fmt: skip
+        fit_lexical(
+            [e.text for e in everything],
+            [e.label for e in everything],
+            labels,
+            out_dir / "lexical.npz",
+            class_weight=lexical.class_weight,
+        )
         seen = np.array([e.label in label_index for e in evaluation_part], dtype=bool)
         _write_index(out_dir, np.vstack([index, features["eval"][seen]]), everything)
     config = {

@@ -238,9 +238,16 @@ def _train(run, *, config, sources, force, gate, allow, progress) -> TrainingRun
     staging = registry.staging_dir()
     try:
         version = _fit_and_register(
-            run, dataset, split, train, labels, config=config, fingerprint=data_fingerprint,
-            staging=staging, progress=writer,
-        )  # fmt: skip
+            run,
+            dataset,
+            split,
+            train,
+            labels,
+            config=config,
+            fingerprint=data_fingerprint,
+            staging=staging,
+            progress=writer,
+        )
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

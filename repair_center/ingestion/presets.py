@@ -20,8 +20,14 @@ from repair_center.tmf import troubleticket
 
 S = Ticket.Status
 # ServiceNow incident choices (the raw values the Table API answers without display values).
-SERVICENOW_STATES = {"1": S.ACKNOWLEDGED, "2": S.IN_PROGRESS, "3": S.HELD, "6": S.RESOLVED, "7": S.CLOSED,
-                     "8": S.CANCELLED}  # fmt: skip
+SERVICENOW_STATES = {
+    "1": S.ACKNOWLEDGED,
+    "2": S.IN_PROGRESS,
+    "3": S.HELD,
+    "6": S.RESOLVED,
+    "7": S.CLOSED,
+    "8": S.CANCELLED,
+}
 SERVICENOW_PRIORITIES = {"1": "critical", "2": "high", "3": "medium", "4": "low", "5": "low"}
 # Jira statuses vary per project; their category does not.
 JIRA_CATEGORIES = {"new": S.ACKNOWLEDGED, "indeterminate": S.IN_PROGRESS, "done": S.RESOLVED}

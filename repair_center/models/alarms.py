@@ -107,9 +107,13 @@ class AlarmGroup(models.Model):
         Site, null=True, blank=True, on_delete=models.CASCADE, related_name="alarm_groups"
     )
     element = models.ForeignKey(
-        NetworkElement, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        NetworkElement,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="Set while every alarm of the group is on this element.",
-    )  # fmt: skip
+    )
     family = models.CharField(max_length=64, help_text="The curated code's domain, else the probable cause.")
     opened_at = models.DateTimeField(help_text="The first alarm's raise.")
     last_at = models.DateTimeField(help_text="The last alarm's raise.")
@@ -122,9 +126,13 @@ class AlarmGroup(models.Model):
     )
     root_history = models.PositiveIntegerField(default=0, help_text="Past incidents that support measures.")
     ticket = models.ForeignKey(
-        "repair_center.Ticket", null=True, blank=True, on_delete=models.SET_NULL, related_name="alarm_groups",
+        "repair_center.Ticket",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="alarm_groups",
         help_text="The ticket a rule opened for the group.",
-    )  # fmt: skip
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -233,10 +233,15 @@ def _upsert_rows(rows: dict[tuple[str, str], dict], *, now: datetime) -> dict[tu
     if connection.vendor == "postgresql":
         return _copy_upsert(rows, now=now)
     objects = [
-        Alarm(source_system=source, external_id=external_id, created_at=now,
-              **{c: row.get(c, _DEFAULTS[c]) for c in COLUMNS}, updated_at=now)
+        Alarm(
+            source_system=source,
+            external_id=external_id,
+            created_at=now,
+            **{c: row.get(c, _DEFAULTS[c]) for c in COLUMNS},
+            updated_at=now,
+        )
         for (source, external_id), row in rows.items()
-    ]  # fmt: skip
+    ]
     Alarm.objects.bulk_create(
         objects, update_conflicts=True, unique_fields=["source_system", "external_id"], update_fields=COLUMNS
     )

@@ -72,8 +72,17 @@ def alarm_events_for(spans: Sequence[Span]) -> dict[int, list[EventRow]]:
     )
     if latest is not None:
         query = query.filter(raised_at__lte=latest)
-    fields = ("id", "element_id", "site_id", "raised_at", "cleared_at", "raw_code", "error_code_id",
-              "perceived_severity", "alarmed_object")  # fmt: skip
+    fields = (
+        "id",
+        "element_id",
+        "site_id",
+        "raised_at",
+        "cleared_at",
+        "raw_code",
+        "error_code_id",
+        "perceived_severity",
+        "alarmed_object",
+    )
     by_element: dict[int, list[dict]] = {}
     by_site: dict[int, list[dict]] = {}
     for alarm in query.order_by("raised_at", "id").values(*fields):
@@ -133,8 +142,12 @@ def _last_fixes(spans: Sequence[Span], earliest: datetime) -> dict[tuple[str, in
 
 
 def _events(alarm: dict, scope: str) -> list[EventRow]:
-    attrs = {MARK: alarm["id"], "scope": scope, "severity": alarm["perceived_severity"],
-             "object": alarm["alarmed_object"]}  # fmt: skip
+    attrs = {
+        MARK: alarm["id"],
+        "scope": scope,
+        "severity": alarm["perceived_severity"],
+        "object": alarm["alarmed_object"],
+    }
     raised = (
         alarm["raised_at"],
         TicketEvent.Kind.ALARM_RAISED,
@@ -243,10 +256,16 @@ def _recorrelate_chunk(ids: list[int], *, now: datetime) -> list[int]:
         before = sum(is_correlated(r[4]) for r in current[ticket.pk])
         after = sum(is_correlated(r[4]) for r in merged)
         history.append(
-            TicketChange(ticket=ticket, revision=ticket.revision + 1, action=TicketChange.Action.UPDATE,
-                         actor="system:alarms", changes={"alarm_events": {"from": before, "to": after}},
-                         reason="alarms correlated", changed_at=now)
-        )  # fmt: skip
+            TicketChange(
+                ticket=ticket,
+                revision=ticket.revision + 1,
+                action=TicketChange.Action.UPDATE,
+                actor="system:alarms",
+                changes={"alarm_events": {"from": before, "to": after}},
+                reason="alarms correlated",
+                changed_at=now,
+            )
+        )
     if not changed:
         return []
     TicketEvent.objects.filter(ticket_id__in=changed).delete()

@@ -79,9 +79,12 @@ def _assign(ids: list[int]) -> list[int]:
         )
         if group is None:
             group = AlarmGroup.objects.create(
-                site_id=alarm.site_id, element_id=alarm.element_id, family=key[1],
-                opened_at=alarm.raised_at, last_at=alarm.raised_at,
-            )  # fmt: skip
+                site_id=alarm.site_id,
+                element_id=alarm.element_id,
+                family=key[1],
+                opened_at=alarm.raised_at,
+                last_at=alarm.raised_at,
+            )
             by_key[key].append(group)
         else:
             group.opened_at = min(group.opened_at, alarm.raised_at)

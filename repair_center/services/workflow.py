@@ -358,8 +358,12 @@ def ticket_note_add(
             now=now,
         )
         return WorkNote.objects.create(
-            ticket=ticket, author=actor.name, user=actor.user, text=text, visibility=visibility,
+            ticket=ticket,
+            author=actor.name,
+            user=actor.user,
+            text=text,
+            visibility=visibility,
             created_at=now,
-        )  # fmt: skip
+        )
 
     return _retrying(decide, ticket_id=ticket_id, expected_revision=expected_revision)

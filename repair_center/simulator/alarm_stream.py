@@ -18,12 +18,23 @@ SOURCE_SYSTEM = "sim-oss"
 ALARM_KINDS = ("alarm_raised", "alarm_cleared")
 # X.733 probable causes by the curated code's first word: what an EMS would put next to its own code.
 PROBABLE_CAUSE = {
-    "CPRI": "lossOfSignal", "SFP": "transmitterFailure", "S1": "lossOfSignal", "MW": "lossOfSignal",
-    "BATTERY": "powerProblem", "MAINS": "powerProblem", "RECTIFIER": "powerProblem",
-    "HIGH": "temperatureUnacceptable", "FAN": "coolingSystemFailure", "GNSS": "timingProblem",
-    "SYNC": "timingProblem", "VSWR": "antennaFailure", "RU": "equipmentMalfunction", "BB": "softwareError",
-    "LICENSE": "softwareError", "CONFIG": "configurationOrCustomizationError",
-}  # fmt: skip
+    "CPRI": "lossOfSignal",
+    "SFP": "transmitterFailure",
+    "S1": "lossOfSignal",
+    "MW": "lossOfSignal",
+    "BATTERY": "powerProblem",
+    "MAINS": "powerProblem",
+    "RECTIFIER": "powerProblem",
+    "HIGH": "temperatureUnacceptable",
+    "FAN": "coolingSystemFailure",
+    "GNSS": "timingProblem",
+    "SYNC": "timingProblem",
+    "VSWR": "antennaFailure",
+    "RU": "equipmentMalfunction",
+    "BB": "softwareError",
+    "LICENSE": "softwareError",
+    "CONFIG": "configurationOrCustomizationError",
+}
 
 
 def split_ticket(doc: dict, truth: dict, curated_of: dict[str, str]) -> tuple[list[dict], dict, list[dict]]:
