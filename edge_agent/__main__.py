@@ -12,6 +12,7 @@ from pathlib import Path
 from edge_agent.agent import Agent, Config
 from edge_agent.client import TRANSIENT
 from edge_agent.inbox import Inbox
+from edge_agent.loops import InboxLoop
 from edge_agent.server import LocalServer
 
 
@@ -71,12 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     agent.start_background()
     inbox = Inbox(agent, args.inbox or args.data_dir / "inbox")
     log.info("agent %s serving on http://%s:%s", agent.state["agent_id"], *server.server_address)
-    while not stop.is_set():
-        try:
-            inbox.scan()
-        except Exception:
-            log.exception("inbox scan failed")
-        stop.wait(0.3)
+    InboxLoop(inbox, stop).run()
     agent.stop()
     server.shutdown()
     agent.outbox.close()

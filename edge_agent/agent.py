@@ -1,5 +1,6 @@
-"""The agent: enrolment, heartbeats, bundle hot swap, local prediction into the outbox, the
-forwarder that drains it, and local retraining.
+"""The agent: enrolment, bundle hot swap and local prediction into the outbox. Its other duties
+are loop objects it composes: the heartbeat and the forwarder that drains the outbox
+(``edge_agent.loops``), and local learning (``edge_agent.learning``).
 
 Concurrency: the served Model is one attribute, replaced whole (a reference assignment is atomic
 in CPython), so a request that took the old Model finishes on it while new requests get the new
@@ -16,7 +17,6 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,8 +29,10 @@ from edge_agent import __version__
 from edge_agent.bundle import BundleError, Head, Model, load_model, ranked, rebuild_from_delta
 from edge_agent.client import TRANSIENT, CentralClient, CentralError
 from edge_agent.delta import DeltaError, sha256_file
+from edge_agent.learning import Learner
+from edge_agent.loops import ForwarderLoop, HeartbeatLoop
 from edge_agent.outbox import Outbox, OutboxFull
-from edge_agent.retrain import EtlModel, retrain_head, train_etl_model
+from edge_agent.retrain import EtlModel
 
 logger = logging.getLogger("edge_agent")
 
@@ -92,11 +94,12 @@ class Agent:
         self.placement: dict[str, Any] | None = None
         self.heartbeat_s = config.heartbeat_s or 30.0
         self._refused: set[str] = set()
-        self._retrained_at = 0
-        self._etl_at = 0
         self._stop = threading.Event()
         self._wake_forwarder = threading.Event()
-        self._lock = threading.Lock()  # serialises swaps and retraining, never predictions
+        self.lock = threading.Lock()  # serialises swaps and retraining, never predictions
+        self.heartbeat = HeartbeatLoop(self, self._stop)
+        self.forwarder = ForwarderLoop(self, self._stop, self._wake_forwarder)
+        self.learner = Learner(self)
 
     # --- identity ---
 
@@ -182,12 +185,12 @@ class Agent:
                 "REFUSED bundle %s: %s; still serving %s", path.name, e, self.model_version or "nothing"
             )
             path.unlink(missing_ok=True)
-            self._report(
+            self.report(
                 "bundle_refused",
                 {"file": path.name, "sha256": digest, "error": str(e), "serving": self.model_version},
             )
             return False
-        with self._lock:
+        with self.lock:
             final = self.data_dir / "bundles" / f"{model.version}.zip"
             os.replace(path, final)
             pointer = self.data_dir / "bundles" / "current.json"
@@ -197,7 +200,7 @@ class Agent:
             previous, self.model = self.model, model
             (self.data_dir / "local_head.npz").unlink(missing_ok=True)
         logger.info("serving bundle %s (was %s)", model.version, previous.version if previous else "nothing")
-        self._report(
+        self.report(
             "bundle_installed",
             {
                 "version": model.version,
@@ -272,7 +275,7 @@ class Agent:
                 e,
                 self.model_version or "nothing",
             )
-            self._report(
+            self.report(
                 "delta_refused",
                 {
                     "delta_version": assignment.get("delta_version"),
@@ -353,44 +356,18 @@ class Agent:
 
     # --- talking to central ---
 
-    def _report(self, kind: str, metrics: dict[str, Any]) -> None:
+    def report(self, kind: str, metrics: dict[str, Any]) -> None:
         try:
             self.client.report(kind, metrics)
         except (CentralError, *TRANSIENT) as e:
             logger.warning("could not report %s to central: %s", kind, e)
 
     def heartbeat_once(self) -> None:
-        answer = self.client.heartbeat(
-            capabilities=capabilities(self.data_dir),
-            backlog=self.outbox.count(),
-            model_version=self.model_version,
-            status={"outbox_full": self.outbox.full, "labelled": self.outbox.labelled_count()},
-        )
-        self.placement = answer.get("placement")
-        if not self.config.heartbeat_s and answer.get("heartbeat_s"):
-            self.heartbeat_s = float(answer["heartbeat_s"])
-        self.apply_assignment(answer.get("assignment"))
+        self.heartbeat.step()
 
     def forward_once(self) -> int:
         """Post one batch from the outbox; returns how many central acknowledged."""
-        items = self.outbox.peek(self.config.batch_size)
-        if not items:
-            return 0
-        try:
-            answer = self.client.post_predictions([payload for _, payload in items])
-        except CentralError as e:
-            if e.status == 400:  # malformed: retrying cannot help; keep them aside, loudly
-                logger.error("central rejected %s predictions as malformed: %s", len(items), e)
-                self.outbox.bury(items, str(e))
-                return 0
-            raise
-        # Central stores the good items and refuses the bad ones one by one, with the reasons.
-        refused = {int(i): reasons for i, reasons in (answer.get("errors") or {}).items()}
-        for index, reasons in refused.items():
-            logger.error("central refused prediction %s: %s", items[index][0], "; ".join(reasons))
-            self.outbox.bury([items[index]], "; ".join(reasons))
-        self.outbox.remove([key for i, (key, _) in enumerate(items) if i not in refused])
-        return len(items) - len(refused)
+        return self.forwarder.forward_once()
 
     @property
     def pattern(self) -> int | None:
@@ -398,124 +375,18 @@ class Agent:
         return ((self.placement or {}).get("decision") or {}).get("pattern")
 
     def maybe_learn(self) -> dict[str, Any] | None:
-        """Learn from the site's labelled tickets the way the site's placement says."""
-        if self.pattern == 3:
-            return self.maybe_train_etl()
-        if self.pattern in (None, 2, 4):
-            return self.maybe_retrain()
-        return None  # pattern 1: central trains and retrains
+        return self.learner.maybe_learn()
 
     def maybe_train_etl(self) -> dict[str, Any] | None:
-        """Pattern 3: central fits the heavy transform on the site's labelled batch; train and serve on it."""
-        count = self.outbox.labelled_count()
-        if count < self.config.retrain_min_labelled or count - self._etl_at < self.config.retrain_every:
-            return None
-        with self._lock:
-            self._etl_at = count
-            documents = [document for *_, document in self.outbox.labelled()]
-            model = train_etl_model(self.client.etl(documents), version=f"etl-{count}")
-            texts = model.texts(documents, [None] * len(documents))
-            predicted = model.predict_proba(texts).argmax(axis=1)
-            fit = float(
-                np.mean(
-                    [model.labels[p] == d["resolution"] for p, d in zip(predicted, documents, strict=True)]
-                )
-            )
-            self.model = model
-        metrics = {
-            "tickets": count,
-            "classes": len(model.labels),
-            "training_accuracy": round(fit, 4),
-            "version": model.version,
-        }
-        logger.info("pattern 3: serving %s (%s)", model.version, metrics)
-        self._report("etl_trained", metrics)
-        return metrics
+        return self.learner.maybe_train_etl()
 
     def maybe_retrain(self) -> dict[str, Any] | None:
-        """Pattern 2/4: refit the head on the site's labelled tickets when enough new ones arrived."""
-        model = self.model
-        count = self.outbox.labelled_count()
-        if not isinstance(model, Model) or count < self.config.retrain_min_labelled:
-            return None
-        if count - self._retrained_at < self.config.retrain_every:
-            return None
-        with self._lock:
-            self._retrained_at = count
-            rows = [r for r in self.outbox.labelled() if r[1] in model.labels]
-            if len(rows) < self.config.retrain_min_labelled:
-                return None
-            index = {label: i for i, label in enumerate(model.labels)}
-            site = self.context_for(None)
-            texts = [text or model.texts([doc], [site])[0] for _, _, text, doc in rows]
-            features = np.concatenate([model.run(texts[i : i + 64])[1] for i in range(0, len(texts), 64)])
-            labels = np.asarray([index[label] for _, label, _, _ in rows])
-            shipped = model.shipped_head
-            result = retrain_head(shipped, features, labels, [ident for ident, *_ in rows], len(model.labels))
-            metrics = {**result.metrics, "bundle_version": model.version}
-            if result.adopted and self.model is model:
-                np.savez(
-                    self.data_dir / "local_head.npz", W=result.head.W, b=result.head.b, version=model.version
-                )
-                self.model = model.with_head(result.head)
-        logger.info("local retraining: %s", metrics)
-        self._report("head_retrained" if result.adopted else "head_kept", metrics)
-        return metrics
+        return self.learner.maybe_retrain()
 
     # --- loops ---
 
-    def _loop(
-        self,
-        interval: Callable[[], float],
-        step: Callable[[], object],
-        name: str,
-        event: threading.Event | None = None,
-    ) -> None:
-        failures = 0
-        while not self._stop.is_set():
-            try:
-                step()
-                failures = 0
-            except (CentralError, *TRANSIENT) as e:
-                failures += 1
-                if failures in (1, 10) or failures % 100 == 0:
-                    logger.warning("%s: central unreachable or refusing (%s); will retry", name, e)
-            except Exception:
-                logger.exception("%s failed", name)
-            wait = interval() if failures == 0 else min(5.0, 0.2 * 2 ** min(failures, 5))
-            if event is not None:
-                event.wait(wait)
-                event.clear()
-            else:
-                self._stop.wait(wait)
-
-    def _forward_all(self) -> None:
-        while self.forward_once() == self.config.batch_size:
-            pass
-
     def start_background(self) -> list[threading.Thread]:
-        threads = [
-            threading.Thread(
-                target=self._loop,
-                args=(lambda: self.heartbeat_s, self.heartbeat_once, "heartbeat"),
-                daemon=True,
-                name="heartbeat",
-            ),
-            threading.Thread(
-                target=self._loop,
-                args=(
-                    lambda: self.config.forward_interval_s,
-                    self._forward_all,
-                    "forwarder",
-                    self._wake_forwarder,
-                ),
-                daemon=True,
-                name="forwarder",
-            ),
-        ]
-        for thread in threads:
-            thread.start()
-        return threads
+        return [self.heartbeat.start(), self.forwarder.start()]
 
     def stop(self) -> None:
         self._stop.set()
