@@ -7,6 +7,7 @@ training pipeline only.
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -71,81 +72,26 @@ def fit_serving(
     before, on tickets the members had not seen. On a real export of 3,800 tickets the internal
     split leaves 58% of them to train on; a baseline fitted on all of them is what users compare.
     """
-    tokenizer_settings = export_onnx(model_dir, out_dir)
-    if int8:
-        quantization.quantize_int8(out_dir / "model.onnx", out_dir / "model.onnx", keep_head=False)
-    encoder = Encoder(out_dir, max_length=max_length, **tokenizer_settings)
-    label_index = {label: i for i, label in enumerate(labels)}
-    train = [e for e in split_parts["train"] if e.label in label_index]
-    validation = [e for e in split_parts["validation"] if e.label in label_index]
-    evaluation_part = list(split_parts["eval"])
-    parts = {"train": train, "validation": validation, "eval": evaluation_part}
-    logits, features = {}, {}
-    for name, examples in parts.items():
-        logits[name], raw = encoder.run([e.text for e in examples])
-        features[name] = normalise(raw)
+    tokenizer_settings, encoder = _served_encoder(model_dir, out_dir, max_length=max_length, int8=int8)
+    data = _encode_parts(encoder, split_parts, labels)
     if lexical is None:
         lexical = fit_lexical_member(out_dir=out_dir, split_parts=split_parts, labels=labels)
-    y = {name: np.array([label_index.get(e.label, -1) for e in examples]) for name, examples in parts.items()}
-    index = np.vstack([features["train"], features["validation"]])
-    index_y = np.concatenate([y["train"], y["validation"]]).astype(np.int64)
-    _write_index(out_dir, index, train + validation)
-
-    def members(name: str, index_rows: int) -> dict[str, np.ndarray]:
-        texts = [e.text for e in parts[name]]
-        return {
-            "transformer": softmax(logits[name]),
-            "lexical": lexical.proba(texts),
-            "knn": knn_proba(features[name], index[:index_rows], index_y[:index_rows], len(labels)),
-        }
-
-    # Validation never votes for itself: its neighbours come from the training part only.
-    val = members("validation", len(train))
-    member_temperatures = {name: fit_temperature(y["validation"], proba) for name, proba in val.items()}
-    val = calibrate_members(val, member_temperatures)
-    weights = fit_weights(y["validation"], val)
-    val["ensemble"] = combine(val, weights)
-    validation_scores = {name: _scores(y["validation"], proba) for name, proba in val.items()}
-    served = "ensemble"
-    temperature = fit_temperature(y["validation"], val[served])
-
-    ev = calibrate_members(members("eval", len(index)), member_temperatures)
-    ev["ensemble"] = combine(ev, weights)
-    eval_labels = [e.label for e in evaluation_part]
-    reports = {name: evaluation.report(eval_labels, proba, labels) for name, proba in ev.items()}
-    served_proba = calibrate(ev[served], temperature)
-    # Top-label calibration on validation, measured on eval, stored beside the model (calibration.json).
-    served_proba = calibration.fit_and_store(
-        out_dir,
-        y_validation=y["validation"],
-        validation_proba=calibrate(val[served], temperature),
-        y_eval=y["eval"],
-        eval_uncalibrated=ev[served],
-        eval_proba=served_proba,
-    )
+    _write_index(out_dir, data.index, data.parts["train"] + data.parts["validation"])
+    mix = _fit_mix(data, lexical)
+    reports, served_proba = _measure_on_eval(out_dir, data, lexical, mix)
     if refit:
-        known = [e for e in evaluation_part if e.label in label_index]
-        everything = train + validation + known
-        fit_lexical(
-            [e.text for e in everything],
-            [e.label for e in everything],
-            labels,
-            out_dir / "lexical.npz",
-            class_weight=lexical.class_weight,
-        )
-        seen = np.array([e.label in label_index for e in evaluation_part], dtype=bool)
-        _write_index(out_dir, np.vstack([index, features["eval"][seen]]), everything)
+        _refit_on_all(out_dir, data, lexical)
     config = {
         "members": list(MEMBERS),
-        "member_temperatures": member_temperatures,
-        "weights": weights,
-        "served": served,
-        "temperature": temperature,
+        "member_temperatures": mix.member_temperatures,
+        "weights": mix.weights,
+        "served": SERVED,
+        "temperature": mix.temperature,
         "knn_k": KNN_K,
         "max_length": max_length,
         "encoder": "int8" if int8 else "fp32",
         "tokenizer": tokenizer_settings,
-        "validation": validation_scores,
+        "validation": mix.validation_scores,
         "objective": "max min(accuracy / best accuracy, macro-F1 / best macro-F1) on validation, "
         f"then class-balanced log-loss within {MIX_TOLERANCE}; singles are candidates",
         "lexical_class_weight": lexical.class_weight,
@@ -155,6 +101,125 @@ def fit_serving(
     }
     (out_dir / "ensemble.json").write_text(json.dumps(config, indent=1, sort_keys=True))
     return config, reports, served_proba
+
+
+SERVED = "ensemble"
+
+
+@dataclass
+class _Encoded:
+    """The three parts run through the served encoder, and the neighbour index they give."""
+
+    labels: Sequence[str]
+    label_index: dict[str, int]
+    parts: dict[str, list]
+    logits: dict[str, np.ndarray]
+    features: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]
+    index: np.ndarray
+    index_y: np.ndarray
+
+
+@dataclass
+class _Mix:
+    """What validation decided: per-member temperatures, the weights, the final temperature."""
+
+    member_temperatures: dict
+    weights: dict
+    temperature: float
+    validation_scores: dict
+    validation: dict[str, np.ndarray]
+
+
+def _served_encoder(model_dir: Path, out_dir: Path, *, max_length: int, int8: bool):
+    """Export the encoder to ONNX (quantized with ``int8``); every figure is measured on it."""
+    tokenizer_settings = export_onnx(model_dir, out_dir)
+    if int8:
+        quantization.quantize_int8(out_dir / "model.onnx", out_dir / "model.onnx", keep_head=False)
+    return tokenizer_settings, Encoder(out_dir, max_length=max_length, **tokenizer_settings)
+
+
+def _encode_parts(encoder: Encoder, split_parts: dict, labels: Sequence[str]) -> _Encoded:
+    label_index = {label: i for i, label in enumerate(labels)}
+    train = [e for e in split_parts["train"] if e.label in label_index]
+    validation = [e for e in split_parts["validation"] if e.label in label_index]
+    parts = {"train": train, "validation": validation, "eval": list(split_parts["eval"])}
+    logits, features = {}, {}
+    for name, examples in parts.items():
+        logits[name], raw = encoder.run([e.text for e in examples])
+        features[name] = normalise(raw)
+    y = {name: np.array([label_index.get(e.label, -1) for e in examples]) for name, examples in parts.items()}
+    return _Encoded(
+        labels=labels,
+        label_index=label_index,
+        parts=parts,
+        logits=logits,
+        features=features,
+        y=y,
+        index=np.vstack([features["train"], features["validation"]]),
+        index_y=np.concatenate([y["train"], y["validation"]]).astype(np.int64),
+    )
+
+
+def _members(data: _Encoded, lexical: Lexical, name: str, index_rows: int) -> dict[str, np.ndarray]:
+    """Each member's probabilities on one part, neighbours taken from the first ``index_rows``."""
+    texts = [e.text for e in data.parts[name]]
+    return {
+        "transformer": softmax(data.logits[name]),
+        "lexical": lexical.proba(texts),
+        "knn": knn_proba(
+            data.features[name], data.index[:index_rows], data.index_y[:index_rows], len(data.labels)
+        ),
+    }
+
+
+def _fit_mix(data: _Encoded, lexical: Lexical) -> _Mix:
+    """Calibrate each member, weigh them and calibrate the mix, all on validation."""
+    y_validation = data.y["validation"]
+    # Validation never votes for itself: its neighbours come from the training part only.
+    val = _members(data, lexical, "validation", len(data.parts["train"]))
+    member_temperatures = {name: fit_temperature(y_validation, proba) for name, proba in val.items()}
+    val = calibrate_members(val, member_temperatures)
+    weights = fit_weights(y_validation, val)
+    val["ensemble"] = combine(val, weights)
+    validation_scores = {name: _scores(y_validation, proba) for name, proba in val.items()}
+    temperature = fit_temperature(y_validation, val[SERVED])
+    return _Mix(member_temperatures, weights, temperature, validation_scores, val)
+
+
+def _measure_on_eval(out_dir: Path, data: _Encoded, lexical: Lexical, mix: _Mix):
+    """Member reports and the served probabilities on eval, with calibration.json stored."""
+    ev = calibrate_members(_members(data, lexical, "eval", len(data.index)), mix.member_temperatures)
+    ev["ensemble"] = combine(ev, mix.weights)
+    eval_labels = [e.label for e in data.parts["eval"]]
+    reports = {name: evaluation.report(eval_labels, proba, data.labels) for name, proba in ev.items()}
+    served_proba = calibrate(ev[SERVED], mix.temperature)
+    # Top-label calibration on validation, measured on eval, stored beside the model (calibration.json).
+    served_proba = calibration.fit_and_store(
+        out_dir,
+        y_validation=data.y["validation"],
+        validation_proba=calibrate(mix.validation[SERVED], mix.temperature),
+        y_eval=data.y["eval"],
+        eval_uncalibrated=ev[SERVED],
+        eval_proba=served_proba,
+    )
+    return reports, served_proba
+
+
+def _refit_on_all(out_dir: Path, data: _Encoded, lexical: Lexical) -> None:
+    """Refit the lexical member on every labelled ticket and add eval's to the neighbour index."""
+    evaluation_part = data.parts["eval"]
+    known = [e for e in evaluation_part if e.label in data.label_index]
+    everything = data.parts["train"] + data.parts["validation"] + known
+    fit_lexical(
+        [e.text for e in everything],
+        [e.label for e in everything],
+        data.labels,
+        out_dir / "lexical.npz",
+        class_weight=lexical.class_weight,
+    )
+    seen = np.array([e.label in data.label_index for e in evaluation_part], dtype=bool)
+    _write_index(out_dir, np.vstack([data.index, data.features["eval"][seen]]), everything)
 
 
 def _scores(y: np.ndarray, proba: np.ndarray) -> dict:
