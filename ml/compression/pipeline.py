@@ -147,10 +147,7 @@ def _evaluate(teacher, teacher_root: Path, work: Path, student_dir: Path, max_le
 
 def compress(*, teacher, config: CompressionConfig | None = None, progress=None):
     """Distil the teacher, export, quantize, bundle and register; returns (full EdgeBundle, delta or None)."""
-    import torch
-
     from ml.core import registry
-    from ml.training import quantization
 
     config = config or CompressionConfig()
     started = time.monotonic()
@@ -158,10 +155,7 @@ def compress(*, teacher, config: CompressionConfig | None = None, progress=None)
     dconfig = config.distillation
     arch = f"L{dconfig.layers}H{dconfig.hidden_size}"
     parent = previous_bundle(teacher=teacher, intended_tier=config.intended_tier, arch=arch)
-    if parent is not None and config.warm_start and not dconfig.init_from:
-        dconfig = DistillationConfig.from_json(
-            {**dconfig.to_json(), "init_from": str(students_root() / parent.version)}
-        )
+    dconfig = _warm_start(dconfig, parent, warm_start=config.warm_start)
 
     stamp = timezone.now().strftime("%Y%m%dT%H%M%S%f")
     version = f"t{teacher.pk}-{arch}-{stamp}"
@@ -172,44 +166,14 @@ def compress(*, teacher, config: CompressionConfig | None = None, progress=None)
             teacher_version=teacher, config=dconfig, output_dir=work / "student", progress=progress
         )
         info = json.loads((student_dir / "distillation.json").read_text())
-        max_length = info["max_length"]
-        pruning = None
-        export_dir = student_dir
-        if config.sparsity:
-            model = quantization.load_classifier(student_dir)
-            pruning = quantization.prune_magnitude(model, config.sparsity)
-            export_dir = work / "pruned"
-            with torch.no_grad():
-                model.save_pretrained(export_dir)
-            for extra in student_dir.iterdir():
-                if extra.is_file() and not (export_dir / extra.name).exists():
-                    shutil.copyfile(extra, export_dir / extra.name)
+        pruning, export_dir = _prune(student_dir, work, config.sparsity)
         if progress:
             progress({"phase": "exporting"})
-        export = quantization.export_onnx(export_dir, work / "model_fp32.onnx", head_out=work / "head.npz")
-        quantized = quantization.quantize_int8(work / "model_fp32.onnx", work / "model.onnx")
-        if pruning is not None:
-            pruning["model_onnx_zip_bytes"] = quantization.compressed_size(work / "model.onnx")
-        (work / "labels.json").write_text(json.dumps(list(teacher.label_set)))
-        (work / "code_map.json").write_text(json.dumps(code_map(), sort_keys=True))
-        shutil.copyfile(student_dir / "tokenizer.json", work / "tokenizer.json")
+        sizes = _export_bundle_files(teacher, work, export_dir, student_dir, pruning)
         if progress:
             progress({"phase": "evaluating"})
-        metrics = _evaluate(teacher, teacher_root, work, student_dir, max_length)
-        metrics.update(
-            architecture=arch,
-            labels=list(teacher.label_set),
-            max_length=max_length,
-            student_parameters=info["parameters"],
-            distillation={
-                k: info[k] for k in ("examples", "labelled", "augmented", "unlabelled", "history", "train_s")
-            },
-            onnx_fp32_bytes=export["bytes"],
-            onnx_int8_bytes=quantized["bytes"],
-            export_max_abs_error=export["max_abs_error_vs_torch"],
-            head_max_abs_error=export["head_max_abs_error"],
-            pruning=pruning,
-        )
+        metrics = _evaluate(teacher, teacher_root, work, student_dir, info["max_length"])
+        metrics.update(_build_metrics(teacher, arch, info, sizes, pruning))
         manifest = {
             "version": version,
             "kind": "full",
@@ -218,19 +182,12 @@ def compress(*, teacher, config: CompressionConfig | None = None, progress=None)
             "teacher": teacher.pk,
             "teacher_label_set_key": teacher.label_set_key,
             "architecture": arch,
-            "max_length": max_length,
+            "max_length": info["max_length"],
             "metrics": metrics,
             "intended_tier": config.intended_tier,
             "serialization_version": SERIALIZATION_VERSION,
         }
-        bundle_dir = Path(settings.TICKETAI_EDGE_BUNDLE_DIR)
-        files = {name: work / name for name in BUNDLE_FILES}
-        files.update({name: work / name for name in OPTIONAL_FILES if (work / name).is_file()})
-        path = bundles.build_bundle(out_path=bundle_dir / f"{version}.zip", files=files, manifest=manifest)
-        metrics["bundle_bytes"] = path.stat().st_size
-        full = bundles.bundle_register(
-            path=path, model_version=teacher, intended_tier=config.intended_tier, metrics=metrics
-        )
+        full = _bundle_and_register(teacher, work, version, manifest, metrics, config.intended_tier)
         # Kept for the next warm start, before anything else can fail.
         shutil.move(str(student_dir), str(students_root() / version))
         delta = None
@@ -240,6 +197,84 @@ def compress(*, teacher, config: CompressionConfig | None = None, progress=None)
         return full, delta
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _warm_start(dconfig: DistillationConfig, parent, *, warm_start: bool) -> DistillationConfig:
+    """Start the student from the previous bundle's weights when there is one and nothing else is asked."""
+    if parent is not None and warm_start and not dconfig.init_from:
+        return DistillationConfig.from_json(
+            {**dconfig.to_json(), "init_from": str(students_root() / parent.version)}
+        )
+    return dconfig
+
+
+def _prune(student_dir: Path, work: Path, sparsity: float) -> tuple[dict | None, Path]:
+    """Magnitude-prune the student into ``work/pruned``; returns (pruning report or None, export folder)."""
+    if not sparsity:
+        return None, student_dir
+    import torch
+
+    from ml.training import quantization
+
+    model = quantization.load_classifier(student_dir)
+    pruning = quantization.prune_magnitude(model, sparsity)
+    export_dir = work / "pruned"
+    with torch.no_grad():
+        model.save_pretrained(export_dir)
+    for extra in student_dir.iterdir():
+        if extra.is_file() and not (export_dir / extra.name).exists():
+            shutil.copyfile(extra, export_dir / extra.name)
+    return pruning, export_dir
+
+
+def _export_bundle_files(
+    teacher, work: Path, export_dir: Path, student_dir: Path, pruning: dict | None
+) -> dict:
+    """Write the bundle's files into ``work``: the int8 ONNX model, head, labels, code map, tokenizer."""
+    from ml.training import quantization
+
+    export = quantization.export_onnx(export_dir, work / "model_fp32.onnx", head_out=work / "head.npz")
+    quantized = quantization.quantize_int8(work / "model_fp32.onnx", work / "model.onnx")
+    if pruning is not None:
+        pruning["model_onnx_zip_bytes"] = quantization.compressed_size(work / "model.onnx")
+    (work / "labels.json").write_text(json.dumps(list(teacher.label_set)))
+    (work / "code_map.json").write_text(json.dumps(code_map(), sort_keys=True))
+    shutil.copyfile(student_dir / "tokenizer.json", work / "tokenizer.json")
+    return {
+        "onnx_fp32_bytes": export["bytes"],
+        "onnx_int8_bytes": quantized["bytes"],
+        "export_max_abs_error": export["max_abs_error_vs_torch"],
+        "head_max_abs_error": export["head_max_abs_error"],
+    }
+
+
+def _build_metrics(teacher, arch: str, info: dict, sizes: dict, pruning: dict | None) -> dict:
+    """How the bundle was built: architecture, distillation record, export sizes and errors, pruning."""
+    return dict(
+        architecture=arch,
+        labels=list(teacher.label_set),
+        max_length=info["max_length"],
+        student_parameters=info["parameters"],
+        distillation={
+            k: info[k] for k in ("examples", "labelled", "augmented", "unlabelled", "history", "train_s")
+        },
+        **sizes,
+        pruning=pruning,
+    )
+
+
+def _bundle_and_register(
+    teacher, work: Path, version: str, manifest: dict, metrics: dict, intended_tier: str
+):
+    """Zip and sign the bundle beside the others, then register its EdgeBundle row."""
+    bundle_dir = Path(settings.TICKETAI_EDGE_BUNDLE_DIR)
+    files = {name: work / name for name in BUNDLE_FILES}
+    files.update({name: work / name for name in OPTIONAL_FILES if (work / name).is_file()})
+    path = bundles.build_bundle(out_path=bundle_dir / f"{version}.zip", files=files, manifest=manifest)
+    metrics["bundle_bytes"] = path.stat().st_size
+    return bundles.bundle_register(
+        path=path, model_version=teacher, intended_tier=intended_tier, metrics=metrics
+    )
 
 
 def _delta_bundle(parent, full):
