@@ -25,7 +25,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 help:
 	@echo "make demo    run TicketAI with demo data on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
 	@echo "make test    lint and run the test suite (needs PostgreSQL and Redis; see .ci/run)"
-	@echo "make test-fast   lint and the tests without a browser or the slow marker (a few minutes less)"
+	@echo "make test-fast   ruff, import contracts and the tests without a browser or the slow marker (about 2.5 min)"
 	@echo "make lint | format | bench | clean"
 
 $(BIN)/python:
@@ -54,8 +54,11 @@ test: lint chromium
 	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest \
 		--cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
-# The inner loop: no browser, nothing marked slow (workers, servers, real training runs).
-test-fast: lint
+# The inner loop: ruff and the import contracts (mypy is left to `make lint` and `make test`), then
+# the tests without a browser or anything marked slow (workers, servers, real training runs).
+test-fast: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest \
 		-m "not browser and not slow" --reuse-db -q $(PYTEST_ARGS)
 
