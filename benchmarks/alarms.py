@@ -13,13 +13,12 @@ state ("lost" counts those that are not). Goal (issue 19): at least 2,000 alarms
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.ingest import ROOT, bench_url, free_port, server_up, setup_django
+from benchmarks.ingest import bench_url, server_up, setup_django, start_server
 
 CAUSES = ("lossOfSignal", "powerProblem", "temperatureUnacceptable", "equipmentMalfunction", "timingProblem")
 
@@ -61,30 +60,6 @@ def expected_states(messages: list[dict]) -> dict[str, str]:
     for body in messages:
         last[body["externalAlarmId"]] = body["state"]
     return last
-
-
-def start_server(url: str) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "TICKETAI_DEBUG": "false", "TICKETAI_LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "ticketai.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--timeout",
-            "300",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return server, port
 
 
 def send(client, messages: list[dict], batch_size: int, concurrency: int = 1) -> tuple[float, list[str]]:
@@ -153,7 +128,7 @@ def main(argv=None) -> int:
         {**m, "externalAlarmId": f"ONE-{i}", "sourceSystemId": "oss-one"}
         for i, m in enumerate(messages[: args.single])
     ]
-    server, port = start_server(url)
+    server, port = start_server(url, TICKETAI_LOG_LEVEL="WARNING")
     results: dict = {
         "alarms_raised": args.alarms,
         "clears": len(messages) - args.alarms,

@@ -88,6 +88,30 @@ def create_database(url: str, *, fresh: bool = True) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def start_server(url: str, **env: str) -> tuple[subprocess.Popen, int]:
+    """gunicorn (production settings, 2 workers) on a free port of 127.0.0.1, over ``url``."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "ticketai.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--timeout",
+            "300",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": url, "TICKETAI_DEBUG": "false", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return server, port
+
+
 def write_catalogue(folder: Path) -> None:
     (folder / "sites.csv").write_text(
         "code,name,region,climate,tier,latitude,longitude\n"
@@ -187,26 +211,7 @@ def bench_bulk_api(tickets_file: Path, url: str, batch_size: int) -> tuple[float
     user = User.objects.create_user(username="bench")
     user.groups.add(Group.objects.get_or_create(name="integration")[0])  # flush removed it
     _, raw = ApiToken.issue(user=user, name="bench")
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "TICKETAI_DEBUG": "false"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "ticketai.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--timeout",
-            "300",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server, port = start_server(url)
     try:
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=300, headers={"Authorization": f"Token {raw}"}) as client:
