@@ -3,7 +3,6 @@ own kinds, and event logs folded into tickets; malformed values are still refuse
 
 import json
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -15,35 +14,7 @@ from repair_center.models import Ticket, TicketEvent, UnmappedEventKind
 from repair_center.selectors import ticket_detail, ticket_document
 from repair_center.services.tickets import tickets_upsert
 from tests.factories import ResolutionCodeFactory
-
-REAL = Path(__file__).parent / "data" / "real"
-INCIDENT_LOG_MAP = [
-    "--map",
-    "external_id=number",
-    "--map",
-    "event.kind=incident_state",
-    "--map",
-    "event.attrs.reassignments=reassignment_count",
-    "--map",
-    "resolution=closed_code",
-    "--map",
-    "attributes.category=category",
-    "--map",
-    "attributes.subcategory=subcategory",
-    "--map",
-    "attributes.symptom=u_symptom",
-    "--map",
-    "attributes.group=assignment_group",
-    "--map",
-    "attributes.location=location",
-    "--map",
-    "attributes.priority=priority",
-    # Its dates are dd-mm-yyyy: read from no column here, so the tickets carry no times at all.
-    "--map",
-    "opened_at=",
-    "--map",
-    "resolved_at=",
-]
+from tests.real_exports import INCIDENT_LOG_MAP, REAL
 
 
 def _import(*args) -> str:

@@ -6,14 +6,13 @@ the quality gate, the split, the fine-tune, the served mix and the registry."""
 
 import json
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
 from ml.models import ModelVersion, TrainingRun
+from tests.real_exports import INCIDENT_LOG_MAP, REAL
 
-REAL = Path(__file__).parent / "data" / "real"
 TINY = ["--sync", "--epochs", "1", "--max-length", "48", "--max-train-samples", "40"]
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -40,28 +39,7 @@ def test_a_codes_only_event_log_without_dates_trains_with_no_options(model_dir):
         REAL / "incident_event_log_100.csv",
         "--source",
         "itsm",
-        "--map",
-        "external_id=number",
-        "--map",
-        "event.kind=incident_state",
-        "--map",
-        "event.attrs.reassignments=reassignment_count",
-        "--map",
-        "resolution=closed_code",
-        "--map",
-        "attributes.category=category",
-        "--map",
-        "attributes.subcategory=subcategory",
-        "--map",
-        "attributes.symptom=u_symptom",
-        "--map",
-        "attributes.group=assignment_group",
-        "--map",
-        "attributes.location=location",
-        "--map",
-        "opened_at=",
-        "--map",
-        "resolved_at=",
+        *INCIDENT_LOG_MAP,
     )
     assert summary == "created 100, updated 0, unchanged 0, rejected 0"
 
