@@ -130,13 +130,14 @@ def test_steps_fill_the_time_budget_at_the_measured_speed():
     # every epoch, the partial last one too, ends with a validation pass: 1,600 tickets at a third
     # of a step's cost per token, cost 35.6 s each: two passes, 67 steps fewer
     assert choose_steps(14_000, 64, slow, config, n_validation=1_600) == 1_620
-    assert choose_steps(14_000, 64, slow, config, budget_s=900) == 875  # never less than one epoch
+    # a budget shorter than an epoch cuts the first epoch short: the budget is the promise
+    assert choose_steps(14_000, 64, slow, config, budget_s=900) == 843
     # 1,939 s buys 2 epochs, their 2 passes and 1 s more: a third epoch of one step and a 35.6 s pass is
     # not worth it, so the plan is the two whole epochs
     assert choose_steps(14_000, 64, slow, config, n_validation=1_600, budget_s=1_939) == 2 * 875
     assert choose_steps(2_700, 97, slow, config) == 1_113  # 4,000 tickets: 6.6 epochs at the slow speed
     assert choose_steps(2_700, 97, fast, config) == 10 * 169  # and the cap of 10 at the fast one
-    assert choose_steps(1_000_000, 128, slow, config) == 62_500  # one epoch
+    assert choose_steps(1_000_000, 128, slow, config) == 843  # 1.3% of an epoch: the budget holds
     assert choose_steps(14_000, 64, 50_000.0, config) == 10 * 875  # a GPU
     assert choose_steps(14_000, 64, float("inf"), config) == 10 * 875  # too few batches to measure
     assert choose_steps(2_700, 97, slow, TrainingConfig(epochs=2)) == 2 * 169  # an explicit choice wins
@@ -156,7 +157,7 @@ def _fine_tune_tiny(tmp_path, config, name="model"):
 
 
 @pytest.mark.slow
-def test_steps_stop_when_the_time_budget_is_spent_but_never_before_one_epoch(tmp_path):
+def test_steps_stop_when_the_time_budget_is_spent_after_one_step_at_least(tmp_path):
     base = str(tiny_encoder_dir(tmp_path / "base"))
     # three tickets make one batch of 4: nothing to time, so the plan is the cap of ten epochs
     roomy = _fine_tune_tiny(tmp_path, TrainingConfig(base_model=base, max_length=48, batch_size=4), "roomy")
@@ -170,6 +171,23 @@ def test_steps_stop_when_the_time_budget_is_spent_but_never_before_one_epoch(tmp
     assert (spent["planned_steps"], spent["steps"], spent["epochs_run"]) == (10, 1, 1)
     assert spent["stopped"] == "time budget of 15 s spent at step 1"
     assert (tmp_path / "spent" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_a_budget_spent_inside_the_first_epoch_stops_it_there(tmp_path, monkeypatch):
+    import ml.training.fine_tuning
+
+    # a plan of ten epochs (fixed: the probe's timing differs run to run) on a budget no longer than
+    # the reserve for saving: the first epoch of three steps stops after its first step
+    monkeypatch.setattr(ml.training.fine_tuning, "choose_steps", lambda *args, **kwargs: 30)
+    base = str(tiny_encoder_dir(tmp_path / "base"))
+    config = TrainingConfig(base_model=base, max_length=48, batch_size=1, time_budget_s=15)
+    info = _fine_tune_tiny(tmp_path, config)
+
+    assert (info["planned_steps"], info["steps"], info["epochs_run"]) == (30, 1, 1)
+    assert info["stopped"] == "time budget of 15 s spent at step 1"
+    assert [epoch["steps"] for epoch in info["history"]] == [1]
+    assert (tmp_path / "model" / "model.safetensors").is_file()
 
 
 @pytest.mark.slow

@@ -26,8 +26,10 @@ def choose_steps(
     n_validation: int = 0,
     budget_s: float | None = None,
 ) -> int:
-    """Optimizer steps that fit the time budget at the measured speed: at least one epoch, at most
-    ``max_epochs``, and a last epoch cut short rather than the budget left unused (on 2 cores,
+    """Optimizer steps that fit the time budget at the measured speed: at most ``max_epochs``, a
+    first epoch cut short when the budget cannot hold a whole one (the lexical and neighbour members
+    still learn from every ticket; the budget is the promise), and a last epoch cut short rather
+    than the budget left unused (on 2 cores,
     20,000 tickets fit 2.4 epochs: rounding down to 2 would waste a sixth of it). Batches are padded
     per length bucket, so a ticket costs about the mean truncated length; every epoch, the last
     partial one too, ends with a forward pass over the validation tickets, about a third of a
@@ -45,7 +47,7 @@ def choose_steps(
     steps = int((budget - passes * validation_s) // step_s)
     if passes > 1 and steps - (passes - 1) * steps_per_epoch < validation_s / step_s:
         steps = (passes - 1) * steps_per_epoch  # a last epoch shorter than its validation pass: skip it
-    return int(max(steps_per_epoch, min(config.max_epochs * steps_per_epoch, steps)))
+    return int(max(1, min(config.max_epochs * steps_per_epoch, steps)))
 
 
 def linear_schedule(step: int, total_steps: int, config: TrainingConfig) -> float:

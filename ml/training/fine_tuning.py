@@ -302,13 +302,18 @@ def _plan_budget(model, data: _Encoded, config: TrainingConfig, *, n_validation:
         n_rows=len(data.rows),
         n_validation=n_validation,
         mean_tokens=sum(data.row_lengths) / max(1, len(data.row_lengths)),
-        budget_end=config.time_budget_s - SAVE_RESERVE_S,  # one epoch at least
+        budget_end=config.time_budget_s - SAVE_RESERVE_S,
     )
     if not config.epochs:
         probe = _batches(data.row_lengths, config.batch_size, random.Random(config.seed + 1))
         batches = [data.tensors(b) for b in probe[: SPEED_PROBE_STEPS + 1]]
         plan.tokens_per_s = measure_speed(model, batches, data.loss_fn)
-    plan.total = plan.probe_total = plan.steps_for(plan.tokens_per_s or 0.0, time.monotonic() - called)
+    # The probe is short and can read low: the plan lasts until it is made again from real steps
+    # (the time budget, checked before every step, still stops a host that really is that slow).
+    floor = min(plan.steps_per_epoch, REPLAN_AFTER_STEPS + 1)
+    plan.total = plan.probe_total = max(
+        floor, plan.steps_for(plan.tokens_per_s or 0.0, time.monotonic() - called)
+    )
     return plan
 
 
@@ -378,20 +383,30 @@ def _train_epochs(
 
 def _stop_before_step(step: int, epoch: int, plan: _Plan, done: _Progress, called: float) -> bool:
     """Whether to stop before ``step``: the plan is run, or no room is left in the time budget for
-    this step and the validation pass ending the epoch (both timed on the epochs before). After
-    ``REPLAN_AFTER_STEPS`` steps the plan is made again from their speed."""
+    this step and the validation pass ending the epoch (timed on the epochs before; in the first,
+    estimated from the training speed so far). After ``REPLAN_AFTER_STEPS`` steps the plan is made
+    again from their speed. At least one step always runs."""
     if step >= plan.total:
         return True
     if plan.replans and step == REPLAN_AFTER_STEPS:
         plan.tokens_per_s_trained = done.trained_tokens / max(time.monotonic() - done.started, 1e-9)
         plan.total = plan.steps_for(plan.tokens_per_s_trained, done.started - called)
-    if epoch > 1 and not plan.config.epochs:
+    if step >= 1 and not plan.config.epochs:
         now = time.monotonic()
-        next_step_s = (now - done.started - done.validation_s * (epoch - 1)) / step
-        if now - called + next_step_s + done.validation_s > plan.budget_end:
+        training_s = now - done.started - done.validation_s * (epoch - 1)  # the last pass's cost, each
+        next_step_s = training_s / step
+        validation_s = done.validation_s if epoch > 1 else _validation_estimate(plan, done, training_s)
+        if now - called + next_step_s + validation_s > plan.budget_end:
             done.stopped = f"time budget of {plan.config.time_budget_s:.0f} s spent at step {step}"
             return True
     return False
+
+
+def _validation_estimate(plan: _Plan, done: _Progress, training_s: float) -> float:
+    """The first validation pass's cost before it has run: a forward pass costs about a third of a
+    training step per token, at the speed the steps so far have shown."""
+    tokens_per_s = done.trained_tokens / max(training_s, 1e-9)
+    return plan.n_validation * plan.mean_tokens / 3 / max(tokens_per_s, 1e-9)
 
 
 def _validate_epoch(
