@@ -121,3 +121,54 @@ def test_recommend_stores_answers_for_the_newest_open_tickets_once(trained_champ
     again = StringIO()
     call_command("recommend", "--latest", "2", stdout=again)
     assert "0 computed, 2 already stored" in again.getvalue()
+
+
+def test_an_event_log_is_scored_as_import_tickets_reads_it(trained_champion, tmp_path):
+    # one row per state change, dates in a local format, extra fields as attributes: predict folds
+    # the rows into tickets exactly as the importer does, so a file that imports is a file that scores
+    source = tmp_path / "log.csv"
+    source.write_text(
+        "Number,State,Updated,Summary,Group\n"
+        "INC1,New,01-03-2016 09:00,site running on batteries,power\n"
+        "INC1,Active,01-03-2016 09:05,site running on batteries after a mains failure,power\n"
+        "INC2,New,02-03-2016 10:00,baseband keeps restarting since the upgrade,radio\n"
+        "INC1,Closed,02-03-2016 11:00,late row,power\n"
+        "INC2,Active,31-02-2016 10:30,baseband keeps restarting since the upgrade,radio\n"
+    )
+    options = ["--map", "external_id=Number", "--map", "event.kind=State", "--map", "event.at=Updated"]
+    options += [
+        "--map",
+        "title=Summary",
+        "--map",
+        "attributes.group=Group",
+        "--date-format",
+        "%d-%m-%Y %H:%M",
+    ]
+    out = tmp_path / "out.jsonl"
+
+    call_command("predict", str(source), "--output", str(out), *options)
+
+    lines = _lines(out)
+    assert [(line["row"], line["external_id"], "error" in line) for line in lines] == [
+        (2, "INC1", False),  # a ticket's line names its first row (the header is row 1)
+        (5, "INC1", True),  # INC1's rows come back after INC2's
+        (6, "INC2", True),  # 31 February
+        (4, "INC2", False),
+    ]
+    assert "sort the event log" in lines[1]["error"]
+    assert "does not match --date-format" in json.dumps(lines[2]["error"])
+    folded = {
+        "external_id": "INC1",
+        "title": "site running on batteries after a mains failure",
+        "attributes": {"group": "power"},
+        "events": [
+            {"kind": "New", "at": "2016-03-01T09:00:00+00:00", "attrs": {}},
+            {"kind": "Active", "at": "2016-03-01T09:05:00+00:00", "attrs": {}},
+        ],
+    }
+    by_hand = tmp_path / "by_hand.jsonl"
+    by_hand.write_text(json.dumps(folded) + "\n")
+    call_command("predict", str(by_hand), "--output", str(tmp_path / "by_hand_out.jsonl"))
+    [expected] = _lines(tmp_path / "by_hand_out.jsonl")
+    assert lines[0]["recommendations"] == expected["recommendations"]
+    assert lines[0]["recommendations"][0]["resolution"] == "FIX_MAINS"

@@ -170,7 +170,7 @@ def _write_batch(batch, write: Writer, key: str, report: ImportReport, rejects: 
             setattr(report, result.status, getattr(report, result.status) + 1)
 
 
-def _check_mapped_columns(path, mapping: dict[str, str], is_csv: bool) -> None:
+def check_mapped_columns(path, mapping: dict[str, str], is_csv: bool) -> None:
     """A CSV header is known up front: a mapped column that is not there is a mistake, not a blank."""
     if is_csv and mapping:
         header = readers.csv_columns(path)
@@ -217,23 +217,14 @@ def import_tickets_file(
     mapping = mapping or {}
     columns = ticket_rows.split_mapping(mapping)
     is_csv = readers.file_format(path) == "csv"
-    _check_mapped_columns(path, mapping, is_csv)
-    name = Path(path).name
+    check_mapped_columns(path, mapping, is_csv)
     report = ImportReport()
     note_ignored = _ignored_noter(report, columns, documents.FIELDS)
+    to_document = _ticket_converter(Path(path).name, columns, is_csv=is_csv, date_format=date_format)
 
     def convert(row: readers.Row) -> tuple[dict, dict]:
         note_ignored(row.data)
-        doc = ticket_rows.row_document(row.data, columns, text=is_csv)
-        errors = _csv_ticket_fields(doc) if is_csv and not columns.is_event_log else {}
-        if date_format:
-            errors.update(ticket_rows.apply_date_format(doc, date_format))
-        external_id = doc.get("external_id")
-        if columns.is_event_log:
-            return doc, errors  # the folder refuses a row without a ticket id
-        if external_id is None or (isinstance(external_id, str) and not external_id.strip()):
-            doc["external_id"] = f"{name}:{row.number}"
-        return doc, errors
+        return to_document(row)
 
     def write(docs: list[dict]) -> list[ItemResult]:
         return tickets_upsert(documents=docs, source=source, create_missing=create_missing)
@@ -249,6 +240,70 @@ def import_tickets_file(
         report=report,
         folder=ticket_rows.EventLogFolder() if columns.is_event_log else None,
     )
+
+
+@dataclass(slots=True)
+class TicketRow:
+    """One ticket of a file as import_tickets would read it: ``document`` (mapped, folded, not yet
+    validated) or, for a row that cannot be read, ``error`` (a reason or errors by field)."""
+
+    row: int
+    external_id: Any
+    document: dict | None = None
+    error: str | dict | None = None
+
+
+def read_ticket_rows(path: str | Path, *, mapping: dict[str, str] | None = None, date_format: str = ""):
+    """Yield the file's tickets read exactly as ``import_tickets_file`` reads them (the same
+    ``--map`` with attributes and event-log folding, the same ``date_format``), writing nothing:
+    what ``predict`` scores a file with, so a file that imports is a file that scores.
+    Raises FileUnreadable (or ValueError for a wrong mapping) before the first row."""
+    mapping = mapping or {}
+    columns = ticket_rows.split_mapping(mapping)
+    is_csv = readers.file_format(path) == "csv"
+    check_mapped_columns(path, mapping, is_csv)
+    convert = _ticket_converter(Path(path).name, columns, is_csv=is_csv, date_format=date_format)
+    folder = ticket_rows.EventLogFolder() if columns.is_event_log else None
+    rows = readers.read_rows(path)
+    try:
+        for row in rows:
+            if row.data is None:
+                yield TicketRow(row.number, None, error=row.reason)
+                continue
+            doc, errors = convert(row)
+            if errors:
+                yield TicketRow(row.number, doc.get("external_id"), error=errors)
+            elif folder is None:
+                yield TicketRow(row.number, doc["external_id"], document=doc)
+            else:
+                done, reason = folder.push(row.number, doc)
+                if reason:
+                    yield TicketRow(row.number, doc.get("external_id"), error=reason)
+                for number, folded in done:
+                    yield TicketRow(number, folded["external_id"], document=folded)
+        for number, folded in folder.finish() if folder is not None else ():
+            yield TicketRow(number, folded["external_id"], document=folded)
+    finally:
+        rows.close()
+
+
+def _ticket_converter(name: str, columns: ticket_rows.TicketMapping, *, is_csv: bool, date_format: str):
+    """row -> (partial document, errors): mapped columns, CSV cells parsed, dates read; a row of a
+    plain file without an external id is keyed ``<file name>:<row>``."""
+
+    def convert(row: readers.Row) -> tuple[dict, dict]:
+        doc = ticket_rows.row_document(row.data, columns, text=is_csv)
+        errors = _csv_ticket_fields(doc) if is_csv and not columns.is_event_log else {}
+        if date_format:
+            errors.update(ticket_rows.apply_date_format(doc, date_format))
+        external_id = doc.get("external_id")
+        if columns.is_event_log:
+            return doc, errors  # the folder refuses a row without a ticket id
+        if external_id is None or (isinstance(external_id, str) and not external_id.strip()):
+            doc["external_id"] = f"{name}:{row.number}"
+        return doc, errors
+
+    return convert
 
 
 def _csv_ticket_fields(doc: dict) -> dict[str, list[str]]:
@@ -279,7 +334,7 @@ def import_repairs_file(
     mapping = mapping or {}
     readers.check_mapping(mapping, repairs.FIELDS)
     is_csv = readers.file_format(path) == "csv"
-    _check_mapped_columns(path, mapping, is_csv)
+    check_mapped_columns(path, mapping, is_csv)
     report = ImportReport()
     note_ignored = _ignored_noter(report, mapping, repairs.FIELDS)
 

@@ -1,12 +1,13 @@
+import itertools
 import json
-from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from ml.serving import inference
 from repair_center.documents import FIELDS, DocumentError, parse_ticket
 from repair_center.ingestion import readers
-from repair_center.ingestion.files import _check_mapped_columns, _csv_ticket_fields
+from repair_center.ingestion.files import read_ticket_rows
+from repair_center.ingestion.ticket_rows import MAPPING_PREFIXES, split_mapping
 
 BATCH = 64
 
@@ -23,6 +24,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--map", action="append", metavar="FIELD=COLUMN", help="Read FIELD from COLUMN (repeatable)."
         )
+        parser.add_argument(
+            "--date-format",
+            default="",
+            metavar="STRPTIME",
+            help="Read dates in this format (as import_tickets does), e.g. '%%d-%%m-%%Y %%H:%%M'.",
+        )
         parser.add_argument("--top-k", type=int, default=3)
         parser.add_argument(
             "--source",
@@ -33,32 +40,31 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            mapping = readers.parse_mapping(options["map"], FIELDS)
+            mapping = readers.parse_mapping(options["map"], FIELDS, prefixes=MAPPING_PREFIXES)
+            split_mapping(mapping)
         except ValueError as e:
             raise CommandError(str(e)) from e
         predictor = inference.load_for_source(options["source"] or None)
         if predictor is None:
             raise CommandError("no champion model yet: train one first (python manage.py train)")
         source = options["source"] or "file"
-        path = Path(options["path"])
         try:
-            is_csv = readers.file_format(path) == "csv"
-            _check_mapped_columns(path, mapping, is_csv)
-            rows = readers.read_rows(path)
+            tickets = read_ticket_rows(options["path"], mapping=mapping, date_format=options["date_format"])
+            first = next(tickets, None)
         except readers.FileUnreadable as e:
             raise CommandError(str(e)) from e
         counts = {"scored": 0, "errors": 0}
         with open(options["output"], "w", encoding="utf-8") as out:
             batch: list[tuple[int, dict]] = []
-            for row in rows:
-                line = self._parse(row, mapping, is_csv, path.name, source)
+            for ticket in itertools.chain([first] if first else [], tickets):
+                line = self._parse(ticket, source)
                 if "error" in line:
                     self._flush(batch, predictor, out, options["top_k"], counts)
                     batch = []
                     out.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
                     counts["errors"] += 1
                     continue
-                batch.append((row.number, line["document"]))
+                batch.append((ticket.row, line["document"]))
                 if len(batch) >= BATCH:
                     self._flush(batch, predictor, out, options["top_k"], counts)
                     batch = []
@@ -69,20 +75,14 @@ class Command(BaseCommand):
         )
 
     @staticmethod
-    def _parse(row: readers.Row, mapping: dict, is_csv: bool, name: str, source: str) -> dict:
-        if row.data is None:
-            return {"row": row.number, "external_id": None, "error": row.reason}
-        data = readers.pick_fields(row.data, mapping, FIELDS, text=is_csv)
-        errors = _csv_ticket_fields(data) if is_csv else {}
-        external_id = data.get("external_id")
-        if external_id is None or (isinstance(external_id, str) and not external_id.strip()):
-            data["external_id"] = f"{name}:{row.number}"
-        if errors:
-            return {"row": row.number, "external_id": data.get("external_id"), "error": errors}
+    def _parse(ticket, source: str) -> dict:
+        """{"document": validated canonical JSON} or the error line of a ticket that cannot be read."""
+        if ticket.error is not None:
+            return {"row": ticket.row, "external_id": ticket.external_id, "error": ticket.error}
         try:
-            return {"document": parse_ticket(data, default_source=source).to_json()}
+            return {"document": parse_ticket(ticket.document, default_source=source).to_json()}
         except DocumentError as e:
-            return {"row": row.number, "external_id": data.get("external_id"), "error": e.errors}
+            return {"row": ticket.row, "external_id": ticket.external_id, "error": e.errors}
 
     @staticmethod
     def _flush(batch, predictor, out, top_k: int, counts: dict) -> None:
