@@ -212,6 +212,26 @@ def test_dates_in_the_exports_own_format_are_read_with_date_format(db, tmp_path)
     ]
 
 
+def test_an_exports_null_marker_is_read_as_blank_with_missing(db, tmp_path):
+    # ServiceNow writes "?" for an empty field: without --missing it would be a class and a value
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "Ticket,State,Symptom,Group,Code\n"
+        "T-1,New,?,Group 5,?\n"
+        "T-1,Closed,?,Group 5,code 3\n"
+        "T-2,New,Symptom 7, ? ,?\n"
+    )
+    args = ["--map", "external_id=Ticket", "--map", "event.kind=State", "--map", "resolution=Code"]
+    args += ["--map", "attributes.symptom=Symptom", "--map", "attributes.group=Group", "--create-missing"]
+    assert _import(path, "--source", "log", "--missing", "?", *args) == (
+        "created 2, updated 0, unchanged 0, rejected 0"
+    )
+    one, two = Ticket.objects.get(external_id="T-1"), Ticket.objects.get(external_id="T-2")
+    assert (one.attributes, one.resolution.code) == ({"group": "Group 5"}, "code 3")
+    assert (two.attributes, two.resolution) == ({"symptom": "Symptom 7"}, None)
+    assert [e.kind for e in one.events.all()] == ["New", "Closed"]
+
+
 def test_the_events_api_lists_and_filters_a_sources_own_kinds(db, engineer_client):
     tickets_upsert(
         documents=[{"external_id": "K-1", "events": [{"kind": "Awaiting User Info"}, {"kind": "power"}]}],

@@ -206,13 +206,15 @@ def import_tickets_file(
     batch_size: int = 1000,
     progress=None,
     date_format: str = "",
+    missing: Sequence[str] = (),
 ) -> ImportReport:
     """Import a CSV, JSON or JSONL file of ticket documents through tickets_upsert.
 
     ``source`` is the default for documents that name none. Without an external id the row is
     keyed as ``<file name>:<row>``, so importing the same file again updates instead of duplicating.
     ``mapping`` may fill attributes and, for an event log, events (see ticket_rows.py); with
-    ``date_format`` (strptime), dates in that format are read as UTC.
+    ``date_format`` (strptime), dates in that format are read as UTC. A cell equal to one of
+    ``missing`` (an export's null marker: ``?``, ``NULL``, ``N/A``) is read as blank.
     """
     mapping = mapping or {}
     columns = ticket_rows.split_mapping(mapping)
@@ -220,7 +222,9 @@ def import_tickets_file(
     check_mapped_columns(path, mapping, is_csv)
     report = ImportReport()
     note_ignored = _ignored_noter(report, columns, documents.FIELDS)
-    to_document = _ticket_converter(Path(path).name, columns, is_csv=is_csv, date_format=date_format)
+    to_document = _ticket_converter(
+        Path(path).name, columns, is_csv=is_csv, date_format=date_format, missing=missing
+    )
 
     def convert(row: readers.Row) -> tuple[dict, dict]:
         note_ignored(row.data)
@@ -253,16 +257,24 @@ class TicketRow:
     error: str | dict | None = None
 
 
-def read_ticket_rows(path: str | Path, *, mapping: dict[str, str] | None = None, date_format: str = ""):
+def read_ticket_rows(
+    path: str | Path,
+    *,
+    mapping: dict[str, str] | None = None,
+    date_format: str = "",
+    missing: Sequence[str] = (),
+):
     """Yield the file's tickets read exactly as ``import_tickets_file`` reads them (the same
-    ``--map`` with attributes and event-log folding, the same ``date_format``), writing nothing:
+    ``--map`` with attributes and event-log folding, ``date_format`` and ``missing``), writing nothing:
     what ``predict`` scores a file with, so a file that imports is a file that scores.
     Raises FileUnreadable (or ValueError for a wrong mapping) before the first row."""
     mapping = mapping or {}
     columns = ticket_rows.split_mapping(mapping)
     is_csv = readers.file_format(path) == "csv"
     check_mapped_columns(path, mapping, is_csv)
-    convert = _ticket_converter(Path(path).name, columns, is_csv=is_csv, date_format=date_format)
+    convert = _ticket_converter(
+        Path(path).name, columns, is_csv=is_csv, date_format=date_format, missing=missing
+    )
     folder = ticket_rows.EventLogFolder() if columns.is_event_log else None
     rows = readers.read_rows(path)
     try:
@@ -287,12 +299,19 @@ def read_ticket_rows(path: str | Path, *, mapping: dict[str, str] | None = None,
         rows.close()
 
 
-def _ticket_converter(name: str, columns: ticket_rows.TicketMapping, *, is_csv: bool, date_format: str):
-    """row -> (partial document, errors): mapped columns, CSV cells parsed, dates read; a row of a
-    plain file without an external id is keyed ``<file name>:<row>``."""
+def _ticket_converter(
+    name: str, columns: ticket_rows.TicketMapping, *, is_csv: bool, date_format: str, missing: Sequence[str]
+):
+    """row -> (partial document, errors): null markers blanked, mapped columns, CSV cells parsed,
+    dates read; a row of a plain file without an external id is keyed ``<file name>:<row>``."""
+    nulls = {value.strip() for value in missing}
+    blank = "" if is_csv else None
 
     def convert(row: readers.Row) -> tuple[dict, dict]:
-        doc = ticket_rows.row_document(row.data, columns, text=is_csv)
+        data = row.data
+        if nulls:
+            data = {k: blank if isinstance(v, str) and v.strip() in nulls else v for k, v in data.items()}
+        doc = ticket_rows.row_document(data, columns, text=is_csv)
         errors = _csv_ticket_fields(doc) if is_csv and not columns.is_event_log else {}
         if date_format:
             errors.update(ticket_rows.apply_date_format(doc, date_format))

@@ -25,6 +25,13 @@ class Command(BaseCommand):
             "--map", action="append", metavar="FIELD=COLUMN", help="Read FIELD from COLUMN (repeatable)."
         )
         parser.add_argument(
+            "--missing",
+            action="append",
+            default=[],
+            metavar="VALUE",
+            help="A cell equal to VALUE is blank (an export's null marker such as '?' or NULL); repeatable.",
+        )
+        parser.add_argument(
             "--date-format",
             default="",
             metavar="STRPTIME",
@@ -49,7 +56,12 @@ class Command(BaseCommand):
             raise CommandError("no champion model yet: train one first (python manage.py train)")
         source = options["source"] or "file"
         try:
-            tickets = read_ticket_rows(options["path"], mapping=mapping, date_format=options["date_format"])
+            tickets = read_ticket_rows(
+                options["path"],
+                mapping=mapping,
+                date_format=options["date_format"],
+                missing=options["missing"],
+            )
             first = next(tickets, None)
         except readers.FileUnreadable as e:
             raise CommandError(str(e)) from e

@@ -30,6 +30,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--batch-size", type=int, default=1000)
         parser.add_argument(
+            "--missing",
+            action="append",
+            default=[],
+            metavar="VALUE",
+            help="A cell equal to VALUE is blank (an export's null marker such as '?' or NULL); repeatable.",
+        )
+        parser.add_argument(
             "--date-format",
             default="",
             metavar="FORMAT",
@@ -52,6 +59,7 @@ class Command(BaseCommand):
                 create_missing=options["create_missing"],
                 batch_size=max(1, options["batch_size"]),
                 date_format=options["date_format"],
+                missing=options["missing"],
                 progress=lambda r: (
                     self.stderr.write(f"  {r.total} rows: {r.summary()}")
                     if options["verbosity"] > 1
