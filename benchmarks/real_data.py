@@ -3,25 +3,27 @@
     python -m benchmarks.real_data --json out.json                  # benchmarks/data/real/*.json
     python -m benchmarks.real_data --data DIR --only NAME --json out.json
 
-Each dataset is a spec file (JSON) in the data folder:
+Each dataset is a spec file (JSON) in the data folder, naming the options a user would give
+``import_tickets`` and ``predict``:
 
     {"name": "it_tickets", "path": "it_tickets.csv", "label": "Topic_group",
      "map": {"description": "Document"}}
 
-``map`` maps canonical ticket fields (title, description, opened_at, ...) to columns, as
-``import_tickets --map`` does; ``label`` is the column holding the resolution. An optional
-``adapter`` reshapes the file first: ``"event_log"`` folds one row per state change into one ticket
-per ``ticket_id`` column (the last row's fields win), with ``fields`` written into the description
-as ``field=value`` tokens and the ``sequence`` column's values in order (see ``fold_event_log``).
+``map`` is ``--map`` (canonical field, ``attributes.NAME`` or ``event.*`` -> column), ``label`` the
+column holding the resolution; optional ``date_format`` and ``missing`` are ``--date-format`` and
+``--missing``. With ``event.*`` entries the file is an event log: its rows are grouped into tickets
+by the ``external_id`` column (the last row's label) before the split, and the importer folds them.
 
-Per dataset: rows with no label and classes with fewer than 5 rows are dropped, then a stratified
-80/20 split (seed 0). The 80% are written to a CSV and imported with ``import_tickets --map
---create-missing`` into a fresh database (a throw-away test database, dropped afterwards), the model
-is trained with ``train --sync`` and no options, and ``predict`` scores the 20%. On the same split:
+Per dataset: tickets with no label and classes with fewer than 5 tickets are dropped, then a
+stratified 80/20 split (seed 0). The 80% are written to a CSV and imported with ``import_tickets
+--create-missing`` and the spec's options into a fresh database (a throw-away test database,
+dropped afterwards), the model is trained with ``train --sync`` and no options, and ``predict``
+(the same options) scores the 20%. On the same split:
 
   majority          the most frequent training label
   tfidf_lr          TF-IDF word 1-2 grams + char_wb 3-5 grams (min_df 2, sublinear) side by side,
-                    LogisticRegression(C=10); on the mapped title and description
+                    LogisticRegression(C=10); on the mapped title and description, and for an
+                    event log also the last row's mapped attributes (name=value) and event kinds
   served            what ``predict`` answered (top recommendation; abstentions count as answered)
   member:<name>     each member of the served mix alone, from the served files, on the model input
 
@@ -31,7 +33,6 @@ Output: {"datasets": [{"name", "rows": [{"name", "accuracy", "macro_f1", "train_
 """
 
 import argparse
-import contextlib
 import csv
 import json
 import os
@@ -40,7 +41,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "real"
@@ -72,69 +72,49 @@ def _token(value: str) -> str:
     return "_".join(value.split())
 
 
-def fold_event_log(rows: list[dict], spec: dict) -> list[dict]:
-    """One ticket per ``spec["ticket_id"]``: the last row's fields (rows are in event order), the
-    ``fields`` as ``field=value`` tokens in a description ("?" and empty values left out), the
-    ``sequence`` column's values in order, ``opened_at`` as ISO 8601 when ``time_format`` parses it.
+def is_event_log(spec: dict) -> bool:
+    return any(field.startswith("event.") for field in spec["map"])
 
-    A stand-in until ``import_tickets`` folds event logs itself (issue 15, item 6): the spec then
-    maps the columns and the importer does this."""
-    tickets: dict[str, dict] = {}
-    sequences: dict[str, list[str]] = {}
+
+def tickets(spec: dict) -> list[list[dict]]:
+    """The dataset's tickets, each a list of its rows (one row unless the file is an event log,
+    whose consecutive rows with the same ``external_id`` make one ticket), with the spec's null
+    markers (``missing``) blanked as the importer blanks them."""
+    nulls = {value.strip() for value in spec.get("missing", [])}
+    rows = [
+        {k: "" if (v or "").strip() in nulls else v for k, v in r.items()} for r in _read_csv(spec["path"])
+    ]
+    if not is_event_log(spec):
+        return [[row] for row in rows]
+    key = spec["map"]["external_id"]
+    grouped: list[list[dict]] = []
     for row in rows:
-        key = row[spec["ticket_id"]]
-        tickets[key] = row
-        sequences.setdefault(key, []).append(_token(row.get(spec.get("sequence", ""), "") or ""))
-    folded = []
-    for key, row in tickets.items():
-        tokens = [
-            f"{field}={_token(row[field])}"
-            for field in spec["fields"]
-            if row.get(field, "?").strip() not in ("", "?")
-        ]
-        states = " ".join(s for s in sequences[key] if s)
-        doc = {
-            "external_id": key,
-            "description": " ".join(tokens) + (f" | states {states}" if states else ""),
-        }
-        doc["resolution"] = "" if row[spec["label"]].strip() == "?" else row[spec["label"]].strip()
-        opened = row.get(spec.get("opened_at", ""), "")
-        if opened and spec.get("time_format"):
-            with contextlib.suppress(ValueError):
-                doc["opened_at"] = datetime.strptime(opened, spec["time_format"]).isoformat() + "Z"
-        folded.append(doc)
-    return folded
+        if grouped and grouped[-1][0][key] == row[key]:
+            grouped[-1].append(row)
+        else:
+            grouped.append([row])
+    return grouped
 
 
-def canonical_rows(spec: dict) -> tuple[list[dict], dict]:
-    """The dataset's rows and the ``--map`` for them (canonical field -> column)."""
-    rows = _read_csv(spec["path"])
-    if spec.get("adapter") == "event_log":
-        rows = fold_event_log(rows, spec)
-        mapping = {"external_id": "external_id", "description": "description", "resolution": "resolution"}
-        if any("opened_at" in r for r in rows):
-            mapping["opened_at"] = "opened_at"
-        return rows, mapping
-    if spec.get("adapter"):
-        raise SystemExit(f"{spec['name']}: unknown adapter {spec['adapter']!r}")
-    return rows, {**spec["map"], "resolution": spec["label"]}
+def label_of(ticket: list[dict], spec: dict) -> str:
+    return (ticket[-1].get(spec["label"]) or "").strip()
 
 
-def split(rows: list[dict], label_column: str, max_rows: int | None) -> tuple[list[dict], list[dict]]:
-    """Drop unlabelled rows and classes under MIN_CLASS_COUNT; stratified 80/20 (seed 0)."""
+def split(groups: list[list[dict]], spec: dict, max_rows: int | None):
+    """Drop unlabelled tickets and classes under MIN_CLASS_COUNT; stratified 80/20 (seed 0)."""
     from sklearn.model_selection import train_test_split
 
-    rows = [r for r in rows if (r.get(label_column) or "").strip()]
-    counts = Counter(r[label_column] for r in rows)
-    rows = [r for r in rows if counts[r[label_column]] >= MIN_CLASS_COUNT]
-    if max_rows and len(rows) > max_rows:
-        rows, _ = train_test_split(
-            rows, train_size=max_rows, stratify=[r[label_column] for r in rows], random_state=SEED
+    groups = [g for g in groups if label_of(g, spec)]
+    counts = Counter(label_of(g, spec) for g in groups)
+    groups = [g for g in groups if counts[label_of(g, spec)] >= MIN_CLASS_COUNT]
+    if max_rows and len(groups) > max_rows:
+        groups, _ = train_test_split(
+            groups, train_size=max_rows, stratify=[label_of(g, spec) for g in groups], random_state=SEED
         )
-        counts = Counter(r[label_column] for r in rows)
-        rows = [r for r in rows if counts[r[label_column]] >= 2]
+        counts = Counter(label_of(g, spec) for g in groups)
+        groups = [g for g in groups if counts[label_of(g, spec)] >= 2]
     train, test = train_test_split(
-        rows, test_size=TEST_FRACTION, stratify=[r[label_column] for r in rows], random_state=SEED
+        groups, test_size=TEST_FRACTION, stratify=[label_of(g, spec) for g in groups], random_state=SEED
     )
     return train, test
 
@@ -160,24 +140,40 @@ def _row(name: str, y_true: list[str], y_pred: list[str], train_s: float | None)
     }
 
 
-def _text(row: dict, mapping: dict) -> str:
-    return " ".join(row.get(mapping[f], "") or "" for f in ("title", "description") if f in mapping)
+def baseline_text(ticket: list[dict], spec: dict) -> str:
+    """What the baseline reads of a ticket: the mapped title and description, the other mapped
+    fields of its last row as ``name=value`` tokens (attributes, priority, site, ...), and for an
+    event log its event kinds in order. Ids and dates are left out."""
+    last, parts = ticket[-1], []
+    for name, column in spec["map"].items():
+        value = (last.get(column) or "").strip()
+        if name in ("title", "description"):
+            parts.append(value)
+        elif (
+            value
+            and not name.startswith("event.")
+            and name not in ("external_id", "opened_at", "resolved_at")
+        ):
+            parts.append(f"{name.removeprefix('attributes.')}={_token(value)}")
+    if "event.kind" in spec["map"]:
+        parts.append(" ".join(_token(row.get(spec["map"]["event.kind"]) or "") for row in ticket))
+    return " ".join(parts)
 
 
-def baselines(train: list[dict], test: list[dict], mapping: dict) -> list[dict]:
+def baselines(train: list[list[dict]], test: list[list[dict]], spec: dict) -> list[dict]:
     from scipy.sparse import hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    label = mapping["resolution"]
-    y_train, y_test = [r[label] for r in train], [r[label] for r in test]
+    y_train, y_test = [label_of(t, spec) for t in train], [label_of(t, spec) for t in test]
     t0 = time.monotonic()
     majority = Counter(y_train).most_common(1)[0][0]
     rows = [_row("majority", y_test, [majority] * len(test), time.monotonic() - t0)]
     t0 = time.monotonic()
     words = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
     chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=2, sublinear_tf=True)
-    train_text, test_text = [_text(r, mapping) for r in train], [_text(r, mapping) for r in test]
+    train_text = [baseline_text(t, spec) for t in train]
+    test_text = [baseline_text(t, spec) for t in test]
     x_train = hstack([words.fit_transform(train_text), chars.fit_transform(train_text)]).tocsr()
     x_test = hstack([words.transform(test_text), chars.transform(test_text)]).tocsr()
     classifier = LogisticRegression(C=10, max_iter=2000).fit(x_train, y_train)
@@ -188,30 +184,35 @@ def baselines(train: list[dict], test: list[dict], mapping: dict) -> list[dict]:
 # --- The user path (Django, a throw-away database) -----------------------------------------------
 
 
-def user_path(work: Path, train: list[dict], test: list[dict], mapping: dict, train_options: dict) -> dict:
-    """import_tickets -> train --sync -> predict, on a fresh database; rows served and member:*."""
+def _options(spec: dict, *, with_label: bool) -> list[str]:
+    """The spec as command-line options, as a user would type them."""
+    mapping = dict(spec["map"])
+    if with_label:
+        mapping["resolution"] = spec["label"]
+    options = [f"--map={field}={column}" for field, column in mapping.items()]
+    options += [f"--missing={value}" for value in spec.get("missing", [])]
+    if spec.get("date_format"):
+        options.append(f"--date-format={spec['date_format']}")
+    return options
+
+
+def _import_and_train(work: Path, train: list[list[dict]], spec: dict, train_options: dict) -> dict:
+    """import_tickets then train --sync; {"import_s", "train_s"} or the run's error."""
     import io
 
-    import numpy as np
     from django.core.management import CommandError, call_command
 
-    from ml.management.commands.predict import Command as Predict
     from ml.models import TrainingRun
-    from ml.serving import ensemble, inference
-    from repair_center.ingestion import readers
 
-    label = mapping["resolution"]
-    _write_csv(work / "train.csv", train)
-    _write_csv(work / "test.csv", test)
-    maps = [f"{field}={column}" for field, column in mapping.items()]
-    t0 = time.monotonic()
+    _write_csv(work / "train.csv", [row for ticket in train for row in ticket])
     out = io.StringIO()
+    t0 = time.monotonic()
     call_command(
         "import_tickets",
         str(work / "train.csv"),
-        source=SOURCE,
-        map=maps,
-        create_missing=True,
+        f"--source={SOURCE}",
+        "--create-missing",
+        *_options(spec, with_label=True),
         stdout=out,
         stderr=out,
     )
@@ -222,34 +223,56 @@ def user_path(work: Path, train: list[dict], test: list[dict], mapping: dict, tr
     except CommandError as e:  # the run's reason (a failed quality gate, say) is the result
         run = TrainingRun.objects.order_by("-id").first()
         return {"error": f"{type(e).__name__}: {e}", "run_reason": run.reason if run else None}
-    train_s = time.monotonic() - t0
+    return {"import_s": import_s, "train_s": time.monotonic() - t0}
+
+
+def _predict(work: Path, test: list[list[dict]], spec: dict) -> tuple[list[str], float]:
+    """predict on the test tickets (labels left out): the top resolution per ticket, in order."""
+    import io
+
+    from django.core.management import call_command
+
+    rows = [{k: v for k, v in row.items() if k != spec["label"]} for ticket in test for row in ticket]
+    _write_csv(work / "test.csv", rows)
     t0 = time.monotonic()
-    test_maps = [m for m in maps if not m.startswith("resolution=")]
+    out = io.StringIO()
+    options = _options(spec, with_label=False)
     call_command(
-        "predict",
-        str(work / "test.csv"),
-        output=str(work / "predicted.jsonl"),
-        map=test_maps,
-        stdout=out,
-        stderr=out,
+        "predict", str(work / "test.csv"), f"--output={work / 'predicted.jsonl'}", *options, stdout=out
     )
     predict_s = time.monotonic() - t0
     lines = [json.loads(line) for line in (work / "predicted.jsonl").read_text().splitlines()]
-    predicted = [
-        line["recommendations"][0]["resolution"] if "recommendations" in line else "" for line in lines
-    ]
-    y_test = [r[label] for r in test]
-    run = TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED).order_by("-id").first()
-    version = run.model_version
-    training = json.loads((Path(version.artifact_path) / "manifest.json").read_text()).get("training", {})
-    rows = [_row("served", y_test, predicted, train_s)]
+    errors = [line for line in lines if "error" in line]
+    if errors or len(lines) != len(test):
+        raise SystemExit(f"{spec['name']}: predict read {len(lines)} of {len(test)} tickets: {errors[:3]}")
+    return [
+        line["recommendations"][0]["resolution"] if line["recommendations"] else "" for line in lines
+    ], predict_s
 
-    # Each member alone, from the served files, on the same model input as predict built.
+
+def _member_rows(work: Path, spec: dict, y_test: list[str], transformer_s) -> tuple[list[dict], object]:
+    """Each member of the served mix alone, from the served files, on the model input predict built."""
+    import numpy as np
+
+    from ml.serving import ensemble, inference
+    from repair_center.documents import parse_ticket
+    from repair_center.ingestion.files import read_ticket_rows
+    from repair_center.ingestion.readers import parse_mapping
+    from repair_center.ingestion.ticket_rows import MAPPING_PREFIXES
+
     predictor = inference.load_champion()
-    documents = []
-    for row in readers.read_rows(work / "test.csv"):
-        parsed = Predict._parse(row, readers.parse_mapping(test_maps, _fields()), True, "test.csv", "file")
-        documents.append(parsed.get("document"))
+    mapping = parse_mapping(
+        [f"{f}={c}" for f, c in spec["map"].items()], _fields(), prefixes=MAPPING_PREFIXES
+    )
+    documents = [
+        parse_ticket(ticket.document, default_source="file").to_json()
+        for ticket in read_ticket_rows(
+            work / "test.csv",
+            mapping=mapping,
+            date_format=spec.get("date_format", ""),
+            missing=spec.get("missing", []),
+        )
+    ]
     texts = predictor.inputs(documents, inference.documents_contexts(documents))
     logits, raw = predictor.encoder.run(texts)
     probas = {
@@ -263,36 +286,47 @@ def user_path(work: Path, train: list[dict], test: list[dict], mapping: dict, tr
             k=int(predictor.config["knn_k"]),
         ),
     }
+    rows = []
     for name, proba in probas.items():
         member_pred = [predictor.labels[i] for i in np.argmax(proba, axis=1)]
-        member_s = training.get("train_s") if name == "transformer" else None
-        rows.append(_row(f"member:{name}", y_test, member_pred, member_s))
-    metrics = version.metrics
+        rows.append(
+            _row(f"member:{name}", y_test, member_pred, transformer_s if name == "transformer" else None)
+        )
+    return rows, predictor
+
+
+TRAINING_KEYS = ("max_length", "epochs_run", "best_epoch", "steps", "stopped", "best_val_macro_f1", "train_s")
+
+
+def user_path(
+    work: Path, train: list[list[dict]], test: list[list[dict]], spec: dict, train_options: dict
+) -> dict:
+    """import_tickets -> train --sync -> predict, on a fresh database; rows served and member:*."""
+    from ml.models import TrainingRun
+
+    trained = _import_and_train(work, train, spec, train_options)
+    if "error" in trained:
+        return trained
+    predicted, predict_s = _predict(work, test, spec)
+    y_test = [label_of(t, spec) for t in test]
+    version = (
+        TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED).order_by("-id").first().model_version
+    )
+    training = json.loads((Path(version.artifact_path) / "manifest.json").read_text()).get("training", {})
+    members, predictor = _member_rows(work, spec, y_test, training.get("train_s"))
     return {
-        "rows": rows,
-        "import_s": round(import_s, 1),
+        "rows": [_row("served", y_test, predicted, trained["train_s"]), *members],
+        "import_s": round(trained["import_s"], 1),
         "predict_s": round(predict_s, 1),
         "weights": predictor.config["weights"],
         "lexical_class_weight": predictor.config.get("lexical_class_weight"),
         "internal_split": version.split,
         "internal_eval": {
             name: {k: summary.get(k) for k in ("accuracy", "macro_f1")}
-            for name, summary in metrics.get("members", {}).items()
+            for name, summary in version.metrics.get("members", {}).items()
         },
         "validation": predictor.config.get("validation"),
-        "training": {
-            k: training.get(k)
-            for k in (
-                "max_length",
-                "epochs_run",
-                "best_epoch",
-                "steps",
-                "stopped",
-                "best_val_macro_f1",
-                "train_s",
-                "history",
-            )
-        },
+        "training": {k: training.get(k) for k in (*TRAINING_KEYS, "history")},
     }
 
 
@@ -305,15 +339,14 @@ def _fields():
 def run_dataset(spec: dict, *, max_rows: int | None, train_options: dict) -> dict:
     from django.db import connection
 
-    rows, mapping = canonical_rows(spec)
-    train, test = split(rows, mapping["resolution"], max_rows)
+    train, test = split(tickets(spec), spec, max_rows)
     result = {
         "name": spec["name"],
         "train": len(train),
         "test": len(test),
-        "classes": len({r[mapping["resolution"]] for r in train + test}),
+        "classes": len({label_of(t, spec) for t in train + test}),
     }
-    result["rows"] = baselines(train, test, mapping)
+    result["rows"] = baselines(train, test, spec)
     print(
         f"{spec['name']}: {len(train)} train, {len(test)} test; baselines {result['rows']}", file=sys.stderr
     )
@@ -324,7 +357,7 @@ def run_dataset(spec: dict, *, max_rows: int | None, train_options: dict) -> dic
             from django.conf import settings
 
             settings.TICKETAI_MODEL_DIR = Path(tmp) / "models"
-            served = user_path(Path(tmp), train, test, mapping, train_options)
+            served = user_path(Path(tmp), train, test, spec, train_options)
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
     result["rows"] += served.pop("rows", [])

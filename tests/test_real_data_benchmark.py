@@ -1,5 +1,5 @@
 """benchmarks.real_data: the real user path (import_tickets -> train -> predict) and the baselines
-on a small slice of the real exports, in the documented JSON shape; and the event-log adapter."""
+on a small slice of the real exports, in the documented JSON shape; and event logs split by ticket."""
 
 import csv
 import json
@@ -17,61 +17,50 @@ ROOT = Path(__file__).resolve().parent.parent
 REAL = ROOT / "benchmarks" / "data" / "real"
 
 
-def test_the_event_log_is_folded_into_one_ticket_per_incident_the_last_row_winning():
-    rows = [
-        {
-            "number": "INC1",
-            "state": "New",
-            "category": "Cat 1",
-            "u_symptom": "?",
-            "closed_code": "code 1",
-            "opened_at": "29-02-2016 01:16",
-        },
-        {
-            "number": "INC2",
-            "state": "New",
-            "category": "Cat 2",
-            "u_symptom": "Sym 3",
-            "closed_code": "?",
-            "opened_at": "01-03-2016 10:00",
-        },
-        {
-            "number": "INC1",
-            "state": "Resolved",
-            "category": "Cat 9",
-            "u_symptom": "Sym 4",
-            "closed_code": "code 2",
-            "opened_at": "29-02-2016 01:16",
-        },
-    ]
+def test_an_event_log_is_split_by_ticket_and_its_baseline_reads_what_the_importer_maps(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "number,state,category,u_symptom,closed_code,opened_at\n"
+        "INC1,New,Cat 1,?,?,29-02-2016 01:16\n"
+        "INC1,Resolved,Cat 9,Sym 4,code 2,29-02-2016 01:16\n"
+        "INC2,New,Cat 2,Sym 3,?,01-03-2016 10:00\n"
+        + "".join(f"INC{n},New,Cat {n % 2},?,code {n % 2},01-03-2016 10:00\n" for n in range(3, 23))
+    )
     spec = {
-        "ticket_id": "number",
+        "path": str(path),
         "label": "closed_code",
-        "fields": ["category", "u_symptom"],
-        "sequence": "state",
-        "opened_at": "opened_at",
-        "time_format": "%d-%m-%Y %H:%M",
+        "missing": ["?"],
+        "map": {
+            "external_id": "number",
+            "event.kind": "state",
+            "opened_at": "opened_at",
+            "attributes.category": "category",
+            "attributes.symptom": "u_symptom",
+        },
     }
-    folded = {doc["external_id"]: doc for doc in real_data.fold_event_log(rows, spec)}
-    assert folded["INC1"] == {
-        "external_id": "INC1",
-        "description": "category=Cat_9 u_symptom=Sym_4 | states New Resolved",
-        "resolution": "code 2",
-        "opened_at": "2016-02-29T01:16:00Z",
-    }
-    assert folded["INC2"]["description"] == "category=Cat_2 u_symptom=Sym_3 | states New"
-    assert folded["INC2"]["resolution"] == ""  # "?" is no label
+    groups = real_data.tickets(spec)
+    assert [len(g) for g in groups[:3]] == [2, 1, 1] and len(groups) == 22
+    assert real_data.label_of(groups[0], spec) == "code 2"  # the last row's label
+    assert real_data.label_of(groups[1], spec) == ""  # "?" is no label
+    assert real_data.baseline_text(groups[0], spec) == "category=Cat_9 symptom=Sym_4 New Resolved"
+    train, test = real_data.split(groups, spec, None)
+    kept = {g[0]["number"] for g in train + test}
+    assert kept == {f"INC{n}" for n in range(3, 23)}  # INC2 has no label, INC1's class one ticket
+    assert all(len({row["number"] for row in g}) == 1 for g in train + test)  # a ticket stays whole
+    assert real_data._options(spec, with_label=True)[-2:] == ["--map=resolution=closed_code", "--missing=?"]
 
 
 def test_the_shipped_specs_name_their_files_and_labels():
     specs = {spec["name"]: spec for spec in real_data.load_specs(REAL)}
     assert set(specs) == {"it_tickets", "incident_event_log"}
+    assert real_data.is_event_log(specs["incident_event_log"]) and not real_data.is_event_log(
+        specs["it_tickets"]
+    )
     for spec in specs.values():
-        rows, mapping = real_data.canonical_rows(spec)
-        assert Path(spec["path"]).is_file() and "resolution" in mapping
-        train, test = real_data.split(rows, mapping["resolution"], None)
+        assert Path(spec["path"]).is_file() and spec["label"]
+        train, test = real_data.split(real_data.tickets(spec), spec, None)
         assert 0.19 < len(test) / (len(train) + len(test)) < 0.21
-        assert {r[mapping["resolution"]] for r in test} <= {r[mapping["resolution"]] for r in train}
+        assert {real_data.label_of(t, spec) for t in test} <= {real_data.label_of(t, spec) for t in train}
 
 
 @pytest.mark.slow
