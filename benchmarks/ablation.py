@@ -190,21 +190,36 @@ def _report_every(steps: int, name: str):
 
 
 def run(args) -> dict:
-    import tempfile
-    from pathlib import Path
-
-    from ml.training import evaluation
-    from ml.training.fine_tuning import TrainingConfig, fine_tune, predict_proba
-
     started = time.monotonic()
     examples = simulated_examples(args.tickets, args.seed)
     train, validation, held, labels = time_split(examples)
-    y_train, y_eval = [e["label"] for e in train], [e["label"] for e in held]
     print(
         f"{len(examples)} labelled tickets: train {len(train)}, validation {len(validation)}, "
         f"eval {len(held)}, {len(labels)} classes ({time.monotonic() - started:.1f}s to simulate)",
         file=sys.stderr,
     )
+    rows = _baseline_rows(args, train, held, labels)
+    rows += _transformer_rows(args, train, validation, held, labels)
+    return {
+        "tickets": args.tickets,
+        "labelled": len(examples),
+        "split": {
+            "train": len(train),
+            "validation": len(validation),
+            "eval": len(held),
+            "classes": len(labels),
+        },
+        "seed": args.seed,
+        "date": date.today().isoformat(),
+        "rows": rows,
+    }
+
+
+def _baseline_rows(args, train, held, labels) -> list[dict]:
+    """The runbook's row and the TF-IDF rows asked for."""
+    from ml.training import evaluation
+
+    y_train, y_eval = [e["label"] for e in train], [e["label"] for e in held]
     rows = []
     if "runbook" in args.rows:
         t0 = time.monotonic()
@@ -221,6 +236,13 @@ def run(args) -> dict:
         )
         rows.append(_row(name, y_eval, proba, labels, train_s, predict_s))
         print(f"  {name}: {rows[-1]}", file=sys.stderr)
+    return rows
+
+
+def _transformer_rows(args, train, validation, held, labels) -> list[dict]:
+    """The fine-tuned transformers' rows asked for (and the served predictor's after transformer_all)."""
+    from ml.training.fine_tuning import TrainingConfig
+
     config = TrainingConfig(
         epochs=args.epochs,
         max_length=args.max_length,
@@ -228,53 +250,54 @@ def run(args) -> dict:
         max_train_samples=args.max_train_samples,
         seed=args.seed,
     )
+    rows = []
     for field in ("text", "all"):
-        name = f"transformer_{field}"
-        if name not in args.rows:
+        if f"transformer_{field}" not in args.rows:
             continue
         sample = train
         if args.max_train_samples and len(train) > args.max_train_samples:
             import random
 
             sample = random.Random(args.seed).sample(train, args.max_train_samples)
-        with tempfile.TemporaryDirectory(prefix="ablation-") as tmp:
-            t0 = time.monotonic()
-            info = fine_tune(
-                train_texts=[e[field] for e in sample],
-                train_labels=[e["label"] for e in sample],
-                val_texts=[e[field] for e in validation],
-                val_labels=[e["label"] for e in validation],
-                labels=labels,
-                config=config,
-                output_dir=Path(tmp) / "model",
-                progress=_report_every(100, name),
-            )
-            train_s = time.monotonic() - t0
-            t0 = time.monotonic()
-            proba = predict_proba(
-                Path(tmp) / "model", [e[field] for e in held], max_length=info["max_length"]
-            )
-            predict_s = time.monotonic() - t0
-            rows.append(_row(name, y_eval, proba, labels, train_s, predict_s))
-            # the plan and how it went: the speed probe's plan, the one made from real steps, the steps run
-            rows[-1].update({key: info[key] for key in PLAN_KEYS})
-            print(f"  {name}: {rows[-1]}", file=sys.stderr)
-            if field == "all" and "served_all" in args.rows:
-                rows.append(_served_row(Path(tmp), train_s, sample, validation, held, labels, info))
-                print(f"  served_all: {rows[-1]}", file=sys.stderr)
-    return {
-        "tickets": args.tickets,
-        "labelled": len(examples),
-        "split": {
-            "train": len(train),
-            "validation": len(validation),
-            "eval": len(held),
-            "classes": len(labels),
-        },
-        "seed": args.seed,
-        "date": date.today().isoformat(),
-        "rows": rows,
-    }
+        served = field == "all" and "served_all" in args.rows
+        rows += _fine_tuned_rows(field, config, sample, validation, held, labels, served=served)
+    return rows
+
+
+def _fine_tuned_rows(field, config, sample, validation, held, labels, *, served: bool) -> list[dict]:
+    """transformer_<field>'s row, fine-tuned on the sample; then served_all's when asked for."""
+    import tempfile
+    from pathlib import Path
+
+    from ml.training.fine_tuning import fine_tune, predict_proba
+
+    name = f"transformer_{field}"
+    y_eval = [e["label"] for e in held]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ablation-") as tmp:
+        t0 = time.monotonic()
+        info = fine_tune(
+            train_texts=[e[field] for e in sample],
+            train_labels=[e["label"] for e in sample],
+            val_texts=[e[field] for e in validation],
+            val_labels=[e["label"] for e in validation],
+            labels=labels,
+            config=config,
+            output_dir=Path(tmp) / "model",
+            progress=_report_every(100, name),
+        )
+        train_s = time.monotonic() - t0
+        t0 = time.monotonic()
+        proba = predict_proba(Path(tmp) / "model", [e[field] for e in held], max_length=info["max_length"])
+        predict_s = time.monotonic() - t0
+        rows.append(_row(name, y_eval, proba, labels, train_s, predict_s))
+        # the plan and how it went: the speed probe's plan, the one made from real steps, the steps run
+        rows[-1].update({key: info[key] for key in PLAN_KEYS})
+        print(f"  {name}: {rows[-1]}", file=sys.stderr)
+        if served:
+            rows.append(_served_row(Path(tmp), train_s, sample, validation, held, labels, info))
+            print(f"  served_all: {rows[-1]}", file=sys.stderr)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> dict:

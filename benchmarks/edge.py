@@ -352,33 +352,17 @@ def measure(teacher, bundle, work: Path, *, single: int = SINGLE_SAMPLES, repeat
     }
     repeated = repeated_timings(timed, model, examples, texts, single=single, repeats=repeats)
     rss = agent_peak_rss_mb(Path(bundle.path), work, texts)
-    by_name = {row["name"]: row for row in rows}
-    int8, teacher_row = by_name["student_int8_onnx"], by_name["teacher_fp32"]
-    size_ratio = int8["bytes"] / teacher_row["bytes"]
-    speedup, share = repeated["speedup_vs_pipeline"], repeated["session_run_share_of_p50"]
-    accuracy_ratio = int8["accuracy"] / max(teacher_row["accuracy"], 1e-9)
     return {
         "cpu": cpu_info(),
         "rows": rows,
         "profile": {
             "stages_ms": repeated["profile_ms"],
             "p50_ms": repeated["profile_p50_ms"],
-            "session_run_share_of_student_p50": share,
+            "session_run_share_of_student_p50": repeated["session_run_share_of_p50"],
         },
         "repeats": repeated["passes"],
         "agent_peak_rss_mb": round(rss, 1),
-        "goals": {
-            "size_ratio": round(size_ratio, 4),
-            "size_ratio_met": size_ratio <= GOALS["size_ratio_max"],
-            "p50_speedup_vs_pipeline": speedup,
-            "p50_speedup_met": speedup >= GOALS["speedup_min"],
-            "default_session_p50_speedup_vs_pipeline": repeated["default_session_speedup_vs_pipeline"],
-            "session_run_share_of_p50": share,
-            "session_run_share_met": share >= GOALS["session_run_share_min"],
-            "accuracy_ratio": round(accuracy_ratio, 4),
-            "accuracy_ratio_met": accuracy_ratio >= GOALS["accuracy_ratio_min"],
-            "agent_rss_met": rss < GOALS["agent_rss_mb_max"],
-        },
+        "goals": _goals(rows, repeated, rss),
         "setup": {
             "test_tickets": len(texts),
             "max_length": max_length,
@@ -392,6 +376,27 @@ def measure(teacher, bundle, work: Path, *, single: int = SINGLE_SAMPLES, repeat
             "load_average": os.getloadavg(),
             "repeats": repeats,
         },
+    }
+
+
+def _goals(rows: list[dict], repeated: dict, rss: float) -> dict:
+    """The int8 student against the teacher and the pipeline, each figure with whether it meets GOALS."""
+    by_name = {row["name"]: row for row in rows}
+    int8, teacher_row = by_name["student_int8_onnx"], by_name["teacher_fp32"]
+    size_ratio = int8["bytes"] / teacher_row["bytes"]
+    speedup, share = repeated["speedup_vs_pipeline"], repeated["session_run_share_of_p50"]
+    accuracy_ratio = int8["accuracy"] / max(teacher_row["accuracy"], 1e-9)
+    return {
+        "size_ratio": round(size_ratio, 4),
+        "size_ratio_met": size_ratio <= GOALS["size_ratio_max"],
+        "p50_speedup_vs_pipeline": speedup,
+        "p50_speedup_met": speedup >= GOALS["speedup_min"],
+        "default_session_p50_speedup_vs_pipeline": repeated["default_session_speedup_vs_pipeline"],
+        "session_run_share_of_p50": share,
+        "session_run_share_met": share >= GOALS["session_run_share_min"],
+        "accuracy_ratio": round(accuracy_ratio, 4),
+        "accuracy_ratio_met": accuracy_ratio >= GOALS["accuracy_ratio_min"],
+        "agent_rss_met": rss < GOALS["agent_rss_mb_max"],
     }
 
 

@@ -258,7 +258,7 @@ def raise_open_files_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def main(argv=None) -> int:
+def parser_of() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--batches", type=int, default=2, help="prediction batches per agent")
@@ -270,12 +270,10 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (gthread if > 1)")
     parser.add_argument("--json", dest="json_out")
     parser.add_argument("--database-url", help="Benchmark database (default: <database>_bench_fleet).")
-    args = parser.parse_args(argv)
-    raise_open_files_limit()
-    batch_size = args.batch_size or agent_batch_size()
+    return parser
 
-    url = bench_url(args, "bench_fleet")
-    create_database(url)
+
+def setup_django(url: str) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketai.settings")
     os.environ.setdefault("TICKETAI_LOG_LEVEL", "WARNING")
@@ -284,54 +282,63 @@ def main(argv=None) -> int:
 
     django.setup()
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    started = time.perf_counter()
-    tokens = prepare(args.agents)
-    setup_s = time.perf_counter() - started
 
+
+def start_central(url: str, data_dir: str, port: int, workers: int, threads: int) -> subprocess.Popen:
+    """Central under gunicorn with production settings, on 127.0.0.1:port."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "TICKETAI_DEBUG": "false",
+        "TICKETAI_DATA_DIR": data_dir,
+        "TICKETAI_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "ticketai.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--backlog",
+            "4096",
+            "--timeout",
+            "300",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_healthy(base: str) -> None:
+    import httpx
+
+    for _ in range(600):
+        try:
+            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    sys.exit("central did not start")
+
+
+def drive_central(args, url: str, tokens: list, batch_size: int) -> tuple[dict, float, dict]:
+    """Runs the fleet against a central started for it: the fleet's results, the client's CPU
+    seconds and what the meter measured on central."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="ticketai-fleet-") as tmp:
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "TICKETAI_DEBUG": "false",
-            "TICKETAI_DATA_DIR": tmp,
-            "TICKETAI_LOG_LEVEL": "WARNING",
-        }
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "ticketai.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(args.workers),
-                "--threads",
-                str(args.threads),
-                "--backlog",
-                "4096",
-                "--timeout",
-                "300",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server = start_central(url, tmp, port, args.workers, args.threads)
         try:
-            import httpx
-
             base = f"http://127.0.0.1:{port}"
-            for _ in range(600):
-                try:
-                    if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-            else:
-                sys.exit("central did not start")
+            wait_healthy(base)
             meter = CpuMeter(server.pid)
             client_cpu = time.process_time()
             meter.start()
@@ -344,6 +351,22 @@ def main(argv=None) -> int:
         finally:
             server.terminate()
             server.wait(timeout=30)
+    return results, client_cpu, measured
+
+
+def main(argv=None) -> int:
+    args = parser_of().parse_args(argv)
+    raise_open_files_limit()
+    batch_size = args.batch_size or agent_batch_size()
+
+    url = bench_url(args, "bench_fleet")
+    create_database(url)
+    setup_django(url)
+    started = time.perf_counter()
+    tokens = prepare(args.agents)
+    setup_s = time.perf_counter() - started
+
+    results, client_cpu, measured = drive_central(args, url, tokens, batch_size)
     results.update(
         batch_size=batch_size,
         workers=args.workers,

@@ -27,7 +27,6 @@ import contextlib
 import json
 import logging
 import os
-import random
 import secrets
 import signal
 import subprocess
@@ -40,6 +39,7 @@ from pathlib import Path
 
 from benchmarks._load_driver import drive, percentile
 from benchmarks._load_measure import memory_report, process_roles, rss_mb, server_times
+from benchmarks._load_setup import prepare
 from benchmarks.ingest import bench_url, create_database, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,107 +64,6 @@ RECOMMENDATION_ROUTES = ("recommendation_get", "recommendation_post")
 ACCESS_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)s'
 P95_GOAL_MS = 300.0
 RSS_GROWTH_GOAL_PCT = 10.0
-
-
-# --- Setup, in this process, with Django ------------------------------------------------------------
-
-
-def open_document(doc: dict) -> dict:
-    """A simulated ticket as it arrives: still open, no resolution, the caller's source."""
-    drop = ("source", "external_id", "resolution", "resolved_at", "resolution_notes")
-    return {**{k: v for k, v in doc.items() if k not in drop}, "status": "acknowledged"}
-
-
-def prepare(args, folder: Path) -> tuple[dict, dict]:
-    """Fresh database, simulated data, a trained champion, stored answers, users and agents.
-
-    Returns the driver's configuration (without the server address) and what was set up.
-    """
-    from django.contrib.auth.models import Group, User
-    from django.core.management import call_command
-
-    from ml.fleet import edge
-    from ml.serving.recommendations import recommend_tickets
-    from ml.training.fine_tuning import TrainingConfig
-    from ml.training.services import train_model
-    from repair_center.models import ApiToken, Site, Ticket
-    from repair_center.simulator import SimulationConfig, write_simulation
-    from repair_center.simulator.load import load_simulation
-
-    call_command("migrate", verbosity=0)
-    call_command("flush", interactive=False, verbosity=0)
-    started = time.perf_counter()
-    write_simulation(SimulationConfig(tickets=args.tickets, seed=args.seed), folder)
-    loaded = load_simulation(folder)["tickets.jsonl"]
-    if loaded.created != args.tickets:
-        sys.exit(f"the simulated tickets did not all load: {loaded.summary()}")
-    load_s = time.perf_counter() - started
-
-    started = time.perf_counter()
-    config = TrainingConfig(epochs=1, max_length=args.max_length, max_train_samples=args.train_samples)
-    run = train_model(config=config, force=True)
-    version = run.model_version
-    if version is None or version.status != version.Status.CHAMPION:
-        sys.exit(f"training did not give a champion: {run.status} {run.reason}")
-    train_s = time.perf_counter() - started
-
-    newest = list(
-        Ticket.objects.order_by("-opened_at", "-id").values_list("id", flat=True)[: args.ticket_pool]
-    )
-    started = time.perf_counter()
-    stored = recommend_tickets(newest[: args.precompute])
-    precompute_s = time.perf_counter() - started
-
-    password = secrets.token_urlsafe(16)
-    engineer = User.objects.create_user(username="load-engineer", password=password)
-    engineer.groups.add(Group.objects.get_or_create(name="engineer")[0])  # flush removed the roles
-    integration = User.objects.create_user(username="load-integration")
-    integration.groups.add(Group.objects.get_or_create(name="integration")[0])
-    _, api_token = ApiToken.issue(user=integration, name="load benchmark")
-    site = Site.objects.order_by("code").first()
-    agents = []
-    for i in range(min(args.clients, 10)):
-        _, enrolment = edge.enrolment_token_issue(site=site)
-        agents.append(edge.agent_enrol(token=enrolment, name=f"load-{i}", capabilities={"cpu_cores": 2})[1])
-
-    rng = random.Random(args.seed)
-    with open(folder / "tickets.jsonl") as lines:
-        documents = [json.loads(line) for line in lines]
-    drafts = [open_document(doc) for doc in rng.sample(documents, min(200, len(documents)))]
-    driver = {
-        "username": engineer.username,
-        "password": password,
-        "api_token": api_token,
-        "agent_tokens": agents,
-        "ticket_ids": newest,
-        "drafts": drafts,
-        "clients": args.clients,
-        "warmup": args.warmup,
-        "duration": args.duration,
-        "bulk_size": args.bulk_size,
-        "edge_batch": args.edge_batch,
-        "seed": args.seed,
-    }
-    metrics = version.metrics or {}
-    setup = {
-        "tickets": args.tickets,
-        "load_s": round(load_s, 1),
-        "train_s": round(train_s, 1),
-        "model": {
-            "version": version.pk,
-            "base_model": "/".join(Path(version.base_model).parts[-2:]),
-            "served": metrics.get("served"),
-            "macro_f1": round(metrics.get("macro_f1") or 0.0, 3),
-            "train_samples": args.train_samples,
-            "max_length": args.max_length,
-            "epochs": 1,
-            "note": "a small model trained here for serving latency, not for accuracy",
-        },
-        "ticket_pool": len(newest),
-        "recommendations_stored": stored["computed"],
-        "precompute_s": round(precompute_s, 1),
-    }
-    return driver, setup
 
 
 # --- Processes and their memory -------------------------------------------------------------------
@@ -351,7 +250,7 @@ def goals(results: dict) -> dict:
     }
 
 
-def main(argv=None) -> int:
+def parser_of() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50, help="concurrent closed-loop clients")
     parser.add_argument("--duration", type=float, default=600, help="soak seconds, after the warm-up")
@@ -382,9 +281,11 @@ def main(argv=None) -> int:
     parser.add_argument("--database-url", help="Benchmark database (default: <database>_bench_load).")
     parser.add_argument("--drive", help=argparse.SUPPRESS)  # the driver process's own entry
     parser.add_argument("--drive-out", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.drive:
-        return drive(args.drive, args.drive_out)
+    return parser
+
+
+def checked_weights(parser: argparse.ArgumentParser, args) -> dict:
+    """The routes' shares once the arguments are checked (a bad one ends the run with its reason)."""
     counts = (args.clients, args.tickets, args.ticket_pool, args.bulk_size, args.edge_batch, args.workers)
     if min(counts) < 1 or args.duration <= 0 or min(args.warmup, args.think_ms, args.precompute) < 0:
         parser.error(
@@ -402,27 +303,30 @@ def main(argv=None) -> int:
         sys.exit("process memory is read from /proc: run the benchmark on Linux")
     if not os.environ.get("REDIS_URL"):
         sys.exit("set REDIS_URL: production serves with Redis (cache, rate limits, the Celery broker)")
-    url = bench_url(args, "bench_load")
-    create_database(url)
-    # Ctrl-C and SIGTERM unwind through the finally blocks, so every process started below is stopped
-    # (SIGINT explicitly: a shell that starts us in the background has it ignored).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    return weights
 
+
+def setup_django(url: str, data_dir: Path) -> None:
+    os.environ.update(
+        DATABASE_URL=url,
+        TICKETAI_DATA_DIR=str(data_dir),
+        TICKETAI_LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="ticketai.settings",
+    )
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def soak(args, url: str, weights: dict) -> tuple[dict, list, list, dict, dict]:
+    """Sets up, serves and drives the run: what the driver measured, the processes' memory, the
+    problems, what the worker did in the background, and what was set up."""
     with tempfile.TemporaryDirectory(prefix="ticketai-load-") as tmp:
         folder = Path(tmp)
         data_dir = folder / "data"
-        os.environ.update(
-            DATABASE_URL=url,
-            TICKETAI_DATA_DIR=str(data_dir),
-            TICKETAI_LOG_LEVEL="WARNING",
-            DJANGO_SETTINGS_MODULE="ticketai.settings",
-        )
-        sys.path.insert(0, str(ROOT))
-        import django
-
-        django.setup()
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+        setup_django(url, data_dir)
         from django.db import connection
 
         from repair_center.models import Ticket
@@ -450,7 +354,10 @@ def main(argv=None) -> int:
             "bulk_tickets": bulk.count(),
             "recommended_in_background": bulk.filter(recommendations__isnull=False).distinct().count(),
         }
+    return driven, processes, problems, worker, setup
 
+
+def results_of(args, driven: dict, processes: list, problems: list, worker: dict, setup: dict) -> dict:
     results = {
         "clients": args.clients,
         "think_ms": args.think_ms,
@@ -469,6 +376,23 @@ def main(argv=None) -> int:
     results["errors"] += len(problems)
     results["error_samples"] = problems + results["error_samples"]
     results["goals"] = goals(results)
+    return results
+
+
+def main(argv=None) -> int:
+    parser = parser_of()
+    args = parser.parse_args(argv)
+    if args.drive:
+        return drive(args.drive, args.drive_out)
+    weights = checked_weights(parser, args)
+    url = bench_url(args, "bench_load")
+    create_database(url)
+    # Ctrl-C and SIGTERM unwind through the finally blocks, so every process started below is stopped
+    # (SIGINT explicitly: a shell that starts us in the background has it ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    results = results_of(args, *soak(args, url, weights))
     print(summary(results))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")

@@ -104,20 +104,8 @@ def _predict_all(agent: Agent, documents: list[dict]) -> list[str]:
     return [agent.predict(d)["recommendations"][0]["resolution"] for d in unlabelled]
 
 
-def test_a_coastal_agent_that_refits_its_head_locally_beats_the_global_student_there(
-    world, central, client, admin_user, tmp_path
-):
-    catalogue, documents, context = world
-    import_catalogue_dir(catalogue)
-    coastal = [d for d in documents if context[d["site"]]["climate"] == "coastal"]  # in time order
-    cut = int(len(coastal) * LOCAL_SHARE)
-    local, held_out = coastal[:cut], coastal[cut:]
-    elsewhere = [d for d in documents if context[d["site"]]["climate"] != "coastal"]
-    labels = sorted({d["resolution"] for d in documents})
-    assert len(local) > 500 and len(held_out) > 250 and len(elsewhere) > 2500
-
-    bundle_path, shipped = _global_student(tmp_path, elsewhere, context, labels)
-    bundles.bundle_register(path=bundle_path)
+def _coastal_agent(central, tmp_path) -> tuple[Site, Agent]:
+    """The coastal site, profiled as its operator describes it, and an agent enrolled for it."""
     site = Site.objects.get(code=EDGE_SITE)
     assert site.climate == "coastal"
     # The operator's word on the site: its tickets stay here, a few a day, a tight latency budget.
@@ -139,6 +127,24 @@ def test_a_coastal_agent_that_refits_its_head_locally_beats_the_global_student_t
             retrain_every=40,
         )
     )
+    return site, agent
+
+
+def test_a_coastal_agent_that_refits_its_head_locally_beats_the_global_student_there(
+    world, central, client, admin_user, tmp_path
+):
+    catalogue, documents, context = world
+    import_catalogue_dir(catalogue)
+    coastal = [d for d in documents if context[d["site"]]["climate"] == "coastal"]  # in time order
+    cut = int(len(coastal) * LOCAL_SHARE)
+    local, held_out = coastal[:cut], coastal[cut:]
+    elsewhere = [d for d in documents if context[d["site"]]["climate"] != "coastal"]
+    labels = sorted({d["resolution"] for d in documents})
+    assert len(local) > 500 and len(held_out) > 250 and len(elsewhere) > 2500
+
+    bundle_path, shipped = _global_student(tmp_path, elsewhere, context, labels)
+    bundles.bundle_register(path=bundle_path)
+    site, agent = _coastal_agent(central, tmp_path)
     try:
         agent.enrol()
         agent.heartbeat_once()

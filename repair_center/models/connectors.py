@@ -27,7 +27,7 @@ class Connector(models.Model):
     base_url = models.URLField(
         max_length=500,
         validators=[validate_url],
-        help_text="Paginated JSON endpoint (see README, Connectors).",
+        help_text="Paginated JSON endpoint (see docs/connect.md).",
     )
     preset = models.CharField(max_length=16, choices=Preset.choices, default=Preset.GENERIC)
     auth_username = models.CharField(
