@@ -118,3 +118,40 @@ def test_class_weightings():
     assert inverse == {"a": 10 / 18, "b": 5.0}
     sqrt = ensemble.class_weighting(labels, "sqrt")
     assert sqrt["b"] == np.sqrt(5.0) and sqrt["a"] == np.sqrt(10 / 18)
+
+
+def test_a_small_validation_part_does_not_choose_the_class_weighting_alone(tmp_path):
+    from types import SimpleNamespace
+
+    from ml.training import ensemble_fit
+
+    # The training tickets say "printer jam" is PRINT (20 to 3); a validation part of 5 says PAPER.
+    # On validation alone inverse weighting wins (the test above); judged on out-of-fold predictions
+    # over all 60 tickets, the weighting that reads the data as it mostly is wins.
+    texts = ["printer jam"] * 20 + ["toner low"] * 20 + ["printer jam"] * 3 + ["paper tray empty"] * 2
+    texts += ["vpn login fails"] * 10
+    labels = ["PRINT"] * 40 + ["PAPER"] * 5 + ["VPN"] * 10
+    validation = (["printer jam"] * 4 + ["vpn login fails"], ["PAPER"] * 4 + ["VPN"])
+
+    def examples(texts, labels):
+        return [SimpleNamespace(text=t, label=y) for t, y in zip(texts, labels, strict=True)]
+
+    parts = {"train": examples(texts, labels), "validation": examples(*validation)}
+    member = ensemble_fit.fit_lexical_member(
+        out_dir=tmp_path / "cv", split_parts=parts, labels=["PAPER", "PRINT", "VPN"]
+    )
+    assert member.class_weight_chosen_on == "5-fold out-of-fold predictions over 60 tickets"
+    assert member.class_weight in ("none", "sqrt")
+    assert member.class_weight_scores[member.class_weight]["score"] == 1.0
+    alone = ensemble.fit_lexical(
+        texts, labels, ["PAPER", "PRINT", "VPN"], tmp_path / "v.npz", validation=validation
+    )
+    assert alone.class_weight == "inverse"
+
+    # with a validation part of CV_BELOW_VALIDATION tickets or more, validation decides as before
+    big = examples(*validation) * 40
+    parts = {"train": examples(texts, labels), "validation": big}
+    member = ensemble_fit.fit_lexical_member(
+        out_dir=tmp_path / "val", split_parts=parts, labels=["PAPER", "PRINT", "VPN"]
+    )
+    assert member.class_weight_chosen_on == "validation (200 tickets)" and member.class_weight == "inverse"

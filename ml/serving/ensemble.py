@@ -98,6 +98,7 @@ class Lexical:
         self.char_idf = char_idf if char_idf is not None else np.zeros(0)
         self.class_weight = ""  # set by fit_lexical, with the validation scores behind the choice
         self.class_weight_scores: dict[str, dict] = {}
+        self.class_weight_chosen_on = ""  # "validation (N tickets)" or the folds it was chosen on
 
     @classmethod
     def load(cls, path: Path) -> "Lexical":
