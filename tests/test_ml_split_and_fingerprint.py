@@ -25,6 +25,24 @@ def test_a_large_enough_set_is_split_by_time(db):
     assert len(summary["eval_ids_sha256"]) == 64
 
 
+def test_validation_is_raised_towards_a_minimum_on_a_small_set_and_never_past_a_quarter(db):
+    examples = _dataset(per_class=10).examples  # 40 tickets: 32 in the training part
+    plain = split_examples(examples, eval_fraction=0.2, validation_fraction=0.1, min_time_split=40)
+    raised = split_examples(  # 7 of 32 is 22%: per class of 8, round(1.75) = 2 each
+        examples, eval_fraction=0.2, validation_fraction=0.1, min_time_split=40, min_validation=7
+    )
+    small = split_examples(  # a minimum under the fraction changes nothing
+        examples, eval_fraction=0.2, validation_fraction=0.1, min_time_split=40, min_validation=2
+    )
+    capped = split_examples(  # a quarter of 32 at most
+        examples, eval_fraction=0.2, validation_fraction=0.1, min_time_split=40, min_validation=200
+    )
+    assert [len(s.validation) for s in (plain, small, raised, capped)] == [4, 4, 8, 8]
+    assert len(capped.validation) == 0.25 * 32
+    assert all(len(s.train) + len(s.validation) == 32 and len(s.eval) == 8 for s in (plain, raised, capped))
+    assert {e.ticket_id for e in capped.eval} == {e.ticket_id for e in plain.eval}  # eval is unchanged
+
+
 def test_a_small_set_falls_back_to_the_newest_of_each_class(db):
     examples = _dataset(per_class=5).examples
     split = split_examples(examples, eval_fraction=0.2, validation_fraction=0.2, min_time_split=200)

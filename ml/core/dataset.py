@@ -228,6 +228,7 @@ def split_examples(
     min_time_split: int = 200,
     min_seen_share: float = 0.9,
     seed: int = 0,
+    min_validation: int = 0,
 ) -> Split:
     """Train on older tickets and evaluate on newer ones, as in production.
 
@@ -235,14 +236,16 @@ def split_examples(
     split is stratified random with ``seed``. Otherwise it falls back to holding out the newest
     tickets of each class when the set is smaller than ``min_time_split`` or when the newest
     tickets are mostly of classes the older ones never show (a time split would then measure
-    nothing but the label shift). Validation, for early stopping, is carved from the training part
-    the same way; the evaluation part is never seen.
+    nothing but the label shift). Validation, for early stopping and choosing the mix, is carved
+    from the training part the same way: ``validation_fraction`` of it, raised towards
+    ``min_validation`` tickets up to a quarter of it. The evaluation part is never seen.
     """
     undated = usable_times(examples)
     if undated:
         rng = random.Random(seed)
         train_all, held = _random_per_class(examples, eval_fraction, rng)
-        train, validation = _random_per_class(train_all, validation_fraction, rng)
+        fraction = _validation_share(len(train_all), validation_fraction, min_validation)
+        train, validation = _random_per_class(train_all, fraction, rng)
         return Split(
             method="random", train=train, validation=validation, eval=held, reason=undated, seed=seed
         )
@@ -259,8 +262,19 @@ def split_examples(
             reason = f"only {share:.0%} of the newest tickets have a label seen before them"
     if method == "stratified":
         train_all, held = _newest_per_class(ordered, eval_fraction)
-    train, validation = _newest_per_class(train_all, validation_fraction)
+    fraction = _validation_share(len(train_all), validation_fraction, min_validation)
+    train, validation = _newest_per_class(train_all, fraction)
     return Split(method=method, train=train, validation=validation, eval=held, cutoff=cutoff, reason=reason)
+
+
+MAX_VALIDATION_SHARE = 0.25
+
+
+def _validation_share(n_train_all: int, fraction: float, minimum: int) -> float:
+    """``fraction``, raised so validation holds ``minimum`` tickets, never above a quarter."""
+    if not minimum or not n_train_all:
+        return fraction
+    return max(fraction, min(minimum / n_train_all, MAX_VALIDATION_SHARE))
 
 
 def label_counts(examples: Iterable[Example]) -> Counter[str]:

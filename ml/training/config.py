@@ -38,3 +38,6 @@ class TrainingConfig(JsonConfig):
     domain_token_min_count: int = 5
     eval_fraction: float = 0.2
     validation_fraction: float = 0.1
+    # Validation chooses the mix: on a small export 10% is a few dozen tickets, too few to choose
+    # on, so it gets up to this many (at most a quarter of the training part).
+    min_validation: int = 200

@@ -228,6 +228,7 @@ def _train(run, *, config, sources, force, gate, allow, progress) -> TrainingRun
         examples,
         eval_fraction=config.eval_fraction,
         validation_fraction=config.validation_fraction,
+        min_validation=config.min_validation,
         seed=config.seed,
     )
     train = split.train
