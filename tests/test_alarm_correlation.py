@@ -119,7 +119,7 @@ def unrelated(ticket: Ticket) -> list[tuple]:
 
 
 def test_another_family_alarm_not_active_at_the_opening_is_marked_and_left_out_of_the_model_input(
-    site, settings
+    site, settings, engineer, client
 ):
     settings.TICKETAI_CORRELATION_WINDOW_MINUTES = 15 * 1440
     ErrorCodeFactory(code="CPRI_LINK_DOWN", domain="transport")
@@ -148,6 +148,9 @@ def test_another_family_alarm_not_active_at_the_opening_is_marked_and_left_out_o
     text = model_input(ticket)
     assert "DOOR_OPEN" not in text and "FAN_FAIL" not in text
     assert "SFP_RX_LOW" in text and "MEMORY_HIGH" in text and "CPRI_LINK_DOWN" in text
+    client.force_login(engineer)
+    page = client.get(reverse("ticket-detail", args=[ticket.pk])).content.decode()
+    assert "DOOR_OPEN" in page and page.count("likely another incident (not model input)") == 3
 
 
 def test_without_codes_or_alarms_at_the_opening_no_alarm_is_marked_unrelated(site):
