@@ -25,13 +25,18 @@ evidence about other equipment, often about other incidents at a busy site, so t
 the ticket's own events and the alarms of its own element. Of a correlated alarm's attributes only
 the severity is input: its alarm id, scope and alarmed object are bookkeeping (a database id, where
 it was found, an equipment name the unit section already gives).
+
+Version 4 also leaves out correlated alarms marked ``"unrelated": true``: alarms of the ticket's own
+element that were not active when it opened (cleared before, or raised after) and belong to none of
+its probable-cause families (repair_center/services/correlation.py). They are most likely other
+incidents' on the same element; the ticket page still shows them.
 """
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-SERIALIZATION_VERSION = 3
+SERIALIZATION_VERSION = 4
 MAX_EVENTS = 24
 MAX_TEXT_CHARS = 1200
 MAX_ATTRIBUTES = 32
@@ -69,13 +74,16 @@ def relative_time(seconds: float) -> str:
 
 # attrs of an event correlated from the alarm stream (repair_center.services.correlation) that say
 # where it came from, not what happened: never model input.
-CORRELATION_KEYS = ("alarm", "scope", "object")
+CORRELATION_KEYS = ("alarm", "scope", "object", "unrelated")
 
 
 def is_model_input(event: Mapping[str, Any]) -> bool:
-    """False for an alarm from elsewhere on the ticket's site: shown on the ticket, not fed to the model."""
+    """False for a correlated alarm from elsewhere on the ticket's site, or marked unrelated (another
+    incident's, most likely): shown on the ticket, not fed to the model."""
     attrs = event.get("attrs")
-    return not (isinstance(attrs, Mapping) and "alarm" in attrs and attrs.get("scope") == "site")
+    if not (isinstance(attrs, Mapping) and "alarm" in attrs):
+        return True
+    return attrs.get("scope") != "site" and attrs.get("unrelated") is not True
 
 
 def _event_attrs(attrs: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -14,7 +14,7 @@ from repair_center.selectors import ticket_detail, ticket_document
 from repair_center.services.alarms import alarms_upsert
 from repair_center.services.tickets import tickets_upsert
 from repair_center.signals import tickets_changed
-from tests.factories import NetworkElementFactory, SiteFactory
+from tests.factories import ErrorCodeFactory, NetworkElementFactory, SiteFactory
 from ticketai.celery import app as celery_app
 
 OPENED = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
@@ -109,6 +109,68 @@ def model_input(ticket: Ticket) -> str:
     ticket = ticket_detail().get(pk=ticket.pk)
     document = ticket_document(ticket)
     return serialize(document, context=ticket_context(ticket), code_map=ticket_code_map(ticket))
+
+
+def unrelated(ticket: Ticket) -> list[tuple]:
+    return [
+        (e.raw_code, e.kind, bool(e.attrs.get("unrelated")))
+        for e in Ticket.objects.get(pk=ticket.pk).events.order_by("position")
+    ]
+
+
+def test_another_family_alarm_not_active_at_the_opening_is_marked_and_left_out_of_the_model_input(
+    site, settings, engineer, client
+):
+    settings.TICKETAI_CORRELATION_WINDOW_MINUTES = 15 * 1440
+    ErrorCodeFactory(code="CPRI_LINK_DOWN", domain="transport")
+    ErrorCodeFactory(code="SFP_RX_LOW", domain="transport")
+    ErrorCodeFactory(code="DOOR_OPEN", domain="environment")
+    ErrorCodeFactory(code="MEMORY_HIGH", domain="software")
+    ErrorCodeFactory(code="FAN_FAIL", domain="environment")
+    raise_alarm("flap", "RU-1", -3 * 1440, cleared=-3 * 1440 + 5, code="SFP_RX_LOW")  # the ticket's family
+    raise_alarm("door", "RU-1", -2 * 1440, cleared=-2 * 1440 + 30, code="DOOR_OPEN")  # came and went
+    raise_alarm("memory", "RU-1", -1440, code="MEMORY_HIGH")  # still active at the opening: kept
+    raise_alarm("link", "RU-1", -5, code="CPRI_LINK_DOWN")
+    ticket = open_ticket(error_codes=["CPRI_LINK_DOWN"])
+    tasks.correlate_alarms([raise_alarm("fan", "RU-1", 180, code="FAN_FAIL")])  # a new fault, hours later
+    tasks.correlate_alarms([raise_alarm("mem-later", "RU-1", 200, code="MEMORY_HIGH")])  # active family
+
+    assert unrelated(ticket) == [
+        ("SFP_RX_LOW", "alarm_raised", False),
+        ("SFP_RX_LOW", "alarm_cleared", False),
+        ("DOOR_OPEN", "alarm_raised", True),
+        ("DOOR_OPEN", "alarm_cleared", True),
+        ("MEMORY_HIGH", "alarm_raised", False),
+        ("CPRI_LINK_DOWN", "alarm_raised", False),
+        ("FAN_FAIL", "alarm_raised", True),
+        ("MEMORY_HIGH", "alarm_raised", False),
+    ]
+    text = model_input(ticket)
+    assert "DOOR_OPEN" not in text and "FAN_FAIL" not in text
+    assert "SFP_RX_LOW" in text and "MEMORY_HIGH" in text and "CPRI_LINK_DOWN" in text
+    client.force_login(engineer)
+    page = client.get(reverse("ticket-detail", args=[ticket.pk])).content.decode()
+    assert "DOOR_OPEN" in page and page.count("likely another incident (not model input)") == 3
+
+
+def test_without_codes_or_alarms_at_the_opening_no_alarm_is_marked_unrelated(site):
+    ErrorCodeFactory(code="FAN_FAIL", domain="environment")
+    raise_alarm("door", "RU-1", -60, cleared=-50, code="DOOR_OPEN")  # unmapped: its probable cause
+    ticket = open_ticket()  # a customer's complaint: no codes, nothing active yet
+    tasks.correlate_alarms([raise_alarm("fan", "RU-1", 10, code="FAN_FAIL")])
+    assert [flag for *_, flag in unrelated(ticket)] == [False, False, False]
+    assert "DOOR_OPEN" in model_input(ticket) and "FAN_FAIL" in model_input(ticket)
+
+
+def test_a_later_clear_makes_a_stale_alarm_unrelated_only_once_the_ticket_has_a_family(site):
+    ErrorCodeFactory(code="CPRI_LINK_DOWN", domain="transport")
+    ErrorCodeFactory(code="DOOR_OPEN", domain="environment")
+    door = raise_alarm("door", "RU-1", -120, code="DOOR_OPEN")  # active at the opening: its family counts
+    ticket = open_ticket(error_codes=["CPRI_LINK_DOWN"])
+    assert unrelated(ticket) == [("DOOR_OPEN", "alarm_raised", False)]
+    raise_alarm("door", "RU-1", -120, cleared=-60, code="DOOR_OPEN")  # the clear came late: it was over
+    tasks.correlate_alarms([door])
+    assert unrelated(ticket) == [("DOOR_OPEN", "alarm_raised", True), ("DOOR_OPEN", "alarm_cleared", True)]
 
 
 def test_a_source_update_keeps_the_alarm_events_without_doubling_them(site):

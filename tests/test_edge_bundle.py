@@ -88,11 +88,11 @@ def test_an_extra_file_not_covered_by_the_manifest_is_refused(tmp_path):
 
 
 def test_the_agent_refuses_a_bundle_trained_on_the_previous_serialisation(tmp_path, monkeypatch):
-    # Version 3 leaves site-scope alarms and correlation bookkeeping out: a v2 model was trained on them.
-    assert SERIALIZATION_VERSION == 3
-    monkeypatch.setattr(bundles, "SERIALIZATION_VERSION", 2)
+    # Version 4 leaves correlated alarms marked unrelated out: a v3 model was trained on them.
+    assert SERIALIZATION_VERSION == 4
+    monkeypatch.setattr(bundles, "SERIALIZATION_VERSION", 3)
     old = build_test_bundle(tmp_path / "old.zip", version="old")
-    with pytest.raises(edge_bundle.BundleError, match="bundle wants serialisation v2, this agent has v3"):
+    with pytest.raises(edge_bundle.BundleError, match="bundle wants serialisation v3, this agent has v4"):
         edge_bundle.verify_bundle(old, signing.public_key_pem())
 
 

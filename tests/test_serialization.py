@@ -122,6 +122,26 @@ def test_alarms_from_elsewhere_on_the_site_are_left_out_of_the_model_input():
     assert is_model_input({"kind": "power", "attrs": {"scope": "site"}})  # a source's own event
 
 
+def test_alarms_marked_unrelated_are_left_out_of_the_model_input():
+    kept = {
+        "at": "2026-01-01T11:56:00Z",
+        "kind": "alarm_raised",
+        "code": "CPRI_LINK_DOWN",
+        "attrs": {"alarm": 7, "scope": "element", "severity": "major"},
+    }
+    other = {
+        "at": "2026-01-01T08:00:00Z",
+        "kind": "alarm_raised",
+        "code": "DOOR_OPEN",
+        "attrs": {"alarm": 8, "scope": "element", "severity": "minor", "unrelated": True},
+    }
+    text = serialize({"opened_at": "2026-01-01T12:00:00Z", "events": [other, kept]})
+    assert text == "[events] -4m alarm_raised CPRI_LINK_DOWN severity=major"
+    assert not is_model_input(other) and is_model_input(kept)
+    assert is_model_input({"kind": "note", "attrs": {"unrelated": True}})  # a source's own attribute
+    assert is_model_input({"kind": "alarm_raised", "attrs": {"alarm": 9, "unrelated": False}})
+
+
 def test_site_alarms_do_not_use_up_the_event_budget():
     site = [
         {

@@ -11,6 +11,15 @@ history row, and sends ``tickets_changed``, so the recommendation is computed ag
 Correlated events carry ``attrs["alarm"]`` (the alarm id); a document sent back with them (an
 export re-imported, a PATCH of the stored document) has them dropped and made again from the alarms.
 Events of alarms deleted by retention stay on the ticket.
+
+An element alarm that was not active when the ticket opened (cleared before it, or raised after it)
+and whose probable-cause family (its curated code's domain, else its X.733 probable cause, as
+alarm grouping uses) is none of the ticket's families (those of the ticket's error codes and of the
+element alarms active at its opening) is most likely another incident's: an earlier fault's alarm
+that had come and gone, or a new fault on the same element while the ticket was open. It is
+attached all the same, marked ``"unrelated": true``, shown on the ticket and left out of the model
+input (edge_agent/serialization.py, version 4). A ticket with no such family (no mapped code, no
+alarm active at its opening) has nothing to tell another incident by: none of its alarms is marked.
 """
 
 from collections.abc import Iterable, Sequence
@@ -23,7 +32,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from repair_center.documents import MAX_EVENTS
-from repair_center.models import Alarm, Ticket, TicketChange, TicketEvent
+from repair_center.models import Alarm, ErrorCode, Ticket, TicketChange, TicketErrorCode, TicketEvent
 from repair_center.signals import tickets_changed
 
 MARK = "alarm"
@@ -40,13 +49,15 @@ class Span:
     site_id: int | None
     opened_at: datetime | None
     until: datetime | None  # alarms raised after this are not the ticket's (resolved); None: open
+    code_ids: frozenset[int] = frozenset()  # the ticket's error codes (catalogue ids): its families
 
     @classmethod
-    def of(cls, ticket: Ticket) -> "Span":
+    def of(cls, ticket: Ticket, code_ids: Iterable[int | None] = ()) -> "Span":
         until = ticket.resolved_at
         if until is None and not ticket.is_open:
             until = ticket.status_changed_at or ticket.updated_at
-        return cls(ticket.pk, ticket.element_id, ticket.site_id, ticket.opened_at, until)
+        ids = frozenset(c for c in code_ids if c)
+        return cls(ticket.pk, ticket.element_id, ticket.site_id, ticket.opened_at, until, ids)
 
 
 def window() -> timedelta:
@@ -81,15 +92,19 @@ def alarm_events_for(spans: Sequence[Span]) -> dict[int, list[EventRow]]:
         "raw_code",
         "error_code_id",
         "perceived_severity",
+        "probable_cause",
         "alarmed_object",
     )
     by_element: dict[int, list[dict]] = {}
     by_site: dict[int, list[dict]] = {}
-    for alarm in query.order_by("raised_at", "id").values(*fields):
+    alarms = list(query.order_by("raised_at", "id").values(*fields))
+    for alarm in alarms:
         if alarm["element_id"]:
             by_element.setdefault(alarm["element_id"], []).append(alarm)
         if alarm["site_id"]:
             by_site.setdefault(alarm["site_id"], []).append(alarm)
+    code_ids = {a["error_code_id"] for a in alarms if a["error_code_id"]}.union(*(s.code_ids for s in spans))
+    domains = dict(ErrorCode.objects.filter(pk__in=code_ids).values_list("id", "domain"))
     fixed = _last_fixes(spans, earliest)
     out: dict[int, list[EventRow]] = {}
     for span in spans:
@@ -97,16 +112,49 @@ def alarm_events_for(spans: Sequence[Span]) -> dict[int, list[EventRow]]:
         element_start = max(start, fixed.get(("element", span.id), start))
         site_start = max(start, fixed.get(("site", span.id), start))
         candidates = {a["id"]: a for a in by_element.get(span.element_id, []) + by_site.get(span.site_id, [])}
-        rows: list[EventRow] = []
+        chosen: list[tuple[dict, str]] = []
         for alarm in sorted(candidates.values(), key=lambda a: (a["raised_at"], a["id"])):
             on_element = span.element_id is not None and alarm["element_id"] == span.element_id
             if alarm["raised_at"] < (element_start if on_element else site_start):
                 continue
             if span.until is not None and alarm["raised_at"] > span.until:
                 continue
-            rows.extend(_events(alarm, "element" if on_element else "site"))
+            chosen.append((alarm, "element" if on_element else "site"))
+        families = {domains[c] for c in span.code_ids if c in domains} | {
+            _family(alarm, domains)
+            for alarm, scope in chosen
+            if scope == "element" and _active_at(alarm, span.opened_at)
+        }
+        rows: list[EventRow] = []
+        for alarm, scope in chosen:
+            unrelated = (
+                bool(families)  # a ticket with no codes and no alarm at its opening: nothing to tell by
+                and scope == "element"
+                and not _active_at(alarm, span.opened_at)
+                and _family(alarm, domains) not in families
+            )
+            rows.extend(_events(alarm, scope, unrelated=unrelated))
         if rows:
             out[span.id] = rows
+    return out
+
+
+def _family(alarm: dict, domains: dict[int, str]) -> str:
+    """The alarm's probable-cause family: its curated code's domain, else its X.733 probable cause."""
+    return domains.get(alarm["error_code_id"]) or alarm["probable_cause"][:64]
+
+
+def _active_at(alarm: dict, moment: datetime) -> bool:
+    return alarm["raised_at"] <= moment and (alarm["cleared_at"] is None or alarm["cleared_at"] >= moment)
+
+
+def code_ids_of(ticket_ids: Iterable[int]) -> dict[int, list[int | None]]:
+    """The stored error codes (catalogue ids) of each ticket, for Span.of."""
+    out: dict[int, list[int | None]] = {}
+    for ticket_id, code_id in TicketErrorCode.objects.filter(ticket_id__in=list(ticket_ids)).values_list(
+        "ticket_id", "error_code_id"
+    ):
+        out.setdefault(ticket_id, []).append(code_id)
     return out
 
 
@@ -141,13 +189,15 @@ def _last_fixes(spans: Sequence[Span], earliest: datetime) -> dict[tuple[str, in
     return out
 
 
-def _events(alarm: dict, scope: str) -> list[EventRow]:
+def _events(alarm: dict, scope: str, *, unrelated: bool = False) -> list[EventRow]:
     attrs = {
         MARK: alarm["id"],
         "scope": scope,
         "severity": alarm["perceived_severity"],
         "object": alarm["alarmed_object"],
     }
+    if unrelated:
+        attrs["unrelated"] = True
     raised = (
         alarm["raised_at"],
         TicketEvent.Kind.ALARM_RAISED,
@@ -170,13 +220,19 @@ def _events(alarm: dict, scope: str) -> list[EventRow]:
 def merge(inline: Sequence[EventRow], correlated: Sequence[EventRow], *, opened_at=None) -> list[EventRow]:
     """One time-ordered sequence: the ticket's own events, and the alarms' that it does not already
     hold (same time, kind and code); at most MAX_EVENTS, keeping the own events and the element's
-    alarms nearest to the opening first."""
+    alarms (those not marked unrelated first) nearest to the opening first."""
     own = {(at, kind, code) for at, kind, code, _, _ in inline}
     extra = [row for row in correlated if (row[0], row[1], row[2]) not in own]
     room = MAX_EVENTS - len(inline)
     if len(extra) > room:
         anchor = opened_at or max(row[0] for row in extra)
-        extra.sort(key=lambda row: (row[4].get("scope") != "element", abs((row[0] - anchor).total_seconds())))
+        extra.sort(
+            key=lambda row: (
+                row[4].get("scope") != "element",
+                bool(row[4].get("unrelated")),
+                abs((row[0] - anchor).total_seconds()),
+            )
+        )
         extra = extra[: max(room, 0)]
     if any(row[0] is None for row in inline):
         # Events without a time have only their order: keep it whole, the alarms' after it.
@@ -243,7 +299,8 @@ def _recorrelate_chunk(ids: list[int], *, now: datetime) -> list[int]:
         .values_list("ticket_id", "at", "kind", "raw_code", "error_code_id", "attrs")
     ):
         current[ticket_id].append((at, kind, raw_code, code_id, attrs))
-    fresh = alarm_events_for([Span.of(t) for t in tickets])
+    codes = code_ids_of(ids)
+    fresh = alarm_events_for([Span.of(t, codes.get(t.pk, ())) for t in tickets])
     kept = kept_events(ids)
     changed, rows, history = [], [], []
     for ticket in tickets:

@@ -327,8 +327,6 @@ def _write_codes_and_events(
 ) -> tuple[Counter, Counter]:
     """The written tickets' error codes and events, mapped to the catalogue for the element's
     vendor; returns the codes (by vendor) and event kinds the catalogue does not know, counted."""
-    # The alarms of each ticket's element and site join its events (services/correlation.py).
-    alarm_events = correlation.alarm_events_for([correlation.Span.of(t) for _, _, t in writes])
     mapper = CodeMapper()
     unmapped: Counter[tuple[str, str]] = Counter()
     unknown_kinds: Counter[str] = Counter()
@@ -341,6 +339,15 @@ def _write_codes_and_events(
             if code_id is None:
                 unmapped[(vendor, raw)] += 1
             code_rows.append((ticket.id, position, raw, code_id))
+    code_ids: dict[int, list[int | None]] = {}
+    for ticket_id, _, _, code_id in code_rows:
+        code_ids.setdefault(ticket_id, []).append(code_id)
+    # The alarms of each ticket's element and site join its events (services/correlation.py).
+    alarm_events = correlation.alarm_events_for(
+        [correlation.Span.of(t, code_ids.get(t.id, ())) for _, _, t in writes]
+    )
+    for _, doc, ticket in writes:
+        vendor = refs.vendor(doc)
         inline = []
         for event in doc.events:
             if correlation.is_correlated(event.attrs):
