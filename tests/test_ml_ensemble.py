@@ -33,6 +33,11 @@ def test_the_evaluation_shows_every_member_and_the_ensemble(trained_champion):
     weights = metrics["ensemble"]["weights"]
     assert set(weights) == {"transformer", "lexical", "knn"} and sum(weights.values()) == pytest.approx(1.0)
     assert metrics["ensemble"]["temperature"] > 0
+    # 16 training tickets leave a validation part far under 200: the weighting was chosen on folds
+    assert metrics["ensemble"]["lexical_class_weight_chosen_on"].startswith("5-fold out-of-fold predictions")
+    # the fine-tune's budget is what the lexical member and the work after the fine-tune leave of it
+    lexical_s = metrics["ensemble"]["lexical_fit_s"]
+    assert metrics["ensemble"]["fine_tune_budget_s"] == pytest.approx(1800 - 2 * lexical_s - 90, abs=0.3)
     config = json.loads((Path(trained_champion.artifact_path) / "serving" / "ensemble.json").read_text())
     assert set(config["member_temperatures"]) == {"transformer", "lexical", "knn"}
     assert all(t > 0 for t in config["member_temperatures"].values())
