@@ -155,3 +155,26 @@ def test_a_small_validation_part_does_not_choose_the_class_weighting_alone(tmp_p
         out_dir=tmp_path / "val", split_parts=parts, labels=["PAPER", "PRINT", "VPN"]
     )
     assert member.class_weight_chosen_on == "validation (200 tickets)" and member.class_weight == "inverse"
+
+
+def test_a_tiny_set_gets_as_many_folds_as_its_largest_class_allows(tmp_path):
+    from types import SimpleNamespace
+
+    from ml.training import ensemble_fit
+
+    # 12 tickets, 3 of each class: stratified folds need a class with as many tickets as folds
+    texts = [f"{word} fault {i}" for word in ("power", "fibre", "radio", "software") for i in range(3)]
+    labels = [label for label in ("POWER", "FIBRE", "RADIO", "SW") for _ in range(3)]
+    examples = [SimpleNamespace(text=t, label=y) for t, y in zip(texts, labels, strict=True)]
+    parts = {"train": examples[:-1], "validation": examples[-1:]}
+    member = ensemble_fit.fit_lexical_member(
+        out_dir=tmp_path, split_parts=parts, labels=["FIBRE", "POWER", "RADIO", "SW"]
+    )
+    assert member.class_weight_chosen_on == "3-fold out-of-fold predictions over 12 tickets"
+    assert member.class_weight in ensemble.CLASS_WEIGHTINGS
+    # one ticket a class: no folds at all, validation decides
+    parts = {"train": examples[::3][:3], "validation": examples[::3][3:]}
+    member = ensemble_fit.fit_lexical_member(
+        out_dir=tmp_path / "one", split_parts=parts, labels=["FIBRE", "POWER", "RADIO", "SW"]
+    )
+    assert member.class_weight_chosen_on == "validation (1 tickets)"

@@ -6,6 +6,7 @@ training pipeline only.
 """
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,11 +53,13 @@ def fit_lexical_member(*, out_dir: Path, split_parts: dict, labels: Sequence[str
     out_dir.mkdir(parents=True, exist_ok=True)
     texts, targets = [e.text for e in train], [e.label for e in train]
     pool = train + validation
-    if len(validation) < CV_BELOW_VALIDATION and len(pool) >= 2 * CV_FOLDS:
-        scheme, table = _class_weight_by_folds(pool, labels, out_dir)
+    # Stratified folds need a class with at least as many tickets as folds: fewer folds on a tiny set.
+    folds = min(CV_FOLDS, max(Counter(e.label for e in pool).values(), default=0))
+    if len(validation) < CV_BELOW_VALIDATION and folds >= 2 and len(pool) >= 2 * folds:
+        scheme, table = _class_weight_by_folds(pool, labels, out_dir, folds=folds)
         member = fit_lexical(texts, targets, labels, out_dir / "lexical.npz", class_weight=scheme)
         member.class_weight, member.class_weight_scores = scheme, table
-        member.class_weight_chosen_on = f"{CV_FOLDS}-fold out-of-fold predictions over {len(pool)} tickets"
+        member.class_weight_chosen_on = f"{folds}-fold out-of-fold predictions over {len(pool)} tickets"
         return member
     member = fit_lexical(
         texts,
@@ -69,7 +72,9 @@ def fit_lexical_member(*, out_dir: Path, split_parts: dict, labels: Sequence[str
     return member
 
 
-def _class_weight_by_folds(examples: Sequence, labels: Sequence[str], work_dir: Path) -> tuple[str, dict]:
+def _class_weight_by_folds(
+    examples: Sequence, labels: Sequence[str], work_dir: Path, *, folds: int
+) -> tuple[str, dict]:
     """(weighting, table): each of CLASS_WEIGHTINGS scored by ``choose`` on stratified out-of-fold
     predictions, every fold fitted exactly as the served member is (fit_lexical)."""
     import tempfile
@@ -81,7 +86,7 @@ def _class_weight_by_folds(examples: Sequence, labels: Sequence[str], work_dir: 
     y = np.array([index[e.label] for e in examples])
     texts, targets = [e.text for e in examples], [e.label for e in examples]
     probas = {scheme: np.zeros((len(y), len(labels))) for scheme in CLASS_WEIGHTINGS}
-    splitter = StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=0)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # a class rarer than the folds: fine here
         for k, (fit_rows, held_rows) in enumerate(splitter.split(texts, y)):
