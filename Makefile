@@ -25,7 +25,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 help:
 	@echo "make demo    run TicketAI with demo data on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
 	@echo "make test    lint and run the test suite (needs PostgreSQL and Redis; see .ci/run)"
-	@echo "make test-fast   ruff, import contracts and the tests without a browser or the slow marker (about 2.5 min)"
+	@echo "make test-fast   ruff, import contracts and the tests without a browser or the slow marker (under 2 min)"
 	@echo "make lint | format | bench | clean"
 
 $(BIN)/python:
