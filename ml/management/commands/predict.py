@@ -4,10 +4,10 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from ml.serving import inference
-from repair_center.documents import FIELDS, DocumentError, parse_ticket
+from repair_center.documents import DocumentError, parse_ticket
 from repair_center.ingestion import readers
 from repair_center.ingestion.files import read_ticket_rows
-from repair_center.ingestion.ticket_rows import MAPPING_PREFIXES, split_mapping
+from repair_center.ingestion.options import add_reading_arguments, reading_mapping
 
 BATCH = 64
 
@@ -21,22 +21,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("path")
         parser.add_argument("--output", required=True, metavar="OUT.jsonl")
-        parser.add_argument(
-            "--map", action="append", metavar="FIELD=COLUMN", help="Read FIELD from COLUMN (repeatable)."
-        )
-        parser.add_argument(
-            "--missing",
-            action="append",
-            default=[],
-            metavar="VALUE",
-            help="A cell equal to VALUE is blank (an export's null marker such as '?' or NULL); repeatable.",
-        )
-        parser.add_argument(
-            "--date-format",
-            default="",
-            metavar="STRPTIME",
-            help="Read dates in this format (as import_tickets does), e.g. '%%d-%%m-%%Y %%H:%%M'.",
-        )
+        add_reading_arguments(parser)
         parser.add_argument("--top-k", type=int, default=3)
         parser.add_argument(
             "--source",
@@ -46,11 +31,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        try:
-            mapping = readers.parse_mapping(options["map"], FIELDS, prefixes=MAPPING_PREFIXES)
-            split_mapping(mapping)
-        except ValueError as e:
-            raise CommandError(str(e)) from e
+        mapping = reading_mapping(options)
         predictor = inference.load_for_source(options["source"] or None)
         if predictor is None:
             raise CommandError("no champion model yet: train one first (python manage.py train)")

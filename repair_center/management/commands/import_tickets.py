@@ -1,9 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from repair_center.documents import FIELDS
 from repair_center.ingestion import readers
 from repair_center.ingestion.files import import_tickets_file
-from repair_center.ingestion.ticket_rows import MAPPING_PREFIXES, split_mapping
+from repair_center.ingestion.options import add_reading_arguments, reading_mapping
 from repair_center.management.commands.import_repairs import print_report
 
 
@@ -16,40 +15,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("path")
         parser.add_argument("--source", required=True, help="Source system for documents that name none.")
-        parser.add_argument(
-            "--map",
-            action="append",
-            metavar="FIELD=COLUMN",
-            help="Read FIELD from COLUMN (repeatable). FIELD is a document field, attributes.NAME for an "
-            "extra field, or, for an event log (one row per event, folded by external_id), event.kind, "
-            "event.at, event.code or event.attrs.NAME. See docs/data.md.",
-        )
+        add_reading_arguments(parser)
         parser.add_argument("--rejects", metavar="FILE", help="Write rejected rows here (JSONL).")
         parser.add_argument(
             "--create-missing", action="store_true", help="Add unknown resolutions and sites, flagged."
         )
         parser.add_argument("--batch-size", type=int, default=1000)
-        parser.add_argument(
-            "--missing",
-            action="append",
-            default=[],
-            metavar="VALUE",
-            help="A cell equal to VALUE is blank (an export's null marker such as '?' or NULL); repeatable.",
-        )
-        parser.add_argument(
-            "--date-format",
-            default="",
-            metavar="FORMAT",
-            help="Read opened_at, resolved_at and event times in this strptime format (as UTC), e.g. "
-            "'%%d-%%m-%%Y %%H:%%M'; default: ISO 8601.",
-        )
 
     def handle(self, *args, **options):
-        try:
-            mapping = readers.parse_mapping(options["map"], FIELDS, prefixes=MAPPING_PREFIXES)
-            split_mapping(mapping)
-        except ValueError as e:
-            raise CommandError(str(e)) from e
+        mapping = reading_mapping(options)
         try:
             report = import_tickets_file(
                 options["path"],

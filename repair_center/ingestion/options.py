@@ -1,0 +1,44 @@
+"""The command-line options that say how to read a ticket file, shared by ``import_tickets`` and
+``predict`` so that the options that imported an export also score the next one."""
+
+from django.core.management.base import CommandError
+
+from repair_center.documents import FIELDS
+from repair_center.ingestion import readers
+from repair_center.ingestion.ticket_rows import MAPPING_PREFIXES, split_mapping
+
+
+def add_reading_arguments(parser) -> None:
+    """--map, --missing and --date-format."""
+    parser.add_argument(
+        "--map",
+        action="append",
+        metavar="FIELD=COLUMN",
+        help="Read FIELD from COLUMN (repeatable). FIELD is a document field, attributes.NAME for an "
+        "extra field, or, for an event log (one row per event, folded by external_id), event.kind, "
+        "event.at, event.code or event.attrs.NAME. See docs/data.md.",
+    )
+    parser.add_argument(
+        "--missing",
+        action="append",
+        default=[],
+        metavar="VALUE",
+        help="A cell equal to VALUE is blank (an export's null marker such as '?' or NULL); repeatable.",
+    )
+    parser.add_argument(
+        "--date-format",
+        default="",
+        metavar="FORMAT",
+        help="Read opened_at, resolved_at and event times in this strptime format (as UTC), e.g. "
+        "'%%d-%%m-%%Y %%H:%%M'; default: ISO 8601.",
+    )
+
+
+def reading_mapping(options: dict) -> dict[str, str]:
+    """The --map entries as {field: column}, checked (CommandError naming a wrong one)."""
+    try:
+        mapping = readers.parse_mapping(options["map"], FIELDS, prefixes=MAPPING_PREFIXES)
+        split_mapping(mapping)
+    except ValueError as e:
+        raise CommandError(str(e)) from e
+    return mapping
