@@ -232,6 +232,18 @@ def test_an_exports_null_marker_is_read_as_blank_with_missing(db, tmp_path):
     assert [e.kind for e in one.events.all()] == ["New", "Closed"]
 
 
+def test_a_null_marker_in_a_json_export_is_an_absent_key(db, tmp_path):
+    path = tmp_path / "tickets.jsonl"
+    path.write_text(
+        json.dumps({"external_id": "J-1", "title": "mains failure", "description": "NULL"}) + "\n"
+    )
+    assert (
+        _import(path, "--source", "json", "--missing", "NULL")
+        == "created 1, updated 0, unchanged 0, rejected 0"
+    )
+    assert Ticket.objects.get(external_id="J-1").description == ""
+
+
 def test_the_events_api_lists_and_filters_a_sources_own_kinds(db, engineer_client):
     tickets_upsert(
         documents=[{"external_id": "K-1", "events": [{"kind": "Awaiting User Info"}, {"kind": "power"}]}],

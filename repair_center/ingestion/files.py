@@ -267,7 +267,8 @@ def read_ticket_rows(
     """Yield the file's tickets read exactly as ``import_tickets_file`` reads them (the same
     ``--map`` with attributes and event-log folding, ``date_format`` and ``missing``), writing nothing:
     what ``predict`` scores a file with, so a file that imports is a file that scores.
-    Raises FileUnreadable (or ValueError for a wrong mapping) before the first row."""
+    The first ``next()`` raises FileUnreadable for a file that cannot be read, ValueError for a
+    wrong mapping."""
     mapping = mapping or {}
     columns = ticket_rows.split_mapping(mapping)
     is_csv = readers.file_format(path) == "csv"
@@ -305,12 +306,11 @@ def _ticket_converter(
     """row -> (partial document, errors): null markers blanked, mapped columns, CSV cells parsed,
     dates read; a row of a plain file without an external id is keyed ``<file name>:<row>``."""
     nulls = {value.strip() for value in missing}
-    blank = "" if is_csv else None
 
     def convert(row: readers.Row) -> tuple[dict, dict]:
         data = row.data
-        if nulls:
-            data = {k: blank if isinstance(v, str) and v.strip() in nulls else v for k, v in data.items()}
+        if nulls:  # a marked cell or key is absent, as a blank CSV cell is
+            data = {k: v for k, v in data.items() if not (isinstance(v, str) and v.strip() in nulls)}
         doc = ticket_rows.row_document(data, columns, text=is_csv)
         errors = _csv_ticket_fields(doc) if is_csv and not columns.is_event_log else {}
         if date_format:
