@@ -83,6 +83,13 @@ class RejectsLog:
         if self.handle:
             self.handle.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
 
+    def refuse(self, entry: "TicketRow") -> None:
+        """A file item that could not be read: its reason, or its errors by field."""
+        if isinstance(entry.error, dict):
+            self.add(entry.row, entry.external_id, errors=entry.error, data=entry.data)
+        else:
+            self.add(entry.row, entry.external_id, reason=entry.error or "", data=entry.data)
+
     def close(self) -> None:
         if self.handle:
             self.handle.close()
@@ -90,6 +97,42 @@ class RejectsLog:
 
 Converter = Callable[[readers.Row], tuple[dict, dict[str, list[str]]]]
 Writer = Callable[[list[dict]], list[ItemResult]]
+
+
+@dataclass(slots=True)
+class TicketRow:
+    """One item of a file as import reads it: ``document`` (mapped, folded, not yet validated) or,
+    for a row that cannot be read, ``error`` (a reason or errors by field) and the row's ``data``."""
+
+    row: int
+    external_id: Any
+    document: dict | None = None
+    error: str | dict | None = None
+    data: Any = None
+
+
+def _entries(
+    rows: Iterator[readers.Row], convert: Converter, key: str, folder: ticket_rows.EventLogFolder | None
+) -> Iterator[TicketRow]:
+    """The file's items in order, each converted (and, for an event log, folded) or refused: what
+    import writes and predict scores, read by one loop."""
+    for row in rows:
+        if row.data is None:
+            yield TicketRow(row.number, None, error=row.reason, data=row.raw)
+            continue
+        item, errors = convert(row)
+        if errors:
+            yield TicketRow(row.number, item.get(key), error=errors, data=row.data)
+        elif folder is None:
+            yield TicketRow(row.number, item.get(key), document=item)
+        else:
+            done, reason = folder.push(row.number, item)
+            if reason:
+                yield TicketRow(row.number, item.get(key), error=reason, data=row.data)
+            for number, folded in done:
+                yield TicketRow(number, folded.get(key), document=folded)
+    for number, folded in folder.finish() if folder is not None else ():
+        yield TicketRow(number, folded.get(key), document=folded)
 
 
 def _import(
@@ -112,28 +155,16 @@ def _import(
         raise readers.FileUnreadable(f"{rejects_path}: cannot write the rejects file: {e.strerror}") from e
     batch: list[tuple[int, dict]] = []
     try:
-        for row in rows:
-            if row.data is None:
-                rejects.add(row.number, None, reason=row.reason, data=row.raw)
+        for entry in _entries(rows, convert, key, folder):
+            if entry.document is None:
+                rejects.refuse(entry)
                 continue
-            item, errors = convert(row)
-            if errors:
-                rejects.add(row.number, item.get(key), errors=errors, data=row.data)
-                continue
-            if folder is None:
-                batch.append((row.number, item))
-            else:
-                done, reason = folder.push(row.number, item)
-                if reason:
-                    rejects.add(row.number, item.get(key), reason=reason, data=row.data)
-                batch.extend(done)
+            batch.append((entry.row, entry.document))
             if len(batch) >= batch_size:
                 _write_batch(batch, write, key, report, rejects)
                 batch = []
                 if progress:
                     progress(report)
-        if folder is not None:
-            batch.extend(folder.finish())
         if batch:
             _write_batch(batch, write, key, report, rejects)
             if progress:
@@ -246,17 +277,6 @@ def import_tickets_file(
     )
 
 
-@dataclass(slots=True)
-class TicketRow:
-    """One ticket of a file as import_tickets would read it: ``document`` (mapped, folded, not yet
-    validated) or, for a row that cannot be read, ``error`` (a reason or errors by field)."""
-
-    row: int
-    external_id: Any
-    document: dict | None = None
-    error: str | dict | None = None
-
-
 def read_ticket_rows(
     path: str | Path,
     *,
@@ -279,23 +299,7 @@ def read_ticket_rows(
     folder = ticket_rows.EventLogFolder() if columns.is_event_log else None
     rows = readers.read_rows(path)
     try:
-        for row in rows:
-            if row.data is None:
-                yield TicketRow(row.number, None, error=row.reason)
-                continue
-            doc, errors = convert(row)
-            if errors:
-                yield TicketRow(row.number, doc.get("external_id"), error=errors)
-            elif folder is None:
-                yield TicketRow(row.number, doc["external_id"], document=doc)
-            else:
-                done, reason = folder.push(row.number, doc)
-                if reason:
-                    yield TicketRow(row.number, doc.get("external_id"), error=reason)
-                for number, folded in done:
-                    yield TicketRow(number, folded["external_id"], document=folded)
-        for number, folded in folder.finish() if folder is not None else ():
-            yield TicketRow(number, folded["external_id"], document=folded)
+        yield from _entries(rows, convert, "external_id", folder)
     finally:
         rows.close()
 
