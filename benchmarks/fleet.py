@@ -21,7 +21,6 @@ import os
 import random
 import resource
 import secrets
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,7 +28,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.ingest import bench_url, create_database, free_port
+from benchmarks.ingest import bench_url, create_database, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 RESOLUTIONS = ("REPLACE_SFP", "CLEAN_FIBRE", "REBOOT_BASEBAND", "REPLACE_PSU", "WAIT_UTILITY_POWER")
@@ -284,39 +283,6 @@ def setup_django(url: str) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def start_central(url: str, data_dir: str, port: int, workers: int, threads: int) -> subprocess.Popen:
-    """Central under gunicorn with production settings, on 127.0.0.1:port."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "TICKETAI_DEBUG": "false",
-        "TICKETAI_DATA_DIR": data_dir,
-        "TICKETAI_LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "ticketai.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--backlog",
-            "4096",
-            "--timeout",
-            "300",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 def wait_healthy(base: str) -> None:
     import httpx
 
@@ -333,9 +299,15 @@ def wait_healthy(base: str) -> None:
 def drive_central(args, url: str, tokens: list, batch_size: int) -> tuple[dict, float, dict]:
     """Runs the fleet against a central started for it: the fleet's results, the client's CPU
     seconds and what the meter measured on central."""
-    port = free_port()
     with tempfile.TemporaryDirectory(prefix="ticketai-fleet-") as tmp:
-        server = start_central(url, tmp, port, args.workers, args.threads)
+        server, port = start_server(
+            url,
+            workers=args.workers,
+            threads=args.threads,
+            options=("--backlog", "4096"),
+            TICKETAI_DATA_DIR=tmp,
+            TICKETAI_LOG_LEVEL="WARNING",
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             wait_healthy(base)

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -88,22 +89,16 @@ def create_database(url: str, *, fresh: bool = True) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def start_server(url: str, **env: str) -> tuple[subprocess.Popen, int]:
-    """gunicorn (production settings, 2 workers) on a free port of 127.0.0.1, over ``url``."""
+def start_server(
+    url: str, *, workers: int = 2, threads: int = 1, options: Sequence[str] = (), **env: str
+) -> tuple[subprocess.Popen, int]:
+    """gunicorn (production settings, ``workers`` x ``threads``, then ``options``) on a free port of
+    127.0.0.1, over ``url``; ``env`` is added to this process's environment."""
     port = free_port()
+    command = [sys.executable, "-m", "gunicorn", "ticketai.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+    command += ["--workers", str(workers), "--threads", str(threads), "--timeout", "300", *options]
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "ticketai.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--timeout",
-            "300",
-        ],
+        command,
         cwd=ROOT,
         env={**os.environ, "DATABASE_URL": url, "TICKETAI_DEBUG": "false", **env},
         stdout=subprocess.DEVNULL,
