@@ -85,7 +85,7 @@ def test_the_exported_lexical_model_matches_scikit_learn(tmp_path):
     from scipy.sparse import hstack
 
     lexical = ensemble.fit_lexical(texts, labels, ["POWER", "SFP", "SW", "UNSEEN"], tmp_path / "lex.npz")
-    words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"[^\s|]+")
+    words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, token_pattern=r"[^\s|]+")
     chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=2)
     classifier = LogisticRegression(max_iter=2000, class_weight="balanced", C=10.0)
     classifier.fit(hstack([words.fit_transform(texts), chars.fit_transform(texts)]), labels)
@@ -98,6 +98,17 @@ def test_the_exported_lexical_model_matches_scikit_learn(tmp_path):
     analyzer = chars.build_analyzer()
     for text in [*texts, *queries, "a  bb\tccc dddddd é"]:
         assert ensemble.char_wb_ngrams(text) == analyzer(text)
+
+
+def test_a_word_in_one_training_ticket_is_no_feature_unless_every_word_is(tmp_path):
+    texts = ["optical low rx", "optical low", "mains fail", "mains fail INC-4711"]
+    labels = ["SFP", "SFP", "POWER", "POWER"]
+    lexical = ensemble.fit_lexical(texts, labels, ["POWER", "SFP"], tmp_path / "lex.npz")
+    assert set(lexical.vocabulary) == {"optical", "low", "optical low", "mains", "fail", "mains fail"}
+    # a set so small that no word is in two texts keeps every word rather than none
+    tiny = ensemble.fit_lexical(["optical", "mains"], ["SFP", "POWER"], ["POWER", "SFP"], tmp_path / "t.npz")
+    assert set(tiny.vocabulary) == {"optical", "mains"}
+    assert tiny.proba(["optical"]).argmax() == 1
 
 
 def test_the_weights_and_temperature_minimise_validation_log_loss():
