@@ -252,10 +252,10 @@ def main(argv=None) -> int:
     for seed in args.seeds:
         runs.append(run(args, seed))
         print(f"seed {seed}: {runs[-1]['macro_f1_points_lost']} macro-F1 points lost", file=sys.stderr)
-    results = runs[0] if len(runs) == 1 else {"summary": summary(runs), "runs": runs}
+        results = runs[0] if len(args.seeds) == 1 else {"summary": summary(runs), "runs": runs}
+        if args.json_out:  # after each seed: a long run that stops keeps the seeds it finished
+            Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 
