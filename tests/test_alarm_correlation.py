@@ -11,6 +11,7 @@ from ml.core.serialization import serialize
 from repair_center import tasks
 from repair_center.models import Ticket, TicketChange
 from repair_center.selectors import ticket_detail, ticket_document
+from repair_center.services import correlation
 from repair_center.services.alarms import alarms_upsert
 from repair_center.services.tickets import tickets_upsert
 from repair_center.signals import tickets_changed
@@ -24,8 +25,11 @@ def _iso(t: datetime) -> str:
     return t.isoformat().replace("+00:00", "Z")
 
 
-def raise_alarm(external_id: str, on: str, minutes: float, *, cleared: float | None = None, code="NL-1"):
+def raise_alarm(
+    external_id: str, on: str, minutes: float, *, cleared: float | None = None, code="NL-1", **extra
+):
     body = {
+        **extra,
         "externalAlarmId": external_id,
         "sourceSystemId": "oss",
         "alarmedObject": {"id": on},
@@ -171,6 +175,43 @@ def test_a_later_clear_makes_a_stale_alarm_unrelated_only_once_the_ticket_has_a_
     raise_alarm("door", "RU-1", -120, cleared=-60, code="DOOR_OPEN")  # the clear came late: it was over
     tasks.correlate_alarms([door])
     assert unrelated(ticket) == [("DOOR_OPEN", "alarm_raised", True), ("DOOR_OPEN", "alarm_cleared", True)]
+
+
+def test_a_threshold_alarms_reading_goes_onto_its_raise_and_into_the_model_input(site):
+    reading = {"indicatorName": "rx_dbm", "observedValue": "-32.4", "direction": "down"}
+    raise_alarm("sfp", "RU-1", -4, cleared=20, code="NL-SFP", crossedThresholdInformation=reading)
+    ticket = open_ticket()
+    events = list(Ticket.objects.get(pk=ticket.pk).events.order_by("position"))
+    assert [(e.kind, e.attrs.get("rx_dbm")) for e in events] == [
+        ("alarm_raised", -32.4),
+        ("alarm_cleared", None),
+    ]
+    assert "alarm_raised NL-SFP rx_dbm~-32 severity=major" in model_input(ticket)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        None,
+        {},
+        {"crossedThresholdInformation": "rx_dbm=-32"},
+        {"crossedThresholdInformation": {"observedValue": "-32"}},
+        {"crossedThresholdInformation": {"indicatorName": "rx_dbm", "observedValue": "low"}},
+        {"crossedThresholdInformation": {"indicatorName": "rx_dbm", "observedValue": "nan"}},
+        {"crossedThresholdInformation": {"indicatorName": "rx_dbm", "observedValue": True}},
+        {"crossedThresholdInformation": {"indicatorName": "scope", "observedValue": "3"}},
+        {"crossedThresholdInformation": {"indicatorName": " ", "observedValue": "3"}},
+    ],
+)
+def test_no_reading_without_a_named_finite_number(extra):
+    assert correlation.threshold_reading(extra) is None
+
+
+def test_a_reading_is_a_named_number():
+    info = {"indicatorName": " volt ", "observedValue": "44.5", "indicatorUnit": "V"}
+    assert correlation.threshold_reading({"crossedThresholdInformation": info}) == ("volt", 44.5)
+    info = {"indicatorName": "uptime_h", "observedValue": 12}
+    assert correlation.threshold_reading({"crossedThresholdInformation": info}) == ("uptime_h", 12.0)
 
 
 def test_a_source_update_keeps_the_alarm_events_without_doubling_them(site):

@@ -39,6 +39,9 @@ def test_the_stream_is_tmf642_and_the_tickets_carry_no_alarms(stream):
     tickets = _lines(out / "tickets.jsonl")
     assert len(tickets) == TICKETS
     assert not [e for t in tickets for e in t["events"] if e["kind"].startswith("alarm")]
+    readings = [m["crossedThresholdInformation"] for m in messages if "crossedThresholdInformation" in m]
+    assert readings and all(float(r["observedValue"]) == float(r["observedValue"]) for r in readings)
+    assert "sector" not in {r["indicatorName"] for r in readings}
     truth = _lines(out / "alarm_truth.jsonl")
     assert len(truth) == counts["alarms"] and {"ticket", "root_cause"} <= set(truth[0])
 

@@ -20,8 +20,14 @@ that had come and gone, or a new fault on the same element while the ticket was 
 attached all the same, marked ``"unrelated": true``, shown on the ticket and left out of the model
 input (edge_agent/serialization.py, version 4). A ticket with no such family (no mapped code, no
 alarm active at its opening) has nothing to tell another incident by: none of its alarms is marked.
+
+A threshold-crossing alarm's reading (TMF642 ``crossedThresholdInformation``: ``indicatorName`` and a
+numeric ``observedValue``, kept in ``Alarm.extra``) goes onto its raise event as ``attrs[name] =
+value``, as a ticket that carries its alarms inline records it (``rx_dbm``: -32.5): an optical power or
+a battery voltage tells a dirty fibre from a dead laser, a flat battery from a mains failure.
 """
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,6 +42,8 @@ from repair_center.models import Alarm, ErrorCode, Ticket, TicketChange, TicketE
 from repair_center.signals import tickets_changed
 
 MARK = "alarm"
+# Event attributes correlation writes itself: a reading named like one of them is not taken.
+OWN_ATTRS = frozenset({MARK, "scope", "severity", "object", "unrelated"})
 # (at, kind, raw_code, error_code_id, attrs): an event row without its ticket and position.
 EventRow = tuple[datetime, str, str, int | None, dict]
 
@@ -94,6 +102,7 @@ def alarm_events_for(spans: Sequence[Span]) -> dict[int, list[EventRow]]:
         "perceived_severity",
         "probable_cause",
         "alarmed_object",
+        "extra",
     )
     by_element: dict[int, list[dict]] = {}
     by_site: dict[int, list[dict]] = {}
@@ -198,12 +207,13 @@ def _events(alarm: dict, scope: str, *, unrelated: bool = False) -> list[EventRo
     }
     if unrelated:
         attrs["unrelated"] = True
+    reading = threshold_reading(alarm.get("extra"))
     raised = (
         alarm["raised_at"],
         TicketEvent.Kind.ALARM_RAISED,
         alarm["raw_code"],
         alarm["error_code_id"],
-        attrs,
+        {**attrs, reading[0]: reading[1]} if reading else attrs,
     )
     if alarm["cleared_at"] is None:
         return [raised]
@@ -215,6 +225,25 @@ def _events(alarm: dict, scope: str, *, unrelated: bool = False) -> list[EventRo
         attrs,
     )
     return [raised, cleared]
+
+
+def threshold_reading(extra: object) -> tuple[str, float] | None:
+    """(indicator name, observed value) of a threshold-crossing alarm, or None: no
+    ``crossedThresholdInformation``, no name, a name correlation uses itself, or a value that is not a
+    finite number (TMF642 sends it as a string)."""
+    info = extra.get("crossedThresholdInformation") if isinstance(extra, dict) else None
+    if not isinstance(info, dict):
+        return None
+    name, value = info.get("indicatorName"), info.get("observedValue")
+    if not isinstance(name, str) or not name.strip() or name.strip() in OWN_ATTRS:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return (name.strip()[:64], number) if math.isfinite(number) else None
 
 
 def merge(inline: Sequence[EventRow], correlated: Sequence[EventRow], *, opened_at=None) -> list[EventRow]:

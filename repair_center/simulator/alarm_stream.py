@@ -2,7 +2,9 @@
 carry no alarms of their own (the alarms reach them through correlation, services/correlation.py).
 
 Each ticket's alarm events become TMF642 alarms on the ticket's element: a raise, and a clear of the
-same code pairs with the latest raise still open. The other events (changes, visits, weather, KPI
+same code pairs with the latest raise still open. A raise that recorded a reading (a number other
+than the sector: rx_dbm, volt, uptime_h) sends it as TMF642 ``crossedThresholdInformation``, as an EMS
+sends a threshold-crossing alarm's observed value. The other events (changes, visits, weather, KPI
 breaches) stay on the ticket. Ground truth for grouping: every alarm names the ticket (the incident)
 and the hidden root cause it came from.
 """
@@ -59,6 +61,8 @@ def split_ticket(doc: dict, truth: dict, curated_of: dict[str, str]) -> tuple[li
                 "specificProblem": code,
                 "alarmRaisedTime": event["at"],
             }
+            if reading := _reading(event.get("attrs") or {}):
+                alarm["crossedThresholdInformation"] = reading
             alarms.append(alarm)
             open_by_code[code] = alarm
         elif code in open_by_code:
@@ -81,6 +85,14 @@ def split_ticket(doc: dict, truth: dict, curated_of: dict[str, str]) -> tuple[li
         if a["state"] == "raised"
     ]
     return alarms, ticket, truth_rows
+
+
+def _reading(attrs: dict) -> dict | None:
+    """A raise's first numeric attribute but the sector, as TMF642 CrossedThresholdInformation."""
+    for name, value in attrs.items():
+        if name != "sector" and isinstance(value, int | float) and not isinstance(value, bool):
+            return {"indicatorName": name, "observedValue": str(value)}
+    return None
 
 
 def _cause(code: str) -> str:
