@@ -163,7 +163,8 @@ def baseline_text(ticket: list[dict], spec: dict) -> str:
 def baselines(train: list[list[dict]], test: list[list[dict]], spec: dict) -> list[dict]:
     from scipy.sparse import hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
+
+    from ml.serving.ensemble import fit_logistic
 
     y_train, y_test = [label_of(t, spec) for t in train], [label_of(t, spec) for t in test]
     t0 = time.monotonic()
@@ -176,7 +177,7 @@ def baselines(train: list[list[dict]], test: list[list[dict]], spec: dict) -> li
     test_text = [baseline_text(t, spec) for t in test]
     x_train = hstack([words.fit_transform(train_text), chars.fit_transform(train_text)]).tocsr()
     x_test = hstack([words.transform(test_text), chars.transform(test_text)]).tocsr()
-    classifier = LogisticRegression(C=10, max_iter=2000).fit(x_train, y_train)
+    classifier = fit_logistic(x_train, y_train, C=10, max_iter=2000)
     rows.append(_row("tfidf_lr", y_test, list(classifier.predict(x_test)), time.monotonic() - t0))
     return rows
 

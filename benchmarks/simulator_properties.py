@@ -100,7 +100,8 @@ def evaluate(directory: Path) -> dict:
     """Score every baseline on the simulation written in ``directory``."""
     from scipy.sparse import hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
+
+    from ml.serving.ensemble import fit_logistic
 
     featuriser = Featuriser(directory)
     rows = []
@@ -130,8 +131,7 @@ def evaluate(directory: Path) -> dict:
     results["runbook"] = _scores(y_test, [runbook.get(r[2][0] if r[2] else "", majority) for r in test])
 
     def fit(train_matrix, test_matrix):
-        model = LogisticRegression(max_iter=400, C=4.0)
-        model.fit(train_matrix, y_train)
+        model = fit_logistic(train_matrix, y_train, max_iter=400, C=4.0)
         return _scores(y_test, model.predict(test_matrix))
 
     text_vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=50_000)

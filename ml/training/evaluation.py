@@ -171,12 +171,12 @@ def tfidf_proba(
 ) -> np.ndarray:
     """TF-IDF (word 1-2 grams) + class-balanced logistic regression on the same model input."""
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
+
+    from ml.serving.ensemble import fit_logistic
 
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, token_pattern=_WORD_PATTERN)
     features = vectorizer.fit_transform(train_texts)
-    classifier = LogisticRegression(max_iter=2000, class_weight="balanced", C=10.0)
-    classifier.fit(features, list(train_labels))
+    classifier = fit_logistic(features, train_labels, max_iter=2000, class_weight="balanced", C=10.0)
     raw = classifier.predict_proba(vectorizer.transform(eval_texts))
     proba = np.zeros((len(eval_texts), len(labels)))
     index = {label: i for i, label in enumerate(labels)}
