@@ -14,11 +14,19 @@ from ml.training.fine_tuning import TrainingConfig
 from ml.training.services import train_model
 from repair_center.ingestion.catalogue import import_catalogue_dir
 from repair_center.services.tickets import tickets_upsert
+from tests.factories import tiny_encoder_dir
 
 pytestmark = pytest.mark.slow
 DRIFT = date(2025, 2, 1)
 NEW_CODE, NEW_FIX = "CELL_SETUP_TIMEOUT", "APPLY_HOTFIX"  # repair_center.simulator.catalogue
-SMALL = TrainingConfig(epochs=1, max_length=32, batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> TrainingConfig:
+    """The real training path on a tiny random encoder: the scenario is about drift and retraining,
+    and the served mix learns a new failure mode from its codes whatever the encoder."""
+    base = tiny_encoder_dir(tmp_path_factory.mktemp("tiny-encoder"))
+    return TrainingConfig(base_model=str(base), epochs=2, max_length=32, batch_size=16, learning_rate=3e-3)
 
 
 def _hotfix_recall(version: ModelVersion, documents: list[dict]) -> float:
@@ -29,7 +37,7 @@ def _hotfix_recall(version: ModelVersion, documents: list[dict]) -> float:
 
 
 def test_after_drift_the_monitor_fires_and_the_retrained_model_handles_the_new_failure_mode(
-    db, settings, tmp_path, django_capture_on_commit_callbacks
+    db, settings, tmp_path, django_capture_on_commit_callbacks, small
 ):
     settings.TICKETAI_MODEL_DIR = tmp_path / "models"
     settings.TICKETAI_DRIFT_MIN_TICKETS = 50
@@ -43,7 +51,7 @@ def test_after_drift_the_monitor_fires_and_the_retrained_model_handles_the_new_f
     assert not any(d.get("resolution") == NEW_FIX for d in before)
 
     tickets_upsert(documents=before, source="sim")
-    old = train_model(config=SMALL).model_version
+    old = train_model(config=small).model_version
     assert old.status == ModelVersion.Status.CHAMPION and NEW_FIX not in old.label_set
 
     tickets_upsert(documents=arrived, source="sim")
@@ -56,7 +64,7 @@ def test_after_drift_the_monitor_fires_and_the_retrained_model_handles_the_new_f
     assert run.trigger == TrainingRun.Trigger.DRIFT and run.reason.startswith("drift: ")
 
     # What the training worker does with the queued run (at a test-sized scale).
-    TrainingRun.objects.filter(pk=run.pk).update(config={**run.config, "training": SMALL.to_json()})
+    TrainingRun.objects.filter(pk=run.pk).update(config={**run.config, "training": small.to_json()})
     run = train_model(run=TrainingRun.objects.get(pk=run.pk))
     assert run.status == TrainingRun.Status.SUCCEEDED, run.reason
     new = run.model_version
