@@ -12,7 +12,9 @@ bundle), then measures on the teacher's held-out evaluation set:
   pipeline_fp32      transformers.pipeline("text-classification") on the teacher's directory,
                      what a user would do without us
   student_fp32       the distilled student in torch
-  student_int8_onnx  the signed bundle as the edge agent runs it (edge_agent.bundle.Model)
+  student_int8_onnx  the signed bundle as the edge agent runs it (edge_agent.bundle.Model), under
+                     the session options its timing at load chose on this host (edge_agent.sessions;
+                     which one is in setup.session_options)
   student_int8_onnx_default_session
                      the bundle's model.onnx in a plain script: onnxruntime's default session
                      options and the `tokenizers` library
@@ -372,6 +374,8 @@ def measure(teacher, bundle, work: Path, *, single: int = SINGLE_SAMPLES, repeat
             "quantization": bundle.metrics.get("quantization"),
             "distillation": bundle.metrics.get("distillation"),
             "delta": bundle.metrics.get("delta"),
+            # the onnxruntime options the agent's timing chose at load on this host
+            "session_options": model.session_choice,
             "cpu_count": os.cpu_count(),
             "load_average": os.getloadavg(),
             "repeats": repeats,

@@ -11,6 +11,7 @@ import io
 import json
 import time
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from edge_agent.calibration import Calibration
 from edge_agent.calibration import loads as load_calibration
 from edge_agent.delta import TARGET_MANIFEST, TARGET_SIGNATURE, DeltaError, apply_delta
 from edge_agent.serialization import SERIALIZATION_VERSION, serialize
+from edge_agent.sessions import CANDIDATES, Candidate, tuned_session
 
 FORMAT = "ticketai-edge-bundle"
 FORMAT_VERSION = 1
@@ -211,6 +213,8 @@ class Model:
     # and token types are views of them, not new arrays.
     ones: np.ndarray = field(default_factory=lambda: np.ones((1, 512), dtype=np.int64), repr=False)
     zeros: np.ndarray = field(default_factory=lambda: np.zeros((1, 512), dtype=np.int64), repr=False)
+    # Which session options serve and how they were chosen (edge_agent.sessions.tuned_session).
+    session_choice: dict[str, Any] = field(default_factory=dict)
 
     def texts(self, documents: list[dict[str, Any]], contexts: list[dict[str, Any] | None]) -> list[str]:
         return [
@@ -279,6 +283,7 @@ class Model:
             calibration=self.calibration,
             ones=self.ones,
             zeros=self.zeros,
+            session_choice=self.session_choice,
         )
 
     @property
@@ -287,30 +292,32 @@ class Model:
         return f"{self.version}+local" if self.head is not None else self.version
 
 
-def session_options(threads: int = 1) -> ort.SessionOptions:
-    """How the agent runs a student: one ticket at a time on a CPU it shares with the site's work.
+def load_model(
+    path: str | Path,
+    public_key_pem: str,
+    *,
+    threads: int = 1,
+    candidates: Sequence[Candidate] = CANDIDATES,
+    pin: str | None = None,
+) -> Model:
+    """Verify and load a bundle; raises BundleError when it must not be trusted.
 
-    One thread and sequential execution: a 2-layer student's operators are too small to split,
-    and a spinning pool of threads only takes cores from the rest of the host.
+    The session runs under whichever of ``candidates`` is fastest on this host
+    (edge_agent.sessions), or under ``pin`` (default: $TICKETAI_EDGE_SESSION) when one is named;
+    ``Model.session_choice`` records which and why.
     """
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3
-    return options
-
-
-def load_model(path: str | Path, public_key_pem: str, *, threads: int = 1) -> Model:
-    """Verify and load a bundle; raises BundleError when it must not be trusted."""
     manifest, contents = verify_bundle(path, public_key_pem)
     try:
-        session = ort.InferenceSession(
-            contents["model.onnx"], session_options(threads), providers=["CPUExecutionProvider"]
-        )
         tokenizer = Tokenizer.from_str(contents["tokenizer.json"].decode())
+        max_length = int(manifest.get("max_length", 128))
+        session, session_choice = tuned_session(
+            contents["model.onnx"],
+            threads=threads,
+            max_length=max_length,
+            vocab_size=tokenizer.get_vocab_size(),
+            candidates=candidates,
+            pin=pin,
+        )
         labels = json.loads(contents["labels.json"])
         code_map = json.loads(contents.get("code_map.json", b"{}"))
         calibration = load_calibration(contents.get("calibration.json"))
@@ -319,7 +326,6 @@ def load_model(path: str | Path, public_key_pem: str, *, threads: int = 1) -> Mo
     outputs = {o.name for o in session.get_outputs()}
     if not {"logits", "features"} <= outputs:
         raise BundleError(f"model.onnx must output logits and features, has {sorted(outputs)}")
-    max_length = int(manifest.get("max_length", 128))
     tokenizer.enable_truncation(max_length=max_length)
     pad_id = tokenizer.token_to_id("[PAD]")
     tokenizer.enable_padding(pad_id=pad_id if pad_id is not None else 0, pad_token="[PAD]")  # noqa: S106
@@ -339,6 +345,7 @@ def load_model(path: str | Path, public_key_pem: str, *, threads: int = 1) -> Mo
         calibration=calibration,
         ones=np.ones((1, max_length), dtype=np.int64),
         zeros=np.zeros((1, max_length), dtype=np.int64),
+        session_choice=session_choice,
     )
     # Warm-up: the first run plans memory and picks kernels; a site's first ticket should not pay it.
     for _ in range(WARM_UP_RUNS):

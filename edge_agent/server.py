@@ -5,6 +5,7 @@ import logging
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from edge_agent.bundle import Model
 from edge_agent.outbox import OutboxFull
 
 if TYPE_CHECKING:
@@ -45,6 +46,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "site": agent.site.get("code"),
                 "model_version": agent.model_version or None,
                 "head": model.head.origin if model is not None and model.head is not None else "shipped",
+                # the onnxruntime options this host's timing chose at load (edge_agent.sessions)
+                "session_options": model.session_choice if isinstance(model, Model) else None,
                 "backlog": agent.outbox.count(),
                 "outbox_capacity": agent.outbox.capacity,
                 "outbox_full": agent.outbox.full,

@@ -43,6 +43,7 @@ def test_a_full_outbox_refuses_predictions_with_503_and_logs_it_loudly(tmp_path,
     assert "OUTBOX FULL" in caplog.text
     health = httpx.get(url + "/health").json()
     assert (health["status"], health["outbox_full"], health["backlog"]) == ("degraded", True, 3)
+    assert health["session_options"]["name"] == agent.model.session_choice["name"]
 
     agent.outbox.remove([key for key, _ in agent.outbox.peek(2)])  # what an acknowledged batch does
     assert httpx.post(url + "/predict", json=document).status_code == 200

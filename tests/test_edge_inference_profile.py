@@ -40,12 +40,6 @@ def test_one_ticket_gets_the_probabilities_of_the_batch_path_with_the_shipped_or
     assert (local.predict_proba(texts).argmax(1) != model.predict_proba(texts).argmax(1)).any()
 
 
-def test_the_agent_session_runs_on_one_thread_in_sequence(model):
-    options = model.session.get_session_options()
-    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (1, 1)
-    assert options.execution_mode == edge_bundle.ort.ExecutionMode.ORT_SEQUENTIAL
-
-
 def test_the_profile_breakdown_sums_to_the_p50_within_tolerance(model):
     documents = simulated_documents(50)
     result = profile(model, documents, [CONTEXT] * len(documents), count=300)

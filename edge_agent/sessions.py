@@ -1,0 +1,201 @@
+"""Which onnxruntime session options serve the student fastest on this host, measured at load.
+
+Session options picked by hand are host-specific: one thread, no spinning and sequential
+execution were the fastest on the AMD EPYC the agent was tuned on, and slower than onnxruntime's
+defaults on an Intel Xeon with AVX-512 VNNI (2.86 ms against 2.11 ms per ticket,
+benchmarks/results/edge-3000-xeon-remeasured.json). So at load the agent builds the student under
+a few candidate option sets, times them in turn on the same synthetic inputs, and keeps the
+fastest. The first candidate (the agent's own settings, which take the fewest cores from the
+site) is kept unless another is faster by more than ``MARGIN``, so that noise does not flip the
+choice between equals. The timing is bounded (``ROUNDS`` rounds, stopped early past
+``BUDGET_S``) and costs a fraction of a second; ``TICKETAI_EDGE_SESSION=<name>`` pins a
+candidate and skips it.
+"""
+
+import logging
+import os
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import onnxruntime as ort
+
+logger = logging.getLogger("edge_agent")
+
+ENV_PIN = "TICKETAI_EDGE_SESSION"
+ROUNDS = 9  # rounds of timings, each running every candidate on every input once
+MIN_ROUNDS = 3  # rounds always run, whatever the budget
+BUDGET_S = 0.4  # no further round starts once the timed rounds have taken this long
+MARGIN = 0.05  # another candidate replaces the first only when its median is this much lower
+OUTPUTS = ["logits"]
+
+Feeds = dict[str, np.ndarray]
+
+
+class Runner(Protocol):
+    def run(self, output_names: list[str], input_feed: Feeds) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A named set of session options; ``build(threads)`` makes them (``threads``: the agent's
+    configured thread count, which only the agent's own settings use)."""
+
+    name: str
+    build: Callable[[int], ort.SessionOptions]
+
+
+def agent_options(threads: int = 1) -> ort.SessionOptions:
+    """The agent's own settings: one ticket at a time on a CPU it shares with the site's work.
+
+    One thread and sequential execution: a 2-layer student's operators are small, and a spinning
+    pool of threads takes cores from the rest of the host.
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return options
+
+
+def default_options(threads: int = 1) -> ort.SessionOptions:
+    """onnxruntime's defaults: a spinning pool of one thread per physical core, every optimisation."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return options
+
+
+def all_cores_options(threads: int = 1) -> ort.SessionOptions:
+    """The agent's settings on every logical core, without spinning."""
+    return agent_options(max(threads, os.cpu_count() or 1))
+
+
+def basic_graph_options(threads: int = 1) -> ort.SessionOptions:
+    """The agent's settings with only the basic graph rewrites (no fused transformer operators)."""
+    options = agent_options(threads)
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    return options
+
+
+CANDIDATES: tuple[Candidate, ...] = (
+    Candidate("agent", agent_options),
+    Candidate("onnxruntime_default", default_options),
+    Candidate("all_cores", all_cores_options),
+    Candidate("basic_graph", basic_graph_options),
+)
+
+
+def synthetic_feeds(input_names: Sequence[str], max_length: int, vocab_size: int) -> list[Feeds]:
+    """A few inputs of a third, two thirds and all of ``max_length`` tokens: the int8 kernels cost
+    the same whatever the ids, so fixed ids stand for tickets."""
+    feeds = []
+    for n in sorted({max(2, max_length // 3), max(2, 2 * max_length // 3), max(2, max_length)}):
+        ids = ((1000 + np.arange(n, dtype=np.int64)) % max(vocab_size, 1)).reshape(1, n)
+        feed = {"input_ids": ids, "attention_mask": np.ones((1, n), dtype=np.int64)}
+        if "token_type_ids" in input_names:
+            feed["token_type_ids"] = np.zeros((1, n), dtype=np.int64)
+        feeds.append(feed)
+    return feeds
+
+
+def choose(
+    runners: Mapping[str, Runner],
+    feeds: Sequence[Feeds],
+    *,
+    timer: Callable[[], float] = time.perf_counter,
+    rounds: int = ROUNDS,
+    min_rounds: int = MIN_ROUNDS,
+    budget_s: float = BUDGET_S,
+    margin: float = MARGIN,
+) -> tuple[str, dict[str, float], int]:
+    """(the fastest runner's name, each one's median ms per round, rounds run).
+
+    Every runner first runs each input once untimed (the first runs plan memory). Then, round by
+    round, each runs every input once, in an order rotated every round so that none always
+    follows the same one; a runner's figure is the median of its rounds' totals. The first
+    runner is kept unless the fastest of the others beats it by more than ``margin``.
+    """
+    names = list(runners)
+    if not names:
+        raise ValueError("no candidate to choose from")
+    for name in names:
+        for feed in feeds:
+            runners[name].run(OUTPUTS, feed)
+    totals: dict[str, list[float]] = {name: [] for name in names}
+    started, done = timer(), 0
+    while done < rounds and (done < min_rounds or timer() - started < budget_s):
+        for name in names[done % len(names) :] + names[: done % len(names)]:
+            runner, begin = runners[name], timer()
+            for feed in feeds:
+                runner.run(OUTPUTS, feed)
+            totals[name].append((timer() - begin) * 1000)
+        done += 1
+    medians = {name: round(statistics.median(totals[name]), 4) for name in names}
+    first, best = names[0], min(names[1:], key=lambda name: medians[name], default=names[0])
+    return (best if medians[best] < medians[first] * (1 - margin) else first), medians, done
+
+
+def tuned_session(
+    model: bytes,
+    *,
+    threads: int = 1,
+    max_length: int = 128,
+    vocab_size: int = 30522,
+    candidates: Sequence[Candidate] = CANDIDATES,
+    pin: str | None = None,
+    timer: Callable[[], float] = time.perf_counter,
+) -> tuple[ort.InferenceSession, dict[str, Any]]:
+    """The student's session under the fastest candidate options, and a record of the choice.
+
+    ``pin`` (default: the TICKETAI_EDGE_SESSION variable) names the candidate to use without
+    timing; an unknown name is logged and ignored. The record says which options serve, how
+    they were chosen ("pinned", "only", "timed"), and, when timed, each candidate's median ms for
+    one round of the synthetic inputs.
+    """
+    by_name = {candidate.name: candidate for candidate in candidates}
+    if pin is None:
+        pin = os.environ.get(ENV_PIN) or None
+    if pin is not None and pin not in by_name:
+        logger.warning("%s=%s names no session candidate (%s); timing them", ENV_PIN, pin, ", ".join(by_name))
+        pin = None
+    if pin is not None or len(by_name) == 1:
+        name = pin if pin is not None else next(iter(by_name))
+        session = _session(model, by_name[name], threads)
+        return session, _record(session, name, "pinned" if pin is not None else "only", {}, 0)
+    started = time.perf_counter()
+    sessions = {name: _session(model, candidate, threads) for name, candidate in by_name.items()}
+    input_names = [i.name for i in next(iter(sessions.values())).get_inputs()]
+    feeds = synthetic_feeds(input_names, max_length, vocab_size)
+    name, medians, rounds = choose(sessions, feeds, timer=timer)
+    session = sessions.pop(name)
+    sessions.clear()  # the others' memory goes back now
+    record = _record(session, name, "timed", medians, rounds)
+    record["tuning_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    logger.info("session options %s chosen: median ms per round %s", name, medians)
+    return session, record
+
+
+def _session(model: bytes, candidate: Candidate, threads: int) -> ort.InferenceSession:
+    return ort.InferenceSession(model, candidate.build(threads), providers=["CPUExecutionProvider"])
+
+
+def _record(
+    session: ort.InferenceSession, name: str, how: str, medians: dict[str, float], rounds: int
+) -> dict[str, Any]:
+    options = session.get_session_options()
+    record: dict[str, Any] = {
+        "name": name,
+        "how": how,
+        "intra_op_threads": options.intra_op_num_threads,
+        "execution_mode": options.execution_mode.name,
+        "graph_optimization_level": options.graph_optimization_level.name,
+    }
+    if medians:
+        record.update(round_ms=medians, rounds=rounds)
+    return record
