@@ -264,7 +264,7 @@ class Model:
         exp = np.exp(logits.astype(np.float64) - logits.max())
         probabilities: np.ndarray = exp / exp.sum()
         if self.head is None and self.calibration is not None:
-            probabilities = self.calibration.apply(probabilities[None])[0]
+            probabilities = self.calibration.apply_one(probabilities)
         if marks is not None:
             marks.append(time.perf_counter())
         return probabilities

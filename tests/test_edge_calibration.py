@@ -49,3 +49,20 @@ def test_a_signed_bundle_with_a_broken_calibration_is_refused(tmp_path):
     path = build_test_bundle(tmp_path / "c.zip", version="c", calibration=broken)
     with pytest.raises(edge_bundle.BundleError, match="does not load"):
         edge_bundle.load_model(path, signing.public_key_pem())
+
+
+def test_one_row_is_calibrated_bit_for_bit_as_the_batch_path_calibrates_it():
+    rng = np.random.default_rng(7)
+    knots = np.sort(rng.uniform(0, 1, 40))
+    calibrations = [
+        Calibration.from_json(HUMBLE),
+        Calibration(x=knots, y=np.sort(rng.uniform(0, 1, 40)), cap=0.97),
+        Calibration(x=np.array([0.5]), y=np.array([0.02]), cap=0.9),  # the map below the runner-up
+    ]
+    logits = rng.normal(0, 4, (300, 6))
+    rows = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    special = np.array([[1.0, 0, 0, 0, 0, 0], [0.5, 0.5, 0, 0, 0, 0], [1 / 6] * 6, [0.4, 0.3, 0.3, 0, 0, 0]])
+    for calibration in calibrations:
+        for row in np.vstack([rows, special]):
+            assert np.array_equal(calibration.apply_one(row), calibration.apply(row[None])[0])
+    assert np.array_equal(calibrations[0].apply_one(np.array([1.0])), np.array([1.0]))
