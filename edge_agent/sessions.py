@@ -5,10 +5,11 @@ execution were the fastest on the AMD EPYC the agent was tuned on, and slower th
 defaults on an Intel Xeon with AVX-512 VNNI (2.86 ms against 2.11 ms per ticket,
 benchmarks/results/edge-3000-xeon-remeasured.json). So at load the agent builds the student under
 a few candidate option sets, times them in turn on the same synthetic inputs, and keeps the
-fastest. The first candidate (the agent's own settings, which take the fewest cores from the
+fastest. The candidates meet in duels, the best so far against the next, so that two sessions
+are alive at most; the first (the agent's own settings, which take the fewest cores from the
 site) is kept unless another is faster by more than ``MARGIN``, so that noise does not flip the
-choice between equals. The timing is bounded (``ROUNDS`` rounds, stopped early past
-``BUDGET_S``) and costs a fraction of a second; ``TICKETAI_EDGE_SESSION=<name>`` pins a
+choice between equals. The timing is bounded (``ROUNDS`` rounds a duel, stopped early past its
+share of ``BUDGET_S``) and costs a fraction of a second; ``TICKETAI_EDGE_SESSION=<name>`` pins a
 candidate and skips it.
 """
 
@@ -169,12 +170,21 @@ def tuned_session(
         session = _session(model, by_name[name], threads)
         return session, _record(session, name, "pinned" if pin is not None else "only", {}, 0)
     started = time.perf_counter()
-    sessions = {name: _session(model, candidate, threads) for name, candidate in by_name.items()}
-    input_names = [i.name for i in next(iter(sessions.values())).get_inputs()]
-    feeds = synthetic_feeds(input_names, max_length, vocab_size)
-    name, medians, rounds = choose(sessions, feeds, timer=timer)
-    session = sessions.pop(name)
-    sessions.clear()  # the others' memory goes back now
+    # Duels, the current best against one challenger at a time: two sessions live at most, not
+    # one per candidate (four held at once cost the agent's peak RSS 29 MB).
+    names = list(by_name)
+    name, session = names[0], _session(model, by_name[names[0]], threads)
+    feeds = synthetic_feeds([i.name for i in session.get_inputs()], max_length, vocab_size)
+    medians: dict[str, float] = {}
+    rounds = 0
+    for challenger in names[1:]:
+        runners = {name: session, challenger: _session(model, by_name[challenger], threads)}
+        winner, duel, done = choose(runners, feeds, timer=timer, budget_s=BUDGET_S / (len(names) - 1))
+        medians.setdefault(name, duel[name])
+        medians[challenger] = duel[challenger]
+        rounds += done
+        name, session = winner, runners[winner]
+        runners.clear()  # the loser's memory goes back now
     record = _record(session, name, "timed", medians, rounds)
     record["tuning_ms"] = round((time.perf_counter() - started) * 1000, 1)
     logger.info("session options %s chosen: median ms per round %s", name, medians)

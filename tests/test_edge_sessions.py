@@ -1,7 +1,9 @@
 """The agent times a few onnxruntime session option sets at load and serves the student under the
 fastest on this host (edge_agent.sessions); a pin skips the timing."""
 
+import gc
 import logging
+import weakref
 
 import numpy as np
 import pytest
@@ -77,7 +79,9 @@ def test_a_loaded_bundle_records_the_options_its_timing_chose(tmp_path, monkeypa
     choice = model.session_choice
     names = [c.name for c in sessions.CANDIDATES]
     assert choice["how"] == "timed" and choice["name"] in names and set(choice["round_ms"]) == set(names)
-    assert sessions.MIN_ROUNDS <= choice["rounds"] <= sessions.ROUNDS and choice["tuning_ms"] < 5000
+    duels = len(names) - 1
+    assert sessions.MIN_ROUNDS * duels <= choice["rounds"] <= sessions.ROUNDS * duels
+    assert choice["tuning_ms"] < 5000
     options = model.session.get_session_options()
     assert choice["intra_op_threads"] == options.intra_op_num_threads
     assert model.with_head(model.shipped_head).session_choice == choice
@@ -118,3 +122,21 @@ def test_a_single_candidate_is_used_without_timing(tmp_path):
     only = (sessions.Candidate("mine", sessions.default_options),)
     model = edge_bundle.load_model(path, signing.public_key_pem(), candidates=only)
     assert (model.session_choice["name"], model.session_choice["how"]) == ("mine", "only")
+
+
+def test_the_candidates_meet_in_duels_with_two_sessions_alive_at_most(tmp_path, monkeypatch):
+    monkeypatch.delenv(sessions.ENV_PIN, raising=False)
+    path = build_test_bundle(tmp_path / "b1.zip", version="b1")
+    built, alive_at_build = [], []
+    make = sessions._session
+
+    def tracked(model, candidate, threads):
+        gc.collect()
+        alive_at_build.append(sum(ref() is not None for ref in built))
+        session = make(model, candidate, threads)
+        built.append(weakref.ref(session))
+        return session
+
+    monkeypatch.setattr(sessions, "_session", tracked)
+    edge_bundle.load_model(path, signing.public_key_pem())
+    assert len(built) == len(sessions.CANDIDATES) and max(alive_at_build) == 1
