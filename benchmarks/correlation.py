@@ -61,33 +61,32 @@ def _score(examples: list, *, held_fraction: float = 0.2) -> dict:
     }
 
 
-def macro_f1(truth: list[str], predicted: list[str]) -> float:
-    """Mean F1 over the classes present in ``truth`` (evaluation.report's macro-F1)."""
-    present = set(truth)
-    if not present:
-        return 0.0
-    hits, said, real = Counter(), Counter(predicted), Counter(truth)
-    for t, p in zip(truth, predicted, strict=True):
-        if t == p:
-            hits[t] += 1
-    return sum(2 * hits[c] / (said[c] + real[c]) for c in present) / len(present)
-
-
 def paired_bootstrap(first: list[tuple], second: list[tuple], *, rounds: int = 1000, seed: int = 0) -> dict:
     """Macro-F1 points the second scorer loses to the first, on the same held-out tickets resampled
     with replacement: the spread a held-out set of this size gives the difference on its own."""
     import random
 
+    import numpy as np
+
+    from ml.serving.ensemble import accuracy_macro_f1
+
     second_of = {ticket: predicted for ticket, _, predicted in second}
     rows = [(label, mine, second_of[ticket]) for ticket, label, mine in first if ticket in second_of]
     if not rows:
         return {}
+    classes = {name: i for i, name in enumerate(sorted({name for row in rows for name in row}))}
+    truth, mine, theirs = (np.array([classes[row[k]] for row in rows]) for k in range(3))
+    votes = np.eye(len(classes))  # one row per class: a prediction as the probabilities argmax reads
     rng = random.Random(seed)
     lost = []
     for _ in range(rounds):
-        sample = [rows[rng.randrange(len(rows))] for _ in rows]
-        truth = [r[0] for r in sample]
-        lost.append(100 * (macro_f1(truth, [r[1] for r in sample]) - macro_f1(truth, [r[2] for r in sample])))
+        sample = np.array([rng.randrange(len(rows)) for _ in rows])
+        y = truth[sample]
+        ours, other = (
+            accuracy_macro_f1(y, votes[mine[sample]])[1],
+            accuracy_macro_f1(y, votes[theirs[sample]])[1],
+        )
+        lost.append(100 * (ours - other))
     lost.sort()
     return {
         "tickets": len(rows),
