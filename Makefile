@@ -14,6 +14,8 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/ticketai)
 TEST_REDIS_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/0)
 PYTEST_ARGS ?=
+# pytest-xdist workers; each needs its own Redis database after TEST_REDIS_URL's (16 in all).
+TEST_WORKERS ?= 2
 BENCH_ARGS ?=
 
 # Stamps newer than the requirements files make a second run a no-op instead of a pip resolve.
@@ -50,16 +52,22 @@ chromium:
 	fi
 
 # Every test, with a coverage report in the terminal (no threshold: it informs, it does not gate).
+# Two parts: the suite on $(TEST_WORKERS) pytest-xdist workers (each on its own test database and
+# Redis database, tests/settings.py), then alone the tests marked serial (they restart the shared
+# PostgreSQL); the second adds its coverage to the first's and prints the report.
 test: lint chromium
-	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest \
-		--cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest -n $(TEST_WORKERS) \
+		-m "not serial" --cov --cov-report= $(PYTEST_ARGS)
+	status=0; DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest \
+		-m serial --cov --cov-append --cov-report=term:skip-covered $(PYTEST_ARGS) || status=$$?; \
+	[ $$status = 0 ] || [ $$status = 5 ]  # 5: PYTEST_ARGS chose no serial test
 
 # The inner loop: ruff and the import contracts (mypy is left to `make lint` and `make test`), then
 # the tests without a browser or anything marked slow (workers, servers, real training runs).
 test-fast: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest \
+	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest -n $(TEST_WORKERS) \
 		-m "not browser and not slow" --reuse-db -q $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)

@@ -2,7 +2,8 @@
 retries finish the job, and the final counts are exact (nothing lost, nothing duplicated).
 
 WARNING: this restarts the shared PostgreSQL cluster (a second or two). It is the only test that
-does; keep it so.
+does; keep it so. It is marked ``serial``: `make test` runs it alone, after the parallel part, so no
+other worker's connections drop under it.
 """
 
 import os
@@ -19,7 +20,7 @@ from django.db import connection
 from repair_center.models import ApiToken, Ticket
 from tests.test_fault_redis_down import Processes, app_environment, start_gunicorn
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 BATCHES, PER_BATCH = 30, 50
 RESTART_AFTER = 5  # batches sent before PostgreSQL goes down
 
