@@ -189,6 +189,37 @@ def test_a_threshold_alarms_reading_goes_onto_its_raise_and_into_the_model_input
     assert "alarm_raised NL-SFP rx_dbm~-32 severity=major" in model_input(ticket)
 
 
+def test_the_name_value_pairs_of_an_alarms_details_go_onto_its_raise_and_into_the_model_input(site):
+    details = "Process restarted by watchdog; process=rrc_mgr, sector=3 restarts=2"
+    raise_alarm("crash", "RU-1", -4, cleared=20, code="NL-BB", alarmDetails=details)
+    ticket = open_ticket()
+    events = list(Ticket.objects.get(pk=ticket.pk).events.order_by("position"))
+    raised = {k: v for k, v in events[0].attrs.items() if k not in ("alarm", "scope", "object", "severity")}
+    assert raised == {"process": "rrc_mgr", "sector": 3.0, "restarts": 2.0}
+    assert [k for k in events[1].attrs if k in raised] == []  # the clear carries none of them
+    assert "alarm_raised NL-BB process=rrc_mgr restarts~2 sector~3 severity=major" in model_input(ticket)
+
+
+@pytest.mark.parametrize(
+    ("details", "pairs"),
+    [
+        (None, {}),
+        ("", {}),
+        ("Link down on port 3", {}),
+        ("see x = 3", {}),
+        ("cause=watchdog", {"cause": "watchdog"}),
+        ("slot=2, port=eth0.1; vlan=-7.5", {"slot": 2.0, "port": "eth0.1", "vlan": -7.5}),
+        ("url=http://x/y?q=1 a=b=c k=v", {"k": "v"}),  # no pair inside a value, no value with '='
+        ("v=nan w=inf", {"v": "nan", "w": "inf"}),  # not finite: kept as words
+        ("scope=site alarm=9 object=x severity=minor ok=1", {"ok": 1.0}),  # correlation's own names
+        ("k=1 k=2", {"k": 1.0}),
+        (" ".join(f"n{i}={i}" for i in range(9)), {f"n{i}": float(i) for i in range(6)}),
+    ],
+)
+def test_detail_pairs_are_whole_name_value_words(details, pairs):
+    assert correlation.detail_pairs(details) == pairs
+
+
 @pytest.mark.parametrize(
     "extra",
     [

@@ -8,6 +8,7 @@ import pytest
 
 from repair_center.ingestion.catalogue import import_catalogue_dir
 from repair_center.models import Alarm, Ticket
+from repair_center.services import correlation
 from repair_center.services.alarms import alarms_upsert
 from repair_center.services.tickets import tickets_upsert
 from repair_center.simulator import SimulationConfig
@@ -42,6 +43,9 @@ def test_the_stream_is_tmf642_and_the_tickets_carry_no_alarms(stream):
     readings = [m["crossedThresholdInformation"] for m in messages if "crossedThresholdInformation" in m]
     assert readings and all(float(r["observedValue"]) == float(r["observedValue"]) for r in readings)
     assert "sector" not in {r["indicatorName"] for r in readings}
+    details = [m["alarmDetails"] for m in messages if "alarmDetails" in m]
+    assert any(d.startswith("sector=") for d in details)
+    assert all(set(correlation.detail_pairs(d)) == {p.split("=")[0] for p in d.split()} for d in details)
     truth = _lines(out / "alarm_truth.jsonl")
     assert len(truth) == counts["alarms"] and {"ticket", "root_cause"} <= set(truth[0])
 
@@ -67,6 +71,18 @@ def test_correlation_gives_the_tickets_back_their_own_alarms(stream, settings):
         ]
         got = [(e.kind, e.raw_code) for e in ticket.events.all() if e.attrs.get("scope") == "element"]
         same += own == got
+        if own == got:  # readings and details came back as the attributes the inline alarms carry
+            inline_attrs = [
+                e.get("attrs") or {}
+                for e in inline[ticket.external_id]["events"]
+                if e["kind"] == "alarm_raised"
+            ]
+            stream_attrs = [
+                {k: v for k, v in e.attrs.items() if k not in correlation.OWN_ATTRS}
+                for e in ticket.events.all()
+                if e.attrs.get("scope") == "element" and e.kind == "alarm_raised"
+            ]
+            assert stream_attrs == inline_attrs, ticket.external_id
     assert Alarm.objects.count() == len(_lines(out / "alarm_truth.jsonl"))
     # Some tickets share an element with an earlier one, or lose a precursor older than the window.
     assert same >= 0.8 * TICKETS, same

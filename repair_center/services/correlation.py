@@ -25,9 +25,13 @@ A threshold-crossing alarm's reading (TMF642 ``crossedThresholdInformation``: ``
 numeric ``observedValue``, kept in ``Alarm.extra``) goes onto its raise event as ``attrs[name] =
 value``, as a ticket that carries its alarms inline records it (``rx_dbm``: -32.5): an optical power or
 a battery voltage tells a dirty fibre from a dead laser, a flat battery from a mains failure.
+So do the ``name=value`` pairs of its ``alarmDetails``, where element managers write their additional
+information (``process=rrc_mgr sector=3``): which process crashed, which parameter mismatched, which
+sector dropped. Numbers become numbers; other words in the text are left out.
 """
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -102,6 +106,7 @@ def alarm_events_for(spans: Sequence[Span]) -> dict[int, list[EventRow]]:
         "perceived_severity",
         "probable_cause",
         "alarmed_object",
+        "details",
         "extra",
     )
     by_element: dict[int, list[dict]] = {}
@@ -207,13 +212,15 @@ def _events(alarm: dict, scope: str, *, unrelated: bool = False) -> list[EventRo
     }
     if unrelated:
         attrs["unrelated"] = True
-    reading = threshold_reading(alarm.get("extra"))
+    found = detail_pairs(alarm.get("details"))
+    if reading := threshold_reading(alarm.get("extra")):
+        found[reading[0]] = reading[1]
     raised = (
         alarm["raised_at"],
         TicketEvent.Kind.ALARM_RAISED,
         alarm["raw_code"],
         alarm["error_code_id"],
-        {**attrs, reading[0]: reading[1]} if reading else attrs,
+        {**attrs, **found},
     )
     if alarm["cleared_at"] is None:
         return [raised]
@@ -225,6 +232,35 @@ def _events(alarm: dict, scope: str, *, unrelated: bool = False) -> list[EventRo
         attrs,
     )
     return [raised, cleared]
+
+
+# name=value in an alarm's details: at the start of the text or after a space, comma or semicolon, a
+# name as an identifier (dots and dashes allowed), a value up to the next one.
+PAIR = re.compile(r"(?<![^\s,;])([A-Za-z_][\w.-]{0,63})=([^\s,;=]{1,40})(?=[\s,;]|$)")
+MAX_DETAIL_PAIRS = 6
+
+
+def detail_pairs(details: object) -> dict[str, str | float]:
+    """The ``name=value`` pairs of an alarm's ``alarmDetails`` (the first six; numbers as numbers),
+    leaving out the names correlation writes itself."""
+    if not isinstance(details, str):
+        return {}
+    found: dict[str, str | float] = {}
+    for name, text in PAIR.findall(details):
+        if name in OWN_ATTRS or name in found:
+            continue
+        found[name] = _number(text)
+        if len(found) == MAX_DETAIL_PAIRS:
+            break
+    return found
+
+
+def _number(text: str) -> str | float:
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
 
 
 def threshold_reading(extra: object) -> tuple[str, float] | None:

@@ -4,7 +4,8 @@ carry no alarms of their own (the alarms reach them through correlation, service
 Each ticket's alarm events become TMF642 alarms on the ticket's element: a raise, and a clear of the
 same code pairs with the latest raise still open. A raise that recorded a reading (a number other
 than the sector: rx_dbm, volt, uptime_h) sends it as TMF642 ``crossedThresholdInformation``, as an EMS
-sends a threshold-crossing alarm's observed value. The other events (changes, visits, weather, KPI
+sends a threshold-crossing alarm's observed value; its other attributes (sector, process, parameter)
+go as ``name=value`` pairs in ``alarmDetails``. The other events (changes, visits, weather, KPI
 breaches) stay on the ticket. Ground truth for grouping: every alarm names the ticket (the incident)
 and the hidden root cause it came from.
 """
@@ -61,8 +62,11 @@ def split_ticket(doc: dict, truth: dict, curated_of: dict[str, str]) -> tuple[li
                 "specificProblem": code,
                 "alarmRaisedTime": event["at"],
             }
-            if reading := _reading(event.get("attrs") or {}):
+            attrs = event.get("attrs") or {}
+            if reading := _reading(attrs):
                 alarm["crossedThresholdInformation"] = reading
+            if details := _details(attrs, reading):
+                alarm["alarmDetails"] = details
             alarms.append(alarm)
             open_by_code[code] = alarm
         elif code in open_by_code:
@@ -93,6 +97,17 @@ def _reading(attrs: dict) -> dict | None:
         if name != "sector" and isinstance(value, int | float) and not isinstance(value, bool):
             return {"indicatorName": name, "observedValue": str(value)}
     return None
+
+
+def _details(attrs: dict, reading: dict | None) -> str:
+    """The raise's other attributes (the sector, the crashed process, the mismatched parameter) as
+    ``name=value`` pairs in TMF642 ``alarmDetails``, where an EMS writes its additional information."""
+    sent = reading["indicatorName"] if reading else None
+    return " ".join(
+        f"{name}={'_'.join(str(value).split())}"
+        for name, value in attrs.items()
+        if name != sent and isinstance(value, str | int | float) and str(value).strip()
+    )
 
 
 def _cause(code: str) -> str:
