@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -151,6 +152,28 @@ def test_with_nothing_set_it_runs_embedded_under_the_data_dir(tmp_path):
     assert transport == "ticketai.embedded_broker:Transport"
     assert debug is False
     assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o077 == 0, "the key file must be private"
+
+
+@pytest.mark.slow  # a subprocess or parallel clients
+def test_processes_starting_together_agree_on_the_embedded_secret_key(tmp_path):
+    """Web, worker and beat (or test workers) start at once on a fresh data directory: one key wins,
+    every process reads it whole, and no half-written file is left behind."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TICKETAI_") and k != "SECRET_KEY"}
+    clean.update({"TICKETAI_DATA_DIR": str(tmp_path / "data")})
+    start = time.time() + 2  # every interpreter is up by then, and they all go at once
+    code = (
+        f"import time; time.sleep(max(0, {start} - time.time())); "
+        "import ticketai.settings as s; print(s.SECRET_KEY)"
+    )
+    processes = [
+        subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=clean, stdout=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    keys = {process.communicate(timeout=60)[0].strip() for process in processes}
+    assert all(process.returncode == 0 for process in processes)
+    assert keys == {(tmp_path / "data" / "secret_key").read_text().strip()}
+    assert len(keys.pop()) > 50
+    assert not list((tmp_path / "data").glob(".secret_key.*"))
 
 
 @pytest.mark.slow  # a subprocess or parallel clients

@@ -6,6 +6,7 @@ and SECRET_KEY (see docs/operations.md, "Configuration").
 """
 
 import ipaddress
+import os
 import re
 import secrets
 from pathlib import Path
@@ -23,11 +24,20 @@ def _secret_key() -> str:
     configured = env.raw("SECRET_KEY") or env.raw("TICKETAI_SECRET_KEY")
     if configured:
         return configured
-    # Embedded mode: one random key per data directory, kept across restarts.
+    # Embedded mode: one random key per data directory, kept across restarts. Written whole under
+    # another name and linked into place, so processes starting together (web, worker, beat, test
+    # workers) never read a half-written file and all end up with the first one's key.
     key_file = DATA_DIR / "secret_key"
     if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
+        part = DATA_DIR / f".secret_key.{os.getpid()}.part"
+        part.write_text(secrets.token_urlsafe(50))
+        part.chmod(0o600)
+        try:
+            os.link(part, key_file)
+        except FileExistsError:
+            pass
+        finally:
+            part.unlink()
     return key_file.read_text().strip()
 
 
