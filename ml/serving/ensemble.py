@@ -393,6 +393,26 @@ def fit_lexical(
     With ``validation`` (texts, labels) the class weighting is chosen there among
     ``CLASS_WEIGHTINGS`` by ``choose`` (the worse of relative accuracy and macro-F1); else
     ``class_weight`` is used. The returned member says which (``class_weight``) and how each did."""
+    features, stored = _lexical_features(texts)
+
+    def fit(scheme: str) -> tuple[np.ndarray, np.ndarray]:
+        weights = class_weighting(labels, scheme)
+        classifier = fit_logistic(features, labels, max_iter=2000, class_weight=weights, C=10.0)
+        return _class_arrays(classifier, classes)
+
+    table: dict = {}
+    if validation is not None and len(validation[0]):
+        class_weight, table, (coef, intercept) = _weighting_on_validation(fit, stored, classes, validation)
+    else:
+        coef, intercept = fit(class_weight)
+    np.savez(out, coef=coef, intercept=intercept, **stored)
+    member = Lexical.load(out)
+    member.class_weight, member.class_weight_scores = class_weight, table
+    return member
+
+
+def _lexical_features(texts: Sequence[str]):
+    """(TF-IDF features of ``texts``, the arrays a Lexical member keeps of the vectorisers)."""
     from scipy.sparse import hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -408,63 +428,58 @@ def fit_lexical(
     except ValueError:  # no word or pair of words in two texts (a tiny set): every one of them
         words = word_vectorizer(1)
         features = words.fit_transform(texts)
+    stored = {"terms": _vocabulary(words), "idf": words.idf_.astype(np.float64)}
     try:
         features = hstack([features, chars.fit_transform(texts)]).tocsr()
     except ValueError:  # too few texts for any n-gram to reach min_df: the word block alone
-        chars = None
+        return features, stored
+    stored.update(char_terms=_vocabulary(chars), char_idf=chars.idf_.astype(np.float64))
+    return features, stored
 
-    def fit(scheme: str):
-        weights = class_weighting(labels, scheme)
-        return fit_logistic(features, labels, max_iter=2000, class_weight=weights, C=10.0)
 
-    def arrays(classifier) -> tuple[np.ndarray, np.ndarray]:
-        coef, intercept = classifier.coef_, classifier.intercept_
-        if coef.shape[0] == 1:  # binary: expand to one row per class so columns follow ``classes``
-            coef = np.vstack([-coef[0] / 2, coef[0] / 2])
-            intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
-        full_coef = np.zeros((len(classes), coef.shape[1]), dtype=np.float32)
-        full_intercept = np.full(len(classes), -30.0)
-        for row, label in enumerate(classifier.classes_):
-            column = list(classes).index(label)
-            full_coef[column], full_intercept[column] = coef[row], intercept[row]
-        return full_coef, full_intercept
+def _vocabulary(vectorizer) -> np.ndarray:
+    terms = np.empty(len(vectorizer.vocabulary_), dtype=object)
+    for term, j in vectorizer.vocabulary_.items():
+        terms[j] = term
+    return terms.astype(str)
 
-    def vocabulary(vectorizer) -> np.ndarray:
-        terms = np.empty(len(vectorizer.vocabulary_), dtype=object)
-        for term, j in vectorizer.vocabulary_.items():
-            terms[j] = term
-        return terms.astype(str)
 
-    stored = {"terms": vocabulary(words), "idf": words.idf_.astype(np.float64)}
-    if chars is not None:
-        stored.update(char_terms=vocabulary(chars), char_idf=chars.idf_.astype(np.float64))
-    table = {}
-    if validation is not None and len(validation[0]):
-        index = {label: i for i, label in enumerate(classes)}
-        known = [i for i, label in enumerate(validation[1]) if label in index]
-        y = np.array([index[validation[1][i]] for i in known])
-        val_texts = [validation[0][i] for i in known]
-        fitted, probas = {}, {}
-        for scheme in CLASS_WEIGHTINGS:
-            fitted[scheme] = arrays(fit(scheme))
-            coef, intercept = fitted[scheme]
-            member = Lexical(
-                stored["terms"],
-                stored["idf"],
-                coef,
-                intercept,
-                stored.get("char_terms", ()),
-                stored.get("char_idf"),
-            )
-            probas[scheme] = member.proba(val_texts)
-        class_weight, table = choose(dict.fromkeys(CLASS_WEIGHTINGS, False), y, probas)
-        coef, intercept = fitted[class_weight]
-    else:
-        coef, intercept = arrays(fit(class_weight))
-    np.savez(out, coef=coef, intercept=intercept, **stored)
-    member = Lexical.load(out)
-    member.class_weight, member.class_weight_scores = class_weight, table
-    return member
+def _class_arrays(classifier, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The classifier's coefficients and intercepts with one row per class of ``classes``."""
+    coef, intercept = classifier.coef_, classifier.intercept_
+    if coef.shape[0] == 1:  # binary: expand to one row per class so columns follow ``classes``
+        coef = np.vstack([-coef[0] / 2, coef[0] / 2])
+        intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
+    full_coef = np.zeros((len(classes), coef.shape[1]), dtype=np.float32)
+    full_intercept = np.full(len(classes), -30.0)
+    for row, label in enumerate(classifier.classes_):
+        column = list(classes).index(label)
+        full_coef[column], full_intercept[column] = coef[row], intercept[row]
+    return full_coef, full_intercept
+
+
+def _weighting_on_validation(
+    fit, stored: dict, classes: Sequence[str], validation
+) -> tuple[str, dict, tuple]:
+    """(the class weighting ``choose`` prefers on ``validation``, its table, that fit's arrays)."""
+    index = {label: i for i, label in enumerate(classes)}
+    known = [i for i, label in enumerate(validation[1]) if label in index]
+    y = np.array([index[validation[1][i]] for i in known])
+    val_texts = [validation[0][i] for i in known]
+    fitted, probas = {}, {}
+    for scheme in CLASS_WEIGHTINGS:
+        fitted[scheme] = coef, intercept = fit(scheme)
+        member = Lexical(
+            stored["terms"],
+            stored["idf"],
+            coef,
+            intercept,
+            stored.get("char_terms", ()),
+            stored.get("char_idf"),
+        )
+        probas[scheme] = member.proba(val_texts)
+    class_weight, table = choose(dict.fromkeys(CLASS_WEIGHTINGS, False), y, probas)
+    return class_weight, table, fitted[class_weight]
 
 
 def calibrate_members(probas: dict[str, np.ndarray], temperatures: dict[str, float]) -> dict[str, np.ndarray]:
