@@ -30,8 +30,8 @@ def _secret_key() -> str:
     key_file = DATA_DIR / "secret_key"
     if not key_file.exists():
         part = DATA_DIR / f".secret_key.{os.getpid()}.part"
-        part.write_text(secrets.token_urlsafe(50))
-        part.chmod(0o600)
+        with os.fdopen(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(secrets.token_urlsafe(50))  # private from the first byte
         try:
             os.link(part, key_file)
         except FileExistsError:
