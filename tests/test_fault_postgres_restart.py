@@ -21,8 +21,11 @@ from repair_center.models import ApiToken, Ticket
 from tests.test_fault_redis_down import Processes, app_environment, start_gunicorn
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
-BATCHES, PER_BATCH = 30, 50
+PER_BATCH = 50
 RESTART_AFTER = 5  # batches sent before PostgreSQL goes down
+# Batches keep going while the restart runs, so it always falls inside the ingestion however fast
+# the host is, then this many more once it is over; never more than MAX_BATCHES in all.
+AFTER_RESTART, MAX_BATCHES = 5, 900
 
 
 @pytest.fixture
@@ -87,24 +90,28 @@ def test_bulk_ingestion_survives_a_postgres_restart_with_exact_counts(
 
     attempts: list[str] = []
     outcomes = []
-    restarter = None
-    for n in range(BATCHES):
-        if n == RESTART_AFTER:
-            restarter = threading.Thread(target=restart)
+    restarter = threading.Thread(target=restart)
+    after = during = 0
+    while after < AFTER_RESTART and len(outcomes) < MAX_BATCHES:
+        if len(outcomes) == RESTART_AFTER:
             restarter.start()
-        outcomes.append(_send_with_retries(client, _batch(n), attempts))
-    assert restarter is not None
+        restarting = restarter.is_alive() and not restarted.is_set()
+        outcomes.append(_send_with_retries(client, _batch(len(outcomes)), attempts))
+        during += restarting
+        after += restarted.is_set()
     restarter.join(timeout=120)
+    sent = len(outcomes) * PER_BATCH
     assert restarted.is_set() and restart_log[0].startswith("rc=0"), restart_log
     connection.close()  # the test's own connection died with the restart
 
     created = sum(o["created"] for o in outcomes)
     unchanged = sum(o["unchanged"] for o in outcomes)
     assert sum(o["rejected"] for o in outcomes) == 0
-    assert created + unchanged == BATCHES * PER_BATCH
+    assert created + unchanged == sent
     ids = list(Ticket.objects.filter(source="pgfault").values_list("external_id", flat=True))
-    assert len(ids) == len(set(ids)) == BATCHES * PER_BATCH
-    assert Ticket.objects.filter(source="pgfault", revision=1).count() == BATCHES * PER_BATCH
-    # The fault was real: at least one request failed and was retried.
-    assert attempts, "no request failed; the restart happened outside the ingestion"
+    assert len(ids) == len(set(ids)) == sent
+    assert Ticket.objects.filter(source="pgfault", revision=1).count() == sent
+    # The fault fell inside the ingestion: batches went out while PostgreSQL restarted. (Whether a
+    # client sees it depends on the moment: a request may wait out the restart and succeed.)
+    assert during, "no batch was sent while PostgreSQL restarted"
     Path(tmp_path / "attempts.txt").write_text("\n".join(attempts))
