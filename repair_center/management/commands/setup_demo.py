@@ -88,9 +88,9 @@ class Command(BaseCommand):
         self._teams()
 
     def _teams(self) -> None:
-        """A field crew per region (the demo engineer in the west one) and the open tickets assigned
-        to them, through the same services the pages use; a third of the west crew's are the
-        engineer's own, some already started."""
+        """A field crew per region and the open tickets assigned to them, through the same services
+        the pages use. The demo engineer joins the crew with the most open tickets (which one
+        depends on the day the demo is made) and gets a third of them, some already started."""
         engineer = User.objects.get(username="engineer")
         crews = {}
         for region in ("north", "west", "south", "capital"):
@@ -98,19 +98,28 @@ class Command(BaseCommand):
                 name=f"{region.title()} field crew",
                 defaults={"description": f"Field engineers, {region} region"},
             )
-        crews["west"].members.add(engineer)
         actor = Actor("setup_demo")
         open_tickets = Ticket.objects.filter(status__in=Ticket.OPEN_STATUSES).select_related("site")
-        mine = 0
-        for n, ticket in enumerate(open_tickets.order_by("opened_at", "id")):
-            crew = crews.get(ticket.site.region if ticket.site else "", crews["capital"])
+        crew_of = {
+            ticket.pk: crews.get(ticket.site.region if ticket.site else "", crews["capital"])
+            for ticket in open_tickets
+        }
+        busiest = max(crews.values(), key=lambda crew: list(crew_of.values()).count(crew))
+        busiest.members.add(engineer)
+        mine = theirs = 0
+        for ticket in open_tickets.order_by("opened_at", "id"):
+            crew = crew_of[ticket.pk]
             ticket_assign(ticket_id=ticket.pk, group=crew, actor=actor)
-            if crew == crews["west"] and n % 3 == 0:
+            if crew != busiest:
+                continue
+            if theirs % 3 == 0:
                 ticket_assign(ticket_id=ticket.pk, assignee=engineer, actor=actor)
                 if ticket.status == Ticket.Status.ACKNOWLEDGED and mine % 2 == 0:
                     ticket_transition(ticket_id=ticket.pk, action="start", user=engineer)
                 mine += 1
+            theirs += 1
         count = open_tickets.count()
         self.stdout.write(
-            f"Assigned {count} open tickets to {len(crews)} field crews ({mine} to 'engineer')."
+            f"Assigned {count} open tickets to {len(crews)} field crews ({mine} to 'engineer',"
+            f" of the {busiest.name})."
         )
