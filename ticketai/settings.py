@@ -6,12 +6,12 @@ and SECRET_KEY (see docs/operations.md, "Configuration").
 """
 
 import ipaddress
-import os
 import re
 import secrets
 from pathlib import Path
 
 from ticketai import env
+from ticketai.keyfiles import generated_once
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env.string("TICKETAI_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -24,20 +24,8 @@ def _secret_key() -> str:
     configured = env.raw("SECRET_KEY") or env.raw("TICKETAI_SECRET_KEY")
     if configured:
         return configured
-    # Embedded mode: one random key per data directory, kept across restarts. Written whole under
-    # another name and linked into place, so processes starting together (web, worker, beat, test
-    # workers) never read a half-written file and all end up with the first one's key.
-    key_file = DATA_DIR / "secret_key"
-    if not key_file.exists():
-        part = DATA_DIR / f".secret_key.{os.getpid()}.part"
-        with os.fdopen(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
-            out.write(secrets.token_urlsafe(50))  # private from the first byte
-        try:
-            os.link(part, key_file)
-        except FileExistsError:
-            pass
-        finally:
-            part.unlink()
+    # Embedded mode: one random key per data directory, kept across restarts.
+    key_file = generated_once(DATA_DIR / "secret_key", lambda: secrets.token_urlsafe(50).encode())
     return key_file.read_text().strip()
 
 

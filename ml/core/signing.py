@@ -7,13 +7,14 @@ public key ever leaves this process: agents pin it at enrolment and refuse bundl
 
 import base64
 import functools
-import os
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from django.conf import settings
+
+from ticketai.keyfiles import generated_once
 
 KEY_FILE_NAME = "bundle_signing_ed25519.pem"
 
@@ -33,24 +34,14 @@ def _load_pem(pem: bytes) -> Ed25519PrivateKey:
 
 
 def _generated_key_file() -> Path:
-    """Create the key once per data directory (atomically, so two processes agree on it)."""
-    folder = Path(settings.DATA_DIR) / "keys"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / KEY_FILE_NAME
-    if not path.exists():
-        pem = Ed25519PrivateKey.generate().private_bytes(
+    """The key made once per data directory (atomically, so two processes agree on it)."""
+
+    def make() -> bytes:
+        return Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        part = folder / f".{KEY_FILE_NAME}.{os.getpid()}.part"
-        part.write_bytes(pem)
-        part.chmod(0o600)
-        try:
-            os.link(part, path)  # fails if another process won the race: keep theirs
-        except FileExistsError:
-            pass
-        finally:
-            part.unlink()
-    return path
+
+    return generated_once(Path(settings.DATA_DIR) / "keys" / KEY_FILE_NAME, make)
 
 
 @functools.cache
