@@ -1,5 +1,6 @@
 """Demo users with printed logins, and simulated demo tickets when the database has none."""
 
+from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
@@ -99,16 +100,16 @@ class Command(BaseCommand):
                 defaults={"description": f"Field engineers, {region} region"},
             )
         actor = Actor("setup_demo")
-        open_tickets = Ticket.objects.filter(status__in=Ticket.OPEN_STATUSES).select_related("site")
-        crew_of = {
-            ticket.pk: crews.get(ticket.site.region if ticket.site else "", crews["capital"])
-            for ticket in open_tickets
-        }
-        busiest = max(crews.values(), key=lambda crew: list(crew_of.values()).count(crew))
+        open_tickets = list(
+            Ticket.objects.filter(status__in=Ticket.OPEN_STATUSES)
+            .select_related("site")
+            .order_by("opened_at", "id")
+        )
+        crew_of = [crews.get(t.site.region if t.site else "", crews["capital"]) for t in open_tickets]
+        busiest = max(crews.values(), key=Counter(crew_of).__getitem__)
         busiest.members.add(engineer)
         mine = theirs = 0
-        for ticket in open_tickets.order_by("opened_at", "id"):
-            crew = crew_of[ticket.pk]
+        for ticket, crew in zip(open_tickets, crew_of, strict=True):
             ticket_assign(ticket_id=ticket.pk, group=crew, actor=actor)
             if crew != busiest:
                 continue
@@ -118,8 +119,7 @@ class Command(BaseCommand):
                     ticket_transition(ticket_id=ticket.pk, action="start", user=engineer)
                 mine += 1
             theirs += 1
-        count = open_tickets.count()
         self.stdout.write(
-            f"Assigned {count} open tickets to {len(crews)} field crews ({mine} to 'engineer',"
+            f"Assigned {len(open_tickets)} open tickets to {len(crews)} field crews ({mine} to 'engineer',"
             f" of the {busiest.name})."
         )
