@@ -157,7 +157,8 @@ def tuned_session(
     ``pin`` (default: the TICKETAI_EDGE_SESSION variable) names the candidate to use without
     timing; an unknown name is logged and ignored. The record says which options serve, how
     they were chosen ("pinned", "only", "timed"), and, when timed, each candidate's median ms for
-    one round of the synthetic inputs.
+    one round of the synthetic inputs (``round_ms``: the incumbent's from its first duel) and each
+    duel's own pair of medians with its winner (``duels``), the figures that decided.
     """
     by_name = {candidate.name: candidate for candidate in candidates}
     if pin is None:
@@ -176,16 +177,20 @@ def tuned_session(
     name, session = names[0], _session(model, by_name[names[0]], threads)
     feeds = synthetic_feeds([i.name for i in session.get_inputs()], max_length, vocab_size)
     medians: dict[str, float] = {}
+    duels: list[dict[str, Any]] = []
     rounds = 0
     for challenger in names[1:]:
         runners = {name: session, challenger: _session(model, by_name[challenger], threads)}
         winner, duel, done = choose(runners, feeds, timer=timer, budget_s=BUDGET_S / (len(names) - 1))
         medians.setdefault(name, duel[name])
         medians[challenger] = duel[challenger]
+        # Only the two medians of one duel compare: the incumbent's time moves between duels.
+        duels.append({"round_ms": duel, "winner": winner})
         rounds += done
         name, session = winner, runners[winner]
         runners.clear()  # the loser's memory goes back now
     record = _record(session, name, "timed", medians, rounds)
+    record["duels"] = duels
     record["tuning_ms"] = round((time.perf_counter() - started) * 1000, 1)
     logger.info("session options %s chosen: median ms per round %s", name, medians)
     return session, record

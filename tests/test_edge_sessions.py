@@ -81,6 +81,10 @@ def test_a_loaded_bundle_records_the_options_its_timing_chose(tmp_path, monkeypa
     assert choice["how"] == "timed" and choice["name"] in names and set(choice["round_ms"]) == set(names)
     duels = len(names) - 1
     assert sessions.MIN_ROUNDS * duels <= choice["rounds"] <= sessions.ROUNDS * duels
+    assert [set(d["round_ms"]) - {names[0]} for d in choice["duels"][:1]] == [{names[1]}]
+    assert [d["winner"] for d in choice["duels"]][-1] == choice["name"] and len(choice["duels"]) == duels
+    for duel, challenger in zip(choice["duels"], names[1:], strict=True):
+        assert challenger in duel["round_ms"] and duel["winner"] in duel["round_ms"]
     assert choice["tuning_ms"] < 5000
     options = model.session.get_session_options()
     assert choice["intra_op_threads"] == options.intra_op_num_threads
