@@ -220,8 +220,6 @@ def prepare(args, data_dir: Path):
     """Simulate, load, train the teacher and compress it; returns (teacher, bundle)."""
     from django.core.management import call_command
 
-    from ml.compression.distillation import DistillationConfig
-    from ml.compression.pipeline import CompressionConfig, compress
     from ml.training.fine_tuning import TrainingConfig
     from ml.training.services import train_model
     from repair_center.simulator import SimulationConfig, write_simulation
@@ -243,30 +241,45 @@ def prepare(args, data_dir: Path):
     if run.model_version is None:
         sys.exit(f"teacher training {run.status}: {run.reason}")
     print(f"teacher v{run.model_version_id} trained in {time.monotonic() - started:.0f} s", flush=True)
+    return run.model_version, distil(args, run.model_version)
+
+
+def distil(args, teacher):
+    """Compress ``teacher`` into a new full bundle with the student of ``args``; returns the bundle."""
+    from ml.compression.distillation import DistillationConfig
+    from ml.compression.pipeline import CompressionConfig, compress
+
     started = time.monotonic()
-    given = {"epochs": args.student_epochs, "learning_rate": args.student_lr, "augment": args.augment}
+    given = {
+        "layers": args.layers,
+        "hidden_size": args.hidden_size,
+        "epochs": args.student_epochs,
+        "learning_rate": args.student_lr,
+        "augment": args.augment,
+    }
     distillation = DistillationConfig(
-        layers=args.layers,
-        hidden_size=args.hidden_size,
-        seed=args.seed,
-        **{key: value for key, value in given.items() if value is not None},
+        seed=args.seed, **{key: value for key, value in given.items() if value is not None}
     )
     # what ran, recorded in the result's setup: the options given, else DistillationConfig's defaults
     args.student_epochs, args.student_lr = distillation.epochs, distillation.learning_rate
     args.augment = distillation.augment
-    config = CompressionConfig(distillation=distillation, warm_start=False)
-    bundle, _ = compress(teacher=run.model_version, config=config)
+    fallback = {"fallback": ()} if args.no_fallback else {}
+    config = CompressionConfig(distillation=distillation, warm_start=False, **fallback)
+    bundle, _ = compress(teacher=teacher, config=config)
     print(f"bundle {bundle.version} built in {time.monotonic() - started:.0f} s", flush=True)
-    return run.model_version, bundle
+    return bundle
 
 
-def reused():
-    """The newest teacher and full bundle an earlier run left in this database and --work-dir."""
+def reused(args):
+    """The newest teacher and full bundle an earlier run left in this database and --work-dir; with
+    ``--distil-again``, that teacher and a new bundle distilled from it with ``args``' student."""
     from ml.models import EdgeBundle
 
     bundle = EdgeBundle.objects.filter(kind=EdgeBundle.Kind.FULL).order_by("-id").first()
     if bundle is None:
         sys.exit("--reuse: no bundle in this database; run once with --work-dir first")
+    if args.distil_again:
+        return bundle.model_version, distil(args, bundle.model_version)
     return bundle.model_version, bundle
 
 
@@ -373,6 +386,7 @@ def measure(teacher, bundle, work: Path, *, single: int = SINGLE_SAMPLES, repeat
             "architecture": bundle.metrics.get("architecture"),
             "quantization": bundle.metrics.get("quantization"),
             "distillation": bundle.metrics.get("distillation"),
+            "students_tried": bundle.metrics.get("students_tried"),
             "delta": bundle.metrics.get("delta"),
             # the onnxruntime options the agent's timing chose at load on this host
             "session_options": model.session_choice,
@@ -419,8 +433,13 @@ def main() -> None:
     parser.add_argument("--max-train-samples", type=int, default=None, help="Cap the teacher's training set.")
     parser.add_argument("--single", type=int, default=SINGLE_SAMPLES, help="Tickets timed one by one.")
     parser.add_argument("--repeats", type=int, default=3, help="Passes of the single-ticket timings.")
-    parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--hidden-size", type=int, default=192)
+    parser.add_argument("--layers", type=int, default=None, help="Default: DistillationConfig's.")
+    parser.add_argument("--hidden-size", type=int, default=None, help="Default: DistillationConfig's.")
+    parser.add_argument(
+        "--no-fallback",
+        action="store_true",
+        help="Measure this student even when it keeps less of the teacher's accuracy than the floor.",
+    )
     parser.add_argument("--database-url", default="", help="Default: ticketai_edge_bench on DATABASE_URL.")
     parser.add_argument("--work-dir", default="", help="Keep the data here (default: a temporary folder).")
     parser.add_argument(
@@ -428,7 +447,14 @@ def main() -> None:
         action="store_true",
         help="Measure the last teacher and bundle of a --work-dir run.",
     )
+    parser.add_argument(
+        "--distil-again",
+        action="store_true",
+        help="With --reuse: distil the last teacher again (--layers, --hidden-size, ...) and measure that.",
+    )
     args = parser.parse_args()
+    if args.distil_again and not args.reuse:
+        parser.error("--distil-again needs --reuse and the --work-dir of an earlier run")
 
     from benchmarks.ingest import create_database
 
@@ -444,7 +470,7 @@ def main() -> None:
         import django
 
         django.setup()
-        teacher, bundle = reused() if args.reuse else prepare(args, work)
+        teacher, bundle = reused(args) if args.reuse else prepare(args, work)
         result = measure(teacher, bundle, work, single=args.single, repeats=args.repeats)
     result["setup"].update(
         tickets=args.tickets,
