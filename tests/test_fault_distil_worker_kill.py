@@ -40,6 +40,7 @@ SLOW = CompressionConfig(
         max_unlabelled=0,
     ),
     warm_start=False,
+    fallback=(),
 )
 
 
@@ -62,7 +63,8 @@ def _state(task_id: str) -> tuple[str, dict]:
 
 def _visible(folder: Path) -> list[str]:
     """What a reader of the bundle directory sees: everything but hidden work folders, recursively."""
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if not p.name.startswith("."))
+    paths = (p.relative_to(folder) for p in folder.rglob("*"))
+    return sorted(str(p) for p in paths if not any(part.startswith(".") for part in p.parts))
 
 
 def test_a_worker_killed_mid_distillation_registers_nothing_and_the_restart_fails_the_task(

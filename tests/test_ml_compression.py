@@ -1,5 +1,6 @@
 """The compression pipeline: distil -> ONNX -> int8 -> signed bundle -> EdgeBundle, and delta updates."""
 
+import base64
 import json
 import zipfile
 from io import StringIO
@@ -24,10 +25,12 @@ from tests.trained_models import TEACHER_OPEN_TICKETS
 pytestmark = pytest.mark.slow
 
 STUDENT = DistillationConfig(layers=2, hidden_size=32, epochs=2, batch_size=8, learning_rate=3e-3)
+# The tests below that are not about the fallback serve the first student whatever it keeps.
+ONE_SIZE = {"fallback": ()}
 
 
 def test_the_distil_task_registers_a_signed_bundle_with_lineage_metrics_and_checksums(teacher, tmp_path):
-    config = CompressionConfig(distillation=STUDENT).to_json()
+    config = CompressionConfig(distillation=STUDENT, **ONE_SIZE).to_json()
 
     result = distil_model_task.apply(args=[teacher.pk, "cell-site", config]).get()
 
@@ -74,7 +77,7 @@ def test_the_distil_task_registers_a_signed_bundle_with_lineage_metrics_and_chec
 
 
 def test_a_second_compression_warm_starts_from_the_first_and_ships_a_smaller_delta(teacher):
-    config = CompressionConfig(distillation=STUDENT, intended_tier="cell-site")
+    config = CompressionConfig(distillation=STUDENT, intended_tier="cell-site", **ONE_SIZE)
     first, no_delta = compress(teacher=teacher, config=config)
     second, delta = compress(teacher=teacher, config=config)
 
@@ -98,6 +101,51 @@ def test_a_second_compression_warm_starts_from_the_first_and_ships_a_smaller_del
     assert rebuilt == bundle_files(second.path)
     with pytest.raises(DeltaError, match="another base"):
         apply_delta(bundle_files(second.path), bundle_files(delta.path), delta_manifest["delta"])
+
+
+def test_a_student_under_the_accuracy_floor_is_distilled_again_at_the_fallback_size(teacher):
+    # No student keeps 200% of the teacher: both sizes are tried and the more accurate one served.
+    config = CompressionConfig(distillation=STUDENT, fallback=((1, 16), (2, 32)), accuracy_floor=2.0)
+
+    bundle, _ = compress(teacher=teacher, config=config)
+
+    tried = bundle.metrics["students_tried"]
+    assert [t["architecture"] for t in tried] == ["L2H32", "L1H16"]  # the first size is not tried twice
+    assert not any(t["keeps_floor"] for t in tried) and bundle.metrics["accuracy_floor"] == 2.0
+    best = max(tried, key=lambda t: t["accuracy"])
+    assert (
+        bundle.metrics["architecture"] == best["architecture"]
+        and bundle.metrics["accuracy"] == best["accuracy"]
+    )
+    assert bundle.version.startswith(f"t{teacher.pk}-{best['architecture']}-")
+    reference = bundle.metrics["teacher_transformer"]["accuracy"]
+    assert reference == teacher.metrics["members"]["transformer"]["accuracy"]
+    assert tried[0]["share_of_teacher"] == round(tried[0]["accuracy"] / reference, 4)
+    # One bundle registered, one student kept for warm starts, no work folder left behind.
+    assert EdgeBundle.objects.count() == 1
+    bundle_dir = django_settings.TICKETAI_EDGE_BUNDLE_DIR
+    assert [p.name for p in (bundle_dir / "students").iterdir()] == [bundle.version]
+    assert not list(bundle_dir.glob(".work-*"))
+
+
+def test_a_student_that_keeps_the_floor_is_served_without_trying_the_fallback(teacher):
+    config = CompressionConfig(distillation=STUDENT, fallback=((1, 16),), accuracy_floor=0.0)
+
+    bundle, _ = compress(teacher=teacher, config=config)
+
+    assert [t["architecture"] for t in bundle.metrics["students_tried"]] == ["L2H32"]
+    assert bundle.metrics["students_tried"][0]["keeps_floor"] is True
+    assert bundle.version.startswith(f"t{teacher.pk}-L2H32-")
+
+
+def test_the_fallback_round_trips_through_the_task_payload():
+    config = CompressionConfig(distillation=STUDENT, fallback=((2, 64),), accuracy_floor=0.95)
+    again = CompressionConfig.from_json(config.to_json())
+    assert (again.fallback, again.accuracy_floor) == (((2, 64),), 0.95)
+    assert CompressionConfig.from_json({}).fallback == ((2, 192),)
+    ladder = again.ladder()
+    assert [(d.layers, d.hidden_size) for d in ladder] == [(2, 32), (2, 64)]
+    assert ladder[1].epochs == STUDENT.epochs and ladder[1].intermediate_size == 0
 
 
 def test_distil_without_sync_queues_the_task_on_the_training_queue(db):
@@ -126,8 +174,23 @@ def test_distil_without_sync_queues_the_task_on_the_training_queue(db):
     [message] = broker.lrange("training", 0, -1)
     headers = json.loads(message)["headers"]
     assert (headers["task"], headers["id"]) == ("ml.tasks.distil_model_task", out.getvalue().strip())
-    assert headers["argsrepr"].startswith(f"({version.pk}, 'cell-site', {{'distillation': {{'layers': 2")
+    assert headers["argsrepr"].startswith(f"({version.pk}, 'cell-site', {{'distillation': {{'layers': 1")
     assert "'epochs': 2," in headers["argsrepr"] and "'augment': 3," in headers["argsrepr"]
+    config = _task_config(message)
+    assert (config["distillation"]["layers"], config["distillation"]["hidden_size"]) == (1, 192)
+    assert config["fallback"] == [[2, 192]]
+
+    broker.delete("training")
+    call_command("distil", "--teacher", str(version.pk), "--no-fallback", stdout=StringIO())
+    [message] = broker.lrange("training", 0, -1)
+    assert _task_config(message)["fallback"] == []
+
+
+def _task_config(message: bytes) -> dict:
+    """The CompressionConfig a queued distil_model_task message carries (its third argument)."""
+    envelope = json.loads(message)
+    args, _kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
+    return args[2]
 
 
 def test_distil_without_a_champion_or_with_an_unknown_teacher_says_so(db):

@@ -33,12 +33,25 @@ OPTIONAL_FILES = ("calibration.json",)  # absent when there were no evaluation t
 WORK_PREFIX = ".work-"
 
 
+# The least share of the teacher's accuracy (on the teacher's own evaluation tickets) a student must
+# keep; a student under it is distilled again at the next size of CompressionConfig.fallback.
+ACCURACY_FLOOR = 0.97
+# The larger student tried when the default one (DistillationConfig: 1 layer, hidden 192) misses the
+# floor: on 3,000 simulated tickets one layer kept 98.8% of the teacher's accuracy, two 99.6% at about
+# 1.5x the time a ticket, and one layer of hidden 128 only 96.9% (docs/benchmarks.md#student-size).
+FALLBACK = ((2, 192),)
+
+
 @dataclass(slots=True)
 class CompressionConfig:
     distillation: DistillationConfig = field(default_factory=DistillationConfig)
     sparsity: float = 0.0  # magnitude pruning of encoder linear weights before export; 0: none
     intended_tier: str = ""
     warm_start: bool = True  # from the previous student of this tier and architecture, with a delta
+    # (layers, hidden size) distilled in turn while the student keeps less than accuracy_floor of the
+    # teacher's accuracy; () serves the first student whatever it keeps.
+    fallback: tuple[tuple[int, int], ...] = FALLBACK
+    accuracy_floor: float = ACCURACY_FLOOR
 
     def to_json(self) -> dict:
         return {
@@ -46,6 +59,8 @@ class CompressionConfig:
             "sparsity": self.sparsity,
             "intended_tier": self.intended_tier,
             "warm_start": self.warm_start,
+            "fallback": [list(arch) for arch in self.fallback],
+            "accuracy_floor": self.accuracy_floor,
         }
 
     @classmethod
@@ -56,7 +71,21 @@ class CompressionConfig:
             sparsity=float(data.get("sparsity", 0.0)),
             intended_tier=str(data.get("intended_tier", "")),
             warm_start=bool(data.get("warm_start", True)),
+            fallback=tuple((int(layers), int(hidden)) for layers, hidden in data.get("fallback", FALLBACK)),
+            accuracy_floor=float(data.get("accuracy_floor", ACCURACY_FLOOR)),
         )
+
+    def ladder(self) -> list[DistillationConfig]:
+        """The students to try, in order: ``distillation``, then each fallback size it is not already
+        (same training settings, a fresh initialisation)."""
+        first = self.distillation
+        students, seen = [first], {(first.layers, first.hidden_size)}
+        for layers, hidden in self.fallback:
+            if (layers, hidden) not in seen:
+                seen.add((layers, hidden))
+                changed = {"layers": layers, "hidden_size": hidden, "intermediate_size": 0, "init_from": ""}
+                students.append(DistillationConfig.from_json({**first.to_json(), **changed}))
+        return students
 
 
 # --- the pipeline --------------------------------------------------------------------------------
@@ -142,61 +171,124 @@ def _evaluate(teacher, teacher_root: Path, work: Path, student_dir: Path, max_le
     report["fp32"] = evaluation.summary(evaluation.report(gold, fp32, labels))
     report["int8_fp32_argmax_agreement"] = float(np.mean(int8.argmax(1) == fp32.argmax(1)))
     report["teacher"] = evaluation.summary(teacher.metrics or {})
+    # The served teacher mixes the transformer with classic members; the student learns the
+    # transformer alone, so that is what its accuracy is held against.
+    transformer = ((teacher.metrics or {}).get("members") or {}).get("transformer")
+    if transformer:
+        report["teacher_transformer"] = evaluation.summary(transformer)
     return report
 
 
 def compress(*, teacher, config: CompressionConfig | None = None, progress=None):
-    """Distil the teacher, export, quantize, bundle and register; returns (full EdgeBundle, delta or None)."""
+    """Distil the teacher, export, quantize, bundle and register; returns (full EdgeBundle, delta or None).
+
+    Students are tried in ``config.ladder()`` order until one keeps ``config.accuracy_floor`` of the
+    teacher's accuracy; if none does, the most accurate is served. Each try is recorded in the bundle's
+    metrics (``students_tried``)."""
     from ml.core import registry
 
     config = config or CompressionConfig()
     started = time.monotonic()
     teacher_root = registry.verify(teacher).path
-    dconfig = config.distillation
-    arch = f"L{dconfig.layers}H{dconfig.hidden_size}"
-    parent = previous_bundle(teacher=teacher, intended_tier=config.intended_tier, arch=arch)
-    dconfig = _warm_start(dconfig, parent, warm_start=config.warm_start)
-
     stamp = timezone.now().strftime("%Y%m%dT%H%M%S%f")
-    version = f"t{teacher.pk}-{arch}-{stamp}"
-    work = Path(settings.TICKETAI_EDGE_BUNDLE_DIR) / f"{WORK_PREFIX}{version}"
+    work = Path(settings.TICKETAI_EDGE_BUNDLE_DIR) / f"{WORK_PREFIX}t{teacher.pk}-{stamp}"
     work.mkdir(parents=True)
     try:
-        student_dir = distil(
-            teacher_version=teacher, config=dconfig, output_dir=work / "student", progress=progress
-        )
-        info = json.loads((student_dir / "distillation.json").read_text())
-        pruning, export_dir = _prune(student_dir, work, config.sparsity)
-        if progress:
-            progress({"phase": "exporting"})
-        sizes = _export_bundle_files(teacher, work, export_dir, student_dir, pruning)
-        if progress:
-            progress({"phase": "evaluating"})
-        metrics = _evaluate(teacher, teacher_root, work, student_dir, info["max_length"])
-        metrics.update(_build_metrics(teacher, arch, info, sizes, pruning))
+        tried: list[_Student] = []
+        for dconfig in config.ladder():
+            tried.append(_build_student(teacher, teacher_root, config, dconfig, work, progress))
+            if tried[-1].keeps(config.accuracy_floor):
+                break
+        chosen = next((s for s in tried if s.keeps(config.accuracy_floor)), None)
+        chosen = chosen or max(tried, key=lambda s: s.metrics.get("accuracy", 0.0))
+        version = f"t{teacher.pk}-{chosen.arch}-{stamp}"
+        chosen.metrics["accuracy_floor"] = config.accuracy_floor
+        chosen.metrics["students_tried"] = [s.summary(config.accuracy_floor) for s in tried]
         manifest = {
             "version": version,
             "kind": "full",
             "model_version": version,
-            "parent": parent.version if parent else None,
+            "parent": chosen.parent.version if chosen.parent else None,
             "teacher": teacher.pk,
             "teacher_label_set_key": teacher.label_set_key,
-            "architecture": arch,
-            "max_length": info["max_length"],
-            "metrics": metrics,
+            "architecture": chosen.arch,
+            "max_length": chosen.max_length,
+            "metrics": chosen.metrics,
             "intended_tier": config.intended_tier,
             "serialization_version": SERIALIZATION_VERSION,
         }
-        full = _bundle_and_register(teacher, work, version, manifest, metrics, config.intended_tier)
+        full = _bundle_and_register(
+            teacher, chosen.work, version, manifest, chosen.metrics, config.intended_tier
+        )
         # Kept for the next warm start, before anything else can fail.
-        shutil.move(str(student_dir), str(students_root() / version))
+        shutil.move(str(chosen.student_dir), str(students_root() / version))
         delta = None
-        if parent is not None:
-            delta = _delta_bundle(parent, full)
+        if chosen.parent is not None:
+            delta = _delta_bundle(chosen.parent, full)
         logger.info("edge bundle %s built in %.1f s", version, time.monotonic() - started)
         return full, delta
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclass
+class _Student:
+    """One distilled student, exported and measured in its own folder, not registered yet."""
+
+    arch: str
+    work: Path
+    student_dir: Path
+    parent: object  # the EdgeBundle it warm-started from, or None
+    max_length: int
+    metrics: dict
+
+    def share_of_teacher(self) -> float | None:
+        """Its int8 accuracy over the teacher's transformer on the same tickets (None: unmeasured)."""
+        reference = (self.metrics.get("teacher_transformer") or self.metrics.get("teacher") or {}).get(
+            "accuracy"
+        )
+        if not self.metrics.get("n") or not reference:
+            return None
+        return self.metrics["accuracy"] / reference
+
+    def keeps(self, floor: float) -> bool:
+        share = self.share_of_teacher()
+        return share is None or share >= floor
+
+    def summary(self, floor: float) -> dict:
+        share = self.share_of_teacher()
+        return {
+            "architecture": self.arch,
+            "accuracy": self.metrics.get("accuracy"),
+            "macro_f1": self.metrics.get("macro_f1"),
+            "share_of_teacher": None if share is None else round(share, 4),
+            "keeps_floor": self.keeps(floor),
+            "train_s": self.metrics["distillation"].get("train_s"),
+        }
+
+
+def _build_student(teacher, teacher_root: Path, config: CompressionConfig, dconfig, work: Path, progress):
+    """Distil one student of ``dconfig`` and export, quantize and measure it in ``work/<arch>``."""
+    arch = f"L{dconfig.layers}H{dconfig.hidden_size}"
+    parent = previous_bundle(teacher=teacher, intended_tier=config.intended_tier, arch=arch)
+    dconfig = _warm_start(dconfig, parent, warm_start=config.warm_start)
+    folder = work / arch
+    folder.mkdir()
+    if progress:
+        progress({"phase": "distilling", "architecture": arch})
+    student_dir = distil(
+        teacher_version=teacher, config=dconfig, output_dir=folder / "student", progress=progress
+    )
+    info = json.loads((student_dir / "distillation.json").read_text())
+    pruning, export_dir = _prune(student_dir, folder, config.sparsity)
+    if progress:
+        progress({"phase": "exporting"})
+    sizes = _export_bundle_files(teacher, folder, export_dir, student_dir, pruning)
+    if progress:
+        progress({"phase": "evaluating"})
+    metrics = _evaluate(teacher, teacher_root, folder, student_dir, info["max_length"])
+    metrics.update(_build_metrics(teacher, arch, info, sizes, pruning))
+    return _Student(arch, folder, student_dir, parent, info["max_length"], metrics)
 
 
 def _warm_start(dconfig: DistillationConfig, parent, *, warm_start: bool) -> DistillationConfig:

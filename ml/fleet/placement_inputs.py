@@ -117,11 +117,13 @@ def default_candidates(teacher_accuracy: float = 0.90) -> list[CandidateModel]:
             name="student_int8",
             role="student",
             precision="int8",
-            size_bytes=6_700_000,
-            latency_ms=0.57,
+            # The default student, 1 layer of hidden 192: 5.3 MB; 0.64 of the two-layer student's 0.57 ms
+            # timed side by side; trains about 1.6x as fast (distillation 266 s against 437 s).
+            size_bytes=5_300_000,
+            latency_ms=0.37,
             accuracy=round(teacher_accuracy * 0.97, 4),  # the least a student may keep of the teacher
             serve_memory_mb=84.0,
-            full_train_examples_per_s=159.0,
+            full_train_examples_per_s=260.0,
             full_train_memory_mb=600.0,
             head_train_examples_per_s=1_750.0,
         ),

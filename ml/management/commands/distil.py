@@ -19,8 +19,14 @@ class Command(BaseCommand):
         parser.add_argument("--teacher", type=int, default=None, metavar="VERSION_ID")
         parser.add_argument("--label-set", default="resolution", help="Whose champion, without --teacher.")
         parser.add_argument("--tier", default="", help="Intended site tier, e.g. cell-site (empty: any).")
-        parser.add_argument("--layers", type=int, default=2)
-        parser.add_argument("--hidden-size", type=int, default=192)
+        parser.add_argument("--layers", type=int, default=DistillationConfig().layers)
+        parser.add_argument("--hidden-size", type=int, default=DistillationConfig().hidden_size)
+        parser.add_argument(
+            "--no-fallback",
+            action="store_true",
+            help="Serve this student even when it keeps less of the teacher's accuracy than the "
+            "compression's floor (default: distil again at the fallback size).",
+        )
         parser.add_argument("--epochs", type=int, default=DistillationConfig().epochs)
         parser.add_argument("--max-length", type=int, default=0, help="0: the teacher's.")
         parser.add_argument("--max-train-samples", type=int, default=None)
@@ -58,6 +64,7 @@ class Command(BaseCommand):
             ),
             sparsity=options["sparsity"],
             warm_start=not options["no_warm_start"],
+            fallback=() if options["no_fallback"] else pipeline.FALLBACK,
         )
         if not options["sync"]:
             from ml.tasks import distil_model_task
