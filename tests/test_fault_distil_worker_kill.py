@@ -78,6 +78,9 @@ def test_a_worker_killed_mid_distillation_registers_nothing_and_the_restart_fail
     assert champions == [(teacher.pk, ModelVersion.Status.CHAMPION)]
     name = f"distil-{uuid.uuid4().hex[:8]}@testhost"
     lock = distil_lock_key(teacher.pk, TIER)
+    # A failed earlier run of this test leaves its killed task's lock behind (nothing frees it but
+    # the worker's own startup check); the task would then be skipped as "already running".
+    cache.delete(lock)
 
     worker, log = training_worker(name)
     args = [teacher.pk, TIER, SLOW.to_json()]
