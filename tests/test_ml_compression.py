@@ -35,6 +35,9 @@ def test_the_distil_task_registers_a_signed_bundle_with_lineage_metrics_and_chec
     result = distil_model_task.apply(args=[teacher.pk, "cell-site", config]).get()
 
     assert result["status"] == "succeeded", result
+    assert result["architecture"] == "L2H32" and [t["architecture"] for t in result["students_tried"]] == [
+        "L2H32"
+    ]
     bundle = EdgeBundle.objects.get()
     assert (bundle.version, bundle.kind, bundle.intended_tier) == (result["bundle"], "full", "cell-site")
     assert bundle.model_version == teacher and bundle.version.startswith(f"t{teacher.pk}-L2H32-")

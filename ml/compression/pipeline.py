@@ -414,7 +414,10 @@ def compress_once(
             "bytes": full.bytes,
             "delta": delta.version if delta else None,
             "delta_bytes": delta.bytes if delta else None,
+            "architecture": full.metrics.get("architecture"),
             "metrics": {k: full.metrics.get(k) for k in ("n", "accuracy", "macro_f1", "top3")},
+            # which sizes were distilled and why this one is served (docs/edge.md, the accuracy floor)
+            "students_tried": full.metrics.get("students_tried"),
         }
     finally:
         cache.delete(key)
