@@ -42,9 +42,8 @@ INFO = "distillation.json"
 @dataclass(slots=True)
 class DistillationConfig(JsonConfig):
     # One layer: a small student's latency is mostly per-operator costs, which scale with its layers
-    # on any CPU. Timed against two layers of 192 on the same tickets it took 0.58-0.70 of the time
-    # (two layers of 128: 0.68-0.82) and kept 98.8% of the teacher's accuracy (99.6%); the compression
-    # falls back to two layers when it keeps less than the floor (ml.compression.pipeline.FALLBACK).
+    # on any CPU, more than with its width (docs/benchmarks.md#student-size). The compression falls
+    # back to two layers when one keeps less than the accuracy floor (ml.compression.pipeline.FALLBACK).
     layers: int = 1
     hidden_size: int = 192
     intermediate_size: int = 0  # 0: 4 x hidden_size

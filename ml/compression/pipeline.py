@@ -37,8 +37,8 @@ WORK_PREFIX = ".work-"
 # keep; a student under it is distilled again at the next size of CompressionConfig.fallback.
 ACCURACY_FLOOR = 0.97
 # The larger student tried when the default one (DistillationConfig: 1 layer, hidden 192) misses the
-# floor: on 3,000 simulated tickets one layer kept 98.8% of the teacher's accuracy, two 99.6% at about
-# 1.5x the time a ticket, and one layer of hidden 128 only 96.9% (docs/benchmarks.md#student-size).
+# floor: a second layer buys back accuracy at about 1.5x the time a ticket, where a narrower layer
+# saves less time and loses more (docs/benchmarks.md#student-size).
 FALLBACK = ((2, 192),)
 
 
