@@ -199,8 +199,10 @@ def compress(*, teacher, config: CompressionConfig | None = None, progress=None)
             tried.append(_build_student(teacher, teacher_root, config, dconfig, work, progress))
             if tried[-1].keeps(config.accuracy_floor):
                 break
-        chosen = next((s for s in tried if s.keeps(config.accuracy_floor)), None)
-        chosen = chosen or max(tried, key=lambda s: s.metrics.get("accuracy", 0.0))
+        # The loop stops at the first student that keeps the floor; if none did, the most accurate.
+        chosen = tried[-1]
+        if not chosen.keeps(config.accuracy_floor):
+            chosen = max(tried, key=lambda s: s.metrics.get("accuracy", 0.0))
         version = f"t{teacher.pk}-{chosen.arch}-{stamp}"
         chosen.metrics["accuracy_floor"] = config.accuracy_floor
         chosen.metrics["students_tried"] = [s.summary(config.accuracy_floor) for s in tried]
