@@ -100,6 +100,24 @@ def test_the_exported_lexical_model_matches_scikit_learn(tmp_path):
         assert ensemble.char_wb_ngrams(text) == analyzer(text)
 
 
+def test_the_weightings_fitted_together_are_the_members_fit_lexical_stores(tmp_path):
+    # Judging the class weightings fits each on features computed once; each must be the member
+    # fit_lexical would store and serve for that weighting, to the last digit.
+    texts = ["optical rx low", "sw crash after upgrade", "mains failure", "rx low again", "crash loop"] * 3
+    labels = ["SFP", "SW", "POWER", "SFP", "SW"] * 3
+    classes = ["POWER", "SFP", "SW", "UNSEEN"]
+    together = ensemble.fit_lexical_weightings(texts, labels, classes, ensemble.CLASS_WEIGHTINGS)
+    queries = ["optical crash", "mains low", "unknown words", "sw upgrade rx"]
+    rows = together["none"].featurise(queries)
+    probas = []
+    for scheme in ensemble.CLASS_WEIGHTINGS:
+        alone = ensemble.fit_lexical(texts, labels, classes, tmp_path / f"{scheme}.npz", class_weight=scheme)
+        assert together[scheme].class_weight == scheme
+        assert np.array_equal(together[scheme].proba_of(rows), alone.proba(queries))
+        probas.append(alone.proba(queries))
+    assert not np.allclose(probas[0], probas[2])  # the weightings differ, so the comparison can fail
+
+
 def test_a_word_in_one_training_ticket_is_no_feature_unless_every_word_is(tmp_path):
     texts = ["optical low rx", "optical low", "mains fail", "mains fail INC-4711"]
     labels = ["SFP", "SFP", "POWER", "POWER"]

@@ -136,10 +136,17 @@ class Lexical:
             columns, weights = columns + more_columns, weights + more_weights
         return columns, weights
 
+    def featurise(self, texts: Sequence[str]) -> list[tuple[list[int], list[float]]]:
+        """Each text's TF-IDF columns and weights: the same for every member fitted on one vocabulary."""
+        return [self._features(text) for text in texts]
+
     def proba(self, texts: Sequence[str]) -> np.ndarray:
-        scores = np.tile(self.intercept, (len(texts), 1)).astype(np.float64)
-        for row, text in enumerate(texts):
-            columns, weights = self._features(text)
+        return self.proba_of(self.featurise(texts))
+
+    def proba_of(self, rows: Sequence[tuple[list[int], list[float]]]) -> np.ndarray:
+        """Probabilities of texts already featurised (``featurise``) on this member's vocabulary."""
+        scores = np.tile(self.intercept, (len(rows), 1)).astype(np.float64)
+        for row, (columns, weights) in enumerate(rows):
             if columns:
                 scores[row] += self.coef[:, columns] @ np.asarray(weights)
         if self.coef.shape[0] == 1:  # binary: scikit-learn keeps one row, for the second class
@@ -396,9 +403,7 @@ def fit_lexical(
     features, stored = _lexical_features(texts)
 
     def fit(scheme: str) -> tuple[np.ndarray, np.ndarray]:
-        weights = class_weighting(labels, scheme)
-        classifier = fit_logistic(features, labels, max_iter=2000, class_weight=weights, C=10.0)
-        return _class_arrays(classifier, classes)
+        return _fit_arrays(features, labels, classes, scheme)
 
     table: dict = {}
     if validation is not None and len(validation[0]):
@@ -409,6 +414,38 @@ def fit_lexical(
     member = Lexical.load(out)
     member.class_weight, member.class_weight_scores = class_weight, table
     return member
+
+
+def fit_lexical_weightings(
+    texts: Sequence[str], labels: Sequence[str], classes: Sequence[str], schemes: Sequence[str]
+) -> dict[str, Lexical]:
+    """One member per class weighting of ``schemes``, fitted as ``fit_lexical`` fits one, on
+    features computed once and kept in memory: for judging the weightings, not for serving."""
+    features, stored = _lexical_features(texts)
+    members = {}
+    for scheme in schemes:
+        members[scheme] = _member_of(stored, *_fit_arrays(features, labels, classes, scheme))
+        members[scheme].class_weight = scheme
+    return members
+
+
+def _fit_arrays(features, labels: Sequence[str], classes: Sequence[str], scheme: str):
+    """The logistic regression's arrays (one row per class of ``classes``) under weighting ``scheme``."""
+    weights = class_weighting(labels, scheme)
+    classifier = fit_logistic(features, labels, max_iter=2000, class_weight=weights, C=10.0)
+    return _class_arrays(classifier, classes)
+
+
+def _member_of(stored: dict, coef: np.ndarray, intercept: np.ndarray) -> Lexical:
+    """The member ``fit_lexical`` would store for these arrays, as ``Lexical.load`` reads it back."""
+    return Lexical(
+        [str(t) for t in stored["terms"]],
+        stored["idf"],
+        coef.astype(np.float64),
+        intercept,
+        [str(t) for t in stored.get("char_terms", ())],
+        stored.get("char_idf"),
+    )
 
 
 def _lexical_features(texts: Sequence[str]):
@@ -466,18 +503,12 @@ def _weighting_on_validation(
     known = [i for i, label in enumerate(validation[1]) if label in index]
     y = np.array([index[validation[1][i]] for i in known])
     val_texts = [validation[0][i] for i in known]
-    fitted, probas = {}, {}
+    fitted, probas, rows = {}, {}, None
     for scheme in CLASS_WEIGHTINGS:
-        fitted[scheme] = coef, intercept = fit(scheme)
-        member = Lexical(
-            stored["terms"],
-            stored["idf"],
-            coef,
-            intercept,
-            stored.get("char_terms", ()),
-            stored.get("char_idf"),
-        )
-        probas[scheme] = member.proba(val_texts)
+        fitted[scheme] = fit(scheme)
+        member = _member_of(stored, *fitted[scheme])
+        rows = member.featurise(val_texts) if rows is None else rows  # one vocabulary for all
+        probas[scheme] = member.proba_of(rows)
     class_weight, table = choose(dict.fromkeys(CLASS_WEIGHTINGS, False), y, probas)
     return class_weight, table, fitted[class_weight]
 

@@ -27,6 +27,7 @@ from ml.serving.ensemble import (
     combine,
     export_onnx,
     fit_lexical,
+    fit_lexical_weightings,
     fit_temperature,
     fit_weights,
     knn_proba,
@@ -56,7 +57,7 @@ def fit_lexical_member(*, out_dir: Path, split_parts: dict, labels: Sequence[str
     # Stratified folds need a class with at least as many tickets as folds: fewer folds on a tiny set.
     folds = min(CV_FOLDS, max(Counter(e.label for e in pool).values(), default=0))
     if len(validation) < CV_BELOW_VALIDATION and folds >= 2 and len(pool) >= 2 * folds:
-        scheme, table = _class_weight_by_folds(pool, labels, out_dir, folds=folds)
+        scheme, table = _class_weight_by_folds(pool, labels, folds=folds)
         member = fit_lexical(texts, targets, labels, out_dir / "lexical.npz", class_weight=scheme)
         member.class_weight, member.class_weight_scores = scheme, table
         member.class_weight_chosen_on = f"{folds}-fold out-of-fold predictions over {len(pool)} tickets"
@@ -73,11 +74,11 @@ def fit_lexical_member(*, out_dir: Path, split_parts: dict, labels: Sequence[str
 
 
 def _class_weight_by_folds(
-    examples: Sequence, labels: Sequence[str], work_dir: Path, *, folds: int
+    examples: Sequence, labels: Sequence[str], *, folds: int
 ) -> tuple[str, dict]:
     """(weighting, table): each of CLASS_WEIGHTINGS scored by ``choose`` on stratified out-of-fold
-    predictions, every fold fitted exactly as the served member is (fit_lexical)."""
-    import tempfile
+    predictions, every fold fitted as the served member is (fit_lexical). A fold's weightings share
+    its features, fitted and featurised once."""
     import warnings
 
     from sklearn.model_selection import StratifiedKFold
@@ -87,18 +88,15 @@ def _class_weight_by_folds(
     texts, targets = [e.text for e in examples], [e.label for e in examples]
     probas = {scheme: np.zeros((len(y), len(labels))) for scheme in CLASS_WEIGHTINGS}
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
-    with tempfile.TemporaryDirectory(dir=work_dir) as tmp, warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # a class rarer than the folds: fine here
-        for k, (fit_rows, held_rows) in enumerate(splitter.split(texts, y)):
-            for scheme in CLASS_WEIGHTINGS:
-                member = fit_lexical(
-                    [texts[i] for i in fit_rows],
-                    [targets[i] for i in fit_rows],
-                    labels,
-                    Path(tmp) / f"{k}-{scheme}.npz",
-                    class_weight=scheme,
-                )
-                probas[scheme][held_rows] = member.proba([texts[i] for i in held_rows])
+        for fit_rows, held_rows in splitter.split(texts, y):
+            members = fit_lexical_weightings(
+                [texts[i] for i in fit_rows], [targets[i] for i in fit_rows], labels, CLASS_WEIGHTINGS
+            )
+            rows = members[CLASS_WEIGHTINGS[0]].featurise([texts[i] for i in held_rows])
+            for scheme, member in members.items():
+                probas[scheme][held_rows] = member.proba_of(rows)
     return choose(dict.fromkeys(CLASS_WEIGHTINGS, False), y, probas)
 
 
