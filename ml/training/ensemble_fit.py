@@ -73,9 +73,7 @@ def fit_lexical_member(*, out_dir: Path, split_parts: dict, labels: Sequence[str
     return member
 
 
-def _class_weight_by_folds(
-    examples: Sequence, labels: Sequence[str], *, folds: int
-) -> tuple[str, dict]:
+def _class_weight_by_folds(examples: Sequence, labels: Sequence[str], *, folds: int) -> tuple[str, dict]:
     """(weighting, table): each of CLASS_WEIGHTINGS scored by ``choose`` on stratified out-of-fold
     predictions, every fold fitted as the served member is (fit_lexical). A fold's weightings share
     its features, fitted and featurised once."""
