@@ -64,8 +64,16 @@ def load_specs(data_dir: Path, only: list[str] | None = None) -> list[dict]:
 
 
 def _read_csv(path: str) -> list[dict]:
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        return list(csv.DictReader(f))
+    """The rows as the importer reads them (the export's own separator and encoding), every column
+    in each; a row the importer would reject as unreadable is left out here too."""
+    from repair_center.ingestion import readers
+
+    columns = [name for name in readers.csv_columns(path) if name]
+    return [
+        {name: row.data.get(name, "") for name in columns}
+        for row in readers.read_rows(path)
+        if row.data is not None
+    ]
 
 
 def _token(value: str) -> str:

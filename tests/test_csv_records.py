@@ -112,10 +112,10 @@ def test_a_header_over_the_limit_makes_the_file_unreadable(tmp_path, small_limit
 
 
 # The scan must end a record exactly where csv.reader does, or skipping would land mid-record.
-CSV_TEXT = st.text(alphabet='a,"\r\n', max_size=60)
+CSV_TEXT = st.text(alphabet='a,;\t|"\r\n', max_size=60)
 
 
-def _csv_record_ends(text: str) -> list[int]:
+def _csv_record_ends(text: str, separator: str) -> list[int]:
     """Where csv.reader ends each record, reading ``text`` in lines ended by CR, LF or CRLF."""
     lines = io.StringIO(text, newline="").readlines()
     consumed, ends = 0, []
@@ -127,23 +127,24 @@ def _csv_record_ends(text: str) -> list[int]:
             consumed += len(line)
             yield line
 
-    reader = csv.reader(counting(), strict=False)
+    reader = csv.reader(counting(), strict=False, delimiter=separator)
     for _ in reader:
         ends.append(consumed)
     return ends
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.parametrize("separator", csv_records.SEPARATORS)
+@settings(max_examples=150, deadline=None)
 @given(CSV_TEXT)
-def test_the_quote_scan_ends_records_where_csv_reader_does(text):
+def test_the_quote_scan_ends_records_where_csv_reader_does(separator, text):
     data = text.encode()
     ends, position, state = [], 0, csv_records.START
     while position < len(data):
-        state, used = csv_records.scan(data[position:], state)
+        state, used = csv_records.scan(data[position:], state, separator.encode())
         position += used
         if state == csv_records.END:
             ends.append(position)
             state = csv_records.START
     if data and (not ends or ends[-1] != len(data)):
         ends.append(len(data))  # the last record ends with the file
-    assert ends == _csv_record_ends(text)
+    assert ends == _csv_record_ends(text, separator)

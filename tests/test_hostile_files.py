@@ -50,16 +50,30 @@ def test_broken_utf8_lines_are_rejected_by_row_and_the_rest_imported(db, tmp_pat
     assert all("UTF-8" in r["reason"] or "JSON" in r["reason"] for r in rejects), rejects
 
 
-def test_a_csv_in_another_encoding_is_rejected_row_by_row_with_the_reason(db, tmp_path):
+def test_a_utf8_csv_with_rows_in_another_encoding_rejects_those_rows_with_the_reason(db, tmp_path):
     path = tmp_path / "t.csv"
     path.write_bytes(
-        "external_id,title\nOK-1,fine\nBAD-1,Störung am Standort\n".encode("utf-16-le").replace(b"\x00", b"")
-        + "BAD-2,Störung\n".encode("latin-1")
+        "external_id,title\nOK-1,Störung am Standort\n".encode()
+        + "BAD-1,Störung\n".encode("latin-1")
+        + "BAD-2,Störung\n".encode("cp1252")
     )
     rejects = _import(path, tmp_path)
-    assert list(Ticket.objects.values_list("external_id", flat=True)) == ["OK-1"]
+    assert list(Ticket.objects.values_list("title", flat=True)) == ["Störung am Standort"]
     assert [r["row"] for r in rejects] == [3, 4]
     assert all("not valid UTF-8" in r["reason"] for r in rejects), rejects
+
+
+def test_a_windows_1252_csv_with_semicolons_is_read_as_what_it_is(db, tmp_path, capsys):
+    # A German spreadsheet's "CSV": semicolons (the comma is the decimal mark), Windows-1252 text,
+    # CRLF line ends, and a quoted field holding the separator.
+    path = tmp_path / "t.csv"
+    text = 'external_id;title;description\r\nOK-1;Störung;Spannung 47,5 V\r\nOK-2;"Lüfter; laut";€ 12\r\n'
+    path.write_bytes(text.encode("cp1252"))
+    assert _import(path, tmp_path) == []
+    tickets = dict(Ticket.objects.values_list("external_id", "title"))
+    assert tickets == {"OK-1": "Störung", "OK-2": "Lüfter; laut"}
+    assert Ticket.objects.get(external_id="OK-2").description == "€ 12"
+    assert "read as semicolon-separated, Windows-1252, not UTF-8" in capsys.readouterr().err
 
 
 def test_a_10_mb_line_is_rejected_without_reading_it_whole_and_the_next_line_imported(db, tmp_path):

@@ -23,8 +23,10 @@ pytestmark = pytest.mark.slow  # an exhaustive matrix: every importer against ev
 CSV_TICKETS = "external_id,title,opened_at,events\n"
 
 
+# The good rows hold a character UTF-8 encodes in two bytes, so each file reads as UTF-8 and a row of
+# bytes that are not UTF-8 is rejected (a file with no UTF-8 character in it reads as Windows-1252).
 def _ticket_csv(bad_row: bytes) -> bytes:
-    return (CSV_TICKETS + "F-1,first,2026-01-01T00:00:00Z,\n").encode() + bad_row + b"F-3,third,,\n"
+    return (CSV_TICKETS + "F-1,först,2026-01-01T00:00:00Z,\n").encode() + bad_row + b"F-3,third,,\n"
 
 
 def _jsonl(bad_line: bytes) -> bytes:
@@ -106,7 +108,7 @@ CATALOGUE_HEADER = b"code,name,region,climate,tier,latitude,longitude\n"
 
 
 def _sites(bad: bytes) -> bytes:
-    return CATALOGUE_HEADER + b"C-1,one,,,,1.5,2.5\n" + bad + b"C-3,three,,,,,\n"
+    return CATALOGUE_HEADER + "C-1,Zürich,,,,1.5,2.5\n".encode() + bad + b"C-3,three,,,,,\n"
 
 
 IMPORTERS: dict[str, Importer] = {

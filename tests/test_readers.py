@@ -88,7 +88,8 @@ def test_an_empty_json_array_has_no_rows(tmp_path):
         ("t.json", b"", "empty"),
         ("t.csv", b"", "no header"),
         ("t.csv", b"a,b,a\n1,2,3\n", "repeats columns: a"),
-        ("t.csv", b"ti\xfftle\nx\n", "not valid UTF-8"),
+        ("t.csv", "tïtle,".encode() + b"ti\xfftle\nx\n", "not valid UTF-8"),
+        ("t.csv", "title\nStörung\n".encode("utf-16"), "UTF-16"),
         ("t.xml", b"<x/>", "unknown format"),
     ],
 )
@@ -116,7 +117,7 @@ def test_it_numbers_csv_records_like_a_spreadsheet_even_with_multiline_cells(tmp
 def test_it_rejects_csv_records_with_bad_bytes_extra_values_or_long_lines(tmp_path, monkeypatch):
     monkeypatch.setattr(readers, "MAX_LINE_BYTES", 50)
     path = tmp_path / "t.csv"
-    path.write_bytes(b"a,b\n1,caf\xe9\n1,2,3\n1," + b"x" * 80 + b"\n4,5\n")
+    path.write_bytes(b"a,b\n1,caf\xe9\n1,2,3\n1," + b"x" * 80 + b"\n4,5\n\xc3\xa9,6\n")  # UTF-8: an \xe9
     rows = _rows(path)
     assert [(n, reason) for n, _, reason in rows[:3]] == [
         (2, "not valid UTF-8"),
@@ -135,3 +136,49 @@ def test_it_parses_the_mapping_and_refuses_unknown_fields():
         readers.parse_mapping(["titel=Summary"], ("title",))
     with pytest.raises(ValueError, match="FIELD=COLUMN"):
         readers.parse_mapping(["title"], ("title",))
+
+
+@pytest.mark.parametrize(
+    ("header", "separator"),
+    [
+        (b"id,title,description", ","),
+        (b"id;title;description", ";"),
+        (b"id\ttitle\tdescription", "\t"),
+        (b"id|title|description", "|"),
+        (b'"id, the key";"title, short";text', ";"),  # commas inside quotes do not count
+        (b"id;title,description", ","),  # a tie: the comma
+        (b"title", ","),  # one column: nothing to tell, the comma
+    ],
+)
+def test_the_separator_is_the_one_the_header_uses_most_outside_quotes(tmp_path, header, separator):
+    path = tmp_path / "t.csv"
+    path.write_bytes(header + b"\n")
+    assert readers.csv_dialect_of(path).separator == separator
+
+
+@pytest.mark.parametrize(
+    ("content", "encoding"),
+    [
+        ("title\nStörung\n".encode(), "utf-8"),
+        ("title\nStörung\n".encode("cp1252"), "cp1252"),
+        ("title\nStörung\n".encode() + "Störung\n".encode("cp1252"), "utf-8"),  # UTF-8, one bad row
+        (b"title\nplain ascii\n", "utf-8"),
+        (b"title\n" + b"x" * (readers.SNIFF_BYTES - 7) + "é\n".encode(), "utf-8"),  # é cut in two
+    ],
+)
+def test_the_encoding_is_utf8_unless_the_start_holds_no_utf8_character_and_is_not_utf8(
+    tmp_path, content, encoding
+):
+    path = tmp_path / "t.csv"
+    path.write_bytes(content)
+    assert readers.csv_dialect_of(path).encoding == encoding
+
+
+def test_a_tab_separated_windows_1252_file_reads_every_field(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes('id\ttitle\tnote\r\n1\tPrüfung\t"a\ttab, inside"\r\n2\tÄrger\t\r\n'.encode("cp1252"))
+    assert _rows(path) == [
+        (2, {"id": "1", "title": "Prüfung", "note": "a\ttab, inside"}, ""),
+        (3, {"id": "2", "title": "Ärger", "note": ""}, ""),
+    ]
+    assert readers.csv_dialect_of(path).describe() == "tab-separated, Windows-1252, not UTF-8"

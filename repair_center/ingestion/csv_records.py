@@ -2,12 +2,12 @@
 real end without keeping its text, and reported, and the next record starts where it should.
 
 ``scan`` follows a record's quoting. The states and transitions are those of Python's csv reader
-with ``strict=False`` and the default dialect (``,`` between fields, ``"`` quotes, ``""`` for a
-quote inside quotes, no escape character): a field is quoted only when ``"`` is its first
-character; after a closing quote anything but ``,`` or a line end simply continues the field; a
-line end outside quotes ends the record. Only the bytes ``"``, ``,``, ``\\r`` and ``\\n`` matter,
-and they are the same in UTF-8 and in the raw file, so the scan runs on bytes and jumps between
-them.
+with ``strict=False`` and the default dialect but for the separator (``,`` or the file's own,
+``"`` quotes, ``""`` for a quote inside quotes, no escape character): a field is quoted only when
+``"`` is its first character; after a closing quote anything but the separator or a line end
+simply continues the field; a line end outside quotes ends the record. Only the bytes ``"``, the
+separator, ``\\r`` and ``\\n`` matter, and they are ASCII, the same in the raw file whether it is
+UTF-8 or Windows-1252, so the scan runs on bytes and jumps between them.
 """
 
 import re
@@ -19,15 +19,20 @@ QUOTED = 2  # inside a quoted field
 AFTER_QUOTE = 3  # just after a quote inside a quoted field: '"' again, or the field closed
 END = 4  # the record has ended
 
-_UNQUOTED_STOP = re.compile(rb"\r\n|[,\r\n]")
+# The field separators an export may use: comma, and what spreadsheets write where the comma is the
+# decimal mark (semicolon), tab-separated text, and pipes.
+SEPARATORS = (",", ";", "\t", "|")
+_UNQUOTED_STOPS = {
+    sep.encode(): re.compile(rb"\r\n|[" + re.escape(sep.encode()) + rb"\r\n]") for sep in SEPARATORS
+}
 _LONE_CR = re.compile(rb"(?<=\r)(?!\n)")
 _CHUNK_BYTES = 64 * 1024
 # Quotes that never close make the rest of the file one record; after that many, it stays one.
 MAX_RESCANS = 16
 
 
-def scan(data: bytes, state: int) -> tuple[int, int]:
-    """Run ``data`` through the quoting states from ``state``.
+def scan(data: bytes, state: int, separator: bytes = b",") -> tuple[int, int]:
+    """Run ``data`` through the quoting states from ``state``, fields separated by ``separator``.
 
     Returns the state after it and how many bytes were consumed: all of them, or up to and
     including the line end that ended the record (then the state is END).
@@ -43,10 +48,10 @@ def scan(data: bytes, state: int) -> tuple[int, int]:
             # A field that opens with a quote, or '""' standing for one quote inside the quotes.
             state, i = QUOTED, i + 1
         else:  # START, UNQUOTED, or AFTER_QUOTE followed by anything but '"': outside quotes
-            stop = _UNQUOTED_STOP.search(data, i)
+            stop = _UNQUOTED_STOPS[separator].search(data, i)
             if stop is None:
                 return UNQUOTED, n
-            if stop.group() != b",":
+            if stop.group() != separator:
                 return END, stop.end()
             state, i = START, stop.end()
     return state, n
@@ -64,8 +69,17 @@ class CsvSource:
     lines became hundreds of junk tickets and swallowed the good row after it.
     """
 
-    def __init__(self, handle: IO[bytes], *, max_line: int, max_record: int):
+    def __init__(
+        self,
+        handle: IO[bytes],
+        *,
+        max_line: int,
+        max_record: int,
+        separator: str = ",",
+        encoding: str = "utf-8",
+    ):
         self.handle = handle
+        self.separator, self.encoding = separator.encode("ascii"), encoding
         self.max_line, self.max_record = max_line, max_record
         self.offset = 0  # bytes handed out so far
         self.pending: list[bytes] = []  # the rest of a physical line split at lone CRs
@@ -118,12 +132,12 @@ class CsvSource:
             # Close what the reader holds: the quoted field it is in, then the record.
             return '"\n' if continuation else "\n"
         self.size += len(line)
-        return line.decode("utf-8", errors="surrogateescape")
+        return line.decode(self.encoding, errors="surrogateescape")
 
     def _skip(self, data: bytes, state: int) -> bool:
         """Consume the rest of the record, following its quotes; False if the file ends first."""
         while True:
-            state, used = scan(data, state)
+            state, used = scan(data, state, self.separator)
             if state == END:
                 if used < len(data):
                     self.pending.insert(0, data[used:])

@@ -33,6 +33,7 @@ class ImportReport:
     rejected: int = 0
     rejects: list[dict] = field(default_factory=list)  # the first KEPT_REJECTS, for display
     ignored_columns: set[str] = field(default_factory=set)
+    read_as: str = ""  # how a CSV that is not comma-separated UTF-8 was read: "semicolon-separated"
 
     def counts(self) -> dict[str, int]:
         return {
@@ -50,10 +51,10 @@ class ImportReport:
         return ", ".join(f"{name} {count}" for name, count in self.counts().items())
 
     def details(self, rejects_path=None) -> list[str]:
-        """Ignored columns and the first rejects, one line each, for a person to read."""
-        lines = (
-            [f"ignored columns: {', '.join(sorted(self.ignored_columns))}"] if self.ignored_columns else []
-        )
+        """How the file was read, ignored columns and the first rejects, one line each, for a person."""
+        lines = [f"read as {self.read_as}"] if self.read_as else []
+        if self.ignored_columns:
+            lines.append(f"ignored columns: {', '.join(sorted(self.ignored_columns))}")
         for entry in self.rejects:
             why = entry.get("reason") or "; ".join(f"{k}: {' '.join(v)}" for k, v in entry["errors"].items())
             lines.append(f"row {entry['row']} rejected: {why}")
@@ -148,6 +149,8 @@ def _import(
     folder: ticket_rows.EventLogFolder | None = None,
 ) -> ImportReport:
     rows = readers.read_rows(path)  # FileUnreadable comes from here, before anything is written
+    if readers.file_format(path) == "csv":
+        report.read_as = readers.csv_dialect_of(path).describe()
     try:
         rejects = RejectsLog(rejects_path, report)
     except OSError as e:
@@ -207,7 +210,12 @@ def check_mapped_columns(path, mapping: dict[str, str], is_csv: bool) -> None:
         header = readers.csv_columns(path)
         missing = sorted(column for column in mapping.values() if column and column not in header)
         if missing:
-            raise readers.FileUnreadable(f"mapped column(s) not in the CSV header: {', '.join(missing)}")
+            read_as = readers.csv_dialect_of(path).describe() or "comma-separated"
+            raise readers.FileUnreadable(
+                f"mapped column(s) not in the CSV header: {', '.join(missing)} "
+                f"(read as {read_as}, its columns are: {', '.join(header[:20])}"
+                + (", ...)" if len(header) > 20 else ")")
+            )
 
 
 def _ignored_noter(report: ImportReport, mapping, fields: tuple[str, ...]):

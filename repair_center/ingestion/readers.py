@@ -29,6 +29,12 @@ FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"
 
 # Bytes that were not UTF-8 survive decoding as lone surrogates (errors="surrogateescape").
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
+# How much of a CSV file's start says how it is written (separator, encoding).
+SNIFF_BYTES = 64 * 1024
+ENCODING_NAMES = {"utf-8": "UTF-8", "cp1252": "Windows-1252"}
+SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+# A character UTF-8 encodes in two to four bytes: a file holding one is UTF-8, whatever else it has.
+_UTF8_CHARACTER = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 # Escapes that may decode to what PostgreSQL cannot store (NUL, lone surrogates); rare, so the
 # exact check (_unstorable) runs only when the raw text contains one.
 _SUSPECT_ESCAPE = re.compile(r"\\u(0000|d[89a-f])", re.IGNORECASE)
@@ -48,6 +54,21 @@ class Row:
     data: dict | None
     reason: str = ""
     raw: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CsvDialect:
+    """How a CSV export is written: its field separator and its text encoding."""
+
+    separator: str = ","
+    encoding: str = "utf-8"
+
+    def describe(self) -> str:
+        """How the file was read where that is not the default (comma, UTF-8), else ''."""
+        parts = [f"{SEPARATOR_NAMES[self.separator]}-separated"] if self.separator != "," else []
+        if self.encoding != "utf-8":
+            parts.append(f"{ENCODING_NAMES[self.encoding]}, not UTF-8")
+        return ", ".join(parts)
 
 
 def file_format(path: str | Path) -> str:
@@ -106,9 +127,9 @@ def _lines(handle: IO[bytes], overlong: set[int]) -> Iterator[bytes]:
         yield line
 
 
-def _bad_text_reason(text: str) -> str:
+def _bad_text_reason(text: str, encoding: str = "utf-8") -> str:
     if _UNDECODABLE.search(text):
-        return "not valid UTF-8"
+        return f"not valid {ENCODING_NAMES[encoding]}"
     if "\x00" in text:
         return "contains a NUL character"
     return ""
@@ -185,9 +206,44 @@ def _jsonl_rows(handle: IO[bytes]) -> Iterator[Row]:
 # --- CSV ---------------------------------------------------------------------------------------
 
 
-def _csv_header(handle: IO[bytes]) -> tuple[csv_records.CsvSource, Any, list[str]]:
-    source = csv_records.CsvSource(handle, max_line=MAX_LINE_BYTES, max_record=MAX_LINE_BYTES)
-    reader = csv.reader(source, strict=False)
+def csv_dialect(handle: IO[bytes]) -> CsvDialect:
+    """How the CSV export at ``handle``'s position is written, from its start; the handle stays put.
+
+    The separator is the one of ``csv_records.SEPARATORS`` the header line uses most outside quotes
+    (the comma on a tie or when there is none): a spreadsheet whose decimal mark is the comma (German,
+    French, Spanish, ...) writes ``;``. The encoding is UTF-8 unless the start is not UTF-8 and holds
+    no character UTF-8 encodes either: then it is Windows-1252, what such programs write as "CSV".
+    A UTF-8 file with a few bad bytes stays UTF-8, and the rows holding them are rejected."""
+    start = handle.tell()
+    sample = handle.read(SNIFF_BYTES)
+    handle.seek(start)
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise FileUnreadable('the CSV file is UTF-16 (a spreadsheet\'s "Unicode text"): save it as CSV UTF-8')
+    header = sample.split(b"\n", 1)[0].split(b'"')[::2]  # the parts outside quotes
+    counts = {sep: sum(part.count(sep.encode()) for part in header) for sep in csv_records.SEPARATORS}
+    return CsvDialect(max(csv_records.SEPARATORS, key=counts.__getitem__), _encoding_of(sample))
+
+
+def _encoding_of(sample: bytes) -> str:
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as e:
+        cut = e.reason == "unexpected end of data"  # the sample ends inside a character
+        if not cut and not _UTF8_CHARACTER.search(sample):
+            return "cp1252"
+    return "utf-8"
+
+
+def _csv_header(handle: IO[bytes]) -> tuple[csv_records.CsvSource, Any, list[str], CsvDialect]:
+    dialect = csv_dialect(handle)
+    source = csv_records.CsvSource(
+        handle,
+        max_line=MAX_LINE_BYTES,
+        max_record=MAX_LINE_BYTES,
+        separator=dialect.separator,
+        encoding=dialect.encoding,
+    )
+    reader = csv.reader(source, strict=False, delimiter=dialect.separator)
     try:
         header = next(reader)
     except StopIteration:
@@ -200,17 +256,19 @@ def _csv_header(handle: IO[bytes]) -> tuple[csv_records.CsvSource, Any, list[str
     if header:
         header[0] = header[0].removeprefix("\ufeff")
     if _UNDECODABLE.search("".join(header)):
-        raise FileUnreadable("the CSV header row is not valid UTF-8")
+        raise FileUnreadable(f"the CSV header row is not valid {ENCODING_NAMES[dialect.encoding]}")
     if not any(header):
         raise FileUnreadable("the CSV file has an empty header row")
     duplicates = sorted({name for name in header if name and header.count(name) > 1})
     if duplicates:
         raise FileUnreadable(f"the CSV header repeats columns: {', '.join(duplicates)}")
-    return source, reader, header
+    return source, reader, header, dialect
 
 
-def _csv_rows(handle: IO[bytes], opened: tuple[csv_records.CsvSource, Any, list[str]]) -> Iterator[Row]:
-    source, reader, header = opened
+def _csv_rows(
+    handle: IO[bytes], opened: tuple[csv_records.CsvSource, Any, list[str], CsvDialect]
+) -> Iterator[Row]:
+    source, reader, header, dialect = opened
     number = 1
     while True:
         source.start_record()
@@ -227,13 +285,13 @@ def _csv_rows(handle: IO[bytes], opened: tuple[csv_records.CsvSource, Any, list[
             yield Row(number, None, source.problem, raw=_truncate(",".join(values)))
             if source.unterminated and source.rewind():
                 # The quote opened on the record's first line; the lines after it are records.
-                reader = csv.reader(source, strict=False)
+                reader = csv.reader(source, strict=False, delimiter=dialect.separator)
             continue
         if not values or (len(values) == 1 and not values[0].strip()):
             continue  # a blank line is not a record
         number += 1
-        joined = ",".join(values)
-        reason = _bad_text_reason(joined)
+        joined = dialect.separator.join(values)
+        reason = _bad_text_reason(joined, dialect.encoding)
         if not reason and len(values) > len(header):
             reason = f"{len(values)} values for {len(header)} columns"
         if reason:
@@ -247,6 +305,15 @@ def csv_columns(path: str | Path) -> list[str]:
     try:
         with open(path, "rb") as handle:
             return _csv_header(handle)[2]
+    except OSError as e:
+        raise FileUnreadable(f"{path}: {e.strerror or e}") from e
+
+
+def csv_dialect_of(path: str | Path) -> CsvDialect:
+    """How the CSV file at ``path`` is written (raises FileUnreadable like read_rows)."""
+    try:
+        with open(path, "rb") as handle:
+            return csv_dialect(handle)
     except OSError as e:
         raise FileUnreadable(f"{path}: {e.strerror or e}") from e
 
