@@ -173,7 +173,37 @@ def test_an_unknown_field_or_a_missing_column_in_map_is_refused_before_reading(c
         _import(path, "--source", "sim", "--map", "summary=a")
     with pytest.raises(CommandError, match="not in the CSV header: Incident"):
         _import(path, "--source", "sim", "--map", "external_id=Incident", "--map", "title=a")
+    with pytest.raises(CommandError, match=r"read as comma-separated, its columns are: a\)"):
+        _import(path, "--source", "sim", "--map", "external_id=Incident")
     assert Ticket.objects.count() == 0
+
+
+def test_a_date_in_an_exports_own_format_is_rejected_naming_the_date_format_that_reads_it(
+    catalogue, tmp_path
+):
+    path = tmp_path / "t.csv"
+    path.write_text(
+        "id,title,opened_at\n"
+        "A,us,02/29/2016 1:16 PM\n"
+        "B,ambiguous,03/04/2016\n"
+        "C,unknown,yesterday\n"
+        "D,iso,2016-03-01 10:00\n"
+    )
+    rejects = tmp_path / "rejects.jsonl"
+    out, _ = _import(path, "--source", "sim", "--map", "external_id=id", "--rejects", rejects)
+    assert out == "created 1, updated 0, unchanged 0, rejected 3"
+    reasons = {
+        e["external_id"]: e["errors"]["opened_at"] for e in map(json.loads, rejects.read_text().splitlines())
+    }
+    assert reasons == {
+        "A": [
+            "'02/29/2016 1:16 PM' is not an ISO 8601 date-time; --date-format '%m/%d/%Y %I:%M %p' reads it"
+        ],
+        "B": ["'03/04/2016' is not an ISO 8601 date-time; --date-format '%d/%m/%Y' or '%m/%d/%Y' reads it"],
+        "C": ["'yesterday' is not an ISO 8601 date-time"],  # no format to suggest: the document's own check
+    }
+    _import(path, "--source", "sim", "--map", "external_id=id", "--date-format", "%m/%d/%Y %I:%M %p")
+    assert Ticket.objects.get(external_id="A").opened_at.isoformat() == "2016-02-29T13:16:00+00:00"
 
 
 def test_a_document_that_breaks_the_write_costs_only_its_own_row(catalogue, tmp_path):

@@ -327,6 +327,8 @@ def _ticket_converter(
         errors = _csv_ticket_fields(doc) if is_csv and not columns.is_event_log else {}
         if date_format:
             errors.update(ticket_rows.apply_date_format(doc, date_format))
+        elif is_csv:  # JSON carries ISO dates; a CSV's own format is worth naming
+            errors.update(ticket_rows.date_format_hints(doc))
         external_id = doc.get("external_id")
         if columns.is_event_log:
             return doc, errors  # the folder refuses a row without a ticket id

@@ -108,6 +108,59 @@ def row_document(data: dict, mapping: TicketMapping, *, text: bool) -> dict:
     return doc
 
 
+# Date formats exports often write. A row whose date is not ISO 8601, read without --date-format,
+# is rejected with the ones its date matches, so the person importing knows what to pass.
+COMMON_DATE_FORMATS = tuple(
+    f"{day}{time}".strip()
+    for day in ("%d-%m-%Y", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d %b %Y", "%d-%b-%Y")
+    for time in (" %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", "")
+)
+
+
+def _date_fields(doc: dict):
+    """(where, value) of the document's dates: opened_at, resolved_at and its events' times."""
+    for name in ("opened_at", "resolved_at"):
+        if isinstance(doc.get(name), str):
+            yield name, doc[name]
+    for i, event in enumerate(doc.get("events") or []):
+        if isinstance(event, dict) and isinstance(event.get("at"), str):
+            yield f"events[{i}].at", event["at"]
+
+
+def date_format_hints(doc: dict) -> dict[str, list[str]]:
+    """Errors for dates that are not ISO 8601 but match COMMON_DATE_FORMATS, naming the formats
+    (``'03/04/2016' is not an ISO 8601 date-time; --date-format '%d/%m/%Y' or '%m/%d/%Y' reads
+    it``); other dates are left to the document's own check."""
+    errors: dict[str, list[str]] = {}
+    for where, value in _date_fields(doc):
+        text = value.strip()
+        if not text or _is_iso(text):
+            continue
+        formats = [f for f in COMMON_DATE_FORMATS if _matches(text, f)]
+        if formats:
+            readable = " or ".join(repr(f) for f in formats[:3])
+            errors.setdefault(where, []).append(
+                f"{text[:40]!r} is not an ISO 8601 date-time; --date-format {readable} reads it"
+            )
+    return errors
+
+
+def _is_iso(text: str) -> bool:
+    try:
+        documents.parse_timestamp(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _matches(text: str, date_format: str) -> bool:
+    try:
+        datetime.strptime(text, date_format)
+    except ValueError:
+        return False
+    return True
+
+
 def apply_date_format(doc: dict, date_format: str) -> dict[str, list[str]]:
     """Rewrite opened_at, resolved_at and event times read with ``date_format`` (strptime, taken as
     UTC) as ISO 8601; a value that does not match is an error naming the format."""
