@@ -215,3 +215,13 @@ def test_a_document_that_breaks_the_write_costs_only_its_own_row(catalogue, tmp_
     assert report.rejects[0]["row"] == 2
     assert "out of range" in report.rejects[0]["errors"]["opened_at"][0]
     assert set(Ticket.objects.values_list("external_id", flat=True)) == {"SIM-001", "SIM-003"}
+
+
+def test_a_semicolon_separated_file_reads_numbers_with_a_decimal_comma(catalogue, tmp_path):
+    semicolons, commas = tmp_path / "de.csv", tmp_path / "en.csv"
+    semicolons.write_text("id;title;volt;site\nA;Netzteil;47,5;CS-1\nB;Lüfter;-3;CS-1\nC;Tür;1,2,3;CS-1\n")
+    commas.write_text('id,title,volt\nD,psu,"47,5"\n')
+    for path in (semicolons, commas):
+        _import(path, "--source", "sim", "--map", "external_id=id", "--map", "attributes.volt=volt")
+    volts = dict(Ticket.objects.values_list("external_id", "attributes__volt"))
+    assert volts == {"A": 47.5, "B": -3, "C": "1,2,3", "D": "47,5"}

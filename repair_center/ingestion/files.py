@@ -261,9 +261,7 @@ def import_tickets_file(
     check_mapped_columns(path, mapping, is_csv)
     report = ImportReport()
     note_ignored = _ignored_noter(report, columns, documents.FIELDS)
-    to_document = _ticket_converter(
-        Path(path).name, columns, is_csv=is_csv, date_format=date_format, missing=missing
-    )
+    to_document = _ticket_converter(path, columns, is_csv=is_csv, date_format=date_format, missing=missing)
 
     def convert(row: readers.Row) -> tuple[dict, dict]:
         note_ignored(row.data)
@@ -301,9 +299,7 @@ def read_ticket_rows(
     columns = ticket_rows.split_mapping(mapping)
     is_csv = readers.file_format(path) == "csv"
     check_mapped_columns(path, mapping, is_csv)
-    convert = _ticket_converter(
-        Path(path).name, columns, is_csv=is_csv, date_format=date_format, missing=missing
-    )
+    convert = _ticket_converter(path, columns, is_csv=is_csv, date_format=date_format, missing=missing)
     folder = ticket_rows.EventLogFolder() if columns.is_event_log else None
     rows = readers.read_rows(path)
     try:
@@ -313,17 +309,26 @@ def read_ticket_rows(
 
 
 def _ticket_converter(
-    name: str, columns: ticket_rows.TicketMapping, *, is_csv: bool, date_format: str, missing: Sequence[str]
+    path: str | Path,
+    columns: ticket_rows.TicketMapping,
+    *,
+    is_csv: bool,
+    date_format: str,
+    missing: Sequence[str],
 ):
-    """row -> (partial document, errors): null markers blanked, mapped columns, CSV cells parsed,
-    dates read; a row of a plain file without an external id is keyed ``<file name>:<row>``."""
+    """row -> (partial document, errors): null markers blanked, mapped columns, CSV cells parsed
+    (with a decimal comma in a semicolon-separated file: a spreadsheet writes ";" where "," is the
+    decimal mark), dates read; a row of a plain file without an external id is keyed
+    ``<file name>:<row>``."""
+    name = Path(path).name
+    decimal_comma = is_csv and readers.csv_dialect_of(path).separator == ";"
     nulls = {value.strip() for value in missing}
 
     def convert(row: readers.Row) -> tuple[dict, dict]:
         data = row.data
         if nulls:  # a marked cell or key is absent, as a blank CSV cell is
             data = {k: v for k, v in data.items() if not (isinstance(v, str) and v.strip() in nulls)}
-        doc = ticket_rows.row_document(data, columns, text=is_csv)
+        doc = ticket_rows.row_document(data, columns, text=is_csv, decimal_comma=decimal_comma)
         errors = _csv_ticket_fields(doc) if is_csv and not columns.is_event_log else {}
         if date_format:
             errors.update(ticket_rows.apply_date_format(doc, date_format))

@@ -19,6 +19,8 @@ MAPPING_PREFIXES = ("attributes.", "event.")
 EVENT_PARTS = ("at", "kind", "code")
 # A plain number; "0042" (a code with leading zeros) stays text.
 _NUMBER_RE = re.compile(r"^[+-]?((0|[1-9]\d*)(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+# The same with a decimal comma ("47,5"), as a file separated by semicolons writes numbers.
+_COMMA_NUMBER_RE = re.compile(r"^[+-]?(0|[1-9]\d*),\d+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,15 +73,18 @@ def split_mapping(mapping: dict[str, str]) -> TicketMapping:
     return TicketMapping(plain, attributes, event, event_attrs)
 
 
-def _cell(data: dict, column: str, *, text: bool):
+def _cell(data: dict, column: str, *, text: bool, decimal_comma: bool = False):
     """A mapped cell, or None when blank; CSV cells that are plain numbers become numbers, so a
-    reading is bucketed as a number by the serialiser whichever format it came in."""
+    reading is bucketed as a number by the serialiser whichever format it came in. With
+    ``decimal_comma`` (a semicolon-separated file) "47,5" is the number 47.5."""
     value = data.get(column)
     if not text or value is None:
         return value
     value = value.strip()
     if not value:
         return None
+    if decimal_comma and _COMMA_NUMBER_RE.match(value):
+        return float(value.replace(",", "."))
     if _NUMBER_RE.match(value):
         number = float(value)
         return (
@@ -88,13 +93,14 @@ def _cell(data: dict, column: str, *, text: bool):
     return value
 
 
-def row_document(data: dict, mapping: TicketMapping, *, text: bool) -> dict:
-    """One row as a (partial) ticket document; in an event log, with the row's one event."""
+def row_document(data: dict, mapping: TicketMapping, *, text: bool, decimal_comma: bool = False) -> dict:
+    """One row as a (partial) ticket document; in an event log, with the row's one event. Numbers
+    in attributes are read with a decimal comma when ``decimal_comma``."""
     doc = readers.pick_fields(data, mapping.fields, documents.FIELDS, text=text)
     if mapping.attributes:
         attributes = dict(doc.get("attributes") or {}) if isinstance(doc.get("attributes"), dict) else {}
         for name, column in mapping.attributes.items():
-            value = _cell(data, column, text=text)
+            value = _cell(data, column, text=text, decimal_comma=decimal_comma)
             if value is not None:
                 attributes[name] = value
         if attributes:
@@ -102,7 +108,10 @@ def row_document(data: dict, mapping: TicketMapping, *, text: bool) -> dict:
     if mapping.is_event_log:
         event = {part: data.get(column) for part, column in mapping.event.items()}
         event = {part: value.strip() if isinstance(value, str) else value for part, value in event.items()}
-        attrs = {name: _cell(data, column, text=text) for name, column in mapping.event_attrs.items()}
+        attrs = {
+            name: _cell(data, column, text=text, decimal_comma=decimal_comma)
+            for name, column in mapping.event_attrs.items()
+        }
         event["attrs"] = {name: value for name, value in attrs.items() if value is not None}
         doc["events"] = [{part: value for part, value in event.items() if value not in (None, "")}]
     return doc
