@@ -68,7 +68,7 @@ def _read_csv(path: str) -> list[dict]:
     in each; a row the importer would reject as unreadable is left out here too."""
     from repair_center.ingestion import readers
 
-    columns = [name for name in readers.csv_columns(path) if name]
+    columns = [name for name in readers.columns(path) if name]
     return [
         {name: row.data.get(name, "") for name in columns}
         for row in readers.read_rows(path)
@@ -266,7 +266,7 @@ def _member_rows(work: Path, spec: dict, y_test: list[str], transformer_s) -> tu
     from ml.serving import ensemble, inference
     from repair_center.documents import parse_ticket
     from repair_center.ingestion.files import read_ticket_rows
-    from repair_center.ingestion.readers import parse_mapping
+    from repair_center.ingestion.mapping import parse_mapping
     from repair_center.ingestion.ticket_rows import MAPPING_PREFIXES
 
     predictor = inference.load_champion()

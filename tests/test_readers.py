@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from repair_center.ingestion import readers
+from repair_center.ingestion import csv_records, readers
+from repair_center.ingestion.mapping import parse_mapping
 
 
 def _rows(path):
@@ -128,14 +129,14 @@ def test_it_rejects_csv_records_with_bad_bytes_extra_values_or_long_lines(tmp_pa
 
 
 def test_it_parses_the_mapping_and_refuses_unknown_fields():
-    assert readers.parse_mapping(["title=Summary", " site = Site Code "], ("title", "site")) == {
+    assert parse_mapping(["title=Summary", " site = Site Code "], ("title", "site")) == {
         "title": "Summary",
         "site": "Site Code",
     }
     with pytest.raises(ValueError, match="unknown field"):
-        readers.parse_mapping(["titel=Summary"], ("title",))
+        parse_mapping(["titel=Summary"], ("title",))
     with pytest.raises(ValueError, match="FIELD=COLUMN"):
-        readers.parse_mapping(["title"], ("title",))
+        parse_mapping(["title"], ("title",))
 
 
 @pytest.mark.parametrize(
@@ -163,7 +164,7 @@ def test_the_separator_is_the_one_the_header_uses_most_outside_quotes(tmp_path, 
         ("title\nStörung\n".encode("cp1252"), "cp1252"),
         ("title\nStörung\n".encode() + "Störung\n".encode("cp1252"), "utf-8"),  # UTF-8, one bad row
         (b"title\nplain ascii\n", "utf-8"),
-        (b"title\n" + b"x" * (readers.SNIFF_BYTES - 7) + "é\n".encode(), "utf-8"),  # é cut in two
+        (b"title\n" + b"x" * (csv_records.SNIFF_BYTES - 7) + "é\n".encode(), "utf-8"),  # é cut in two
     ],
 )
 def test_the_encoding_is_utf8_unless_the_start_holds_no_utf8_character_and_is_not_utf8(

@@ -10,7 +10,9 @@ separator, ``\\r`` and ``\\n`` matter, and they are ASCII, the same in the raw f
 UTF-8 or Windows-1252, so the scan runs on bytes and jumps between them.
 """
 
+import codecs
 import re
+from dataclasses import dataclass
 from typing import IO
 
 START = 0  # at the start of a field (and of a record)
@@ -25,6 +27,12 @@ SEPARATORS = (",", ";", "\t", "|")
 _UNQUOTED_STOPS = {
     sep.encode(): re.compile(rb"\r\n|[" + re.escape(sep.encode()) + rb"\r\n]") for sep in SEPARATORS
 }
+# How much of a CSV file's start says how it is written (separator, encoding).
+SNIFF_BYTES = 64 * 1024
+ENCODING_NAMES = {"utf-8": "UTF-8", "cp1252": "Windows-1252"}
+SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+# A character UTF-8 encodes in two to four bytes: a file holding one is UTF-8, whatever else it has.
+_UTF8_CHARACTER = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 _LONE_CR = re.compile(rb"(?<=\r)(?!\n)")
 _CHUNK_BYTES = 64 * 1024
 # Quotes that never close make the rest of the file one record; after that many, it stays one.
@@ -156,3 +164,47 @@ class CsvSource:
         self.handle.seek(self.resume_at)
         self.offset, self.pending = self.resume_at, []
         return True
+
+
+@dataclass(frozen=True, slots=True)
+class CsvDialect:
+    """How a CSV export is written: its field separator and its text encoding."""
+
+    separator: str = ","
+    encoding: str = "utf-8"
+
+    def describe(self) -> str:
+        """How the file was read where that is not the default (comma, UTF-8), else ''."""
+        parts = [f"{SEPARATOR_NAMES[self.separator]}-separated"] if self.separator != "," else []
+        if self.encoding != "utf-8":
+            parts.append(f"{ENCODING_NAMES[self.encoding]}, not UTF-8")
+        return ", ".join(parts)
+
+
+def sniff(handle: IO[bytes]) -> CsvDialect:
+    """How the CSV export at ``handle``'s position is written, from its start; the handle stays put.
+
+    The separator is the one of ``SEPARATORS`` the header line uses most outside quotes
+    (the comma on a tie or when there is none): a spreadsheet whose decimal mark is the comma (German,
+    French, Spanish, ...) writes ``;``. The encoding is UTF-8 unless the start is not UTF-8 and holds
+    no character UTF-8 encodes either: then it is Windows-1252, what such programs write as "CSV".
+    A UTF-8 file with a few bad bytes stays UTF-8, and the rows holding them are rejected.
+    A UTF-16 file is a ValueError."""
+    start = handle.tell()
+    sample = handle.read(SNIFF_BYTES)
+    handle.seek(start)
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ValueError('the CSV file is UTF-16 (a spreadsheet\'s "Unicode text"): save it as CSV UTF-8')
+    header = sample.split(b"\n", 1)[0].split(b'"')[::2]  # the parts outside quotes
+    counts = {sep: sum(part.count(sep.encode()) for part in header) for sep in SEPARATORS}
+    return CsvDialect(max(SEPARATORS, key=counts.__getitem__), _encoding_of(sample))
+
+
+def _encoding_of(sample: bytes) -> str:
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as e:
+        cut = e.reason == "unexpected end of data"  # the sample ends inside a character
+        if not cut and not _UTF8_CHARACTER.search(sample):
+            return "cp1252"
+    return "utf-8"

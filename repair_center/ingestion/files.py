@@ -16,6 +16,7 @@ from django.db import DataError, transaction
 
 from repair_center import documents, selectors
 from repair_center.ingestion import readers, ticket_rows
+from repair_center.ingestion.mapping import check_mapping, pick_fields
 from repair_center.models import Ticket
 from repair_center.services import repairs
 from repair_center.services.tickets import ItemResult, tickets_upsert
@@ -204,16 +205,20 @@ def _write_batch(batch, write: Writer, key: str, report: ImportReport, rejects: 
             setattr(report, result.status, getattr(report, result.status) + 1)
 
 
-def check_mapped_columns(path, mapping: dict[str, str], is_csv: bool) -> None:
+def check_mapped_columns(path, mapping: dict[str, str], tabular: bool) -> None:
     """A CSV header is known up front: a mapped column that is not there is a mistake, not a blank."""
-    if is_csv and mapping:
-        header = readers.csv_columns(path)
+    if tabular and mapping:
+        header = readers.columns(path)
         missing = sorted(column for column in mapping.values() if column and column not in header)
         if missing:
-            read_as = readers.csv_dialect_of(path).describe() or "comma-separated"
+            if readers.file_format(path) == "csv":
+                where = "CSV header"
+                read_as = f"read as {readers.csv_dialect_of(path).describe() or 'comma-separated'}, "
+            else:
+                where, read_as = "first sheet's header", ""
             raise readers.FileUnreadable(
-                f"mapped column(s) not in the CSV header: {', '.join(missing)} "
-                f"(read as {read_as}, its columns are: {', '.join(header[:20])}"
+                f"mapped column(s) not in the {where}: {', '.join(missing)} "
+                f"({read_as}its columns are: {', '.join(header[:20])}"
                 + (", ...)" if len(header) > 20 else ")")
             )
 
@@ -257,11 +262,11 @@ def import_tickets_file(
     """
     mapping = mapping or {}
     columns = ticket_rows.split_mapping(mapping)
-    is_csv = readers.file_format(path) == "csv"
-    check_mapped_columns(path, mapping, is_csv)
+    tabular = readers.file_format(path) in readers.TABULAR  # text cells under a header
+    check_mapped_columns(path, mapping, tabular)
     report = ImportReport()
     note_ignored = _ignored_noter(report, columns, documents.FIELDS)
-    to_document = _ticket_converter(path, columns, is_csv=is_csv, date_format=date_format, missing=missing)
+    to_document = _ticket_converter(path, columns, tabular=tabular, date_format=date_format, missing=missing)
 
     def convert(row: readers.Row) -> tuple[dict, dict]:
         note_ignored(row.data)
@@ -297,9 +302,9 @@ def read_ticket_rows(
     wrong mapping."""
     mapping = mapping or {}
     columns = ticket_rows.split_mapping(mapping)
-    is_csv = readers.file_format(path) == "csv"
-    check_mapped_columns(path, mapping, is_csv)
-    convert = _ticket_converter(path, columns, is_csv=is_csv, date_format=date_format, missing=missing)
+    tabular = readers.file_format(path) in readers.TABULAR  # text cells under a header
+    check_mapped_columns(path, mapping, tabular)
+    convert = _ticket_converter(path, columns, tabular=tabular, date_format=date_format, missing=missing)
     folder = ticket_rows.EventLogFolder() if columns.is_event_log else None
     rows = readers.read_rows(path)
     try:
@@ -312,7 +317,7 @@ def _ticket_converter(
     path: str | Path,
     columns: ticket_rows.TicketMapping,
     *,
-    is_csv: bool,
+    tabular: bool,
     date_format: str,
     missing: Sequence[str],
 ):
@@ -321,18 +326,18 @@ def _ticket_converter(
     decimal mark), dates read; a row of a plain file without an external id is keyed
     ``<file name>:<row>``."""
     name = Path(path).name
-    decimal_comma = is_csv and readers.csv_dialect_of(path).separator == ";"
+    decimal_comma = readers.file_format(path) == "csv" and readers.csv_dialect_of(path).separator == ";"
     nulls = {value.strip() for value in missing}
 
     def convert(row: readers.Row) -> tuple[dict, dict]:
         data = row.data
         if nulls:  # a marked cell or key is absent, as a blank CSV cell is
             data = {k: v for k, v in data.items() if not (isinstance(v, str) and v.strip() in nulls)}
-        doc = ticket_rows.row_document(data, columns, text=is_csv, decimal_comma=decimal_comma)
-        errors = _csv_ticket_fields(doc) if is_csv and not columns.is_event_log else {}
+        doc = ticket_rows.row_document(data, columns, text=tabular, decimal_comma=decimal_comma)
+        errors = _csv_ticket_fields(doc) if tabular and not columns.is_event_log else {}
         if date_format:
             errors.update(ticket_rows.apply_date_format(doc, date_format))
-        elif is_csv:  # JSON carries ISO dates; a CSV's own format is worth naming
+        elif tabular:  # JSON carries ISO dates; a CSV's own format is worth naming
             errors.update(ticket_rows.date_format_hints(doc))
         external_id = doc.get("external_id")
         if columns.is_event_log:
@@ -370,15 +375,15 @@ def import_repairs_file(
 ) -> ImportReport:
     """Import a CSV, JSON or JSONL file of repair records through repairs_upsert (keyed on rma_id)."""
     mapping = mapping or {}
-    readers.check_mapping(mapping, repairs.FIELDS)
-    is_csv = readers.file_format(path) == "csv"
-    check_mapped_columns(path, mapping, is_csv)
+    check_mapping(mapping, repairs.FIELDS)
+    tabular = readers.file_format(path) in readers.TABULAR  # text cells under a header
+    check_mapped_columns(path, mapping, tabular)
     report = ImportReport()
     note_ignored = _ignored_noter(report, mapping, repairs.FIELDS)
 
     def convert(row: readers.Row) -> tuple[dict, dict]:
         note_ignored(row.data)
-        return readers.pick_fields(row.data, mapping, repairs.FIELDS, text=is_csv), {}
+        return pick_fields(row.data, mapping, repairs.FIELDS, text=tabular), {}
 
     return _import(
         path,

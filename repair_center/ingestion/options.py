@@ -4,7 +4,7 @@
 from django.core.management.base import CommandError
 
 from repair_center.documents import FIELDS
-from repair_center.ingestion import readers
+from repair_center.ingestion.mapping import parse_mapping
 from repair_center.ingestion.ticket_rows import MAPPING_PREFIXES, split_mapping
 
 
@@ -37,7 +37,7 @@ def add_reading_arguments(parser) -> None:
 def reading_mapping(options: dict) -> dict[str, str]:
     """The --map entries as {field: column}, checked (CommandError naming a wrong one)."""
     try:
-        mapping = readers.parse_mapping(options["map"], FIELDS, prefixes=MAPPING_PREFIXES)
+        mapping = parse_mapping(options["map"], FIELDS, prefixes=MAPPING_PREFIXES)
         split_mapping(mapping)
     except ValueError as e:
         raise CommandError(str(e)) from e

@@ -18,23 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from repair_center.ingestion import csv_records
+from repair_center.ingestion import csv_records, workbooks
 from ticketai.storable import unique_keys
 
 MAX_LINE_BYTES = 1024 * 1024
 CHUNK_CHARS = 64 * 1024
 # Python's decoder recurses per level and gives up near 1,000; say so instead of crashing.
 TOO_DEEP = "invalid JSON: nested too deep"
-FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+# Formats of header and cells, all text: blank cells are absent, plain numbers are numbers.
+TABULAR = ("csv", "xlsx")
 
 # Bytes that were not UTF-8 survive decoding as lone surrogates (errors="surrogateescape").
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
-# How much of a CSV file's start says how it is written (separator, encoding).
-SNIFF_BYTES = 64 * 1024
-ENCODING_NAMES = {"utf-8": "UTF-8", "cp1252": "Windows-1252"}
-SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
-# A character UTF-8 encodes in two to four bytes: a file holding one is UTF-8, whatever else it has.
-_UTF8_CHARACTER = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 # Escapes that may decode to what PostgreSQL cannot store (NUL, lone surrogates); rare, so the
 # exact check (_unstorable) runs only when the raw text contains one.
 _SUSPECT_ESCAPE = re.compile(r"\\u(0000|d[89a-f])", re.IGNORECASE)
@@ -56,25 +52,12 @@ class Row:
     raw: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class CsvDialect:
-    """How a CSV export is written: its field separator and its text encoding."""
-
-    separator: str = ","
-    encoding: str = "utf-8"
-
-    def describe(self) -> str:
-        """How the file was read where that is not the default (comma, UTF-8), else ''."""
-        parts = [f"{SEPARATOR_NAMES[self.separator]}-separated"] if self.separator != "," else []
-        if self.encoding != "utf-8":
-            parts.append(f"{ENCODING_NAMES[self.encoding]}, not UTF-8")
-        return ", ".join(parts)
-
-
 def file_format(path: str | Path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
-        raise FileUnreadable(f"{Path(path).name}: unknown format {suffix!r}; use .csv, .json or .jsonl")
+        raise FileUnreadable(
+            f"{Path(path).name}: unknown format {suffix!r}; use .csv, .xlsx, .json or .jsonl"
+        )
     return FORMATS[suffix]
 
 
@@ -84,6 +67,8 @@ def read_rows(path: str | Path) -> Iterator[Row]:
     Opening and the first check happen now, so FileUnreadable is raised here and not mid-import.
     """
     fmt = file_format(path)
+    if fmt == "xlsx":
+        return _sheet_rows(path)
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed by the generator that owns it
     except OSError as e:
@@ -100,9 +85,12 @@ def read_rows(path: str | Path) -> Iterator[Row]:
         raise
 
 
-def _owning(handle: IO, rows: Iterator[Row]) -> Iterator[Row]:
-    with handle:
+def _owning(handle: Any, rows: Iterator[Row]) -> Iterator[Row]:
+    """``rows``, then ``handle`` closed (a file, or a workbook), however the reading ends."""
+    try:
         yield from rows
+    finally:
+        handle.close()
 
 
 def _truncate(text: str, limit: int = 2000) -> str:
@@ -129,7 +117,7 @@ def _lines(handle: IO[bytes], overlong: set[int]) -> Iterator[bytes]:
 
 def _bad_text_reason(text: str, encoding: str = "utf-8") -> str:
     if _UNDECODABLE.search(text):
-        return f"not valid {ENCODING_NAMES[encoding]}"
+        return f"not valid {csv_records.ENCODING_NAMES[encoding]}"
     if "\x00" in text:
         return "contains a NUL character"
     return ""
@@ -206,36 +194,11 @@ def _jsonl_rows(handle: IO[bytes]) -> Iterator[Row]:
 # --- CSV ---------------------------------------------------------------------------------------
 
 
-def csv_dialect(handle: IO[bytes]) -> CsvDialect:
-    """How the CSV export at ``handle``'s position is written, from its start; the handle stays put.
-
-    The separator is the one of ``csv_records.SEPARATORS`` the header line uses most outside quotes
-    (the comma on a tie or when there is none): a spreadsheet whose decimal mark is the comma (German,
-    French, Spanish, ...) writes ``;``. The encoding is UTF-8 unless the start is not UTF-8 and holds
-    no character UTF-8 encodes either: then it is Windows-1252, what such programs write as "CSV".
-    A UTF-8 file with a few bad bytes stays UTF-8, and the rows holding them are rejected."""
-    start = handle.tell()
-    sample = handle.read(SNIFF_BYTES)
-    handle.seek(start)
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise FileUnreadable('the CSV file is UTF-16 (a spreadsheet\'s "Unicode text"): save it as CSV UTF-8')
-    header = sample.split(b"\n", 1)[0].split(b'"')[::2]  # the parts outside quotes
-    counts = {sep: sum(part.count(sep.encode()) for part in header) for sep in csv_records.SEPARATORS}
-    return CsvDialect(max(csv_records.SEPARATORS, key=counts.__getitem__), _encoding_of(sample))
-
-
-def _encoding_of(sample: bytes) -> str:
+def _csv_header(handle: IO[bytes]) -> tuple[csv_records.CsvSource, Any, list[str], csv_records.CsvDialect]:
     try:
-        sample.decode("utf-8")
-    except UnicodeDecodeError as e:
-        cut = e.reason == "unexpected end of data"  # the sample ends inside a character
-        if not cut and not _UTF8_CHARACTER.search(sample):
-            return "cp1252"
-    return "utf-8"
-
-
-def _csv_header(handle: IO[bytes]) -> tuple[csv_records.CsvSource, Any, list[str], CsvDialect]:
-    dialect = csv_dialect(handle)
+        dialect = csv_records.sniff(handle)
+    except ValueError as e:
+        raise FileUnreadable(str(e)) from None
     source = csv_records.CsvSource(
         handle,
         max_line=MAX_LINE_BYTES,
@@ -252,21 +215,28 @@ def _csv_header(handle: IO[bytes]) -> tuple[csv_records.CsvSource, Any, list[str
         raise FileUnreadable(f"the CSV header row cannot be read: {e}") from None
     if source.problem:
         raise FileUnreadable(f"the CSV header row cannot be read: {source.problem}")
-    header = [name.strip() for name in header]
     if header:
         header[0] = header[0].removeprefix("\ufeff")
     if _UNDECODABLE.search("".join(header)):
-        raise FileUnreadable(f"the CSV header row is not valid {ENCODING_NAMES[dialect.encoding]}")
+        raise FileUnreadable(
+            f"the CSV header row is not valid {csv_records.ENCODING_NAMES[dialect.encoding]}"
+        )
+    return source, reader, _checked_header(header, "CSV file"), dialect
+
+
+def _checked_header(header: list[str], what: str) -> list[str]:
+    """The column names, stripped; FileUnreadable for a header with none, or with one twice."""
+    header = [name.strip() for name in header]
     if not any(header):
-        raise FileUnreadable("the CSV file has an empty header row")
+        raise FileUnreadable(f"the {what} has an empty header row")
     duplicates = sorted({name for name in header if name and header.count(name) > 1})
     if duplicates:
-        raise FileUnreadable(f"the CSV header repeats columns: {', '.join(duplicates)}")
-    return source, reader, header, dialect
+        raise FileUnreadable(f"the {what}'s header repeats columns: {', '.join(duplicates)}")
+    return header
 
 
 def _csv_rows(
-    handle: IO[bytes], opened: tuple[csv_records.CsvSource, Any, list[str], CsvDialect]
+    handle: IO[bytes], opened: tuple[csv_records.CsvSource, Any, list[str], csv_records.CsvDialect]
 ) -> Iterator[Row]:
     source, reader, header, dialect = opened
     number = 1
@@ -300,6 +270,49 @@ def _csv_rows(
         yield Row(number, {name: value for name, value in zip(header, values, strict=False) if name})
 
 
+# --- Spreadsheets (.xlsx) -----------------------------------------------------------------------
+
+
+def _open_sheet(path: str | Path):
+    if not Path(path).is_file():
+        raise FileUnreadable(f"{path}: No such file or directory")
+    try:
+        header, rows, workbook = workbooks.open_sheet(path)
+    except workbooks.WorkbookUnreadable as e:
+        raise FileUnreadable(str(e)) from None
+    try:
+        return _checked_header(header, "sheet"), rows, workbook
+    except BaseException:
+        workbook.close()
+        raise
+
+
+def _sheet_rows(path: str | Path) -> Iterator[Row]:
+    header, rows, workbook = _open_sheet(path)
+    return _owning(workbook, _records(rows, header))
+
+
+def _records(rows: Iterator[tuple[int, list[str]]], header: list[str]) -> Iterator[Row]:
+    for number, cells in rows:
+        joined = "\t".join(cells)
+        reason = _bad_text_reason(joined)
+        if not reason and len(cells) > len(header):
+            reason = f"{len(cells)} values for {len(header)} columns"
+        if reason:
+            yield Row(number, None, reason, raw=_truncate(joined))
+            continue
+        yield Row(number, {name: cell for name, cell in zip(header, cells, strict=False) if name})
+
+
+def columns(path: str | Path) -> list[str]:
+    """The header of a CSV file or a workbook's first sheet (raises FileUnreadable like read_rows)."""
+    if file_format(path) != "xlsx":
+        return csv_columns(path)
+    header, _, workbook = _open_sheet(path)
+    workbook.close()
+    return header
+
+
 def csv_columns(path: str | Path) -> list[str]:
     """The header of a CSV file (raises FileUnreadable like read_rows)."""
     try:
@@ -309,13 +322,15 @@ def csv_columns(path: str | Path) -> list[str]:
         raise FileUnreadable(f"{path}: {e.strerror or e}") from e
 
 
-def csv_dialect_of(path: str | Path) -> CsvDialect:
+def csv_dialect_of(path: str | Path) -> csv_records.CsvDialect:
     """How the CSV file at ``path`` is written (raises FileUnreadable like read_rows)."""
     try:
         with open(path, "rb") as handle:
-            return csv_dialect(handle)
+            return csv_records.sniff(handle)
     except OSError as e:
         raise FileUnreadable(f"{path}: {e.strerror or e}") from e
+    except ValueError as e:
+        raise FileUnreadable(str(e)) from None
 
 
 # --- JSON array --------------------------------------------------------------------------------
@@ -458,54 +473,3 @@ class _ArrayScanner:
                 self.pos += 1
             if not self._fill():
                 return
-
-
-# --- Column mapping ----------------------------------------------------------------------------
-
-
-def parse_mapping(
-    items: list[str] | None, fields: tuple[str, ...], *, prefixes: tuple[str, ...] = ()
-) -> dict[str, str]:
-    """``["title=Summary", ...]`` from the command line as {canonical field: file column}."""
-    mapping: dict[str, str] = {}
-    for item in items or []:
-        name, sep, column = item.partition("=")
-        name, column = name.strip(), column.strip()
-        # FIELD= (no column) reads the field from nowhere: a column that happens to carry a field's
-        # name (opened_at in a file whose dates are unusable) is then left alone.
-        if not sep or not name:
-            raise ValueError(f"--map {item!r}: give FIELD=COLUMN (or FIELD= to read it from no column)")
-        mapping[name] = column
-    check_mapping(mapping, fields, prefixes=prefixes)
-    return mapping
-
-
-def check_mapping(
-    mapping: dict[str, str], fields: tuple[str, ...], *, prefixes: tuple[str, ...] = ()
-) -> None:
-    """Every mapped name is a field, or a prefix (``attributes.``) followed by a name."""
-    unknown = sorted(
-        name
-        for name in mapping
-        if name not in fields and not any(name.startswith(p) and len(name) > len(p) for p in prefixes)
-    )
-    if unknown:
-        known = ", ".join([*fields, *(f"{p}NAME" for p in prefixes)])
-        raise ValueError(f"unknown field(s) in the mapping: {', '.join(unknown)}; known: {known}")
-
-
-def pick_fields(data: dict, mapping: dict[str, str], fields: tuple[str, ...], *, text: bool) -> dict:
-    """A record as {field: value}, each field from its mapped column or key (default: its own name).
-
-    Other columns and keys are left out (the importer reports their names). With ``text`` (CSV),
-    blank cells count as absent.
-    """
-    picked = {}
-    for name in fields:
-        column = mapping.get(name, name)
-        if column in data:
-            value = data[column]
-            if text and (value is None or value.strip() == ""):
-                continue
-            picked[name] = value
-    return picked

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from repair_center import documents
-from repair_center.ingestion import readers
+from repair_center.ingestion.mapping import check_mapping, pick_fields
 
 MAPPING_PREFIXES = ("attributes.", "event.")
 EVENT_PARTS = ("at", "kind", "code")
@@ -45,7 +45,7 @@ class TicketMapping:
 
 def split_mapping(mapping: dict[str, str]) -> TicketMapping:
     """Sort ``--map`` entries by what they fill; raises ValueError naming a wrong one."""
-    readers.check_mapping(mapping, documents.FIELDS, prefixes=MAPPING_PREFIXES)
+    check_mapping(mapping, documents.FIELDS, prefixes=MAPPING_PREFIXES)
     plain, attributes, event, event_attrs = {}, {}, {}, {}
     for name, column in mapping.items():
         if name.startswith("attributes."):
@@ -96,7 +96,7 @@ def _cell(data: dict, column: str, *, text: bool, decimal_comma: bool = False):
 def row_document(data: dict, mapping: TicketMapping, *, text: bool, decimal_comma: bool = False) -> dict:
     """One row as a (partial) ticket document; in an event log, with the row's one event. Numbers
     in attributes are read with a decimal comma when ``decimal_comma``."""
-    doc = readers.pick_fields(data, mapping.fields, documents.FIELDS, text=text)
+    doc = pick_fields(data, mapping.fields, documents.FIELDS, text=text)
     if mapping.attributes:
         attributes = dict(doc.get("attributes") or {}) if isinstance(doc.get("attributes"), dict) else {}
         for name, column in mapping.attributes.items():

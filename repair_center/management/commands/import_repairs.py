@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from repair_center.ingestion import readers
 from repair_center.ingestion.files import ImportReport, import_repairs_file
+from repair_center.ingestion.mapping import parse_mapping
 from repair_center.services.repairs import FIELDS
 
 
@@ -24,7 +25,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            mapping = readers.parse_mapping(options["map"], FIELDS)
+            mapping = parse_mapping(options["map"], FIELDS)
         except ValueError as e:
             raise CommandError(str(e)) from e
         try:

@@ -1,0 +1,50 @@
+"""Which file column or key each field is read from: ``--map FIELD=COLUMN`` on the command line,
+checked against the fields a record has, and applied to one record."""
+
+
+def parse_mapping(
+    items: list[str] | None, fields: tuple[str, ...], *, prefixes: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """``["title=Summary", ...]`` from the command line as {canonical field: file column}."""
+    mapping: dict[str, str] = {}
+    for item in items or []:
+        name, sep, column = item.partition("=")
+        name, column = name.strip(), column.strip()
+        # FIELD= (no column) reads the field from nowhere: a column that happens to carry a field's
+        # name (opened_at in a file whose dates are unusable) is then left alone.
+        if not sep or not name:
+            raise ValueError(f"--map {item!r}: give FIELD=COLUMN (or FIELD= to read it from no column)")
+        mapping[name] = column
+    check_mapping(mapping, fields, prefixes=prefixes)
+    return mapping
+
+
+def check_mapping(
+    mapping: dict[str, str], fields: tuple[str, ...], *, prefixes: tuple[str, ...] = ()
+) -> None:
+    """Every mapped name is a field, or a prefix (``attributes.``) followed by a name."""
+    unknown = sorted(
+        name
+        for name in mapping
+        if name not in fields and not any(name.startswith(p) and len(name) > len(p) for p in prefixes)
+    )
+    if unknown:
+        known = ", ".join([*fields, *(f"{p}NAME" for p in prefixes)])
+        raise ValueError(f"unknown field(s) in the mapping: {', '.join(unknown)}; known: {known}")
+
+
+def pick_fields(data: dict, mapping: dict[str, str], fields: tuple[str, ...], *, text: bool) -> dict:
+    """A record as {field: value}, each field from its mapped column or key (default: its own name).
+
+    Other columns and keys are left out (the importer reports their names). With ``text`` (CSV),
+    blank cells count as absent.
+    """
+    picked = {}
+    for name in fields:
+        column = mapping.get(name, name)
+        if column in data:
+            value = data[column]
+            if text and (value is None or value.strip() == ""):
+                continue
+            picked[name] = value
+    return picked

@@ -1,0 +1,81 @@
+"""Spreadsheet exports (.xlsx): the first sheet, its first row the header and each later row a
+record, streamed in constant memory (openpyxl's read-only mode; defusedxml, installed beside it,
+guards its XML parsing against entity expansion).
+
+Cells become the text a CSV export of the same sheet would hold, so the importer reads both alike:
+a number as its digits (``12``, ``-19.5``), a date-time as ISO 8601 (so dates need no
+``--date-format``), a boolean as ``true``/``false``, an empty cell as blank. Nothing here knows
+about rows being accepted or rejected (readers.py decides).
+"""
+
+import zipfile
+from collections.abc import Iterator
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+# openpyxl holds a workbook's shared strings (the text of its cells) in memory while the sheet
+# streams: a small file that unpacks to more than this is refused rather than read.
+MAX_SHARED_STRINGS_BYTES = 256 * 1024 * 1024
+
+
+class WorkbookUnreadable(ValueError):
+    """The file is not an .xlsx workbook openpyxl can read, or its first sheet is empty."""
+
+
+def open_sheet(path: str | Path) -> tuple[list[str], Iterator[tuple[int, list[str]]], Any]:
+    """(the header's cells, an iterator of (row number, cells) after it, the workbook to close).
+
+    Row numbers are the sheet's, as a spreadsheet shows them; empty rows are skipped."""
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    _check_unpacked_size(path)
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, TypeError) as e:
+        raise WorkbookUnreadable(f"{Path(path).name} is not a readable .xlsx workbook ({e})") from None
+    try:
+        rows = _rows(workbook.worksheets[0].iter_rows(values_only=True)) if workbook.worksheets else iter(())
+        first = next(rows, None)
+        if first is None:
+            raise WorkbookUnreadable("the workbook's first sheet is empty (no header row)")
+    except BaseException:
+        workbook.close()
+        raise
+    return first[1], rows, workbook
+
+
+def _check_unpacked_size(path: str | Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            strings = sum(i.file_size for i in archive.infolist() if i.filename.endswith("sharedStrings.xml"))
+    except zipfile.BadZipFile as e:
+        raise WorkbookUnreadable(f"{Path(path).name} is not a readable .xlsx workbook ({e})") from None
+    if strings > MAX_SHARED_STRINGS_BYTES:
+        raise WorkbookUnreadable(
+            f"{Path(path).name}: its text unpacks to {strings // 2**20} MiB, over the "
+            f"{MAX_SHARED_STRINGS_BYTES // 2**20} MiB read in memory; export it as CSV"
+        )
+
+
+def _rows(values: Iterator[tuple]) -> Iterator[tuple[int, list[str]]]:
+    for number, row in enumerate(values, start=1):
+        cells = [cell_text(value) for value in row or ()]
+        while cells and not cells[-1].strip():
+            cells.pop()  # formatted but empty cells at the end of a row
+        if cells:
+            yield number, cells
+
+
+def cell_text(value: Any) -> str:
+    """A cell's value as the text a CSV export would hold."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,133 @@
+"""Spreadsheet exports (.xlsx) import as CSV exports do: the first sheet, its header row, text cells;
+dates as date-times need no --date-format; a row that cannot be read costs only itself."""
+
+import json
+import zipfile
+from datetime import datetime
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from openpyxl import Workbook
+
+from repair_center.ingestion import files, readers, workbooks
+from repair_center.models import Ticket
+
+HEADER = ["Number", "Short description", "Opened", "Reading", "Reopened", "Category", None]
+
+
+def _workbook(path, rows, *, more_sheets=()):
+    book = Workbook()
+    sheet = book.active
+    for row in rows:
+        sheet.append(row)
+    for title in more_sheets:
+        book.create_sheet(title).append(["other", "sheet"])
+    book.save(path)
+    return path
+
+
+MAP = [
+    "--map=external_id=Number",
+    "--map=title=Short description",
+    "--map=opened_at=Opened",
+    "--map=attributes.reading=Reading",
+    "--map=attributes.reopened=Reopened",
+    "--map=resolution=Category",
+]
+
+
+def _import(path, *args):
+    out, err = StringIO(), StringIO()
+    call_command("import_tickets", str(path), "--source", "xl", *args, stdout=out, stderr=err)
+    return out.getvalue().strip(), err.getvalue()
+
+
+def test_an_xlsx_export_imports_its_first_sheet_with_typed_cells_as_text(db, tmp_path):
+    path = _workbook(
+        tmp_path / "export.xlsx",
+        [
+            HEADER,
+            ["INC1", "Störung Lüfter", datetime(2016, 2, 29, 1, 16), -19.5, False, "Hardware"],
+            [],  # an empty row is no record
+            ["INC2", "password reset", datetime(2016, 3, 1, 10, 0), 12.0, True, "Access", None],
+            ["INC3", "one value too many", None, None, None, "Access", None, "extra"],
+        ],
+        more_sheets=["Notes"],
+    )
+    rejects = tmp_path / "rejects.jsonl"
+    out, _ = _import(path, *MAP, "--create-missing", "--rejects", rejects)
+    assert out == "created 2, updated 0, unchanged 0, rejected 1"
+    tickets = {t.external_id: t for t in Ticket.objects.all()}
+    assert tickets["INC1"].title == "Störung Lüfter"
+    assert tickets["INC1"].opened_at.isoformat() == "2016-02-29T01:16:00+00:00"
+    assert tickets["INC1"].attributes == {"reading": -19.5, "reopened": "false"}
+    assert tickets["INC2"].attributes == {"reading": 12, "reopened": "true"}
+    assert tickets["INC2"].resolution.code == "Access"
+    [reject] = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert reject["row"] == 5 and reject["reason"] == "8 values for 6 columns"  # the sheet's row number
+    # Importing it again changes nothing, as with any other format.
+    assert _import(path, *MAP, "--create-missing")[0] == "created 0, updated 0, unchanged 2, rejected 1"
+
+
+def test_predict_reads_a_workbook_exactly_as_import_does(tmp_path):
+    path = _workbook(tmp_path / "e.xlsx", [HEADER, ["INC9", "fan noise", datetime(2026, 1, 2, 3, 4), 47.5]])
+    mapping = {"external_id": "Number", "title": "Short description", "opened_at": "Opened"}
+    [entry] = list(files.read_ticket_rows(path, mapping={**mapping, "attributes.reading": "Reading"}))
+    assert entry.document == {
+        "external_id": "INC9",
+        "title": "fan noise",
+        "opened_at": "2026-01-02T03:04:00",
+        "attributes": {"reading": 47.5},
+    }
+    assert readers.columns(path) == [
+        "Number",
+        "Short description",
+        "Opened",
+        "Reading",
+        "Reopened",
+        "Category",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.write_bytes(b"PK\x03\x04 not a workbook"), "is not a readable .xlsx workbook"),
+        (lambda p: p.write_text("Number,Title\n1,x\n"), "is not a readable .xlsx workbook"),
+        (lambda p: _workbook(p, []), "first sheet is empty"),
+        (lambda p: _workbook(p, [["a", "b", "a"], [1, 2, 3]]), "header repeats columns: a"),
+    ],
+)
+def test_a_workbook_that_cannot_be_read_stops_before_anything_is_written(db, tmp_path, make, message):
+    path = tmp_path / "bad.xlsx"
+    make(path)
+    with pytest.raises(CommandError, match=message):
+        _import(path)
+    assert Ticket.objects.count() == 0
+
+
+def test_a_workbook_whose_text_unpacks_past_the_limit_is_refused(db, tmp_path, monkeypatch):
+    path = _workbook(tmp_path / "big.xlsx", [["Number", "Title"], *[[n, f"text {n}"] for n in range(50)]])
+    assert _import(path, "--map=external_id=Number", "--map=title=Title")[0].startswith("created 50")
+    with zipfile.ZipFile(path, "a") as archive:  # the shared strings a spreadsheet program writes
+        archive.writestr("xl/sharedStrings.xml", "x" * 5000)
+    monkeypatch.setattr(workbooks, "MAX_SHARED_STRINGS_BYTES", 4096)
+    with pytest.raises(CommandError, match="its text unpacks to 0 MiB, over the 0 MiB read in memory"):
+        _import(path)
+
+
+def test_a_mapped_column_missing_from_the_sheet_names_the_columns_it_has(db, tmp_path):
+    path = _workbook(tmp_path / "e.xlsx", [["Number", "Title"], ["1", "x"]])
+    with pytest.raises(
+        CommandError, match=r"not in the first sheet's header: Nr \(its columns are: Number, Title\)"
+    ):
+        _import(path, "--map=external_id=Nr")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(None, ""), (True, "true"), (3, "3"), (3.0, "3"), (-19.5, "-19.5"), (1e20, "1e+20"), ("x", "x")],
+)
+def test_a_cell_reads_as_a_csv_export_would_write_it(value, text):
+    assert workbooks.cell_text(value) == text
