@@ -131,3 +131,10 @@ def test_a_mapped_column_missing_from_the_sheet_names_the_columns_it_has(db, tmp
 )
 def test_a_cell_reads_as_a_csv_export_would_write_it(value, text):
     assert workbooks.cell_text(value) == text
+
+
+def test_workbook_xml_is_parsed_through_defusedxml():
+    # openpyxl guards its XML parsing against entity expansion only when defusedxml is installed.
+    import openpyxl
+
+    assert openpyxl.DEFUSEDXML is True
