@@ -65,12 +65,14 @@ def test_the_shipped_specs_name_their_files_and_labels():
 
 @pytest.mark.slow
 def test_a_small_run_on_both_exports_writes_every_row(tmp_path):
-    # An operator's folder of specs: a slice of the IT export by absolute path, and the event log.
+    # An operator's folder of specs: a slice of the IT export by absolute path, saved as a German
+    # spreadsheet saves "CSV" (semicolons, Windows-1252), and the event log.
     slice_path = tmp_path / "tickets.csv"
     with open(REAL / "it_tickets.csv", newline="") as f:
         rows = list(csv.DictReader(f))[:400]
-    with open(slice_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+    rows[0]["Document"] += " störung"  # a letter Windows-1252 writes in one byte
+    with open(slice_path, "w", newline="", encoding="cp1252", errors="replace") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter=";")
         writer.writeheader()
         writer.writerows(rows)
     specs = tmp_path / "specs"
