@@ -301,6 +301,20 @@ def test_the_clear_of_an_attached_alarm_is_added(site):
     ]
 
 
+def test_a_clear_at_or_after_the_resolution_is_not_the_tickets(site):
+    # The element clears the alarm once the fault is fixed: after the ticket's story, and nothing an
+    # open ticket could show a model. The raise stays; a clear before the resolution is kept.
+    ticket = open_ticket(status="resolved", resolved_at=_iso(OPENED + timedelta(hours=1)))
+    fixed = raise_alarm("fixed", "RU-1", 5, cleared=60, code="FIXED")
+    flapped = raise_alarm("flapped", "RU-1", 10, cleared=20, code="FLAPPED")
+    tasks.correlate_alarms([fixed, flapped])
+    assert [(row[0], row[1], row[2]) for row in sequence(ticket)] == [
+        (timedelta(minutes=5), "alarm_raised", "FIXED"),
+        (timedelta(minutes=10), "alarm_raised", "FLAPPED"),
+        (timedelta(minutes=20), "alarm_cleared", "FLAPPED"),
+    ]
+
+
 def test_events_of_alarms_past_retention_stay_on_the_ticket(site, settings):
     raise_alarm("old", "RU-1", -4)
     ticket = open_ticket()

@@ -50,6 +50,25 @@ def test_the_stream_is_tmf642_and_the_tickets_carry_no_alarms(stream):
     assert len(truth) == counts["alarms"] and {"ticket", "root_cause"} <= set(truth[0])
 
 
+def test_every_alarm_of_a_resolved_ticket_clears_by_its_resolution(stream):
+    out, _ = stream
+    resolved = {
+        t["external_id"]: t["resolved_at"] for t in _lines(out / "tickets.jsonl") if t.get("resolved_at")
+    }
+    assert resolved
+    raised, cleared = {}, {}
+    for message in _lines(out / "alarms.jsonl"):
+        (raised if message["state"] == "raised" else cleared)[message["externalAlarmId"]] = message
+    at_fix = 0
+    for alarm_id in raised:
+        ticket = alarm_id.rsplit("-A", 1)[0]
+        if ticket in resolved:
+            assert alarm_id in cleared, alarm_id
+            assert cleared[alarm_id]["alarmClearedTime"] <= resolved[ticket]
+            at_fix += cleared[alarm_id]["alarmClearedTime"] == resolved[ticket]
+    assert at_fix > 0  # the faults themselves, cleared by the fix
+
+
 @pytest.mark.django_db
 def test_correlation_gives_the_tickets_back_their_own_alarms(stream, settings):
     out, _ = stream

@@ -147,7 +147,7 @@ def alarm_events_for(spans: Sequence[Span]) -> dict[int, list[EventRow]]:
                 and not _active_at(alarm, span.opened_at)
                 and _family(alarm, domains) not in families
             )
-            rows.extend(_events(alarm, scope, unrelated=unrelated))
+            rows.extend(_events(alarm, scope, unrelated=unrelated, until=span.until))
         if rows:
             out[span.id] = rows
     return out
@@ -203,7 +203,12 @@ def _last_fixes(spans: Sequence[Span], earliest: datetime) -> dict[tuple[str, in
     return out
 
 
-def _events(alarm: dict, scope: str, *, unrelated: bool = False) -> list[EventRow]:
+def _events(
+    alarm: dict, scope: str, *, unrelated: bool = False, until: datetime | None = None
+) -> list[EventRow]:
+    """The alarm's raise, and its clear unless that came after ``until`` (the ticket's resolution):
+    a fault-management system clears what the fix cleared at or after the fix, which is not part of
+    the ticket's story, and a model trained on it would learn what no open ticket can show yet."""
     attrs = {
         MARK: alarm["id"],
         "scope": scope,
@@ -222,7 +227,7 @@ def _events(alarm: dict, scope: str, *, unrelated: bool = False) -> list[EventRo
         alarm["error_code_id"],
         {**attrs, **found},
     )
-    if alarm["cleared_at"] is None:
+    if alarm["cleared_at"] is None or (until is not None and alarm["cleared_at"] >= until):
         return [raised]
     cleared = (
         alarm["cleared_at"],

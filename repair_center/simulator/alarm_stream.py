@@ -2,7 +2,9 @@
 carry no alarms of their own (the alarms reach them through correlation, services/correlation.py).
 
 Each ticket's alarm events become TMF642 alarms on the ticket's element: a raise, and a clear of the
-same code pairs with the latest raise still open. A raise that recorded a reading (a number other
+same code pairs with the latest raise still open. An alarm still raised when a resolved ticket was
+fixed clears at its resolution, as the element reports once the fault is gone (the ticket's own
+events end at its opening). A raise that recorded a reading (a number other
 than the sector: rx_dbm, volt, uptime_h) sends it as TMF642 ``crossedThresholdInformation``, as an EMS
 sends a threshold-crossing alarm's observed value; its other attributes (sector, process, parameter)
 go as ``name=value`` pairs in ``alarmDetails``. The other events (changes, visits, weather, KPI
@@ -45,7 +47,7 @@ def split_ticket(doc: dict, truth: dict, curated_of: dict[str, str]) -> tuple[li
 
     ``curated_of`` maps vendor codes to curated ones, to pick the X.733 probable cause."""
     alarms: list[dict] = []
-    open_by_code: dict[str, dict] = {}
+    open_by_code: dict[str, list[dict]] = {}  # raises not cleared yet, by code, oldest first
     for n, event in enumerate(doc["events"]):
         if event["kind"] not in ALARM_KINDS or not event.get("code"):
             continue
@@ -68,9 +70,9 @@ def split_ticket(doc: dict, truth: dict, curated_of: dict[str, str]) -> tuple[li
             if details := _details(attrs, reading):
                 alarm["alarmDetails"] = details
             alarms.append(alarm)
-            open_by_code[code] = alarm
-        elif code in open_by_code:
-            raised = open_by_code.pop(code)
+            open_by_code.setdefault(code, []).append(alarm)
+        elif open_by_code.get(code):
+            raised = open_by_code[code].pop()
             clear = {
                 **raised,
                 "state": "cleared",
@@ -78,6 +80,12 @@ def split_ticket(doc: dict, truth: dict, curated_of: dict[str, str]) -> tuple[li
                 "alarmChangedTime": event["at"],
             }
             alarms.append(clear)
+    if at := doc.get("resolved_at"):  # the fix clears what is still raised, as a real EMS reports it
+        for still in open_by_code.values():
+            alarms += [
+                {**raised, "state": "cleared", "alarmClearedTime": at, "alarmChangedTime": at}
+                for raised in still
+            ]
     ticket = {**doc, "events": [e for e in doc["events"] if e["kind"] not in ALARM_KINDS]}
     truth_rows = [
         {
