@@ -90,6 +90,21 @@ def test_predict_reads_a_workbook_exactly_as_import_does(tmp_path):
     ]
 
 
+def test_a_sheet_whose_writer_recorded_a_wrong_used_range_reads_every_column(tmp_path):
+    path = _workbook(tmp_path / "e.xlsx", [["Number", "Title", "Site"], ["1", "fan", "S-1"]])
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"]
+    assert b'<dimension ref="A1:C2" />' in sheet
+    parts["xl/worksheets/sheet1.xml"] = sheet.replace(
+        b'<dimension ref="A1:C2" />', b'<dimension ref="A1:A1" />'
+    )
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    assert [row.data for row in readers.read_rows(path)] == [{"Number": "1", "Title": "fan", "Site": "S-1"}]
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [

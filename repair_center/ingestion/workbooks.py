@@ -36,7 +36,11 @@ def open_sheet(path: str | Path) -> tuple[list[str], Iterator[tuple[int, list[st
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, TypeError) as e:
         raise WorkbookUnreadable(f"{Path(path).name} is not a readable .xlsx workbook ({e})") from None
     try:
-        rows = _rows(workbook.worksheets[0].iter_rows(values_only=True)) if workbook.worksheets else iter(())
+        sheet = workbook.worksheets[0] if workbook.worksheets else None
+        if sheet is not None:
+            # Some writers record a wrong used range ("A1:A1"); read each row as wide as its data.
+            sheet.reset_dimensions()
+        rows = _rows(sheet.iter_rows(values_only=True)) if sheet is not None else iter(())
         first = next(rows, None)
         if first is None:
             raise WorkbookUnreadable("the workbook's first sheet is empty (no header row)")
