@@ -13,6 +13,7 @@ from repair_center.services.alarms import alarms_upsert
 from repair_center.services.tickets import tickets_upsert
 from repair_center.simulator import SimulationConfig
 from repair_center.simulator.alarm_stream import write_alarm_stream
+from repair_center.simulator.catalogue import aliases, error_codes
 from repair_center.simulator.generator import TicketGenerator
 from tests.tmf642_spec import validate
 
@@ -67,6 +68,17 @@ def test_every_alarm_of_a_resolved_ticket_clears_by_its_resolution(stream):
             assert cleared[alarm_id]["alarmClearedTime"] <= resolved[ticket]
             at_fix += cleared[alarm_id]["alarmClearedTime"] == resolved[ticket]
     assert at_fix > 0  # the faults themselves, cleared by the fix
+
+
+def test_an_alarms_severity_is_its_codes_not_its_tickets_priority(stream):
+    out, _ = stream
+    curated_of = {raw: code for (_, code), raw in aliases(drift=False).items()}
+    catalogue = {code: severity for code, _, severity, *_ in error_codes(drift=False)}
+    messages = _lines(out / "alarms.jsonl")
+    for message in messages:
+        code = curated_of.get(message["specificProblem"], message["specificProblem"])
+        assert message["perceivedSeverity"] == catalogue.get(code, "indeterminate"), message
+    assert len({m["perceivedSeverity"] for m in messages}) >= 3
 
 
 @pytest.mark.django_db

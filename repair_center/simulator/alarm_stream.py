@@ -15,7 +15,7 @@ and the hidden root cause it came from.
 import json
 from pathlib import Path
 
-from repair_center.simulator.catalogue import aliases
+from repair_center.simulator.catalogue import aliases, error_codes
 from repair_center.simulator.generator import SimulationConfig, TicketGenerator
 from repair_center.simulator.writer import write_catalogue
 
@@ -42,6 +42,12 @@ PROBABLE_CAUSE = {
 }
 
 
+# The severity an element manager gives an alarm: its curated code's (error_codes.csv), since the EMS
+# rates the condition, not the ticket the alarm ends up on. A code outside the catalogue: X.733's
+# "indeterminate".
+SEVERITY_OF = {code: severity for code, _, severity, *_ in error_codes(drift=True)}
+
+
 def split_ticket(doc: dict, truth: dict, curated_of: dict[str, str]) -> tuple[list[dict], dict, list[dict]]:
     """(TMF642 alarm messages in time order, the ticket without its alarm events, truth per alarm).
 
@@ -59,7 +65,7 @@ def split_ticket(doc: dict, truth: dict, curated_of: dict[str, str]) -> tuple[li
                 "alarmedObject": {"id": doc["element"], "@referredType": "NetworkElement"},
                 "state": "raised",
                 "alarmType": "Equipment Alarm",
-                "perceivedSeverity": "critical" if doc["priority"] == "critical" else "major",
+                "perceivedSeverity": SEVERITY_OF.get(curated_of.get(code, code), "indeterminate"),
                 "probableCause": _cause(curated_of.get(code, code)),
                 "specificProblem": code,
                 "alarmRaisedTime": event["at"],
