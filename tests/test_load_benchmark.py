@@ -1,8 +1,9 @@
 """benchmarks.load end to end with tiny numbers: the real stack (gunicorn with production settings,
 a Celery worker, PostgreSQL, Redis) driven by the separate driver process.
 
-It runs ``python -m benchmarks.load`` as `make bench` does, in its own database
-(``ticketai_bench_load`` on the DATABASE_URL server) with REDIS_URL, and reads its JSON report.
+It runs ``python -m benchmarks.load`` as `make bench` does, in a database of its own on the
+DATABASE_URL server (one per pytest-xdist worker) with the worker's REDIS_URL, and reads its JSON
+report.
 """
 
 import json
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.ingest import sibling_database
 from benchmarks.load import WEIGHTS
 
 pytestmark = pytest.mark.slow
@@ -52,8 +54,22 @@ def report(tmp_path_factory) -> tuple[dict, str]:
     for name in ("DATABASE_URL", "REDIS_URL"):
         assert os.environ.get(name), f"set {name}: the benchmark runs against real PostgreSQL and Redis"
     out = tmp_path_factory.mktemp("load") / "load.json"
+    # A database of this worker's own: should pytest-xdist hand this module's tests to two workers,
+    # each runs the benchmark (this fixture is per worker) and the two must not flush each other's.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    database = sibling_database(os.environ["DATABASE_URL"], f"bench_load_{worker}")
     run = subprocess.run(
-        [sys.executable, "-m", "benchmarks.load", *SMALL, *EQUAL_MIX, "--json", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.load",
+            *SMALL,
+            *EQUAL_MIX,
+            "--database-url",
+            database,
+            "--json",
+            str(out),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
