@@ -260,14 +260,18 @@ def _csv_rows(
         if not values or (len(values) == 1 and not values[0].strip()):
             continue  # a blank line is not a record
         number += 1
-        joined = dialect.separator.join(values)
-        reason = _bad_text_reason(joined, dialect.encoding)
-        if not reason and len(values) > len(header):
-            reason = f"{len(values)} values for {len(header)} columns"
-        if reason:
-            yield Row(number, None, reason, raw=_truncate(joined))
-            continue
-        yield Row(number, {name: value for name, value in zip(header, values, strict=False) if name})
+        yield _record(number, values, header, dialect.separator.join(values), dialect.encoding)
+
+
+def _record(number: int, values: list[str], header: list[str], joined: str, encoding: str = "utf-8") -> Row:
+    """A record of a CSV file or a sheet: its values by column name, or the reason it is none
+    (``joined``, its values as the file holds them, is checked and kept for the rejects file)."""
+    reason = _bad_text_reason(joined, encoding)
+    if not reason and len(values) > len(header):
+        reason = f"{len(values)} values for {len(header)} columns"
+    if reason:
+        return Row(number, None, reason, raw=_truncate(joined))
+    return Row(number, {name: value for name, value in zip(header, values, strict=False) if name})
 
 
 # --- Spreadsheets (.xlsx) -----------------------------------------------------------------------
@@ -294,14 +298,7 @@ def _sheet_rows(path: str | Path) -> Iterator[Row]:
 
 def _records(rows: Iterator[tuple[int, list[str]]], header: list[str]) -> Iterator[Row]:
     for number, cells in rows:
-        joined = "\t".join(cells)
-        reason = _bad_text_reason(joined)
-        if not reason and len(cells) > len(header):
-            reason = f"{len(cells)} values for {len(header)} columns"
-        if reason:
-            yield Row(number, None, reason, raw=_truncate(joined))
-            continue
-        yield Row(number, {name: cell for name, cell in zip(header, cells, strict=False) if name})
+        yield _record(number, cells, header, "\t".join(cells))
 
 
 def columns(path: str | Path) -> list[str]:
