@@ -56,8 +56,9 @@ def test_an_xlsx_export_imports_its_first_sheet_with_typed_cells_as_text(db, tmp
         more_sheets=["Notes"],
     )
     rejects = tmp_path / "rejects.jsonl"
-    out, _ = _import(path, *MAP, "--create-missing", "--rejects", rejects)
+    out, err = _import(path, *MAP, "--create-missing", "--rejects", rejects)
     assert out == "created 2, updated 0, unchanged 0, rejected 1"
+    assert "read as the first of 2 sheets, 'Sheet' (not read: 'Notes')" in err
     tickets = {t.external_id: t for t in Ticket.objects.all()}
     assert tickets["INC1"].title == "Störung Lüfter"
     assert tickets["INC1"].opened_at.isoformat() == "2016-02-29T01:16:00+00:00"

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from django.db import DataError, transaction
 
 from repair_center import documents, selectors
-from repair_center.ingestion import readers, ticket_rows
+from repair_center.ingestion import readers, ticket_rows, workbooks
 from repair_center.ingestion.mapping import check_mapping, pick_fields
 from repair_center.models import Ticket
 from repair_center.services import repairs
@@ -34,7 +34,7 @@ class ImportReport:
     rejected: int = 0
     rejects: list[dict] = field(default_factory=list)  # the first KEPT_REJECTS, for display
     ignored_columns: set[str] = field(default_factory=set)
-    read_as: str = ""  # how a CSV that is not comma-separated UTF-8 was read: "semicolon-separated"
+    read_as: str = ""  # how the file was read, where that needs saying: "semicolon-separated"
 
     def counts(self) -> dict[str, int]:
         return {
@@ -152,6 +152,8 @@ def _import(
     rows = readers.read_rows(path)  # FileUnreadable comes from here, before anything is written
     if readers.file_format(path) == "csv":
         report.read_as = readers.csv_dialect_of(path).describe()
+    elif readers.file_format(path) == "xlsx":
+        report.read_as = workbooks.sheets_note(path)
     try:
         rejects = RejectsLog(rejects_path, report)
     except OSError as e:

@@ -50,6 +50,20 @@ def open_sheet(path: str | Path) -> tuple[list[str], Iterator[tuple[int, list[st
     return first[1], rows, workbook
 
 
+def sheets_note(path: str | Path) -> str:
+    """'' for a workbook of one sheet; else which sheet is read and which are not, for the report."""
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(path, read_only=True)
+    try:
+        names = workbook.sheetnames
+    finally:
+        workbook.close()
+    if len(names) < 2:
+        return ""
+    return f"the first of {len(names)} sheets, {names[0]!r} (not read: {', '.join(map(repr, names[1:]))})"
+
+
 def _check_unpacked_size(path: str | Path) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
