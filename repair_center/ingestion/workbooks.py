@@ -34,7 +34,7 @@ def open_sheet(path: str | Path) -> tuple[list[str], Iterator[tuple[int, list[st
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, TypeError) as e:
-        raise WorkbookUnreadable(f"{Path(path).name} is not a readable .xlsx workbook ({e})") from None
+        raise _unreadable(path, e) from None
     try:
         sheet = workbook.worksheets[0] if workbook.worksheets else None
         if sheet is not None:
@@ -69,12 +69,16 @@ def _check_unpacked_size(path: str | Path) -> None:
         with zipfile.ZipFile(path) as archive:
             strings = sum(i.file_size for i in archive.infolist() if i.filename.endswith("sharedStrings.xml"))
     except zipfile.BadZipFile as e:
-        raise WorkbookUnreadable(f"{Path(path).name} is not a readable .xlsx workbook ({e})") from None
+        raise _unreadable(path, e) from None
     if strings > MAX_SHARED_STRINGS_BYTES:
         raise WorkbookUnreadable(
             f"{Path(path).name}: its text unpacks to {strings // 2**20} MiB, over the "
             f"{MAX_SHARED_STRINGS_BYTES // 2**20} MiB read in memory; export it as CSV"
         )
+
+
+def _unreadable(path: str | Path, error: Exception) -> WorkbookUnreadable:
+    return WorkbookUnreadable(f"{Path(path).name} is not a readable .xlsx workbook ({error})")
 
 
 def _rows(values: Iterator[tuple]) -> Iterator[tuple[int, list[str]]]:

@@ -206,7 +206,7 @@ def _last_fixes(spans: Sequence[Span], earliest: datetime) -> dict[tuple[str, in
 def _events(
     alarm: dict, scope: str, *, unrelated: bool = False, until: datetime | None = None
 ) -> list[EventRow]:
-    """The alarm's raise, and its clear unless that came after ``until`` (the ticket's resolution):
+    """The alarm's raise, and its clear unless that came at or after ``until`` (the ticket's resolution):
     a fault-management system clears what the fix cleared at or after the fix, which is not part of
     the ticket's story, and a model trained on it would learn what no open ticket can show yet."""
     attrs = {

@@ -78,20 +78,9 @@ def split_ticket(doc: dict, truth: dict, curated_of: dict[str, str]) -> tuple[li
             alarms.append(alarm)
             open_by_code.setdefault(code, []).append(alarm)
         elif open_by_code.get(code):
-            raised = open_by_code[code].pop()
-            clear = {
-                **raised,
-                "state": "cleared",
-                "alarmClearedTime": event["at"],
-                "alarmChangedTime": event["at"],
-            }
-            alarms.append(clear)
+            alarms.append(_cleared(open_by_code[code].pop(), event["at"]))
     if at := doc.get("resolved_at"):  # the fix clears what is still raised, as a real EMS reports it
-        for still in open_by_code.values():
-            alarms += [
-                {**raised, "state": "cleared", "alarmClearedTime": at, "alarmChangedTime": at}
-                for raised in still
-            ]
+        alarms += [_cleared(raised, at) for still in open_by_code.values() for raised in still]
     ticket = {**doc, "events": [e for e in doc["events"] if e["kind"] not in ALARM_KINDS]}
     truth_rows = [
         {
@@ -103,6 +92,11 @@ def split_ticket(doc: dict, truth: dict, curated_of: dict[str, str]) -> tuple[li
         if a["state"] == "raised"
     ]
     return alarms, ticket, truth_rows
+
+
+def _cleared(raised: dict, at: str) -> dict:
+    """The TMF642 message that clears alarm ``raised`` at ``at``."""
+    return {**raised, "state": "cleared", "alarmClearedTime": at, "alarmChangedTime": at}
 
 
 def _reading(attrs: dict) -> dict | None:
