@@ -5,9 +5,11 @@ execution were the fastest on the AMD EPYC the agent was tuned on, and slower th
 defaults on an Intel Xeon with AVX-512 VNNI (2.86 ms against 2.11 ms per ticket,
 benchmarks/results/edge-3000-xeon-remeasured.json). So at load the agent builds the student under
 a few candidate option sets, times them in turn on the same synthetic inputs, and keeps the
-fastest. The candidates meet in duels, the best so far against the next, so that two sessions
-are alive at most; the first (the agent's own settings, which take the fewest cores from the
-site) is kept unless another is faster by more than ``MARGIN``, so that noise does not flip the
+fastest. The agent's own settings leave out onnxruntime's SkipLayerNormalization fusion, which
+cost a one-layer student a fifth of its session.run on an Intel Xeon with AMX; a candidate keeps
+it for a host where it pays. The candidates meet in duels, the best so far against the next, so
+that two sessions are alive at most; the first (the agent's own settings, which take the fewest
+cores from the site) is kept unless another is faster by more than ``MARGIN``, so that noise does not flip the
 choice between equals. The timing is bounded (``ROUNDS`` rounds a duel, stopped early past its
 share of ``BUDGET_S``) and costs a fraction of a second; ``TICKETAI_EDGE_SESSION=<name>`` pins a
 candidate and skips it.
@@ -40,13 +42,22 @@ class Runner(Protocol):
     def run(self, output_names: list[str], input_feed: Feeds) -> Any: ...
 
 
+# onnxruntime's fusion of a residual Add and the LayerNormalization after it into one
+# SkipLayerNormalization: that operator took 72 us a call on an Intel Xeon (Sapphire Rapids, AMX)
+# where the Add and LayerNormalization it replaces take about 15, a fifth of a one-layer student's
+# session.run (0.30 against 0.25 ms a ticket, the same answers to 1e-6).
+SKIP_LAYER_NORM_FUSION = "SkipLayerNormFusion"
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A named set of session options; ``build(threads)`` makes them (``threads``: the agent's
-    configured thread count, which only the agent's own settings use)."""
+    configured thread count, which only the agent's own settings use). ``disabled_optimizers``
+    names onnxruntime graph rewrites left out when the session is built."""
 
     name: str
     build: Callable[[int], ort.SessionOptions]
+    disabled_optimizers: tuple[str, ...] = ()
 
 
 def agent_options(threads: int = 1) -> ort.SessionOptions:
@@ -85,7 +96,8 @@ def basic_graph_options(threads: int = 1) -> ort.SessionOptions:
 
 
 CANDIDATES: tuple[Candidate, ...] = (
-    Candidate("agent", agent_options),
+    Candidate("agent", agent_options, disabled_optimizers=(SKIP_LAYER_NORM_FUSION,)),
+    Candidate("agent_skip_layer_norm", agent_options),
     Candidate("onnxruntime_default", default_options),
     Candidate("all_cores", all_cores_options),
     Candidate("basic_graph", basic_graph_options),
@@ -169,7 +181,7 @@ def tuned_session(
     if pin is not None or len(by_name) == 1:
         name = pin if pin is not None else next(iter(by_name))
         session = _session(model, by_name[name], threads)
-        return session, _record(session, name, "pinned" if pin is not None else "only", {}, 0)
+        return session, _record(session, by_name[name], "pinned" if pin is not None else "only", {}, 0)
     started = time.perf_counter()
     # Duels, the current best against one challenger at a time: two sessions live at most, not
     # one per candidate (four held at once cost the agent's peak RSS 29 MB).
@@ -189,7 +201,7 @@ def tuned_session(
         rounds += done
         name, session = winner, runners[winner]
         runners.clear()  # the loser's memory goes back now
-    record = _record(session, name, "timed", medians, rounds)
+    record = _record(session, by_name[name], "timed", medians, rounds)
     record["duels"] = duels
     record["tuning_ms"] = round((time.perf_counter() - started) * 1000, 1)
     logger.info("session options %s chosen: median ms per round %s", name, medians)
@@ -197,19 +209,25 @@ def tuned_session(
 
 
 def _session(model: bytes, candidate: Candidate, threads: int) -> ort.InferenceSession:
-    return ort.InferenceSession(model, candidate.build(threads), providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        model,
+        candidate.build(threads),
+        providers=["CPUExecutionProvider"],
+        disabled_optimizers=list(candidate.disabled_optimizers) or None,
+    )
 
 
 def _record(
-    session: ort.InferenceSession, name: str, how: str, medians: dict[str, float], rounds: int
+    session: ort.InferenceSession, candidate: Candidate, how: str, medians: dict[str, float], rounds: int
 ) -> dict[str, Any]:
     options = session.get_session_options()
     record: dict[str, Any] = {
-        "name": name,
+        "name": candidate.name,
         "how": how,
         "intra_op_threads": options.intra_op_num_threads,
         "execution_mode": options.execution_mode.name,
         "graph_optimization_level": options.graph_optimization_level.name,
+        "disabled_optimizers": list(candidate.disabled_optimizers),
     }
     if medians:
         record.update(round_ms=medians, rounds=rounds)
