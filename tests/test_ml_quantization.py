@@ -92,3 +92,61 @@ def test_pruning_reaches_its_sparsity_and_shrinks_the_compressed_int8_model(clas
         quantization.quantize_int8(tmp_path / name / "fp32.onnx", tmp_path / name / "int8.onnx")
         sizes[name] = quantization.compressed_size(tmp_path / name / "int8.onnx")
     assert sizes["pruned"] < sizes["dense"]
+
+
+# Operators transformers' own mask and token-type derivation traces to; the exported graph is handed
+# the additive mask, token types and positions instead (quantization.features_and_logits_module).
+DERIVATION_OPS = {"Where", "Equal", "And", "GreaterOrEqual", "Expand", "GatherElements"}
+
+
+def test_the_exported_graph_is_handed_its_mask_and_runs_none_of_transformers_derivation(
+    classifier_dir, tmp_path
+):
+    import onnx
+
+    model_dir, texts = classifier_dir
+    quantization.export_onnx(model_dir, tmp_path / "fp32.onnx")
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "fp32.onnx")).graph.node}
+    assert not ops & DERIVATION_OPS, ops & DERIVATION_OPS
+
+    # Padding still masks: a ticket padded in a batch gets the logits it gets alone.
+    inputs = quantization.sample_inputs(model_dir, texts[:5], max_length=64)
+    batch_logits, _ = quantization.onnx_outputs(tmp_path / "fp32.onnx", inputs)
+    assert (inputs["attention_mask"] == 0).any()
+    for row in range(5):
+        length = int(inputs["attention_mask"][row].sum())
+        alone = {name: inputs[name][row : row + 1, :length] for name in quantization.INPUTS}
+        logits, _ = quantization.onnx_outputs(tmp_path / "fp32.onnx", alone)
+        assert np.abs(logits[0] - batch_logits[row]).max() < 1e-5
+
+
+@pytest.mark.parametrize("name, fused", [("agent", False), ("agent_skip_layer_norm", True)])
+def test_the_agent_options_leave_out_the_skip_layer_norm_fusion_and_a_candidate_keeps_it(
+    classifier_dir, tmp_path, name, fused
+):
+    import dataclasses
+
+    import onnx
+
+    from edge_agent import sessions
+
+    model_dir, texts = classifier_dir
+    quantization.export_onnx(model_dir, tmp_path / "fp32.onnx")
+    quantization.quantize_int8(tmp_path / "fp32.onnx", tmp_path / "int8.onnx")
+    candidate = next(c for c in sessions.CANDIDATES if c.name == name)
+    optimized = tmp_path / f"{name}.onnx"
+
+    def build(threads):
+        options = candidate.build(threads)
+        options.optimized_model_filepath = str(optimized)
+        return options
+
+    session = sessions._session(
+        (tmp_path / "int8.onnx").read_bytes(), dataclasses.replace(candidate, build=build), 1
+    )
+    ops = {node.op_type for node in onnx.load(str(optimized)).graph.node}
+    assert ("SkipLayerNormalization" in ops) == fused
+    inputs = quantization.sample_inputs(model_dir, texts[:5], max_length=64)
+    logits, _ = quantization.onnx_outputs(session, inputs)
+    reference, _ = quantization.onnx_outputs(tmp_path / "int8.onnx", inputs)
+    assert np.abs(logits - reference).max() < 1e-4
