@@ -178,3 +178,23 @@ def test_a_loaded_bundle_predicts_the_same_from_remembered_ids_as_from_the_token
     texts = [*model.texts(simulated_documents(30), [None] * 30), "Störung: Zelle außer Betrieb\x0bseit 3h"]
     for text in texts:
         assert np.array_equal(model.predict_one(text), plain.predict_one(text))
+
+
+@pytest.mark.usefixtures("signing_key")
+def test_the_edge_benchmark_fills_the_agents_memory_from_tickets_it_does_not_time(tmp_path):
+    from benchmarks.edge import site_memory
+
+    model = edge_bundle.load_model(
+        build_test_bundle(tmp_path / "b1.zip", version="b1"), signing.public_key_pem()
+    )
+    texts = model.texts(simulated_documents(40), [None] * 40)
+    timed, seen = texts[:20], texts[20:]
+    for text in timed:
+        model.predict_one(text)
+    words = site_memory(model, seen)
+    fresh = TokenIds.of(model.tokenizer)
+    for text in seen:
+        fresh.ids(text)
+    assert model.token_ids.memory == fresh.memory  # what the timed tickets taught it is gone
+    assert words == {"remembered": True, "warmed_on_tickets": 20, "words_before": len(fresh.memory)}
+    assert site_memory(dataclasses.replace(model, token_ids=None), seen) == {"remembered": False}
