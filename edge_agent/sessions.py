@@ -9,8 +9,8 @@ fastest. The agent's own settings leave out onnxruntime's SkipLayerNormalization
 cost a one-layer student a fifth of its session.run on an Intel Xeon with AMX; a candidate keeps
 it for a host where it pays. The candidates meet in duels, the best so far against the next, so
 that two sessions are alive at most; the first (the agent's own settings, which take the fewest
-cores from the site) is kept unless another is faster by more than ``MARGIN``, so that noise does not flip the
-choice between equals. The timing is bounded (``ROUNDS`` rounds a duel, stopped early past its
+cores from the site) is kept unless another is faster by more than ``MARGIN``, so that noise does
+not flip the choice between equals. The timing is bounded (``ROUNDS`` rounds a duel, stopped early past its
 share of ``BUDGET_S``) and costs a fraction of a second; ``TICKETAI_EDGE_SESSION=<name>`` pins a
 candidate and skips it.
 """

@@ -70,8 +70,9 @@ def features_and_logits_module(model):
     attention mask [batch, 1, 1, seq] (a 4D mask is used as given), token types of zeros and
     positions from 0. Derived by transformers, they trace to about 100 shape, comparison and
     gather operators (232 nodes against 134 for a one-layer int8 student), which onnxruntime runs
-    one by one on every call: 13% of a one-layer student's ``session.run``. The result is the
-    same to the last bit (export_onnx checks it against the classifier itself).
+    one by one on every call: 13% of a one-layer student's ``session.run``. The outputs are the
+    same (to the last bit on the edge benchmark's student; export_onnx checks them against the
+    classifier itself, which derives its own masks).
     """
     import torch
 
