@@ -25,7 +25,6 @@ from ml.serving.ensemble import (
     calibrate_members,
     choose,
     combine,
-    export_onnx,
     fit_lexical,
     fit_lexical_weightings,
     fit_temperature,
@@ -179,6 +178,53 @@ class _Mix:
     temperature: float
     validation_scores: dict
     validation: dict[str, np.ndarray]
+
+
+def export_onnx(model_dir: Path, out_dir: Path) -> dict:
+    """model.onnx (logits + mean-pooled features) and tokenizer.json; returns tokenizer settings."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    # Eager attention traces to plain ops; the SDPA path is not exported faithfully.
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_dir, local_files_only=True, attn_implementation="eager"
+    ).eval()
+
+    class WithFeatures(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask):
+            out = self.inner(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+            hidden = out.hidden_states[-1]
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            return out.logits, (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+    sample = tokenizer(["[codes] A B", "[text] a longer example ticket"], padding=True, return_tensors="pt")
+    wrapper = WithFeatures(model).eval()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with torch.inference_mode(False), torch.no_grad():
+        torch.onnx.export(
+            wrapper,
+            (sample["input_ids"], sample["attention_mask"]),
+            str(out_dir / "model.onnx"),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits", "features"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "sequence"},
+                "attention_mask": {0: "batch", 1: "sequence"},
+                "logits": {0: "batch"},
+                "features": {0: "batch"},
+            },
+            opset_version=17,
+            dynamo=False,
+        )
+    shutil.copyfile(model_dir / "tokenizer.json", out_dir / "tokenizer.json")
+    return {"pad_id": int(tokenizer.pad_token_id), "pad_token": str(tokenizer.pad_token)}
 
 
 def _served_encoder(model_dir: Path, out_dir: Path, *, max_length: int, int8: bool):
