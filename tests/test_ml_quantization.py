@@ -150,3 +150,35 @@ def test_the_agent_options_leave_out_the_skip_layer_norm_fusion_and_a_candidate_
     logits, _ = quantization.onnx_outputs(session, inputs)
     reference, _ = quantization.onnx_outputs(tmp_path / "int8.onnx", inputs)
     assert np.abs(logits - reference).max() < 1e-4
+
+
+def test_another_bert_like_family_derives_its_own_masks_and_still_matches_torch(tmp_path):
+    import onnx
+    from transformers import AlbertConfig, AlbertForSequenceClassification, AutoTokenizer
+
+    from ml.training.fine_tuning import bundled_base_model
+
+    model_dir = tmp_path / "albert"
+    config = AlbertConfig(
+        embedding_size=16,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=3,
+    )
+    AlbertForSequenceClassification(config).save_pretrained(model_dir)
+    AutoTokenizer.from_pretrained(bundled_base_model(), local_files_only=True).save_pretrained(model_dir)
+
+    report = quantization.export_onnx(model_dir, tmp_path / "albert.onnx")
+
+    assert report["max_abs_error_vs_torch"] < 1e-5
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "albert.onnx")).graph.node}
+    assert ops & DERIVATION_OPS  # transformers derived its masks: only BERT is handed them
+    texts = ["[codes] CPRI_LINK_DOWN", "[text] a much longer ticket about a radio unit that lost its link"]
+    inputs = quantization.sample_inputs(model_dir, texts, max_length=64)
+    logits, _ = quantization.onnx_outputs(tmp_path / "albert.onnx", inputs)
+    model = quantization.load_classifier(model_dir)
+    with torch.inference_mode():
+        expected = model(**{k: torch.from_numpy(v) for k, v in inputs.items()}).logits.numpy()
+    assert (inputs["attention_mask"] == 0).any() and np.abs(logits - expected).max() < 1e-5

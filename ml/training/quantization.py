@@ -72,11 +72,14 @@ def features_and_logits_module(model):
     gather operators (232 nodes against 134 for a one-layer int8 student), which onnxruntime runs
     one by one on every call: 13% of a one-layer student's ``session.run``. The outputs are the
     same (to the last bit on the edge benchmark's student; export_onnx checks them against the
-    classifier itself, which derives its own masks).
+    classifier itself, which derives its own masks). Only for BERT (the students distillation
+    builds): another family may number its positions otherwise (RoBERTa's start after the padding
+    id), so it derives its own.
     """
     import torch
 
     encoder, head = _encoder_and_head(model)
+    lean = getattr(model.config, "model_type", "") == "bert"
 
     class EdgeClassifier(torch.nn.Module):
         def __init__(self):
@@ -84,16 +87,19 @@ def features_and_logits_module(model):
             self.encoder, self.head = encoder, head
 
         def forward(self, input_ids, attention_mask):
-            positions = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
-            additive = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * torch.finfo(
-                torch.float32
-            ).min
-            features = self.encoder(
-                input_ids=input_ids,
-                attention_mask=additive,
-                token_type_ids=torch.zeros_like(input_ids),
-                position_ids=positions,
-            ).pooler_output
+            if not lean:
+                features = self.encoder(input_ids=input_ids, attention_mask=attention_mask).pooler_output
+            else:
+                positions = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
+                additive = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * torch.finfo(
+                    torch.float32
+                ).min
+                features = self.encoder(
+                    input_ids=input_ids,
+                    attention_mask=additive,
+                    token_type_ids=torch.zeros_like(input_ids),
+                    position_ids=positions,
+                ).pooler_output
             # MatMul + Add rather than Gemm: the quantizer rewrites a Gemm under a new name, which
             # would defeat keeping the head in fp32 (see quantize_int8).
             return torch.matmul(features, self.head.weight.t()) + self.head.bias, features
