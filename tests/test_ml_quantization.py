@@ -182,3 +182,27 @@ def test_another_bert_like_family_derives_its_own_masks_and_still_matches_torch(
     with torch.inference_mode():
         expected = model(**{k: torch.from_numpy(v) for k, v in inputs.items()}).logits.numpy()
     assert (inputs["attention_mask"] == 0).any() and np.abs(logits - expected).max() < 1e-5
+
+
+def test_the_served_encoder_export_reproduces_torch_and_refuses_a_graph_that_does_not(
+    classifier_dir, tmp_path, monkeypatch
+):
+    from ml.training import ensemble_fit
+
+    model_dir, texts = classifier_dir
+    settings = ensemble_fit.export_onnx(model_dir, tmp_path / "serving")
+
+    assert (tmp_path / "serving" / "tokenizer.json").is_file() and settings["pad_token"] == "[PAD]"
+    inputs = quantization.sample_inputs(model_dir, texts[:6], max_length=64)
+    logits, features = quantization.onnx_outputs(tmp_path / "serving" / "model.onnx", inputs)
+    model = quantization.load_classifier(model_dir)
+    with torch.inference_mode():
+        out = model(**{k: torch.from_numpy(v) for k, v in inputs.items()}, output_hidden_states=True)
+    mask = inputs["attention_mask"][..., None].astype(np.float32)
+    pooled = (out.hidden_states[-1].numpy() * mask).sum(1) / mask.sum(1)
+    assert np.abs(logits - out.logits.numpy()).max() < 1e-5 and np.abs(features - pooled).max() < 1e-5
+
+    real = quantization.onnx_outputs
+    monkeypatch.setattr(quantization, "onnx_outputs", lambda *a: (real(*a)[0] + 1e-3, real(*a)[1]))
+    with pytest.raises(quantization.ExportError, match="does not reproduce torch"):
+        ensemble_fit.export_onnx(model_dir, tmp_path / "broken")

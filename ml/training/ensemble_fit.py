@@ -181,7 +181,9 @@ class _Mix:
 
 
 def export_onnx(model_dir: Path, out_dir: Path) -> dict:
-    """model.onnx (logits + mean-pooled features) and tokenizer.json; returns tokenizer settings."""
+    """model.onnx (logits + mean-pooled features) and tokenizer.json; returns tokenizer settings.
+
+    Raises quantization.ExportError when the graph does not reproduce torch on a padded sample."""
     import shutil
 
     import torch
@@ -208,6 +210,7 @@ def export_onnx(model_dir: Path, out_dir: Path) -> dict:
     wrapper = WithFeatures(model).eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     with torch.inference_mode(False), torch.no_grad():
+        expected = [t.numpy() for t in wrapper(sample["input_ids"], sample["attention_mask"])]
         torch.onnx.export(
             wrapper,
             (sample["input_ids"], sample["attention_mask"]),
@@ -222,6 +225,14 @@ def export_onnx(model_dir: Path, out_dir: Path) -> dict:
             },
             opset_version=17,
             dynamo=False,
+        )
+    inputs = {name: sample[name].numpy().astype(np.int64) for name in quantization.INPUTS}
+    exported = quantization.onnx_outputs(out_dir / "model.onnx", inputs)
+    error = max(float(np.abs(got - want).max()) for got, want in zip(exported, expected, strict=True))
+    if error > quantization.MAX_EXPORT_ERROR:
+        raise quantization.ExportError(
+            f"export of {model_dir} does not reproduce torch: ONNX error {error:.2e} "
+            f"(limit {quantization.MAX_EXPORT_ERROR:.0e})"
         )
     shutil.copyfile(model_dir / "tokenizer.json", out_dir / "tokenizer.json")
     return {"pad_id": int(tokenizer.pad_token_id), "pad_token": str(tokenizer.pad_token)}
