@@ -154,3 +154,31 @@ def test_workbook_xml_is_parsed_through_defusedxml():
     import openpyxl
 
     assert openpyxl.DEFUSEDXML is True
+
+
+def _moved_workbook_part(path):
+    """The same workbook with its workbook part under another name, as some writers store it."""
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    parts["xl/book.xml"] = parts.pop("xl/workbook.xml")
+    parts["xl/_rels/book.xml.rels"] = parts.pop("xl/_rels/workbook.xml.rels")
+    for name in ("[Content_Types].xml", "_rels/.rels"):
+        parts[name] = (
+            parts[name]
+            .replace(b"/xl/workbook.xml", b"/xl/book.xml")
+            .replace(b"xl/workbook.xml", b"xl/book.xml")
+        )
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_the_sheet_names_come_from_the_workbook_part_wherever_the_writer_put_it(tmp_path):
+    path = _workbook(tmp_path / "e.xlsx", [["Number"], ["1"]], more_sheets=["Notes", "Pivot"])
+    note = "the first of 3 sheets, 'Sheet' (not read: 'Notes', 'Pivot')"
+    assert workbooks.sheet_names(path) == ["Sheet", "Notes", "Pivot"] and workbooks.sheets_note(path) == note
+    _moved_workbook_part(path)
+    assert [row.data for row in readers.read_rows(path)] == [{"Number": "1"}]  # openpyxl still reads it
+    assert workbooks.sheets_note(path) == note
+    assert workbooks.sheets_note(_workbook(tmp_path / "one.xlsx", [["Number"], ["1"]])) == ""
