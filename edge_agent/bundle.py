@@ -12,7 +12,7 @@ import json
 import time
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -279,22 +279,7 @@ class Model:
         return probabilities
 
     def with_head(self, head: Head) -> "Model":
-        return Model(
-            version=self.version,
-            manifest=self.manifest,
-            session=self.session,
-            tokenizer=self.tokenizer,
-            labels=self.labels,
-            code_map=self.code_map,
-            shipped_head=self.shipped_head,
-            head=head,
-            input_names=self.input_names,
-            calibration=self.calibration,
-            ones=self.ones,
-            zeros=self.zeros,
-            session_choice=self.session_choice,
-            token_ids=self.token_ids,
-        )
+        return replace(self, head=head)
 
     @property
     def served_version(self) -> str:

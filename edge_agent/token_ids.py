@@ -34,7 +34,8 @@ class TokenIds:
     """``ids(text)``: what ``tokenizer.encode(text).ids`` gives, from remembered words."""
 
     def __init__(self, tokenizer: Tokenizer, *, capacity: int = CAPACITY):
-        specials = _specials(tokenizer) if _word_local(json.loads(tokenizer.to_str()), tokenizer) else None
+        spec = tokenizer.to_str()  # the whole vocabulary: serialised once
+        specials = _specials(tokenizer) if _word_local(json.loads(spec), tokenizer) else None
         if specials is None:
             raise ValueError("this tokenizer's ids for a word may depend on its neighbours")
         self.prefix, self.suffix = specials
@@ -46,7 +47,7 @@ class TokenIds:
             else None
         )
         # A copy that neither pads nor truncates, for the words themselves.
-        self.words = Tokenizer.from_str(tokenizer.to_str())
+        self.words = Tokenizer.from_str(spec)
         self.words.no_padding()
         self.words.no_truncation()
         self.capacity = capacity
