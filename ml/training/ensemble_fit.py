@@ -228,7 +228,7 @@ def export_onnx(model_dir: Path, out_dir: Path) -> dict:
         )
     inputs = {name: sample[name].numpy().astype(np.int64) for name in quantization.INPUTS}
     exported = quantization.onnx_outputs(out_dir / "model.onnx", inputs)
-    error = max(float(np.abs(got - want).max()) for got, want in zip(exported, expected, strict=True))
+    error = quantization.reproduction_error(exported, expected)
     if error > quantization.MAX_EXPORT_ERROR:
         raise quantization.ExportError(
             f"export of {model_dir} does not reproduce torch: ONNX error {error:.2e} "
