@@ -225,16 +225,26 @@ class Model:
         ]
 
     def run(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(logits of the ONNX graph, features) for a batch of serialised tickets."""
+        """(logits of the ONNX graph, features) per serialised ticket, each run alone, as
+        ``predict_one`` runs it. The int8 graph scales its activations per run: in a batch a
+        ticket's outputs moved with the tickets beside it, and a local head fitted on batched
+        features would not have seen what the agent serves."""
+        logits, features = [], []
         # ids and masks only: the _fast variant skips the character offsets nobody here reads
-        encodings = self.tokenizer.encode_batch_fast(texts)
-        ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
-        mask = np.asarray([e.attention_mask for e in encodings], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self.input_names:
-            feeds["token_type_ids"] = np.zeros_like(ids)
-        logits, features = self.session.run(["logits", "features"], feeds)
-        return logits, features
+        for encoding in self.tokenizer.encode_batch_fast(texts):
+            n = sum(encoding.attention_mask)  # the batch is padded on the right to its longest
+            feeds = {
+                "input_ids": np.array(encoding.ids[:n], dtype=np.int64).reshape(1, n),
+                "attention_mask": self.ones[:, :n],
+            }
+            if "token_type_ids" in self.input_names:
+                feeds["token_type_ids"] = self.zeros[:, :n]
+            row_logits, row_features = self.session.run(["logits", "features"], feeds)
+            logits.append(row_logits)
+            features.append(row_features)
+        if not logits:
+            return np.zeros((0, len(self.labels)), dtype=np.float32), np.zeros((0, 0), dtype=np.float32)
+        return np.concatenate(logits), np.concatenate(features)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         logits, features = self.run(texts)

@@ -138,14 +138,9 @@ def _onnx_proba(onnx_path: Path, tokenizer_dir: Path, texts: list[str], *, max_l
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
     session = onnx_session(onnx_path)
     out = []
-    for start in range(0, len(texts), 64):
-        encoded = tokenizer(
-            texts[start : start + 64],
-            truncation=True,
-            max_length=max_length,
-            padding=True,
-            return_tensors="np",
-        )
+    # One ticket per run, as the agent serves it: the int8 graph scales activations per run.
+    for text in texts:
+        encoded = tokenizer(text, truncation=True, max_length=max_length, return_tensors="np")
         feeds = {k: encoded[k].astype(np.int64) for k in ("input_ids", "attention_mask")}
         logits = session.run(["logits"], feeds)[0]
         logits = logits - logits.max(axis=1, keepdims=True)
