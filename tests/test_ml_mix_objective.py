@@ -178,3 +178,36 @@ def test_a_tiny_set_gets_as_many_folds_as_its_largest_class_allows(tmp_path):
         out_dir=tmp_path / "one", split_parts=parts, labels=["FIBRE", "POWER", "RADIO", "SW"]
     )
     assert member.class_weight_chosen_on == "validation (1 tickets)"
+
+
+def _noisy_members(seed: int, n: int = 120, classes: int = 5):
+    """A skewed validation set and three members of different skill, as a small real export gives."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(classes, size=n, p=[0.6, 0.2, 0.1, 0.06, 0.04])
+    members = {}
+    for name, skill in (("transformer", 0.5), ("lexical", 1.5), ("knn", 1.0)):
+        logits = rng.normal(size=(n, classes)) + skill * np.eye(classes)[y] + 0.8 * np.eye(classes)[0]
+        members[name] = ensemble.softmax(logits * rng.uniform(0.5, 2.0))
+    return y, members
+
+
+def test_on_noisy_validation_sets_the_mix_is_never_below_its_best_member():
+    for seed in range(8):
+        y, members = _noisy_members(seed)
+        weights = ensemble.fit_weights(y, members)
+        grid = [
+            {"transformer": a / 10, "lexical": b / 10, "knn": (10 - a - b) / 10}
+            for a in range(11)
+            for b in range(11 - a)
+        ]
+        metrics = [ensemble.accuracy_macro_f1(y, ensemble.combine(members, w)) for w in grid]
+        best = (max(m[0] for m in metrics), max(m[1] for m in metrics))
+        served = ensemble.relative_score(
+            ensemble.accuracy_macro_f1(y, ensemble.combine(members, weights)), best
+        )
+        for name, proba in members.items():
+            alone = ensemble.relative_score(ensemble.accuracy_macro_f1(y, proba), best)
+            assert served >= alone - 1e-12, (seed, name)
+        assert (
+            served >= max(ensemble.relative_score(m, best) for m in metrics) - ensemble.MIX_TOLERANCE - 1e-12
+        )
