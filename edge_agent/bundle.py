@@ -242,8 +242,9 @@ class Model:
             row_logits, row_features = self.session.run(["logits", "features"], feeds)
             logits.append(row_logits)
             features.append(row_features)
-        if not logits:
-            return np.zeros((0, len(self.labels)), dtype=np.float32), np.zeros((0, 0), dtype=np.float32)
+        if not logits:  # no ticket: empty rows of the widths a head would multiply
+            width = self.shipped_head.W.shape[0] if self.shipped_head is not None else 0
+            return np.zeros((0, len(self.labels)), np.float32), np.zeros((0, width), np.float32)
         return np.concatenate(logits), np.concatenate(features)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:

@@ -81,25 +81,14 @@ def test_the_distil_task_registers_a_signed_bundle_with_lineage_metrics_and_chec
     # The int8 student scales its activations per run: a batch is run a ticket at a time, so a
     # ticket gets what predict_one, the agent's path, gives it, whatever it is scored beside.
     model = edge_bundle.load_model(bundle.path, signing.public_key_pem())
-    words = [
-        "mains",
-        "fail",
-        "site",
-        "on",
-        "batteries",
-        "rectifier",
-        "alarm",
-        "fan",
-        "tray",
-        "over",
-        "temperature",
-    ]
-    texts = [" ".join(words[: 2 + i % 9] * (1 + i % 3)) for i in range(24)]
+    words = ["mains", "fail", "on", "batteries", "rectifier", "alarm", "fan", "tray", "temperature"]
+    texts = [" ".join(words[: 2 + i % 8] * (1 + i % 3)) for i in range(24)]
     batch_logits, batch_features = model.run(texts)
     alone = [model.run([text]) for text in texts]
     assert np.array_equal(batch_logits, np.concatenate([a[0] for a in alone]))
     assert np.array_equal(batch_features, np.concatenate([a[1] for a in alone]))
     assert np.allclose(model.predict_proba(texts), np.stack([model.predict_one(t) for t in texts]), atol=1e-6)
+    assert model.predict_proba([]).shape == (0, 4)
 
 
 def test_a_second_compression_warm_starts_from_the_first_and_ships_a_smaller_delta(teacher):
