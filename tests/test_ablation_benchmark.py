@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.ablation import ROWS
+from benchmarks.ablation import ROWS, parse_args
 from tests.factories import tiny_encoder_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +66,13 @@ def test_a_small_run_writes_every_row_in_the_documented_shape(tmp_path):
     assert sum(served["weights"].values()) == pytest.approx(1.0)
     # the printed table follows the rows
     assert all(name in run.stdout for name in ROWS)
+
+
+def test_asking_for_the_served_row_alone_fine_tunes_the_encoder_it_is_built_on():
+    # It used to run nothing and exit 0: served_all is made inside transformer_all's fine-tune.
+    assert sorted(parse_args(["--rows", "served_all"]).rows) == ["served_all", "transformer_all"]
+    assert parse_args(["--rows", "tfidf_all"]).rows == ["tfidf_all"]
+    assert parse_args([]).rows == list(ROWS)
 
 
 def test_the_benchmarks_page_table_is_the_recorded_20000_ticket_run():
