@@ -289,6 +289,24 @@ def test_alarms_raised_after_the_ticket_was_resolved_are_not_its(site):
     assert sequence(ticket) == []
 
 
+def test_an_alarm_raised_before_another_tickets_fix_is_that_incidents_unless_still_standing(site):
+    # T-0, on the same element, was fixed two hours before T-1 opened. Its alarm, cleared at the fix,
+    # is not T-1's; one raised while T-0 was open and still standing when T-1 opened is part of what
+    # T-1 shows (the fix did not clear it); one raised after the fix is T-1's in any case.
+    open_ticket(
+        "T-0",
+        opened_at=_iso(OPENED - timedelta(hours=5)),
+        status="resolved",
+        resolved_at=_iso(OPENED - timedelta(hours=2)),
+    )
+    raise_alarm("old", "RU-1", -290, cleared=-120, code="OLD")
+    raise_alarm("standing", "RU-1", -200, code="STANDING")
+    raise_alarm("cleared-before", "RU-1", -180, cleared=-90, code="GONE")
+    raise_alarm("after", "RU-1", -60, code="AFTER")
+    ticket = open_ticket("T-1")
+    assert [row[2] for row in sequence(ticket) if row[1] == "alarm_raised"] == ["STANDING", "AFTER"]
+
+
 def test_the_clear_of_an_attached_alarm_is_added(site):
     ticket = open_ticket()
     alarm = raise_alarm("a", "RU-1", 5)

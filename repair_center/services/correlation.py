@@ -12,6 +12,11 @@ Correlated events carry ``attrs["alarm"]`` (the alarm id); a document sent back 
 export re-imported, a PATCH of the stored document) has them dropped and made again from the alarms.
 Events of alarms deleted by retention stay on the ticket.
 
+Alarms raised before another ticket on the same element (or site) was resolved belong to that
+earlier incident and are left out, except an element alarm still raised when this ticket opened: the
+fix did not clear it, so it is part of the state the new ticket starts from (a precursor raised while
+the other ticket was open, say).
+
 An element alarm that was not active when the ticket opened (cleared before it, or raised after it)
 and whose probable-cause family (its curated code's domain, else its X.733 probable cause, as
 alarm grouping uses) is none of the ticket's families (those of the ticket's error codes and of the
@@ -129,8 +134,12 @@ def alarm_events_for(spans: Sequence[Span]) -> dict[int, list[EventRow]]:
         chosen: list[tuple[dict, str]] = []
         for alarm in sorted(candidates.values(), key=lambda a: (a["raised_at"], a["id"])):
             on_element = span.element_id is not None and alarm["element_id"] == span.element_id
-            if alarm["raised_at"] < (element_start if on_element else site_start):
+            if alarm["raised_at"] < start:
                 continue
+            if alarm["raised_at"] < (element_start if on_element else site_start) and not (
+                on_element and _active_at(alarm, span.opened_at)
+            ):
+                continue  # the earlier incident's, unless its fix left it standing at this opening
             if span.until is not None and alarm["raised_at"] > span.until:
                 continue
             chosen.append((alarm, "element" if on_element else "site"))
@@ -175,7 +184,8 @@ def code_ids_of(ticket_ids: Iterable[int]) -> dict[int, list[int | None]]:
 def _last_fixes(spans: Sequence[Span], earliest: datetime) -> dict[tuple[str, int], datetime]:
     """When another ticket on the same element (and site) was last resolved before each ticket opened.
 
-    Alarms raised before that fix belong to the earlier incident, not to this ticket."""
+    Alarms raised before that fix belong to the earlier incident, not to this ticket, unless (on the
+    element) still raised at its opening."""
     elements = {s.element_id for s in spans if s.element_id}
     sites = {s.site_id for s in spans if s.site_id}
     latest = max(s.opened_at for s in spans)
