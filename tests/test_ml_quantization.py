@@ -1,11 +1,13 @@
 """Export and quantization: ONNX matches torch, the head reproduces the logits, int8 keeps the answers."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
 from ml.core.serialization import serialize
-from ml.training import quantization
+from ml.training import ensemble_fit, quantization
 from ml.training.fine_tuning import TrainingConfig, fine_tune
 from tests.factories import ML_CLASSES, ml_ticket_documents, tiny_encoder_dir
 
@@ -54,6 +56,19 @@ def test_onnx_matches_torch_on_other_shapes_and_the_head_reproduces_the_logits(c
     assert head["W"].shape == (64, 4) and head["b"].shape == (4,)
     assert np.abs(features @ head["W"] + head["b"] - logits).max() < 1e-5
     assert report["max_abs_error_vs_torch"] < 1e-5 and report["head_max_abs_error"] < 1e-5
+
+
+def test_the_served_export_reproduces_torch_without_a_wall_of_tracer_warnings(classifier_dir, tmp_path):
+    # `train` used to print the tracer's TracerWarning and the opset's indexing UserWarning on every
+    # run; the reproduction check is what tells a bad export, and it still runs.
+    model_dir, _ = classifier_dir
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        settings = ensemble_fit.export_onnx(model_dir, tmp_path / "serving")
+    assert (tmp_path / "serving" / "model.onnx").is_file() and settings["pad_token"]
+    assert [
+        str(w.message)[:80] for w in caught if "torch" in w.filename or "transformers" in w.filename
+    ] == []
 
 
 def test_int8_is_much_smaller_and_agrees_with_fp32_on_95_percent_of_tickets(classifier_dir, tmp_path):
