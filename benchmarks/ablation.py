@@ -30,6 +30,7 @@ from datetime import UTC, date, datetime
 ROWS = ("runbook", "tfidf_text", "tfidf_all", "transformer_text", "transformer_all", "served_all")
 MIN_CLASS_COUNT = 5
 PLAN_KEYS = (
+    "device",
     "max_length",
     "epochs_run",
     "steps",

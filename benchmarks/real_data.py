@@ -304,7 +304,19 @@ def _member_rows(work: Path, spec: dict, y_test: list[str], transformer_s) -> tu
     return rows, predictor
 
 
-TRAINING_KEYS = ("max_length", "epochs_run", "best_epoch", "steps", "stopped", "best_val_macro_f1", "train_s")
+TRAINING_KEYS = (
+    "device",
+    "epochs",
+    "tokens_per_s_trained",
+    "max_length",
+    "epochs_run",
+    "best_epoch",
+    "wound_down_at",
+    "steps",
+    "stopped",
+    "best_val_macro_f1",
+    "train_s",
+)
 
 
 def user_path(

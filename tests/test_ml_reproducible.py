@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from ml.training.fine_tuning import TrainingConfig, class_weights, fine_tune, predict_proba
 
@@ -36,6 +37,8 @@ def test_the_same_seed_gives_the_same_model_and_another_seed_does_not(tmp_path):
     assert np.array_equal(first, again)
     assert not np.array_equal(first, other)
     assert (info["epochs_run"], info["max_length"], info["train_examples"]) == (1, 16, 9)
+    gpu = torch.cuda.is_available()
+    assert info["device"] == (f"cuda ({torch.cuda.get_device_name(0)})" if gpu else "cpu")
     assert info["history"][0]["val_macro_f1"] is not None
 
 

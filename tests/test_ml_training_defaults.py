@@ -218,6 +218,51 @@ def test_the_plan_is_made_again_from_the_speed_of_real_steps(tmp_path, monkeypat
     assert info["tokens_per_s_trained"] > 1.0
 
 
+def _fine_tune_scripted(tmp_path, monkeypatch, val_f1s: list[float]) -> dict:
+    """Three tickets in one batch of 4 (one step an epoch, a plan of ten), with validation passes
+    scoring ``val_f1s`` in turn."""
+    import ml.training.fine_tuning
+
+    scores = iter(val_f1s)
+    monkeypatch.setattr(ml.training.fine_tuning, "macro_f1", lambda *args: next(scores))
+    base = str(tiny_encoder_dir(tmp_path / "base"))
+    return fine_tune(
+        train_texts=TEXTS,
+        train_labels=["CLEAN_FIBRE", "CLEAN_FIBRE", "DISPATCH_GENERATOR"],
+        val_texts=TEXTS[:2],
+        val_labels=["CLEAN_FIBRE", "DISPATCH_GENERATOR"],
+        labels=["CLEAN_FIBRE", "DISPATCH_GENERATOR"],
+        config=TrainingConfig(base_model=base, max_length=48, batch_size=4),
+        output_dir=tmp_path / "model",
+    )
+
+
+@pytest.mark.slow
+def test_the_first_epoch_without_improvement_winds_the_plan_down_over_patience_epochs(tmp_path, monkeypatch):
+    # epoch 3 falls short of epoch 2: the plan of ten ends two epochs later (patience 2), and an
+    # improvement while winding down is kept without stretching the plan again
+    info = _fine_tune_scripted(tmp_path, monkeypatch, [0.5, 0.6, 0.55, 0.7, 0.4])
+    assert (info["wound_down_at"], info["planned_steps_probe"], info["planned_steps"]) == (3, 10, 5)
+    assert (info["epochs_run"], info["steps"], info["best_epoch"]) == (5, 5, 4)
+    assert [epoch["val_macro_f1"] for epoch in info["history"]] == [0.5, 0.6, 0.55, 0.7, 0.4]
+
+
+@pytest.mark.slow
+def test_two_epochs_without_improvement_no_longer_stop_training_at_a_high_learning_rate(
+    tmp_path, monkeypatch
+):
+    # patience used to stop here after epoch 3; now epochs 3 and 4 run as the rate falls to zero
+    info = _fine_tune_scripted(tmp_path, monkeypatch, [0.5, 0.4, 0.4, 0.45])
+    assert (info["wound_down_at"], info["epochs_run"], info["best_epoch"]) == (2, 4, 1)
+    assert info["stopped"] is None
+
+
+@pytest.mark.slow
+def test_a_fine_tune_that_keeps_improving_runs_its_whole_plan(tmp_path, monkeypatch):
+    info = _fine_tune_scripted(tmp_path, monkeypatch, [0.1 * epoch for epoch in range(1, 11)])
+    assert (info["wound_down_at"], info["epochs_run"], info["best_epoch"]) == (None, 10, 10)
+
+
 def test_the_learning_rate_schedule_follows_the_plan_in_force():
     config = TrainingConfig(warmup_ratio=0.1)
     factors = [linear_schedule(s, 100, config) for s in (0, 5, 10, 55, 100, 120)]

@@ -89,3 +89,10 @@ def measure_speed(model, batches: Sequence[tuple], loss_fn) -> float:
     if cuda_state is not None:
         torch.cuda.set_rng_state_all(cuda_state)
     return tokens / max(elapsed, 1e-9)
+
+
+def device_name(device) -> str:
+    """Where the fine-tune ran, for the manifest: ``cpu``, or ``cuda`` and the card's name."""
+    import torch
+
+    return f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "cpu"

@@ -30,7 +30,7 @@ class TrainingConfig(JsonConfig):
     warmup_ratio: float = 0.1
     seed: int = 42
     max_train_samples: int | None = None
-    patience: int = 2
+    patience: int = 2  # epochs the learning rate takes to reach zero once validation stops improving
     # a ceiling for fast hosts: below it the time budget decides how many epochs fit
     max_epochs: int = 10
     time_budget_s: float = 1800.0  # the whole fine-tune, loading and tokenising included

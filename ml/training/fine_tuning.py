@@ -26,6 +26,7 @@ from ml.training.budget import (
     SAVE_RESERVE_S,
     SPEED_PROBE_STEPS,
     choose_steps,
+    device_name,
     linear_schedule,
     measure_speed,
 )
@@ -188,7 +189,7 @@ class _Progress:
     best_f1: float = -1.0
     best_epoch: int = 0
     best_state: dict | None = None
-    stale: int = 0
+    wound_down_at: int = 0  # the epoch after which the plan was shortened (0: it was not)
     stopped: str = ""
     validation_s: float = 0.0
     trained_tokens: int = 0
@@ -227,6 +228,7 @@ def fine_tune(
     _save(model, tokenizer, done.best_state, output_dir)
     return {
         "base_model": str(base),
+        "device": device_name(data.device),
         "max_length": data.max_length,
         "domain_tokens": len(added),
         "epochs": plan.epochs,
@@ -240,6 +242,7 @@ def fine_tune(
         "tokens_per_s_trained": round(plan.tokens_per_s_trained, 1) if plan.tokens_per_s_trained else None,
         "epochs_run": len(done.history),
         "best_epoch": done.best_epoch,
+        "wound_down_at": done.wound_down_at or None,
         "best_val_macro_f1": done.best_f1 if done.best_f1 >= 0 else None,
         "history": done.history,
         "train_examples": len(data.rows),
@@ -336,8 +339,9 @@ def _optimization(model, plan: _Plan, config: TrainingConfig) -> tuple:
 def _train_epochs(
     model, tokenizer, optimization, data: _Encoded, plan: _Plan, rng, val_texts, progress, *, called
 ):
-    """Epochs of shuffled, length-bucketed batches until the plan's steps have run, the time budget
-    is spent, or validation macro-F1 has not improved for ``patience`` epochs."""
+    """Epochs of shuffled, length-bucketed batches until the plan's steps have run or the time
+    budget is spent. The first epoch whose validation macro-F1 does not improve on the best winds
+    the plan down: the learning rate decays to zero over ``patience`` more epochs (``_wind_down``)."""
     optimizer, scheduler = optimization
     done = _Progress(started=time.monotonic())
 
@@ -373,12 +377,21 @@ def _train_epochs(
         done.steps = steps.step
         if not losses:  # the budget ran out before this epoch's first step
             break
-        if (
-            _validate_epoch(model, tokenizer, data, val_texts, epoch, losses, done, plan.config)
-            or done.stopped
-        ):
+        if not _validate_epoch(model, tokenizer, data, val_texts, epoch, losses, done):
+            _wind_down(plan, done, epoch)
+        if done.stopped:
             break
     return done
+
+
+def _wind_down(plan: _Plan, done: _Progress, epoch: int) -> None:
+    """Shortens the plan, once, to end ``patience`` epochs from here: the learning rate (read from
+    the plan in force) falls to zero, so the best epoch is not one of the noisy high-rate part of a
+    long schedule, as stopping at once kept on a fast host that plans all ``max_epochs``."""
+    if done.wound_down_at:
+        return
+    done.wound_down_at = epoch
+    plan.total = min(plan.total, done.steps + plan.config.patience * plan.steps_per_epoch)
 
 
 def _stop_before_step(step: int, epoch: int, plan: _Plan, done: _Progress, called: float) -> bool:
@@ -409,11 +422,9 @@ def _validation_estimate(plan: _Plan, done: _Progress, training_s: float) -> flo
     return plan.n_validation * plan.mean_tokens / 3 / max(tokens_per_s, 1e-9)
 
 
-def _validate_epoch(
-    model, tokenizer, data: _Encoded, val_texts, epoch, losses, done: _Progress, config
-) -> bool:
-    """Records the epoch, keeps the model's weights if its validation macro-F1 is the best so far
-    (or there is no validation set), and says whether ``patience`` epochs have gone without."""
+def _validate_epoch(model, tokenizer, data: _Encoded, val_texts, epoch, losses, done: _Progress) -> bool:
+    """Records the epoch and keeps the model's weights if its validation macro-F1 is the best so
+    far (or there is no validation set); says whether it was."""
     val_f1, validation_started = None, time.monotonic()
     if val_texts:
         probs = _predict(model, tokenizer, val_texts, max_length=data.max_length)
@@ -429,11 +440,10 @@ def _validate_epoch(
     )
     if val_f1 is None or val_f1 > done.best_f1:
         done.best_f1 = val_f1 if val_f1 is not None else done.best_f1
-        done.best_epoch, done.stale = epoch, 0
+        done.best_epoch = epoch
         done.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        return False
-    done.stale += 1
-    return done.stale >= config.patience
+        return True
+    return False
 
 
 def _save(model, tokenizer, best_state: dict | None, output_dir: Path) -> None:
