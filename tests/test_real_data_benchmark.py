@@ -128,6 +128,9 @@ def test_a_small_run_on_both_exports_writes_every_row(tmp_path):
         assert by_name["served"]["train_s"] > 0 and dataset["test"] >= 50
         assert set(dataset["weights"]) == {"transformer", "lexical", "knn"}
         assert dataset["lexical_class_weight"] in ("none", "sqrt", "inverse")
+        training = dataset["training"]
+        assert set(real_data.TRAINING_KEYS) <= set(training) and training["epochs_run"] >= 1
+        assert training["device"] == "cpu" or training["device"].startswith("cuda (")
     # the tiny random encoder knows nothing: the mix must not follow it below the TF-IDF member
     mine = {row["name"]: row for row in result["datasets"][1]["rows"]}
     assert mine["served"]["accuracy"] > mine["member:transformer"]["accuracy"]
