@@ -189,7 +189,7 @@ class _Progress:
     best_f1: float = -1.0
     best_epoch: int = 0
     best_state: dict | None = None
-    wound_down_at: int = 0  # the epoch after which the plan was shortened (0: it was not)
+    wound_down_at: int = 0  # the first epoch without improvement (0: none): the plan ends within patience
     stopped: str = ""
     validation_s: float = 0.0
     trained_tokens: int = 0
