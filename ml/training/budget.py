@@ -91,6 +91,13 @@ def measure_speed(model, batches: Sequence[tuple], loss_fn) -> float:
     return tokens / max(elapsed, 1e-9)
 
 
+def training_device():
+    """The device fine-tuning and its validation run on: the GPU when torch sees one."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def device_name(device) -> str:
     """Where the fine-tune ran, for the manifest: ``cpu``, or ``cuda`` and the card's name."""
     import torch

@@ -29,6 +29,7 @@ from ml.training.budget import (
     device_name,
     linear_schedule,
     measure_speed,
+    training_device,
 )
 from ml.training.config import JsonConfig, TrainingConfig
 from ml.training.domain_tokens import add_domain_tokens, domain_terms
@@ -280,7 +281,7 @@ def _encode(tokenizer, model, train_texts, train_labels, val_labels, labels, con
     y_train = [label2id[y] for y in train_labels]
     lengths = [len(ids) for ids in tokenizer(list(train_texts), truncation=False)["input_ids"]]
     max_length = choose_max_length(lengths, config.max_length)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = training_device()
     model.to(device)
     encoded = tokenizer(list(train_texts), truncation=True, max_length=max_length)
     rows = [{key: encoded[key][i] for key in encoded} for i in range(len(train_texts))]
@@ -489,12 +490,10 @@ def _predict(model, tokenizer, texts: Sequence[str], *, max_length: int):
 def predict_proba(model_dir: Path, texts: Sequence[str], *, max_length: int):
     """Class probabilities (rows follow ``texts``, columns the saved model's id2label order)."""
     _offline()
-    import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     _quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device)
+    model.to(training_device())
     return _predict(model, tokenizer, texts, max_length=max_length)
