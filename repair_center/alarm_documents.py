@@ -185,7 +185,10 @@ def render_alarm(alarm: Alarm, *, href_base: str = "/tmf-api/alarm/v4/alarm") ->
         "sourceSystemId": alarm.source_system,
         "state": alarm.state,
         "ackState": alarm.ack_state,
-        "perceivedSeverity": alarm.perceived_severity,
+        # TMF642: once cleared, an alarm's perceived severity is "cleared" (the row keeps the raised one).
+        "perceivedSeverity": Alarm.Severity.CLEARED
+        if alarm.state == Alarm.State.CLEARED
+        else alarm.perceived_severity,
         "alarmType": alarm.alarm_type,
         "probableCause": alarm.probable_cause,
         "alarmedObject": {"id": alarm.alarmed_object},

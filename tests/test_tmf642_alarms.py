@@ -126,6 +126,29 @@ def test_a_cleared_severity_clears_the_alarm(integration_client, element):
     assert integration_client.post(URL, body, format="json").status_code == 200
     alarm = Alarm.objects.get()
     assert alarm.state == "cleared" and alarm.cleared_at.isoformat() == "2026-03-01T10:05:00+00:00"
+    # The row keeps the severity it was raised with; the TMF642 resource says "cleared", and only a
+    # "cleared" filter finds it.
+    assert alarm.perceived_severity == "major"
+    assert integration_client.get(f"{URL}/{alarm.pk}").json()["perceivedSeverity"] == "cleared"
+    found = {
+        severity: [a["id"] for a in integration_client.get(URL, {"perceivedSeverity": severity}).json()]
+        for severity in ("cleared", "major")
+    }
+    assert found == {"cleared": [alarm.pk], "major": []}
+
+
+def test_an_alarm_cleared_by_state_reads_cleared_too_and_patterns_match_it_so(integration_client, element):
+    integration_client.post(URL, alarm_body("A-1"), format="json")
+    integration_client.post(URL, alarm_body("A-2"), format="json")
+    clear = {"state": "cleared", "alarmClearedTime": "2026-03-01T10:05:00Z"}
+    created = integration_client.get(URL, {"externalAlarmId": "A-1"}).json()[0]
+    integration_client.patch(f"{URL}/{created['id']}", clear, format="json")
+    assert integration_client.get(f"{URL}/{created['id']}").json()["perceivedSeverity"] == "cleared"
+    task = {"alarmPattern": [{"perceivedSeverity": "major"}], "ackUserId": "jane", "ackSystemId": "noc"}
+    response = integration_client.post("/tmf-api/alarm/v4/ackAlarms", task, format="json")
+    assert response.status_code == 201, response.content
+    acked = dict(Alarm.objects.values_list("external_id", "ack_state"))
+    assert acked == {"A-1": "unacknowledged", "A-2": "acknowledged"}
 
 
 def test_patching_an_alarm_that_does_not_exist_is_a_404(integration_client):

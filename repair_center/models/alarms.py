@@ -3,6 +3,11 @@
 An alarm is keyed on (source system, external alarm id), so a system that sends it again, raises it
 again or clears it changes one row. Tickets get the alarms of their element and site as events
 (services/correlation.py); ``TICKETAI_ALARM_RETENTION_DAYS`` bounds how long the rows stay.
+
+``perceived_severity`` keeps the severity the alarm was raised (or last changed) with. A clear,
+whether sent as the state or as X.733's severity "cleared", changes the state only, and the TMF642
+resource shows a cleared alarm's severity as "cleared" (services/alarms.severity_query filters so).
+An alarm first seen already cleared, with the severity "cleared", keeps that.
 """
 
 from django.db import models

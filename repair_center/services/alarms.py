@@ -164,6 +164,10 @@ def _merge(before: dict | None, incoming: dict, *, now: datetime) -> dict | str:
         if stamp is not None and stamp < before["changed_at"]:
             return "unchanged"  # an older change arriving late
         row = {**before, **incoming}
+        if incoming.get("perceived_severity") == Alarm.Severity.CLEARED and before["perceived_severity"]:
+            # X.733 clears by severity: the clear is the state, the row keeps the severity it was
+            # raised with (a ticket's alarm event shows it; the TMF642 resource says "cleared").
+            row["perceived_severity"] = before["perceived_severity"]
         if row == before:
             return "unchanged"
         if changed_at is None:
@@ -316,6 +320,8 @@ def pattern_query(patterns: Any) -> Q:
         for name, value in pattern.items():
             if name == "alarmedObject" and isinstance(value, dict) and isinstance(value.get("id"), str):
                 match &= Q(alarmed_object=value["id"])
+            elif name == "perceivedSeverity" and isinstance(value, str):
+                match &= severity_query(value)
             elif name in PATTERN_LOOKUPS and isinstance(value, str | int) and not isinstance(value, bool):
                 if name == "id" and not (isinstance(value, int) or str(value).isdigit()):
                     raise AlarmError({"alarmPattern": [f"[{i}].id must be an alarm id"]})
@@ -331,6 +337,14 @@ def pattern_query(patterns: Any) -> Q:
                 raise AlarmError({"alarmPattern": [f"[{i}].{str(name)[:60]}: patterns match on {names}"]})
         query |= match
     return query
+
+
+def severity_query(value: str) -> Q:
+    """Alarms whose TMF642 ``perceivedSeverity`` is ``value``. A cleared alarm's is "cleared" (the
+    row keeps the severity it was raised with), so no other severity matches it."""
+    if value == Alarm.Severity.CLEARED:
+        return Q(state=Alarm.State.CLEARED) | Q(perceived_severity=value)
+    return Q(perceived_severity=value) & ~Q(state=Alarm.State.CLEARED)
 
 
 @transaction.atomic

@@ -5,7 +5,7 @@ write here and nowhere else; writes go through repair_center.services.alarms."""
 import uuid
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -111,12 +111,15 @@ _LIST_PARAMETERS = [
 def _filtered(params) -> QuerySet[Alarm]:
     """Alarms matching the query's attribute filters, oldest change first; raises AlarmError."""
     query, errors = {}, {}
+    severity = Q()
     for name, (lookup, kind) in FILTERS.items():
         value = params.get(name)
         if value is None:
             continue
         if "\x00" in value or len(value) > 200:
             errors[name] = ["is not a value an alarm holds"]
+        elif name == "perceivedSeverity":
+            severity = alarms.severity_query(value)
         elif kind == "time":
             try:
                 query[lookup] = parse_timestamp(value)
@@ -126,7 +129,7 @@ def _filtered(params) -> QuerySet[Alarm]:
             query[lookup] = value
     if errors:
         raise AlarmError(errors)
-    return Alarm.objects.filter(**query).order_by("changed_at", "id")
+    return Alarm.objects.filter(severity, **query).order_by("changed_at", "id")
 
 
 def _bounded_int(params, name: str, default: int, low: int, high: int) -> int:
