@@ -319,6 +319,43 @@ def test_the_clear_of_an_attached_alarm_is_added(site):
     ]
 
 
+def test_a_clear_by_severity_keeps_the_raised_severity_on_the_raise_and_none_on_the_clear(site):
+    # X.733 element managers clear by sending the severity "cleared". The ticket's raise event must
+    # still say what the alarm was raised as, as it did while the alarm stood: a model trained on
+    # "severity=cleared" would learn from the future what no open ticket shows.
+    ticket = open_ticket(status="resolved", resolved_at=_iso(OPENED + timedelta(hours=2)))
+    alarm = raise_alarm("a", "RU-1", -30)
+    tasks.correlate_alarms([alarm])
+    standing = model_input(ticket)
+    raise_alarm("a", "RU-1", -30, cleared=20, perceivedSeverity="cleared")
+    tasks.correlate_alarms([alarm])
+    events = list(Ticket.objects.get(pk=ticket.pk).events.order_by("position"))
+    assert [(e.kind, e.attrs.get("severity")) for e in events] == [
+        ("alarm_raised", "major"),
+        ("alarm_cleared", None),
+    ]
+    assert "-30m alarm_raised NL-1 severity=major" in standing
+    assert "-30m alarm_raised NL-1 severity=major | +20m alarm_cleared NL-1 [text]" in model_input(ticket)
+
+
+def test_the_migration_takes_the_severity_off_correlated_clears_written_before(site):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("repair_center.migrations.0014_correlated_clears_without_severity")
+    ticket = open_ticket(events=[{"at": _iso(OPENED), "kind": "alarm_cleared", "attrs": {"severity": "own"}}])
+    tasks.correlate_alarms([raise_alarm("a", "RU-1", -30, cleared=-10)])
+    old = Ticket.objects.get(pk=ticket.pk).events.get(kind="alarm_cleared", attrs__has_key="alarm")
+    old.attrs["severity"] = "major"  # as correlation wrote a clear before
+    old.save()
+
+    migration.drop_clear_severity(apps, None)
+
+    clears = Ticket.objects.get(pk=ticket.pk).events.filter(kind="alarm_cleared").order_by("at")
+    assert [e.attrs.get("severity") for e in clears] == [None, "own"]  # the ticket's own clear is kept
+
+
 def test_a_clear_at_or_after_the_resolution_is_not_the_tickets(site):
     # The element clears the alarm once the fault is fixed: after the ticket's story, and nothing an
     # open ticket could show a model. The raise stays; a clear before the resolution is kept.

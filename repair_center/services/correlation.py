@@ -218,18 +218,19 @@ def _events(
 ) -> list[EventRow]:
     """The alarm's raise, and its clear unless that came at or after ``until`` (the ticket's resolution):
     a fault-management system clears what the fix cleared at or after the fix, which is not part of
-    the ticket's story, and a model trained on it would learn what no open ticket can show yet."""
-    attrs = {
-        MARK: alarm["id"],
-        "scope": scope,
-        "severity": alarm["perceived_severity"],
-        "object": alarm["alarmed_object"],
-    }
+    the ticket's story, and a model trained on it would learn what no open ticket can show yet.
+
+    The raise carries the severity the alarm was raised with (the stored one: a clear by X.733's
+    severity "cleared" changes the state only); the clear carries none, as a ticket's own clear
+    events carry none."""
+    attrs = {MARK: alarm["id"], "scope": scope, "object": alarm["alarmed_object"]}
     if unrelated:
         attrs["unrelated"] = True
     found = detail_pairs(alarm.get("details"))
     if reading := threshold_reading(alarm.get("extra")):
         found[reading[0]] = reading[1]
+    if alarm["perceived_severity"] != "cleared":  # an alarm first seen cleared has no other
+        found["severity"] = alarm["perceived_severity"]
     raised = (
         alarm["raised_at"],
         TicketEvent.Kind.ALARM_RAISED,

@@ -95,8 +95,15 @@ def split_ticket(doc: dict, truth: dict, curated_of: dict[str, str]) -> tuple[li
 
 
 def _cleared(raised: dict, at: str) -> dict:
-    """The TMF642 message that clears alarm ``raised`` at ``at``."""
-    return {**raised, "state": "cleared", "alarmClearedTime": at, "alarmChangedTime": at}
+    """The TMF642 message that clears alarm ``raised`` at ``at``, as X.733 element managers send it:
+    the severity "cleared"."""
+    return {
+        **raised,
+        "state": "cleared",
+        "perceivedSeverity": "cleared",
+        "alarmClearedTime": at,
+        "alarmChangedTime": at,
+    }
 
 
 def _reading(attrs: dict) -> dict | None:
