@@ -137,6 +137,26 @@ def test_a_cleared_severity_clears_the_alarm(integration_client, element):
     assert found == {"cleared": [alarm.pk], "major": []}
 
 
+def test_a_clear_by_severity_that_raced_the_raise_keeps_the_raised_severity(integration_client, element):
+    # Two batches at once: the clear's batch read no stored alarm, so it writes the whole row; the
+    # raise's batch committed first. The upsert keeps the raised severity and takes the clear.
+    from django.db import transaction
+
+    from repair_center.alarm_documents import parse_alarm
+    from repair_center.services import alarms as service
+
+    clear = alarm_body(perceivedSeverity="cleared", state="cleared", alarmChangedTime="2026-03-01T10:05:00Z")
+    fields = parse_alarm(clear)
+    key = (fields.pop("source_system"), fields.pop("external_id"))
+    row = service._merge(None, fields, now=timezone.now())
+    integration_client.post(URL, alarm_body(), format="json")
+    with transaction.atomic():
+        service._resolve({key: row})
+        service._copy_upsert({key: row}, now=timezone.now())
+    alarm = Alarm.objects.get()
+    assert (alarm.state, alarm.perceived_severity) == ("cleared", "major")
+
+
 def test_an_alarm_cleared_by_state_reads_cleared_too_and_patterns_match_it_so(integration_client, element):
     integration_client.post(URL, alarm_body("A-1"), format="json")
     integration_client.post(URL, alarm_body("A-2"), format="json")

@@ -265,7 +265,14 @@ def _copy_upsert(rows: dict[tuple[str, str], dict], *, now: datetime) -> dict[tu
     quote = connection.ops.quote_name
     table = quote(Alarm._meta.db_table)
     names = ", ".join(quote(c) for c in _STAGED)
-    updates = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in COLUMNS)
+    updates = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in COLUMNS if c != "perceived_severity")
+    # A clear by severity that raced its alarm's raise (another batch inserted it first) keeps the
+    # raised severity, as _merge does for a stored alarm.
+    severity = quote("perceived_severity")
+    updates += (
+        f", {severity} = CASE WHEN EXCLUDED.{severity} = 'cleared' AND a.{severity} <> 'cleared' "
+        f"THEN a.{severity} ELSE EXCLUDED.{severity} END"
+    )
     with connection.wrap_database_errors, connection.cursor() as cursor:
         cursor.execute(
             # Names from the model, no input in it:
