@@ -141,6 +141,26 @@ def test_a_mapped_column_missing_from_the_sheet_names_the_columns_it_has(db, tmp
         _import(path, "--map=external_id=Nr")
 
 
+def test_a_mapped_import_opens_the_workbook_once_and_closes_it_however_it_ends(db, tmp_path, monkeypatch):
+    # Opening a workbook parses all of its text (about a second for a 14 MB export): the header
+    # the mapping is checked against comes from the opening the rows are read from.
+    import openpyxl
+
+    opened, real = [], openpyxl.load_workbook
+
+    def load_workbook(*args, **kwargs):
+        opened.append(real(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(openpyxl, "load_workbook", load_workbook)
+    path = _workbook(tmp_path / "e.xlsx", [["Number", "Title"], ["1", "x"]])
+    assert _import(path, "--map=external_id=Number", "--map=title=Title")[0].startswith("created 1")
+    with pytest.raises(CommandError, match="not in the first sheet's header: Nr"):
+        _import(path, "--map=external_id=Nr")
+    assert len(opened) == 2  # one per import
+    assert all(book._archive.fp is None for book in opened)  # both closed, the refused one too
+
+
 @pytest.mark.parametrize(
     ("value", "text"),
     [(None, ""), (True, "true"), (3, "3"), (3.0, "3"), (-19.5, "-19.5"), (1e20, "1e+20"), ("x", "x")],

@@ -147,9 +147,17 @@ def _import(
     batch_size: int,
     progress,
     report: ImportReport,
+    mapping: dict[str, str],
     folder: ticket_rows.EventLogFolder | None = None,
 ) -> ImportReport:
-    rows = readers.read_rows(path)  # FileUnreadable comes from here, before anything is written
+    # FileUnreadable comes from here, before anything is written: the file, or a mapped column
+    # its header lacks (the header read as the rows are opened: a workbook is parsed once).
+    header, rows = readers.open_rows(path)
+    try:
+        check_mapped_columns(path, mapping, header)
+    except BaseException:
+        rows.close()
+        raise
     if readers.file_format(path) == "csv":
         report.read_as = readers.csv_dialect_of(path).describe()
     elif readers.file_format(path) == "xlsx":
@@ -207,10 +215,10 @@ def _write_batch(batch, write: Writer, key: str, report: ImportReport, rejects: 
             setattr(report, result.status, getattr(report, result.status) + 1)
 
 
-def check_mapped_columns(path, mapping: dict[str, str], tabular: bool) -> None:
-    """A CSV header is known up front: a mapped column that is not there is a mistake, not a blank."""
-    if tabular and mapping:
-        header = readers.columns(path)
+def check_mapped_columns(path, mapping: dict[str, str], header: list[str] | None) -> None:
+    """A CSV or sheet header (None for JSON) is known up front: a mapped column that is not there
+    is a mistake, not a blank."""
+    if header is not None and mapping:
         missing = sorted(column for column in mapping.values() if column and column not in header)
         if missing:
             if readers.file_format(path) == "csv":
@@ -265,7 +273,6 @@ def import_tickets_file(
     mapping = mapping or {}
     columns = ticket_rows.split_mapping(mapping)
     tabular = readers.file_format(path) in readers.TABULAR  # text cells under a header
-    check_mapped_columns(path, mapping, tabular)
     report = ImportReport()
     note_ignored = _ignored_noter(report, columns, documents.FIELDS)
     to_document = _ticket_converter(path, columns, tabular=tabular, date_format=date_format, missing=missing)
@@ -286,6 +293,7 @@ def import_tickets_file(
         batch_size=batch_size,
         progress=progress,
         report=report,
+        mapping=mapping,
         folder=ticket_rows.EventLogFolder() if columns.is_event_log else None,
     )
 
@@ -305,11 +313,11 @@ def read_ticket_rows(
     mapping = mapping or {}
     columns = ticket_rows.split_mapping(mapping)
     tabular = readers.file_format(path) in readers.TABULAR  # text cells under a header
-    check_mapped_columns(path, mapping, tabular)
     convert = _ticket_converter(path, columns, tabular=tabular, date_format=date_format, missing=missing)
     folder = ticket_rows.EventLogFolder() if columns.is_event_log else None
-    rows = readers.read_rows(path)
+    header, rows = readers.open_rows(path)
     try:
+        check_mapped_columns(path, mapping, header)
         yield from _entries(rows, convert, "external_id", folder)
     finally:
         rows.close()
@@ -379,7 +387,6 @@ def import_repairs_file(
     mapping = mapping or {}
     check_mapping(mapping, repairs.FIELDS)
     tabular = readers.file_format(path) in readers.TABULAR  # text cells under a header
-    check_mapped_columns(path, mapping, tabular)
     report = ImportReport()
     note_ignored = _ignored_noter(report, mapping, repairs.FIELDS)
 
@@ -396,6 +403,7 @@ def import_repairs_file(
         batch_size=batch_size,
         progress=progress,
         report=report,
+        mapping=mapping,
     )
 
 

@@ -61,36 +61,60 @@ def file_format(path: str | Path) -> str:
     return FORMATS[suffix]
 
 
-def read_rows(path: str | Path) -> Iterator[Row]:
+def read_rows(path: str | Path) -> "RowReader":
     """Open ``path`` (format by extension) and return an iterator of its rows.
 
     Opening and the first check happen now, so FileUnreadable is raised here and not mid-import.
     """
+    return open_rows(path)[1]
+
+
+def open_rows(path: str | Path) -> tuple[list[str] | None, "RowReader"]:
+    """(the header of a CSV file or a workbook's first sheet, None for JSON; its rows), as
+    ``read_rows``: a workbook is opened once for both (opening parses all of its text)."""
     fmt = file_format(path)
     if fmt == "xlsx":
-        return _sheet_rows(path)
+        header, rows, workbook = _open_sheet(path)
+        return header, RowReader(workbook, _records(rows, header))
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed by the generator that owns it
     except OSError as e:
         raise FileUnreadable(f"{path}: {e.strerror or e}") from e
     try:
         if fmt == "csv":
-            return _owning(handle, _csv_rows(handle, _csv_header(handle)))
+            opened = _csv_header(handle)
+            return opened[2], RowReader(handle, _csv_rows(handle, opened))
         if fmt == "json":
             text = codecs.getreader("utf-8")(handle, errors="surrogateescape")
-            return _owning(handle, _json_array_rows(text, _json_start(text)))
-        return _owning(handle, _jsonl_rows(handle))
+            return None, RowReader(handle, _json_array_rows(text, _json_start(text)))
+        return None, RowReader(handle, _jsonl_rows(handle))
     except BaseException:
         handle.close()
         raise
 
 
-def _owning(handle: Any, rows: Iterator[Row]) -> Iterator[Row]:
-    """``rows``, then ``handle`` closed (a file, or a workbook), however the reading ends."""
-    try:
-        yield from rows
-    finally:
-        handle.close()
+class RowReader(Iterator[Row]):
+    """``rows``, then ``handle`` closed (a file, or a workbook), however the reading ends: at the
+    last row, on an error, or by ``close()``, also before the first row (a generator closed before
+    it started would not run its ``finally``)."""
+
+    def __init__(self, handle: Any, rows: Iterator[Row]):
+        self._handle, self._rows = handle, rows
+
+    def __next__(self) -> Row:
+        try:
+            return next(self._rows)
+        except BaseException:  # StopIteration included: the reading ended
+            self.close()
+            raise
+
+    def close(self) -> None:
+        close_rows = getattr(self._rows, "close", None)
+        try:
+            if close_rows is not None:
+                close_rows()
+        finally:
+            self._handle.close()
 
 
 def _truncate(text: str, limit: int = 2000) -> str:
@@ -289,11 +313,6 @@ def _open_sheet(path: str | Path):
     except BaseException:
         workbook.close()
         raise
-
-
-def _sheet_rows(path: str | Path) -> Iterator[Row]:
-    header, rows, workbook = _open_sheet(path)
-    return _owning(workbook, _records(rows, header))
 
 
 def _records(rows: Iterator[tuple[int, list[str]]], header: list[str]) -> Iterator[Row]:
