@@ -224,6 +224,14 @@ def test_a_pattern_on_an_attribute_it_cannot_match_is_a_400(integration_client):
     validate(response.json(), "Error")
 
 
+@pytest.mark.parametrize("severity", ["ma\x00jor", "x" * 201])
+def test_a_severity_pattern_no_alarm_could_hold_is_a_400(integration_client, severity):
+    task = {"ackSystemId": "noc", "ackUserId": "jane", "alarmPattern": [{"perceivedSeverity": severity}]}
+    response = integration_client.post("/tmf-api/alarm/v4/ackAlarms", task, format="json")
+    assert response.status_code == 400, response.content
+    validate(response.json(), "Error")
+
+
 def test_the_list_filters_pages_and_counts(
     engineer_client, integration_client, element, django_assert_max_num_queries
 ):

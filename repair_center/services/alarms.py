@@ -327,8 +327,6 @@ def pattern_query(patterns: Any) -> Q:
         for name, value in pattern.items():
             if name == "alarmedObject" and isinstance(value, dict) and isinstance(value.get("id"), str):
                 match &= Q(alarmed_object=value["id"])
-            elif name == "perceivedSeverity" and isinstance(value, str):
-                match &= severity_query(value)
             elif name in PATTERN_LOOKUPS and isinstance(value, str | int) and not isinstance(value, bool):
                 if name == "id" and not (isinstance(value, int) or str(value).isdigit()):
                     raise AlarmError({"alarmPattern": [f"[{i}].id must be an alarm id"]})
@@ -338,7 +336,10 @@ def pattern_query(patterns: Any) -> Q:
                     raise AlarmError({"alarmPattern": [f"[{i}].id is out of range"]})
                 if isinstance(value, str) and (len(value) > 200 or "\x00" in value):
                     raise AlarmError({"alarmPattern": [f"[{i}].{name} is not a value an alarm holds"]})
-                match &= Q(**{PATTERN_LOOKUPS[name]: value})
+                if name == "perceivedSeverity":
+                    match &= severity_query(str(value))
+                else:
+                    match &= Q(**{PATTERN_LOOKUPS[name]: value})
             else:
                 names = ", ".join(["alarmedObject", *PATTERN_LOOKUPS])
                 raise AlarmError({"alarmPattern": [f"[{i}].{str(name)[:60]}: patterns match on {names}"]})
