@@ -77,7 +77,7 @@ def open_rows(path: str | Path) -> tuple[list[str] | None, "RowReader"]:
         header, rows, workbook = _open_sheet(path)
         return header, RowReader(workbook, _records(rows, header))
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed by the generator that owns it
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the RowReader that owns it
     except OSError as e:
         raise FileUnreadable(f"{path}: {e.strerror or e}") from e
     try:
