@@ -229,7 +229,7 @@ def _events(
     found = detail_pairs(alarm.get("details"))
     if reading := threshold_reading(alarm.get("extra")):
         found[reading[0]] = reading[1]
-    if alarm["perceived_severity"] != "cleared":  # an alarm first seen cleared has no other
+    if alarm["perceived_severity"] != Alarm.Severity.CLEARED:  # an alarm first seen cleared has no other
         found["severity"] = alarm["perceived_severity"]
     raised = (
         alarm["raised_at"],
