@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "real"
@@ -85,9 +86,9 @@ def is_event_log(spec: dict) -> bool:
 
 
 def tickets(spec: dict) -> list[list[dict]]:
-    """The dataset's tickets, each a list of its rows (one row unless the file is an event log,
-    whose consecutive rows with the same ``external_id`` make one ticket), with the spec's null
-    markers (``missing``) blanked as the importer blanks them."""
+    """The dataset's tickets, each a list of its rows (one row unless the file is an event log, whose
+    rows with the same ``external_id`` make one ticket wherever they are, in the order the importer
+    folds them), with the spec's null markers (``missing``) blanked as the importer blanks them."""
     nulls = {value.strip() for value in spec.get("missing", [])}
     rows = [
         {k: "" if (v or "").strip() in nulls else v for k, v in r.items()} for r in _read_csv(spec["path"])
@@ -95,13 +96,33 @@ def tickets(spec: dict) -> list[list[dict]]:
     if not is_event_log(spec):
         return [[row] for row in rows]
     key = spec["map"]["external_id"]
-    grouped: list[list[dict]] = []
+    grouped: dict[str, list[dict]] = {}
     for row in rows:
-        if grouped and grouped[-1][0][key] == row[key]:
-            grouped[-1].append(row)
-        else:
-            grouped.append([row])
-    return grouped
+        grouped.setdefault(row[key], []).append(row)
+    return [_in_fold_order(group, spec) for group in grouped.values()]
+
+
+def _in_fold_order(rows: list[dict], spec: dict) -> list[dict]:
+    """A ticket's rows in time order when each has a time, as the importer folds them."""
+    column = spec["map"].get("event.at")
+    if not column:
+        return rows
+    times = [_time(row.get(column) or "", spec.get("date_format", "")) for row in rows]
+    if any(time is None for time in times):
+        return rows
+    return [row for _, row in sorted(zip(times, rows, strict=True), key=lambda pair: pair[0])]
+
+
+def _time(value: str, date_format: str) -> datetime | None:
+    from django.utils.dateparse import parse_datetime
+
+    try:
+        parsed = (
+            datetime.strptime(value.strip(), date_format) if date_format else parse_datetime(value.strip())
+        )
+    except ValueError:
+        return None
+    return parsed if parsed is None or parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def label_of(ticket: list[dict], spec: dict) -> str:

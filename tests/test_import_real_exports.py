@@ -2,6 +2,7 @@
 own kinds, and event logs folded into tickets; malformed values are still refused with a reason."""
 
 import json
+import tempfile
 from io import StringIO
 
 import pytest
@@ -149,37 +150,64 @@ def test_the_ticket_page_shows_attributes_and_untimed_events_in_order_with_an_un
     assert "<dt>category</dt><dd>Network &lt;b&gt;</dd><dt>impact</dt><dd>2</dd>" in page
 
 
-def test_the_last_row_of_a_ticket_wins_and_a_ticket_split_across_the_log_is_refused(db, tmp_path):
+def test_a_tickets_rows_are_folded_wherever_they_are_in_the_log_and_its_last_row_wins(
+    db, tmp_path, monkeypatch
+):
+    # exports are often ordered by time, so one ticket's rows are spread through the file
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the folder keeps the rows
     path = tmp_path / "log.csv"
     path.write_text(
         "Ticket,State,Priority,Volume\n"
         "T-1,opened,low,10\n"
-        "T-1,escalated,high,250\n"
         "T-2,opened,low,1\n"
-        "T-1,closed,low,3\n"
+        "T-1,escalated,high,250\n"
+        ",orphan,low,1\n"
+        "T-2,closed,medium,2\n"
+        "T-1,closed,critical,3\n"
     )
     rejects = tmp_path / "rejects.jsonl"
+    options = ["--map", "external_id=Ticket", "--map", "event.kind=State", "--map", "priority=Priority"]
     out = _import(
-        path,
-        "--source",
-        "log",
-        "--rejects",
-        rejects,
-        "--map",
-        "external_id=Ticket",
-        "--map",
-        "event.kind=State",
-        "--map",
-        "priority=Priority",
-        "--map",
-        "event.attrs.volume=Volume",
+        path, "--source", "log", "--rejects", rejects, *options, "--map", "event.attrs.volume=Volume"
     )
+
     assert out.splitlines()[0] == "created 2, updated 0, unchanged 0, rejected 1"
-    first = Ticket.objects.get(external_id="T-1")
-    assert first.priority == "high"
-    assert list(first.events.values_list("kind", flat=True)) == ["opened", "escalated"]
+    first, second = Ticket.objects.get(external_id="T-1"), Ticket.objects.get(external_id="T-2")
+    assert (first.priority, second.priority) == ("critical", "medium")
+    assert list(first.events.values_list("kind", flat=True)) == ["opened", "escalated", "closed"]
+    assert [e.attrs for e in first.events.all()] == [{"volume": 10}, {"volume": 250}, {"volume": 3}]
+    assert list(second.events.values_list("kind", flat=True)) == ["opened", "closed"]
     [refused] = [json.loads(line) for line in rejects.read_text().splitlines()]
-    assert refused["row"] == 5 and "has rows after another ticket's" in refused["reason"]
+    assert refused["row"] == 5 and refused["reason"] == "the ticket id column is blank"
+
+    assert _import(path, "--source", "log", *options, "--map", "event.attrs.volume=Volume").startswith(
+        "created 0, updated 0, unchanged 2, rejected 1"
+    )
+    assert list(scratch.iterdir()) == []  # the rows' temporary file is gone
+
+
+def test_a_log_listed_newest_first_folds_as_one_listed_oldest_first(db, tmp_path):
+    header = "Ticket,State,Updated,Group\n"
+    rows = [
+        "T-1,New,2016-03-01T09:00,dispatch",
+        "T-1,Active,2016-03-01T09:05,field",
+        "T-1,Closed,2016-03-02T10:00,noc",
+    ]
+    oldest_first, newest_first = tmp_path / "oldest.csv", tmp_path / "newest.csv"
+    oldest_first.write_text(header + "\n".join(rows) + "\n")
+    newest_first.write_text(header + "\n".join(reversed(rows)) + "\n")
+    options = ["--map", "external_id=Ticket", "--map", "event.kind=State", "--map", "event.at=Updated"]
+    options += ["--map", "attributes.group=Group"]
+
+    _import(newest_first, "--source", "newest", *options)
+    _import(oldest_first, "--source", "oldest", *options)
+
+    for source in ("newest", "oldest"):
+        ticket = Ticket.objects.get(source=source)
+        assert list(ticket.events.values_list("kind", flat=True)) == ["New", "Active", "Closed"]
+        assert ticket.attributes == {"group": "noc"}
 
 
 def test_an_event_log_mapping_needs_a_kind_and_a_ticket_id(db, tmp_path):

@@ -50,6 +50,27 @@ def test_an_event_log_is_split_by_ticket_and_its_baseline_reads_what_the_importe
     assert real_data._options(spec, with_label=True)[-2:] == ["--map=resolution=closed_code", "--missing=?"]
 
 
+def test_a_tickets_rows_are_gathered_from_anywhere_in_the_log_in_the_importers_order(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "number,state,updated,closed_code\n"
+        "INC1,Closed,02-03-2016 11:00,fixed\n"  # newest first, INC2's rows in between
+        "INC2,New,01-03-2016 10:00,\n"
+        "INC1,New,01-03-2016 09:00,\n"
+        "INC2,Active,,\n"  # one row without a time: INC2 stays in file order
+        "INC2,Closed,01-03-2016 09:30,replaced\n"
+    )
+    spec = {
+        "path": str(path),
+        "label": "closed_code",
+        "date_format": "%d-%m-%Y %H:%M",
+        "map": {"external_id": "number", "event.kind": "state", "event.at": "updated"},
+    }
+    groups = real_data.tickets(spec)
+    assert [[row["state"] for row in g] for g in groups] == [["New", "Closed"], ["New", "Active", "Closed"]]
+    assert [real_data.label_of(g, spec) for g in groups] == ["fixed", "replaced"]
+
+
 def test_the_shipped_specs_name_their_files_and_labels():
     specs = {spec["name"]: spec for spec in real_data.load_specs(REAL)}
     assert set(specs) == {"it_tickets", "incident_event_log"}

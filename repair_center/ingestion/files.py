@@ -114,27 +114,29 @@ class TicketRow:
 
 
 def _entries(
-    rows: Iterator[readers.Row], convert: Converter, key: str, folder: ticket_rows.EventLogFolder | None
+    rows: Iterator[readers.Row], convert: Converter, key: str, *, event_log: bool = False
 ) -> Iterator[TicketRow]:
-    """The file's items in order, each converted (and, for an event log, folded) or refused: what
-    import writes and predict scores, read by one loop."""
-    for row in rows:
-        if row.data is None:
-            yield TicketRow(row.number, None, error=row.reason, data=row.raw)
-            continue
-        item, errors = convert(row)
-        if errors:
-            yield TicketRow(row.number, item.get(key), error=errors, data=row.data)
-        elif folder is None:
-            yield TicketRow(row.number, item.get(key), document=item)
-        else:
-            done, reason = folder.push(row.number, item)
-            if reason:
+    """The file's items, each converted (and, for an event log, folded) or refused: what import
+    writes and predict scores, read by one loop. An event log's refused rows come as they are read,
+    its tickets once the whole log has been read (a ticket's rows may be anywhere in it)."""
+    folder = ticket_rows.EventLogFolder() if event_log else None
+    try:
+        for row in rows:
+            if row.data is None:
+                yield TicketRow(row.number, None, error=row.reason, data=row.raw)
+                continue
+            item, errors = convert(row)
+            if errors:
+                yield TicketRow(row.number, item.get(key), error=errors, data=row.data)
+            elif folder is None:
+                yield TicketRow(row.number, item.get(key), document=item)
+            elif reason := folder.push(row.number, item):
                 yield TicketRow(row.number, item.get(key), error=reason, data=row.data)
-            for number, folded in done:
-                yield TicketRow(number, folded.get(key), document=folded)
-    for number, folded in folder.finish() if folder is not None else ():
-        yield TicketRow(number, folded.get(key), document=folded)
+        for number, folded in folder.tickets() if folder is not None else ():
+            yield TicketRow(number, folded.get(key), document=folded)
+    finally:
+        if folder is not None:
+            folder.close()
 
 
 def _import(
@@ -148,7 +150,7 @@ def _import(
     progress,
     report: ImportReport,
     mapping: dict[str, str],
-    folder: ticket_rows.EventLogFolder | None = None,
+    event_log: bool = False,
 ) -> ImportReport:
     # FileUnreadable comes from here, before anything is written: the file, or a mapped column
     # its header lacks (the header read as the rows are opened: a workbook is parsed once).
@@ -169,7 +171,7 @@ def _import(
         raise readers.FileUnreadable(f"{rejects_path}: cannot write the rejects file: {e.strerror}") from e
     batch: list[tuple[int, dict]] = []
     try:
-        for entry in _entries(rows, convert, key, folder):
+        for entry in _entries(rows, convert, key, event_log=event_log):
             if entry.document is None:
                 rejects.refuse(entry)
                 continue
@@ -294,7 +296,7 @@ def import_tickets_file(
         progress=progress,
         report=report,
         mapping=mapping,
-        folder=ticket_rows.EventLogFolder() if columns.is_event_log else None,
+        event_log=columns.is_event_log,
     )
 
 
@@ -314,11 +316,10 @@ def read_ticket_rows(
     columns = ticket_rows.split_mapping(mapping)
     tabular = readers.file_format(path) in readers.TABULAR  # text cells under a header
     convert = _ticket_converter(path, columns, tabular=tabular, date_format=date_format, missing=missing)
-    folder = ticket_rows.EventLogFolder() if columns.is_event_log else None
     header, rows = readers.open_rows(path)
     try:
         check_mapped_columns(path, mapping, header)
-        yield from _entries(rows, convert, "external_id", folder)
+        yield from _entries(rows, convert, "external_id", event_log=columns.is_event_log)
     finally:
         rows.close()
 

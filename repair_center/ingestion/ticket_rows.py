@@ -3,14 +3,21 @@
 ``--map`` names a canonical field (``title=Summary``), an attribute (``attributes.category=Category``)
 or, for an event log, a part of the row's event (``event.kind=State``, ``event.at=Updated``,
 ``event.code=Alarm``, ``event.attrs.volume=Volume``). With any ``event.*`` mapping the file is an
-event log: each row is one state change or alarm of a ticket, and consecutive rows with the same
-ticket id are folded into one ticket carrying those events in file order, the last row's ticket
-fields winning. Folding streams: only the ticket being folded is held in memory.
+event log: each row is one state change or alarm of a ticket, and the rows with the same ticket id,
+wherever they are in the file, are folded into one ticket carrying those events (in time order when
+every row has a time, else in file order), the latest row's ticket fields winning. Folding keeps the
+rows in a temporary file, not in memory: only the ticket being folded is held there.
 """
 
+import itertools
+import json
 import re
+import sqlite3
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from repair_center import documents
 from repair_center.ingestion.mapping import check_mapping, pick_fields
@@ -197,41 +204,89 @@ def apply_date_format(doc: dict, date_format: str) -> dict[str, list[str]]:
 
 
 class EventLogFolder:
-    """Folds consecutive rows of one ticket into one document; a ticket whose rows come back after
-    another ticket's is refused (it would silently lose its first events otherwise)."""
+    """Folds an event log's rows into one document per ticket, whatever order the rows come in.
+
+    Exports are often ordered by time, so one ticket's rows are spread through the file. Rows are
+    kept in a temporary SQLite file (memory does not grow with the log) and read back a ticket at a
+    time, tickets in the order of their first row. A ticket's events are in time order when every
+    one of its rows has a time (a log listed newest first folds the same as one listed oldest
+    first), else in file order; the ticket fields of its latest row in that order win.
+    """
+
+    _BATCH = 1000
 
     def __init__(self):
-        self.current: dict | None = None
-        self.first_row = 0
-        self.finished: set[str] = set()
+        self._dir = tempfile.TemporaryDirectory(prefix="ticketai-event-log-")
+        self._db = sqlite3.connect(Path(self._dir.name) / "rows.sqlite3")
+        self._db.execute("PRAGMA journal_mode = OFF")
+        self._db.execute("PRAGMA synchronous = OFF")
+        self._db.execute(
+            "CREATE TABLE row (seq INTEGER PRIMARY KEY, ticket TEXT NOT NULL, number INTEGER NOT NULL,"
+            " doc TEXT NOT NULL)"
+        )
+        self._pending: list[tuple[str, int, str]] = []
 
-    def push(self, number: int, doc: dict) -> tuple[list[tuple[int, dict]], str]:
-        """(folded tickets now complete, '' or why this row is refused)."""
+    def push(self, number: int, doc: dict) -> str:
+        """Keep one row (its ``number`` in the file); '' or why the row is refused."""
         key = str(doc.get("external_id") or "").strip()
         if not key:
-            return [], "the ticket id column is blank"
-        if self.current is not None and key == self.current["external_id"]:
-            events = self.current["events"] + doc.pop("events", [])
-            attributes = {**self.current.get("attributes", {}), **doc.pop("attributes", {})}
-            self.current.update(doc)  # the last row's ticket fields win
-            self.current["events"] = events
-            if attributes:
-                self.current["attributes"] = attributes
-            return [], ""
-        if key in self.finished:
-            return [], (
-                f"ticket {key!r} has rows after another ticket's: sort the event log by the ticket id "
-                "column (rows of one ticket together, in event order)"
-            )
-        done = self.finish()
+            return "the ticket id column is blank"
         doc["external_id"] = key
-        self.current, self.first_row = doc, number
-        return done, ""
+        self._pending.append((key, number, json.dumps(doc, ensure_ascii=False)))
+        if len(self._pending) >= self._BATCH:
+            self._flush()
+        return ""
 
-    def finish(self) -> list[tuple[int, dict]]:
-        if self.current is None:
-            return []
-        done = [(self.first_row, self.current)]
-        self.finished.add(self.current["external_id"])
-        self.current = None
-        return done
+    def tickets(self) -> Iterator[tuple[int, dict]]:
+        """(the number of the ticket's first row, its folded document), a ticket at a time."""
+        try:
+            self._flush()
+            self._db.execute("CREATE INDEX row_ticket ON row (ticket, seq)")
+            rows = self._db.execute(
+                "SELECT row.ticket, row.number, row.doc FROM row"
+                " JOIN (SELECT ticket, MIN(seq) AS first FROM row GROUP BY ticket) AS t USING (ticket)"
+                " ORDER BY t.first, row.seq"
+            )
+            for _, group in itertools.groupby(rows, key=lambda row: row[0]):
+                numbered = [(number, json.loads(doc)) for _, number, doc in group]
+                yield numbered[0][0], fold_rows([doc for _, doc in numbered])
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._db.close()
+        self._dir.cleanup()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._db.executemany("INSERT INTO row (ticket, number, doc) VALUES (?, ?, ?)", self._pending)
+            self._pending = []
+
+
+def fold_rows(docs: list[dict]) -> dict:
+    """One ticket's rows (each a document with one event) as one document: the events in time order
+    when each has a time, else in file order; the last row in that order gives the ticket fields,
+    and attributes are merged, later rows winning."""
+    times = [_event_time(doc) for doc in docs]
+    if all(time is not None for time in times):
+        docs = [doc for _, doc in sorted(zip(times, docs, strict=True), key=lambda pair: pair[0])]
+    folded: dict = {}
+    events: list = []
+    attributes: dict = {}
+    for doc in docs:
+        events.extend(doc.pop("events", []))
+        attributes.update(doc.pop("attributes", None) or {})
+        folded.update(doc)
+    folded["events"] = events
+    if attributes:
+        folded["attributes"] = attributes
+    return folded
+
+
+def _event_time(doc: dict) -> datetime | None:
+    events = doc.get("events") or []
+    at = events[0].get("at") if len(events) == 1 and isinstance(events[0], dict) else None
+    try:
+        return documents.parse_timestamp(at) if at else None
+    except ValueError:
+        return None
