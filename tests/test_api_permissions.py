@@ -29,7 +29,7 @@ ROUTES = {
 
 
 @pytest.fixture(params=ROLES)
-def role_client(request):
+def role_client(request, db):
     """One client per role; each test builds only its own user (password hashing is slow)."""
     role = request.param
     name = {"anonymous": "anon_client", "admin": "admin_client_api"}.get(role, f"{role}_client")
