@@ -118,6 +118,23 @@ def test_the_weightings_fitted_together_are_the_members_fit_lexical_stores(tmp_p
     assert not np.allclose(probas[0], probas[2])  # the weightings differ, so the comparison can fail
 
 
+def test_numeric_labels_get_their_class_weights(tmp_path):
+    # A fault severity "0"/"1"/"2": scikit-learn reads a class_weight dict's keys through int(), so
+    # passed as a dict these weights were missed and the fit failed; per-ticket weights are the same.
+    texts = ["optical rx low", "sw crash after upgrade", "mains failure", "rx low again", "crash loop"] * 3
+    named = ["SFP", "SW", "POWER", "SFP", "SW"] * 3
+    numeric = [{"POWER": "0", "SFP": "1", "SW": "2"}[label] for label in named]
+    queries = ["optical crash", "mains low", "sw upgrade rx"]
+    for scheme in ensemble.CLASS_WEIGHTINGS:
+        by_name = ensemble.fit_lexical(
+            texts, named, ["POWER", "SFP", "SW"], tmp_path / f"n{scheme}.npz", class_weight=scheme
+        )
+        by_number = ensemble.fit_lexical(
+            texts, numeric, ["0", "1", "2"], tmp_path / f"d{scheme}.npz", class_weight=scheme
+        )
+        assert np.allclose(by_name.proba(queries), by_number.proba(queries))
+
+
 def test_a_word_in_one_training_ticket_is_no_feature_unless_every_word_is(tmp_path):
     texts = ["optical low rx", "optical low", "mains fail", "mains fail INC-4711"]
     labels = ["SFP", "SFP", "POWER", "POWER"]
