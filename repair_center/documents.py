@@ -14,6 +14,7 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
+from repair_center import vocabulary
 from repair_center.models import Ticket, TicketEvent
 from ticketai.storable import json_problem, printable, text_problem
 
@@ -47,32 +48,6 @@ MAX_KIND_CHARS = 64
 ATTRIBUTE_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _KIND_RE = re.compile(r"^[^\s|=\[\]][^\x00-\x1f|=\[\]]{0,63}$")
 _SOURCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_STATUS_ALIASES = {
-    "in_progress": Ticket.Status.IN_PROGRESS,
-    "in progress": Ticket.Status.IN_PROGRESS,
-    "inprogress": Ticket.Status.IN_PROGRESS,
-    "canceled": Ticket.Status.CANCELLED,
-    "open": Ticket.Status.ACKNOWLEDGED,
-    "new": Ticket.Status.ACKNOWLEDGED,
-}
-_STATUSES = {value.lower(): value for value in Ticket.Status.values}
-# ServiceNow-style "3 - Moderate" is read as its word.
-_PRIORITY_PREFIX_RE = re.compile(r"^\d+\s*-\s*")
-_PRIORITY_ALIASES = {
-    "moderate": "medium",
-    "normal": "medium",
-    "urgent": "critical",
-    "planning": "low",
-    "p1": "critical",
-    "p2": "high",
-    "p3": "medium",
-    "p4": "low",
-    "1": "critical",
-    "2": "high",
-    "3": "medium",
-    "4": "low",
-}
-_PRIORITIES = set(Ticket.Priority.values)
 BUILT_IN_EVENT_KINDS = frozenset(TicketEvent.Kind.values)
 
 
@@ -357,22 +332,21 @@ def parse_ticket(data: Any, *, default_source: str = "api") -> TicketDoc:
 
     raw_status = _text(data, "status", errors, max_length=32)
     if raw_status:
-        status = _STATUSES.get(raw_status.lower()) or _STATUS_ALIASES.get(raw_status.lower())
+        status = vocabulary.status_of(raw_status)
         if status is None:
             errors.setdefault("status", []).append(
-                f"{raw_status!r} is not one of {', '.join(Ticket.Status.values)}"
+                f"{raw_status!r} is not one of {', '.join(Ticket.Status.values)} (nor a known alias)"
             )
     else:
         resolved = resolution or resolved_at
         status = Ticket.Status.RESOLVED if resolved else Ticket.Status.ACKNOWLEDGED
 
-    raw_priority = _text(data, "priority", errors, max_length=32).lower()
-    word = (
-        _PRIORITY_PREFIX_RE.sub("", raw_priority) if raw_priority not in _PRIORITY_ALIASES else raw_priority
-    )
-    priority = _PRIORITY_ALIASES.get(word, word) or Ticket.Priority.MEDIUM
-    if priority not in _PRIORITIES:
-        errors.setdefault("priority", []).append(f"{raw_priority!r} is not one of {', '.join(_PRIORITIES)}")
+    raw_priority = _text(data, "priority", errors, max_length=32)
+    priority = vocabulary.priority_of(raw_priority) if raw_priority.strip() else Ticket.Priority.MEDIUM
+    if priority is None:
+        errors.setdefault("priority", []).append(
+            f"{raw_priority!r} is not one of {', '.join(Ticket.Priority.values)} (nor a known alias)"
+        )
 
     if not (title or description or error_codes or events or attributes) and not errors:
         errors["non_field_errors"] = [

@@ -1,0 +1,74 @@
+"""Statuses and priorities as ticketing systems write them are read into TicketAI's values; a word
+no system uses is still refused, naming the known values."""
+
+import pytest
+
+from repair_center.documents import DocumentError, parse_ticket
+
+STATUSES = {
+    "acknowledged": "acknowledged",
+    "inProgress": "inProgress",
+    # ServiceNow
+    "New": "acknowledged",
+    "In Progress": "inProgress",
+    "On Hold": "held",
+    "6 - Resolved": "resolved",
+    "Closed Complete": "closed",
+    "Canceled": "cancelled",
+    "Closed/Resolved by Caller": "closed",
+    # Jira
+    "To Do": "acknowledged",
+    "In_Progress": "inProgress",
+    "Waiting for customer": "pending",
+    "Done": "resolved",
+    "Reopened": "acknowledged",
+    # an event log's states
+    "Active": "inProgress",
+    "Awaiting User Info": "pending",
+    "Awaiting Vendor": "pending",
+}
+PRIORITIES = {
+    "": "medium",
+    "HIGH": "high",
+    # ServiceNow
+    "1 - Critical": "critical",
+    "3 - Moderate": "medium",
+    "5 - Planning": "low",
+    # Jira
+    "Highest": "critical",
+    "Blocker": "critical",
+    "Major": "high",
+    "Minor": "low",
+    "Lowest": "low",
+    # levels, 1 the most urgent
+    "P1": "critical",
+    "p2": "high",
+    "Sev 1": "critical",
+    "SEV-3": "medium",
+    "S4": "low",
+    "Severity 2": "high",
+    "3": "medium",
+    "5": "low",
+    # fault management
+    "warning": "low",
+}
+
+
+@pytest.mark.parametrize(("raw", "expected"), STATUSES.items())
+def test_a_systems_status_word_is_read_as_its_tmf621_status(raw, expected):
+    assert parse_ticket({"external_id": "T-1", "title": "t", "status": raw}).status == expected
+
+
+@pytest.mark.parametrize(("raw", "expected"), PRIORITIES.items())
+def test_a_systems_priority_word_or_level_is_read_as_its_priority(raw, expected):
+    assert parse_ticket({"external_id": "T-1", "title": "t", "priority": raw}).priority == expected
+
+
+@pytest.mark.parametrize(
+    ("field", "raw"), [("status", "Teleported"), ("priority", "P9"), ("priority", "soon")]
+)
+def test_a_word_no_system_uses_is_refused_with_the_known_values(field, raw):
+    with pytest.raises(DocumentError) as refused:
+        parse_ticket({"external_id": "T-1", "title": "t", field: raw})
+    [message] = refused.value.errors[field]
+    assert message.startswith(f"{raw!r} is not one of ") and "(nor a known alias)" in message
