@@ -166,6 +166,34 @@ def test_a_file_that_cannot_be_read_fails_and_writes_nothing(catalogue, tmp_path
     assert Ticket.objects.count() == 0
 
 
+def test_a_jira_dump_imports_with_dotted_paths_into_its_nested_fields(catalogue, tmp_path):
+    path = tmp_path / "jira.json"
+    issue = {
+        "id": "10042",
+        "key": "NOC-7",
+        "fields": {"summary": "CPRI link down", "status": {"name": "Done"}, "issuetype": {"name": "Fault"}},
+    }
+    path.write_text(json.dumps({"startAt": 0, "total": 1, "expand": "names", "issues": [issue]}))
+    options = [
+        "--map",
+        "external_id=key",
+        "--map",
+        "title=fields.summary",
+        "--map",
+        "status=fields.status.name",
+    ]
+    out, err = _import(path, "--source", "jira", *options, "--map", "attributes.type=fields.issuetype.name")
+
+    assert out == "created 1, updated 0, unchanged 0, rejected 0"
+    assert err.splitlines() == [
+        "read as the array under 'issues'",
+        "ignored columns: id",  # "fields" is read, through its paths
+    ]
+    ticket = Ticket.objects.get(source="jira")
+    assert (ticket.external_id, ticket.title, ticket.status) == ("NOC-7", "CPRI link down", "resolved")
+    assert ticket.attributes == {"type": "Fault"}
+
+
 def test_an_unknown_field_or_a_missing_column_in_map_is_refused_before_reading(catalogue, tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("a\n1\n")

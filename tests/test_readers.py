@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from repair_center.ingestion import csv_records, readers
+from repair_center.ingestion import csv_records, json_array, readers
 from repair_center.ingestion.mapping import parse_mapping
 
 
@@ -80,6 +80,42 @@ def test_an_empty_json_array_has_no_rows(tmp_path):
     path = tmp_path / "t.json"
     path.write_text(" [ ] ")
     assert _rows(path) == []
+
+
+def test_an_api_dump_is_read_from_the_array_its_object_keeps_the_records_under(tmp_path):
+    # ServiceNow's {"records": [...]}, Jira's {"startAt": 0, ..., "issues": [...]}: members before
+    # the records (a count, metadata longer than a read chunk, a list of strings) are passed.
+    path = tmp_path / "dump.json"
+    dump = {
+        "total": 2,
+        "meta": {"note": "x" * (3 * readers.CHUNK_CHARS), "tags": [1, 2]},
+        "items": ["not", "records"],
+        "records": [{"a": 1}, {"a": "]"}],
+        "after": {"ignored": True},
+    }
+    path.write_text(json.dumps(dump))
+    assert _rows(path) == [(1, {"a": 1}, ""), (2, {"a": "]"}, "")]
+    assert json_array.array_note(path) == "the array under 'records'"
+    (tmp_path / "plain.json").write_text('[{"a": 1}]')
+    assert json_array.array_note(tmp_path / "plain.json") == ""
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"external_id": "T-1", "events": [{"kind": "LOS"}]}',  # one record, not a dump of them
+        '{"records": "none"}',
+        '{"records": [1, 2]}',
+        "{}",
+    ],
+)
+def test_an_object_without_records_under_a_known_name_is_unreadable(tmp_path, content):
+    path = tmp_path / "t.json"
+    path.write_text(content)
+    with pytest.raises(
+        readers.FileUnreadable, match=r"not a top-level array of records.*\(alarms, data, entries"
+    ):
+        readers.read_rows(path)
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,8 @@ from typing import Any, TextIO
 from django.db import DataError, transaction
 
 from repair_center import documents, selectors
-from repair_center.ingestion import readers, ticket_rows, workbooks
-from repair_center.ingestion.mapping import check_mapping, pick_fields
+from repair_center.ingestion import json_array, readers, ticket_rows, workbooks
+from repair_center.ingestion.mapping import check_mapping, pick_fields, top_key
 from repair_center.models import Ticket
 from repair_center.services import repairs
 from repair_center.services.tickets import ItemResult, tickets_upsert
@@ -164,6 +164,8 @@ def _import(
         report.read_as = readers.csv_dialect_of(path).describe()
     elif readers.file_format(path) == "xlsx":
         report.read_as = workbooks.sheets_note(path)
+    elif readers.file_format(path) == "json":
+        report.read_as = json_array.array_note(path)
     try:
         rejects = RejectsLog(rejects_path, report)
     except OSError as e:
@@ -244,7 +246,8 @@ def _ignored_noter(report: ImportReport, mapping, fields: tuple[str, ...]):
 
     def note(data: dict) -> None:
         if len(report.ignored_columns) < KEPT_IGNORED and not used.issuperset(data):
-            report.ignored_columns.update(key for key in data if key not in used)
+            read = {top_key(column, data) for column in used}  # "fields.summary" reads "fields"
+            report.ignored_columns.update(key for key in data if key not in read)
 
     return note
 

@@ -1,6 +1,8 @@
 """Which file column or key each field is read from: ``--map FIELD=COLUMN`` on the command line,
 checked against the fields a record has, and applied to one record."""
 
+from typing import Any
+
 
 def parse_mapping(
     items: list[str] | None, fields: tuple[str, ...], *, prefixes: tuple[str, ...] = ()
@@ -41,10 +43,29 @@ def pick_fields(data: dict, mapping: dict[str, str], fields: tuple[str, ...], *,
     """
     picked = {}
     for name in fields:
-        column = mapping.get(name, name)
-        if column in data:
-            value = data[column]
+        found, value = lookup(data, mapping.get(name, name))
+        if found:
             if text and (value is None or value.strip() == ""):
                 continue
             picked[name] = value
     return picked
+
+
+def lookup(data: dict, column: str) -> tuple[bool, Any]:
+    """(found, value) of ``column`` in a record: the key itself, else, in a nested record (a JSON
+    export such as Jira's), a dotted path through its objects: ``fields.status.name``."""
+    if column in data:
+        return True, data[column]
+    if "." not in column:
+        return False, None
+    value: Any = data
+    for part in column.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False, None
+        value = value[part]
+    return True, value
+
+
+def top_key(column: str, data: dict) -> str:
+    """The record's own key ``column`` reads: itself, or the first part of a dotted path."""
+    return column if column in data or "." not in column else column.split(".", 1)[0]

@@ -1,9 +1,10 @@
-"""Streaming readers for CSV, JSON (a top-level array) and JSONL files, in constant memory.
+"""Streaming readers for CSV, JSON (an array, or an object holding one: json_array.py), JSONL and
+XLSX files, in constant memory.
 
 Every reader yields ``Row(number, data, reason)``: ``data`` is a dict of the record's raw values,
 or ``None`` with a ``reason`` when the record could not be read (bad UTF-8, bad JSON, a line over
 MAX_LINE_BYTES). One broken record never stops the file; only a file that cannot be opened or has
-no usable start (no CSV header, no '[') raises FileUnreadable, before anything is yielded.
+no usable start (no CSV header, no JSON array) raises FileUnreadable, before anything is yielded.
 
 Row numbers are what a person finds in the file: the JSONL line, the JSON array element (from 1),
 the CSV record counting the header as row 1 (as a spreadsheet shows it).
@@ -85,8 +86,11 @@ def open_rows(path: str | Path) -> tuple[list[str] | None, "RowReader"]:
             opened = _csv_header(handle)
             return opened[2], RowReader(handle, _csv_rows(handle, opened))
         if fmt == "json":
+            # Imported here: json_array builds on this module's rows and checks.
+            from repair_center.ingestion import json_array
+
             text = codecs.getreader("utf-8")(handle, errors="surrogateescape")
-            return None, RowReader(handle, _json_array_rows(text, _json_start(text)))
+            return None, RowReader(handle, json_array.open_array(text).rows())
         return None, RowReader(handle, _jsonl_rows(handle))
     except BaseException:
         handle.close()
@@ -347,145 +351,3 @@ def csv_dialect_of(path: str | Path) -> csv_records.CsvDialect:
         raise FileUnreadable(f"{path}: {e.strerror or e}") from e
     except ValueError as e:
         raise FileUnreadable(str(e)) from None
-
-
-# --- JSON array --------------------------------------------------------------------------------
-
-
-def _json_start(text: IO[str]) -> list[str]:
-    buffer = ""
-    while True:
-        chunk = text.read(CHUNK_CHARS)
-        if not chunk:
-            raise FileUnreadable("the JSON file is empty; expected an array of objects")
-        buffer += chunk
-        stripped = buffer.lstrip().removeprefix("\ufeff").lstrip()
-        if stripped:
-            if not stripped.startswith("["):
-                raise FileUnreadable("the JSON file must hold a top-level array of objects")
-            return [stripped[1:]]
-        buffer = ""
-
-
-def _json_array_rows(text: IO[str], start: list[str]) -> Iterator[Row]:
-    yield from _ArrayScanner(text, start[0]).rows()
-
-
-class _ArrayScanner:
-    """Elements of a top-level JSON array, decoded one at a time with raw_decode over chunks.
-
-    The buffer holds the current element plus at most one chunk; a malformed element is skipped
-    with a string- and bracket-aware scan to the ',' or ']' that ends it.
-    """
-
-    def __init__(self, text: IO[str], buffer: str):
-        self.text = text
-        self.buffer = buffer
-        self.pos = 0
-        self.eof = False
-        self.decoder = json.JSONDecoder(object_pairs_hook=unique_keys, parse_constant=_not_json)
-
-    def _fill(self) -> bool:
-        if self.eof:
-            return False
-        chunk = self.text.read(CHUNK_CHARS)
-        if not chunk:
-            self.eof = True
-            return False
-        self.buffer = self.buffer[self.pos :] + chunk
-        self.pos = 0
-        return True
-
-    def _peek(self) -> str:
-        """The next non-blank character (not consumed), or '' at the end of the file."""
-        while True:
-            while self.pos < len(self.buffer) and self.buffer[self.pos] in " \t\r\n":
-                self.pos += 1
-            if self.pos < len(self.buffer):
-                return self.buffer[self.pos]
-            if not self._fill():
-                return ""
-
-    def rows(self) -> Iterator[Row]:
-        number = 0
-        if self._peek() == "]":
-            return
-        while True:
-            number += 1
-            char = self._peek()
-            if char == "":
-                yield Row(number, None, "the file ends before the closing ']'")
-                return
-            if char == "]" and number > 1:
-                return  # a trailing comma: forgiven
-            yield self._element(number)
-            while True:
-                char = self._peek()
-                if char == ",":
-                    self.pos += 1
-                    break
-                if char == "]":
-                    return
-                if char == "":
-                    yield Row(number + 1, None, "the file ends before the closing ']'")
-                    return
-                number += 1
-                raw = _truncate(self.buffer[self.pos : self.pos + 200])
-                yield Row(number, None, f"expected ',' or ']' after an element, found {char!r}", raw=raw)
-                self._skip()
-
-    def _element(self, number: int) -> Row:
-        while True:
-            try:
-                value, end = self.decoder.raw_decode(self.buffer, self.pos)
-                break
-            except json.JSONDecodeError as e:
-                if len(self.buffer) - self.pos <= MAX_LINE_BYTES and self._fill():
-                    continue
-                if len(self.buffer) - self.pos > MAX_LINE_BYTES:
-                    reason = f"element longer than {MAX_LINE_BYTES} bytes"
-                else:
-                    reason = f"invalid JSON: {e.msg} at offset {e.pos - self.pos}"
-                raw = _truncate(self.buffer[self.pos : self.pos + 2000])
-                self._skip()
-                return Row(number, None, reason, raw=raw)
-            except RecursionError:
-                raw = _truncate(self.buffer[self.pos : self.pos + 200])
-                self._skip()
-                return Row(number, None, TOO_DEEP, raw=raw)
-            except ValueError as e:  # a repeated key, or NaN / Infinity, which JSON does not have
-                raw = _truncate(self.buffer[self.pos : self.pos + 200])
-                self._skip()
-                return Row(number, None, f"invalid JSON: {e}", raw=raw)
-        element = self.buffer[self.pos : end]
-        self.pos = end
-        data, reason = _json_value(element, value)
-        return Row(number, data, reason, raw="" if data is not None else _truncate(element))
-
-    def _skip(self) -> None:
-        """Move to the ',' or ']' that ends the current (broken) element, or to the end of file."""
-        depth = 0
-        in_string = escaped = False
-        while True:
-            while self.pos < len(self.buffer):
-                char = self.buffer[self.pos]
-                if in_string:
-                    if escaped:
-                        escaped = False
-                    elif char == "\\":
-                        escaped = True
-                    elif char == '"':
-                        in_string = False
-                elif char == '"':
-                    in_string = True
-                elif char in "[{":
-                    depth += 1
-                elif char in "]}":
-                    if depth == 0 and char == "]":
-                        return
-                    depth = max(depth - 1, 0)
-                elif char == "," and depth == 0:
-                    return
-                self.pos += 1
-            if not self._fill():
-                return

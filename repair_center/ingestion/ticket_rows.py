@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from repair_center import documents
-from repair_center.ingestion.mapping import check_mapping, pick_fields
+from repair_center.ingestion.mapping import check_mapping, lookup, pick_fields
 
 MAPPING_PREFIXES = ("attributes.", "event.")
 EVENT_PARTS = ("at", "kind", "code")
@@ -84,7 +84,7 @@ def _cell(data: dict, column: str, *, text: bool, decimal_comma: bool = False):
     """A mapped cell, or None when blank; CSV cells that are plain numbers become numbers, so a
     reading is bucketed as a number by the serialiser whichever format it came in. With
     ``decimal_comma`` (a semicolon-separated file) "47,5" is the number 47.5."""
-    value = data.get(column)
+    value = lookup(data, column)[1]
     if not text or value is None:
         return value
     value = value.strip()
@@ -113,7 +113,7 @@ def row_document(data: dict, mapping: TicketMapping, *, text: bool, decimal_comm
         if attributes:
             doc["attributes"] = attributes
     if mapping.is_event_log:
-        event = {part: data.get(column) for part, column in mapping.event.items()}
+        event = {part: lookup(data, column)[1] for part, column in mapping.event.items()}
         event = {part: value.strip() if isinstance(value, str) else value for part, value in event.items()}
         attrs = {
             name: _cell(data, column, text=text, decimal_comma=decimal_comma)

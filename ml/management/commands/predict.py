@@ -14,7 +14,8 @@ BATCH = 64
 
 class Command(BaseCommand):
     help = (
-        "Score a .csv, .json (array) or .jsonl file of canonical ticket documents with the champion "
+        "Score a .csv, .xlsx, .json (an array, or an API dump holding one) or .jsonl file of canonical "
+        "ticket documents with the champion "
         'model and write one JSON line per input row (an "error" line for a row that cannot be read).'
     )
 

@@ -13,7 +13,10 @@ def print_report(command: BaseCommand, report: ImportReport, rejects_path: str |
 
 
 class Command(BaseCommand):
-    help = "Import repair-centre records (RMA) from a .csv, .json (array) or .jsonl file."
+    help = (
+        "Import repair-centre records (RMA) from a .csv, .xlsx, .json (an array, or an API dump holding one) "
+        "or .jsonl file."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("path")

@@ -8,7 +8,8 @@ from repair_center.management.commands.import_repairs import print_report
 
 class Command(BaseCommand):
     help = (
-        "Import tickets from a .csv, .json (array) or .jsonl file of canonical ticket documents, "
+        "Import tickets from a .csv, .xlsx, .json (an array, or an API dump holding one) or .jsonl file "
+        "of canonical ticket documents, "
         "or from an event log (one row per state change or alarm of a ticket)."
     )
 
