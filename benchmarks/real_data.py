@@ -10,9 +10,11 @@ Each dataset is a spec file (JSON) in the data folder, naming the options a user
      "map": {"description": "Document"}}
 
 ``map`` is ``--map`` (canonical field, ``attributes.NAME`` or ``event.*`` -> column), ``label`` the
-column holding the resolution; optional ``date_format`` and ``missing`` are ``--date-format`` and
-``--missing``. With ``event.*`` entries the file is an event log: its rows are grouped into tickets
-by the ``external_id`` column (the last row's label) before the split, and the importer folds them.
+column holding the resolution; optional ``date_format``, ``missing`` and ``encoding`` are
+``--date-format``, ``--missing`` and ``--encoding`` (the last for reading the export: the benchmark
+writes its train and test parts as UTF-8). With ``event.*`` entries the file is an event log: its
+rows are grouped into tickets by the ``external_id`` column (the last row's label) before the split,
+and the importer folds them.
 
 Per dataset: tickets with no label and classes with fewer than 5 tickets are dropped, then a
 stratified 80/20 split (seed 0). The 80% are written to a CSV and imported with ``import_tickets
@@ -64,15 +66,16 @@ def load_specs(data_dir: Path, only: list[str] | None = None) -> list[dict]:
     return specs
 
 
-def _read_csv(path: str) -> list[dict]:
-    """The rows as the importer reads them (the export's own separator and encoding), every column
-    in each; a row the importer would reject as unreadable is left out here too."""
+def _read_csv(path: str, encoding: str = "") -> list[dict]:
+    """The rows as the importer reads them (the export's own separator and encoding, or the spec's
+    ``encoding``), every column in each; a row the importer would reject as unreadable is left out
+    here too."""
     from repair_center.ingestion import readers
 
-    columns = [name for name in readers.columns(path) if name]
+    columns = [name for name in readers.columns(path, encoding=encoding) if name]
     return [
         {name: row.data.get(name, "") for name in columns}
-        for row in readers.read_rows(path)
+        for row in readers.read_rows(path, encoding=encoding)
         if row.data is not None
     ]
 
@@ -91,7 +94,8 @@ def tickets(spec: dict) -> list[list[dict]]:
     folds them), with the spec's null markers (``missing``) blanked as the importer blanks them."""
     nulls = {value.strip() for value in spec.get("missing", [])}
     rows = [
-        {k: "" if (v or "").strip() in nulls else v for k, v in r.items()} for r in _read_csv(spec["path"])
+        {k: "" if (v or "").strip() in nulls else v for k, v in r.items()}
+        for r in _read_csv(spec["path"], spec.get("encoding", ""))
     ]
     if not is_event_log(spec):
         return [[row] for row in rows]

@@ -6,7 +6,7 @@ whole, and nothing half-written is left behind (a ticket is stored with all its 
 import json
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from repair_center.models import Ticket, TicketEvent
 
@@ -74,6 +74,26 @@ def test_a_windows_1252_csv_with_semicolons_is_read_as_what_it_is(db, tmp_path, 
     assert tickets == {"OK-1": "Störung", "OK-2": "Lüfter; laut"}
     assert Ticket.objects.get(external_id="OK-2").description == "€ 12"
     assert "read as semicolon-separated, Windows-1252, not UTF-8" in capsys.readouterr().err
+
+
+def test_a_shift_jis_csv_is_read_with_encoding_and_without_it_the_import_says_so(db, tmp_path, capsys):
+    # A Japanese spreadsheet's "CSV" is Shift-JIS (cp932): its bytes pass for neither UTF-8 nor
+    # Windows-1252 text, and no sample tells it apart from other legacy encodings reliably.
+    path = tmp_path / "t.csv"
+    path.write_bytes("external_id,title\nJP-1,基地局の電源障害\nJP-2,光ファイバーの切断\n".encode("cp932"))
+
+    rejects = _import(path, tmp_path)
+    assert [r["reason"] for r in rejects] == ["not valid UTF-8"] * 2
+    assert "2 rows are not in the encoding the file was read in" in capsys.readouterr().err
+
+    call_command("import_tickets", str(path), "--source", "noc", "--encoding", "cp932")
+    assert dict(Ticket.objects.values_list("external_id", "title")) == {
+        "JP-1": "基地局の電源障害",
+        "JP-2": "光ファイバーの切断",
+    }
+    assert "read as cp932, not UTF-8" in capsys.readouterr().err
+    with pytest.raises(CommandError, match="unknown encoding 'klingon'"):
+        call_command("import_tickets", str(path), "--source", "noc", "--encoding", "klingon")
 
 
 def test_a_10_mb_line_is_rejected_without_reading_it_whole_and_the_next_line_imported(db, tmp_path):

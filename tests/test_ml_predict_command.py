@@ -170,3 +170,14 @@ def test_an_event_log_is_scored_as_import_tickets_reads_it(trained_champion, tmp
     call_command("predict", str(by_hand), "--output", str(tmp_path / "by_hand_out.jsonl"))
     [expected] = _lines(tmp_path / "by_hand_out.jsonl")
     assert lines[1]["recommendations"] == expected["recommendations"]
+
+
+def test_predict_reads_a_csv_in_the_encoding_it_is_given(trained_champion, tmp_path):
+    source = tmp_path / "jp.csv"
+    source.write_bytes("external_id,title\nJP-1,基地局の電源障害 mains failure\n".encode("cp932"))
+    out = tmp_path / "out.jsonl"
+    call_command("predict", str(source), "--output", str(out))
+    assert _lines(out)[0]["error"] == "not valid UTF-8"
+    call_command("predict", str(source), "--output", str(out), "--encoding", "cp932")
+    [line] = _lines(out)
+    assert line["external_id"] == "JP-1" and "recommendations" in line

@@ -30,6 +30,13 @@ _UNQUOTED_STOPS = {
 # How much of a CSV file's start says how it is written (separator, encoding).
 SNIFF_BYTES = 64 * 1024
 ENCODING_NAMES = {"utf-8": "UTF-8", "cp1252": "Windows-1252"}
+
+
+def encoding_name(codec: str) -> str:
+    """A codec as a person knows it: "UTF-8", "Windows-1252", else the codec's own name."""
+    return ENCODING_NAMES.get(codec, codec)
+
+
 SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 # A character UTF-8 encodes in two to four bytes: a file holding one is UTF-8, whatever else it has.
 _UTF8_CHARACTER = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
@@ -177,27 +184,43 @@ class CsvDialect:
         """How the file was read where that is not the default (comma, UTF-8), else ''."""
         parts = [f"{SEPARATOR_NAMES[self.separator]}-separated"] if self.separator != "," else []
         if self.encoding != "utf-8":
-            parts.append(f"{ENCODING_NAMES[self.encoding]}, not UTF-8")
+            parts.append(f"{encoding_name(self.encoding)}, not UTF-8")
         return ", ".join(parts)
 
 
-def sniff(handle: IO[bytes]) -> CsvDialect:
+def sniff(handle: IO[bytes], encoding: str = "") -> CsvDialect:
     """How the CSV export at ``handle``'s position is written, from its start; the handle stays put.
 
     The separator is the one of ``SEPARATORS`` the header line uses most outside quotes
     (the comma on a tie or when there is none): a spreadsheet whose decimal mark is the comma (German,
-    French, Spanish, ...) writes ``;``. The encoding is UTF-8 unless the start is not UTF-8 and holds
+    French, Spanish, ...) writes ``;``. The encoding is ``encoding`` when one is given (``cp932``,
+    ``gbk``: what no sample tells apart reliably), else UTF-8 unless the start is not UTF-8 and holds
     no character UTF-8 encodes either: then it is Windows-1252, what such programs write as "CSV".
     A UTF-8 file with a few bad bytes stays UTF-8, and the rows holding them are rejected.
-    A UTF-16 file is a ValueError."""
+    A UTF-16 file, or an encoding Python does not know, is a ValueError."""
     start = handle.tell()
     sample = handle.read(SNIFF_BYTES)
     handle.seek(start)
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _is_wide(encoding):
         raise ValueError('the CSV file is UTF-16 (a spreadsheet\'s "Unicode text"): save it as CSV UTF-8')
     header = sample.split(b"\n", 1)[0].split(b'"')[::2]  # the parts outside quotes
     counts = {sep: sum(part.count(sep.encode()) for part in header) for sep in SEPARATORS}
-    return CsvDialect(max(SEPARATORS, key=counts.__getitem__), _encoding_of(sample))
+    return CsvDialect(max(SEPARATORS, key=counts.__getitem__), _codec(encoding) or _encoding_of(sample))
+
+
+def _codec(encoding: str) -> str:
+    """Python's name of ``encoding`` ("utf-8" for "UTF8"), '' for none; ValueError if unknown."""
+    if not encoding:
+        return ""
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise ValueError(f"unknown encoding {encoding!r} (try utf-8, cp1252, latin-1, cp932, gbk)") from None
+
+
+def _is_wide(encoding: str) -> bool:
+    """UTF-16 and UTF-32: their separators are not single bytes, which the reader scans for."""
+    return _codec(encoding).startswith(("utf-16", "utf-32"))
 
 
 def _encoding_of(sample: bytes) -> str:

@@ -35,6 +35,7 @@ class ImportReport:
     rejects: list[dict] = field(default_factory=list)  # the first KEPT_REJECTS, for display
     ignored_columns: set[str] = field(default_factory=set)
     read_as: str = ""  # how the file was read, where that needs saying: "semicolon-separated"
+    undecodable: int = 0  # rows rejected because their bytes are not the file's encoding
 
     def counts(self) -> dict[str, int]:
         return {
@@ -62,6 +63,11 @@ class ImportReport:
         if self.rejected > len(self.rejects):
             more = self.rejected - len(self.rejects)
             lines.append(f"... and {more} more" + (f" (all in {rejects_path})" if rejects_path else ""))
+        if self.undecodable:
+            lines.append(
+                f"{self.undecodable} rows are not in the encoding the file was read in: if it was saved in "
+                "another one, give it with --encoding (cp932, gbk, euc-kr, cp1251, latin-1, ...)"
+            )
         return lines
 
 
@@ -80,6 +86,7 @@ class RejectsLog:
             entry["reason"] = reason
         entry["data"] = data
         self.report.rejected += 1
+        self.report.undecodable += reason.startswith("not valid ")
         if len(self.report.rejects) < KEPT_REJECTS:
             self.report.rejects.append(entry)
         if self.handle:
@@ -151,17 +158,18 @@ def _import(
     report: ImportReport,
     mapping: dict[str, str],
     event_log: bool = False,
+    encoding: str = "",
 ) -> ImportReport:
     # FileUnreadable comes from here, before anything is written: the file, or a mapped column
     # its header lacks (the header read as the rows are opened: a workbook is parsed once).
-    header, rows = readers.open_rows(path)
+    header, rows = readers.open_rows(path, encoding=encoding)
     try:
-        check_mapped_columns(path, mapping, header)
+        check_mapped_columns(path, mapping, header, encoding=encoding)
     except BaseException:
         rows.close()
         raise
     if readers.file_format(path) == "csv":
-        report.read_as = readers.csv_dialect_of(path).describe()
+        report.read_as = readers.csv_dialect_of(path, encoding=encoding).describe()
     elif readers.file_format(path) == "xlsx":
         report.read_as = workbooks.sheets_note(path)
     elif readers.file_format(path) == "json":
@@ -219,7 +227,9 @@ def _write_batch(batch, write: Writer, key: str, report: ImportReport, rejects: 
             setattr(report, result.status, getattr(report, result.status) + 1)
 
 
-def check_mapped_columns(path, mapping: dict[str, str], header: list[str] | None) -> None:
+def check_mapped_columns(
+    path, mapping: dict[str, str], header: list[str] | None, *, encoding: str = ""
+) -> None:
     """A CSV or sheet header (None for JSON) is known up front: a mapped column that is not there
     is a mistake, not a blank."""
     if header is not None and mapping:
@@ -227,7 +237,8 @@ def check_mapped_columns(path, mapping: dict[str, str], header: list[str] | None
         if missing:
             if readers.file_format(path) == "csv":
                 where = "CSV header"
-                read_as = f"read as {readers.csv_dialect_of(path).describe() or 'comma-separated'}, "
+                dialect = readers.csv_dialect_of(path, encoding=encoding)
+                read_as = f"read as {dialect.describe() or 'comma-separated'}, "
             else:
                 where, read_as = "first sheet's header", ""
             raise readers.FileUnreadable(
@@ -266,14 +277,16 @@ def import_tickets_file(
     progress=None,
     date_format: str = "",
     missing: Sequence[str] = (),
+    encoding: str = "",
 ) -> ImportReport:
-    """Import a CSV, JSON or JSONL file of ticket documents through tickets_upsert.
+    """Import a CSV, XLSX, JSON or JSONL file of ticket documents through tickets_upsert.
 
     ``source`` is the default for documents that name none. Without an external id the row is
     keyed as ``<file name>:<row>``, so importing the same file again updates instead of duplicating.
     ``mapping`` may fill attributes and, for an event log, events (see ticket_rows.py); with
     ``date_format`` (strptime), dates in that format are read as UTC. A cell equal to one of
-    ``missing`` (an export's null marker: ``?``, ``NULL``, ``N/A``) is read as blank.
+    ``missing`` (an export's null marker: ``?``, ``NULL``, ``N/A``) is read as blank. A CSV file is
+    read in ``encoding`` when one is given (else the one its start shows).
     """
     mapping = mapping or {}
     columns = ticket_rows.split_mapping(mapping)
@@ -300,6 +313,7 @@ def import_tickets_file(
         report=report,
         mapping=mapping,
         event_log=columns.is_event_log,
+        encoding=encoding,
     )
 
 
@@ -309,19 +323,20 @@ def read_ticket_rows(
     mapping: dict[str, str] | None = None,
     date_format: str = "",
     missing: Sequence[str] = (),
+    encoding: str = "",
 ):
     """Yield the file's tickets read exactly as ``import_tickets_file`` reads them (the same
-    ``--map`` with attributes and event-log folding, ``date_format`` and ``missing``), writing nothing:
-    what ``predict`` scores a file with, so a file that imports is a file that scores.
+    ``--map`` with attributes and event-log folding, ``date_format``, ``missing`` and ``encoding``),
+    writing nothing: what ``predict`` scores a file with, so a file that imports is a file that scores.
     The first ``next()`` raises FileUnreadable for a file that cannot be read, ValueError for a
     wrong mapping."""
     mapping = mapping or {}
     columns = ticket_rows.split_mapping(mapping)
     tabular = readers.file_format(path) in readers.TABULAR  # text cells under a header
     convert = _ticket_converter(path, columns, tabular=tabular, date_format=date_format, missing=missing)
-    header, rows = readers.open_rows(path)
+    header, rows = readers.open_rows(path, encoding=encoding)
     try:
-        check_mapped_columns(path, mapping, header)
+        check_mapped_columns(path, mapping, header, encoding=encoding)
         yield from _entries(rows, convert, "external_id", event_log=columns.is_event_log)
     finally:
         rows.close()
@@ -386,8 +401,10 @@ def import_repairs_file(
     rejects_path=None,
     batch_size: int = 1000,
     progress=None,
+    encoding: str = "",
 ) -> ImportReport:
-    """Import a CSV, JSON or JSONL file of repair records through repairs_upsert (keyed on rma_id)."""
+    """Import a CSV, XLSX, JSON or JSONL file of repair records through repairs_upsert (keyed on
+    rma_id); a CSV file in ``encoding`` when one is given."""
     mapping = mapping or {}
     check_mapping(mapping, repairs.FIELDS)
     tabular = readers.file_format(path) in readers.TABULAR  # text cells under a header
@@ -408,6 +425,7 @@ def import_repairs_file(
         progress=progress,
         report=report,
         mapping=mapping,
+        encoding=encoding,
     )
 
 

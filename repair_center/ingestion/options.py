@@ -9,7 +9,7 @@ from repair_center.ingestion.ticket_rows import MAPPING_PREFIXES, split_mapping
 
 
 def add_reading_arguments(parser) -> None:
-    """--map, --missing and --date-format."""
+    """--map, --missing, --date-format and --encoding."""
     parser.add_argument(
         "--map",
         action="append",
@@ -31,6 +31,17 @@ def add_reading_arguments(parser) -> None:
         metavar="FORMAT",
         help="Read opened_at, resolved_at and event times in this strptime format (as UTC), e.g. "
         "'%%d-%%m-%%Y %%H:%%M'; default: ISO 8601.",
+    )
+    add_encoding_argument(parser)
+
+
+def add_encoding_argument(parser) -> None:
+    parser.add_argument(
+        "--encoding",
+        default="",
+        metavar="NAME",
+        help="Read a CSV file in this encoding (cp932, gbk, euc-kr, cp1251, latin-1, ...); default: "
+        "UTF-8, or Windows-1252 when the file's start is not UTF-8.",
     )
 
 

@@ -62,15 +62,16 @@ def file_format(path: str | Path) -> str:
     return FORMATS[suffix]
 
 
-def read_rows(path: str | Path) -> "RowReader":
-    """Open ``path`` (format by extension) and return an iterator of its rows.
+def read_rows(path: str | Path, *, encoding: str = "") -> "RowReader":
+    """Open ``path`` (format by extension) and return an iterator of its rows; a CSV file is read
+    in ``encoding`` when one is given, else in the one its start shows (csv_records.sniff).
 
     Opening and the first check happen now, so FileUnreadable is raised here and not mid-import.
     """
-    return open_rows(path)[1]
+    return open_rows(path, encoding=encoding)[1]
 
 
-def open_rows(path: str | Path) -> tuple[list[str] | None, "RowReader"]:
+def open_rows(path: str | Path, *, encoding: str = "") -> tuple[list[str] | None, "RowReader"]:
     """(the header of a CSV file or a workbook's first sheet, None for JSON; its rows), as
     ``read_rows``: a workbook is opened once for both (opening parses all of its text)."""
     fmt = file_format(path)
@@ -83,7 +84,7 @@ def open_rows(path: str | Path) -> tuple[list[str] | None, "RowReader"]:
         raise FileUnreadable(f"{path}: {e.strerror or e}") from e
     try:
         if fmt == "csv":
-            opened = _csv_header(handle)
+            opened = _csv_header(handle, encoding)
             return opened[2], RowReader(handle, _csv_rows(handle, opened))
         if fmt == "json":
             # Imported here: json_array builds on this module's rows and checks.
@@ -145,7 +146,7 @@ def _lines(handle: IO[bytes], overlong: set[int]) -> Iterator[bytes]:
 
 def _bad_text_reason(text: str, encoding: str = "utf-8") -> str:
     if _UNDECODABLE.search(text):
-        return f"not valid {csv_records.ENCODING_NAMES[encoding]}"
+        return f"not valid {csv_records.encoding_name(encoding)}"
     if "\x00" in text:
         return "contains a NUL character"
     return ""
@@ -222,9 +223,11 @@ def _jsonl_rows(handle: IO[bytes]) -> Iterator[Row]:
 # --- CSV ---------------------------------------------------------------------------------------
 
 
-def _csv_header(handle: IO[bytes]) -> tuple[csv_records.CsvSource, Any, list[str], csv_records.CsvDialect]:
+def _csv_header(
+    handle: IO[bytes], encoding: str = ""
+) -> tuple[csv_records.CsvSource, Any, list[str], csv_records.CsvDialect]:
     try:
-        dialect = csv_records.sniff(handle)
+        dialect = csv_records.sniff(handle, encoding)
     except ValueError as e:
         raise FileUnreadable(str(e)) from None
     source = csv_records.CsvSource(
@@ -246,9 +249,7 @@ def _csv_header(handle: IO[bytes]) -> tuple[csv_records.CsvSource, Any, list[str
     if header:
         header[0] = header[0].removeprefix("\ufeff")
     if _UNDECODABLE.search("".join(header)):
-        raise FileUnreadable(
-            f"the CSV header row is not valid {csv_records.ENCODING_NAMES[dialect.encoding]}"
-        )
+        raise FileUnreadable(f"the CSV header row is not valid {csv_records.encoding_name(dialect.encoding)}")
     return source, reader, _checked_header(header, "CSV file"), dialect
 
 
@@ -324,29 +325,29 @@ def _records(rows: Iterator[tuple[int, list[str]]], header: list[str]) -> Iterat
         yield _record(number, cells, header, "\t".join(cells))
 
 
-def columns(path: str | Path) -> list[str]:
+def columns(path: str | Path, *, encoding: str = "") -> list[str]:
     """The header of a CSV file or a workbook's first sheet (raises FileUnreadable like read_rows)."""
     if file_format(path) != "xlsx":
-        return csv_columns(path)
+        return csv_columns(path, encoding=encoding)
     header, _, workbook = _open_sheet(path)
     workbook.close()
     return header
 
 
-def csv_columns(path: str | Path) -> list[str]:
+def csv_columns(path: str | Path, *, encoding: str = "") -> list[str]:
     """The header of a CSV file (raises FileUnreadable like read_rows)."""
     try:
         with open(path, "rb") as handle:
-            return _csv_header(handle)[2]
+            return _csv_header(handle, encoding)[2]
     except OSError as e:
         raise FileUnreadable(f"{path}: {e.strerror or e}") from e
 
 
-def csv_dialect_of(path: str | Path) -> csv_records.CsvDialect:
+def csv_dialect_of(path: str | Path, *, encoding: str = "") -> csv_records.CsvDialect:
     """How the CSV file at ``path`` is written (raises FileUnreadable like read_rows)."""
     try:
         with open(path, "rb") as handle:
-            return csv_records.sniff(handle)
+            return csv_records.sniff(handle, encoding)
     except OSError as e:
         raise FileUnreadable(f"{path}: {e.strerror or e}") from e
     except ValueError as e:

@@ -43,6 +43,7 @@ class Command(BaseCommand):
                 mapping=mapping,
                 date_format=options["date_format"],
                 missing=options["missing"],
+                encoding=options["encoding"],
             )
             first = next(tickets, None)
         except readers.FileUnreadable as e:

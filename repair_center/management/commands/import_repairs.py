@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from repair_center.ingestion import readers
 from repair_center.ingestion.files import ImportReport, import_repairs_file
 from repair_center.ingestion.mapping import parse_mapping
+from repair_center.ingestion.options import add_encoding_argument
 from repair_center.services.repairs import FIELDS
 
 
@@ -25,6 +26,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--rejects", metavar="FILE", help="Write rejected rows here (JSONL).")
         parser.add_argument("--batch-size", type=int, default=1000)
+        add_encoding_argument(parser)
 
     def handle(self, *args, **options):
         try:
@@ -37,6 +39,7 @@ class Command(BaseCommand):
                 mapping=mapping,
                 rejects_path=options["rejects"],
                 batch_size=max(1, options["batch_size"]),
+                encoding=options["encoding"],
             )
         except readers.FileUnreadable as e:
             raise CommandError(str(e)) from e

@@ -35,6 +35,7 @@ class Command(BaseCommand):
                 batch_size=max(1, options["batch_size"]),
                 date_format=options["date_format"],
                 missing=options["missing"],
+                encoding=options["encoding"],
                 progress=lambda r: (
                     self.stderr.write(f"  {r.total} rows: {r.summary()}")
                     if options["verbosity"] > 1
