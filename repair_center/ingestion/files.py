@@ -36,6 +36,7 @@ class ImportReport:
     ignored_columns: set[str] = field(default_factory=set)
     read_as: str = ""  # how the file was read, where that needs saying: "semicolon-separated"
     undecodable: int = 0  # rows rejected because their bytes are not the file's encoding
+    numbered: list[str] = field(default_factory=list)  # columns the header names twice, numbered
 
     def counts(self) -> dict[str, int]:
         return {
@@ -55,6 +56,10 @@ class ImportReport:
     def details(self, rejects_path=None) -> list[str]:
         """How the file was read, ignored columns and the first rejects, one line each, for a person."""
         lines = [f"read as {self.read_as}"] if self.read_as else []
+        if self.numbered:
+            lines.append(
+                f"columns the header names more than once, numbered: {', '.join(self.numbered[:10])}"
+            )
         if self.ignored_columns:
             lines.append(f"ignored columns: {', '.join(sorted(self.ignored_columns))}")
         for entry in self.rejects:
@@ -168,6 +173,7 @@ def _import(
     except BaseException:
         rows.close()
         raise
+    report.numbered = readers.numbered_columns(header)
     if readers.file_format(path) == "csv":
         report.read_as = readers.csv_dialect_of(path, encoding=encoding).describe()
     elif readers.file_format(path) == "xlsx":

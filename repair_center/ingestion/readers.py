@@ -14,6 +14,7 @@ import codecs
 import csv
 import json
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,15 +254,38 @@ def _csv_header(
     return source, reader, _checked_header(header, "CSV file"), dialect
 
 
-def _checked_header(header: list[str], what: str) -> list[str]:
-    """The column names, stripped; FileUnreadable for a header with none, or with one twice."""
-    header = [name.strip() for name in header]
-    if not any(header):
+class Header(list[str]):
+    """A file's column names, with ``numbered``: those renamed because the file repeats them."""
+
+    numbered: list[str]
+
+
+def _checked_header(header: list[str], what: str) -> Header:
+    """The column names, stripped; FileUnreadable for a header with none. A name the header repeats
+    (a Jira export has a "Comment" or "Labels" column per value) is numbered from its second time
+    on: "Labels", "Labels (2)", "Labels (3)", so every value is kept and ``--map`` can name each."""
+    names = [name.strip() for name in header]
+    if not any(names):
         raise FileUnreadable(f"the {what} has an empty header row")
-    duplicates = sorted({name for name in header if name and header.count(name) > 1})
-    if duplicates:
-        raise FileUnreadable(f"the {what}'s header repeats columns: {', '.join(duplicates)}")
-    return header
+    taken, times = set(names), Counter[str]()
+    checked = Header()
+    checked.numbered = []
+    for name in names:
+        times[name] += 1
+        if name and times[name] > 1:
+            n = times[name]
+            while f"{name} ({n})" in taken:
+                n += 1
+            name = f"{name} ({n})"
+            taken.add(name)
+            checked.numbered.append(name)
+        checked.append(name)
+    return checked
+
+
+def numbered_columns(header: list[str] | None) -> list[str]:
+    """The columns of ``header`` (as open_rows returns it) numbered because the file repeats them."""
+    return list(getattr(header, "numbered", []))
 
 
 def _csv_rows(
