@@ -232,7 +232,7 @@ class EventLogFolder:
         if not key:
             return "the ticket id column is blank"
         doc["external_id"] = key
-        self._pending.append((key, number, json.dumps(doc, ensure_ascii=False)))
+        self._pending.append((key, number, json.dumps(doc)))  # ASCII: any string round-trips
         if len(self._pending) >= self._BATCH:
             self._flush()
         return ""
