@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from ml.core.serialization import serialize
-from repair_center.documents import DocumentError, parse_ticket
+from repair_center.documents import MAX_EVENTS, DocumentError, parse_ticket
 from repair_center.models import Ticket, TicketEvent, UnmappedEventKind
 from repair_center.selectors import ticket_detail, ticket_document
 from repair_center.services.tickets import tickets_upsert
@@ -186,6 +186,30 @@ def test_a_tickets_rows_are_folded_wherever_they_are_in_the_log_and_its_last_row
         "created 0, updated 0, unchanged 2, rejected 1"
     )
     assert list(scratch.iterdir()) == []  # the rows' temporary file is gone
+
+
+def test_a_ticket_with_more_events_than_a_ticket_holds_keeps_its_latest_and_the_import_says_so(db, tmp_path):
+    path = tmp_path / "storm.csv"
+    rows = [f"STORM,alarm {n},2016-03-01T09:{n // 60:02d}:{n % 60:02d}" for n in range(MAX_EVENTS + 12)]
+    path.write_text("Ticket,State,Updated\n" + "\n".join(reversed(rows)) + "\nCALM,New,2016-03-01T10:00\n")
+    out = StringIO()
+    call_command(
+        "import_tickets",
+        str(path),
+        "--source=log",
+        "--map=external_id=Ticket",
+        "--map=event.kind=State",
+        "--map=event.at=Updated",
+        stdout=out,
+        stderr=out,
+    )
+    assert "created 2, updated 0, unchanged 0, rejected 0" in out.getvalue()
+    assert (
+        f"1 tickets have more than {MAX_EVENTS} events in the log: the latest {MAX_EVENTS} of each "
+        "were kept: STORM (12 older left out)"
+    ) in out.getvalue()
+    kinds = list(Ticket.objects.get(external_id="STORM").events.values_list("kind", flat=True))
+    assert kinds == [f"alarm {n}" for n in range(12, MAX_EVENTS + 12)]
 
 
 def test_a_log_listed_newest_first_folds_as_one_listed_oldest_first(db, tmp_path):

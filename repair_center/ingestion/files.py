@@ -37,6 +37,9 @@ class ImportReport:
     read_as: str = ""  # how the file was read, where that needs saying: "semicolon-separated"
     undecodable: int = 0  # rows rejected because their bytes are not the file's encoding
     numbered: list[str] = field(default_factory=list)  # columns the header names twice, numbered
+    # An event log's tickets over documents.MAX_EVENTS: how many, and the first few (ticket, left out)
+    long_histories: int = 0
+    long_history_examples: list[tuple[Any, int]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -68,6 +71,15 @@ class ImportReport:
         if self.rejected > len(self.rejects):
             more = self.rejected - len(self.rejects)
             lines.append(f"... and {more} more" + (f" (all in {rejects_path})" if rejects_path else ""))
+        if self.long_histories:
+            some = ", ".join(
+                f"{ticket} ({count} older left out)" for ticket, count in self.long_history_examples
+            )
+            more = ", ..." if self.long_histories > len(self.long_history_examples) else ""
+            lines.append(
+                f"{self.long_histories} tickets have more than {documents.MAX_EVENTS} events in the log: "
+                f"the latest {documents.MAX_EVENTS} of each were kept: {some}{more}"
+            )
         if self.undecodable:
             lines.append(
                 f"{self.undecodable} rows are not in the encoding the file was read in: if it was saved in "
@@ -123,6 +135,7 @@ class TicketRow:
     document: dict | None = None
     error: str | dict | None = None
     data: Any = None
+    events_left_out: int = 0  # an event log's ticket over MAX_EVENTS keeps its latest events
 
 
 def _entries(
@@ -144,8 +157,8 @@ def _entries(
                 yield TicketRow(row.number, item.get(key), document=item)
             elif reason := folder.push(row.number, item):
                 yield TicketRow(row.number, item.get(key), error=reason, data=row.data)
-        for number, folded in folder.tickets() if folder is not None else ():
-            yield TicketRow(number, folded.get(key), document=folded)
+        for number, folded, left_out in folder.tickets() if folder is not None else ():
+            yield TicketRow(number, folded.get(key), document=folded, events_left_out=left_out)
     finally:
         if folder is not None:
             folder.close()
@@ -191,6 +204,10 @@ def _import(
             if entry.document is None:
                 rejects.refuse(entry)
                 continue
+            if entry.events_left_out:
+                report.long_histories += 1
+                if len(report.long_history_examples) < 5:
+                    report.long_history_examples.append((entry.external_id, entry.events_left_out))
             batch.append((entry.row, entry.document))
             if len(batch) >= batch_size:
                 _write_batch(batch, write, key, report, rejects)

@@ -237,8 +237,9 @@ class EventLogFolder:
             self._flush()
         return ""
 
-    def tickets(self) -> Iterator[tuple[int, dict]]:
-        """(the number of the ticket's first row, its folded document), a ticket at a time."""
+    def tickets(self) -> Iterator[tuple[int, dict, int]]:
+        """(the number of the ticket's first row, its folded document, how many of its oldest events
+        were left out: fold_rows), a ticket at a time."""
         try:
             self._flush()
             self._db.execute("CREATE INDEX row_ticket ON row (ticket, seq)")
@@ -249,7 +250,7 @@ class EventLogFolder:
             )
             for _, group in itertools.groupby(rows, key=lambda row: row[0]):
                 numbered = [(number, json.loads(doc)) for _, number, doc in group]
-                yield numbered[0][0], fold_rows([doc for _, doc in numbered])
+                yield numbered[0][0], *fold_rows([doc for _, doc in numbered])
         finally:
             self.close()
 
@@ -263,10 +264,12 @@ class EventLogFolder:
             self._pending = []
 
 
-def fold_rows(docs: list[dict]) -> dict:
+def fold_rows(docs: list[dict]) -> tuple[dict, int]:
     """One ticket's rows (each a document with one event) as one document: the events in time order
     when each has a time, else in file order; the last row in that order gives the ticket fields,
-    and attributes are merged, later rows winning."""
+    and attributes are merged, later rows winning. A ticket stores at most MAX_EVENTS events, so a
+    longer history (an alarm storm's log) keeps its latest ones (the model reads fewer still:
+    the last 24); returned with how many were left out."""
     times = [_event_time(doc) for doc in docs]
     if all(time is not None for time in times):
         docs = [doc for _, doc in sorted(zip(times, docs, strict=True), key=lambda pair: pair[0])]
@@ -277,10 +280,11 @@ def fold_rows(docs: list[dict]) -> dict:
         events.extend(doc.pop("events", []))
         attributes.update(doc.pop("attributes", None) or {})
         folded.update(doc)
-    folded["events"] = events
+    dropped = max(0, len(events) - documents.MAX_EVENTS)
+    folded["events"] = events[dropped:]
     if attributes:
         folded["attributes"] = attributes
-    return folded
+    return folded, dropped
 
 
 def _event_time(doc: dict) -> datetime | None:
