@@ -213,3 +213,9 @@ def test_the_sheet_names_come_from_the_workbook_part_wherever_the_writer_put_it(
     assert [row.data for row in readers.read_rows(path)] == [{"Number": "1"}]  # openpyxl still reads it
     assert workbooks.sheets_note(path) == note
     assert workbooks.sheets_note(_workbook(tmp_path / "one.xlsx", [["Number"], ["1"]])) == ""
+
+
+def test_a_macro_enabled_workbook_imports_as_a_workbook(db, tmp_path):
+    path = _workbook(tmp_path / "export.xlsm", [["Number", "Title"], ["INC1", "fan noise"]])
+    assert _import(path, "--map=external_id=Number", "--map=title=Title")[0].startswith("created 1")
+    assert Ticket.objects.get().title == "fan noise"

@@ -236,3 +236,11 @@ def test_a_column_the_header_names_twice_is_numbered_and_every_value_kept(tmp_pa
         }
     ]
     assert readers.numbered_columns(header) == ["Labels (3)", "Labels (4)"]  # not the file's own "Labels (2)"
+
+
+@pytest.mark.parametrize("name", ["export.tsv", "export.txt"])
+def test_delimited_text_is_read_as_csv_whatever_its_extension(tmp_path, name):
+    path = tmp_path / name
+    path.write_text("id\ttitle\n1\tLOS on CPRI\n")
+    assert _rows(path) == [(2, {"id": "1", "title": "LOS on CPRI"}, "")]
+    assert readers.csv_dialect_of(path).describe() == "tab-separated"

@@ -27,7 +27,14 @@ MAX_LINE_BYTES = 1024 * 1024
 CHUNK_CHARS = 64 * 1024
 # Python's decoder recurses per level and gives up near 1,000; say so instead of crashing.
 TOO_DEEP = "invalid JSON: nested too deep"
-FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+# Delimited text is read as CSV whatever its extension says (the separator is found: csv_records.sniff);
+# .xlsm is a workbook with macros, which are never run.
+FORMATS = {
+    **dict.fromkeys((".csv", ".tsv", ".txt"), "csv"),
+    **dict.fromkeys((".xlsx", ".xlsm"), "xlsx"),
+    ".json": "json",
+    **dict.fromkeys((".jsonl", ".ndjson"), "jsonl"),
+}
 # Formats of header and cells, all text: blank cells are absent, plain numbers are numbers.
 TABULAR = ("csv", "xlsx")
 
@@ -58,7 +65,7 @@ def file_format(path: str | Path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         raise FileUnreadable(
-            f"{Path(path).name}: unknown format {suffix!r}; use .csv, .xlsx, .json or .jsonl"
+            f"{Path(path).name}: unknown format {suffix!r}; use .csv (or .tsv, .txt), .xlsx, .json or .jsonl"
         )
     return FORMATS[suffix]
 
