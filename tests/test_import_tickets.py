@@ -194,6 +194,22 @@ def test_a_jira_dump_imports_with_dotted_paths_into_its_nested_fields(catalogue,
     assert ticket.attributes == {"type": "Fault"}
 
 
+def test_a_column_mapped_to_one_field_is_not_also_read_by_the_field_of_its_name(catalogue, tmp_path):
+    # With --map resolution=priority the label is in the column "priority": the priority field must
+    # not read it too, or the label would be part of the model's input.
+    path = tmp_path / "t.csv"
+    path.write_text("external_id,title,priority,urgency\nT-1,fan noise,FAN_SWAP,high\n")
+    _import(
+        path, "--source=desk", "--create-missing", "--map=resolution=priority", "--map=attributes.u=urgency"
+    )
+    ticket = Ticket.objects.get()
+    assert (ticket.resolution.code, ticket.priority, ticket.attributes) == (
+        "FAN_SWAP",
+        "medium",
+        {"u": "high"},
+    )
+
+
 def test_an_unknown_field_or_a_missing_column_in_map_is_refused_before_reading(catalogue, tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("a\n1\n")

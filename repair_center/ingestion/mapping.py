@@ -35,14 +35,21 @@ def check_mapping(
         raise ValueError(f"unknown field(s) in the mapping: {', '.join(unknown)}; known: {known}")
 
 
-def pick_fields(data: dict, mapping: dict[str, str], fields: tuple[str, ...], *, text: bool) -> dict:
+def pick_fields(
+    data: dict, mapping: dict[str, str], fields: tuple[str, ...], *, text: bool, taken: set[str] | None = None
+) -> dict:
     """A record as {field: value}, each field from its mapped column or key (default: its own name).
 
-    Other columns and keys are left out (the importer reports their names). With ``text`` (CSV),
-    blank cells count as absent.
+    A column ``--map`` names (``taken``: the mapping's columns unless given) is read only where the
+    mapping says: with ``--map resolution=priority`` the field ``priority`` does not also read the
+    column ``priority``, which would put the label into the model's input. Other columns and keys
+    are left out (the importer reports their names). With ``text`` (CSV), blank cells count as absent.
     """
+    taken = set(mapping.values()) if taken is None else taken
     picked = {}
     for name in fields:
+        if name not in mapping and name in taken:
+            continue
         found, value = lookup(data, mapping.get(name, name))
         if found:
             if text and (value is None or value.strip() == ""):

@@ -103,7 +103,7 @@ def _cell(data: dict, column: str, *, text: bool, decimal_comma: bool = False):
 def row_document(data: dict, mapping: TicketMapping, *, text: bool, decimal_comma: bool = False) -> dict:
     """One row as a (partial) ticket document; in an event log, with the row's one event. Numbers
     in attributes are read with a decimal comma when ``decimal_comma``."""
-    doc = pick_fields(data, mapping.fields, documents.FIELDS, text=text)
+    doc = pick_fields(data, mapping.fields, documents.FIELDS, text=text, taken=mapping.columns())
     if mapping.attributes:
         attributes = dict(doc.get("attributes") or {}) if isinstance(doc.get("attributes"), dict) else {}
         for name, column in mapping.attributes.items():
