@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from repair_center.documents import parse_timestamp
+from repair_center.ingestion.mapping import lookup
 from repair_center.models import Ticket
 from repair_center.tmf import troubleticket
 
@@ -49,14 +50,8 @@ MISSING: Any = object()
 
 def remote_value(item: dict, name: str) -> Any:
     """``item[name]``, or a dotted path into nested objects ("fields.status.name"); MISSING if absent."""
-    if name in item:
-        return item[name]
-    value: Any = item
-    for part in name.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return MISSING
-        value = value[part]
-    return value
+    found, value = lookup(item, name)
+    return value if found else MISSING
 
 
 def _blank_is_none(value):
