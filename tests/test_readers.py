@@ -1,5 +1,6 @@
 """The streaming readers: every broken record becomes a reject with a reason, never a crash."""
 
+import gzip
 import json
 
 import pytest
@@ -244,3 +245,46 @@ def test_delimited_text_is_read_as_csv_whatever_its_extension(tmp_path, name):
     path.write_text("id\ttitle\n1\tLOS on CPRI\n")
     assert _rows(path) == [(2, {"id": "1", "title": "LOS on CPRI"}, "")]
     assert readers.csv_dialect_of(path).describe() == "tab-separated"
+
+
+def test_a_gzip_compressed_export_is_read_as_it_streams(tmp_path):
+    csv_gz, jsonl_gz, json_gz = tmp_path / "t.csv.gz", tmp_path / "t.jsonl.gz", tmp_path / "t.json.gz"
+    csv_gz.write_bytes(gzip.compress("id;title\n1;Störung\n".encode("cp1252")))
+    jsonl_gz.write_bytes(gzip.compress(b'{"a": 1}\n{"a": 2}\n'))
+    json_gz.write_bytes(gzip.compress(b'{"total": 1, "records": [{"a": 1}]}'))
+    assert _rows(csv_gz) == [(2, {"id": "1", "title": "Störung"}, "")]
+    assert readers.csv_dialect_of(csv_gz).describe() == "semicolon-separated, Windows-1252, not UTF-8"
+    assert _rows(jsonl_gz) == [(1, {"a": 1}, ""), (2, {"a": 2}, "")]
+    assert _rows(json_gz) == [(1, {"a": 1}, "")]
+    assert json_array.array_note(json_gz) == "the array under 'records'"
+
+
+def test_a_compressed_file_cut_short_keeps_the_rows_before_the_cut_and_says_where(tmp_path):
+    path = tmp_path / "t.jsonl.gz"
+    whole = gzip.compress(
+        "".join(f'{{"n": {n}, "pad": "{n * 7919 % 10**9:x}"}}\n' for n in range(20000)).encode()
+    )
+    path.write_bytes(whole[: len(whole) // 2])
+    rows = _rows(path)
+    read = [data for _, data, _ in rows if data is not None]
+    assert 0 < len(read) < 20000 and read == [
+        {"n": n, "pad": f"{n * 7919 % 10**9:x}"} for n in range(len(read))
+    ]
+    *_, (number, data, reason) = rows
+    assert number == rows[-2][0] + 1  # the row after the last line read
+    assert data is None and reason.startswith("the compressed file is cut short or corrupt here")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("t.csv.gz", b"id,title\n1,x\n", "is not gzip-compressed"),
+        ("t.xlsx.gz", gzip.compress(b"PK"), "a workbook is compressed already"),
+        ("t.gz", gzip.compress(b"x"), "unknown format '.gz'"),
+    ],
+)
+def test_a_compressed_file_that_is_not_what_its_name_says_is_unreadable(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(readers.FileUnreadable, match=message):
+        readers.read_rows(path)

@@ -12,10 +12,13 @@ the CSV record counting the header as row 1 (as a spreadsheet shows it).
 
 import codecs
 import csv
+import gzip
+import io
 import json
 import re
+import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -62,12 +65,79 @@ class Row:
 
 
 def file_format(path: str | Path) -> str:
-    suffix = Path(path).suffix.lower()
+    """The format the file's extension names; under ``.gz`` (gzip), the one before it."""
+    suffix = _format_suffix(path)
     if suffix not in FORMATS:
         raise FileUnreadable(
-            f"{Path(path).name}: unknown format {suffix!r}; use .csv (or .tsv, .txt), .xlsx, .json or .jsonl"
+            f"{Path(path).name}: unknown format {suffix!r}; use .csv (or .tsv, .txt), .xlsx, .json or "
+            ".jsonl, the text ones gzip-compressed or not (.csv.gz)"
+        )
+    if FORMATS[suffix] == "xlsx" and _is_gzip(path):
+        raise FileUnreadable(
+            f"{Path(path).name}: a workbook is compressed already; import the {suffix} itself"
         )
     return FORMATS[suffix]
+
+
+def _is_gzip(path: str | Path) -> bool:
+    return Path(path).suffix.lower() == ".gz"
+
+
+def _format_suffix(path: str | Path) -> str:
+    suffixes = [suffix.lower() for suffix in Path(path).suffixes]
+    return suffixes[-2] if len(suffixes) >= 2 and suffixes[-1] == ".gz" else Path(path).suffix.lower()
+
+
+def open_binary(path: str | Path) -> IO[bytes]:
+    """The file's bytes, a ``.gz`` file's decompressed as they are read (raises OSError)."""
+    return _Decompressed(path) if _is_gzip(path) else open(path, "rb")
+
+
+class _Decompressed(io.BufferedIOBase):
+    """A gzip file's bytes, where a file cut short or corrupt reads as one that ends there: the
+    reason is kept in ``problem`` (RowReader reports it as a last rejected row), so the rows before
+    it are imported as from any file, not lost to an exception mid-import."""
+
+    def __init__(self, path: str | Path):
+        with open(path, "rb") as raw:
+            if raw.read(2) != b"\x1f\x8b":
+                raise OSError(f"{Path(path).name} is not gzip-compressed, though its name ends in .gz")
+        self._file = gzip.open(path, "rb")  # noqa: SIM115 - closed by close()
+        self.problem = ""
+
+    def _guard(self, read: Callable[..., bytes], *args: Any) -> bytes:
+        if self.problem:
+            return b""
+        try:
+            return read(*args)
+        except (OSError, EOFError, zlib.error) as e:
+            self.problem = f"the compressed file is cut short or corrupt here: {e}"
+            return b""
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._guard(self._file.read, size)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self._guard(self._file.read1, size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._guard(self._file.readline, size)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 def read_rows(path: str | Path, *, encoding: str = "") -> "RowReader":
@@ -87,7 +157,7 @@ def open_rows(path: str | Path, *, encoding: str = "") -> tuple[list[str] | None
         header, rows, workbook = _open_sheet(path)
         return header, RowReader(workbook, _records(rows, header))
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed by the RowReader that owns it
+        handle = open_binary(path)  # closed by the RowReader that owns it
     except OSError as e:
         raise FileUnreadable(f"{path}: {e.strerror or e}") from e
     try:
@@ -113,13 +183,24 @@ class RowReader(Iterator[Row]):
 
     def __init__(self, handle: Any, rows: Iterator[Row]):
         self._handle, self._rows = handle, rows
+        self._last = 0
 
     def __next__(self) -> Row:
         try:
-            return next(self._rows)
-        except BaseException:  # StopIteration included: the reading ended
+            row = next(self._rows)
+        except StopIteration:
+            # A compressed file cut short ends early: the rows before it were read, say where.
+            problem = getattr(self._handle, "problem", "")
+            if problem:
+                self._handle.problem = ""
+                return Row(self._last + 1, None, problem)
             self.close()
             raise
+        except BaseException:
+            self.close()
+            raise
+        self._last = row.number
+        return row
 
     def close(self) -> None:
         close_rows = getattr(self._rows, "close", None)
@@ -368,7 +449,7 @@ def columns(path: str | Path, *, encoding: str = "") -> list[str]:
 def csv_columns(path: str | Path, *, encoding: str = "") -> list[str]:
     """The header of a CSV file (raises FileUnreadable like read_rows)."""
     try:
-        with open(path, "rb") as handle:
+        with open_binary(path) as handle:
             return _csv_header(handle, encoding)[2]
     except OSError as e:
         raise FileUnreadable(f"{path}: {e.strerror or e}") from e
@@ -377,7 +458,7 @@ def csv_columns(path: str | Path, *, encoding: str = "") -> list[str]:
 def csv_dialect_of(path: str | Path, *, encoding: str = "") -> csv_records.CsvDialect:
     """How the CSV file at ``path`` is written (raises FileUnreadable like read_rows)."""
     try:
-        with open(path, "rb") as handle:
+        with open_binary(path) as handle:
             return csv_records.sniff(handle, encoding)
     except OSError as e:
         raise FileUnreadable(f"{path}: {e.strerror or e}") from e
