@@ -271,7 +271,8 @@ def _attributes(value: Any, errors: dict) -> dict:
                 continue
             if len(item) > MAX_ATTRIBUTE_CHARS:
                 errors.setdefault(where, []).append(
-                    f"must be at most {MAX_ATTRIBUTE_CHARS} characters (got {len(item)})"
+                    f"must be at most {MAX_ATTRIBUTE_CHARS} characters (got {len(item)}): an attribute is a "
+                    "short field; free text belongs in the description (import: --map description=COLUMN)"
                 )
                 continue
             if not item:
