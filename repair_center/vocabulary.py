@@ -10,46 +10,48 @@ import re
 
 from repair_center.models import Ticket
 
-S, P = Ticket.Status, Ticket.Priority
+_S, _P = Ticket.Status, Ticket.Priority  # short: the tables below are long
 
 _STATUSES: dict[str, str] = {
-    **{value.lower(): value for value in S.values},
+    **{value.lower(): value for value in _S.values},
     **dict.fromkeys(
-        ("new", "open", "opened", "to do", "todo", "queued", "submitted", "registered"), S.ACKNOWLEDGED
+        ("new", "open", "opened", "to do", "todo", "queued", "submitted", "registered"), _S.ACKNOWLEDGED
     ),
-    **dict.fromkeys(("unassigned", "created", "ack", "reopened", "re opened"), S.ACKNOWLEDGED),
+    **dict.fromkeys(("unassigned", "created", "ack", "reopened", "re opened"), _S.ACKNOWLEDGED),
     **dict.fromkeys(
-        ("in progress", "inprogress", "work in progress", "wip", "active", "assigned"), S.IN_PROGRESS
+        ("in progress", "inprogress", "work in progress", "wip", "active", "assigned"), _S.IN_PROGRESS
     ),
-    **dict.fromkeys(("ongoing", "investigating", "under investigation", "in work", "working"), S.IN_PROGRESS),
-    **dict.fromkeys(("waiting", "awaiting", "suspended", "deferred", "parked"), S.PENDING),
-    **dict.fromkeys(("on hold", "onhold", "hold", "held"), S.HELD),
-    **dict.fromkeys(("done", "fixed", "solved", "completed", "complete", "restored", "cleared"), S.RESOLVED),
-    **dict.fromkeys(("closed complete", "closed incomplete", "closed skipped", "archived"), S.CLOSED),
-    **dict.fromkeys(("canceled", "withdrawn", "rejected", "aborted", "void"), S.CANCELLED),
+    **dict.fromkeys(
+        ("ongoing", "investigating", "under investigation", "in work", "working"), _S.IN_PROGRESS
+    ),
+    **dict.fromkeys(("waiting", "awaiting", "suspended", "deferred", "parked"), _S.PENDING),
+    **dict.fromkeys(("on hold", "onhold", "hold", "held"), _S.HELD),
+    **dict.fromkeys(("done", "fixed", "solved", "completed", "complete", "restored", "cleared"), _S.RESOLVED),
+    **dict.fromkeys(("closed complete", "closed incomplete", "closed skipped", "archived"), _S.CLOSED),
+    **dict.fromkeys(("canceled", "withdrawn", "rejected", "aborted", "void"), _S.CANCELLED),
 }
 # "Awaiting User Info", "Waiting for customer", "Closed/Resolved by Caller": the first word says it.
 _STATUS_PREFIXES = (
-    (("awaiting ", "waiting ", "pending "), S.PENDING),
-    (("on hold ",), S.HELD),
-    (("resolved ", "solved ", "fixed "), S.RESOLVED),
-    (("closed ", "closed/"), S.CLOSED),
-    (("cancelled ", "canceled "), S.CANCELLED),
+    (("awaiting ", "waiting ", "pending "), _S.PENDING),
+    (("on hold ",), _S.HELD),
+    (("resolved ", "solved ", "fixed "), _S.RESOLVED),
+    (("closed ", "closed/"), _S.CLOSED),
+    (("cancelled ", "canceled "), _S.CANCELLED),
 )
 
 _PRIORITIES: dict[str, str] = {
-    **{value.lower(): value for value in P.values},
+    **{value.lower(): value for value in _P.values},
     **dict.fromkeys(
-        ("urgent", "emergency", "highest", "blocker", "very high", "immediate", "top"), P.CRITICAL
+        ("urgent", "emergency", "highest", "blocker", "very high", "immediate", "top"), _P.CRITICAL
     ),
-    **dict.fromkeys(("major", "important", "elevated"), P.HIGH),
-    **dict.fromkeys(("moderate", "normal", "standard", "average", "indeterminate"), P.MEDIUM),
-    **dict.fromkeys(("planning", "lowest", "minor", "trivial", "very low", "warning", "info"), P.LOW),
-    **dict.fromkeys(("informational", "cosmetic", "routine"), P.LOW),
+    **dict.fromkeys(("major", "important", "elevated"), _P.HIGH),
+    **dict.fromkeys(("moderate", "normal", "standard", "average", "indeterminate"), _P.MEDIUM),
+    **dict.fromkeys(("planning", "lowest", "minor", "trivial", "very low", "warning", "info"), _P.LOW),
+    **dict.fromkeys(("informational", "cosmetic", "routine"), _P.LOW),
 }
 # A level: "P1", "Sev 2", "S3", "Severity 4", "Prio 1", "Priority 2" or a bare "1" (1 is the most urgent).
 _LEVEL_RE = re.compile(r"^(?:p|s|sev|severity|prio|priority)?\s*([0-5])$")
-_LEVELS = {0: P.CRITICAL, 1: P.CRITICAL, 2: P.HIGH, 3: P.MEDIUM, 4: P.LOW, 5: P.LOW}
+_LEVELS = {0: _P.CRITICAL, 1: _P.CRITICAL, 2: _P.HIGH, 3: _P.MEDIUM, 4: _P.LOW, 5: _P.LOW}
 # ServiceNow-style "3 - Moderate" is read by its word.
 _NUMBER_PREFIX_RE = re.compile(r"^\d+\s*-\s*")
 
