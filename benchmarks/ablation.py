@@ -106,7 +106,7 @@ def _tfidf(train_texts, train_labels, eval_texts, labels):
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from ml.serving.ensemble import fit_logistic
+    from ml.serving.logistic import fit_logistic
     from ml.training.evaluation import _WORD_PATTERN
 
     t0 = time.monotonic()

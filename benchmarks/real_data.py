@@ -197,7 +197,7 @@ def baselines(train: list[list[dict]], test: list[list[dict]], spec: dict) -> li
     from scipy.sparse import hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from ml.serving.ensemble import fit_logistic
+    from ml.serving.logistic import fit_logistic
 
     y_train, y_test = [label_of(t, spec) for t in train], [label_of(t, spec) for t in test]
     t0 = time.monotonic()

@@ -101,7 +101,7 @@ def evaluate(directory: Path) -> dict:
     from scipy.sparse import hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from ml.serving.ensemble import fit_logistic
+    from ml.serving.logistic import fit_logistic
 
     featuriser = Featuriser(directory)
     rows = []

@@ -135,6 +135,21 @@ def test_numeric_labels_get_their_class_weights(tmp_path):
         assert np.allclose(by_name.proba(queries), by_number.proba(queries))
 
 
+def test_past_the_coefficient_budget_the_vocabularies_keep_their_most_frequent_terms(tmp_path, monkeypatch):
+    # A catalogue of hundreds of fixes times a large vocabulary would take L-BFGS tens of GB.
+    texts = ["optical rx low", "sw crash after upgrade", "mains failure", "rx low again", "crash loop"] * 3
+    labels = ["SFP", "SW", "POWER", "SFP", "SW"] * 3
+    classes = ["POWER", "SFP", "SW"]
+    full = ensemble.fit_lexical(texts, labels, classes, tmp_path / "full.npz", class_weight="none")
+    terms = len(full.vocabulary) + len(full.char_vocabulary)
+    monkeypatch.setattr(ensemble, "MAX_COEFFICIENTS", 3 * 40)
+    capped = ensemble.fit_lexical(texts, labels, classes, tmp_path / "capped.npz", class_weight="none")
+    assert terms > 40 and len(capped.vocabulary) + len(capped.char_vocabulary) <= 40
+    assert {"rx", "low", "crash"} <= set(capped.vocabulary)  # the most frequent words stay
+    together = ensemble.fit_lexical_weightings(texts, labels, classes, ["none"])["none"]
+    assert np.array_equal(together.proba(texts), capped.proba(texts))  # judged as it is served
+
+
 def test_a_word_in_one_training_ticket_is_no_feature_unless_every_word_is(tmp_path):
     texts = ["optical low rx", "optical low", "mains fail", "mains fail INC-4711"]
     labels = ["SFP", "SFP", "POWER", "POWER"]

@@ -4,7 +4,7 @@ the class weighting follows what validation shows. Pure numpy and scikit-learn: 
 
 import numpy as np
 
-from ml.serving import ensemble
+from ml.serving import ensemble, logistic
 
 
 def _members():
@@ -113,10 +113,10 @@ def test_the_lexical_member_chooses_its_class_weighting_on_validation(tmp_path):
 
 def test_class_weightings():
     labels = ["a"] * 9 + ["b"]
-    assert ensemble.class_weighting(labels, "none") is None
-    inverse = ensemble.class_weighting(labels, "inverse")
+    assert logistic.class_weighting(labels, "none") is None
+    inverse = logistic.class_weighting(labels, "inverse")
     assert inverse == {"a": 10 / 18, "b": 5.0}
-    sqrt = ensemble.class_weighting(labels, "sqrt")
+    sqrt = logistic.class_weighting(labels, "sqrt")
     assert sqrt["b"] == np.sqrt(5.0) and sqrt["a"] == np.sqrt(10 / 18)
 
 

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ml.serving.logistic import class_weighting, fit_logistic
+
 SERVING_DIR = "serving"
 MEMBERS = ("transformer", "lexical", "knn")
 KNN_K = 10
@@ -53,6 +55,10 @@ CHAR_NGRAMS = (3, 5)  # char_wb n-grams: spelling variants, compounds and mixed 
 # the baseline: what one ticket alone says (rare word pairs, ids, typos) can only be memorised, and
 # it was most of the vocabulary (49,900 word terms on a real 3,044-ticket export; 13,400 kept).
 WORD_MIN_DF = 2
+# The lexical regression's coefficients (classes x terms) beyond which its vocabularies are cut to
+# their most frequent terms: 296 classes x 180,000 terms of 20,000 tickets took 15 GB to fit; at
+# this many, about 3 GB. The dev exports (8 and 12 classes) stay far below it.
+MAX_COEFFICIENTS = 16_000_000
 
 
 def char_wb_ngrams(text: str, low: int = CHAR_NGRAMS[0], high: int = CHAR_NGRAMS[1]) -> list[str]:
@@ -319,42 +325,6 @@ class Encoder:
 CLASS_WEIGHTINGS = ("none", "sqrt", "inverse")
 
 
-def class_weighting(labels: Sequence[str], scheme: str) -> dict[str, float] | None:
-    """Per-class loss weights: none, inverse frequency (n / (k * count), scikit-learn's "balanced")
-    or its square root (between the two: rare classes count more, without drowning the common ones)."""
-    if scheme == "none":
-        return None
-    counts: dict[str, int] = {}
-    for label in labels:
-        counts[label] = counts.get(label, 0) + 1
-    inverse = {label: len(labels) / (len(counts) * n) for label, n in counts.items()}
-    return inverse if scheme == "inverse" else {label: math.sqrt(w) for label, w in inverse.items()}
-
-
-def fit_logistic(features, labels: Sequence[str], *, class_weight=None, **params):
-    """scikit-learn's LogisticRegression(**params) fitted with BLAS on one thread.
-
-    L-BFGS spends its time in BLAS calls on vectors of a few hundred thousand numbers, where
-    OpenBLAS's threads cost far more than they save: one thread fitted a real 700-ticket export's
-    lexical member in 0.9 s instead of 13 s on a busy 2-core host, in the same iterations.
-
-    A ``class_weight`` dict is applied as per-ticket weights, which fit the same model: scikit-learn
-    looks a dict's classes up through ``int()`` where it can, so labels such as "0", "1" and "2" (a
-    fault severity, a numeric category) would miss their weights and fail the fit."""
-    from sklearn.linear_model import LogisticRegression
-    from threadpoolctl import threadpool_limits
-
-    labels = list(labels)
-    sample_weight = None
-    if isinstance(class_weight, dict):
-        sample_weight = np.array([class_weight.get(label, 1.0) for label in labels], dtype=np.float64)
-        class_weight = None
-    with threadpool_limits(limits=1, user_api="blas"):
-        return LogisticRegression(class_weight=class_weight, **params).fit(
-            features, labels, sample_weight=sample_weight
-        )
-
-
 def fit_lexical(
     texts: Sequence[str],
     labels: Sequence[str],
@@ -371,7 +341,7 @@ def fit_lexical(
     With ``validation`` (texts, labels) the class weighting is chosen there among
     ``CLASS_WEIGHTINGS`` by ``choose`` (the worse of relative accuracy and macro-F1); else
     ``class_weight`` is used. The returned member says which (``class_weight``) and how each did."""
-    features, stored = _lexical_features(texts)
+    features, stored = _lexical_features(texts, len(classes))
 
     def fit(scheme: str) -> tuple[np.ndarray, np.ndarray]:
         return _fit_arrays(features, labels, classes, scheme)
@@ -392,7 +362,7 @@ def fit_lexical_weightings(
 ) -> dict[str, Lexical]:
     """One member per class weighting of ``schemes``, fitted as ``fit_lexical`` fits one, on
     features computed once and kept in memory: for judging the weightings, not for serving."""
-    features, stored = _lexical_features(texts)
+    features, stored = _lexical_features(texts, len(classes))
     members = {}
     for scheme in schemes:
         members[scheme] = _member_of(stored, *_fit_arrays(features, labels, classes, scheme))
@@ -419,18 +389,27 @@ def _member_of(stored: dict, coef: np.ndarray, intercept: np.ndarray) -> Lexical
     )
 
 
-def _lexical_features(texts: Sequence[str]):
-    """(TF-IDF features of ``texts``, the arrays a Lexical member keeps of the vectorisers)."""
+def _lexical_features(texts: Sequence[str], n_classes: int = 1, caps: tuple[int | None, ...] = (None, None)):
+    """(TF-IDF features of ``texts``, the arrays a Lexical member keeps of the vectorisers).
+
+    The regression keeps a coefficient per class and term, and L-BFGS some twenty copies of them,
+    so past MAX_COEFFICIENTS each vocabulary keeps its most frequent terms (``caps``)."""
     from scipy.sparse import hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     def word_vectorizer(min_df: int):
         return TfidfVectorizer(
-            ngram_range=(1, 2), sublinear_tf=True, min_df=min_df, token_pattern=_TOKEN_RE.pattern
+            ngram_range=(1, 2),
+            sublinear_tf=True,
+            min_df=min_df,
+            token_pattern=_TOKEN_RE.pattern,
+            max_features=caps[0],
         )
 
     words = word_vectorizer(WORD_MIN_DF)
-    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, sublinear_tf=True, min_df=2)
+    chars = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=CHAR_NGRAMS, sublinear_tf=True, min_df=2, max_features=caps[1]
+    )
     try:
         features = words.fit_transform(texts)
     except ValueError:  # no word or pair of words in two texts (a tiny set): every one of them
@@ -439,9 +418,13 @@ def _lexical_features(texts: Sequence[str]):
     stored = {"terms": _vocabulary(words), "idf": words.idf_.astype(np.float64)}
     try:
         features = hstack([features, chars.fit_transform(texts)]).tocsr()
+        stored.update(char_terms=_vocabulary(chars), char_idf=chars.idf_.astype(np.float64))
     except ValueError:  # too few texts for any n-gram to reach min_df: the word block alone
-        return features, stored
-    stored.update(char_terms=_vocabulary(chars), char_idf=chars.idf_.astype(np.float64))
+        pass
+    if n_classes * features.shape[1] > MAX_COEFFICIENTS:
+        per_class = MAX_COEFFICIENTS // n_classes
+        word_cap = max(1, per_class * len(stored["terms"]) // features.shape[1])
+        return _lexical_features(texts, 1, (word_cap, max(1, per_class - word_cap)))
     return features, stored
 
 

@@ -172,7 +172,7 @@ def tfidf_proba(
     """TF-IDF (word 1-2 grams) + class-balanced logistic regression on the same model input."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from ml.serving.ensemble import fit_logistic
+    from ml.serving.logistic import fit_logistic
 
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, token_pattern=_WORD_PATTERN)
     features = vectorizer.fit_transform(train_texts)
