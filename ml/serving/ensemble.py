@@ -56,8 +56,8 @@ CHAR_NGRAMS = (3, 5)  # char_wb n-grams: spelling variants, compounds and mixed 
 # it was most of the vocabulary (49,900 word terms on a real 3,044-ticket export; 13,400 kept).
 WORD_MIN_DF = 2
 # The lexical regression's coefficients (classes x terms) beyond which its vocabularies are cut to
-# their most frequent terms: 296 classes x 180,000 terms of 20,000 tickets took 15 GB to fit; at
-# this many, about 3 GB. The dev exports (8 and 12 classes) stay far below it.
+# their most frequent terms: 296 classes x 180,000 terms of 20,000 tickets held 14.8 GB in the fit;
+# cut to this many coefficients, 5 GB. The dev exports (8 and 12 classes) stay far below it.
 MAX_COEFFICIENTS = 16_000_000
 
 
