@@ -43,7 +43,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "real"
@@ -108,25 +107,12 @@ def tickets(spec: dict) -> list[list[dict]]:
 
 def _in_fold_order(rows: list[dict], spec: dict) -> list[dict]:
     """A ticket's rows in time order when each has a time, as the importer folds them."""
+    from repair_center.ingestion.ticket_rows import in_time_order, read_time
+
     column = spec["map"].get("event.at")
     if not column:
         return rows
-    times = [_time(row.get(column) or "", spec.get("date_format", "")) for row in rows]
-    if any(time is None for time in times):
-        return rows
-    return [row for _, row in sorted(zip(times, rows, strict=True), key=lambda pair: pair[0])]
-
-
-def _time(value: str, date_format: str) -> datetime | None:
-    from django.utils.dateparse import parse_datetime
-
-    try:
-        parsed = (
-            datetime.strptime(value.strip(), date_format) if date_format else parse_datetime(value.strip())
-        )
-    except ValueError:
-        return None
-    return parsed if parsed is None or parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return in_time_order(rows, [read_time(row.get(column), spec.get("date_format", "")) for row in rows])
 
 
 def label_of(ticket: list[dict], spec: dict) -> str:

@@ -239,20 +239,17 @@ class EventLogFolder:
 
     def tickets(self) -> Iterator[tuple[int, dict, int]]:
         """(the number of the ticket's first row, its folded document, how many of its oldest events
-        were left out: fold_rows), a ticket at a time."""
-        try:
-            self._flush()
-            self._db.execute("CREATE INDEX row_ticket ON row (ticket, seq)")
-            rows = self._db.execute(
-                "SELECT row.ticket, row.number, row.doc FROM row"
-                " JOIN (SELECT ticket, MIN(seq) AS first FROM row GROUP BY ticket) AS t USING (ticket)"
-                " ORDER BY t.first, row.seq"
-            )
-            for _, group in itertools.groupby(rows, key=lambda row: row[0]):
-                numbered = [(number, json.loads(doc)) for _, number, doc in group]
-                yield numbered[0][0], *fold_rows([doc for _, doc in numbered])
-        finally:
-            self.close()
+        were left out: fold_rows), a ticket at a time. Whoever made the folder closes it."""
+        self._flush()
+        self._db.execute("CREATE INDEX row_ticket ON row (ticket, seq)")
+        rows = self._db.execute(
+            "SELECT row.ticket, row.number, row.doc FROM row"
+            " JOIN (SELECT ticket, MIN(seq) AS first FROM row GROUP BY ticket) AS t USING (ticket)"
+            " ORDER BY t.first, row.seq"
+        )
+        for _, group in itertools.groupby(rows, key=lambda row: row[0]):
+            numbered = [(number, json.loads(doc)) for _, number, doc in group]
+            yield numbered[0][0], *fold_rows([doc for _, doc in numbered])
 
     def close(self) -> None:
         self._db.close()
@@ -270,9 +267,7 @@ def fold_rows(docs: list[dict]) -> tuple[dict, int]:
     and attributes are merged, later rows winning. A ticket stores at most MAX_EVENTS events, so a
     longer history (an alarm storm's log) keeps its latest ones (the model reads fewer still:
     the last 24); returned with how many were left out."""
-    times = [_event_time(doc) for doc in docs]
-    if all(time is not None for time in times):
-        docs = [doc for _, doc in sorted(zip(times, docs, strict=True), key=lambda pair: pair[0])]
+    docs = in_time_order(docs, [_event_time(doc) for doc in docs])
     folded: dict = {}
     events: list = []
     attributes: dict = {}
@@ -287,10 +282,28 @@ def fold_rows(docs: list[dict]) -> tuple[dict, int]:
     return folded, dropped
 
 
-def _event_time(doc: dict) -> datetime | None:
-    events = doc.get("events") or []
-    at = events[0].get("at") if len(events) == 1 and isinstance(events[0], dict) else None
+def in_time_order(items: list, times: list[datetime | None]) -> list:
+    """``items`` in the order of ``times`` (ties as they are) when every one has a time, else as
+    they are: how an event log's rows of one ticket are folded."""
+    if any(time is None for time in times):
+        return items
+    return [item for _, item in sorted(zip(times, items, strict=True), key=lambda pair: pair[0])]
+
+
+def read_time(value: object, date_format: str = "") -> datetime | None:
+    """An event time as the importer reads it (with ``date_format`` by strptime, as UTC; else ISO
+    8601), or None when it is blank or cannot be read."""
+    if not isinstance(value, str) or not value.strip():
+        return None
     try:
-        return documents.parse_timestamp(at) if at else None
+        if date_format:
+            parsed = datetime.strptime(value.strip(), date_format)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return documents.parse_timestamp(value)
     except ValueError:
         return None
+
+
+def _event_time(doc: dict) -> datetime | None:
+    events = doc.get("events") or []
+    return read_time(events[0].get("at")) if len(events) == 1 and isinstance(events[0], dict) else None
