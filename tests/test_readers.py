@@ -5,12 +5,19 @@ import json
 
 import pytest
 
-from repair_center.ingestion import csv_records, json_array, readers
+from repair_center.ingestion import csv_records, readers
 from repair_center.ingestion.mapping import parse_mapping
 
 
 def _rows(path):
     return [(row.number, row.data, row.reason) for row in readers.read_rows(path)]
+
+
+def _read_as(path) -> str:
+    """How the reader says it read the file (its dialect, the member holding a JSON dump's array)."""
+    rows = readers.read_rows(path)
+    rows.close()
+    return rows.read_as
 
 
 def test_it_numbers_jsonl_rows_by_line_and_skips_blank_lines(tmp_path):
@@ -96,9 +103,9 @@ def test_an_api_dump_is_read_from_the_array_its_object_keeps_the_records_under(t
     }
     path.write_text(json.dumps(dump))
     assert _rows(path) == [(1, {"a": 1}, ""), (2, {"a": "]"}, "")]
-    assert json_array.array_note(path) == "the array under 'records'"
+    assert _read_as(path) == "the array under 'records'"
     (tmp_path / "plain.json").write_text('[{"a": 1}]')
-    assert json_array.array_note(tmp_path / "plain.json") == ""
+    assert _read_as(tmp_path / "plain.json") == ""
 
 
 @pytest.mark.parametrize(
@@ -256,7 +263,7 @@ def test_a_gzip_compressed_export_is_read_as_it_streams(tmp_path):
     assert readers.csv_dialect_of(csv_gz).describe() == "semicolon-separated, Windows-1252, not UTF-8"
     assert _rows(jsonl_gz) == [(1, {"a": 1}, ""), (2, {"a": 2}, "")]
     assert _rows(json_gz) == [(1, {"a": 1}, "")]
-    assert json_array.array_note(json_gz) == "the array under 'records'"
+    assert _read_as(json_gz) == "the array under 'records'"
 
 
 def test_a_compressed_file_cut_short_keeps_the_rows_before_the_cut_and_says_where(tmp_path):

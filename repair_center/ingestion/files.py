@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from django.db import DataError, transaction
 
 from repair_center import documents, selectors
-from repair_center.ingestion import json_array, readers, ticket_rows, workbooks
+from repair_center.ingestion import readers, ticket_rows, workbooks
 from repair_center.ingestion.mapping import check_mapping, pick_fields, top_key
 from repair_center.models import Ticket
 from repair_center.services import repairs
@@ -187,12 +187,7 @@ def _import(
         rows.close()
         raise
     report.numbered = readers.numbered_columns(header)
-    if readers.file_format(path) == "csv":
-        report.read_as = readers.csv_dialect_of(path, encoding=encoding).describe()
-    elif readers.file_format(path) == "xlsx":
-        report.read_as = workbooks.sheets_note(path)
-    elif readers.file_format(path) == "json":
-        report.read_as = json_array.array_note(path)
+    report.read_as = workbooks.sheets_note(path) if readers.file_format(path) == "xlsx" else rows.read_as
     try:
         rejects = RejectsLog(rejects_path, report)
     except OSError as e:

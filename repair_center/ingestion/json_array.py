@@ -3,7 +3,6 @@ that holds one (an API's dump: ServiceNow's ``{"records": [...]}``, a REST ``{"r
 Jira's ``{"startAt": 0, "issues": [...]}``). Only the current element and one chunk are in memory.
 """
 
-import codecs
 import json
 from collections.abc import Iterator
 from typing import IO
@@ -17,7 +16,6 @@ from repair_center.ingestion.readers import (
     _json_value,
     _not_json,
     _truncate,
-    open_binary,
 )
 from ticketai.storable import unique_keys
 
@@ -234,11 +232,3 @@ class ArrayScanner:
                 self.pos += 1
             if not self._fill():
                 return
-
-
-def array_note(path) -> str:
-    """'' for a file that is an array, else which member's array it read ("the array under
-    'records'"), for the import report."""
-    with open_binary(path) as handle:
-        wrapper = open_array(codecs.getreader("utf-8")(handle, errors="surrogateescape")).wrapper
-    return f"the array under {wrapper!r}" if wrapper else ""

@@ -163,13 +163,14 @@ def open_rows(path: str | Path, *, encoding: str = "") -> tuple[list[str] | None
     try:
         if fmt == "csv":
             opened = _csv_header(handle, encoding)
-            return opened[2], RowReader(handle, _csv_rows(handle, opened))
+            return opened[2], RowReader(handle, _csv_rows(handle, opened), read_as=opened[3].describe())
         if fmt == "json":
             # Imported here: json_array builds on this module's rows and checks.
             from repair_center.ingestion import json_array
 
-            text = codecs.getreader("utf-8")(handle, errors="surrogateescape")
-            return None, RowReader(handle, json_array.open_array(text).rows())
+            scanner = json_array.open_array(codecs.getreader("utf-8")(handle, errors="surrogateescape"))
+            wrapper = f"the array under {scanner.wrapper!r}" if scanner.wrapper else ""
+            return None, RowReader(handle, scanner.rows(), read_as=wrapper)
         return None, RowReader(handle, _jsonl_rows(handle))
     except BaseException:
         handle.close()
@@ -181,9 +182,10 @@ class RowReader(Iterator[Row]):
     last row, on an error, or by ``close()``, also before the first row (a generator closed before
     it started would not run its ``finally``)."""
 
-    def __init__(self, handle: Any, rows: Iterator[Row]):
+    def __init__(self, handle: Any, rows: Iterator[Row], *, read_as: str = ""):
         self._handle, self._rows = handle, rows
         self._last = 0
+        self.read_as = read_as  # how the file was read, where that needs saying (its dialect, ...)
 
     def __next__(self) -> Row:
         try:
