@@ -1,5 +1,6 @@
 """benchmarks.correlation end to end on a small world: both arms scored, the alarms given back, the
-summary over two world seeds in the documented shape."""
+summary over two world seeds in the documented shape; the saved worlds replayed offline
+(benchmarks.correlation_replay) to the same figures."""
 
 import json
 import os
@@ -19,7 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_two_small_worlds_score_both_arms_and_summarise_the_points_lost(tmp_path):
     out = tmp_path / "correlation.json"
     database = sibling_database(os.environ["DATABASE_URL"], "bench_correlation_test")
+    worlds = tmp_path / "worlds"
     options = ["--tickets", "200", "--seeds", "3", "4", "--database-url", database, "--json", str(out)]
+    options += ["--save", str(worlds)]
     run = subprocess.run(
         [sys.executable, "-m", "benchmarks.correlation", *options],
         cwd=ROOT,
@@ -48,3 +51,27 @@ def test_two_small_worlds_score_both_arms_and_summarise_the_points_lost(tmp_path
     summary = result["summary"]
     assert summary["points_lost"] == [r["macro_f1_points_lost"] for r in runs]
     assert summary["goal_met_on_mean"] == (summary["points_lost_mean"] <= 1.0)
+    low, high = summary["points_lost_mean_95"]
+    assert low <= summary["points_lost_mean"] <= high
+    assert 0 <= summary["points_lost_mean_share_within_1_point"] <= 1
+    assert "_rounds" not in runs[0]
+
+    # The saved worlds, replayed with the product's correlation rule and no database, score the same.
+    replayed = tmp_path / "replayed.json"
+    replay = subprocess.run(
+        [sys.executable, "-m", "benchmarks.correlation_replay", str(worlds), "--json", str(replayed)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={key: value for key, value in os.environ.items() if key != "DATABASE_URL"},
+    )
+    assert replay.returncode == 0, replay.stderr[-3000:]
+    again = json.loads(replayed.read_text())
+    assert sorted(p.name for p in worlds.iterdir()) == ["world-3.json.gz", "world-4.json.gz"]
+    for first, second in zip(runs, again["runs"], strict=True):
+        for arm in ("inline", "correlated"):
+            assert second["scores"][arm] == first["scores"][arm]
+        assert second["macro_f1_points_lost"] == first["macro_f1_points_lost"]
+        assert second["held_out_noise"] == first["held_out_noise"]
+    assert again["summary"] == summary

@@ -1,0 +1,220 @@
+"""Score saved correlation worlds again under the correlation rule as it stands now.
+
+    python -m benchmarks.correlation --seeds 3 4 5 6 7 --save /tmp/worlds   # once, about 10 minutes
+    python -m benchmarks.correlation_replay /tmp/worlds [--json out.json]   # after each rule change
+
+A world saved by ``benchmarks.correlation --save`` holds what correlation reads (the stored alarms, the
+correlated tickets' spans, the fixes on their elements and sites, the domains of the curated codes)
+and both arms' examples. The replay chooses each ticket's alarm events with
+``repair_center.services.correlation.choose`` (the rule the product runs, without the database),
+merges them with the ticket's own events as the write path does, serialises the tickets as training
+reads them and scores both arms as the benchmark does. With the rule unchanged it gives the
+benchmark's figures to the last digit; the inline arm is scored from its saved model input.
+
+The replay sees the world as the load left it: every alarm and every fix is known. That is what the
+benchmark scores too (it reads the tickets back after the whole stream), so the figures compare;
+what they do not show is a rule that changes which alarms a ticket is given while it is written.
+"""
+
+import argparse
+import gzip
+import json
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+FORMAT = 1
+TIME_KEYS = ("raised_at", "cleared_at", "opened_at", "until", "resolved_at")
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """What benchmarks.correlation._score reads of an example."""
+
+    ticket_id: int
+    label: str
+    text: str
+    opened_at: datetime
+    document: dict = field(repr=False)
+
+
+def _dump(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def _times(row: dict) -> dict:
+    from repair_center.documents import parse_timestamp
+
+    return {
+        key: parse_timestamp(value) if key in TIME_KEYS and value else value for key, value in row.items()
+    }
+
+
+def save_world(path: Path, results: dict, inline: list, correlated: list) -> None:
+    """Write one world: what correlation read for the correlated tickets, and both arms' examples."""
+    from repair_center.models import Alarm, ErrorCode, Ticket
+    from repair_center.services import correlation
+
+    tickets = Ticket.objects.filter(source="correlated")
+    codes = correlation.code_ids_of(tickets.values_list("id", flat=True))
+    spans = [correlation.Span.of(t, codes.get(t.pk, ())) for t in tickets.order_by("id")]
+    world = {
+        "format": FORMAT,
+        "seed": results["seed"],
+        "tickets": results["tickets"],
+        "window_minutes": results["window_minutes"],
+        "alarms": list(Alarm.objects.order_by("raised_at", "id").values(*correlation.ALARM_FIELDS)),
+        "spans": [
+            {
+                **{k: getattr(s, k) for k in ("id", "element_id", "site_id", "opened_at", "until")},
+                "code_ids": sorted(s.code_ids),
+            }
+            for s in spans
+        ],
+        "fixes": [
+            dict(zip(("id", "element_id", "site_id", "resolved_at"), row, strict=True))
+            for row in tickets.exclude(resolved_at=None).values_list(
+                "id", "element_id", "site_id", "resolved_at"
+            )
+        ],
+        "codes": {
+            str(pk): [code, domain]
+            for pk, code, domain in ErrorCode.objects.values_list("id", "code", "domain")
+        },
+        "inline": [_example(e, text=True) for e in inline],
+        "correlated": [_example(e, text=False) for e in correlated],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", encoding="utf-8") as out:
+        json.dump(world, out, default=_dump)
+
+
+def _example(example, *, text: bool) -> dict:
+    row = {
+        "ticket_id": example.ticket_id,
+        "label": example.label,
+        "opened_at": example.opened_at,
+        "document": example.document,
+    }
+    if text:
+        return {**row, "text": example.text}
+    return {**row, "context": example.context, "code_map": example.code_map}
+
+
+def load_world(path: Path) -> dict:
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        world = json.load(handle)
+    if world.get("format") != FORMAT:
+        sys.exit(f"{path}: saved in format {world.get('format')}, this replay reads {FORMAT}")
+    for key in ("alarms", "spans", "fixes", "inline", "correlated"):
+        world[key] = [_times(row) for row in world[key]]
+    return world
+
+
+def correlated_examples(world: dict) -> list[Replayed]:
+    """The correlated arm as training would read it, its alarm events chosen by the current rule."""
+    from datetime import timedelta
+
+    from edge_agent.serialization import serialize
+    from repair_center.documents import parse_timestamp
+    from repair_center.services import correlation
+
+    codes = {int(pk): code for pk, (code, _) in world["codes"].items()}
+    spans = [correlation.Span(**{**row, "code_ids": frozenset(row["code_ids"])}) for row in world["spans"]]
+    chosen = correlation.choose(
+        spans,
+        world["alarms"],
+        domains={int(pk): domain for pk, (_, domain) in world["codes"].items()},
+        fixes=[(f["id"], f["element_id"], f["site_id"], f["resolved_at"]) for f in world["fixes"]],
+        before=timedelta(minutes=world["window_minutes"]),
+    )
+    curated = {a["raw_code"]: codes[a["error_code_id"]] for a in world["alarms"] if a["error_code_id"]}
+    out = []
+    for row in world["correlated"]:
+        document = row["document"]
+        own = [
+            (parse_timestamp(e["at"]) if e["at"] else None, e["kind"], e["code"], None, e["attrs"] or {})
+            for e in document["events"]
+            if not correlation.is_correlated(e["attrs"])
+        ]
+        found = chosen.get(row["ticket_id"], [])
+        opened = parse_timestamp(document["opened_at"]) if document["opened_at"] else None
+        events = correlation.merge(own, found, opened_at=opened) if found else own
+        document = {
+            **document,
+            "events": [
+                {"at": at.isoformat() if at else None, "kind": kind, "code": code or None, "attrs": attrs}
+                for at, kind, code, _, attrs in events
+            ],
+        }
+        code_map = {**curated, **row["code_map"]}
+        text = serialize(document, context=row["context"], code_map=code_map)
+        out.append(Replayed(row["ticket_id"], row["label"], text, row["opened_at"], document))
+    return out
+
+
+def replay(world: dict) -> dict:
+    """Both arms scored as benchmarks.correlation scores them, the correlated one under the current rule."""
+    from benchmarks.correlation import _score, paired_bootstrap
+
+    inline = [
+        Replayed(r["ticket_id"], r["label"], r["text"], r["opened_at"], r["document"])
+        for r in world["inline"]
+    ]
+    scores = {"inline": _score(inline), "correlated": _score(correlated_examples(world))}
+    held = {name: score.pop("_held") for name, score in scores.items()}
+    delta = 100 * (scores["inline"]["macro_f1"] - scores["correlated"]["macro_f1"])
+    noise = paired_bootstrap(held["inline"], held["correlated"], seed=world["seed"])
+    return {
+        "seed": world["seed"],
+        "tickets": world["tickets"],
+        "window_minutes": world["window_minutes"],
+        "scores": scores,
+        "macro_f1_points_lost": round(delta, 2),
+        "goal_met": delta <= 1.0,
+        "_rounds": noise.pop("_rounds", None),
+        "held_out_noise": noise,
+    }
+
+
+def _setup_django() -> None:
+    """Django for the imports only: the replay reads no database."""
+    import os
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketai.settings")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import django
+
+    django.setup()
+
+
+def main(argv=None) -> int:
+    from benchmarks.correlation import public, summary
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("worlds", type=Path, help="A directory written by benchmarks.correlation --save.")
+    parser.add_argument("--json", dest="json_out")
+    args = parser.parse_args(argv)
+    paths = sorted(args.worlds.glob("world-*.json.gz"), key=lambda p: int(p.name.split("-")[1].split(".")[0]))
+    if not paths:
+        sys.exit(f"{args.worlds}: no world-*.json.gz here (benchmarks.correlation --save writes them)")
+    _setup_django()
+    runs = []
+    for path in paths:
+        runs.append(replay(load_world(path)))
+        print(
+            f"seed {runs[-1]['seed']}: {runs[-1]['macro_f1_points_lost']} macro-F1 points lost",
+            file=sys.stderr,
+        )
+    results = {"summary": summary(runs), "runs": [public(r) for r in runs]}
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
