@@ -183,9 +183,10 @@ def run(args, seed: int) -> dict:
         write_alarm_stream(config, tmp)
         import_catalogue_dir(Path(tmp))
     curated_of = {raw: code for (_, code), raw in aliases(drift=False).items()}
-    inline, bare, messages = [], [], []
+    inline, bare, messages, owners = [], [], [], {}
     for doc, truth, _ in TicketGenerator(config):
-        alarms, ticket, _ = split_ticket(doc, truth, curated_of)
+        alarms, ticket, alarm_truth = split_ticket(doc, truth, curated_of)
+        owners.update((row["externalAlarmId"], row["ticket"]) for row in alarm_truth)
         inline.append({**doc, "source": "inline"})
         bare.append({**ticket, "source": "bare"})
         messages += alarms
@@ -217,7 +218,9 @@ def run(args, seed: int) -> dict:
     if args.save:
         from benchmarks.correlation_replay import save_world
 
-        save_world(Path(args.save) / f"world-{seed}.json.gz", results, inline_examples, correlated_examples)
+        save_world(
+            Path(args.save) / f"world-{seed}.json.gz", results, inline_examples, correlated_examples, owners
+        )
     stats["correlated"] = _event_stats("correlated")
 
     held = {name: score.pop("_held") for name, score in scores.items()}

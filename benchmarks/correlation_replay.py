@@ -11,6 +11,11 @@ merges them with the ticket's own events as the write path does, serialises the 
 reads them and scores both arms as the benchmark does. With the rule unchanged it gives the
 benchmark's figures to the last digit; the inline arm is scored from its saved model input.
 
+``--truth`` also scores two arms that only a simulated world allows: every ticket given exactly its own
+alarms (the simulator's truth, rendered as correlation renders them), and the rule's choice with
+other incidents' alarms kept out of the model input. They show how much of the loss is ownership
+(which incident an alarm belongs to) and how much is the rendering.
+
 The replay sees the world as the load left it: every alarm and every fix is known. That is what the
 benchmark scores too (it reads the tickets back after the whole stream), so the figures compare;
 what they do not show is a rule that changes which alarms a ticket is given while it is written.
@@ -24,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-FORMAT = 1
+FORMAT = 2
 TIME_KEYS = ("raised_at", "cleared_at", "opened_at", "until", "resolved_at")
 
 
@@ -53,8 +58,9 @@ def _times(row: dict) -> dict:
     }
 
 
-def save_world(path: Path, results: dict, inline: list, correlated: list) -> None:
-    """Write one world: what correlation read for the correlated tickets, and both arms' examples."""
+def save_world(path: Path, results: dict, inline: list, correlated: list, owners: dict[str, str]) -> None:
+    """Write one world: what correlation read for the correlated tickets, both arms' examples, and the
+    simulator's truth of which ticket each alarm (by external id) belongs to."""
     from repair_center.models import Alarm, ErrorCode, Ticket
     from repair_center.services import correlation
 
@@ -66,7 +72,10 @@ def save_world(path: Path, results: dict, inline: list, correlated: list) -> Non
         "seed": results["seed"],
         "tickets": results["tickets"],
         "window_minutes": results["window_minutes"],
-        "alarms": list(Alarm.objects.order_by("raised_at", "id").values(*correlation.ALARM_FIELDS)),
+        "alarms": list(
+            Alarm.objects.order_by("raised_at", "id").values(*correlation.ALARM_FIELDS, "external_id")
+        ),
+        "owners": owners,
         "spans": [
             {
                 **{k: getattr(s, k) for k in ("id", "element_id", "site_id", "opened_at", "until")},
@@ -114,23 +123,65 @@ def load_world(path: Path) -> dict:
     return world
 
 
-def correlated_examples(world: dict) -> list[Replayed]:
-    """The correlated arm as training would read it, its alarm events chosen by the current rule."""
+def rule_events(world: dict) -> dict:
+    """Each correlated ticket's alarm events (by ticket id), chosen by the current rule."""
     from datetime import timedelta
 
-    from edge_agent.serialization import serialize
-    from repair_center.documents import parse_timestamp
     from repair_center.services import correlation
 
-    codes = {int(pk): code for pk, (code, _) in world["codes"].items()}
     spans = [correlation.Span(**{**row, "code_ids": frozenset(row["code_ids"])}) for row in world["spans"]]
-    chosen = correlation.choose(
+    return correlation.choose(
         spans,
         world["alarms"],
         domains={int(pk): domain for pk, (_, domain) in world["codes"].items()},
         fixes=[(f["id"], f["element_id"], f["site_id"], f["resolved_at"]) for f in world["fixes"]],
         before=timedelta(minutes=world["window_minutes"]),
     )
+
+
+def true_owner_events(world: dict) -> dict:
+    """Each ticket's own alarms by the simulator's truth, rendered as correlation renders them: what
+    a rule that always knew an alarm's incident would give."""
+    from repair_center.services import correlation
+
+    ticket_of = {row["document"]["external_id"]: row["ticket_id"] for row in world["correlated"]}
+    until = {row["id"]: row["until"] for row in world["spans"]}
+    out: dict = {}
+    for alarm in world["alarms"]:
+        ticket_id = ticket_of.get(world["owners"].get(alarm["external_id"]))
+        if ticket_id is not None:
+            out.setdefault(ticket_id, []).extend(
+                correlation._events(alarm, "element", until=until.get(ticket_id))
+            )
+    return out
+
+
+def without_foreign(world: dict, chosen: dict) -> dict:
+    """The rule's choice with other incidents' alarms (by the simulator's truth) kept out of the model
+    input, as correlation keeps out those it marks unrelated."""
+    ext_of = {row["ticket_id"]: row["document"]["external_id"] for row in world["correlated"]}
+    owner = {a["id"]: world["owners"].get(a["external_id"]) for a in world["alarms"]}
+    return {
+        ticket_id: [
+            (
+                *row[:4],
+                {**row[4], "unrelated": True}
+                if owner.get(row[4]["alarm"]) != ext_of.get(ticket_id)
+                else row[4],
+            )
+            for row in rows
+        ]
+        for ticket_id, rows in chosen.items()
+    }
+
+
+def correlated_examples(world: dict, chosen: dict) -> list[Replayed]:
+    """The correlated arm as training would read it, with these alarm events (by ticket id)."""
+    from edge_agent.serialization import serialize
+    from repair_center.documents import parse_timestamp
+    from repair_center.services import correlation
+
+    codes = {int(pk): code for pk, (code, _) in world["codes"].items()}
     curated = {a["raw_code"]: codes[a["error_code_id"]] for a in world["alarms"] if a["error_code_id"]}
     out = []
     for row in world["correlated"]:
@@ -156,16 +207,30 @@ def correlated_examples(world: dict) -> list[Replayed]:
     return out
 
 
-def replay(world: dict) -> dict:
-    """Both arms scored as benchmarks.correlation scores them, the correlated one under the current rule."""
+def replay(world: dict, *, truth: bool = False) -> dict:
+    """Both arms scored as benchmarks.correlation scores them, the correlated one under the current rule.
+
+    With ``truth``, two more correlated arms show where the points go (``ownership``): every ticket
+    given exactly its own alarms, and the rule's choice without other incidents' alarms."""
     from benchmarks.correlation import _score, paired_bootstrap
 
     inline = [
         Replayed(r["ticket_id"], r["label"], r["text"], r["opened_at"], r["document"])
         for r in world["inline"]
     ]
-    scores = {"inline": _score(inline), "correlated": _score(correlated_examples(world))}
+    chosen = rule_events(world)
+    scores = {"inline": _score(inline), "correlated": _score(correlated_examples(world, chosen))}
     held = {name: score.pop("_held") for name, score in scores.items()}
+    ownership = {}
+    if truth:
+        for name, events in (
+            ("true_owner", true_owner_events(world)),
+            ("without_foreign", without_foreign(world, chosen)),
+        ):
+            score = _score(correlated_examples(world, events))
+            score.pop("_held")
+            lost = 100 * (scores["inline"]["macro_f1"] - score["macro_f1"])
+            ownership[name] = {**score, "macro_f1_points_lost": round(lost, 2)}
     delta = 100 * (scores["inline"]["macro_f1"] - scores["correlated"]["macro_f1"])
     noise = paired_bootstrap(held["inline"], held["correlated"], seed=world["seed"])
     return {
@@ -177,6 +242,7 @@ def replay(world: dict) -> dict:
         "goal_met": delta <= 1.0,
         "_rounds": noise.pop("_rounds", None),
         "held_out_noise": noise,
+        **({"ownership": ownership} if ownership else {}),
     }
 
 
@@ -197,6 +263,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("worlds", type=Path, help="A directory written by benchmarks.correlation --save.")
     parser.add_argument("--json", dest="json_out")
+    parser.add_argument(
+        "--truth",
+        action="store_true",
+        help="Also score the correlated tickets with their alarms as the simulator's truth owns them.",
+    )
     args = parser.parse_args(argv)
     paths = sorted(args.worlds.glob("world-*.json.gz"), key=lambda p: int(p.name.split("-")[1].split(".")[0]))
     if not paths:
@@ -204,7 +275,7 @@ def main(argv=None) -> int:
     _setup_django()
     runs = []
     for path in paths:
-        runs.append(replay(load_world(path)))
+        runs.append(replay(load_world(path), truth=args.truth))
         print(
             f"seed {runs[-1]['seed']}: {runs[-1]['macro_f1_points_lost']} macro-F1 points lost",
             file=sys.stderr,

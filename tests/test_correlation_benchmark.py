@@ -59,7 +59,15 @@ def test_two_small_worlds_score_both_arms_and_summarise_the_points_lost(tmp_path
     # The saved worlds, replayed with the product's correlation rule and no database, score the same.
     replayed = tmp_path / "replayed.json"
     replay = subprocess.run(
-        [sys.executable, "-m", "benchmarks.correlation_replay", str(worlds), "--json", str(replayed)],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.correlation_replay",
+            str(worlds),
+            "--truth",
+            "--json",
+            str(replayed),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -74,4 +82,9 @@ def test_two_small_worlds_score_both_arms_and_summarise_the_points_lost(tmp_path
             assert second["scores"][arm] == first["scores"][arm]
         assert second["macro_f1_points_lost"] == first["macro_f1_points_lost"]
         assert second["held_out_noise"] == first["held_out_noise"]
+        # With the simulator's truth: the same held-out tickets, with their own alarms or without others'.
+        for arm in ("true_owner", "without_foreign"):
+            assert second["ownership"][arm]["held_out"] == first["scores"]["correlated"]["held_out"]
+            lost = 100 * (first["scores"]["inline"]["macro_f1"] - second["ownership"][arm]["macro_f1"])
+            assert second["ownership"][arm]["macro_f1_points_lost"] == pytest.approx(lost, abs=0.01)
     assert again["summary"] == summary
