@@ -13,9 +13,9 @@ from repair_center.ingestion.readers import (
     TOO_DEEP,
     FileUnreadable,
     Row,
-    _json_value,
-    _not_json,
-    _truncate,
+    json_value,
+    not_json,
+    truncate,
 )
 from ticketai.storable import unique_keys
 
@@ -66,7 +66,7 @@ class ArrayScanner:
         self.buffer = buffer
         self.pos = 0
         self.eof = False
-        self.decoder = json.JSONDecoder(object_pairs_hook=unique_keys, parse_constant=_not_json)
+        self.decoder = json.JSONDecoder(object_pairs_hook=unique_keys, parse_constant=not_json)
         self.wrapper = ""  # the member of a top-level object whose array this is
 
     def _fill(self) -> bool:
@@ -173,7 +173,7 @@ class ArrayScanner:
                     yield Row(number + 1, None, "the file ends before the closing ']'")
                     return
                 number += 1
-                raw = _truncate(self.buffer[self.pos : self.pos + 200])
+                raw = truncate(self.buffer[self.pos : self.pos + 200])
                 yield Row(number, None, f"expected ',' or ']' after an element, found {char!r}", raw=raw)
                 self._skip()
 
@@ -189,21 +189,21 @@ class ArrayScanner:
                     reason = f"element longer than {MAX_LINE_BYTES} bytes"
                 else:
                     reason = f"invalid JSON: {e.msg} at offset {e.pos - self.pos}"
-                raw = _truncate(self.buffer[self.pos : self.pos + 2000])
+                raw = truncate(self.buffer[self.pos : self.pos + 2000])
                 self._skip()
                 return Row(number, None, reason, raw=raw)
             except RecursionError:
-                raw = _truncate(self.buffer[self.pos : self.pos + 200])
+                raw = truncate(self.buffer[self.pos : self.pos + 200])
                 self._skip()
                 return Row(number, None, TOO_DEEP, raw=raw)
             except ValueError as e:  # a repeated key, or NaN / Infinity, which JSON does not have
-                raw = _truncate(self.buffer[self.pos : self.pos + 200])
+                raw = truncate(self.buffer[self.pos : self.pos + 200])
                 self._skip()
                 return Row(number, None, f"invalid JSON: {e}", raw=raw)
         element = self.buffer[self.pos : end]
         self.pos = end
-        data, reason = _json_value(element, value)
-        return Row(number, data, reason, raw="" if data is not None else _truncate(element))
+        data, reason = json_value(element, value)
+        return Row(number, data, reason, raw="" if data is not None else truncate(element))
 
     def _skip(self) -> None:
         """Move to the ',' or ']' that ends the current (broken) element, or to the end of file."""

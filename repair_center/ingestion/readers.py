@@ -213,7 +213,8 @@ class RowReader(Iterator[Row]):
             self._handle.close()
 
 
-def _truncate(text: str, limit: int = 2000) -> str:
+def truncate(text: str, limit: int = 2000) -> str:
+    """A rejected row's raw text as reported: undecodable characters replaced, cut at ``limit``."""
     text = _UNDECODABLE.sub("\ufffd", text)
     return text if len(text) <= limit else text[:limit] + "…"
 
@@ -268,7 +269,7 @@ def _unstorable(text: str, value: Any) -> str:
     return ""
 
 
-def _json_value(text: str, value: Any) -> tuple[dict | None, str]:
+def json_value(text: str, value: Any) -> tuple[dict | None, str]:
     """Checks shared by JSONL lines and JSON array elements once they are decoded."""
     reason = _bad_text_reason(text) or _unstorable(text, value)
     if not reason and not isinstance(value, dict):
@@ -276,13 +277,14 @@ def _json_value(text: str, value: Any) -> tuple[dict | None, str]:
     return (None, reason) if reason else (value, "")
 
 
-def _not_json(constant: str):
+def not_json(constant: str):
+    """json's parse_constant: NaN and Infinity are not JSON, and no stored value may hold them."""
     raise ValueError(f"{constant} is not a JSON value")
 
 
 def _json_object(text: str) -> tuple[dict | None, str]:
     try:
-        value = json.loads(text, object_pairs_hook=unique_keys, parse_constant=_not_json)
+        value = json.loads(text, object_pairs_hook=unique_keys, parse_constant=not_json)
     except json.JSONDecodeError as e:
         reason = _bad_text_reason(text)
         return None, reason or f"invalid JSON: {e.msg} at column {e.colno}"
@@ -290,7 +292,7 @@ def _json_object(text: str) -> tuple[dict | None, str]:
         return None, f"invalid JSON: {e}"
     except RecursionError:
         return None, TOO_DEEP
-    return _json_value(text, value)
+    return json_value(text, value)
 
 
 # --- JSONL -------------------------------------------------------------------------------------
@@ -308,7 +310,7 @@ def _jsonl_rows(handle: IO[bytes]) -> Iterator[Row]:
         if not text.strip():
             continue
         data, reason = _json_object(text)
-        yield Row(number, data, reason, raw="" if data is not None else _truncate(text.rstrip("\n")))
+        yield Row(number, data, reason, raw="" if data is not None else truncate(text.rstrip("\n")))
 
 
 # --- CSV ---------------------------------------------------------------------------------------
@@ -395,7 +397,7 @@ def _csv_rows(
             continue
         if source.problem:
             number += 1
-            yield Row(number, None, source.problem, raw=_truncate(",".join(values)))
+            yield Row(number, None, source.problem, raw=truncate(",".join(values)))
             if source.unterminated and source.rewind():
                 # The quote opened on the record's first line; the lines after it are records.
                 reader = csv.reader(source, strict=False, delimiter=dialect.separator)
@@ -413,7 +415,7 @@ def _record(number: int, values: list[str], header: list[str], joined: str, enco
     if not reason and len(values) > len(header):
         reason = f"{len(values)} values for {len(header)} columns"
     if reason:
-        return Row(number, None, reason, raw=_truncate(joined))
+        return Row(number, None, reason, raw=truncate(joined))
     return Row(number, {name: value for name, value in zip(header, values, strict=False) if name})
 
 
