@@ -219,3 +219,31 @@ def test_a_macro_enabled_workbook_imports_as_a_workbook(db, tmp_path):
     path = _workbook(tmp_path / "export.xlsm", [["Number", "Title"], ["INC1", "fan noise"]])
     assert _import(path, "--map=external_id=Number", "--map=title=Title")[0].startswith("created 1")
     assert Ticket.objects.get().title == "fan noise"
+
+
+def test_a_sheet_with_a_reports_title_above_its_header_imports_and_says_where_the_header_was(db, tmp_path):
+    path = _workbook(
+        tmp_path / "report.xlsx",
+        [
+            ["Incident report"],
+            [None],
+            ["Generated", None, None],
+            ["Number", "Short description", "Category"],
+            ["INC1", "Fan noise", "REPLACE_FAN"],
+        ],
+    )
+    out, err = _import(
+        path,
+        "--map=external_id=Number",
+        "--map=title=Short description",
+        "--map=resolution=Category",
+        "--create-missing",
+    )
+    assert out == "created 1, updated 0, unchanged 0, rejected 0"
+    assert "read as header on row 4, the rows above it skipped as a title" in err
+    assert list(Ticket.objects.values_list("external_id", "title")) == [("INC1", "Fan noise")]
+    # Where nothing above the header looks like a title, the first row stays the header.
+    plain = _workbook(tmp_path / "plain.xlsx", [["Number"], ["INC2"], ["INC3"]])
+    header, rows, workbook, note = workbooks.open_sheet(plain)
+    assert (header, note, list(rows)) == (["Number"], "", [(2, ["INC2"]), (3, ["INC3"])])
+    workbook.close()

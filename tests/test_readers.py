@@ -296,3 +296,47 @@ def test_a_compressed_file_that_is_not_what_its_name_says_is_unreadable(tmp_path
     path.write_bytes(content)
     with pytest.raises(readers.FileUnreadable, match=message):
         readers.read_rows(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "separator"),
+    [
+        ("Incident report\nGenerated 2026-12-01\n\nid,title\nA,Fan\nB,PSU\n", ","),
+        # A spreadsheet pads the title with separators to the sheet's width.
+        ("Incident report,,\nGenerated 2026-12-01,,\nid,title,\nA,Fan,\nB,PSU,\n", ","),
+        # The separator comes from the header, not from the title line that has none.
+        ("Störungsbericht\n\nid;title\nA;Lüfter\nB;Netzteil\n", ";"),
+    ],
+    ids=["title-lines", "padded-title", "semicolon-under-title"],
+)
+def test_a_reports_title_above_the_header_is_skipped_and_said(tmp_path, text, separator):
+    path = tmp_path / "report.csv"
+    path.write_text(text)
+    header_line = text.split("\n").index(next(line for line in text.split("\n") if line.startswith("id")))
+    dialect = readers.csv_dialect_of(path)
+    assert (dialect.separator, dialect.title_lines) == (separator, header_line)
+    rows = _rows(path)
+    # Rows are numbered by their line in the file, the header's line counted.
+    assert [(number, data["id"]) for number, data, _ in rows] == [
+        (header_line + 2, "A"),
+        (header_line + 3, "B"),
+    ]
+    assert f"header on line {header_line + 1}" in _read_as(path)
+    assert readers.columns(path)[:2] == ["id", "title"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "title\nFan noise\nPSU dead\n",  # one column: every line holds one value
+        "id,title\nA,Fan\n",  # the header first, as most exports write it
+        "".join(f"line {n}\n" for n in range(csv_records.TITLE_LINES + 1)) + "id,title\nA,Fan\n",  # too deep
+    ],
+    ids=["one-column", "header-first", "title-too-long"],
+)
+def test_without_a_short_title_the_first_line_stays_the_header(tmp_path, text):
+    path = tmp_path / "plain.csv"
+    path.write_text(text)
+    assert readers.csv_dialect_of(path).title_lines == 0
+    assert readers.columns(path)[0] == text.split("\n")[0].split(",")[0]
+    assert "header on line" not in _read_as(path)

@@ -11,6 +11,8 @@ UTF-8 or Windows-1252, so the scan runs on bytes and jumps between them.
 """
 
 import codecs
+import csv
+import io
 import re
 from dataclasses import dataclass
 from typing import IO
@@ -29,6 +31,9 @@ _UNQUOTED_STOPS = {
 }
 # How much of a CSV file's start says how it is written (separator, encoding).
 SNIFF_BYTES = 64 * 1024
+# A report's title lines above its header ("Incident report", "Generated 2026-12-01", blank lines): at
+# most this many are looked past.
+TITLE_LINES = 10
 ENCODING_NAMES = {"utf-8": "UTF-8", "cp1252": "Windows-1252"}
 
 
@@ -175,16 +180,20 @@ class CsvSource:
 
 @dataclass(frozen=True, slots=True)
 class CsvDialect:
-    """How a CSV export is written: its field separator and its text encoding."""
+    """How a CSV export is written: its field separator, its text encoding, and how many title
+    lines come before its header."""
 
     separator: str = ","
     encoding: str = "utf-8"
+    title_lines: int = 0
 
     def describe(self) -> str:
-        """How the file was read where that is not the default (comma, UTF-8), else ''."""
+        """How the file was read where that is not the default (comma, UTF-8, header first), else ''."""
         parts = [f"{SEPARATOR_NAMES[self.separator]}-separated"] if self.separator != "," else []
         if self.encoding != "utf-8":
             parts.append(f"{encoding_name(self.encoding)}, not UTF-8")
+        if self.title_lines:
+            parts.append(f"header on line {self.title_lines + 1}, the lines above it skipped as a title")
         return ", ".join(parts)
 
 
@@ -193,9 +202,12 @@ def sniff(handle: IO[bytes], encoding: str = "") -> CsvDialect:
 
     The separator is the one of ``SEPARATORS`` the header line uses most outside quotes
     (the comma on a tie or when there is none): a spreadsheet whose decimal mark is the comma (German,
-    French, Spanish, ...) writes ``;``. The encoding is ``encoding`` when one is given (``cp932``,
-    ``gbk``: what no sample tells apart reliably), else UTF-8 unless the start is not UTF-8 and holds
-    no character UTF-8 encodes either: then it is Windows-1252, what such programs write as "CSV".
+    French, Spanish, ...) writes ``;``. A report may put a title above its header: lines of at most one
+    value ("Incident report", a date, blank lines; at most ``TITLE_LINES``) followed by a line of two or
+    more are its ``title_lines``, and the separator is read from the first line that has one.
+    The encoding is ``encoding`` when one is given (``cp932``, ``gbk``: what no sample tells apart
+    reliably), else UTF-8 unless the start is not UTF-8 and holds no character UTF-8 encodes either:
+    then it is Windows-1252, what such programs write as "CSV".
     A UTF-8 file with a few bad bytes stays UTF-8, and the rows holding them are rejected.
     A UTF-16 file, or an encoding Python does not know, is a ValueError."""
     start = handle.tell()
@@ -203,9 +215,34 @@ def sniff(handle: IO[bytes], encoding: str = "") -> CsvDialect:
     handle.seek(start)
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _is_wide(encoding):
         raise ValueError('the CSV file is UTF-16 (a spreadsheet\'s "Unicode text"): save it as CSV UTF-8')
-    header = sample.split(b"\n", 1)[0].split(b'"')[::2]  # the parts outside quotes
-    counts = {sep: sum(part.count(sep.encode()) for part in header) for sep in SEPARATORS}
-    return CsvDialect(max(SEPARATORS, key=counts.__getitem__), _codec(encoding) or _encoding_of(sample))
+    lines = sample.split(b"\n", TITLE_LINES + 1)
+    counts: dict[str, int] = {}
+    for line in lines[: TITLE_LINES + 1]:
+        outside = line.split(b'"')[::2]  # the parts outside quotes
+        counts = {sep: sum(part.count(sep.encode()) for part in outside) for sep in SEPARATORS}
+        if any(counts.values()):
+            break
+    separator = max(SEPARATORS, key=lambda sep: counts.get(sep, 0))
+    codec = _codec(encoding) or _encoding_of(sample)
+    return CsvDialect(separator, codec, _title_lines(sample, separator, codec))
+
+
+def _title_lines(sample: bytes, separator: str, codec: str) -> int:
+    """How many records of at most one value come before the first of two or more values, when that
+    one comes within the first ``TITLE_LINES`` + 1 records of ``sample``; else 0."""
+    whole = sample[: sample.rfind(b"\n") + 1] if len(sample) == SNIFF_BYTES else sample
+    records = csv.reader(
+        io.StringIO(whole.decode(codec, errors="replace")), delimiter=separator, strict=False
+    )
+    try:
+        for number, record in enumerate(records):
+            if sum(1 for value in record if value.strip()) > 1:
+                return number
+            if number == TITLE_LINES:
+                break
+    except csv.Error:
+        pass
+    return 0
 
 
 def _codec(encoding: str) -> str:

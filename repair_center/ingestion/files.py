@@ -187,7 +187,8 @@ def _import(
         rows.close()
         raise
     report.numbered = readers.numbered_columns(header)
-    report.read_as = workbooks.sheets_note(path) if readers.file_format(path) == "xlsx" else rows.read_as
+    sheets = workbooks.sheets_note(path) if readers.file_format(path) == "xlsx" else ""
+    report.read_as = ", ".join(note for note in (sheets, rows.read_as) if note)
     try:
         rejects = RejectsLog(rejects_path, report)
     except OSError as e:

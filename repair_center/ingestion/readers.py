@@ -154,8 +154,8 @@ def open_rows(path: str | Path, *, encoding: str = "") -> tuple[list[str] | None
     ``read_rows``: a workbook is opened once for both (opening parses all of its text)."""
     fmt = file_format(path)
     if fmt == "xlsx":
-        header, rows, workbook = _open_sheet(path)
-        return header, RowReader(workbook, _records(rows, header))
+        header, rows, workbook, note = _open_sheet(path)
+        return header, RowReader(workbook, _records(rows, header), read_as=note)
     try:
         handle = open_binary(path)  # closed by the RowReader that owns it
     except OSError as e:
@@ -332,6 +332,8 @@ def _csv_header(
     )
     reader = csv.reader(source, strict=False, delimiter=dialect.separator)
     try:
+        for _ in range(dialect.title_lines):  # a report's title above its header
+            next(reader)
         header = next(reader)
     except StopIteration:
         raise FileUnreadable("the CSV file is empty (no header row)") from None
@@ -384,7 +386,7 @@ def _csv_rows(
     handle: IO[bytes], opened: tuple[csv_records.CsvSource, Any, list[str], csv_records.CsvDialect]
 ) -> Iterator[Row]:
     source, reader, header, dialect = opened
-    number = 1
+    number = 1 + dialect.title_lines  # the header's line
     while True:
         source.start_record()
         try:
@@ -426,11 +428,11 @@ def _open_sheet(path: str | Path):
     if not Path(path).is_file():
         raise FileUnreadable(f"{path}: No such file or directory")
     try:
-        header, rows, workbook = workbooks.open_sheet(path)
+        header, rows, workbook, note = workbooks.open_sheet(path)
     except workbooks.WorkbookUnreadable as e:
         raise FileUnreadable(str(e)) from None
     try:
-        return _checked_header(header, "sheet"), rows, workbook
+        return _checked_header(header, "sheet"), rows, workbook, note
     except BaseException:
         workbook.close()
         raise
@@ -445,7 +447,7 @@ def columns(path: str | Path, *, encoding: str = "") -> list[str]:
     """The header of a CSV file or a workbook's first sheet (raises FileUnreadable like read_rows)."""
     if file_format(path) != "xlsx":
         return csv_columns(path, encoding=encoding)
-    header, _, workbook = _open_sheet(path)
+    header, _, workbook, _ = _open_sheet(path)
     workbook.close()
     return header
 

@@ -1,6 +1,6 @@
-"""Spreadsheet exports (.xlsx): the first sheet, its first row the header and each later row a
-record, streamed in constant memory (openpyxl's read-only mode; defusedxml, installed beside it,
-guards its XML parsing against entity expansion).
+"""Spreadsheet exports (.xlsx): the first sheet, its first row (or the first under a report's title)
+the header and each later row a record, streamed in constant memory (openpyxl's read-only mode;
+defusedxml, installed beside it, guards its XML parsing against entity expansion).
 
 Cells become the text a CSV export of the same sheet would hold, so the importer reads both alike:
 a number as its digits (``12``, ``-19.5``), a date-time as ISO 8601 (so dates need no
@@ -8,11 +8,14 @@ a number as its digits (``12``, ``-19.5``), a date-time as ISO 8601 (so dates ne
 about rows being accepted or rejected (readers.py decides).
 """
 
+import itertools
 import zipfile
 from collections.abc import Iterator
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
+
+from repair_center.ingestion.csv_records import TITLE_LINES
 
 # openpyxl holds a workbook's shared strings (the text of its cells) in memory while the sheet
 # streams: a small file that unpacks to more than this is refused rather than read.
@@ -23,10 +26,13 @@ class WorkbookUnreadable(ValueError):
     """The file is not an .xlsx workbook openpyxl can read, or its first sheet is empty."""
 
 
-def open_sheet(path: str | Path) -> tuple[list[str], Iterator[tuple[int, list[str]]], Any]:
-    """(the header's cells, an iterator of (row number, cells) after it, the workbook to close).
+def open_sheet(path: str | Path) -> tuple[list[str], Iterator[tuple[int, list[str]]], Any, str]:
+    """(the header's cells, an iterator of (row number, cells) after it, the workbook to close, a
+    note for the import report: '', or where the header was found under a title).
 
-    Row numbers are the sheet's, as a spreadsheet shows them; empty rows are skipped."""
+    Row numbers are the sheet's, as a spreadsheet shows them; empty rows are skipped. A report's
+    title above the header (rows of at most one value, at most ``TITLE_LINES`` of them, then a row
+    of two or more) is skipped, as in a CSV file."""
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -44,10 +50,30 @@ def open_sheet(path: str | Path) -> tuple[list[str], Iterator[tuple[int, list[st
         first = next(rows, None)
         if first is None:
             raise WorkbookUnreadable("the workbook's first sheet is empty (no header row)")
+        header, rows = _past_title(first, rows)
     except BaseException:
         workbook.close()
         raise
-    return first[1], rows, workbook
+    note = f"header on row {header[0]}, the rows above it skipped as a title" if header is not first else ""
+    return header[1], rows, workbook, note
+
+
+def _past_title(first: tuple[int, list[str]], rows: Iterator[tuple[int, list[str]]]):
+    """(the header row, the rows after it): ``first``, unless it and up to ``TITLE_LINES`` rows after
+    it hold at most one value each and the next holds two or more: that one is the header."""
+    seen = [first]
+    while _values(seen[-1][1]) <= 1 and len(seen) <= TITLE_LINES:
+        following = next(rows, None)
+        if following is None:
+            break
+        seen.append(following)
+    if len(seen) > 1 and _values(seen[-1][1]) > 1:
+        return seen[-1], rows
+    return first, itertools.chain(seen[1:], rows)
+
+
+def _values(cells: list[str]) -> int:
+    return sum(1 for cell in cells if cell.strip())
 
 
 def sheets_note(path: str | Path) -> str:
