@@ -222,6 +222,19 @@ def test_an_unknown_field_or_a_missing_column_in_map_is_refused_before_reading(c
     assert Ticket.objects.count() == 0
 
 
+def test_a_mapped_column_that_differs_from_one_only_in_case_or_spacing_is_named(catalogue, tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("Number,Short  description,status,Status\nA,Fan,open,Open\n")
+    message = r"did you mean 'Number' for 'number', 'Short  description' for 'short description'\?"
+    with pytest.raises(CommandError, match=message):
+        _import(path, "--source", "sim", "--map", "external_id=number", "--map", "title=short description")
+    # Two columns that differ only in case: no guess.
+    with pytest.raises(CommandError) as refused:
+        _import(path, "--source", "sim", "--map", "external_id=Number", "--map", "attributes.s=STATUS")
+    assert "did you mean" not in str(refused.value)
+    assert Ticket.objects.count() == 0
+
+
 def test_a_date_in_an_exports_own_format_is_rejected_naming_the_date_format_that_reads_it(
     catalogue, tmp_path
 ):
