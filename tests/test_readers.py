@@ -152,9 +152,10 @@ def test_a_missing_file_is_unreadable(tmp_path):
 def test_it_numbers_csv_records_like_a_spreadsheet_even_with_multiline_cells(tmp_path):
     path = tmp_path / "t.csv"
     path.write_bytes(b'\xef\xbb\xbfcode,steps\nA,"one\ntwo"\n\nB,three\n')
+    # A multi-line cell is one row; a blank line is an empty row, as a spreadsheet opens the file.
     assert _rows(path) == [
         (2, {"code": "A", "steps": "one\ntwo"}, ""),
-        (3, {"code": "B", "steps": "three"}, ""),
+        (4, {"code": "B", "steps": "three"}, ""),
     ]
 
 

@@ -404,9 +404,9 @@ def _csv_rows(
                 # The quote opened on the record's first line; the lines after it are records.
                 reader = csv.reader(source, strict=False, delimiter=dialect.separator)
             continue
+        number += 1  # a blank line is no record, but it is a row: the numbers stay a spreadsheet's
         if not values or (len(values) == 1 and not values[0].strip()):
-            continue  # a blank line is not a record
-        number += 1
+            continue
         yield _record(number, values, header, dialect.separator.join(values), dialect.encoding)
 
 
