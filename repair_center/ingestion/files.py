@@ -16,7 +16,7 @@ from django.db import DataError, transaction
 
 from repair_center import documents, selectors
 from repair_center.ingestion import readers, ticket_rows, workbooks
-from repair_center.ingestion.mapping import check_mapping, pick_fields, top_key
+from repair_center.ingestion.mapping import check_mapping, near_misses, pick_fields, top_key
 from repair_center.models import Ticket
 from repair_center.services import repairs
 from repair_center.services.tickets import ItemResult, tickets_upsert
@@ -264,25 +264,8 @@ def check_mapped_columns(
                 f"mapped column(s) not in the {where}: {', '.join(missing)} "
                 f"({read_as}its columns are: {', '.join(header[:20])}"
                 + (", ...)" if len(header) > 20 else ")")
-                + _near_misses(missing, header)
+                + near_misses(missing, header)
             )
-
-
-def _near_misses(missing: list[str], header: list[str]) -> str:
-    """'; did you mean ...' for mapped names that match a column but for case and spacing: names are
-    matched exactly, so that two columns differing only in case stay two."""
-
-    def key(name: str) -> str:
-        return " ".join(name.casefold().split())
-
-    near = {}
-    for name in missing:
-        found = [column for column in header if key(column) == key(name)]
-        if len(found) == 1:
-            near[name] = found[0]
-    if not near:
-        return ""
-    return "; did you mean " + ", ".join(f"{column!r} for {name!r}" for name, column in near.items()) + "?"
 
 
 def _ignored_noter(report: ImportReport, mapping, fields: tuple[str, ...]):

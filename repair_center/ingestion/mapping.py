@@ -76,3 +76,20 @@ def lookup(data: dict, column: str) -> tuple[bool, Any]:
 def top_key(column: str, data: dict) -> str:
     """The record's own key ``column`` reads: itself, or the first part of a dotted path."""
     return column if column in data or "." not in column else column.split(".", 1)[0]
+
+
+def near_misses(missing: list[str], header: list[str]) -> str:
+    """'; did you mean ...' for mapped names that match a column but for case and spacing: names are
+    matched exactly, so that two columns differing only in case stay two."""
+
+    def key(name: str) -> str:
+        return " ".join(name.casefold().split())
+
+    near = {}
+    for name in missing:
+        found = [column for column in header if key(column) == key(name)]
+        if len(found) == 1:
+            near[name] = found[0]
+    if not near:
+        return ""
+    return "; did you mean " + ", ".join(f"{column!r} for {name!r}" for name, column in near.items()) + "?"
