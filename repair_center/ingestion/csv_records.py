@@ -14,6 +14,7 @@ import codecs
 import csv
 import io
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -228,20 +229,26 @@ def sniff(handle: IO[bytes], encoding: str = "") -> CsvDialect:
 
 
 def _title_lines(sample: bytes, separator: str, codec: str) -> int:
-    """How many records of at most one value come before the first of two or more values, when that
-    one comes within the first ``TITLE_LINES`` + 1 records of ``sample``; else 0."""
+    """``title_rows`` of the records in ``sample`` (its complete lines)."""
     whole = sample[: sample.rfind(b"\n") + 1] if len(sample) == SNIFF_BYTES else sample
     records = csv.reader(
         io.StringIO(whole.decode(codec, errors="replace")), delimiter=separator, strict=False
     )
     try:
-        for number, record in enumerate(records):
-            if sum(1 for value in record if value.strip()) > 1:
-                return number
-            if number == TITLE_LINES:
-                break
+        return title_rows(records)
     except csv.Error:
-        pass
+        return 0
+
+
+def title_rows(rows: Iterable[Sequence[str]]) -> int:
+    """How many rows of at most one value (a report's title, blank lines) come before the first of
+    two or more, when that one is within the first ``TITLE_LINES`` + 1 rows; else 0. A CSV file's
+    records and a sheet's rows are read past a title by this one rule."""
+    for number, row in enumerate(rows):
+        if sum(1 for value in row if value.strip()) > 1:
+            return number
+        if number == TITLE_LINES:
+            break
     return 0
 
 

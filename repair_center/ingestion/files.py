@@ -182,7 +182,7 @@ def _import(
     # its header lacks (the header read as the rows are opened: a workbook is parsed once).
     header, rows = readers.open_rows(path, encoding=encoding)
     try:
-        check_mapped_columns(path, mapping, header, encoding=encoding)
+        check_mapped_columns(path, mapping, header, read_as=rows.read_as)
     except BaseException:
         rows.close()
         raise
@@ -247,22 +247,21 @@ def _write_batch(batch, write: Writer, key: str, report: ImportReport, rejects: 
 
 
 def check_mapped_columns(
-    path, mapping: dict[str, str], header: list[str] | None, *, encoding: str = ""
+    path, mapping: dict[str, str], header: list[str] | None, *, read_as: str = ""
 ) -> None:
     """A CSV or sheet header (None for JSON) is known up front: a mapped column that is not there
-    is a mistake, not a blank."""
+    is a mistake, not a blank. ``read_as`` is how the reader read the file (RowReader.read_as)."""
     if header is not None and mapping:
         missing = sorted(column for column in mapping.values() if column and column not in header)
         if missing:
             if readers.file_format(path) == "csv":
                 where = "CSV header"
-                dialect = readers.csv_dialect_of(path, encoding=encoding)
-                read_as = f"read as {dialect.describe() or 'comma-separated'}, "
+                how = f"read as {read_as or 'comma-separated'}, "
             else:
-                where, read_as = "first sheet's header", ""
+                where, how = "first sheet's header", ""
             raise readers.FileUnreadable(
                 f"mapped column(s) not in the {where}: {', '.join(missing)} "
-                f"({read_as}its columns are: {', '.join(header[:20])}"
+                f"({how}its columns are: {', '.join(header[:20])}"
                 + (", ...)" if len(header) > 20 else ")")
                 + near_misses(missing, header)
             )
@@ -356,7 +355,7 @@ def read_ticket_rows(
     convert = _ticket_converter(path, columns, tabular=tabular, date_format=date_format, missing=missing)
     header, rows = readers.open_rows(path, encoding=encoding)
     try:
-        check_mapped_columns(path, mapping, header, encoding=encoding)
+        check_mapped_columns(path, mapping, header, read_as=rows.read_as)
         yield from _entries(rows, convert, "external_id", event_log=columns.is_event_log)
     finally:
         rows.close()

@@ -15,7 +15,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from repair_center.ingestion.csv_records import TITLE_LINES
+from repair_center.ingestion.csv_records import TITLE_LINES, title_rows
 
 # openpyxl holds a workbook's shared strings (the text of its cells) in memory while the sheet
 # streams: a small file that unpacks to more than this is refused rather than read.
@@ -59,21 +59,11 @@ def open_sheet(path: str | Path) -> tuple[list[str], Iterator[tuple[int, list[st
 
 
 def _past_title(first: tuple[int, list[str]], rows: Iterator[tuple[int, list[str]]]):
-    """(the header row, the rows after it): ``first``, unless it and up to ``TITLE_LINES`` rows after
-    it hold at most one value each and the next holds two or more: that one is the header."""
-    seen = [first]
-    while _values(seen[-1][1]) <= 1 and len(seen) <= TITLE_LINES:
-        following = next(rows, None)
-        if following is None:
-            break
-        seen.append(following)
-    if len(seen) > 1 and _values(seen[-1][1]) > 1:
-        return seen[-1], rows
-    return first, itertools.chain(seen[1:], rows)
-
-
-def _values(cells: list[str]) -> int:
-    return sum(1 for cell in cells if cell.strip())
+    """(the header row, the rows after it): past a report's title as csv_records.title_rows reads one,
+    else ``first``."""
+    seen = [first, *itertools.islice(rows, TITLE_LINES)]
+    skip = title_rows(cells for _, cells in seen)
+    return seen[skip], itertools.chain(seen[skip + 1 :], rows)
 
 
 def sheets_note(path: str | Path) -> str:
