@@ -120,6 +120,30 @@ def test_class_weightings():
     assert sqrt["b"] == np.sqrt(5.0) and sqrt["a"] == np.sqrt(10 / 18)
 
 
+def test_a_weighting_fitted_from_the_one_before_takes_fewer_iterations_to_the_same_model():
+    # Judging three class weightings on a many-class export took minutes each; each fit now starts
+    # from the last one's solution (a warm start) and needs fewer L-BFGS iterations to its optimum.
+    from scipy.sparse import random as sparse_random
+
+    rng = np.random.default_rng(0)
+    n, k = 1500, 30
+    labels = [f"c{int(i)}" for i in np.minimum(rng.geometric(0.12, n) - 1, k - 1)]  # skewed classes
+    signal = sparse_random(n, 400, density=0.02, random_state=1, format="csr")
+    features = signal.copy().tolil()
+    for row, label in enumerate(labels):
+        features[row, int(label[1:])] = 1.0  # one telling term per class, plus noise
+    features = features.tocsr()
+    inverse = logistic.class_weighting(labels, "inverse")
+    first = logistic.fit_logistic(features, labels, max_iter=2000, C=10.0)
+    cold = logistic.fit_logistic(features, labels, max_iter=2000, C=10.0, class_weight=inverse)
+    warm = logistic.fit_logistic(features, labels, max_iter=2000, C=10.0, class_weight=inverse, start=first)
+    assert warm.n_iter_[0] < cold.n_iter_[0]  # 7 against 11; equal if the start were ignored
+    assert (warm.predict(features) == cold.predict(features)).mean() > 0.99
+    assert np.abs(warm.predict_proba(features) - cold.predict_proba(features)).mean() < 1e-3
+    # the starting fit is left as it was
+    assert np.array_equal(first.coef_, logistic.fit_logistic(features, labels, max_iter=2000, C=10.0).coef_)
+
+
 def test_a_small_validation_part_does_not_choose_the_class_weighting_alone(tmp_path):
     from types import SimpleNamespace
 

