@@ -166,6 +166,7 @@ def test_a_tickets_rows_are_folded_wherever_they_are_in_the_log_and_its_last_row
         ",orphan,low,1\n"
         "T-2,closed,medium,2\n"
         "T-1,closed,critical,3\n"
+        "4 rows,,,\n"  # a report's footer: in an event log one value is never an event
     )
     rejects = tmp_path / "rejects.jsonl"
     options = ["--map", "external_id=Ticket", "--map", "event.kind=State", "--map", "priority=Priority"]
@@ -173,17 +174,20 @@ def test_a_tickets_rows_are_folded_wherever_they_are_in_the_log_and_its_last_row
         path, "--source", "log", "--rejects", rejects, *options, "--map", "event.attrs.volume=Volume"
     )
 
-    assert out.splitlines()[0] == "created 2, updated 0, unchanged 0, rejected 1"
+    assert out.splitlines()[0] == "created 2, updated 0, unchanged 0, rejected 2"
     first, second = Ticket.objects.get(external_id="T-1"), Ticket.objects.get(external_id="T-2")
     assert (first.priority, second.priority) == ("critical", "medium")
     assert list(first.events.values_list("kind", flat=True)) == ["opened", "escalated", "closed"]
     assert [e.attrs for e in first.events.all()] == [{"volume": 10}, {"volume": 250}, {"volume": 3}]
     assert list(second.events.values_list("kind", flat=True)) == ["opened", "closed"]
-    [refused] = [json.loads(line) for line in rejects.read_text().splitlines()]
+    refused, footer = [json.loads(line) for line in rejects.read_text().splitlines()]
     assert refused["row"] == 5 and refused["reason"] == "the ticket id column is blank"
+    assert footer["row"] == 8 and footer["errors"] == {
+        "non_field_errors": ["one value after the last record, a report's footer: '4 rows'"]
+    }
 
     assert _import(path, "--source", "log", *options, "--map", "event.attrs.volume=Volume").startswith(
-        "created 0, updated 0, unchanged 2, rejected 1"
+        "created 0, updated 0, unchanged 2, rejected 2"
     )
     assert list(scratch.iterdir()) == []  # the rows' temporary file is gone
 

@@ -235,6 +235,25 @@ def test_a_mapped_column_that_differs_from_one_only_in_case_or_spacing_is_named(
     assert Ticket.objects.count() == 0
 
 
+def test_a_reports_footer_is_refused_as_one_and_a_last_ticket_of_one_value_is_kept(catalogue, tmp_path):
+    path = tmp_path / "report.csv"
+    path.write_text("Number,Short description\nINC1,Fan noise\nINC2,PSU dead\n\nTotal: 2 records,\n")
+    out, err = _import(
+        path, "--source", "sim", "--map", "external_id=Number", "--map", "title=Short description"
+    )
+    assert out == "created 2, updated 0, unchanged 0, rejected 1"
+    footer = "one value after the last record, a report's footer: 'Total: 2 records'"
+    assert f"row 5 rejected: non_field_errors: {footer}" in err
+    assert sorted(Ticket.objects.values_list("external_id", flat=True)) == ["INC1", "INC2"]
+    # One value that makes a ticket (a title, the file keying it by its row) is a ticket, not a footer.
+    path.write_text("Number,Short description\nINC1,Fan noise\n,Door open\n")
+    out, _ = _import(
+        path, "--source", "sim", "--map", "external_id=Number", "--map", "title=Short description"
+    )
+    assert out == "created 1, updated 0, unchanged 1, rejected 0"
+    assert Ticket.objects.get(external_id="report.csv:3").title == "Door open"
+
+
 def test_a_date_in_an_exports_own_format_is_rejected_naming_the_date_format_that_reads_it(
     catalogue, tmp_path
 ):

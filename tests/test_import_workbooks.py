@@ -242,6 +242,15 @@ def test_a_sheet_with_a_reports_title_above_its_header_imports_and_says_where_th
     assert out == "created 1, updated 0, unchanged 0, rejected 0"
     assert "read as header on row 4, the rows above it skipped as a title" in err
     assert list(Ticket.objects.values_list("external_id", "title")) == [("INC1", "Fan noise")]
+    # A footer row under the last record is refused as one, the records kept.
+    footed = _workbook(
+        tmp_path / "footed.xlsx",
+        [["Number", "Short description"], ["INC4", "PSU dead"], [None, None], ["Total: 1 record", None]],
+    )
+    out, err = _import(footed, "--map=external_id=Number", "--map=title=Short description")
+    assert out == "created 1, updated 0, unchanged 0, rejected 1"
+    assert "row 4 rejected: non_field_errors: one value after the last record, a report's footer" in err
+    assert Ticket.objects.filter(external_id="INC4").exists()
     # Where nothing above the header looks like a title, the first row stays the header.
     plain = _workbook(tmp_path / "plain.xlsx", [["Number"], ["INC2"], ["INC3"]])
     header, rows, workbook, note = workbooks.open_sheet(plain)

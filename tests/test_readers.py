@@ -326,6 +326,37 @@ def test_a_reports_title_above_the_header_is_skipped_and_said(tmp_path, text, se
     assert readers.columns(path)[:2] == ["id", "title"]
 
 
+def test_rows_of_one_value_after_the_last_record_are_marked_as_maybe_a_footer(tmp_path):
+    path = tmp_path / "report.csv"
+    path.write_text("id,title\nA,Fan\nB,PSU\n\nTotal: 2 records,\nEnd of report\n")
+    rows = [(row.number, row.data, row.footer) for row in readers.read_rows(path)]
+    # Still rows (a last ticket may hold one value), numbered as the file's lines, the blank one counted.
+    assert rows == [
+        (2, {"id": "A", "title": "Fan"}, False),
+        (3, {"id": "B", "title": "PSU"}, False),
+        (5, {"id": "Total: 2 records", "title": ""}, True),
+        (6, {"id": "End of report"}, True),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "id,title\nA,Fan\nB,\nC,PSU\n",  # one value between records: a record
+        "title\nFan noise\nPSU dead\n",  # one column: every line holds one value
+        "id,title\nA,\nB,\n",  # no record of two values above them: records
+        "id,title\nA,Fan\n" + "".join(f"B{n},\n" for n in range(csv_records.TITLE_LINES + 1)),  # too many
+    ],
+    ids=["between-records", "one-column", "no-record-above", "run-too-long"],
+)
+def test_rows_of_one_value_that_are_no_footer_are_not_marked(tmp_path, text):
+    path = tmp_path / "plain.csv"
+    path.write_text(text)
+    rows = list(readers.read_rows(path))
+    assert [row.footer for row in rows] == [False] * (text.count("\n") - 1)
+    assert all(row.data for row in rows)
+
+
 @pytest.mark.parametrize(
     "text",
     [

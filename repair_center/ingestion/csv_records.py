@@ -14,8 +14,8 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import IO
 
 START = 0  # at the start of a field (and of a record)
@@ -250,6 +250,32 @@ def title_rows(rows: Iterable[Sequence[str]]) -> int:
         if number == TITLE_LINES:
             break
     return 0
+
+
+def footer_rows(rows: Iterator, columns: int) -> Iterator:
+    """``rows`` (readers.Row) as they come, with those that may be a report's footer marked
+    (``footer``): rows of one value each ("Total: 2 records", "End of report"), at most
+    ``TITLE_LINES`` of them, that end a file after a row of two or more. They stay rows: whoever
+    reads them refuses one as a footer only if it is no valid record either (a last ticket may hold
+    just its title). A longer run of one-value rows is records; so is every row of a file whose
+    header has one column."""
+    held: list = []
+    after_record = long_run = False
+    for row in rows:
+        filled = -1 if row.data is None else sum(1 for v in row.data.values() if str(v).strip())
+        if columns > 1 and filled == 1 and after_record and not long_run:
+            held.append(row)
+            if len(held) > TITLE_LINES:
+                yield from held
+                held, long_run = [], True
+            continue
+        yield from held
+        held = []
+        if filled > 1:
+            after_record, long_run = True, False
+        yield row
+    for row in held:
+        yield replace(row, footer=True)
 
 
 def _codec(encoding: str) -> str:

@@ -388,11 +388,12 @@ def _ticket_converter(
         elif tabular:  # JSON carries ISO dates; a CSV's own format is worth naming
             errors.update(ticket_rows.date_format_hints(doc))
         external_id = doc.get("external_id")
-        if columns.is_event_log:
-            return doc, errors  # the folder refuses a row without a ticket id
-        if external_id is None or (isinstance(external_id, str) and not external_id.strip()):
+        if not columns.is_event_log and (
+            external_id is None or (isinstance(external_id, str) and not external_id.strip())
+        ):
             doc["external_id"] = f"{name}:{row.number}"
-        return doc, errors
+        # An event log's folder refuses a row without a ticket id.
+        return doc, errors | ticket_rows.footer_errors(row, doc, event_log=columns.is_event_log)
 
     return convert
 

@@ -62,6 +62,7 @@ class Row:
     data: dict | None
     reason: str = ""
     raw: str = ""
+    footer: bool = False  # one value after a file's last record: maybe a report's footer (csv_records)
 
 
 def file_format(path: str | Path) -> str:
@@ -155,7 +156,8 @@ def open_rows(path: str | Path, *, encoding: str = "") -> tuple[list[str] | None
     fmt = file_format(path)
     if fmt == "xlsx":
         header, rows, workbook, note = _open_sheet(path)
-        return header, RowReader(workbook, _records(rows, header), read_as=note)
+        footer = csv_records.footer_rows(_records(rows, header), _named(header))
+        return header, RowReader(workbook, footer, read_as=note)
     try:
         handle = open_binary(path)  # closed by the RowReader that owns it
     except OSError as e:
@@ -163,7 +165,8 @@ def open_rows(path: str | Path, *, encoding: str = "") -> tuple[list[str] | None
     try:
         if fmt == "csv":
             opened = _csv_header(handle, encoding)
-            return opened[2], RowReader(handle, _csv_rows(handle, opened), read_as=opened[3].describe())
+            footer = csv_records.footer_rows(_csv_rows(handle, opened), _named(opened[2]))
+            return opened[2], RowReader(handle, footer, read_as=opened[3].describe())
         if fmt == "json":
             # Imported here: json_array builds on this module's rows and checks.
             from repair_center.ingestion import json_array
@@ -175,6 +178,10 @@ def open_rows(path: str | Path, *, encoding: str = "") -> tuple[list[str] | None
     except BaseException:
         handle.close()
         raise
+
+
+def _named(header: list[str]) -> int:
+    return sum(1 for name in header if name)
 
 
 class RowReader(Iterator[Row]):

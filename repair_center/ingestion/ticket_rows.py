@@ -307,3 +307,19 @@ def read_time(value: object, date_format: str = "") -> datetime | None:
 def _event_time(doc: dict) -> datetime | None:
     events = doc.get("events") or []
     return read_time(events[0].get("at")) if len(events) == 1 and isinstance(events[0], dict) else None
+
+
+def footer_errors(row, doc: dict, *, event_log: bool) -> dict[str, list[str]]:
+    """The refusal of a row the reader marked as maybe a report's footer (one value after a file's
+    last record: "Total: 2 records") when it is no ticket either; else nothing, so a last ticket
+    that holds just its title is kept. In an event log one value is never an event."""
+    if not row.footer:
+        return {}
+    if not event_log:
+        try:
+            documents.parse_ticket(doc)
+            return {}
+        except documents.DocumentError:
+            pass
+    value = next(str(v).strip() for v in row.data.values() if str(v).strip())
+    return {"non_field_errors": [f"one value after the last record, a report's footer: {value[:60]!r}"]}
