@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks.lexical_fit import many_classes
-from ml.serving.ensemble import CLASS_WEIGHTINGS
+from ml.training.lexical import CLASS_WEIGHTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,6 +29,7 @@ def test_a_small_run_prints_both_ways_of_fitting(tmp_path):
     assert run.returncode == 0, run.stderr
     result = json.loads(out.read_text())
     assert result["tickets"] == 300 and result["classes"] >= 8 and result["chosen"] in CLASS_WEIGHTINGS
+    assert set(result["refit_s"]) == {"cold", "from_member"}
     for mode in ("cold", "chained"):
         assert set(result[mode]) == set(CLASS_WEIGHTINGS)
     # the first weighting starts from zero either way

@@ -11,6 +11,7 @@ import pytest
 
 from ml.core import registry
 from ml.serving import ensemble
+from ml.training import lexical
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -84,14 +85,14 @@ def test_the_exported_lexical_model_matches_scikit_learn(tmp_path):
     labels = ["SFP", "SW", "POWER"] * 4
     from scipy.sparse import hstack
 
-    lexical = ensemble.fit_lexical(texts, labels, ["POWER", "SFP", "SW", "UNSEEN"], tmp_path / "lex.npz")
+    member = lexical.fit_lexical(texts, labels, ["POWER", "SFP", "SW", "UNSEEN"], tmp_path / "lex.npz")
     words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, token_pattern=r"[^\s|]+")
     chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=2)
     classifier = LogisticRegression(max_iter=2000, class_weight="balanced", C=10.0)
     classifier.fit(hstack([words.fit_transform(texts), chars.fit_transform(texts)]), labels)
     queries = ["optical low on site", "SW_CRASH upgrade restart", "nothing known here", "Optisch schwach"]
     expected = classifier.predict_proba(hstack([words.transform(queries), chars.transform(queries)]))
-    got = lexical.proba(queries)
+    got = member.proba(queries)
     assert np.allclose(got[:, :3], expected, atol=1e-6)  # coefficients are stored as float32
     assert (got[:, 3] < 1e-9).all()
     # the char n-grams are scikit-learn's, replayed without it
@@ -106,21 +107,21 @@ def test_the_weightings_judged_together_are_the_members_fit_lexical_serves(tmp_p
     texts = ["optical rx low", "sw crash after upgrade", "mains failure", "rx low again", "crash loop"] * 3
     labels = ["SFP", "SW", "POWER", "SFP", "SW"] * 3
     classes = ["POWER", "SFP", "SW", "UNSEEN"]
-    together = ensemble.fit_lexical_weightings(texts, labels, classes, ensemble.CLASS_WEIGHTINGS)
+    together = lexical.fit_lexical_weightings(texts, labels, classes, lexical.CLASS_WEIGHTINGS)
     queries = ["optical crash", "mains low", "unknown words", "sw upgrade rx"]
     rows = together["none"].featurise(queries)
     chosen = set()
     for meant in ("SFP", "POWER"):  # validation that prefers one weighting, then another
         validation = (["mains low", "optical crash"], [meant, "SFP"])
         path = tmp_path / f"{meant}.npz"
-        served = ensemble.fit_lexical(texts, labels, classes, path, validation=validation)
+        served = lexical.fit_lexical(texts, labels, classes, path, validation=validation)
         assert np.array_equal(together[served.class_weight].proba_of(rows), served.proba(queries))
         chosen.add(served.class_weight)
     assert chosen - {"none"}  # a served member that started from another weighting's fit
     probas = []
-    for scheme in ensemble.CLASS_WEIGHTINGS:
+    for scheme in lexical.CLASS_WEIGHTINGS:
         # Fitted alone, from zero: the same optimum, within the solver's tolerance.
-        alone = ensemble.fit_lexical(texts, labels, classes, tmp_path / f"{scheme}.npz", class_weight=scheme)
+        alone = lexical.fit_lexical(texts, labels, classes, tmp_path / f"{scheme}.npz", class_weight=scheme)
         assert together[scheme].class_weight == scheme
         assert np.allclose(together[scheme].proba_of(rows), alone.proba(queries), atol=1e-2)
         probas.append(alone.proba(queries))
@@ -134,11 +135,11 @@ def test_numeric_labels_get_their_class_weights(tmp_path):
     named = ["SFP", "SW", "POWER", "SFP", "SW"] * 3
     numeric = [{"POWER": "0", "SFP": "1", "SW": "2"}[label] for label in named]
     queries = ["optical crash", "mains low", "sw upgrade rx"]
-    for scheme in ensemble.CLASS_WEIGHTINGS:
-        by_name = ensemble.fit_lexical(
+    for scheme in lexical.CLASS_WEIGHTINGS:
+        by_name = lexical.fit_lexical(
             texts, named, ["POWER", "SFP", "SW"], tmp_path / f"n{scheme}.npz", class_weight=scheme
         )
-        by_number = ensemble.fit_lexical(
+        by_number = lexical.fit_lexical(
             texts, numeric, ["0", "1", "2"], tmp_path / f"d{scheme}.npz", class_weight=scheme
         )
         assert np.allclose(by_name.proba(queries), by_number.proba(queries))
@@ -149,23 +150,23 @@ def test_past_the_coefficient_budget_the_vocabularies_keep_their_most_frequent_t
     texts = ["optical rx low", "sw crash after upgrade", "mains failure", "rx low again", "crash loop"] * 3
     labels = ["SFP", "SW", "POWER", "SFP", "SW"] * 3
     classes = ["POWER", "SFP", "SW"]
-    full = ensemble.fit_lexical(texts, labels, classes, tmp_path / "full.npz", class_weight="none")
+    full = lexical.fit_lexical(texts, labels, classes, tmp_path / "full.npz", class_weight="none")
     terms = len(full.vocabulary) + len(full.char_vocabulary)
-    monkeypatch.setattr(ensemble, "MAX_COEFFICIENTS", 3 * 40)
-    capped = ensemble.fit_lexical(texts, labels, classes, tmp_path / "capped.npz", class_weight="none")
+    monkeypatch.setattr(lexical, "MAX_COEFFICIENTS", 3 * 40)
+    capped = lexical.fit_lexical(texts, labels, classes, tmp_path / "capped.npz", class_weight="none")
     assert terms > 40 and len(capped.vocabulary) + len(capped.char_vocabulary) <= 40
     assert {"rx", "low", "crash"} <= set(capped.vocabulary)  # the most frequent words stay
-    together = ensemble.fit_lexical_weightings(texts, labels, classes, ["none"])["none"]
+    together = lexical.fit_lexical_weightings(texts, labels, classes, ["none"])["none"]
     assert np.array_equal(together.proba(texts), capped.proba(texts))  # judged as it is served
 
 
 def test_a_word_in_one_training_ticket_is_no_feature_unless_every_word_is(tmp_path):
     texts = ["optical low rx", "optical low", "mains fail", "mains fail INC-4711"]
     labels = ["SFP", "SFP", "POWER", "POWER"]
-    lexical = ensemble.fit_lexical(texts, labels, ["POWER", "SFP"], tmp_path / "lex.npz")
-    assert set(lexical.vocabulary) == {"optical", "low", "optical low", "mains", "fail", "mains fail"}
+    member = lexical.fit_lexical(texts, labels, ["POWER", "SFP"], tmp_path / "lex.npz")
+    assert set(member.vocabulary) == {"optical", "low", "optical low", "mains", "fail", "mains fail"}
     # a set so small that no word is in two texts keeps every word rather than none
-    tiny = ensemble.fit_lexical(["optical", "mains"], ["SFP", "POWER"], ["POWER", "SFP"], tmp_path / "t.npz")
+    tiny = lexical.fit_lexical(["optical", "mains"], ["SFP", "POWER"], ["POWER", "SFP"], tmp_path / "t.npz")
     assert set(tiny.vocabulary) == {"optical", "mains"}
     assert tiny.proba(["optical"]).argmax() == 1
 

@@ -5,6 +5,7 @@ the class weighting follows what validation shows. Pure numpy and scikit-learn: 
 import numpy as np
 
 from ml.serving import ensemble, logistic
+from ml.training import lexical
 
 
 def _members():
@@ -21,8 +22,8 @@ def _members():
             k[c], k[other], t[c], t[other] = 0.55, 0.45 - 2e-4, 0.36, 0.58
         knn.append(k / k.sum())
         transformer.append(t / t.sum())
-    lexical = np.full((40, 4), 0.25)  # knows nothing
-    return y, {"transformer": np.array(transformer), "lexical": lexical, "knn": np.array(knn)}
+    unknowing = np.full((40, 4), 0.25)  # the lexical member knows nothing
+    return y, {"transformer": np.array(transformer), "lexical": unknowing, "knn": np.array(knn)}
 
 
 def test_the_mix_is_never_below_its_best_member_where_log_loss_would_put_it():
@@ -96,10 +97,8 @@ def test_the_lexical_member_chooses_its_class_weighting_on_validation(tmp_path):
             ["printer jam"] * 4 + ["toner low"] * 2 + ["paper tray empty", "vpn login fails"],
             [meant] * 4 + ["PRINT"] * 2 + ["PAPER", "VPN"],
         )
-        member = ensemble.fit_lexical(
-            texts, labels, classes, tmp_path / f"{meant}.npz", validation=validation
-        )
-        assert set(member.class_weight_scores) == set(ensemble.CLASS_WEIGHTINGS)
+        member = lexical.fit_lexical(texts, labels, classes, tmp_path / f"{meant}.npz", validation=validation)
+        assert set(member.class_weight_scores) == set(lexical.CLASS_WEIGHTINGS)
         assert member.class_weight_scores[member.class_weight]["score"] == 1.0
         assert (
             classes[int(member.proba(["printer jam"]).argmax())] == meant
@@ -107,7 +106,7 @@ def test_the_lexical_member_chooses_its_class_weighting_on_validation(tmp_path):
         chosen[meant] = member.class_weight
     assert chosen["PRINT"] in ("none", "sqrt") and chosen["PAPER"] == "inverse"
     # without validation the weighting is the one asked for
-    fixed = ensemble.fit_lexical(texts, labels, classes, tmp_path / "fixed.npz", class_weight="none")
+    fixed = lexical.fit_lexical(texts, labels, classes, tmp_path / "fixed.npz", class_weight="none")
     assert fixed.class_weight == "none" and classes[int(fixed.proba(["printer jam"]).argmax())] == "PRINT"
 
 
@@ -144,6 +143,40 @@ def test_a_weighting_fitted_from_the_one_before_takes_fewer_iterations_to_the_sa
     assert np.array_equal(first.coef_, logistic.fit_logistic(features, labels, max_iter=2000, C=10.0).coef_)
 
 
+def test_the_refit_on_every_ticket_starts_from_the_member_measured(tmp_path):
+    # The refit's vocabulary is not the member's: the coefficients of the terms both hold carry over.
+    words = ["fan", "psu", "fibre", "laser", "door", "mains", "crash", "leak", "clock", "sfp"]
+    rng = np.random.default_rng(2)
+    labels = [words[int(i)].upper() for i in rng.integers(0, len(words), 600)]
+    texts = [
+        f"{label.lower()} {' '.join(rng.choice(words, 4))} site{rng.integers(0, 50)}" for label in labels
+    ]
+    classes = sorted(set(labels))
+    member = lexical.fit_lexical(texts[:400], labels[:400], classes, tmp_path / "m.npz", class_weight="none")
+    features, stored = lexical._lexical_features(texts, len(classes))
+    start = lexical._start_from(member, stored, labels, classes)
+    column = list(stored["terms"]).index("fan")
+    assert np.allclose(start.coef_[:, column], member.coef[:, member.vocabulary["fan"]])
+    fresh = [j for j, term in enumerate(stored["terms"]) if term not in member.vocabulary]
+    assert fresh and not start.coef_[:, fresh].any()  # terms only the refit's tickets hold
+    cold = logistic.fit_logistic(features, labels, max_iter=2000, C=10.0)
+    warm = logistic.fit_logistic(features, labels, max_iter=2000, C=10.0, start=start)
+    assert warm.n_iter_[0] < cold.n_iter_[0]
+    assert (warm.predict(features) == cold.predict(features)).mean() > 0.99
+    refit = lexical.fit_lexical(texts, labels, classes, tmp_path / "r.npz", class_weight="none", start=member)
+    assert np.abs(refit.proba(texts) - warm.predict_proba(features)).max() < 1e-5  # the product's path
+    # two classes: scikit-learn's one row, the second class's against the first
+    pair = [label if label == "FAN" else "PSU" for label in labels]
+    two = lexical.fit_lexical(
+        texts[:400], pair[:400], ["FAN", "PSU"], tmp_path / "p.npz", class_weight="none"
+    )
+    start = lexical._start_from(two, stored, pair, ["FAN", "PSU"])
+    assert start.coef_.shape == (1, features.shape[1]) and start.intercept_.shape == (1,)
+    assert np.allclose(
+        start.coef_[0, column], two.coef[1, two.vocabulary["fan"]] - two.coef[0, two.vocabulary["fan"]]
+    )
+
+
 def test_a_small_validation_part_does_not_choose_the_class_weighting_alone(tmp_path):
     from types import SimpleNamespace
 
@@ -167,7 +200,7 @@ def test_a_small_validation_part_does_not_choose_the_class_weighting_alone(tmp_p
     assert member.class_weight_chosen_on == "5-fold out-of-fold predictions over 60 tickets"
     assert member.class_weight in ("none", "sqrt")
     assert member.class_weight_scores[member.class_weight]["score"] == 1.0
-    alone = ensemble.fit_lexical(
+    alone = lexical.fit_lexical(
         texts, labels, ["PAPER", "PRINT", "VPN"], tmp_path / "v.npz", validation=validation
     )
     assert alone.class_weight == "inverse"
@@ -195,7 +228,7 @@ def test_a_tiny_set_gets_as_many_folds_as_its_largest_class_allows(tmp_path):
         out_dir=tmp_path, split_parts=parts, labels=["FIBRE", "POWER", "RADIO", "SW"]
     )
     assert member.class_weight_chosen_on == "3-fold out-of-fold predictions over 12 tickets"
-    assert member.class_weight in ensemble.CLASS_WEIGHTINGS
+    assert member.class_weight in lexical.CLASS_WEIGHTINGS
     # one ticket a class: no folds at all, validation decides
     parts = {"train": examples[::3][:3], "validation": examples[::3][3:]}
     member = ensemble_fit.fit_lexical_member(

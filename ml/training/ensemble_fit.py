@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from ml.serving.ensemble import (
-    CLASS_WEIGHTINGS,
     KNN_K,
     MEMBERS,
     MIX_TOLERANCE,
@@ -25,8 +24,6 @@ from ml.serving.ensemble import (
     calibrate_members,
     choose,
     combine,
-    fit_lexical,
-    fit_lexical_weightings,
     fit_temperature,
     fit_weights,
     knn_proba,
@@ -35,6 +32,7 @@ from ml.serving.ensemble import (
     softmax,
 )
 from ml.training import calibration, evaluation, quantization
+from ml.training.lexical import CLASS_WEIGHTINGS, fit_lexical, fit_lexical_weightings
 
 # Under this many validation tickets the lexical member's class weighting is chosen on out-of-fold
 # predictions over train and validation together: on 57 validation tickets of a real 12-class
@@ -328,6 +326,7 @@ def _refit_on_all(out_dir: Path, data: _Encoded, lexical: Lexical) -> None:
         data.labels,
         out_dir / "lexical.npz",
         class_weight=lexical.class_weight,
+        start=lexical,  # the member measured: its solution is near this one's
     )
     seen = np.array([e.label in data.label_index for e in evaluation_part], dtype=bool)
     _write_index(out_dir, np.vstack([data.index, data.features["eval"][seen]]), everything)
