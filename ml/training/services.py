@@ -313,11 +313,12 @@ AFTER_FINE_TUNE_S = 90.0
 def _fit_members(split: Split, train, labels, parts, *, config, staging, progress):
     """The lexical member, then the fine-tuned transformer in the time budget the lexical member
     left; returns the lexical member, its fitting time, the fine-tune's config and its report."""
-    # The lexical member first: its cost (three fits, one per class weighting, or their folds on a
-    # small export), and what follows the fine-tune (a refit on every ticket, about half as much
-    # again; the TF-IDF baselines, about as much again; exporting, quantising and encoding every
+    # The lexical member first: its cost (three fits, one per class weighting, each from the one
+    # before, or their folds on a small export), and what follows the fine-tune (a refit on every
+    # ticket, from the member; the TF-IDF baselines; exporting, quantising and encoding every
     # ticket, AFTER_FINE_TUNE_S) come out of the time budget the fine-tune plans for, so the whole
-    # run keeps to it. 14,243 simulated tickets: 142 CPU-s for the three fits.
+    # run keeps to it: twice the member's time is kept for the refit and the baselines.
+    # 14,243 simulated tickets: 142 CPU-s for the three fits, each from zero.
     progress.phase("fitting the lexical member")
     lexical_started = time.monotonic()
     lexical = ensemble_fit.fit_lexical_member(
