@@ -387,13 +387,12 @@ def _ticket_converter(
             errors.update(ticket_rows.apply_date_format(doc, date_format))
         elif tabular:  # JSON carries ISO dates; a CSV's own format is worth naming
             errors.update(ticket_rows.date_format_hints(doc))
+        if columns.is_event_log:  # the folder refuses a row without a ticket id
+            return doc, errors | ticket_rows.footer_errors(row, doc, event_log=True)
         external_id = doc.get("external_id")
-        if not columns.is_event_log and (
-            external_id is None or (isinstance(external_id, str) and not external_id.strip())
-        ):
+        if external_id is None or (isinstance(external_id, str) and not external_id.strip()):
             doc["external_id"] = f"{name}:{row.number}"
-        # An event log's folder refuses a row without a ticket id.
-        return doc, errors | ticket_rows.footer_errors(row, doc, event_log=columns.is_event_log)
+        return doc, errors | ticket_rows.footer_errors(row, doc, event_log=False)
 
     return convert
 
