@@ -117,3 +117,14 @@ def test_import_repairs_reads_jsonl_with_a_mapping(db, tmp_path):
     call_command("import_repairs", str(path), "--map", "rma_id=rma", stdout=out, stderr=StringIO())
     assert out.getvalue().strip() == "created 1, updated 0, unchanged 0, rejected 0"
     assert RepairRecord.objects.get().finding == "physical_damage"
+
+
+def test_a_reports_footer_is_not_stored_as_a_repair_record(db, tmp_path):
+    # A repair record needs only its RMA id, so "Total: 1 record" under the last row would be one.
+    path = tmp_path / "repairs.csv"
+    path.write_text(HEADER + "RMA-1,sfp,SFP-9,,,,no_fault_found,,,\n" + "Total: 1 record,,,,,,,,,\n")
+    out, err = StringIO(), StringIO()
+    call_command("import_repairs", str(path), stdout=out, stderr=err)
+    assert out.getvalue().strip() == "created 1, updated 0, unchanged 0, rejected 1"
+    assert "one value after the last record, a report's footer: 'Total: 1 record'" in err.getvalue()
+    assert list(RepairRecord.objects.values_list("rma_id", flat=True)) == ["RMA-1"]

@@ -309,15 +309,17 @@ def _event_time(doc: dict) -> datetime | None:
     return read_time(events[0].get("at")) if len(events) == 1 and isinstance(events[0], dict) else None
 
 
-def footer_errors(row, doc: dict, *, event_log: bool) -> dict[str, list[str]]:
+def footer_errors(row, ticket: dict | None = None) -> dict[str, list[str]]:
     """The refusal of a row the reader marked as maybe a report's footer (one value after a file's
-    last record: "Total: 2 records") when it is no ticket either; else nothing, so a last ticket
-    that holds just its title is kept. In an event log one value is never an event."""
+    last record: "Total: 2 records"); nothing for any other row. With ``ticket`` (the row's
+    document) only when that is no valid ticket, so a last ticket that holds just its title is
+    kept. Without, always: one value is never an event of an event log, and a repair record of its
+    id alone would record nothing."""
     if not row.footer:
         return {}
-    if not event_log:
+    if ticket is not None:
         try:
-            documents.parse_ticket(doc)
+            documents.parse_ticket(ticket)
             return {}
         except documents.DocumentError:
             pass
