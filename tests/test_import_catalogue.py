@@ -128,3 +128,17 @@ def test_sites_carry_their_address_and_access_notes_and_a_file_without_them_keep
 
     assert report.unchanged == 1
     assert Site.objects.get(code="CS-1").access_notes == "Key safe at the gate, code 4471"
+
+
+def test_a_reports_footer_is_not_loaded_as_a_site(db, tmp_path):
+    # A site needs only its code, so "Total: 2 sites" under the last row would be one.
+    sites = FILES["sites.csv"].splitlines()
+    files = {"sites.csv": "\n".join([*sites[:3], "", "Total: 2 sites,,,,,,"]) + "\n"}
+    report = import_catalogue_dir(_write(tmp_path, files))["sites.csv"]
+    assert report.counts()["created"] == 2
+    [refused] = report.rejects
+    assert (refused["row"], refused["errors"]) == (
+        5,
+        {"non_field_errors": ["one value after the last record, a report's footer: 'Total: 2 sites'"]},
+    )
+    assert Site.objects.count() == 2

@@ -235,6 +235,7 @@ def _import_file(path: Path, spec: CatalogueFile) -> ImportReport:
                 rejects.add(row.number, None, reason=row.reason, data=row.raw)
                 continue
             values, errors = spec.clean(row.data, lookups)
+            errors |= readers.footer_errors(row)  # "Total: 12 sites" under the last would be a site
             if errors:
                 rejects.add(row.number, _key_text(spec, values), errors=errors, data=row.data)
                 continue

@@ -388,7 +388,7 @@ def _ticket_converter(
         elif tabular:  # JSON carries ISO dates; a CSV's own format is worth naming
             errors.update(ticket_rows.date_format_hints(doc))
         if columns.is_event_log:  # the folder refuses a row without a ticket id
-            return doc, errors | ticket_rows.footer_errors(row)
+            return doc, errors | readers.footer_errors(row)
         external_id = doc.get("external_id")
         if external_id is None or (isinstance(external_id, str) and not external_id.strip()):
             doc["external_id"] = f"{name}:{row.number}"
@@ -432,7 +432,7 @@ def import_repairs_file(
 
     def convert(row: readers.Row) -> tuple[dict, dict]:
         note_ignored(row.data)
-        return pick_fields(row.data, mapping, repairs.FIELDS, text=tabular), ticket_rows.footer_errors(row)
+        return pick_fields(row.data, mapping, repairs.FIELDS, text=tabular), readers.footer_errors(row)
 
     return _import(
         path,

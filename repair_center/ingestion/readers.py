@@ -180,6 +180,16 @@ def open_rows(path: str | Path, *, encoding: str = "") -> tuple[list[str] | None
         raise
 
 
+def footer_errors(row: Row) -> dict[str, list[str]]:
+    """The refusal, as errors by field, of a row the reader marked as maybe a report's footer
+    (``footer``: one value after a file's last record, "Total: 2 records"); nothing for any other
+    row. Where one value can make a record (a ticket's title), see ticket_rows.footer_errors."""
+    if not row.footer or not row.data:
+        return {}
+    value = next(str(v).strip() for v in row.data.values() if str(v).strip())
+    return {"non_field_errors": [f"one value after the last record, a report's footer: {value[:60]!r}"]}
+
+
 def _named(header: list[str]) -> int:
     return sum(1 for name in header if name)
 

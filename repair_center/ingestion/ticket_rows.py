@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from repair_center import documents
+from repair_center.ingestion import readers
 from repair_center.ingestion.mapping import check_mapping, lookup, pick_fields
 
 MAPPING_PREFIXES = ("attributes.", "event.")
@@ -309,19 +310,14 @@ def _event_time(doc: dict) -> datetime | None:
     return read_time(events[0].get("at")) if len(events) == 1 and isinstance(events[0], dict) else None
 
 
-def footer_errors(row, ticket: dict | None = None) -> dict[str, list[str]]:
-    """The refusal of a row the reader marked as maybe a report's footer (one value after a file's
-    last record: "Total: 2 records"); nothing for any other row. With ``ticket`` (the row's
-    document) only when that is no valid ticket, so a last ticket that holds just its title is
-    kept. Without, always: one value is never an event of an event log, and a repair record of its
-    id alone would record nothing."""
-    if not row.footer:
-        return {}
-    if ticket is not None:
+def footer_errors(row, ticket: dict) -> dict[str, list[str]]:
+    """``readers.footer_errors`` for a row of a ticket file, unless its document (``ticket``) is a
+    valid ticket: a last ticket that holds just its title is kept."""
+    errors = readers.footer_errors(row)
+    if errors:
         try:
             documents.parse_ticket(ticket)
             return {}
         except documents.DocumentError:
             pass
-    value = next(str(v).strip() for v in row.data.values() if str(v).strip())
-    return {"non_field_errors": [f"one value after the last record, a report's footer: {value[:60]!r}"]}
+    return errors
