@@ -104,13 +104,12 @@ def time_split(examples: list[dict], eval_fraction: float = 0.2, validation_frac
 def _tfidf(train_texts, train_labels, eval_texts, labels):
     """ml.training.evaluation.tfidf_proba's model, with fitting and prediction timed apart."""
     import numpy as np
-    from sklearn.feature_extraction.text import TfidfVectorizer
 
     from ml.serving.logistic import fit_logistic
-    from ml.training.evaluation import _WORD_PATTERN
+    from ml.training.evaluation import baseline_vectorizer
 
     t0 = time.monotonic()
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, token_pattern=_WORD_PATTERN)
+    vectorizer = baseline_vectorizer(len(labels))
     features = vectorizer.fit_transform(train_texts)
     classifier = fit_logistic(features, train_labels, max_iter=2000, class_weight="balanced", C=10.0)
     train_s = time.monotonic() - t0

@@ -160,6 +160,28 @@ def test_past_the_coefficient_budget_the_vocabularies_keep_their_most_frequent_t
     assert np.array_equal(together.proba(texts), capped.proba(texts))  # judged as it is served
 
 
+def test_past_the_coefficient_budget_the_tfidf_baseline_keeps_its_most_frequent_terms(monkeypatch):
+    # The baseline stored beside every model keeps every word pair (min_df 1): with hundreds of
+    # classes that was tens of GB for L-BFGS, beyond the member's budget, so it shares the budget.
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from ml.training import evaluation
+
+    texts = ["optical rx low", "sw crash after upgrade", "mains failure", "rx low again", "crash loop"] * 3
+    labels = ["SFP", "SW", "POWER", "SFP", "SW"] * 3
+    classes = ["POWER", "SFP", "SW"]
+    plain = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, token_pattern=r"[^\s|]+")
+    below = evaluation.baseline_vectorizer(len(classes))
+    assert below.fit(texts).vocabulary_ == plain.fit(texts).vocabulary_  # the cap does not bind
+    full = evaluation.tfidf_proba(texts, labels, ["rx low crash"], classes)
+    monkeypatch.setattr(lexical, "MAX_COEFFICIENTS", 3 * 6)
+    capped = evaluation.baseline_vectorizer(len(classes)).fit(texts)
+    assert len(plain.vocabulary_) > 6 and len(capped.vocabulary_) == 6
+    assert {"rx", "low", "crash"} <= set(capped.vocabulary_)  # the most frequent words stay
+    cut = evaluation.tfidf_proba(texts, labels, ["rx low crash"], classes)
+    assert cut.shape == full.shape and np.allclose(cut.sum(axis=1), 1.0) and not np.allclose(cut, full)
+
+
 def test_a_word_in_one_training_ticket_is_no_feature_unless_every_word_is(tmp_path):
     texts = ["optical low rx", "optical low", "mains fail", "mains fail INC-4711"]
     labels = ["SFP", "SFP", "POWER", "POWER"]

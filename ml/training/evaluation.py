@@ -166,15 +166,31 @@ def runbook_proba(
     return proba
 
 
+def baseline_vectorizer(n_classes: int):
+    """The TF-IDF baseline's vectoriser (word 1-2 grams, sublinear). Past the lexical member's
+    coefficient budget (classes x terms, ``MAX_COEFFICIENTS``) its vocabulary keeps its most
+    frequent terms, as the member's does: every word pair of 20,000 tickets, in hundreds of
+    classes, would need tens of gigabytes to fit. Below the budget the cap does not bind."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from ml.training.lexical import MAX_COEFFICIENTS
+
+    return TfidfVectorizer(
+        ngram_range=(1, 2),
+        sublinear_tf=True,
+        min_df=1,
+        token_pattern=_WORD_PATTERN,
+        max_features=MAX_COEFFICIENTS // max(1, n_classes),
+    )
+
+
 def tfidf_proba(
     train_texts: Sequence[str], train_labels: Sequence[str], eval_texts: Sequence[str], labels: Sequence[str]
 ) -> np.ndarray:
     """TF-IDF (word 1-2 grams) + class-balanced logistic regression on the same model input."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
     from ml.serving.logistic import fit_logistic
 
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, token_pattern=_WORD_PATTERN)
+    vectorizer = baseline_vectorizer(len(labels))
     features = vectorizer.fit_transform(train_texts)
     classifier = fit_logistic(features, train_labels, max_iter=2000, class_weight="balanced", C=10.0)
     raw = classifier.predict_proba(vectorizer.transform(eval_texts))
