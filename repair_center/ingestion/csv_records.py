@@ -240,12 +240,17 @@ def _title_lines(sample: bytes, separator: str, codec: str) -> int:
         return 0
 
 
+def filled(values: Iterable) -> list[str]:
+    """The values of a record that are not blank, stripped: what the title and footer rules count."""
+    return [text for text in (str(value).strip() for value in values) if text]
+
+
 def title_rows(rows: Iterable[Sequence[str]]) -> int:
     """How many rows of at most one value (a report's title, blank lines) come before the first of
     two or more, when that one is within the first ``TITLE_LINES`` + 1 rows; else 0. A CSV file's
     records and a sheet's rows are read past a title by this one rule."""
     for number, row in enumerate(rows):
-        if sum(1 for value in row if value.strip()) > 1:
+        if len(filled(row)) > 1:
             return number
         if number == TITLE_LINES:
             break
@@ -262,8 +267,8 @@ def footer_rows(rows: Iterator, columns: int) -> Iterator:
     held: list = []
     after_record = long_run = False
     for row in rows:
-        filled = -1 if row.data is None else sum(1 for v in row.data.values() if str(v).strip())
-        if columns > 1 and filled == 1 and after_record and not long_run:
+        values = -1 if row.data is None else len(filled(row.data.values()))
+        if columns > 1 and values == 1 and after_record and not long_run:
             held.append(row)
             if len(held) > TITLE_LINES:
                 yield from held
@@ -271,7 +276,7 @@ def footer_rows(rows: Iterator, columns: int) -> Iterator:
             continue
         yield from held
         held = []
-        if filled > 1:
+        if values > 1:
             after_record, long_run = True, False
         yield row
     for row in held:

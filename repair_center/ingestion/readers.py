@@ -186,7 +186,7 @@ def footer_errors(row: Row) -> dict[str, list[str]]:
     row. Where one value can make a record (a ticket's title), see ticket_rows.footer_errors."""
     if not row.footer or not row.data:
         return {}
-    value = next(str(v).strip() for v in row.data.values() if str(v).strip())
+    value = csv_records.filled(row.data.values())[0]
     return {"non_field_errors": [f"one value after the last record, a report's footer: {value[:60]!r}"]}
 
 
