@@ -152,8 +152,16 @@ def test_the_history_shows_duration_and_score_and_a_run_its_quality_checks_as_a_
         '<td data-label="Value">2,740</td>' in table
         and '<span class="badge run-succeeded">pass</span>' in table
     )
-    assert "<code>APPLY_HOTFIX</code> (3)" in page
+    # Written before rare classes were trained on: its rare classes were left out.
+    assert "Left out of training, too few examples: <code>APPLY_HOTFIX</code> (3)" in page
+    assert "Trained on, too few" not in page
     assert "{&#x27;" not in page  # no raw Python dict
+
+    run.quality_report = {**run.quality_report, "left_out_labels": {"TYPO_FIX": 1}}
+    run.save(update_fields=["quality_report"])
+    page = client.get(reverse("training-run", args=[run.pk])).content.decode()
+    assert "Trained on, too few examples to hold out for measuring: <code>APPLY_HOTFIX</code> (3)" in page
+    assert "Left out of training, too few examples: <code>TYPO_FIX</code> (1)" in page
 
 
 def test_an_admin_can_override_failing_gate_checks_and_the_run_page_shows_it(

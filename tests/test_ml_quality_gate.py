@@ -22,13 +22,17 @@ def model_dir(settings, tmp_path):
 
 def test_a_clean_set_passes_and_rare_classes_are_only_noted(db):
     ml_catalogue()
-    documents = ml_ticket_documents(per_class=7, classes=["REPLACE_SFP", "ROLLBACK_SW", "RESET_RADIO"])
+    documents = ml_ticket_documents(per_class=10, classes=["REPLACE_SFP", "ROLLBACK_SW"])
     documents += ml_ticket_documents(per_class=2, classes=["FIX_MAINS"], prefix="RARE")
+    documents += ml_ticket_documents(per_class=1, classes=["RESET_RADIO"], prefix="ONCE")
     tickets_upsert(documents=documents, source="noc")
     report = check_quality(build_dataset())
     assert report.passed, report.text()
-    assert report.rare_labels == {"FIX_MAINS": 2}
-    assert "left out of training, too few examples: FIX_MAINS (2)" in report.text()
+    assert report.rare_labels == {"FIX_MAINS": 2} and report.left_out_labels == {"RESET_RADIO": 1}
+    assert "[note] trained on, too few to hold out: FIX_MAINS (2)" in report.text()
+    assert "[note] left out of training, too few examples: RESET_RADIO (1)" in report.text()
+    assert "2 classes with at least 5 examples (need 2); 2 below that" in report.text()
+    assert report.to_json()["left_out_labels"] == {"RESET_RADIO": 1}
 
 
 def test_a_failing_gate_stops_training_with_a_readable_report(db, model_dir):
@@ -46,7 +50,7 @@ def test_a_failing_gate_stops_training_with_a_readable_report(db, model_dir):
         "[FAIL] enough examples: 0 usable examples in classes with at least 5 (need 10)",
         "[FAIL] enough classes: 0 classes with at least 5 examples (need 2); 2 below that",
         "[ok] text lost: every ticket has a title or description",
-        "[note] left out of training, too few examples: REPLACE_SFP (3), ROLLBACK_SW (3)",
+        "[note] trained on, too few to hold out: REPLACE_SFP (3), ROLLBACK_SW (3)",
         "To train anyway: --allow label-coverage --allow enough-examples --allow enough-classes",
     ):
         assert line in run.reason, run.reason

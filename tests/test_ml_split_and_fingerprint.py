@@ -1,6 +1,6 @@
 """The split trains on older tickets and evaluates on newer ones; the fingerprint tracks the data."""
 
-from ml.core.dataset import build_dataset, fingerprint, split_examples
+from ml.core.dataset import build_dataset, fingerprint, split_examples, train_also
 from repair_center.models import RepairRecord, Ticket
 from repair_center.services.tickets import tickets_upsert
 from tests.factories import RepairRecordFactory, ml_catalogue, ml_ticket_documents
@@ -116,3 +116,22 @@ def test_tickets_without_open_times_are_split_at_random_within_each_class(db):
     other = split_examples(examples, eval_fraction=0.2, validation_fraction=0.1, min_time_split=40, seed=1)
     assert other.summary()["eval_ids_sha256"] != split.summary()["eval_ids_sha256"]
     assert split.summary()["method"] == "random" and split.summary()["seed"] == 0
+
+
+def test_tickets_of_a_class_too_rare_to_measure_join_the_training_part_only(db):
+    examples = _dataset(per_class=10).examples
+    rare = [e for e in examples if e.label == "FIX_MAINS"][:3]
+    measured = [e for e in examples if e.label != "FIX_MAINS"]
+    split = split_examples(measured, eval_fraction=0.2, validation_fraction=0.1, min_time_split=20)
+    joined = train_also(split, rare)
+    assert joined.method == "time" and (joined.validation, joined.eval) == (split.validation, split.eval)
+    assert len(joined.train) == len(split.train) + 3 and set(rare) <= set(joined.train)
+    assert joined.train == sorted(joined.train, key=lambda e: (e.opened_at, e.ticket_id))
+
+    undated = _undated(per_class=10)
+    random_split = split_examples(
+        [e for e in undated if e.label != "FIX_MAINS"], eval_fraction=0.2, min_time_split=20, seed=0
+    )
+    joined = train_also(random_split, [e for e in undated if e.label == "FIX_MAINS"][:3])
+    assert [e.ticket_id for e in joined.train] == sorted(e.ticket_id for e in joined.train)
+    assert sum(e.label == "FIX_MAINS" for e in joined.train) == 3

@@ -9,8 +9,9 @@ from ml.core import registry
 from ml.models import AuditLog, ModelVersion, TrainingRun
 from ml.training.fine_tuning import TrainingConfig
 from ml.training.services import train_model
+from repair_center.models import Ticket
 from repair_center.services.tickets import tickets_upsert
-from tests.factories import ml_catalogue, ml_ticket_documents
+from tests.factories import ResolutionCodeFactory, ml_catalogue, ml_ticket_documents
 
 pytestmark = pytest.mark.slow
 
@@ -65,3 +66,30 @@ def test_a_tiny_fine_tune_becomes_the_first_champion_with_verified_artifacts(db,
     assert manifest["data_fingerprint"] == run.data_fingerprint
     assert manifest["config"]["max_length"] == 32
     assert not list(Path(model_dir).glob(".staging-*"))
+
+
+def test_a_class_too_rare_to_measure_is_trained_on_and_never_held_out(db, model_dir):
+    from ml.serving.inference import Predictor
+
+    ml_catalogue()
+    ResolutionCodeFactory(code="RESEAT_RADIO")
+    documents = ml_ticket_documents(per_class=7, classes=["REPLACE_SFP", "ROLLBACK_SW", "FIX_MAINS"])
+    rare = ml_ticket_documents(per_class=3, classes=["RESET_RADIO"], prefix="RARE")
+    once = ml_ticket_documents(per_class=1, classes=["RESET_RADIO"], prefix="ONCE")
+    once[0]["resolution"] = "RESEAT_RADIO"  # one ticket: a typo as often as a fix
+    tickets_upsert(documents=documents + rare + once, source="noc")
+
+    run = train_model(config=TrainingConfig(epochs=1, max_length=32, batch_size=8))
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.reason
+    assert run.quality_report["rare_labels"] == {"RESET_RADIO": 3}
+    assert run.quality_report["left_out_labels"] == {"RESEAT_RADIO": 1}
+    version = run.model_version
+    assert version.label_set == ["FIX_MAINS", "REPLACE_SFP", "RESET_RADIO", "ROLLBACK_SW"]
+    assert version.row_counts["dropped_rare_classes"] == 1
+    split = json.loads((registry.verify(version).path / "split.json").read_text())
+    rare_ids = set(Ticket.objects.filter(external_id__startswith="RARE-").values_list("id", flat=True))
+    assert len(rare_ids) == 3 and rare_ids <= set(split["train"])
+    assert not rare_ids & (set(split["validation"]) | set(split["eval"]))
+    proba = Predictor.for_version(version).predict_proba(rare)
+    assert [version.label_set[i] for i in proba.argmax(axis=1)] == ["RESET_RADIO"] * 3

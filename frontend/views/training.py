@@ -157,6 +157,15 @@ class TrainingView(AdminRequiredMixin, TemplateView):
         return HttpResponseRedirect(reverse("training-run", args=[run.pk]))
 
 
+def _rare_classes(report: dict) -> dict:
+    """The classes trained on but too rare to hold out, and those left out of training. A report
+    written before rare classes were trained on has no ``left_out_labels``: its rare ones were left out."""
+    rare = sorted((report.get("rare_labels") or {}).items())
+    if "left_out_labels" not in report:
+        return {"trained_rare_labels": [], "left_out_labels": rare}
+    return {"trained_rare_labels": rare, "left_out_labels": sorted(report["left_out_labels"].items())}
+
+
 class TrainingRunView(AdminRequiredMixin, TemplateView):
     template_name = "frontend/training/run.html"
 
@@ -168,7 +177,7 @@ class TrainingRunView(AdminRequiredMixin, TemplateView):
             progress=run_progress(run),
             duration=run_duration(run),
             checks=quality_checks(run),
-            rare_labels=sorted((report.get("rare_labels") or {}).items()),
+            **_rare_classes(report),
             gate_passed=report.get("passed"),
             allowed=list(report.get("allowed") or (run.config or {}).get("allow") or ()),
             **kwargs,

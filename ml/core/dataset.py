@@ -11,7 +11,7 @@ import hashlib
 import random
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from ml.core.serialization import SERIALIZATION_VERSION, serialize
@@ -265,6 +265,15 @@ def split_examples(
     fraction = _validation_share(len(train_all), validation_fraction, min_validation)
     train, validation = _newest_per_class(train_all, fraction)
     return Split(method=method, train=train, validation=validation, eval=held, cutoff=cutoff, reason=reason)
+
+
+def train_also(split: Split, examples: Iterable[Example]) -> Split:
+    """The split with ``examples`` added to its training part and to no other: tickets of classes too
+    rare to measure (the quality gate's ``rare_labels``), which the model should still learn. The
+    training part keeps its order (by time, or by ticket for a random split)."""
+    train = [*split.train, *examples]
+    ordered = sorted(train, key=lambda e: e.ticket_id) if split.method == "random" else _by_time(train)
+    return replace(split, train=ordered)
 
 
 MAX_VALIDATION_SHARE = 0.25

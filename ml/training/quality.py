@@ -5,8 +5,10 @@ a text column that was there and is gone) stops training with a readable report 
 TrainingRun. Unusual but normal data (codes-only or text-only tickets, vendor codes nobody has
 curated yet, inputs that repeat) trains, with warnings that say what to curate. Any failing check
 can be overridden by its key (``train --allow duplicates``); the override is recorded on the run.
-Classes below the minimum count do not fail the gate: long-tailed data always has some. They are
-left out of training (listed in the report) and the recommender abstains on them.
+Classes below the minimum count do not fail the gate: long-tailed data always has some. A class with
+at least ``min_train_count`` examples is trained on with every one of them, and none is held out: a
+resolution an operator has used three times can still be recommended, but three tickets cannot
+measure it. A class below that (one ticket: a typo as often as a fix) is left out. Both are listed.
 """
 
 from collections import Counter, defaultdict
@@ -24,7 +26,8 @@ CURATION_LIST_SIZE = 20
 class GateConfig:
     min_examples: int = 20
     min_classes: int = 2
-    min_class_count: int = 5
+    min_class_count: int = 5  # below this a class is not held out for validation or evaluation
+    min_train_count: int = 2  # below this a class is left out of training (at most min_class_count)
     min_label_coverage: float = 0.05
     # "The text column was lost": older tickets mostly had text and the newest mostly have none.
     min_text_share_before: float = 0.5
@@ -61,7 +64,8 @@ CHECK_KEYS = (
 @dataclass(slots=True)
 class QualityReport:
     checks: list[Check]
-    rare_labels: dict[str, int] = field(default_factory=dict)
+    rare_labels: dict[str, int] = field(default_factory=dict)  # trained on, never held out
+    left_out_labels: dict[str, int] = field(default_factory=dict)  # too few to train on
     label_counts: dict[str, int] = field(default_factory=dict)
     allowed: list[str] = field(default_factory=list)  # keys of checks the person running it overrode
     curation: dict[str, int] = field(default_factory=dict)  # unmapped raw code -> occurrences
@@ -87,8 +91,9 @@ class QualityReport:
         if self.overridden:
             lines.append(f"  [note] overridden (--allow): {', '.join(c.key for c in self.overridden)}")
         if self.rare_labels:
-            rare = ", ".join(f"{label} ({count})" for label, count in sorted(self.rare_labels.items()))
-            lines.append(f"  [note] left out of training, too few examples: {rare}")
+            lines.append(f"  [note] trained on, too few to hold out: {_counted(self.rare_labels)}")
+        if self.left_out_labels:
+            lines.append(f"  [note] left out of training, too few examples: {_counted(self.left_out_labels)}")
         if self.failures:
             keys = " ".join(f"--allow {c.key}" for c in self.failures)
             lines.append(f"  To train anyway: {keys}")
@@ -103,9 +108,14 @@ class QualityReport:
             "warnings": [c.key for c in self.checks if not c.ok and not c.stops],
             "curation": self.curation,
             "rare_labels": self.rare_labels,
+            "left_out_labels": self.left_out_labels,
             "label_counts": self.label_counts,
             "text": self.text(),
         }
+
+
+def _counted(labels: dict[str, int]) -> str:
+    return ", ".join(f"{label} ({count})" for label, count in sorted(labels.items()))
 
 
 def check_allow(keys: Collection[str]) -> list[str]:
@@ -235,7 +245,8 @@ def check_quality(
     config = config or GateConfig()
     examples = dataset.examples
     counts = Counter(e.label for e in examples)
-    rare = {label: n for label, n in counts.items() if n < config.min_class_count}
+    rare = {label: n for label, n in counts.items() if config.min_train_count <= n < config.min_class_count}
+    left_out = {label: n for label, n in counts.items() if n < config.min_train_count}
     usable = {label: n for label, n in counts.items() if n >= config.min_class_count}
     n_usable = sum(usable.values())
     checks = []
@@ -270,7 +281,7 @@ def check_quality(
             len(usable),
             config.min_classes,
             f"{len(usable)} classes with at least {config.min_class_count} examples "
-            f"(need {config.min_classes}); {len(rare)} below that",
+            f"(need {config.min_classes}); {len(rare) + len(left_out)} below that",
             "enough-classes",
         )
     )
@@ -281,6 +292,7 @@ def check_quality(
     return QualityReport(
         checks=checks,
         rare_labels=rare,
+        left_out_labels=left_out,
         label_counts=dict(counts),
         allowed=check_allow(allow),
         curation=curation,

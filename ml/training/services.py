@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ml.core import registry
-from ml.core.dataset import Dataset, Split, build_dataset, fingerprint, split_examples
+from ml.core.dataset import Dataset, Split, build_dataset, fingerprint, split_examples, train_also
 from ml.core.labelsets import label_set_key
 from ml.core.serialization import SERIALIZATION_VERSION
 from ml.models import ModelVersion, TrainingRun
@@ -223,14 +223,15 @@ def _train(run, *, config, sources, force, gate, allow, progress) -> TrainingRun
         overridden = ", ".join(c.key for c in report.overridden)
         run.reason = "; ".join(filter(None, [run.reason, f"gate checks overridden: {overridden}"]))
 
-    examples = [e for e in dataset.examples if e.label not in report.rare_labels]
+    measured = [e for e in dataset.examples if e.label not in report.rare_labels | report.left_out_labels]
     split = split_examples(
-        examples,
+        measured,
         eval_fraction=config.eval_fraction,
         validation_fraction=config.validation_fraction,
         min_validation=config.min_validation,
         seed=config.seed,
     )
+    split = train_also(split, [e for e in dataset.examples if e.label in report.rare_labels])
     train = split.train
     if config.max_train_samples and len(train) > config.max_train_samples:
         train = random.Random(config.seed).sample(train, config.max_train_samples)
