@@ -223,7 +223,8 @@ def _train(run, *, config, sources, force, gate, allow, progress) -> TrainingRun
         overridden = ", ".join(c.key for c in report.overridden)
         run.reason = "; ".join(filter(None, [run.reason, f"gate checks overridden: {overridden}"]))
 
-    measured = [e for e in dataset.examples if e.label not in report.rare_labels | report.left_out_labels]
+    unmeasured = report.rare_labels.keys() | report.left_out_labels.keys()
+    measured = [e for e in dataset.examples if e.label not in unmeasured]
     split = split_examples(
         measured,
         eval_fraction=config.eval_fraction,
