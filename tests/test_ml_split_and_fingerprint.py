@@ -1,6 +1,16 @@
 """The split trains on older tickets and evaluates on newer ones; the fingerprint tracks the data."""
 
-from ml.core.dataset import build_dataset, fingerprint, split_examples, train_also
+import random
+from datetime import UTC, datetime
+
+from ml.core.dataset import (
+    Example,
+    build_dataset,
+    fingerprint,
+    sample_keeping_labels,
+    split_examples,
+    train_also,
+)
 from repair_center.models import RepairRecord, Ticket
 from repair_center.services.tickets import tickets_upsert
 from tests.factories import RepairRecordFactory, ml_catalogue, ml_ticket_documents
@@ -135,3 +145,28 @@ def test_tickets_of_a_class_too_rare_to_measure_join_the_training_part_only(db):
     joined = train_also(random_split, [e for e in undated if e.label == "FIX_MAINS"][:3])
     assert [e.ticket_id for e in joined.train] == sorted(e.ticket_id for e in joined.train)
     assert sum(e.label == "FIX_MAINS" for e in joined.train) == 3
+
+
+def _examples(counts: dict[str, int]) -> list[Example]:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    labels = [label for label, n in counts.items() for _ in range(n)]
+    return [
+        Example(i, label, f"t{i}", at, at, "", True, 0, 0, document={}, context={}, code_map={})
+        for i, label in enumerate(labels)
+    ]
+
+
+def test_a_capped_training_set_keeps_every_class_while_there_is_room():
+    examples = _examples({"COMMON": 60, "OTHER": 30, "RARE": 2})
+    plain = random.Random(0).sample(examples, 12)
+    assert "RARE" not in {e.label for e in plain}  # what a plain sample of this seed loses
+
+    chosen = sample_keeping_labels(examples, 12, seed=0)
+
+    assert len(chosen) == 12 and len({e.ticket_id for e in chosen}) == 12
+    assert {e.label for e in chosen} == {"COMMON", "OTHER", "RARE"}
+    assert sum(e.label != "RARE" for e in chosen) == 11 and set(chosen) - set(plain) <= set(examples[-2:])
+    # When nothing is drawn out, it is exactly the plain sample: earlier runs are unchanged.
+    assert sample_keeping_labels(examples[:90], 12, seed=0) == random.Random(0).sample(examples[:90], 12)
+    # No room for every class: never more than asked for.
+    assert len(sample_keeping_labels(_examples({"A": 1, "B": 1, "C": 1}), 2, seed=0)) == 2

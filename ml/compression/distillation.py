@@ -28,7 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from ml.core import registry
-from ml.core.dataset import build_dataset, example_from_ticket, ticket_code_map, ticket_context
+from ml.core.dataset import (
+    build_dataset,
+    example_from_ticket,
+    sample_keeping_labels,
+    ticket_code_map,
+    ticket_context,
+)
 from ml.core.serialization import serialize
 from ml.training.fine_tuning import JsonConfig, _offline, _quiet_transformers, batched_logits
 from ml.training.steps import TrainingSteps, adamw
@@ -143,7 +149,7 @@ def collect_data(teacher_version, teacher_dir: Path, config: DistillationConfig)
     sources = sources_of(teacher_version.label_set_key)
     examples = [e for e in build_dataset(sources=sources).examples if e.ticket_id not in held_out]
     if config.max_train_samples and len(examples) > config.max_train_samples:
-        examples = random.Random(config.seed).sample(examples, config.max_train_samples)
+        examples = sample_keeping_labels(examples, config.max_train_samples, config.seed)
     # A label the teacher never learnt still teaches through the teacher's view of the ticket.
     texts = [e.text for e in examples]
     labels = [label_index.get(e.label, -1) for e in examples]

@@ -276,6 +276,22 @@ def train_also(split: Split, examples: Iterable[Example]) -> Split:
     return replace(split, train=ordered)
 
 
+def sample_keeping_labels(examples: Sequence[Example], size: int, seed: int) -> list[Example]:
+    """``size`` of ``examples`` at random (``random.Random(seed).sample``), with every label still in
+    it while there is room: a class drawn out entirely takes the place of one example of the class
+    drawn most, so a capped training set cannot silently lose a rare class."""
+    rng = random.Random(seed)
+    chosen = rng.sample(list(examples), size)
+    for label in sorted(label_counts(examples).keys() - label_counts(chosen).keys()):
+        counts = label_counts(chosen)
+        biggest = max(counts, key=lambda name: (counts[name], name))
+        if counts[biggest] < 2:  # no room left without drawing another class out
+            break
+        out = max(i for i, e in enumerate(chosen) if e.label == biggest)
+        chosen[out] = rng.choice([e for e in examples if e.label == label])
+    return chosen
+
+
 MAX_VALIDATION_SHARE = 0.25
 
 

@@ -8,7 +8,6 @@ guarded by a partial unique index, so the database, not the workers, decides who
 import dataclasses
 import json
 import logging
-import random
 import shutil
 import time
 import uuid
@@ -21,7 +20,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ml.core import registry
-from ml.core.dataset import Dataset, Split, build_dataset, fingerprint, split_examples, train_also
+from ml.core.dataset import (
+    Dataset,
+    Split,
+    build_dataset,
+    fingerprint,
+    sample_keeping_labels,
+    split_examples,
+    train_also,
+)
 from ml.core.labelsets import label_set_key
 from ml.core.serialization import SERIALIZATION_VERSION
 from ml.models import ModelVersion, TrainingRun
@@ -235,7 +242,7 @@ def _train(run, *, config, sources, force, gate, allow, progress) -> TrainingRun
     split = train_also(split, [e for e in dataset.examples if e.label in report.rare_labels])
     train = split.train
     if config.max_train_samples and len(train) > config.max_train_samples:
-        train = random.Random(config.seed).sample(train, config.max_train_samples)
+        train = sample_keeping_labels(train, config.max_train_samples, config.seed)
     labels = sorted({e.label for e in train})
     writer = _ProgressWriter(run, progress)
     staging = registry.staging_dir()
