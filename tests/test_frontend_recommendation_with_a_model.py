@@ -5,6 +5,7 @@ from html import unescape
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from ml.models import Feedback
 from ml.models.recommendations import Recommendation
@@ -49,6 +50,9 @@ def test_the_panel_shows_three_resolutions_with_bands_steps_and_evidence(client,
     assert all(shown != "100%" for _, shown in bands)
     for rec in payload["recommendations"]:
         assert f"<code>{rec['resolution']}</code>" in panel
+        # How much history stands behind each answer; a class too rare to check is flagged.
+        flagged = "rec-record-unmeasured" if not rec["record"]["held_out"] else "muted"
+        assert f'<p class="rec-record small {flagged}">{escape(rec["record_statement"])}</p>' in panel
     assert ("Needs an expert" in panel) == payload["abstained"]
     assert f"Model v{payload['model_version']}" in panel  # no link: the model page is for admins
     assert confidence.rule_text() in panel

@@ -69,7 +69,7 @@ def test_a_tiny_fine_tune_becomes_the_first_champion_with_verified_artifacts(db,
 
 
 def test_a_class_too_rare_to_measure_is_trained_on_and_never_held_out(db, model_dir):
-    from ml.serving.inference import Predictor
+    from ml.serving.inference import Predictor, recommend
 
     ml_catalogue()
     ResolutionCodeFactory(code="RESEAT_RADIO")
@@ -91,5 +91,21 @@ def test_a_class_too_rare_to_measure_is_trained_on_and_never_held_out(db, model_
     rare_ids = set(Ticket.objects.filter(external_id__startswith="RARE-").values_list("id", flat=True))
     assert len(rare_ids) == 3 and rare_ids <= set(split["train"])
     assert not rare_ids & (set(split["validation"]) | set(split["eval"]))
-    proba = Predictor.for_version(version).predict_proba(rare)
+    predictor = Predictor.for_version(version)
+    proba = predictor.predict_proba(rare)
     assert [version.label_set[i] for i in proba.argmax(axis=1)] == ["RESET_RADIO"] * 3
+    # Its recommendation says it rests on three tickets and was never measured; a common fix was.
+    payload = recommend(rare[0], predictor=predictor, with_evidence=False, with_similar=False)
+    top = payload["recommendations"][0]
+    assert top["resolution"] == "RESET_RADIO"
+    assert (top["record"]["learnt_from"], top["record"]["held_out"]) == (3, 0)
+    assert (
+        top["record_statement"].startswith("Rests on only 3 past tickets")
+        and "not been measured" in (top["record_statement"])
+    )
+    assert predictor.records["REPLACE_SFP"]["learnt_from"] == 7
+    assert (
+        predictor.records["REPLACE_SFP"]["held_out"]
+        == version.metrics["per_class"]["REPLACE_SFP"]["support"]
+        > 0
+    )

@@ -25,6 +25,18 @@ NO_MODEL = (
 )
 
 
+class TrackRecordSerializer(serializers.Serializer):
+    learnt_from = serializers.IntegerField(
+        help_text="Past tickets fixed this way that the model learnt from."
+    )
+    held_out = serializers.IntegerField(
+        help_text="Held-out tickets fixed this way when the model was evaluated; 0: too few to set any "
+        "aside, so how often this fix is right has not been measured."
+    )
+    recommended = serializers.IntegerField(help_text="Held-out tickets where the model put this fix first.")
+    right = serializers.IntegerField(help_text="Of those, the tickets that were fixed this way.")
+
+
 class RecommendedResolutionSerializer(serializers.Serializer):
     resolution = serializers.CharField()
     title = serializers.CharField()
@@ -34,6 +46,12 @@ class RecommendedResolutionSerializer(serializers.Serializer):
         choices=["high", "medium", "low"],
         help_text="Confidence band (TICKETAI_CONFIDENCE_HIGH, _MEDIUM); pages show it, the number on demand.",
     )
+    record = TrackRecordSerializer(
+        required=False,
+        help_text="How much history stands behind this fix (absent in answers of models trained before it "
+        "was kept).",
+    )
+    record_statement = serializers.CharField(required=False, help_text="The record in plain words.")
 
 
 _WEIGHT = (

@@ -17,7 +17,7 @@ import numpy as np
 from ml.core import labelsets, registry
 from ml.core.serialization import serialize
 from ml.models import ModelVersion
-from ml.serving import calibration, ensemble, evidence_patterns
+from ml.serving import calibration, ensemble, evidence_patterns, track_record
 
 logger = logging.getLogger(__name__)
 DEFAULT_KEY = "default"
@@ -69,6 +69,8 @@ class Predictor:
         # Thresholds from the coverage-at-90%-precision analysis of the served predictor, kept for
         # the model page; whether to abstain is decided by ml/serving/confidence.py alone.
         self.thresholds: dict[str, float | None] = dict(metrics.get("class_thresholds") or {})
+        # How much history stands behind each label (ml/serving/track_record.py).
+        self.records: dict[str, dict] = track_record.records(self.labels, self.index_labels, metrics)
 
     @classmethod
     def for_version(cls, version: ModelVersion) -> "Predictor":
@@ -325,7 +327,7 @@ def recommend(
         )
     payload = {
         "model_version": predictor.version_id,
-        "recommendations": recommendations,
+        "recommendations": track_record.annotate(recommendations, predictor.records),
         "evidence": evidence.explain(predictor, document, context, proba)
         if with_evidence
         else {"codes": [], "events": [], "words": [], "patterns": []},

@@ -1,0 +1,79 @@
+"""What a recommended resolution rests on: the past tickets the model learnt it from, and how it did
+on the held-out tickets when the model version was evaluated.
+
+A confidence says how sure the model is about this ticket; the record says how much history stands
+behind the answer. They differ most for a rare fix: a class with two to four past tickets is trained
+on but none of its tickets can be set aside to check it (ml.training.quality), so its record says it
+has not been measured, and the engineer knows to weigh the answer accordingly.
+"""
+
+from collections import Counter
+from collections.abc import Sequence
+
+
+def records(labels: Sequence[str], index_labels: Sequence[str], metrics: dict) -> dict[str, dict]:
+    """Per label: ``learnt_from`` (tickets in the served files' neighbour index, which holds every
+    ticket the served model learnt from), ``held_out`` (evaluation tickets fixed this way),
+    ``recommended`` (evaluation tickets where the model put it first) and ``right`` (of those, fixed
+    this way). Empty for a version evaluated before its metrics kept a confusion matrix."""
+    confusion = metrics.get("confusion") or {}
+    if "per_class" not in metrics or "labels" not in confusion:
+        return {}
+    learnt = Counter(index_labels)
+    order = {label: i for i, label in enumerate(confusion["labels"])}
+    matrix = confusion.get("matrix") or []
+    result = {}
+    for label in labels:
+        i = order.get(label)
+        column = [row[i] for row in matrix] if i is not None else []
+        result[label] = {
+            "learnt_from": learnt.get(label, 0),
+            "held_out": int(sum(matrix[i])) if i is not None and matrix else 0,
+            "recommended": int(sum(column)),
+            "right": int(matrix[i][i]) if i is not None and matrix else 0,
+        }
+    return result
+
+
+# The quality gate's default min_class_count (ml/training/quality.py): a class with fewer tickets is
+# trained on with all of them and none is held out. A larger class can also lack held-out tickets
+# (a time split holds out the newest tickets, whatever their class), and its statement says that.
+FEW = 5
+
+
+def _tickets(n: int) -> str:
+    return f"{n} past ticket{'' if n == 1 else 's'}"
+
+
+def statement(record: dict) -> str:
+    """The record in plain words, for the ticket page and the API."""
+    learnt, held_out = record["learnt_from"], record["held_out"]
+    recommended, right = record["recommended"], record["right"]
+    if not held_out:
+        text = (
+            f"Rests on only {_tickets(learnt)}: too few to set any aside to check it, "
+            if learnt < FEW
+            else f"Learnt from {_tickets(learnt)}, none of them among the held-out tickets, "
+        ) + "so how often this fix is right has not been measured."
+        if recommended:
+            text += f" In the check it was put first for {recommended} ticket(s) fixed another way."
+        return text
+    checked = f"Learnt from {_tickets(learnt)}. In the held-out check"
+    if not recommended:
+        return f"{checked} it was never put first; {held_out} ticket(s) there were fixed this way."
+    share = round(100 * right / recommended)
+    return (
+        f"{checked} it was put first {recommended} time(s) and right {right} ({share}%); "
+        f"it found {right} of the {held_out} ticket(s) fixed this way."
+    )
+
+
+def annotate(recommendations: list[dict], table: dict[str, dict]) -> list[dict]:
+    """The recommendations with each one's ``record`` and its ``record_statement`` (none are added
+    without a table: an old version's answers are served as they were)."""
+    return [
+        {**r, "record": table[r["resolution"]], "record_statement": statement(table[r["resolution"]])}
+        if r.get("resolution") in table
+        else r
+        for r in recommendations
+    ]
