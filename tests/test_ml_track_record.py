@@ -34,15 +34,15 @@ def test_the_statement_says_plainly_what_was_measured_and_what_was_not():
     )
 
     assert track_record.statement(table["FIX_MAINS"]) == (
-        "Learnt from 20 past tickets. In the held-out check it was put first 3 time(s) and right 3 (100%); "
-        "it found 3 of the 4 ticket(s) fixed this way."
+        "Learnt from 20 past tickets. In the held-out check it was put first 3 times and right 3 (100%); "
+        "it found 3 of the 4 tickets fixed this way."
     )
     assert track_record.statement(table["REPLACE_SFP"]).endswith(
-        "right 1 (50%); it found 1 of the 2 ticket(s) fixed this way."
+        "right 1 (50%); it found 1 of the 2 tickets fixed this way."
     )
     assert track_record.statement(table["RESET_RADIO"]) == (
         "Rests on only 3 past tickets: too few to set any aside to check it, so how often this fix is "
-        "right has not been measured. In the check it was put first for 1 ticket(s) fixed another way."
+        "right has not been measured. In the check it was put first for 1 ticket fixed another way."
     )
     # A common fix none of whose tickets fell among the newest, which a time split holds out.
     assert track_record.statement({"learnt_from": 40, "held_out": 0, "recommended": 0, "right": 0}) == (
@@ -51,7 +51,7 @@ def test_the_statement_says_plainly_what_was_measured_and_what_was_not():
     )
     never = {"learnt_from": 1, "held_out": 2, "recommended": 0, "right": 0}
     assert track_record.statement(never) == (
-        "Learnt from 1 past ticket. In the held-out check it was never put first; 2 ticket(s) there were "
+        "Learnt from 1 past ticket. In the held-out check it was never put first; 2 tickets there were "
         "fixed this way."
     )
 

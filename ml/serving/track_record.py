@@ -41,8 +41,12 @@ def records(labels: Sequence[str], index_labels: Sequence[str], metrics: dict) -
 FEW = 5
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _tickets(n: int) -> str:
-    return f"{n} past ticket{'' if n == 1 else 's'}"
+    return _count(n, "past ticket")
 
 
 def statement(record: dict) -> str:
@@ -56,15 +60,16 @@ def statement(record: dict) -> str:
             else f"Learnt from {_tickets(learnt)}, none of them among the held-out tickets, "
         ) + "so how often this fix is right has not been measured."
         if recommended:
-            text += f" In the check it was put first for {recommended} ticket(s) fixed another way."
+            text += f" In the check it was put first for {_count(recommended, 'ticket')} fixed another way."
         return text
     checked = f"Learnt from {_tickets(learnt)}. In the held-out check"
     if not recommended:
-        return f"{checked} it was never put first; {held_out} ticket(s) there were fixed this way."
+        were = "was" if held_out == 1 else "were"
+        return f"{checked} it was never put first; {_count(held_out, 'ticket')} there {were} fixed this way."
     share = round(100 * right / recommended)
     return (
-        f"{checked} it was put first {recommended} time(s) and right {right} ({share}%); "
-        f"it found {right} of the {held_out} ticket(s) fixed this way."
+        f"{checked} it was put first {_count(recommended, 'time')} and right {right} ({share}%); "
+        f"it found {right} of the {_count(held_out, 'ticket')} fixed this way."
     )
 
 
