@@ -37,6 +37,7 @@ WEIGHT_STEP = 0.1
 MIX_TOLERANCE = 0.01  # of relative score, within which log-loss decides
 TOKENIZE_CHUNK = 256  # texts tokenised per call; the encoder runs one at a time (Encoder.run)
 TOKEN_RE = re.compile(r"[^\s|]+")  # the same token pattern as evaluation.tfidf_proba
+_EDGE_PUNCTUATION = re.compile(r"^\W+|\W+$")
 
 
 # --- Members, numpy only -------------------------------------------------------------------------
@@ -112,6 +113,19 @@ class Lexical:
                 [str(t) for t in data["char_terms"]] if chars else (),
                 data["char_idf"] if chars else None,
             )
+
+    def common_words(self, tickets: int, above: float) -> frozenset[str]:
+        """Single words (edge punctuation stripped) in more than ``above`` of the ``tickets`` this
+        member was fitted on. The document frequency is read back from the stored idf
+        (scikit-learn's smoothed idf is 1 + ln((1 + n) / (1 + df)))."""
+        idf = np.asarray(self.idf, dtype=np.float64)
+        df = np.rint((1 + tickets) * np.exp(1.0 - idf) - 1)
+        words = {
+            _EDGE_PUNCTUATION.sub("", term)
+            for term, i in self.vocabulary.items()
+            if " " not in term and df[i] > above
+        }
+        return frozenset(words - {""})
 
     def _features(self, text: str) -> tuple[list[int], list[float]]:
         tokens = TOKEN_RE.findall(text.lower())

@@ -10,10 +10,11 @@ temperatures and the top-label calibration (Predictor.unsaturated_proba): a fitt
 speaks for the recommendation, a negative one against.
 
 Only the MAX_ITEMS strongest items are kept, ranked by the size of their weight, and only those
-that move the log-odds by MIN_WEIGHT at least. Stop words, filler and tokens without a letter are
-never candidates. All variants are scored in one batch (the unchanged ticket first), capped at
-MAX_VARIANTS, so explaining costs one forward pass. Statements about past tickets with the same
-codes and alarm sequence come from ml.serving.evidence_patterns.
+that move the log-odds by MIN_WEIGHT at least. Stop words, filler, tokens without a letter and the
+words of most of the model's tickets (their own language's function words) are never candidates.
+All variants are scored in one batch (the unchanged ticket first), capped at MAX_VARIANTS, so
+explaining costs one forward pass. Statements about past tickets with the same codes and alarm
+sequence come from ml.serving.evidence_patterns.
 """
 
 import re
@@ -45,17 +46,37 @@ STOP_WORDS = frozenset(
 )
 
 
-def is_candidate_word(word: str) -> bool:
-    """A word that may be evidence: three characters or more, a letter in it, not a stop word."""
-    return len(word) > 2 and bool(_LETTER_RE.search(word)) and word.lower() not in STOP_WORDS
+# A word in at least this share of the tickets a model learnt from, and in more than twice as many
+# tickets as its largest class holds (so no one fix's keyword, nor one shared by two fixes), is filler
+# in the tickets' own language ("der", "und", "le", "que"): never evidence, and it would take the
+# place of a word further on in a long description (at most MAX_VARIANTS variants are scored).
+COMMON_SHARE = 0.6
 
 
-def _words(document: dict, limit: int) -> list[str]:
+def common_above(tickets: int, largest_class: int) -> float:
+    """A word in more of a model's ``tickets`` than this is common: in at least COMMON_SHARE of them
+    and in more than twice as many as its largest class holds."""
+    return max(COMMON_SHARE * tickets - 0.5, 2 * largest_class)
+
+
+def is_candidate_word(word: str, common: frozenset[str] = frozenset()) -> bool:
+    """A word that may be evidence: three characters or more, a letter in it, not a stop word and not
+    one of ``common`` (the words of most of the model's tickets, Predictor.common_words)."""
+    lowered = word.lower()
+    return (
+        len(word) > 2
+        and bool(_LETTER_RE.search(word))
+        and lowered not in STOP_WORDS
+        and lowered not in common
+    )
+
+
+def _words(document: dict, limit: int, common: frozenset[str] = frozenset()) -> list[str]:
     seen: dict[str, str] = {}
     for field in ("title", "description"):
         for word in _WORD_RE.findall(str(document.get(field) or "")):
             word = word.rstrip(".-/")
-            if is_candidate_word(word) and word.lower() not in seen:
+            if is_candidate_word(word, common) and word.lower() not in seen:
                 seen[word.lower()] = word
             if len(seen) >= limit:
                 return list(seen.values())
@@ -73,7 +94,7 @@ def log_odds(proba: np.ndarray, column: int) -> np.ndarray:
     return np.log(p) - np.log(rest)
 
 
-def _variants(document: dict) -> list[tuple[str, Any, dict]]:
+def _variants(document: dict, common: frozenset[str] = frozenset()) -> list[tuple[str, Any, dict]]:
     codes = list(dict.fromkeys(document.get("error_codes") or []))
     events = [e for e in (document.get("events") or []) if isinstance(e, dict)]
     variants: list[tuple[str, Any, dict]] = []
@@ -86,7 +107,7 @@ def _variants(document: dict) -> list[tuple[str, Any, dict]]:
         kept = events[:index] + events[index + 1 :]
         variants.append(("event", (index, event), {**document, "events": kept}))
     room = MAX_VARIANTS - len(variants)
-    for word in _words(document, room) if room > 0 else []:
+    for word in _words(document, room, common) if room > 0 else []:
         variant = {
             **document,
             "title": _without_word(str(document.get("title") or ""), word),
@@ -107,7 +128,7 @@ def explain(predictor, document: dict, context: dict, base_proba: np.ndarray) ->
         out["patterns"] = evidence_patterns.statements(
             table, document, context.get("code_map"), predictor.labels[top]
         )
-    variants = _variants(document)
+    variants = _variants(document, getattr(predictor, "common_words", frozenset()))
     if not variants:
         return out
     documents = [document] + [v for _, _, v in variants]

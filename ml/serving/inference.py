@@ -9,6 +9,7 @@ recent earlier champion whose files are intact, and says so in the log and in ch
 import json
 import logging
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import numpy as np
 from ml.core import labelsets, registry
 from ml.core.serialization import serialize
 from ml.models import ModelVersion
-from ml.serving import calibration, ensemble, evidence_patterns, track_record
+from ml.serving import calibration, ensemble, evidence, evidence_patterns, track_record
 
 logger = logging.getLogger(__name__)
 DEFAULT_KEY = "default"
@@ -69,6 +70,9 @@ class Predictor:
         # Thresholds from the coverage-at-90%-precision analysis of the served predictor, kept for
         # the model page; whether to abstain is decided by ml/serving/confidence.py alone.
         self.thresholds: dict[str, float | None] = dict(metrics.get("class_thresholds") or {})
+        # Words of most of the tickets learnt from, in their own language: never evidence.
+        tickets, largest = len(self.index_labels), max(Counter(self.index_labels).values(), default=0)
+        self.common_words = self.lexical.common_words(tickets, evidence.common_above(tickets, largest))
         # How much history stands behind each label (ml/serving/track_record.py).
         self.records: dict[str, dict] = track_record.records(self.labels, self.index_labels, metrics)
 
@@ -307,7 +311,7 @@ def recommend(
     ``context`` (site/unit fields and a "code_map") defaults to what the catalogue says about the
     document's site, element and codes.
     """
-    from ml.serving import confidence, evidence, similar
+    from ml.serving import confidence, similar
 
     predictor = predictor or load_champion()
     if predictor is None:
