@@ -86,6 +86,17 @@ def test_a_csv_without_external_ids_is_keyed_by_file_and_row_so_a_rerun_updates(
     assert Ticket.objects.count() == 2
 
 
+def test_error_codes_in_one_cell_are_split_on_every_list_separator_exports_use(catalogue, tmp_path):
+    path = tmp_path / "alarms.csv"
+    path.write_text('id\tcodes\nA\tLOS, LOF|AIS;BER\nB\t"LINK DOWN\nNL-7001"\nC\tCPRI_LINK_DOWN\n')
+
+    out, _ = _import(path, "--source", "noc", "--map", "external_id=id", "--map", "error_codes=codes")
+
+    assert out == "created 3, updated 0, unchanged 0, rejected 0"
+    codes = {t.external_id: list(t.codes.values_list("raw_code", flat=True)) for t in Ticket.objects.all()}
+    assert codes == {"A": ["LOS", "LOF", "AIS", "BER"], "B": ["LINK DOWN", "NL-7001"], "C": ["CPRI_LINK_DOWN"]}
+
+
 def test_map_reads_fields_from_other_columns_and_reports_the_ignored_ones(catalogue, tmp_path):
     path = tmp_path / "remedy.csv"
     path.write_text("Incident,Summary,Fix,Assignee\nINC-1,fan failure,REPLACE_SFP,bob\n")

@@ -7,6 +7,7 @@ rejects file (JSONL: {"row", "external_id", "reason" or "errors", "data"}) and n
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -398,10 +399,13 @@ def _ticket_converter(
 
 
 def _csv_ticket_fields(doc: dict) -> dict[str, list[str]]:
-    """CSV cells are text: error_codes is a ';'-separated list, events a JSON array."""
+    """CSV cells are text: error_codes a list separated by ';', ',', '|' or line breaks (exports use
+    each; a code with a space in it stays whole), events a JSON array."""
     errors: dict[str, list[str]] = {}
     if "error_codes" in doc:
-        doc["error_codes"] = [code.strip() for code in doc["error_codes"].split(";") if code.strip()]
+        doc["error_codes"] = [
+            code.strip() for code in re.split(r"[;,|\r\n]", doc["error_codes"]) if code.strip()
+        ]
     if "events" in doc:
         try:
             doc["events"] = json.loads(doc["events"])
