@@ -94,7 +94,11 @@ def test_error_codes_in_one_cell_are_split_on_every_list_separator_exports_use(c
 
     assert out == "created 3, updated 0, unchanged 0, rejected 0"
     codes = {t.external_id: list(t.codes.values_list("raw_code", flat=True)) for t in Ticket.objects.all()}
-    assert codes == {"A": ["LOS", "LOF", "AIS", "BER"], "B": ["LINK DOWN", "NL-7001"], "C": ["CPRI_LINK_DOWN"]}
+    assert codes == {
+        "A": ["LOS", "LOF", "AIS", "BER"],
+        "B": ["LINK DOWN", "NL-7001"],
+        "C": ["CPRI_LINK_DOWN"],
+    }
 
 
 def test_map_reads_fields_from_other_columns_and_reports_the_ignored_ones(catalogue, tmp_path):

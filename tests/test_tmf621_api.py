@@ -5,6 +5,7 @@ import json
 import pytest
 
 from ml.models import ModelVersion, Recommendation
+from ml.serving import track_record
 from repair_center.models import Ticket, TicketChange, WorkNote
 from repair_center.services.tickets import tickets_upsert
 from repair_center.tmf.troubleticket import RECOMMENDATION_AUTHOR
@@ -262,12 +263,12 @@ def test_a_patch_of_what_the_source_owns_is_refused(engineer_client):
     assert Ticket.objects.get(pk=ticket_id).title == "ticket 0"
 
 
-def test_the_recommendation_is_a_note_of_the_recommender(engineer_client, tmp_path):
-    [ticket_id] = _tickets(1)
+def _recommended(ticket_id: int, top: dict, artifacts) -> None:
+    """A stored recommendation of the ticket's first revision, ``top`` first."""
     version = ModelVersion.objects.create(
         base_model="test",
         data_fingerprint="f" * 64,
-        artifact_path=str(tmp_path),
+        artifact_path=str(artifacts),
         format_version=1,
         serialization_version=1,
     )
@@ -275,16 +276,35 @@ def test_the_recommendation_is_a_note_of_the_recommender(engineer_client, tmp_pa
         ticket_id=ticket_id,
         ticket_revision=1,
         model_version=version,
-        payload={"recommendations": [{"resolution": "REPLACE_SFP", "confidence": 0.83}]},
-        top_resolution="REPLACE_SFP",
-        top_confidence=0.83,
+        payload={"recommendations": [top]},
+        top_resolution=top["resolution"],
+        top_confidence=top["confidence"],
     )
+
+
+def test_the_recommendation_is_a_note_of_the_recommender(engineer_client, tmp_path):
+    [ticket_id] = _tickets(1)
+    _recommended(ticket_id, {"resolution": "REPLACE_SFP", "confidence": 0.83}, tmp_path)
     body = engineer_client.get(f"{BASE}/troubleTicket/{ticket_id}").json()
     tmf621("TroubleTicket", body)
     [note] = body["note"]
     assert note["author"] == RECOMMENDATION_AUTHOR
-    assert "REPLACE_SFP (83%)" in note["text"]
+    assert "REPLACE_SFP (83%)" in note["text"] and "past tickets" not in note["text"]
     # A new revision has no recommendation yet: the note of the old one is not shown as current.
     _patch(engineer_client, ticket_id, {"status": "inProgress"})
     after = engineer_client.get(f"{BASE}/troubleTicket/{ticket_id}").json()
     assert RECOMMENDATION_AUTHOR not in [n["author"] for n in after["note"]]
+
+
+def test_a_recommended_fix_too_rare_to_measure_says_so_in_the_note(engineer_client, tmp_path):
+    [ticket_id] = _tickets(1)
+    record = {"learnt_from": 3, "held_out": 0, "recommended": 0, "right": 0}
+    rare = {"resolution": "RESET_RADIO", "confidence": 0.71, "record": record}
+    _recommended(ticket_id, {**rare, "record_statement": track_record.statement(record)}, tmp_path)
+    body = engineer_client.get(f"{BASE}/troubleTicket/{ticket_id}").json()
+    tmf621("TroubleTicket", body)
+    [note] = body["note"]
+    assert note["text"] == (
+        "Recommended resolution: RESET_RADIO (71%). RESET_RADIO: Rests on only 3 past tickets: too few to "
+        "set any aside to check it, so how often this fix is right has not been measured."
+    )

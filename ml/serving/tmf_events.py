@@ -125,6 +125,9 @@ def recommendation_note(recommendation: Recommendation) -> dict:
     else:
         lines = [f"{r.get('resolution')} ({float(r.get('confidence', 0.0)):.0%})" for r in ranked[:3]]
         text = "Recommended resolution: " + "; then ".join(lines)
+        top = ranked[0]
+        if (top.get("record") or {}).get("held_out") == 0 and top.get("record_statement"):
+            text += f". {top.get('resolution')}: {top['record_statement']}"  # a rare fix says so
     return {
         "id": f"recommendation-{recommendation.ticket_revision}",
         "author": tt.RECOMMENDATION_AUTHOR,
