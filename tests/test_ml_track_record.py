@@ -34,11 +34,11 @@ def test_the_statement_says_plainly_what_was_measured_and_what_was_not():
     )
 
     assert track_record.statement(table["FIX_MAINS"]) == (
-        "Learnt from 20 past tickets. In the held-out check it was put first 3 times and right 3 (100%); "
-        "it found 3 of the 4 tickets fixed this way."
+        "Learnt from 20 past tickets. Held-out check: put first for 3 tickets, right for 3; found 3 of 4 "
+        "fixed this way."
     )
     assert track_record.statement(table["REPLACE_SFP"]).endswith(
-        "right 1 (50%); it found 1 of the 2 tickets fixed this way."
+        "put first for 2 tickets, right for 1; found 1 of 2 fixed this way."
     )
     assert track_record.statement(table["RESET_RADIO"]) == (
         "Rests on only 3 past tickets: too few to set any aside to check it, so how often this fix is "
@@ -51,8 +51,7 @@ def test_the_statement_says_plainly_what_was_measured_and_what_was_not():
     )
     never = {"learnt_from": 1, "held_out": 2, "recommended": 0, "right": 0}
     assert track_record.statement(never) == (
-        "Learnt from 1 past ticket. In the held-out check it was never put first; 2 tickets there were "
-        "fixed this way."
+        "Learnt from 1 past ticket. Held-out check: never put first, though 2 tickets were fixed this way."
     )
 
 

@@ -62,14 +62,14 @@ def statement(record: dict) -> str:
         if recommended:
             text += f" In the check it was put first for {_count(recommended, 'ticket')} fixed another way."
         return text
-    checked = f"Learnt from {_tickets(learnt)}. In the held-out check"
+    checked = f"Learnt from {_tickets(learnt)}. Held-out check:"
     if not recommended:
         were = "was" if held_out == 1 else "were"
-        return f"{checked} it was never put first; {_count(held_out, 'ticket')} there {were} fixed this way."
-    share = round(100 * right / recommended)
+        return f"{checked} never put first, though {_count(held_out, 'ticket')} {were} fixed this way."
+    # Counts, never a percentage: the pages never read "100%", and two of two is not certainty.
     return (
-        f"{checked} it was put first {_count(recommended, 'time')} and right {right} ({share}%); "
-        f"it found {right} of the {_count(held_out, 'ticket')} fixed this way."
+        f"{checked} put first for {_count(recommended, 'ticket')}, right for {right}; "
+        f"found {right} of {held_out} fixed this way."
     )
 
 

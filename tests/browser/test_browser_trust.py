@@ -58,6 +58,12 @@ def test_the_model_page_shows_calibration_and_a_confident_ticket_explains_itself
     panel = page.locator("#recommendation")
     expect(panel.locator("li.rec").first.locator("button.band")).to_have_class(re.compile(r"band-high"))
     expect(panel).not_to_contain_text("100%")
+    # What the fix rests on: its past tickets and its held-out record, in counts.
+    expect(panel.locator("li.rec").first.locator("p.rec-record")).to_contain_text(
+        re.compile(
+            r"^Learnt from \d+ past tickets\. Held-out check: put first for \d+ tickets?, right for \d+"
+        )
+    )
     expect(panel.get_by_text("Why: the evidence")).to_be_visible()
     items = panel.locator("ol.evidence li")
     assert 1 <= items.count() <= 5
