@@ -92,6 +92,21 @@ def test_the_version_page_draws_the_evaluation_as_svg(admin_browser):
     assert f"{version.metrics['ece']:.3f}" in html
 
 
+def test_the_version_page_names_the_resolutions_it_could_not_measure(admin_browser):
+    version = _version(4)
+    measured = admin_browser.get(reverse("model-detail", args=[version.pk])).content.decode()
+    assert "not measured" not in measured
+    # A fourth fix trained on from three tickets: none held out, so no per-class row.
+    ModelVersion.objects.filter(pk=version.pk).update(label_set=[*LABELS, "RESET_RADIO"])
+
+    html = admin_browser.get(reverse("model-detail", args=[version.pk])).content.decode()
+
+    assert re.search(
+        r'<p class="muted unmeasured">No held-out ticket, so not measured[^<]*<code>RESET_RADIO</code>\.',
+        html,
+    )
+
+
 def test_calibration_and_coverage_curves_are_drawn_when_the_evaluation_recorded_them(admin_browser):
     version = _version(4)
     version.metrics["calibration"] = {

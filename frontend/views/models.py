@@ -116,6 +116,15 @@ def calibration_summary(version: ModelVersion) -> dict | None:
     }
 
 
+def unmeasured_labels(version: ModelVersion) -> list[str]:
+    """The version's resolutions with no held-out ticket: trained on (a class of 2 to 4 tickets has
+    none set aside) but not measured. Empty for a version whose evaluation recorded no per-class rows."""
+    per_class = (version.metrics or {}).get("per_class")
+    if not per_class:
+        return []
+    return [label for label in version.label_set or [] if label not in per_class]
+
+
 class ModelDetailView(AdminRequiredMixin, TemplateView):
     template_name = "frontend/models/detail.html"
 
@@ -126,6 +135,7 @@ class ModelDetailView(AdminRequiredMixin, TemplateView):
             label_set_sources=labelsets.sources_of(version.label_set_key),
             version=version,
             charts=version_charts(version),
+            unmeasured=unmeasured_labels(version),
             calibration=calibration_summary(version),
             row_counts=[
                 (key.replace("_", " ").capitalize(), value) for key, value in version.row_counts.items()
