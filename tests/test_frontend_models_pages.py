@@ -102,7 +102,7 @@ def test_the_version_page_names_the_resolutions_it_could_not_measure(admin_brows
     html = admin_browser.get(reverse("model-detail", args=[version.pk])).content.decode()
 
     assert re.search(
-        r'<p class="muted unmeasured">No held-out ticket, so not measured[^<]*<code>RESET_RADIO</code>\.',
+        r'<p class="muted unmeasured">No held-out ticket, so not measured: <code>RESET_RADIO</code>\.',
         html,
     )
 

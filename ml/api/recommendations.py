@@ -30,8 +30,9 @@ class TrackRecordSerializer(serializers.Serializer):
         help_text="Past tickets fixed this way that the model learnt from."
     )
     held_out = serializers.IntegerField(
-        help_text="Held-out tickets fixed this way when the model was evaluated; 0: too few to set any "
-        "aside, so how often this fix is right has not been measured."
+        help_text="Held-out tickets fixed this way when the model was evaluated; 0: none was held out (too "
+        "few to set any aside, or none among the newest a time split holds out), so how often this fix is "
+        "right has not been measured."
     )
     recommended = serializers.IntegerField(help_text="Held-out tickets where the model put this fix first.")
     right = serializers.IntegerField(help_text="Of those, the tickets that were fixed this way.")
@@ -48,8 +49,8 @@ class RecommendedResolutionSerializer(serializers.Serializer):
     )
     record = TrackRecordSerializer(
         required=False,
-        help_text="How much history stands behind this fix (absent in answers of models trained before it "
-        "was kept).",
+        help_text="How much history stands behind this fix (absent from answers cached before it was added, "
+        "until the ticket changes or refresh=1, and for a version evaluated without a confusion matrix).",
     )
     record_statement = serializers.CharField(required=False, help_text="The record in plain words.")
 
