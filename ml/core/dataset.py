@@ -220,6 +220,12 @@ def usable_times(examples: Sequence[Example], *, min_dated_share: float = 0.9) -
     return ""
 
 
+# A class with fewer examples is trained on (from two) but none is held out for validation or
+# evaluation: the quality gate's default (ml.training.quality.GateConfig.min_class_count), read by
+# serving too (ml.serving.track_record), which cannot import training.
+MIN_HELD_OUT_COUNT = 5
+
+
 def split_examples(
     examples: Sequence[Example],
     *,

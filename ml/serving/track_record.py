@@ -10,6 +10,8 @@ has not been measured, and the engineer knows to weigh the answer accordingly.
 from collections import Counter
 from collections.abc import Sequence
 
+from ml.core.dataset import MIN_HELD_OUT_COUNT
+
 
 def records(labels: Sequence[str], index_labels: Sequence[str], metrics: dict) -> dict[str, dict]:
     """Per label: ``learnt_from`` (tickets in the served files' neighbour index, which holds every
@@ -35,12 +37,6 @@ def records(labels: Sequence[str], index_labels: Sequence[str], metrics: dict) -
     return result
 
 
-# The quality gate's default min_class_count (ml/training/quality.py): a class with fewer tickets is
-# trained on with all of them and none is held out. A larger class can also lack held-out tickets
-# (a time split holds out the newest tickets, whatever their class), and its statement says that.
-FEW = 5
-
-
 def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -54,9 +50,11 @@ def statement(record: dict) -> str:
     learnt, held_out = record["learnt_from"], record["held_out"]
     recommended, right = record["recommended"], record["right"]
     if not held_out:
+        # Below the gate's count a class is never held out; a larger one can miss the newest tickets,
+        # which a time split holds out whatever their class.
         text = (
             f"Rests on only {_tickets(learnt)}: too few to set any aside to check it, "
-            if learnt < FEW
+            if learnt < MIN_HELD_OUT_COUNT
             else f"Learnt from {_tickets(learnt)}, none of them among the held-out tickets, "
         ) + "so how often this fix is right has not been measured."
         if recommended:

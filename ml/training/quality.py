@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 
-from ml.core.dataset import Dataset, Example
+from ml.core.dataset import MIN_HELD_OUT_COUNT, Dataset, Example
 
 # Document fields that are the ticket's identity, outcome or timing, not what the model should read.
 _NOT_INPUT = {"source", "external_id", "status", "resolution", "resolution_notes", "opened_at", "resolved_at"}
@@ -26,7 +26,7 @@ CURATION_LIST_SIZE = 20
 class GateConfig:
     min_examples: int = 20
     min_classes: int = 2
-    min_class_count: int = 5  # below this a class is not held out for validation or evaluation
+    min_class_count: int = MIN_HELD_OUT_COUNT  # below this a class is not held out (to validate, evaluate)
     min_train_count: int = 2  # below this a class is left out of training (at most min_class_count)
     min_label_coverage: float = 0.05
     # "The text column was lost": older tickets mostly had text and the newest mostly have none.
