@@ -1,6 +1,8 @@
 """A recommendation says how much history stands behind it: learnt from how many past tickets, and
 how it did on the held-out tickets, or that it was never measured."""
 
+from collections import Counter
+
 from ml.serving import track_record
 from ml.training import evaluation
 
@@ -19,7 +21,7 @@ def _metrics() -> dict:
 def test_each_label_counts_its_past_tickets_and_its_held_out_check():
     index_labels = ["FIX_MAINS"] * 20 + ["REPLACE_SFP"] * 9 + ["RESET_RADIO"] * 3
 
-    table = track_record.records(LABELS, index_labels, _metrics())
+    table = track_record.records(LABELS, Counter(index_labels), _metrics())
 
     assert table == {
         "FIX_MAINS": {"learnt_from": 20, "held_out": 4, "recommended": 3, "right": 3},
@@ -29,9 +31,7 @@ def test_each_label_counts_its_past_tickets_and_its_held_out_check():
 
 
 def test_the_statement_says_plainly_what_was_measured_and_what_was_not():
-    table = track_record.records(
-        LABELS, ["FIX_MAINS"] * 20 + ["REPLACE_SFP"] * 9 + ["RESET_RADIO"] * 3, _metrics()
-    )
+    table = track_record.records(LABELS, Counter(FIX_MAINS=20, REPLACE_SFP=9, RESET_RADIO=3), _metrics())
 
     assert track_record.statement(table["FIX_MAINS"]) == (
         "Learnt from 20 past tickets. Held-out check: put first for 3 tickets, right for 3; found 3 of 4 "
@@ -65,5 +65,5 @@ def test_recommendations_get_their_record_and_an_old_version_answers_as_before()
     assert annotated[0]["record_statement"].startswith("Rests on only 2 past tickets")
     assert annotated[1] == recommendations[1]
     # Metrics from before the confusion matrix was kept: no record rather than a wrong one.
-    assert track_record.records(LABELS, ["FIX_MAINS"], {"accuracy": 0.9}) == {}
+    assert track_record.records(LABELS, Counter(["FIX_MAINS"]), {"accuracy": 0.9}) == {}
     assert track_record.annotate(recommendations, {}) == recommendations

@@ -71,10 +71,11 @@ class Predictor:
         # the model page; whether to abstain is decided by ml/serving/confidence.py alone.
         self.thresholds: dict[str, float | None] = dict(metrics.get("class_thresholds") or {})
         # Words of most of the tickets learnt from, in their own language: never evidence.
-        tickets, largest = len(self.index_labels), max(Counter(self.index_labels).values(), default=0)
+        learnt = Counter(self.index_labels)
+        tickets, largest = len(self.index_labels), max(learnt.values(), default=0)
         self.common_words = self.lexical.common_words(tickets, evidence.common_above(tickets, largest))
         # How much history stands behind each label (ml/serving/track_record.py).
-        self.records: dict[str, dict] = track_record.records(self.labels, self.index_labels, metrics)
+        self.records: dict[str, dict] = track_record.records(self.labels, learnt, metrics)
 
     @classmethod
     def for_version(cls, version: ModelVersion) -> "Predictor":

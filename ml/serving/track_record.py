@@ -7,33 +7,34 @@ on but none of its tickets can be set aside to check it (ml.training.quality), s
 has not been measured, and the engineer knows to weigh the answer accordingly.
 """
 
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ml.core.dataset import MIN_HELD_OUT_COUNT
 
 
-def records(labels: Sequence[str], index_labels: Sequence[str], metrics: dict) -> dict[str, dict]:
-    """Per label: ``learnt_from`` (tickets in the served files' neighbour index, which holds every
-    ticket the served model learnt from), ``held_out`` (evaluation tickets fixed this way),
-    ``recommended`` (evaluation tickets where the model put it first) and ``right`` (of those, fixed
-    this way). Empty for a version evaluated before its metrics kept a confusion matrix."""
+def records(labels: Sequence[str], learnt: Mapping[str, int], metrics: dict) -> dict[str, dict]:
+    """Per label: ``learnt_from`` (its count in ``learnt``: the tickets of the served files' neighbour
+    index, which holds every ticket the served model learnt from), ``held_out`` (evaluation tickets
+    fixed this way), ``recommended`` (evaluation tickets where the model put it first) and ``right``
+    (of those, fixed this way). Empty for a version evaluated before its metrics kept a confusion
+    matrix."""
     confusion = metrics.get("confusion") or {}
     if "per_class" not in metrics or "labels" not in confusion:
         return {}
-    learnt = Counter(index_labels)
     order = {label: i for i, label in enumerate(confusion["labels"])}
     matrix = confusion.get("matrix") or []
     result = {}
     for label in labels:
         i = order.get(label)
-        column = [row[i] for row in matrix] if i is not None else []
-        result[label] = {
-            "learnt_from": learnt.get(label, 0),
-            "held_out": int(sum(matrix[i])) if i is not None and matrix else 0,
-            "recommended": int(sum(column)),
-            "right": int(matrix[i][i]) if i is not None and matrix else 0,
-        }
+        counts = {"held_out": 0, "recommended": 0, "right": 0}
+        if i is not None and matrix:  # row i: held out and fixed this way; column i: put first
+            row = matrix[i]
+            counts = {
+                "held_out": int(sum(row)),
+                "recommended": int(sum(r[i] for r in matrix)),
+                "right": int(row[i]),
+            }
+        result[label] = {"learnt_from": learnt.get(label, 0), **counts}
     return result
 
 
