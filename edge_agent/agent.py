@@ -330,7 +330,7 @@ class Agent:
         text = model.texts([document], [self.context_for(context)])[0]
         probabilities = model.predict_one(text)
         latency_ms = (time.perf_counter() - started) * 1000
-        recommendations = ranked(model.labels, probabilities, top_k)
+        recommendations = ranked(model.labels, probabilities, top_k, model.served_records)
         key = str(uuid.uuid4())
         record = {
             "idempotency_key": key,

@@ -41,6 +41,9 @@ MAX_MANIFEST_BYTES = 1024 * 1024
 MAX_SIGNATURE_BYTES = 4096
 LOGITS, FEATURES = ["logits"], ["features"]
 WARM_UP_RUNS = 3
+RECORD_COUNTS = ("learnt_from", "held_out", "recommended", "right")
+# Per label: the counts of RECORD_COUNTS and their ``statement`` (ml.serving.track_record).
+Records = dict[str, dict[str, Any]]
 
 
 class BundleError(Exception):
@@ -189,10 +192,35 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return probabilities
 
 
-def ranked(labels: list[str], probabilities: np.ndarray, k: int = 3) -> list[dict[str, Any]]:
-    """The k likeliest resolutions, as the agent answers them."""
+def ranked(
+    labels: list[str], probabilities: np.ndarray, k: int = 3, records: Records | None = None
+) -> list[dict[str, Any]]:
+    """The k likeliest resolutions, as the agent answers them: each with its track record and the
+    record's statement where ``records`` (the bundle's track_record.json) has one."""
     order = np.argsort(-probabilities)[:k]
-    return [{"resolution": labels[i], "confidence": round(float(probabilities[i]), 6)} for i in order]
+    answers = []
+    for i in order:
+        answer: dict[str, Any] = {"resolution": labels[i], "confidence": round(float(probabilities[i]), 6)}
+        known = (records or {}).get(labels[i])
+        if known is not None:
+            answer["record"] = {key: value for key, value in known.items() if key != "statement"}
+            answer["record_statement"] = known["statement"]
+        answers.append(answer)
+    return answers
+
+
+def _records(raw: bytes | None) -> Records:
+    """track_record.json, written centrally (ml.compression.pipeline): per label its counts and their
+    statement. Absent from bundles built before it existed and when there was nothing to measure."""
+    if raw is None:
+        return {}
+    records = json.loads(raw)
+    for label, record in records.items():
+        if not isinstance(record.get("statement"), str) or not all(
+            isinstance(record.get(key), int) for key in RECORD_COUNTS
+        ):
+            raise ValueError(f"track_record.json: the record of {label!r} is incomplete")
+    return dict(records)
 
 
 @dataclass(frozen=True)
@@ -214,6 +242,8 @@ class Model:
     # and token types are views of them, not new arrays.
     ones: np.ndarray = field(default_factory=lambda: np.ones((1, 512), dtype=np.int64), repr=False)
     zeros: np.ndarray = field(default_factory=lambda: np.zeros((1, 512), dtype=np.int64), repr=False)
+    # Per label, the shipped model's track record as central measured it; a local head has none.
+    records: Records = field(default_factory=dict, repr=False)
     # Which session options serve and how they were chosen (edge_agent.sessions.tuned_session).
     session_choice: dict[str, Any] = field(default_factory=dict)
     # One ticket's ids from the words seen before (edge_agent.token_ids); None: the tokenizer's.
@@ -289,6 +319,11 @@ class Model:
             marks.append(time.perf_counter())
         return probabilities
 
+    @property
+    def served_records(self) -> Records:
+        """The track record of the model that serves: none for a local head, which central never measured."""
+        return self.records if self.head is None else {}
+
     def with_head(self, head: Head) -> "Model":
         return replace(self, head=head)
 
@@ -327,6 +362,7 @@ def load_model(
         labels = json.loads(contents["labels.json"])
         code_map = json.loads(contents.get("code_map.json", b"{}"))
         calibration = load_calibration(contents.get("calibration.json"))
+        records = _records(contents.get("track_record.json"))
     except Exception as e:  # a signed but broken bundle is refused like a tampered one
         raise BundleError(f"the bundle does not load: {e}") from e
     outputs = {o.name for o in session.get_outputs()}
@@ -349,6 +385,7 @@ def load_model(
         shipped_head=shipped,
         input_names=tuple(i.name for i in session.get_inputs()),
         calibration=calibration,
+        records=records,
         ones=np.ones((1, max_length), dtype=np.int64),
         zeros=np.zeros((1, max_length), dtype=np.int64),
         session_choice=session_choice,

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_agent.bundle import Head, softmax
+from edge_agent.bundle import Head, Records, softmax
 from edge_agent.serialization import serialize
 
 
@@ -181,6 +181,11 @@ class EtlModel:
     @property
     def served_version(self) -> str:
         return self.version
+
+    @property
+    def served_records(self) -> Records:
+        """None: a model trained here was never measured centrally."""
+        return {}
 
 
 def train_etl_model(answer: dict[str, Any], *, version: str = "etl") -> EtlModel:

@@ -115,10 +115,12 @@ def build_test_bundle(
     code_map=None,
     max_length: int = 48,
     calibration: dict | None = None,
+    track_record: dict | None = None,
     **model,
 ) -> Path:
     """A signed bundle (with the key ml.core.signing is configured with) holding the tiny model
-    (``model``: tiny_onnx's hidden, head_seed or head), and ``calibration.json`` when given."""
+    (``model``: tiny_onnx's hidden, head_seed or head), and ``calibration.json`` and
+    ``track_record.json`` when given."""
     work = out_path.parent / f".{version}-files"
     work.mkdir(parents=True, exist_ok=True)
     head = tiny_onnx(work / "model.onnx", n_classes=len(labels), seed=seed, **model)
@@ -132,6 +134,9 @@ def build_test_bundle(
     if calibration is not None:
         (work / "calibration.json").write_text(json.dumps(calibration))
         files["calibration.json"] = work / "calibration.json"
+    if track_record is not None:
+        (work / "track_record.json").write_text(json.dumps(track_record))
+        files["track_record.json"] = work / "track_record.json"
     manifest = {"version": version, "model_version": None, "max_length": max_length, "metrics": {}}
     return bundles.build_bundle(out_path=out_path, files=files, manifest=manifest)
 
@@ -341,7 +346,7 @@ class AgentProcess:
         _stop(self.process)
 
 
-def offline_agent(tmp_path, *, capacity: int, labels=LABELS) -> Agent:
+def offline_agent(tmp_path, *, capacity: int, labels=LABELS, track_record: dict | None = None) -> Agent:
     """An enrolled agent serving a test bundle, whose central is unreachable (nothing listens there)."""
     agent = Agent(
         Config(
@@ -355,5 +360,8 @@ def offline_agent(tmp_path, *, capacity: int, labels=LABELS) -> Agent:
         "public_key_pem": signing.public_key_pem(),
     }
     agent.client.token = "x"
-    assert agent.install(build_test_bundle(tmp_path / "download.zip", version="b1", labels=labels))
+    bundle = build_test_bundle(
+        tmp_path / "download.zip", version="b1", labels=labels, track_record=track_record
+    )
+    assert agent.install(bundle)
     return agent

@@ -3,6 +3,7 @@
 import base64
 import json
 import zipfile
+from collections import Counter
 from io import StringIO
 
 import numpy as np
@@ -19,6 +20,8 @@ from ml.core import signing
 from ml.core.bundles import bundle_files, verify_bundle
 from ml.core.serialization import SERIALIZATION_VERSION
 from ml.models import EdgeBundle
+from ml.serving import track_record
+from ml.serving.inference import Predictor
 from ml.tasks import distil_model_task
 from tests.factories import ModelVersionFactory
 from tests.trained_models import TEACHER_OPEN_TICKETS
@@ -46,7 +49,7 @@ def test_the_distil_task_registers_a_signed_bundle_with_lineage_metrics_and_chec
     assert manifest["model_version"] == bundle.version and manifest["parent"] is None
     assert manifest["teacher"] == teacher.pk and manifest["intended_tier"] == "cell-site"
     assert manifest["serialization_version"] == SERIALIZATION_VERSION and manifest["created_at"]
-    assert set(manifest["files"]) == {*BUNDLE_FILES, "calibration.json"}
+    assert set(manifest["files"]) == {*BUNDLE_FILES, "calibration.json", "track_record.json"}
     metrics = manifest["metrics"]
     # Measured on the teacher's own held-out evaluation set (8 tickets), beside the teacher's numbers.
     assert metrics["n"] == 8 and 0.0 <= metrics["macro_f1"] <= 1.0 and "accuracy" in metrics["teacher"]
@@ -63,6 +66,17 @@ def test_the_distil_task_registers_a_signed_bundle_with_lineage_metrics_and_chec
 
     files = bundle_files(bundle.path)
     assert json.loads(files["labels.json"]) == teacher.label_set
+    # The student's own track record on those 8 tickets, in central's words, over what the teacher
+    # learnt from (its neighbour index).
+    records = json.loads(files["track_record.json"])
+    learnt = Counter(Predictor.for_version(teacher).index_labels)
+    assert set(records) == set(teacher.label_set)
+    assert (
+        sum(r["held_out"] for r in records.values()) == sum(r["recommended"] for r in records.values()) == 8
+    )
+    for label, record in records.items():
+        assert record["learnt_from"] == learnt[label] and record["right"] <= record["recommended"]
+        assert record["statement"] == track_record.statement(record)
     # What an agent does with the bundle: tokenizers + onnxruntime, then the numpy head.
     import onnxruntime as ort
     from tokenizers import Tokenizer
@@ -89,6 +103,7 @@ def test_the_distil_task_registers_a_signed_bundle_with_lineage_metrics_and_chec
     assert np.array_equal(batch_features, np.concatenate([a[1] for a in alone]))
     assert np.allclose(model.predict_proba(texts), np.stack([model.predict_one(t) for t in texts]), atol=1e-6)
     assert model.predict_proba([]).shape == (0, 4)
+    assert model.served_records == records
 
 
 def test_a_second_compression_warm_starts_from_the_first_and_ships_a_smaller_delta(teacher):

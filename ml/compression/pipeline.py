@@ -13,6 +13,7 @@ import json
 import logging
 import shutil
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,12 +24,16 @@ from django.utils import timezone
 from ml.compression.distillation import DistillationConfig, distil, eval_examples
 from ml.core import bundles
 from ml.core.serialization import SERIALIZATION_VERSION
+from ml.serving import ensemble, track_record
 from ml.training import calibration, evaluation
 
 logger = logging.getLogger(__name__)
 
+TRACK_RECORD_FILE = "track_record.json"
+
 BUNDLE_FILES = ("model.onnx", "tokenizer.json", "labels.json", "code_map.json", "head.npz")
-OPTIONAL_FILES = ("calibration.json",)  # absent when there were no evaluation tickets to fit it on
+# Absent when there were no evaluation tickets to fit or measure them on.
+OPTIONAL_FILES = ("calibration.json", TRACK_RECORD_FILE)
 # A build's scratch folder in the bundle directory; one left by a killed worker is removed by ml.worker.
 WORK_PREFIX = ".work-"
 
@@ -157,7 +162,9 @@ def _evaluate(teacher, teacher_root: Path, work: Path, student_dir: Path, max_le
         return {"n": 0}
     int8 = _onnx_proba(work / "model.onnx", student_dir, texts, max_length=max_length)
     fp32 = _onnx_proba(work / "model_fp32.onnx", student_dir, texts, max_length=max_length)
-    report = evaluation.summary(evaluation.report(gold, int8, labels))
+    full = evaluation.report(gold, int8, labels)
+    report = evaluation.summary(full)
+    _write_track_record(teacher_root, work, labels, full)
     # The bundle's calibration (calibration.json), fitted and checked on halves of the same tickets.
     index = {label: i for i, label in enumerate(labels)}
     report["calibration"] = calibration.fit_on_half(
@@ -314,6 +321,22 @@ def _prune(student_dir: Path, work: Path, sparsity: float) -> tuple[dict | None,
         if extra.is_file() and not (export_dir / extra.name).exists():
             shutil.copyfile(extra, export_dir / extra.name)
     return pruning, export_dir
+
+
+def _write_track_record(teacher_root: Path, work: Path, labels: list[str], report: dict) -> None:
+    """``track_record.json``: per label, what the student's answer rests on (ml.serving.track_record),
+    its statement included, so the agent serves it as central words it. The student put first on the
+    teacher's evaluation tickets what the agent puts first (its calibration keeps the ranking); it
+    learnt from the tickets the teacher learnt from, its neighbour index."""
+    path = teacher_root / ensemble.SERVING_DIR / "index.json"
+    if not path.is_file():  # a teacher trained before serving files existed: no record
+        return
+    index = json.loads(path.read_text())
+    table = track_record.records(labels, Counter(index["labels"]), report)
+    content = {
+        label: {**record, "statement": track_record.statement(record)} for label, record in table.items()
+    }
+    (work / TRACK_RECORD_FILE).write_text(json.dumps(content, sort_keys=True))
 
 
 def _export_bundle_files(
