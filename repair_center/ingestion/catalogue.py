@@ -15,7 +15,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from repair_center.ingestion import readers
-from repair_center.ingestion.files import ImportReport, RejectsLog
+from repair_center.ingestion.report import ImportReport, RejectsLog
 from repair_center.models import ErrorCode, ErrorCodeAlias, NetworkElement, ResolutionCode, Site
 
 BATCH_SIZE = 1000

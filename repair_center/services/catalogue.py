@@ -80,10 +80,48 @@ def resolution_ids() -> dict[str, int]:
     return dict(ResolutionCode.objects.values_list("code", "id"))
 
 
-def create_missing_resolutions(codes: Iterable[str]) -> dict[str, int]:
-    """Add unknown resolution codes to the catalogue, flagged for curation."""
+def resolution_key(code: str) -> str:
+    """A resolution code as hand-typed exports vary it: case, runs of spaces and underscores do not
+    matter (``Replace SFP``, ``replace  sfp`` and ``REPLACE_SFP`` are one fix); hyphens and other
+    punctuation do (``Re-seat`` is not ``Reseat``)."""
+    return " ".join(code.replace("_", " ").split()).casefold()
+
+
+def spelled_alike(values: Iterable[str], codes: dict[str, int]) -> dict[str, int]:
+    """Of ``values`` that are not codes themselves, those spelled like exactly one of ``codes`` (by
+    ``resolution_key``), with that code's id. One spelled like two codes stays unknown."""
+    ids_by_key: dict[str, set[int]] = {}
+    for code, pk in codes.items():
+        ids_by_key.setdefault(resolution_key(code), set()).add(pk)
+    found = {}
+    for value in values:
+        ids = ids_by_key.get(resolution_key(value), set())
+        if value not in codes and len(ids) == 1:
+            found[value] = next(iter(ids))
+    return found
+
+
+def find_resolution(code: str) -> ResolutionCode | None:
+    """The catalogue's code ``code``, or the one code spelled like it (``spelled_alike``)."""
+    exact = ResolutionCode.objects.filter(code=code).first()
+    if exact is not None:
+        return exact
+    found = spelled_alike([code], resolution_ids())
+    return ResolutionCode.objects.get(pk=found[code]) if found else None
+
+
+def create_missing_resolutions(spellings: Counter[str]) -> dict[str, int]:
+    """Add the unknown resolution codes among ``spellings`` (how often each is used) to the
+    catalogue, flagged for curation: one code for the spellings that differ only as
+    ``resolution_key`` allows, spelled as most of them are (the first in order on a tie)."""
+    known = {resolution_key(code) for code in resolution_ids()}
+    groups: dict[str, list[str]] = {}
+    for spelling in sorted(spellings):
+        if resolution_key(spelling) not in known:
+            groups.setdefault(resolution_key(spelling), []).append(spelling)
+    chosen = [max(group, key=lambda s: (spellings[s], -group.index(s))) for group in groups.values()]
     ResolutionCode.objects.bulk_create(
-        [ResolutionCode(code=code, title=code, needs_curation=True) for code in set(codes)],
+        [ResolutionCode(code=code, title=code, needs_curation=True) for code in chosen],
         ignore_conflicts=True,
     )
     return resolution_ids()

@@ -23,6 +23,7 @@ from django.utils import timezone
 from repair_center.documents import DocumentError, TicketDoc, parse_ticket
 from repair_center.models import ResolutionCode, Ticket, TicketChange
 from repair_center.selectors import ticket_detail, ticket_document
+from repair_center.services.catalogue import find_resolution, resolution_key
 from repair_center.services.history import Actor, StaleRevision, ticket_change_save
 
 OPEN_STATUSES = Ticket.OPEN_STATUSES
@@ -52,7 +53,7 @@ def ticket_resolve(
     An open ticket becomes resolved (resolved now, unless it already had a time). Empty ``notes``
     keep the notes already there. The change is kept in the ticket's history.
     """
-    resolution = ResolutionCode.objects.filter(code=resolution_code).first()
+    resolution = find_resolution(resolution_code)
     if resolution is None:
         raise ResolutionError(f"{resolution_code!r} is not in the resolution catalogue")
     for attempt in range(3):
@@ -140,7 +141,8 @@ def keep_engineer_label(doc: TicketDoc, label: EngineerLabel | None) -> tuple[Ti
     if label is None:
         return doc, ""
     if doc.resolution:
-        return doc, label.resolved_by if doc.resolution == label.resolution else ""
+        agrees = resolution_key(doc.resolution) == resolution_key(label.resolution)
+        return doc, label.resolved_by if agrees else ""
     status = doc.status
     if status in OPEN_STATUSES and label.status not in OPEN_STATUSES:
         status = label.status

@@ -19,6 +19,7 @@ from repair_center.services.catalogue import (
     record_unknown_event_kinds,
     record_unmapped,
     resolution_ids,
+    spelled_alike,
 )
 from repair_center.services.resolution import engineer_labels, keep_engineer_label
 from repair_center.signals import tickets_changed
@@ -223,11 +224,15 @@ def _element_refs(docs: Sequence[TicketDoc]) -> dict[str, tuple[int, str]]:
 
 
 def _resolution_ids(docs: Sequence[TicketDoc], *, create_missing: bool) -> dict[str, int]:
+    """Resolution ids by the spellings the documents use: a code of the catalogue, or one spelled like
+    exactly one code but for case and spacing (catalogue.resolution_key), read as that code. With
+    ``create_missing`` the unknown ones become codes first, one for each such group of spellings."""
+    used = Counter(d.resolution for d in docs if d.resolution)
     resolutions = resolution_ids()
-    unknown = {d.resolution for d in docs if d.resolution and d.resolution not in resolutions}
+    unknown = used.keys() - resolutions.keys()
     if unknown and create_missing:
-        resolutions = create_missing_resolutions(unknown)
-    return resolutions
+        resolutions = create_missing_resolutions(Counter({code: used[code] for code in unknown}))
+    return {**resolutions, **spelled_alike(unknown, resolutions)}
 
 
 def _lock_stored(docs: Sequence[TicketDoc]) -> _Stored:

@@ -1,9 +1,10 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from repair_center.ingestion import readers
-from repair_center.ingestion.files import ImportReport, import_repairs_file
+from repair_center.ingestion.files import import_repairs_file
 from repair_center.ingestion.mapping import parse_mapping
 from repair_center.ingestion.options import add_encoding_argument
+from repair_center.ingestion.report import ImportReport
 from repair_center.services.repairs import FIELDS
 
 
