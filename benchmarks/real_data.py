@@ -146,8 +146,13 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def _row(name: str, y_true: list[str], y_pred: list[str], train_s: float | None) -> dict:
+    """Scores with labels compared as the import reads them: the served model answers
+    ``Hardware failure`` for an export's ``hardware  failure`` (catalogue.resolution_key)."""
     from sklearn.metrics import accuracy_score, f1_score
 
+    from repair_center.services.catalogue import resolution_key
+
+    y_true, y_pred = [resolution_key(y) for y in y_true], [resolution_key(y) for y in y_pred]
     present = sorted(set(y_true))
     return {
         "name": name,

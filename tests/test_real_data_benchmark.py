@@ -155,3 +155,13 @@ def test_a_small_run_on_both_exports_writes_every_row(tmp_path):
     # the tiny random encoder knows nothing: the mix must not follow it below the TF-IDF member
     mine = {row["name"]: row for row in result["datasets"][1]["rows"]}
     assert mine["served"]["accuracy"] > mine["member:transformer"]["accuracy"]
+
+
+def test_labels_are_scored_as_the_import_reads_them():
+    """The served model answers the catalogue's spelling of a fix; the export's own spelling of the
+    same fix is not a miss, and a different fix still is."""
+    row = real_data._row(
+        "served", ["hardware  failure", "Re-seat card"], ["Hardware failure", "Reseat card"], None
+    )
+
+    assert row["accuracy"] == 0.5 and row["macro_f1"] == 0.5
