@@ -26,6 +26,13 @@ PHONE = {"width": 375, "height": 812}
 
 
 @pytest.fixture(scope="session")
+def base_url() -> None:
+    """No base URL: pages are opened at live_server's. This takes the place of pytest-playwright's
+    fallback fixture, a method of a plugin object, which pytest deprecates (PytestRemovedIn10Warning)."""
+    return None
+
+
+@pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {
         **browser_type_launch_args,
