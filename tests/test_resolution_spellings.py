@@ -95,9 +95,15 @@ def test_a_spelling_two_catalogue_codes_share_is_not_guessed():
         source="desk",
     )
 
-    assert results[0].status == "rejected" and "resolution" in results[0].errors
+    assert results[0].status == "rejected"
+    assert results[0].errors["resolution"] == [
+        "'replace sfp' is spelled like several resolution codes ('REPLACE_SFP', 'Replace SFP') "
+        "but for case or spacing; give one of them exactly"
+    ]
     assert catalogue.find_resolution("Replace SFP").code == "Replace SFP"  # exact spelling still wins
     assert catalogue.find_resolution("replace sfp") is None
+    with pytest.raises(resolution.ResolutionError, match="spelled like several resolution codes"):
+        resolution.ticket_resolve(ticket_id=0, resolution_code="replace sfp", resolved_by="field")
 
 
 def test_an_engineer_resolving_by_hand_may_spell_the_code_as_the_desk_does(db):

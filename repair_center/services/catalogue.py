@@ -90,15 +90,32 @@ def resolution_key(code: str) -> str:
 def spelled_alike(values: Iterable[str], codes: dict[str, int]) -> dict[str, int]:
     """Of ``values`` that are not codes themselves, those spelled like exactly one of ``codes`` (by
     ``resolution_key``), with that code's id. One spelled like two codes stays unknown."""
-    ids_by_key: dict[str, set[int]] = {}
-    for code, pk in codes.items():
-        ids_by_key.setdefault(resolution_key(code), set()).add(pk)
-    found = {}
-    for value in values:
-        ids = ids_by_key.get(resolution_key(value), set())
-        if value not in codes and len(ids) == 1:
-            found[value] = next(iter(ids))
-    return found
+    matches = _spelled_like(values, codes)
+    return {value: codes[found[0]] for value, found in matches.items() if len(found) == 1}
+
+
+def spelled_like_several(values: Iterable[str], codes: dict[str, int]) -> dict[str, list[str]]:
+    """Of ``values`` that are not codes themselves, those spelled like two codes or more, with them."""
+    return {value: found for value, found in _spelled_like(values, codes).items() if len(found) > 1}
+
+
+def several_codes_error(spelling: str, codes: Iterable[str]) -> str:
+    listed = ", ".join(repr(code) for code in codes)
+    return (
+        f"{spelling!r} is spelled like several resolution codes ({listed}) but for case or spacing; "
+        "give one of them exactly"
+    )
+
+
+def _spelled_like(values: Iterable[str], codes: dict[str, int]) -> dict[str, list[str]]:
+    by_key: dict[str, list[str]] = {}
+    for code in sorted(codes):
+        by_key.setdefault(resolution_key(code), []).append(code)
+    return {
+        value: by_key[resolution_key(value)]
+        for value in values
+        if value not in codes and resolution_key(value) in by_key
+    }
 
 
 def find_resolution(code: str) -> ResolutionCode | None:

@@ -23,7 +23,13 @@ from django.utils import timezone
 from repair_center.documents import DocumentError, TicketDoc, parse_ticket
 from repair_center.models import ResolutionCode, Ticket, TicketChange
 from repair_center.selectors import ticket_detail, ticket_document
-from repair_center.services.catalogue import find_resolution, resolution_key
+from repair_center.services.catalogue import (
+    find_resolution,
+    resolution_ids,
+    resolution_key,
+    several_codes_error,
+    spelled_like_several,
+)
 from repair_center.services.history import Actor, StaleRevision, ticket_change_save
 
 OPEN_STATUSES = Ticket.OPEN_STATUSES
@@ -55,7 +61,12 @@ def ticket_resolve(
     """
     resolution = find_resolution(resolution_code)
     if resolution is None:
-        raise ResolutionError(f"{resolution_code!r} is not in the resolution catalogue")
+        several = spelled_like_several([resolution_code], resolution_ids()).get(resolution_code)
+        raise ResolutionError(
+            several_codes_error(resolution_code, several)
+            if several
+            else f"{resolution_code!r} is not in the resolution catalogue"
+        )
     for attempt in range(3):
         try:
             with transaction.atomic():

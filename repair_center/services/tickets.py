@@ -19,7 +19,9 @@ from repair_center.services.catalogue import (
     record_unknown_event_kinds,
     record_unmapped,
     resolution_ids,
+    several_codes_error,
     spelled_alike,
+    spelled_like_several,
 )
 from repair_center.services.resolution import engineer_labels, keep_engineer_label
 from repair_center.signals import tickets_changed
@@ -121,12 +123,16 @@ class _Refs:
     sites: dict[str, int]
     elements: dict[str, tuple[int, str]]
     resolutions: dict[str, int]
+    # Spellings no code is, but two or more are but for case and spacing: never guessed.
+    ambiguous: dict[str, list[str]] = field(default_factory=dict)
 
     def errors(self, doc: TicketDoc) -> dict[str, list[str]]:
         errors: dict[str, list[str]] = {}
         if doc.site and doc.site not in self.sites:
             errors["site"] = [f"unknown site code {doc.site!r}; load sites first or use create-missing"]
-        if doc.resolution and doc.resolution not in self.resolutions:
+        if doc.resolution in self.ambiguous:
+            errors["resolution"] = [several_codes_error(doc.resolution, self.ambiguous[doc.resolution])]
+        elif doc.resolution and doc.resolution not in self.resolutions:
             errors["resolution"] = [
                 f"{doc.resolution!r} is not in the resolution catalogue; add it or use create-missing"
             ]
@@ -180,8 +186,9 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
     refs = _Refs(
         sites=_site_ids(docs, create_missing=create_missing),
         elements=_element_refs(docs),
-        resolutions=_resolution_ids(docs, create_missing=create_missing),
+        resolutions=resolution_ids(),
     )
+    _read_resolutions(refs, docs, create_missing=create_missing)
     stored = _lock_stored(docs)
     now = timezone.now()
     out, to_create, to_update = _judge(items, refs, stored, now=now)
@@ -223,16 +230,16 @@ def _element_refs(docs: Sequence[TicketDoc]) -> dict[str, tuple[int, str]]:
     return elements
 
 
-def _resolution_ids(docs: Sequence[TicketDoc], *, create_missing: bool) -> dict[str, int]:
+def _read_resolutions(refs: _Refs, docs: Sequence[TicketDoc], *, create_missing: bool) -> None:
     """Resolution ids by the spellings the documents use: a code of the catalogue, or one spelled like
     exactly one code but for case and spacing (catalogue.resolution_key), read as that code. With
     ``create_missing`` the unknown ones become codes first, one for each such group of spellings."""
     used = Counter(d.resolution for d in docs if d.resolution)
-    resolutions = resolution_ids()
-    unknown = used.keys() - resolutions.keys()
+    unknown = used.keys() - refs.resolutions.keys()
     if unknown and create_missing:
-        resolutions = create_missing_resolutions(Counter({code: used[code] for code in unknown}))
-    return {**resolutions, **spelled_alike(unknown, resolutions)}
+        refs.resolutions = create_missing_resolutions(Counter({code: used[code] for code in unknown}))
+    refs.ambiguous = spelled_like_several(unknown, refs.resolutions)
+    refs.resolutions = {**refs.resolutions, **spelled_alike(unknown, refs.resolutions)}
 
 
 def _lock_stored(docs: Sequence[TicketDoc]) -> _Stored:
