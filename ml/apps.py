@@ -14,12 +14,13 @@ class MlConfig(AppConfig):
         from celery.signals import worker_ready
 
         from ml import worker
-        from repair_center.signals import ticket_workflow_changed, tickets_changed
+        from repair_center.signals import resolution_merged, ticket_workflow_changed, tickets_changed
 
         tickets_changed.connect(enqueue_recommendations, dispatch_uid="ml.enqueue_recommendations")
         ticket_workflow_changed.connect(carry_recommendations, dispatch_uid="ml.carry_recommendations")
         tickets_changed.connect(announce_changed_tickets, dispatch_uid="ml.tmf_announce_changed")
         ticket_workflow_changed.connect(announce_worked_tickets, dispatch_uid="ml.tmf_announce_worked")
+        resolution_merged.connect(repoint_feedback, dispatch_uid="ml.repoint_feedback")
         from ml.serving.tmf_events import recommendation_notes
         from repair_center.tmf.troubleticket import ticket_notes
 
@@ -72,3 +73,10 @@ def announce_worked_tickets(sender, revisions, **kwargs):
         tmf_announce_worked(revisions)
     except Exception:  # as above
         logger.exception("could not notify TMF621 hubs of tickets %s", sorted(revisions)[:20])
+
+
+def repoint_feedback(sender, source, target, **kwargs):
+    """Feedback that chose a resolution merged away chose the one it was merged into."""
+    from ml.models import Feedback
+
+    Feedback.objects.filter(chosen_resolution=source).update(chosen_resolution=target)

@@ -11,6 +11,7 @@ from repair_center.models import (
     ErrorCodeAlias,
     NetworkElement,
     RepairRecord,
+    ResolutionAlias,
     ResolutionCode,
     Site,
     Ticket,
@@ -96,11 +97,19 @@ class UnmappedEventKindAdmin(admin.ModelAdmin):
     readonly_fields = ("first_seen", "last_seen")
 
 
+class ResolutionAliasInline(admin.TabularInline):
+    model = ResolutionAlias
+    extra = 0
+    fields = ("alias", "created_at")
+    readonly_fields = ("created_at",)
+
+
 @admin.register(ResolutionCode)
 class ResolutionCodeAdmin(admin.ModelAdmin):
     list_display = ("code", "title", "needs_site_visit", "typical_duration_minutes", "needs_curation")
     list_filter = ("needs_site_visit", "needs_curation")
-    search_fields = ("code", "title")
+    search_fields = ("code", "title", "aliases__alias")
+    inlines = [ResolutionAliasInline]
 
 
 class TicketErrorCodeInline(admin.TabularInline):

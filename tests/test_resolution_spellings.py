@@ -58,7 +58,8 @@ def test_create_missing_makes_one_code_per_fix_spelled_as_most_rows_spell_it(tmp
     fixes = _fixes()
     assert [fixes[f"T-{n}"] for n in range(4)] == ["Hardware failure"] * 4
     assert (
-        "resolutions spelled like a catalogue code but for case or spacing, read as that code: "
+        "resolutions read as the catalogue code they are another name of (an alias, or the same but for "
+        "case or spacing): "
         "'hardware failure' as 'Hardware failure' (1), 'HARDWARE_FAILURE' as 'Hardware failure' (1)"
     ) in details
     # The same file again changes nothing and says the same.

@@ -14,7 +14,8 @@ from django.db import transaction
 from ml.core.webhooks import webhook_emit
 from ml.models import Feedback, ModelVersion, Recommendation
 from ml.models.webhooks import FEEDBACK_RECORDED
-from repair_center.models import ResolutionCode, Ticket
+from repair_center.models import Ticket
+from repair_center.services.catalogue import find_resolution
 from repair_center.services.resolution import ticket_resolve
 
 
@@ -73,7 +74,7 @@ def feedback_record(
 
     chosen = None
     if code:
-        chosen = ResolutionCode.objects.filter(code=code).first()
+        chosen = find_resolution(code)
         if chosen is None:
             raise FeedbackError({"resolution": [f"{code!r} is not in the resolution catalogue"]})
 

@@ -355,9 +355,16 @@ def _count(outcome: str) -> None:
 
 
 def _resolutions(codes: list[str]) -> dict[str, tuple[str, list[str]]]:
-    from repair_center.models import ResolutionCode
+    """Title and steps by code; a code merged away since the model learnt it (now an alias) shows
+    those of the code it was merged into."""
+    from repair_center.models import ResolutionAlias, ResolutionCode
 
-    return {r.code: (r.title, r.step_list) for r in ResolutionCode.objects.filter(code__in=codes)}
+    found = {r.code: (r.title, r.step_list) for r in ResolutionCode.objects.filter(code__in=codes)}
+    for alias in ResolutionAlias.objects.filter(alias__in=set(codes) - found.keys()).select_related(
+        "resolution"
+    ):
+        found[alias.alias] = (alias.resolution.title, alias.resolution.step_list)
+    return found
 
 
 def document_context(document: dict) -> dict:

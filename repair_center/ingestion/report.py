@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from repair_center import documents
-from repair_center.services.catalogue import resolution_ids, spelled_alike
+from repair_center.services.catalogue import resolution_ids, resolution_names, spelled_alike
 
 if TYPE_CHECKING:
     from repair_center.ingestion.files import TicketRow
@@ -32,7 +32,7 @@ class ImportReport:
     # An event log's tickets over documents.MAX_EVENTS: how many, and the first few (ticket, left out)
     long_histories: int = 0
     long_history_examples: list[tuple[Any, int]] = field(default_factory=list)
-    # Resolutions spelled like a catalogue code but for case and spacing, read as it: (spelling, code)
+    # Resolutions read as a code they are another name of (an alias, a spelling): (name, code)
     respelled: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def counts(self) -> dict[str, int]:
@@ -81,7 +81,8 @@ class ImportReport:
             )
             more = ", ..." if len(self.respelled) > 10 else ""
             lines.append(
-                "resolutions spelled like a catalogue code but for case or spacing, read as that code: "
+                "resolutions read as the catalogue code they are another name of (an alias, or the same "
+                "but for case or spacing): "
                 f"{shown}{more}"
             )
         if self.undecodable:
@@ -126,7 +127,8 @@ class RejectsLog:
 
 
 def note_respelled(report: ImportReport, docs: Sequence[dict], results: "Sequence[ItemResult]") -> None:
-    """Count the written documents whose resolution was read as a code spelled another way."""
+    """Count the written documents whose resolution was read as a code named another way: an alias,
+    or a spelling that differs only in case and spacing."""
     used = Counter(
         docs[r.index]["resolution"]
         for r in results
@@ -135,6 +137,10 @@ def note_respelled(report: ImportReport, docs: Sequence[dict], results: "Sequenc
     codes = resolution_ids()
     if not used.keys() - codes.keys():
         return
+    names = resolution_names()
     code_of = {pk: code for code, pk in codes.items()}
-    for spelling, pk in spelled_alike(used, codes).items():
-        report.respelled[(spelling, code_of[pk])] += used[spelling]
+    alike = spelled_alike([name for name in used if name not in names], names)
+    for name, count in used.items():  # in the order the file first uses them
+        pk = None if name in codes else names.get(name) or alike.get(name)
+        if pk is not None:
+            report.respelled[(name, code_of[pk])] += count

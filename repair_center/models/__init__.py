@@ -3,6 +3,7 @@ from repair_center.models.alarms import Alarm, AlarmGroup, AlarmGroupRule
 from repair_center.models.catalogue import (
     ErrorCode,
     ErrorCodeAlias,
+    ResolutionAlias,
     ResolutionCode,
     UnmappedCode,
     UnmappedEventKind,
@@ -25,6 +26,7 @@ __all__ = [
     "ErrorCodeAlias",
     "NetworkElement",
     "RepairRecord",
+    "ResolutionAlias",
     "ResolutionCode",
     "Site",
     "Ticket",

@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -105,3 +106,23 @@ class ResolutionCode(models.Model):
     @property
     def step_list(self) -> list[str]:
         return [line.strip() for line in self.steps.splitlines() if line.strip()]
+
+
+class ResolutionAlias(models.Model):
+    """Another name of a fix: what a merged-away code was called, or how a source spells it. Imports,
+    the API and an engineer's resolve action read it as its resolution (``merge_resolutions``)."""
+
+    alias = models.CharField(max_length=64, unique=True)
+    resolution = models.ForeignKey(ResolutionCode, on_delete=models.CASCADE, related_name="aliases")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["alias"]
+        verbose_name_plural = "resolution aliases"
+
+    def __str__(self) -> str:
+        return f"{self.alias} -> {self.resolution.code}"
+
+    def clean(self) -> None:
+        if ResolutionCode.objects.filter(code=self.alias).exists():
+            raise ValidationError({"alias": f"{self.alias!r} is a resolution code itself; merge it instead"})

@@ -9,6 +9,7 @@ from django.db.models import F, Q
 from repair_center.models import (
     ErrorCode,
     ErrorCodeAlias,
+    ResolutionAlias,
     ResolutionCode,
     TicketErrorCode,
     TicketEvent,
@@ -80,6 +81,11 @@ def resolution_ids() -> dict[str, int]:
     return dict(ResolutionCode.objects.values_list("code", "id"))
 
 
+def resolution_names() -> dict[str, int]:
+    """Resolution ids by every name a fix goes by: its code and its aliases."""
+    return {**dict(ResolutionAlias.objects.values_list("alias", "resolution_id")), **resolution_ids()}
+
+
 def resolution_key(code: str) -> str:
     """A resolution code as hand-typed exports vary it: case, runs of spaces and underscores do not
     matter (``Replace SFP``, ``replace  sfp`` and ``REPLACE_SFP`` are one fix); hyphens and other
@@ -87,16 +93,17 @@ def resolution_key(code: str) -> str:
     return " ".join(code.replace("_", " ").split()).casefold()
 
 
-def spelled_alike(values: Iterable[str], codes: dict[str, int]) -> dict[str, int]:
-    """Of ``values`` that are not codes themselves, those spelled like exactly one of ``codes`` (by
-    ``resolution_key``), with that code's id. One spelled like two codes stays unknown."""
-    matches = _spelled_like(values, codes)
-    return {value: codes[found[0]] for value, found in matches.items() if len(found) == 1}
+def spelled_alike(values: Iterable[str], names: dict[str, int]) -> dict[str, int]:
+    """Of ``values`` that are not names themselves, those spelled like the names of exactly one fix
+    (by ``resolution_key``), with its id. One spelled like two fixes stays unknown."""
+    matches = _spelled_like(values, names)
+    return {value: names[found[0]] for value, found in matches.items() if len({names[n] for n in found}) == 1}
 
 
-def spelled_like_several(values: Iterable[str], codes: dict[str, int]) -> dict[str, list[str]]:
-    """Of ``values`` that are not codes themselves, those spelled like two codes or more, with them."""
-    return {value: found for value, found in _spelled_like(values, codes).items() if len(found) > 1}
+def spelled_like_several(values: Iterable[str], names: dict[str, int]) -> dict[str, list[str]]:
+    """Of ``values`` that are not names themselves, those spelled like two fixes or more, with their names."""
+    matches = _spelled_like(values, names)
+    return {value: found for value, found in matches.items() if len({names[n] for n in found}) > 1}
 
 
 def several_codes_error(spelling: str, codes: Iterable[str]) -> str:
@@ -107,31 +114,29 @@ def several_codes_error(spelling: str, codes: Iterable[str]) -> str:
     )
 
 
-def _spelled_like(values: Iterable[str], codes: dict[str, int]) -> dict[str, list[str]]:
+def _spelled_like(values: Iterable[str], names: dict[str, int]) -> dict[str, list[str]]:
     by_key: dict[str, list[str]] = {}
-    for code in sorted(codes):
-        by_key.setdefault(resolution_key(code), []).append(code)
+    for name in sorted(names):
+        by_key.setdefault(resolution_key(name), []).append(name)
     return {
         value: by_key[resolution_key(value)]
         for value in values
-        if value not in codes and resolution_key(value) in by_key
+        if value not in names and resolution_key(value) in by_key
     }
 
 
-def find_resolution(code: str) -> ResolutionCode | None:
-    """The catalogue's code ``code``, or the one code spelled like it (``spelled_alike``)."""
-    exact = ResolutionCode.objects.filter(code=code).first()
-    if exact is not None:
-        return exact
-    found = spelled_alike([code], resolution_ids())
-    return ResolutionCode.objects.get(pk=found[code]) if found else None
+def find_resolution(name: str) -> ResolutionCode | None:
+    """The fix ``name`` names: a code, an alias, or a spelling of exactly one fix's (``spelled_alike``)."""
+    names = resolution_names()
+    pk = names.get(name) or spelled_alike([name], names).get(name)
+    return ResolutionCode.objects.get(pk=pk) if pk else None
 
 
 def create_missing_resolutions(spellings: Counter[str]) -> dict[str, int]:
     """Add the unknown resolution codes among ``spellings`` (how often each is used) to the
     catalogue, flagged for curation: one code for the spellings that differ only as
     ``resolution_key`` allows, spelled as most of them are (the first in order on a tie)."""
-    known = {resolution_key(code) for code in resolution_ids()}
+    known = {resolution_key(name) for name in resolution_names()}
     groups: dict[str, list[str]] = {}
     for spelling in sorted(spellings):
         if resolution_key(spelling) not in known:

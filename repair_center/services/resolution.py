@@ -13,7 +13,7 @@ document, so exporting and re-importing it (or a source echoing the label back) 
 import dataclasses
 import hashlib
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,8 +25,8 @@ from repair_center.models import ResolutionCode, Ticket, TicketChange
 from repair_center.selectors import ticket_detail, ticket_document
 from repair_center.services.catalogue import (
     find_resolution,
-    resolution_ids,
     resolution_key,
+    resolution_names,
     several_codes_error,
     spelled_like_several,
 )
@@ -61,7 +61,7 @@ def ticket_resolve(
     """
     resolution = find_resolution(resolution_code)
     if resolution is None:
-        several = spelled_like_several([resolution_code], resolution_ids()).get(resolution_code)
+        several = spelled_like_several([resolution_code], resolution_names()).get(resolution_code)
         raise ResolutionError(
             several_codes_error(resolution_code, several)
             if several
@@ -142,18 +142,20 @@ def engineer_labels(ticket_ids: Collection[int]) -> dict[int, EngineerLabel]:
     return {pk: EngineerLabel(*rest) for pk, *rest in rows}
 
 
-def keep_engineer_label(doc: TicketDoc, label: EngineerLabel | None) -> tuple[TicketDoc, str]:
+def keep_engineer_label(
+    doc: TicketDoc, label: EngineerLabel | None, names: Mapping[str, int] | None = None
+) -> tuple[TicketDoc, str]:
     """The document to store for an incoming source document, and the ``resolved_by`` to keep.
 
     A source document without a resolution takes the engineer's label, notes and the resolved
     status it implied (unless the source itself closed or cancelled the ticket); one with a resolution
-    wins, keeping ``resolved_by`` only when it agrees with the engineer.
+    wins, keeping ``resolved_by`` only when it names the engineer's fix (by ``names``: resolution ids
+    by code, alias and spelling, as the write path reads them).
     """
     if label is None:
         return doc, ""
     if doc.resolution:
-        agrees = resolution_key(doc.resolution) == resolution_key(label.resolution)
-        return doc, label.resolved_by if agrees else ""
+        return doc, label.resolved_by if _same_fix(doc.resolution, label.resolution, names) else ""
     status = doc.status
     if status in OPEN_STATUSES and label.status not in OPEN_STATUSES:
         status = label.status
@@ -165,3 +167,9 @@ def keep_engineer_label(doc: TicketDoc, label: EngineerLabel | None) -> tuple[Ti
         resolved_at=doc.resolved_at or label.resolved_at,
     )
     return merged, label.resolved_by
+
+
+def _same_fix(a: str, b: str, names: Mapping[str, int] | None) -> bool:
+    if names and a in names and b in names:
+        return names[a] == names[b]
+    return resolution_key(a) == resolution_key(b)

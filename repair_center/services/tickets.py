@@ -18,7 +18,7 @@ from repair_center.services.catalogue import (
     create_missing_resolutions,
     record_unknown_event_kinds,
     record_unmapped,
-    resolution_ids,
+    resolution_names,
     several_codes_error,
     spelled_alike,
     spelled_like_several,
@@ -186,7 +186,7 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
     refs = _Refs(
         sites=_site_ids(docs, create_missing=create_missing),
         elements=_element_refs(docs),
-        resolutions=resolution_ids(),
+        resolutions=resolution_names(),
     )
     _read_resolutions(refs, docs, create_missing=create_missing)
     stored = _lock_stored(docs)
@@ -237,7 +237,8 @@ def _read_resolutions(refs: _Refs, docs: Sequence[TicketDoc], *, create_missing:
     used = Counter(d.resolution for d in docs if d.resolution)
     unknown = used.keys() - refs.resolutions.keys()
     if unknown and create_missing:
-        refs.resolutions = create_missing_resolutions(Counter({code: used[code] for code in unknown}))
+        create_missing_resolutions(Counter({code: used[code] for code in unknown}))
+        refs.resolutions = resolution_names()
     refs.ambiguous = spelled_like_several(unknown, refs.resolutions)
     refs.resolutions = {**refs.resolutions, **spelled_alike(unknown, refs.resolutions)}
 
@@ -277,7 +278,8 @@ def _judge(items, refs: _Refs, stored: _Stored, *, now) -> tuple[list, list[_Wri
         source_status = doc.status
         # So does a status engineers set, until the source sends a status of its own.
         doc = history.keep_workflow_status(doc, stored.rows.get(found[0]) if found else None)
-        doc, resolved_by = keep_engineer_label(doc, stored.labels.get(found[0]) if found else None)
+        label = stored.labels.get(found[0]) if found else None
+        doc, resolved_by = keep_engineer_label(doc, label, refs.resolutions)
         fields = _ticket_fields(doc, refs, resolved_by=resolved_by, source_status=source_status)
         if found is None:
             ticket = Ticket(
