@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.db import models
+from django.template.response import TemplateResponse
 
 from repair_center.models import (
     AlarmGroupRule,
@@ -28,6 +29,8 @@ from repair_center.services.connectors import (
     connector_pull_enqueue,
     connector_schedule_sync,
 )
+from repair_center.services.history import Actor
+from repair_center.services.resolution_merge import MergeError, merge_resolutions
 
 
 class NetworkElementInline(admin.TabularInline):
@@ -110,6 +113,37 @@ class ResolutionCodeAdmin(admin.ModelAdmin):
     list_filter = ("needs_site_visit", "needs_curation")
     search_fields = ("code", "title", "aliases__alias")
     inlines = [ResolutionAliasInline]
+    actions = ["merge_selected"]
+
+    @admin.action(description="Merge the selected codes into one of them", permissions=["change", "delete"])
+    def merge_selected(self, request, queryset):
+        """A page that asks which code to keep, then the merge (services.resolution_merge)."""
+        codes = list(
+            queryset.annotate(ticket_count=models.Count("tickets")).order_by("-ticket_count", "code")
+        )
+        if len(codes) < 2:
+            self.message_user(request, "Select two codes or more to merge.", messages.ERROR)
+            return None
+        into = request.POST.get("into")
+        if "apply" not in request.POST or into not in {c.code for c in codes}:
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Merge resolution codes",
+                "codes": codes,
+            }
+            return TemplateResponse(request, "admin/repair_center/merge_resolutions.html", context)
+        try:
+            report = merge_resolutions(
+                [c.code for c in codes if c.code != into],
+                into=into,
+                actor=Actor(request.user.get_username(), request.user),
+            )
+        except MergeError as e:
+            self.message_user(request, str(e), messages.ERROR)
+            return None
+        done = report.summary()
+        self.message_user(request, done[:1].upper() + done[1:])
+        return None
 
 
 class TicketErrorCodeInline(admin.TabularInline):

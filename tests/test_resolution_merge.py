@@ -145,3 +145,37 @@ def test_a_source_naming_the_engineers_fix_by_its_old_code_agrees_with_the_engin
         "Reseat card",
         "field",
     )
+
+
+def test_an_admin_merges_in_the_browser_choosing_the_code_to_keep(two_codes, admin_client):
+    ids = [str(pk) for pk in ResolutionCode.objects.values_list("pk", flat=True)]
+    changelist = "/admin/repair_center/resolutioncode/"
+
+    asked = admin_client.post(changelist, {"action": "merge_selected", "_selected_action": ids})
+
+    assert asked.status_code == 200 and "Keep which code?" in asked.text
+    # The code with the most tickets is offered first, checked.
+    assert asked.text.index("Re-seat card") < asked.text.index("<strong>Reseat card")
+    assert "2 tickets" in asked.text and "1 ticket)" in asked.text
+    done = admin_client.post(
+        changelist,
+        {"action": "merge_selected", "_selected_action": ids, "into": "Reseat card", "apply": "Merge"},
+        follow=True,
+    )
+
+    assert "Merged &#x27;Re-seat card&#x27; into &#x27;Reseat card&#x27;: 2 tickets relabelled" in done.text
+    assert list(ResolutionCode.objects.values_list("code", flat=True)) == ["Reseat card"]
+    assert TicketChange.objects.filter(action="label", actor="boss", user__username="boss").count() == 2
+
+
+def test_the_admin_asks_for_two_codes_to_merge(two_codes, admin_client):
+    one = str(ResolutionCode.objects.get(code="Reseat card").pk)
+
+    response = admin_client.post(
+        "/admin/repair_center/resolutioncode/",
+        {"action": "merge_selected", "_selected_action": [one]},
+        follow=True,
+    )
+
+    assert "Select two codes or more to merge." in response.text
+    assert ResolutionCode.objects.count() == 2
