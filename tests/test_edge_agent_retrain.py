@@ -78,3 +78,4 @@ def test_the_edge_applies_the_central_etl_transform_exactly_and_learns_on_it():
     majority = Counter(d["resolution"] for d in train).most_common(1)[0][0]
     baseline = np.mean([d["resolution"] == majority for d in test])
     assert accuracy > baseline + 0.1
+    assert model.served_records == {}  # trained at the edge: central never measured it, no record
