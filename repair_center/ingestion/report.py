@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from repair_center import documents
 from repair_center.services.catalogue import resolution_ids, resolution_names, spelled_alike
+from repair_center.services.tickets import OUTCOMES, ItemResult
 
 if TYPE_CHECKING:
     from repair_center.ingestion.files import TicketRow
-    from repair_center.services.tickets import ItemResult
 
 KEPT_REJECTS = 20
 KEPT_IGNORED = 50
@@ -36,12 +36,7 @@ class ImportReport:
     respelled: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def counts(self) -> dict[str, int]:
-        return {
-            "created": self.created,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "rejected": self.rejected,
-        }
+        return {name: getattr(self, name) for name in OUTCOMES}
 
     @property
     def total(self) -> int:
@@ -126,7 +121,7 @@ class RejectsLog:
             self.handle.close()
 
 
-def note_respelled(report: ImportReport, docs: Sequence[dict], results: "Sequence[ItemResult]") -> None:
+def note_respelled(report: ImportReport, docs: Sequence[dict], results: Sequence[ItemResult]) -> None:
     """Count the written documents whose resolution was read as a code named another way: an alias,
     or a spelling that differs only in case and spacing."""
     used = Counter(

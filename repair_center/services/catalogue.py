@@ -135,18 +135,19 @@ def find_resolution(name: str) -> ResolutionCode | None:
 def create_missing_resolutions(spellings: Counter[str]) -> dict[str, int]:
     """Add the unknown resolution codes among ``spellings`` (how often each is used) to the
     catalogue, flagged for curation: one code for the spellings that differ only as
-    ``resolution_key`` allows, spelled as most of them are (the first in order on a tie)."""
+    ``resolution_key`` allows, spelled as most of them are (the first in order on a tie). Returns
+    ``resolution_names()`` as they are then."""
     known = {resolution_key(name) for name in resolution_names()}
     groups: dict[str, list[str]] = {}
     for spelling in sorted(spellings):
         if resolution_key(spelling) not in known:
             groups.setdefault(resolution_key(spelling), []).append(spelling)
-    chosen = [max(group, key=lambda s: (spellings[s], -group.index(s))) for group in groups.values()]
+    chosen = [max(group, key=spellings.__getitem__) for group in groups.values()]  # max keeps the first
     ResolutionCode.objects.bulk_create(
         [ResolutionCode(code=code, title=code, needs_curation=True) for code in chosen],
         ignore_conflicts=True,
     )
-    return resolution_ids()
+    return resolution_names()
 
 
 @transaction.atomic

@@ -28,6 +28,7 @@ from repair_center.signals import tickets_changed
 from ticketai.storable import printable
 
 Outcome = Literal["created", "updated", "unchanged", "rejected"]
+OUTCOMES: tuple[Outcome, ...] = ("created", "updated", "unchanged", "rejected")
 
 
 @dataclass(slots=True)
@@ -62,12 +63,7 @@ class UpsertSummary:
                 self.changed_ids.append(result.id)
 
     def counts(self) -> dict[str, int]:
-        return {
-            "created": self.created,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "rejected": self.rejected,
-        }
+        return {name: getattr(self, name) for name in OUTCOMES}
 
 
 def tickets_upsert(
@@ -237,8 +233,7 @@ def _read_resolutions(refs: _Refs, docs: Sequence[TicketDoc], *, create_missing:
     used = Counter(d.resolution for d in docs if d.resolution)
     unknown = used.keys() - refs.resolutions.keys()
     if unknown and create_missing:
-        create_missing_resolutions(Counter({code: used[code] for code in unknown}))
-        refs.resolutions = resolution_names()
+        refs.resolutions = create_missing_resolutions(Counter({code: used[code] for code in unknown}))
     refs.ambiguous = spelled_like_several(unknown, refs.resolutions)
     refs.resolutions = {**refs.resolutions, **spelled_alike(unknown, refs.resolutions)}
 
