@@ -3,10 +3,13 @@
 which spellings it read as which code. Punctuation still tells codes apart."""
 
 import csv
+import threading
+from collections import Counter
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection, transaction
 
 from repair_center.documents import parse_ticket
 from repair_center.models import ResolutionCode, Ticket
@@ -132,3 +135,46 @@ def test_a_source_spelling_the_engineers_fix_otherwise_agrees_with_the_engineer(
     kept, resolved_by = resolution.keep_engineer_label(parse_ticket(document, default_source="desk"), label)
 
     assert kept.resolution == "replace sfp" and resolved_by == "field"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_at_once_make_one_code_for_two_spellings_of_a_new_fix():
+    """The first import has made its code and not committed when the second, spelling the fix
+    otherwise, reads the catalogue: the second waits for the first and takes its code."""
+    assert connection.vendor == "postgresql", "this test needs DATABASE_URL=postgres://..."
+    first_made_its_code, first_may_commit = threading.Event(), threading.Event()
+    second: list = []
+
+    def first_import():
+        try:
+            with transaction.atomic():
+                catalogue.create_missing_resolutions(Counter({"Swap fan tray": 3}))
+                first_made_its_code.set()
+                first_may_commit.wait(timeout=30)
+        finally:
+            connection.close()
+
+    def second_import():
+        try:
+            second.extend(
+                tickets_upsert(
+                    documents=[{"external_id": "T-2", "title": "fan alarm", "resolution": "swap  FAN_TRAY"}],
+                    source="desk",
+                    create_missing=True,
+                )
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first_import), threading.Thread(target=second_import)]
+    threads[0].start()
+    assert first_made_its_code.wait(timeout=30)
+    threads[1].start()
+    threads[1].join(timeout=2)  # without the lock the second import is done by now, with a code of its own
+    first_may_commit.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert [r.status for r in second] == ["created"]
+    assert list(ResolutionCode.objects.values_list("code", flat=True)) == ["Swap fan tray"]
+    assert _fixes() == {"T-2": "Swap fan tray"}

@@ -132,11 +132,23 @@ def find_resolution(name: str) -> ResolutionCode | None:
     return ResolutionCode.objects.get(pk=pk) if pk else None
 
 
+# The advisory lock key under which new resolution codes are made ("TAIRES" in ASCII).
+_NEW_RESOLUTIONS_LOCK = 0x544149524553
+
+
 def create_missing_resolutions(spellings: Counter[str]) -> dict[str, int]:
     """Add the unknown resolution codes among ``spellings`` (how often each is used) to the
     catalogue, flagged for curation: one code for the spellings that differ only as
     ``resolution_key`` allows, spelled as most of them are (the first in order on a tie). Returns
-    ``resolution_names()`` as they are then."""
+    ``resolution_names()`` as they are then.
+
+    Two imports at once could each make a code for their own spelling of one new fix, since neither
+    sees the other's before it commits. On PostgreSQL the code-making is taken in turns: a
+    transaction-scoped advisory lock, held until the caller's transaction commits, and the catalogue
+    is read after it is taken, so the second import finds the first one's code."""
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_NEW_RESOLUTIONS_LOCK])
     known = {resolution_key(name) for name in resolution_names()}
     groups: dict[str, list[str]] = {}
     for spelling in sorted(spellings):
