@@ -76,7 +76,21 @@ def announce_worked_tickets(sender, revisions, **kwargs):
 
 
 def repoint_feedback(sender, source, target, **kwargs):
-    """Feedback that chose a resolution merged away chose the one it was merged into."""
+    """Feedback that chose a resolution merged away chose the one it was merged into; open tickets
+    whose recommendation lists the old code are answered again, once the merge has committed."""
+    from django.db import transaction
+
     from ml.models import Feedback
 
     Feedback.objects.filter(chosen_resolution=source).update(chosen_resolution=target)
+    code = source.code  # the row is deleted before the merge commits
+    transaction.on_commit(lambda: _enqueue_refresh(code))
+
+
+def _enqueue_refresh(code: str) -> None:
+    from ticketai.broker import enqueue
+
+    try:
+        enqueue("ml.tasks.refresh_recommendations_listing", code)
+    except Exception:  # the merge has committed; the old answers are read as the kept code meanwhile
+        logger.exception("could not enqueue the recommendations listing %r", code)

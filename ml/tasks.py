@@ -141,6 +141,14 @@ def edge_publish_bundle(bundle_id: int) -> dict:
 # --- Recommendations after ingest ---
 
 
+@shared_task(name="ml.tasks.refresh_recommendations_listing")
+def refresh_recommendations_listing(code: str) -> int:
+    """After ``code`` was merged into another: open tickets' recommendations that list it, again."""
+    from ml.serving.recommendations import refresh_listing
+
+    return refresh_listing(code)
+
+
 @shared_task(name="ml.tasks.recommend_tickets")
 def recommend_tickets(ticket_ids: list[int]) -> dict:
     """Cache the champion's recommendation for these tickets' current revisions (no-op without one)."""

@@ -14,7 +14,7 @@ def _explain(document: dict) -> dict:
     predictor = inference.load_champion()
     context = inference.document_context(document)
     proba = predictor.predict_proba([document], [context])[0]
-    return evidence.explain(predictor, document, context, proba)
+    return evidence.explain(predictor, document, context, top=int(np.argmax(proba)))
 
 
 def _items(result: dict) -> list[dict]:
@@ -40,7 +40,7 @@ def test_a_confident_ticket_has_a_signed_why_of_at_most_five_items_without_stop_
     # The tiny model's temperatures (0.05: its validation was all right) saturate what it serves...
     assert predictor.config["temperature"] < 0.2
 
-    result = evidence.explain(predictor, CONFIDENT, context, served)
+    result = evidence.explain(predictor, CONFIDENT, context, top=int(np.argmax(served)))
 
     items = _items(result)
     assert result["unit"] == "log-odds"
@@ -62,7 +62,7 @@ def test_the_kept_items_are_the_strongest_of_all_variants(trained_champion):
     predictor = inference.load_champion()
     context = inference.document_context(CONFIDENT)
     served = predictor.predict_proba([CONFIDENT], [context])[0]
-    result = evidence.explain(predictor, CONFIDENT, context, served)
+    result = evidence.explain(predictor, CONFIDENT, context, top=int(np.argmax(served)))
     top = int(np.argmax(served))
     variants = evidence._variants(CONFIDENT)
 
@@ -98,7 +98,7 @@ def test_a_saturated_probability_still_explains_in_log_odds():
     base = model.unsaturated_proba([document], [{}])[0]
     assert round(float(base[0]), 4) == 1.0  # a probability drop would read 0.00 here
 
-    result = evidence.explain(model, document, {}, base)
+    result = evidence.explain(model, document, {}, top=int(np.argmax(base)))
 
     assert result["codes"] == [{"code": "CPRI_LINK_DOWN", "weight": 20.0}]
     assert [

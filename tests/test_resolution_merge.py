@@ -56,7 +56,8 @@ def test_the_merged_codes_tickets_take_the_code_kept_with_a_line_in_their_histor
             "merged 'Re-seat card' into 'Reseat card': 2 tickets relabelled"
         )
 
-    assert len(callbacks) == 1  # ticket_workflow_changed, as for any label an engineer sets
+    # ticket_workflow_changed, as for any label an engineer sets; and open tickets' answers refreshed
+    assert len(callbacks) == 2
     assert list(ResolutionCode.objects.values_list("code", flat=True)) == ["Reseat card"]
     assert set(Ticket.objects.values_list("resolution__code", flat=True)) == {"Reseat card"}
     for key in ("T-0", "T-1"):

@@ -117,11 +117,11 @@ def _variants(document: dict, common: frozenset[str] = frozenset()) -> list[tupl
     return variants[:MAX_VARIANTS]
 
 
-def explain(predictor, document: dict, context: dict, base_proba: np.ndarray) -> dict:
+def explain(predictor, document: dict, context: dict, *, top: int) -> dict:
     """{"unit": "log-odds", "codes": [{code, weight}], "events": [{index, kind, code, weight}],
     "words": [{word, weight}], "patterns": [{statement, ...}]}: at most MAX_ITEMS codes, events and
-    words together, each list strongest first; ``base_proba`` is the served row (it names the top)."""
-    top = int(np.argmax(base_proba))
+    words together, each list strongest first, for the label ``top`` (the model's index of the fix
+    recommended first)."""
     out: dict = {"unit": UNIT, "codes": [], "events": [], "words": [], "patterns": []}
     table = getattr(predictor, "patterns", None)
     if table:

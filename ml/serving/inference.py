@@ -18,7 +18,7 @@ import numpy as np
 from ml.core import labelsets, registry
 from ml.core.serialization import serialize
 from ml.models import ModelVersion
-from ml.serving import calibration, ensemble, evidence, evidence_patterns, track_record
+from ml.serving import calibration, ensemble, evidence, evidence_patterns, merged, track_record
 
 logger = logging.getLogger(__name__)
 DEFAULT_KEY = "default"
@@ -76,6 +76,7 @@ class Predictor:
         self.common_words = self.lexical.common_words(tickets, evidence.common_above(tickets, largest))
         # How much history stands behind each label (ml/serving/track_record.py).
         self.records: dict[str, dict] = track_record.records(self.labels, learnt, metrics)
+        self._learnt, self._metrics = learnt, metrics
 
     @classmethod
     def for_version(cls, version: ModelVersion) -> "Predictor":
@@ -146,6 +147,12 @@ class Predictor:
 
     def predict_proba(self, documents: list[dict], contexts: list[dict] | None = None) -> np.ndarray:
         return self.score_texts(self.inputs(documents, contexts), features=False).proba
+
+    def record_of(self, members: list[int]) -> dict | None:
+        """The track record of one fix learnt under the labels ``members`` (several after a merge)."""
+        if len(members) == 1:
+            return self.records.get(self.labels[members[0]])
+        return track_record.record([self.labels[i] for i in members], self._learnt, self._metrics)
 
     def abstains(self, label: str, confidence: float) -> bool:
         """The one abstention rule (ml/serving/confidence.py); ``label`` is kept for callers that pass it."""
@@ -320,20 +327,24 @@ def recommend(
     if context is None:
         context = document_context(document)
     scores = predictor.score([document], [context])
-    proba = scores.proba[0]
+    fixes = merged.of_predictor(predictor.labels)
+    proba = fixes.proba(scores.proba)[0]
     order = np.argsort(-proba)[: max(1, top_k)]
-    catalogue = _resolutions([predictor.labels[i] for i in order])
-    recommendations = []
+    catalogue = _resolutions([fixes.codes[i] for i in order])
+    recommendations, records = [], {}
     for i in order:
-        code = predictor.labels[i]
+        code = fixes.codes[i]
         title, steps = catalogue.get(code, (code, []))
         recommendations.append(
             {"resolution": code, "title": title, "steps": steps, "confidence": round(float(proba[i]), 4)}
         )
+        if (record := predictor.record_of(fixes.members[i])) is not None:
+            records[code] = record
+    top = fixes.top_label(int(order[0]), scores.proba[0])
     payload = {
         "model_version": predictor.version_id,
-        "recommendations": track_record.annotate(recommendations, predictor.records),
-        "evidence": evidence.explain(predictor, document, context, proba)
+        "recommendations": track_record.annotate(recommendations, records),
+        "evidence": evidence.explain(predictor, document, context, top=top)
         if with_evidence
         else {"codes": [], "events": [], "words": [], "patterns": []},
         "similar": similar.similar_tickets(predictor, scores.features[0], exclude_ticket_id=exclude_ticket_id)
@@ -434,11 +445,12 @@ def predict_batch(documents: list[dict], *, predictor: Predictor, top_k: int = 3
     """Batch scoring without evidence: [{"recommendations": [{resolution, confidence}], "abstained"}]."""
     if not documents:
         return []
-    proba = predictor.predict_proba(documents, documents_contexts(documents))
+    fixes = merged.of_predictor(predictor.labels)
+    proba = fixes.proba(predictor.predict_proba(documents, documents_contexts(documents)))
     out = []
     for row in proba:
         order = np.argsort(-row)[: max(1, top_k)]
-        ranked = [{"resolution": predictor.labels[i], "confidence": round(float(row[i]), 4)} for i in order]
+        ranked = [{"resolution": fixes.codes[i], "confidence": round(float(row[i]), 4)} for i in order]
         out.append(
             {
                 "recommendations": ranked,

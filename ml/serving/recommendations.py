@@ -120,6 +120,26 @@ def recommend_tickets(ticket_ids: Iterable[int]) -> dict:
     }
 
 
+def refresh_listing(code: str) -> int:
+    """Open tickets whose recommendation for their current revision lists ``code``, a code merged
+    into another since, are answered again: the fix then shows once, as the code kept. Returns how
+    many."""
+    from ml.models import ModelVersion
+    from repair_center.models import Ticket
+
+    rows = Recommendation.objects.filter(
+        ticket__status__in=Ticket.OPEN_STATUSES, model_version__status=ModelVersion.Status.CHAMPION
+    ).values_list("ticket_id", "ticket_revision", "ticket__revision", "payload")
+    ids = {
+        ticket_id
+        for ticket_id, revision, current, payload in rows.iterator()
+        if revision == current and code in {r.get("resolution") for r in payload.get("recommendations") or []}
+    }
+    for ticket in selectors.ticket_detail().filter(pk__in=ids):
+        recommendation_for_ticket(ticket, refresh=True)
+    return len(ids)
+
+
 def carry_forward(revisions: dict[int, tuple[int, int]]) -> int:
     """Copy each ticket's recommendations from an old revision to its new one.
 

@@ -18,24 +18,27 @@ def records(labels: Sequence[str], learnt: Mapping[str, int], metrics: dict) -> 
     fixed this way), ``recommended`` (evaluation tickets where the model put it first) and ``right``
     (of those, fixed this way). Empty for a version evaluated before its metrics kept a confusion
     matrix."""
+    table = {label: record([label], learnt, metrics) for label in labels}
+    return {label: counts for label, counts in table.items() if counts is not None}
+
+
+def record(members: Sequence[str], learnt: Mapping[str, int], metrics: dict) -> dict | None:
+    """The record of one fix the model learnt under the labels ``members`` (several once an admin
+    merged their codes): a ticket fixed as any of them and put first as any of them was right.
+    None for a version evaluated before its metrics kept a confusion matrix."""
     confusion = metrics.get("confusion") or {}
     if "per_class" not in metrics or "labels" not in confusion:
-        return {}
+        return None
     order = {label: i for i, label in enumerate(confusion["labels"])}
     matrix = confusion.get("matrix") or []
-    result = {}
-    for label in labels:
-        i = order.get(label)
-        counts = {"held_out": 0, "recommended": 0, "right": 0}
-        if i is not None and matrix:  # row i: held out and fixed this way; column i: put first
-            row = matrix[i]
-            counts = {
-                "held_out": int(sum(row)),
-                "recommended": int(sum(r[i] for r in matrix)),
-                "right": int(row[i]),
-            }
-        result[label] = {"learnt_from": learnt.get(label, 0), **counts}
-    return result
+    ids = [order[label] for label in members if label in order] if matrix else []
+    # Row i: held out and fixed as label i; column j: put first as label j.
+    return {
+        "learnt_from": sum(learnt.get(label, 0) for label in members),
+        "held_out": int(sum(sum(matrix[i]) for i in ids)),
+        "recommended": int(sum(row[j] for row in matrix for j in ids)),
+        "right": int(sum(matrix[i][j] for i in ids for j in ids)),
+    }
 
 
 def _count(n: int, word: str) -> str:
