@@ -14,6 +14,8 @@ from ml.fleet import edge
 from ml.models import EdgeAgent, EdgePrediction, EdgeReport, EnrolmentToken, ModelVersion
 from ml.models.recommendations import Recommendation
 from repair_center.models import Ticket
+from repair_center.services.history import Actor
+from repair_center.services.resolution_merge import merge_resolutions
 from repair_center.services.tickets import tickets_upsert
 from tests.edge_fixtures import build_test_bundle, signing_key, simulated_documents  # noqa: F401
 from tests.factories import ResolutionCodeFactory, SiteFactory
@@ -44,6 +46,18 @@ def _prediction(key: str, external_id: str, resolution="REPLACE_SFP", **extra) -
         "predicted_at": datetime.now(UTC).isoformat(),
         **extra,
     }
+
+
+def _champion() -> ModelVersion:
+    """A champion row for recommendations to point at (no files: nothing loads it)."""
+    return ModelVersion.objects.create(
+        base_model="m",
+        data_fingerprint="f",
+        artifact_path="/nowhere",
+        format_version=1,
+        serialization_version=1,
+        status=ModelVersion.Status.CHAMPION,
+    )
 
 
 def test_an_agent_enrols_once_and_gets_its_site_and_the_public_key():
@@ -184,14 +198,7 @@ def test_the_fleet_summary_joins_predictions_to_the_final_resolution_per_site_an
             {"external_id": "T-3", "title": "c", "site": "CS-COAST-001"},
         ],
     )
-    champion = ModelVersion.objects.create(
-        base_model="m",
-        data_fingerprint="f",
-        artifact_path="/nowhere",
-        format_version=1,
-        serialization_version=1,
-        status=ModelVersion.Status.CHAMPION,
-    )
+    champion = _champion()
     for external_id, said in (("T-1", "REPLACE_SFP"), ("T-3", "CLEAN_FIBRE")):
         Recommendation.objects.create(
             ticket=Ticket.objects.get(external_id=external_id),
@@ -210,6 +217,41 @@ def test_the_fleet_summary_joins_predictions_to_the_final_resolution_per_site_an
     )
     assert row["accuracy"] == 0.5 and row["backlog"] == 4 and row["agents"] == 1
     assert row["latency_ms"] == pytest.approx(1.5) and row["last_seen"] is not None
+
+
+def test_after_a_merge_a_prediction_of_the_old_code_counts_as_the_code_kept():
+    site = SiteFactory(code="CS-COAST-001")
+    ResolutionCodeFactory(code="Reseat card")
+    ResolutionCodeFactory(code="Re-seat card")
+    _, client = _enrol(site)
+    tickets_upsert(
+        source="sim",
+        documents=[
+            {"external_id": f"T-{n}", "title": "card", "site": "CS-COAST-001", "resolution": fix}
+            for n, fix in enumerate(["Re-seat card", "Reseat card", "Reseat card"])
+        ],
+    )
+    champion = _champion()
+    # Central said the old code for two tickets before the merge, and the code kept for the third.
+    for ticket in Ticket.objects.all():
+        said = "Reseat card" if ticket.external_id == "T-2" else "Re-seat card"
+        Recommendation.objects.create(
+            ticket=ticket, ticket_revision=1, model_version=champion, top_resolution=said
+        )
+    predictions = [_prediction(f"k{n}", f"T-{n}", resolution="Re-seat card") for n in range(2)]
+    client.post("/api/v1/edge/predictions/", {"predictions": predictions}, format="json")
+    merge_resolutions(["Re-seat card"], into="Reseat card", actor=Actor("admin"))
+    # An agent still on a bundle trained before the merge answers the old code.
+    client.post(
+        "/api/v1/edge/predictions/",
+        {"predictions": [_prediction("k2", "T-2", resolution="Re-seat card")]},
+        format="json",
+    )
+
+    [row] = edge.fleet_summary()
+
+    assert (row["predictions"], row["closed"], row["accuracy"], row["agreement"]) == (3, 3, 1.0, 1.0)
+    assert set(EdgePrediction.objects.values_list("resolution", flat=True)) == {"Re-seat card"}  # as said
 
 
 def test_the_enrolment_token_command_prints_a_token_that_enrols_once():

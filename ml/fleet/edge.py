@@ -19,6 +19,7 @@ from ml.core import bundles, signing
 from ml.core.serialization import serialize
 from ml.models import EdgeAgent, EdgeBundle, EdgePrediction, EdgeReport, EnrolmentToken
 from ml.models.edge import hash_token
+from ml.serving import merged
 from repair_center import selectors
 from ticketai.broker import enqueue_on_commit
 
@@ -364,7 +365,7 @@ def _champion_resolution():
         model_version__status="champion",
         abstained=False,
     ).order_by("-created_at")
-    return Subquery(rows.values("top_resolution")[:1])
+    return Subquery(rows.annotate(kept=merged.kept_code("top_resolution")).values("kept")[:1])
 
 
 LEARNING_REPORTS = ("head_retrained", "head_kept")
@@ -386,20 +387,21 @@ def fleet_summary() -> list[dict]:
     """Per site and model version: predictions, edge accuracy on closed tickets, agreement with
     the central champion, mean latency, backlog and last seen of the site's agents, and the site's
     latest local retraining (its local head against the shipped one on the site's hold-out)."""
-    queryset = EdgePrediction.objects.annotate(final=_final_resolution())
+    # A code merged into another since the prediction counts as the code kept (ml/serving/merged.py).
+    queryset = EdgePrediction.objects.annotate(final=_final_resolution(), said=merged.kept_code("resolution"))
     champion = _champion_resolution()
     if champion is not None:
         queryset = queryset.annotate(central=champion)
     aggregates = {
         "predictions": Count("id"),
         "closed": Count("id", filter=Q(final__isnull=False)),
-        "correct": Count("id", filter=Q(final=F("resolution"))),
+        "correct": Count("id", filter=Q(final=F("said"))),
         "latency_ms": Avg("latency_ms"),
         "last_prediction": Max("predicted_at"),
     }
     if champion is not None:
         aggregates["compared"] = Count("id", filter=Q(central__isnull=False))
-        aggregates["agreed"] = Count("id", filter=Q(central=F("resolution")))
+        aggregates["agreed"] = Count("id", filter=Q(central=F("said")))
     rows = queryset.values("site_id", "site__code", "model_version").annotate(**aggregates)
     agents = {
         row["site_id"]: row

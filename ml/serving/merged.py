@@ -16,6 +16,18 @@ def kept_codes(labels: Sequence[str]) -> dict[str, str]:
     return dict(ResolutionAlias.objects.filter(alias__in=labels).values_list("alias", "resolution__code"))
 
 
+def kept_code(field: str):
+    """A query expression: the resolution code in ``field``, or the code kept where a merge has made
+    it an alias. For comparing what a model said before a merge with the fix a ticket got after it."""
+    from django.db.models import F, OuterRef, Subquery
+    from django.db.models.functions import Coalesce
+
+    from repair_center.models import ResolutionAlias
+
+    alias = ResolutionAlias.objects.filter(alias=OuterRef(field)).values("resolution__code")[:1]
+    return Coalesce(Subquery(alias), F(field))
+
+
 @dataclass(frozen=True, slots=True)
 class Fixes:
     """The model's labels as the catalogue's fixes now: ``codes[f]`` is fix f, learnt under the labels
