@@ -2,14 +2,16 @@
 
 import pytest
 
-from ml.models import ModelVersion, ShadowPrediction
+from ml.models import ModelVersion, ShadowDeployment, ShadowPrediction
 from ml.monitoring import shadow
 from ml.training.fine_tuning import TrainingConfig
 from ml.training.services import train_model
 from repair_center.models import Ticket
+from repair_center.services.history import Actor
 from repair_center.services.resolution import ticket_resolve
+from repair_center.services.resolution_merge import merge_resolutions
 from repair_center.services.tickets import tickets_upsert
-from tests.factories import ModelVersionFactory, ml_catalogue, ml_ticket_documents
+from tests.factories import ModelVersionFactory, ResolutionCodeFactory, ml_catalogue, ml_ticket_documents
 
 pytestmark = pytest.mark.slow
 TINY = TrainingConfig(epochs=1, max_length=32, batch_size=8, max_train_samples=16)
@@ -77,3 +79,36 @@ def test_a_candidate_in_shadow_scores_live_tickets_beside_the_champion(
     assert stopped.status_code == 200 and stopped.json()["shadow"]["active"] is False
     tickets_upsert(documents=_open(ml_ticket_documents(per_class=1, prefix="LATE")), source="noc")
     assert shadow.shadow_score_active() == {}
+
+
+@pytest.mark.django_db
+def test_after_a_merge_an_answer_of_the_old_code_counts_as_the_code_kept():
+    ResolutionCodeFactory(code="Reseat card")
+    ResolutionCodeFactory(code="Re-seat card")
+    tickets_upsert(
+        documents=[
+            {"external_id": f"T-{n}", "title": "card", "status": "closed", "resolution": fix}
+            for n, fix in enumerate(["Re-seat card", "Reseat card"])
+        ],
+        source="noc",
+    )
+    deployment = ShadowDeployment.objects.create(model_version=ModelVersionFactory())
+    for ticket in Ticket.objects.all():  # both models answered the old code, before the merge
+        ShadowPrediction.objects.create(
+            deployment=deployment,
+            ticket=ticket,
+            ticket_revision=ticket.revision,
+            candidate_resolution="Re-seat card",
+            candidate_confidence=0.9,
+            champion_resolution="Re-seat card",
+            champion_confidence=0.8,
+        )
+    merge_resolutions(["Re-seat card"], into="Reseat card", actor=Actor("admin"))
+
+    summary = shadow.shadow_summarise(deployment)
+
+    assert (summary["confirmed"], summary["candidate_accuracy"], summary["champion_accuracy"]) == (
+        2,
+        1.0,
+        1.0,
+    )

@@ -22,6 +22,7 @@ from ml.core import registry
 from ml.core.dataset import ticket_code_map, ticket_context
 from ml.core.serialization import serialize
 from ml.models import ModelVersion, ShadowDeployment, ShadowPrediction
+from ml.serving import merged
 from repair_center import selectors
 from repair_center.models import Ticket
 
@@ -167,16 +168,20 @@ def shadow_summarise(deployment: ShadowDeployment) -> dict:
     compared = [p for p in predictions if p.champion_resolution]
     resolved = [p for p in predictions if p.ticket.resolution_id]
     truth = {p.pk: p.ticket.resolution.code for p in resolved}
+    # A code merged into another since it was predicted counts as the code kept (ml/serving/merged.py).
+    kept = merged.kept_codes(
+        sorted({p.candidate_resolution for p in predictions} | {p.champion_resolution for p in compared})
+    )
+    candidate = {p.pk: kept.get(p.candidate_resolution, p.candidate_resolution) for p in resolved}
+    champion = {p.pk: kept.get(p.champion_resolution, p.champion_resolution) for p in resolved}
     summary = {
         "tickets": len(predictions),
         "compared_with_champion": len(compared),
         "agreement": _share(sum(p.agrees for p in compared), len(compared)),
         "confirmed": len(resolved),
-        "candidate_accuracy": _share(
-            sum(p.candidate_resolution == truth[p.pk] for p in resolved), len(resolved)
-        ),
+        "candidate_accuracy": _share(sum(candidate[p.pk] == truth[p.pk] for p in resolved), len(resolved)),
         "champion_accuracy": _share(
-            sum(p.champion_resolution == truth[p.pk] for p in resolved if p.champion_resolution),
+            sum(champion[p.pk] == truth[p.pk] for p in resolved if p.champion_resolution),
             sum(1 for p in resolved if p.champion_resolution),
         ),
         "champion_versions": sorted({p.champion_version_id for p in compared if p.champion_version_id}),
