@@ -8,7 +8,9 @@ from ml.models import Feedback, ModelVersion, Recommendation, WebhookDelivery, W
 from ml.serving.feedback import FeedbackError, feedback_record, planned_resolution
 from repair_center.models import Ticket
 from repair_center.selectors import ticket_detail, ticket_document
+from repair_center.services.history import Actor
 from repair_center.services.resolution import ticket_content_hash, ticket_resolve
+from repair_center.services.resolution_merge import merge_resolutions
 from repair_center.services.tickets import tickets_upsert
 from tests.factories import ResolutionCodeFactory, SiteFactory
 
@@ -147,6 +149,21 @@ def test_accepting_the_second_recommendation_is_allowed_but_not_an_unrecommended
     assert refused.status_code == 400 and "use correct" in str(refused.json()["resolution"])
     assert accepted.status_code == 201
     assert Feedback.objects.get().chosen_resolution.code == "RESET_RADIO"
+
+
+def test_accepting_a_fix_offered_under_a_code_merged_away_since_names_it_by_the_code_kept(
+    engineer_client, ticket
+):
+    ResolutionCodeFactory(code="Replace optics")
+    _recommend(ticket, "Replace optics", "RESET_RADIO")
+    merge_resolutions(["Replace optics"], into="REPLACE_SFP", actor=Actor("admin"))
+
+    accepted = engineer_client.post(
+        _url(ticket), {"action": "accept", "resolution": "replace sfp"}, format="json"
+    )
+
+    assert accepted.status_code == 201, accepted.content
+    assert Feedback.objects.get().chosen_resolution.code == "REPLACE_SFP"
 
 
 def test_there_is_nothing_to_accept_when_the_model_abstained(engineer_client, ticket):

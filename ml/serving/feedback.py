@@ -46,6 +46,15 @@ def current_recommendation(ticket: Ticket) -> tuple[str, ModelVersion | None, li
     return recommendation.top_resolution or "", recommendation.model_version, [c for c in codes if c]
 
 
+def _offered(code: str, offered: list[str]) -> bool:
+    """Whether ``code`` names a fix that was offered: as offered, or by another of its names (the
+    code kept by a merge since, an alias, a spelling of it)."""
+    if code in offered:
+        return True
+    chosen = find_resolution(code)
+    return chosen is not None and any(getattr(find_resolution(c), "pk", None) == chosen.pk for c in offered)
+
+
 @transaction.atomic
 def feedback_record(
     *, ticket: Ticket, user, action: str, resolution_code: str | None = None, notes: str = ""
@@ -68,7 +77,7 @@ def feedback_record(
                 {"action": ["there is no recommendation to accept; use correct with a resolution"]}
             )
         # Nothing stored (a recommendation shown from elsewhere): take the engineer's word for it.
-        if code and offered is not None and code not in offered:
+        if code and offered is not None and not _offered(code, offered):
             raise FeedbackError({"resolution": [f"{code!r} was not recommended; use correct instead"]})
         code = code or recommended
 
