@@ -366,16 +366,11 @@ def _count(outcome: str) -> None:
 
 
 def _resolutions(codes: list[str]) -> dict[str, tuple[str, list[str]]]:
-    """Title and steps by code; a code merged away since the model learnt it (now an alias) shows
-    those of the code it was merged into."""
-    from repair_center.models import ResolutionAlias, ResolutionCode
+    """Title and steps by code (codes merged away since the model learnt them are already read as the
+    code kept: ml/serving/merged.py)."""
+    from repair_center.models import ResolutionCode
 
-    found = {r.code: (r.title, r.step_list) for r in ResolutionCode.objects.filter(code__in=codes)}
-    for alias in ResolutionAlias.objects.filter(alias__in=set(codes) - found.keys()).select_related(
-        "resolution"
-    ):
-        found[alias.alias] = (alias.resolution.title, alias.resolution.step_list)
-    return found
+    return {r.code: (r.title, r.step_list) for r in ResolutionCode.objects.filter(code__in=codes)}
 
 
 def document_context(document: dict) -> dict:
