@@ -15,7 +15,7 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 
 from repair_center import vocabulary
-from repair_center.models import Ticket, TicketEvent
+from repair_center.models import RESOLUTION_CODE_LENGTH, Ticket, TicketEvent
 from ticketai.storable import json_problem, printable, text_problem
 
 DOCUMENT_VERSION = 1
@@ -321,7 +321,7 @@ def parse_ticket(data: Any, *, default_source: str = "api") -> TicketDoc:
     description = _text(data, "description", errors, max_length=100_000)
     error_codes = _codes(data.get("error_codes"), errors)
     events = _events(data.get("events"), errors)
-    resolution = _text(data, "resolution", errors, max_length=64)
+    resolution = _text(data, "resolution", errors, max_length=RESOLUTION_CODE_LENGTH)
     resolution_notes = _text(data, "resolution_notes", errors, max_length=100_000)
     attributes = _attributes(data.get("attributes"), errors)
     site = _text(data, "site", errors, max_length=64)

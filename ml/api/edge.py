@@ -20,6 +20,7 @@ from ml.fleet import edge
 from ml.fleet.predictions import InvalidBatch, WrongSite, predictions_ingest
 from ml.models import EdgeAgent, EdgeBundle
 from repair_center.documents import DocumentError, parse_ticket
+from repair_center.models import RESOLUTION_CODE_LENGTH
 from ticketai import storable, throttling
 
 
@@ -126,7 +127,7 @@ class PredictionSerializer(serializers.Serializer):
     source = serializers.CharField(max_length=64)
     external_id = serializers.CharField(max_length=200)
     model_version = serializers.CharField(max_length=100)
-    resolution = serializers.CharField(max_length=100)
+    resolution = serializers.CharField(max_length=RESOLUTION_CODE_LENGTH)
     confidence = serializers.FloatField()
     latency_ms = serializers.FloatField()
     input_fingerprint = serializers.CharField(max_length=64, required=False)

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from ml.models import Feedback
 from ml.serving.feedback import FeedbackError, feedback_record
 from repair_center import roles
-from repair_center.models import Ticket
+from repair_center.models import RESOLUTION_CODE_LENGTH, Ticket
 
 FEEDBACK_WRITERS = frozenset({roles.ENGINEER, roles.ADMIN})
 
@@ -43,7 +43,10 @@ class FeedbackSerializer(serializers.ModelSerializer):
 class FeedbackRequestSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=Feedback.Action.choices)
     resolution = serializers.CharField(
-        required=False, allow_blank=True, max_length=64, help_text="Required to correct; optional to accept."
+        required=False,
+        allow_blank=True,
+        max_length=RESOLUTION_CODE_LENGTH,
+        help_text="Required to correct; optional to accept.",
     )
     notes = serializers.CharField(required=False, allow_blank=True, max_length=100_000, default="")
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.db import models
 from django.utils import timezone
 
+from repair_center.models import RESOLUTION_CODE_LENGTH
 from ticketai.storable import agent_json
 
 
@@ -114,7 +115,7 @@ class EdgePrediction(models.Model):
         "repair_center.Ticket", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     model_version = models.CharField(max_length=100)
-    resolution = models.CharField(max_length=100)
+    resolution = models.CharField(max_length=RESOLUTION_CODE_LENGTH)
     confidence = models.FloatField()
     latency_ms = models.FloatField()
     input_fingerprint = models.CharField(max_length=64, blank=True)

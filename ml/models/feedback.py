@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import models
 
+from repair_center.models import RESOLUTION_CODE_LENGTH
+
 
 class Feedback(models.Model):
     """One engineer's verdict on a ticket's recommendation; accept and correct also label the ticket."""
@@ -19,7 +21,9 @@ class Feedback(models.Model):
     username = models.CharField(max_length=150, help_text="Kept when the user is deleted.")
     action = models.CharField(max_length=16, choices=Action.choices)
     recommended_resolution = models.CharField(
-        max_length=64, blank=True, help_text="The top recommendation the engineer saw (empty if none)."
+        max_length=RESOLUTION_CODE_LENGTH,
+        blank=True,
+        help_text="The top recommendation the engineer saw (empty if none).",
     )
     chosen_resolution = models.ForeignKey(
         "repair_center.ResolutionCode", null=True, blank=True, on_delete=models.PROTECT, related_name="+"

@@ -2,6 +2,8 @@
 
 from django.db import models
 
+from repair_center.models import RESOLUTION_CODE_LENGTH
+
 
 class DriftReport(models.Model):
     """One drift check of the champion against freshly labelled tickets, and whether it fired a retrain."""
@@ -65,9 +67,9 @@ class ShadowPrediction(models.Model):
     champion_version = models.ForeignKey(
         "ml.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    candidate_resolution = models.CharField(max_length=64)
+    candidate_resolution = models.CharField(max_length=RESOLUTION_CODE_LENGTH)
     candidate_confidence = models.FloatField()
-    champion_resolution = models.CharField(max_length=64, blank=True)
+    champion_resolution = models.CharField(max_length=RESOLUTION_CODE_LENGTH, blank=True)
     champion_confidence = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

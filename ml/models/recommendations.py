@@ -2,6 +2,8 @@
 
 from django.db import models
 
+from repair_center.models import RESOLUTION_CODE_LENGTH
+
 
 class Recommendation(models.Model):
     """What a model version recommended for one revision of a ticket; queues read the top fields."""
@@ -15,7 +17,7 @@ class Recommendation(models.Model):
     )
     payload = models.JSONField(default=dict)
     abstained = models.BooleanField(default=False)
-    top_resolution = models.CharField(max_length=64, blank=True)
+    top_resolution = models.CharField(max_length=RESOLUTION_CODE_LENGTH, blank=True)
     top_confidence = models.FloatField(default=0.0)
     created_at = models.DateTimeField(auto_now_add=True)
 

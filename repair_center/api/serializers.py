@@ -11,6 +11,7 @@ from rest_framework import serializers
 from repair_center import sla
 from repair_center.documents import _SOURCE_RE
 from repair_center.models import (
+    RESOLUTION_CODE_LENGTH,
     ErrorCode,
     ErrorCodeAlias,
     NetworkElement,
@@ -182,7 +183,7 @@ class TicketDocumentSerializer(serializers.Serializer):
     error_codes = serializers.ListField(child=serializers.CharField(max_length=64), required=False)
     events = TicketDocumentEventSerializer(many=True, required=False)
     resolution = serializers.CharField(
-        max_length=64, required=False, allow_null=True, help_text="Resolution code."
+        max_length=RESOLUTION_CODE_LENGTH, required=False, allow_null=True, help_text="Resolution code."
     )
     resolution_notes = serializers.CharField(required=False, allow_blank=True)
     attributes = serializers.DictField(

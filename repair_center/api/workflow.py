@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from repair_center import roles
 from repair_center.api.serializers import TicketSerializer
-from repair_center.models import AssignmentGroup, Ticket, TicketChange, WorkNote
+from repair_center.models import RESOLUTION_CODE_LENGTH, AssignmentGroup, Ticket, TicketChange, WorkNote
 from repair_center.selectors import ticket_detail
 from repair_center.services import workflow
 from repair_center.services.history import IllegalTransition, StaleRevision, WorkflowError
@@ -58,7 +58,10 @@ class TransitionSerializer(serializers.Serializer):
         required=False, allow_blank=True, max_length=500, help_text="Required to hold, cancel or reopen."
     )
     resolution = serializers.CharField(
-        required=False, allow_blank=True, max_length=64, help_text="Resolution code; required to resolve."
+        required=False,
+        allow_blank=True,
+        max_length=RESOLUTION_CODE_LENGTH,
+        help_text="Resolution code; required to resolve.",
     )
     resolution_notes = serializers.CharField(required=False, allow_blank=True, max_length=100_000)
     revision = _revision

@@ -16,7 +16,14 @@ from django.utils import timezone
 
 from repair_center.ingestion import readers
 from repair_center.ingestion.report import ImportReport, RejectsLog
-from repair_center.models import ErrorCode, ErrorCodeAlias, NetworkElement, ResolutionCode, Site
+from repair_center.models import (
+    RESOLUTION_CODE_LENGTH,
+    ErrorCode,
+    ErrorCodeAlias,
+    NetworkElement,
+    ResolutionCode,
+    Site,
+)
 
 BATCH_SIZE = 1000
 CLIMATES = ("coastal", "hot", "cold", "urban")
@@ -148,7 +155,7 @@ def _clean_resolution(row: dict, _: _Lookups) -> tuple[Values, Errors]:
         errors["needs_site_visit"] = [f"{visit[:40]!r} is not true or false"]
     steps = "\n".join(line.strip() for line in (row.get("steps") or "").splitlines() if line.strip())
     values = {
-        "code": _text(row, "code", errors, 64, required=True),
+        "code": _text(row, "code", errors, RESOLUTION_CODE_LENGTH, required=True),
         "title": _text(row, "title", errors, 200),
         "steps": steps,
         "needs_site_visit": visit in _TRUE,

@@ -1,6 +1,7 @@
 from repair_center.models.access import ApiToken
 from repair_center.models.alarms import Alarm, AlarmGroup, AlarmGroupRule
 from repair_center.models.catalogue import (
+    RESOLUTION_CODE_LENGTH,
     ErrorCode,
     ErrorCodeAlias,
     ResolutionAlias,
@@ -15,6 +16,7 @@ from repair_center.models.tickets import Ticket, TicketErrorCode, TicketEvent
 from repair_center.models.workflow import AssignmentGroup, TicketChange, WorkNote
 
 __all__ = [
+    "RESOLUTION_CODE_LENGTH",
     "Alarm",
     "AlarmGroup",
     "AlarmGroupRule",

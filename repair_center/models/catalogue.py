@@ -83,10 +83,15 @@ class UnmappedEventKind(models.Model):
         return self.kind
 
 
+# A resolution code's length. Exports label tickets with whatever their desk calls a fix, and a
+# category path ("Hardware > Radio > Replace RRU after VSWR alarm") is longer than a short code.
+RESOLUTION_CODE_LENGTH = 200
+
+
 class ResolutionCode(models.Model):
     """The catalogue of fixes: the labels the model learns to recommend."""
 
-    code = models.CharField(max_length=64, unique=True)
+    code = models.CharField(max_length=RESOLUTION_CODE_LENGTH, unique=True)
     title = models.CharField(max_length=200)
     steps = models.TextField(blank=True, help_text="One step per line.")
     needs_site_visit = models.BooleanField(default=False)
@@ -112,7 +117,7 @@ class ResolutionAlias(models.Model):
     """Another name of a fix: what a merged-away code was called, or how a source spells it. Imports,
     the API and an engineer's resolve action read it as its resolution (``merge_resolutions``)."""
 
-    alias = models.CharField(max_length=64, unique=True)
+    alias = models.CharField(max_length=RESOLUTION_CODE_LENGTH, unique=True)
     resolution = models.ForeignKey(ResolutionCode, on_delete=models.CASCADE, related_name="aliases")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -3,7 +3,7 @@ OpenAPI schema, what goes out. The representation itself is built by tmf/trouble
 
 from rest_framework import serializers
 
-from repair_center.models import Ticket
+from repair_center.models import RESOLUTION_CODE_LENGTH, Ticket
 from repair_center.services.workflow import MAX_NOTE, MAX_REASON
 
 _text = {"required": False, "allow_blank": True}
@@ -97,7 +97,7 @@ class TroubleTicketCreateSerializer(serializers.Serializer):
     resolutionDate = serializers.CharField(max_length=64, required=False)
     note = NoteInputSerializer(many=True, required=False)
     relatedEntity = RelatedEntitySerializer(many=True, required=False)
-    resolutionCode = serializers.CharField(max_length=64, **_text)
+    resolutionCode = serializers.CharField(max_length=RESOLUTION_CODE_LENGTH, **_text)
     resolutionNotes = serializers.CharField(max_length=100_000, **_text)
 
 
@@ -109,7 +109,7 @@ class TroubleTicketUpdateSerializer(serializers.Serializer):
     note = NoteInputSerializer(
         many=True, required=False, help_text="Notes without an id we hold are added; none is removed."
     )
-    resolutionCode = serializers.CharField(max_length=64, **_text)
+    resolutionCode = serializers.CharField(max_length=RESOLUTION_CODE_LENGTH, **_text)
     resolutionNotes = serializers.CharField(max_length=100_000, **_text)
 
 
