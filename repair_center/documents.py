@@ -59,6 +59,10 @@ class DocumentError(Exception):
         self.errors = errors
 
 
+# Where text too long for a short field goes.
+TO_DESCRIPTION = "free text belongs in the description (import: --map description=COLUMN)"
+
+
 @dataclass(frozen=True, slots=True)
 class EventDoc:
     at: datetime | None  # real exports often carry only the order of events
@@ -128,7 +132,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _text(data: dict, field: str, errors: dict, *, max_length: int | None = None) -> str:
+def _text(data: dict, field: str, errors: dict, *, max_length: int | None = None, hint: str = "") -> str:
     value = data.get(field)
     if value is None:
         return ""
@@ -141,7 +145,9 @@ def _text(data: dict, field: str, errors: dict, *, max_length: int | None = None
         errors.setdefault(field, []).append(problem)
         return ""
     if max_length is not None and len(value) > max_length:
-        errors.setdefault(field, []).append(f"must be at most {max_length} characters (got {len(value)})")
+        errors.setdefault(field, []).append(
+            f"must be at most {max_length} characters (got {len(value)})" + (f": {hint}" if hint else "")
+        )
         return ""
     return value
 
@@ -272,7 +278,7 @@ def _attributes(value: Any, errors: dict) -> dict:
             if len(item) > MAX_ATTRIBUTE_CHARS:
                 errors.setdefault(where, []).append(
                     f"must be at most {MAX_ATTRIBUTE_CHARS} characters (got {len(item)}): an attribute is a "
-                    "short field; free text belongs in the description (import: --map description=COLUMN)"
+                    f"short field; {TO_DESCRIPTION}"
                 )
                 continue
             if not item:
@@ -317,7 +323,7 @@ def parse_ticket(data: Any, *, default_source: str = "api") -> TicketDoc:
     if not external_id and "external_id" not in errors:
         errors["external_id"] = ["this field is required"]
 
-    title = _text(data, "title", errors, max_length=500)
+    title = _text(data, "title", errors, max_length=500, hint=f"a title is a summary; {TO_DESCRIPTION}")
     description = _text(data, "description", errors, max_length=100_000)
     error_codes = _codes(data.get("error_codes"), errors)
     events = _events(data.get("events"), errors)

@@ -1,5 +1,6 @@
-"""Exports label tickets with what their desk calls a fix, often a category path longer than a short
-code: a resolution code may be up to 200 characters, wherever one is stored or sent."""
+"""Real exports' long fields. They label tickets with what their desk calls a fix, often a category
+path longer than a short code: a resolution code may be up to 200 characters, wherever one is
+stored or sent. Text too long for a short field is refused saying where it belongs."""
 
 import csv
 from io import StringIO
@@ -74,3 +75,12 @@ def test_what_models_said_keeps_a_long_code_whole():
     assert ResolutionAlias.objects.get().alias == LONGEST
     assert Recommendation.objects.get().top_resolution == LONGEST
     assert ShadowPrediction.objects.get().candidate_resolution == LONGEST
+
+
+def test_a_title_too_long_says_where_the_text_belongs():
+    with pytest.raises(DocumentError) as refused:
+        parse_ticket({"external_id": "T-1", "title": "w" * 501}, default_source="desk")
+    assert refused.value.errors["title"] == [
+        "must be at most 500 characters (got 501): a title is a summary; free text belongs in the "
+        "description (import: --map description=COLUMN)"
+    ]
