@@ -38,6 +38,13 @@ FORMATS = {
     ".json": "json",
     **dict.fromkeys((".jsonl", ".ndjson"), "jsonl"),
 }
+# Spreadsheets this reader does not open, and how to save them so that it does.
+_RESAVE = {
+    ".xls": "an Excel 97-2003 workbook",
+    ".xlsb": "a binary Excel workbook",
+    ".ods": "an OpenDocument spreadsheet",
+    ".numbers": "a Numbers spreadsheet",
+}
 # Formats of header and cells, all text: blank cells are absent, plain numbers are numbers.
 TABULAR = ("csv", "xlsx")
 
@@ -68,6 +75,11 @@ class Row:
 def file_format(path: str | Path) -> str:
     """The format the file's extension names; under ``.gz`` (gzip), the one before it."""
     suffix = _format_suffix(path)
+    if suffix in _RESAVE:
+        raise FileUnreadable(
+            f"{Path(path).name} is {_RESAVE[suffix]}; open it and save it as .xlsx (Excel Workbook) "
+            "or .csv (CSV UTF-8), then import that"
+        )
     if suffix not in FORMATS:
         raise FileUnreadable(
             f"{Path(path).name}: unknown format {suffix!r}; use .csv (or .tsv, .txt), .xlsx, .json or "
