@@ -15,7 +15,7 @@ from ml.core.webhooks import webhook_emit
 from ml.models import Feedback, ModelVersion, Recommendation
 from ml.models.webhooks import FEEDBACK_RECORDED
 from repair_center.models import Ticket
-from repair_center.services.catalogue import find_resolution
+from repair_center.services.catalogue import find_resolution, resolution_id, resolution_names
 from repair_center.services.resolution import ticket_resolve
 
 
@@ -51,8 +51,9 @@ def _offered(code: str, offered: list[str]) -> bool:
     code kept by a merge since, an alias, a spelling of it)."""
     if code in offered:
         return True
-    chosen = find_resolution(code)
-    return chosen is not None and any(getattr(find_resolution(c), "pk", None) == chosen.pk for c in offered)
+    names = resolution_names()
+    chosen = resolution_id(code, names)
+    return chosen is not None and any(resolution_id(c, names) == chosen for c in offered)
 
 
 @transaction.atomic

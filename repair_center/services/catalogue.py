@@ -125,10 +125,15 @@ def _spelled_like(values: Iterable[str], names: dict[str, int]) -> dict[str, lis
     }
 
 
+def resolution_id(name: str, names: dict[str, int]) -> int | None:
+    """The id of the fix ``name`` names among ``names`` (``resolution_names()``): a code, an alias, or
+    a spelling of exactly one fix's (``spelled_alike``)."""
+    return names.get(name) or spelled_alike([name], names).get(name)
+
+
 def find_resolution(name: str) -> ResolutionCode | None:
-    """The fix ``name`` names: a code, an alias, or a spelling of exactly one fix's (``spelled_alike``)."""
-    names = resolution_names()
-    pk = names.get(name) or spelled_alike([name], names).get(name)
+    """The fix ``name`` names: a code, an alias, or a spelling of exactly one fix's."""
+    pk = resolution_id(name, resolution_names())
     return ResolutionCode.objects.get(pk=pk) if pk else None
 
 
