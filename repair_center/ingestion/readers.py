@@ -38,13 +38,9 @@ FORMATS = {
     ".json": "json",
     **dict.fromkeys((".jsonl", ".ndjson"), "jsonl"),
 }
-# Spreadsheets this reader does not open, and how to save them so that it does.
-_RESAVE = {
-    ".xls": "an Excel 97-2003 workbook",
-    ".xlsb": "a binary Excel workbook",
-    ".ods": "an OpenDocument spreadsheet",
-    ".numbers": "a Numbers spreadsheet",
-}
+# Spreadsheets this reader does not open (to be saved as .xlsx or CSV).
+_RESAVE = {".xls": "an Excel 97-2003 workbook", ".xlsb": "a binary Excel workbook"}
+_RESAVE |= {".ods": "an OpenDocument spreadsheet", ".numbers": "a Numbers spreadsheet"}
 # Formats of header and cells, all text: blank cells are absent, plain numbers are numbers.
 TABULAR = ("csv", "xlsx")
 
