@@ -81,16 +81,9 @@ def repoint_feedback(sender, source, target, **kwargs):
     from django.db import transaction
 
     from ml.models import Feedback
+    from ticketai.broker import enqueue
 
     Feedback.objects.filter(chosen_resolution=source).update(chosen_resolution=target)
     code = source.code  # the row is deleted before the merge commits
-    transaction.on_commit(lambda: _enqueue_refresh(code))
-
-
-def _enqueue_refresh(code: str) -> None:
-    from ticketai.broker import enqueue
-
-    try:
-        enqueue("ml.tasks.refresh_recommendations_listing", code)
-    except Exception:  # the merge has committed; the old answers are read as the kept code meanwhile
-        logger.exception("could not enqueue the recommendations listing %r", code)
+    # Robust: a broker outage is logged, not raised from a merge that has committed.
+    transaction.on_commit(lambda: enqueue("ml.tasks.refresh_recommendations_listing", code), robust=True)
