@@ -16,6 +16,7 @@ from repair_center.models import (
     ResolutionCode,
     Site,
     Ticket,
+    TicketAlarm,
     TicketChange,
     TicketErrorCode,
     TicketEvent,
@@ -177,6 +178,12 @@ class TicketChangeInline(_ReadOnlyInline):
     model = TicketChange
 
 
+class TicketAlarmInline(_ReadOnlyInline):
+    """The alarms the ticket names: they come from its source (TMF621 relatedEntity, ``alarms``)."""
+
+    model = TicketAlarm
+
+
 @admin.register(Ticket)
 class TicketAdmin(admin.ModelAdmin):
     list_display = (
@@ -197,7 +204,13 @@ class TicketAdmin(admin.ModelAdmin):
     readonly_fields = ("revision", "content_hash", "source_status", "created_at", "updated_at")
     date_hierarchy = "opened_at"
     list_select_related = ("site", "resolution", "assignment_group", "assignee")
-    inlines = [TicketErrorCodeInline, TicketEventInline, WorkNoteInline, TicketChangeInline]
+    inlines = [
+        TicketErrorCodeInline,
+        TicketEventInline,
+        TicketAlarmInline,
+        WorkNoteInline,
+        TicketChangeInline,
+    ]
 
 
 @admin.register(AssignmentGroup)

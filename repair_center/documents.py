@@ -32,6 +32,7 @@ FIELDS = (
     "element",
     "error_codes",
     "events",
+    "alarms",
     "resolution",
     "resolution_notes",
     "attributes",
@@ -39,6 +40,10 @@ FIELDS = (
 EVENT_FIELDS = ("at", "kind", "code", "attrs")
 MAX_CODES = 64
 MAX_EVENTS = 500
+MAX_ALARMS = 64
+# An alarm named by its path in TicketAI's TMF642 API, rather than by its externalAlarmId.
+OWN_ALARM_PATH = "/tmf-api/alarm/v4/alarm/"
+OWN_ALARM_RE = re.compile(r"^/tmf-api/alarm/v4/alarm/(\d{1,18})/?$")
 MAX_ATTRS_DEPTH = 4
 MAX_ATTRS_BYTES = 4096
 # Extra ticket fields of an export (category, service, customer impact, ...): flat and bounded.
@@ -88,6 +93,7 @@ class TicketDoc:
     resolution: str
     resolution_notes: str
     attributes: dict = field(default_factory=dict)
+    alarms: tuple[str, ...] = ()  # alarms the ticket names as its own (models.TicketAlarm)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -96,8 +102,8 @@ class TicketDoc:
     def to_json(self) -> dict:
         """The document as JSON-ready data, in the canonical field order.
 
-        ``attributes`` appears only when there are some, so tickets stored before it existed keep
-        their content hash (a re-import of the same file stays "unchanged")."""
+        ``attributes`` and ``alarms`` appear only when there are some, so tickets stored before they
+        existed keep their content hash (a re-import of the same file stays "unchanged")."""
         data = {
             "source": self.source,
             "external_id": self.external_id,
@@ -119,6 +125,8 @@ class TicketDoc:
         }
         if self.attributes:
             data["attributes"] = dict(self.attributes)
+        if self.alarms:
+            data["alarms"] = list(self.alarms)
         return data
 
     def content_hash(self) -> str:
@@ -287,24 +295,62 @@ def _attributes(value: Any, errors: dict) -> dict:
     return attributes
 
 
-def _codes(value: Any, errors: dict) -> tuple[str, ...]:
+def _names(
+    value: Any, errors: dict, *, field: str, shape: str, plural: str, most: int, longest: int, one: str
+):
+    """A list of short strings (codes, alarm names): stripped, blanks dropped, bounded in number and
+    length; ``()`` with the reason in ``errors[field]`` when it breaks a rule."""
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
-        errors.setdefault("error_codes", []).append("must be a list of code strings")
+        errors.setdefault(field, []).append(f"must be a list of {shape}")
         return ()
     problems = sorted({text_problem(c) for c in value} - {""})
     if problems:
-        errors.setdefault("error_codes", []).extend(problems)
+        errors.setdefault(field, []).extend(problems)
         return ()
-    codes = tuple(c.strip() for c in value if c.strip())
-    if len(codes) > MAX_CODES:
-        errors.setdefault("error_codes", []).append(f"at most {MAX_CODES} codes (got {len(codes)})")
+    names = tuple(c.strip() for c in value if c.strip())
+    if len(names) > most:
+        errors.setdefault(field, []).append(f"at most {most} {plural} (got {len(names)})")
         return ()
-    if any(len(c) > 64 for c in codes):
-        errors.setdefault("error_codes", []).append("each code must be at most 64 characters")
+    if any(len(c) > longest for c in names):
+        errors.setdefault(field, []).append(f"each {one} must be at most {longest} characters")
         return ()
-    return codes
+    return names
+
+
+def _codes(value: Any, errors: dict) -> tuple[str, ...]:
+    return _names(
+        value,
+        errors,
+        field="error_codes",
+        shape="code strings",
+        plural="codes",
+        most=MAX_CODES,
+        longest=64,
+        one="code",
+    )
+
+
+def own_alarm_ref(ref: str) -> str:
+    """An alarm name as stored: a path in TicketAI's TMF642 API without a trailing slash or leading
+    zeros, anything else (an externalAlarmId) as given."""
+    found = OWN_ALARM_RE.match(ref)
+    return f"{OWN_ALARM_PATH}{int(found.group(1))}" if found else ref
+
+
+def _alarm_refs(value: Any, errors: dict) -> tuple[str, ...]:
+    names = _names(
+        value,
+        errors,
+        field="alarms",
+        shape="alarm names: externalAlarmIds, or paths in TicketAI's TMF642 API",
+        plural="alarms",
+        most=MAX_ALARMS,
+        longest=200,
+        one="alarm name",
+    )
+    return tuple(dict.fromkeys(own_alarm_ref(name) for name in names))
 
 
 def parse_ticket(data: Any, *, default_source: str = "api") -> TicketDoc:
@@ -327,6 +373,7 @@ def parse_ticket(data: Any, *, default_source: str = "api") -> TicketDoc:
     description = _text(data, "description", errors, max_length=100_000)
     error_codes = _codes(data.get("error_codes"), errors)
     events = _events(data.get("events"), errors)
+    alarms = _alarm_refs(data.get("alarms"), errors)
     resolution = _text(data, "resolution", errors, max_length=RESOLUTION_CODE_LENGTH)
     resolution_notes = _text(data, "resolution_notes", errors, max_length=100_000)
     attributes = _attributes(data.get("attributes"), errors)
@@ -355,9 +402,9 @@ def parse_ticket(data: Any, *, default_source: str = "api") -> TicketDoc:
             f"{raw_priority!r} is not one of {', '.join(Ticket.Priority.values)} (nor a known alias)"
         )
 
-    if not (title or description or error_codes or events or attributes) and not errors:
+    if not (title or description or error_codes or events or attributes or alarms) and not errors:
         errors["non_field_errors"] = [
-            "give at least one of title, description, error_codes, events or attributes"
+            "give at least one of title, description, error_codes, events, alarms or attributes"
         ]
     if errors:
         raise DocumentError(errors)
@@ -377,4 +424,5 @@ def parse_ticket(data: Any, *, default_source: str = "api") -> TicketDoc:
         resolution=resolution,
         resolution_notes=resolution_notes,
         attributes=attributes,
+        alarms=alarms,
     )

@@ -5,7 +5,7 @@ from collections.abc import Collection, Iterator
 from django.db.models import Prefetch, Q, QuerySet
 
 from repair_center.documents import _iso
-from repair_center.models import AlarmGroup, RepairRecord, Ticket, TicketErrorCode, TicketEvent
+from repair_center.models import AlarmGroup, RepairRecord, Ticket, TicketAlarm, TicketErrorCode, TicketEvent
 
 
 def ticket_list() -> QuerySet[Ticket]:
@@ -19,11 +19,18 @@ def ticket_detail() -> QuerySet[Ticket]:
     )
 
 
+def ticket_with_names() -> QuerySet[Ticket]:
+    """ticket_detail with the alarms each ticket names, for its canonical document (ticket_document)."""
+    return ticket_detail().prefetch_related(
+        Prefetch("alarm_refs", queryset=TicketAlarm.objects.order_by("position"))
+    )
+
+
 def ticket_document(ticket: Ticket) -> dict:
     """The canonical document of a stored ticket (raw codes as ingested, so a re-import is unchanged).
 
-    Expects ``codes`` and ``events`` prefetched (see ticket_detail)."""
-    return {
+    Expects ``codes``, ``events`` and ``alarm_refs`` prefetched (see ticket_with_names)."""
+    document = {
         "source": ticket.source,
         "external_id": ticket.external_id,
         "title": ticket.title,
@@ -43,6 +50,9 @@ def ticket_document(ticket: Ticket) -> dict:
         "resolution_notes": ticket.resolution_notes,
         "attributes": dict(ticket.attributes or {}),
     }
+    if alarms := [r.ref for r in ticket.alarm_refs.all()]:
+        document["alarms"] = alarms  # only when named, as the document's content hash has it
+    return document
 
 
 def ticket_documents(queryset: QuerySet[Ticket], *, chunk_size: int = 1000) -> Iterator[dict]:
@@ -53,7 +63,7 @@ def ticket_documents(queryset: QuerySet[Ticket], *, chunk_size: int = 1000) -> I
         ids = list(queryset.filter(id__gt=last_id).values_list("id", flat=True)[:chunk_size])
         if not ids:
             return
-        chunk = list(ticket_detail().filter(pk__in=ids).order_by("id"))
+        chunk = list(ticket_with_names().filter(pk__in=ids).order_by("id"))
         if not chunk:
             return
         for ticket in chunk:

@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 
 from repair_center.models import Connector
-from repair_center.services import alarms, connectors, correlation, grouping
+from repair_center.services import alarm_refs, alarms, connectors, correlation, grouping
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +45,9 @@ def expire_alarms() -> dict:
 
 @shared_task(name="repair_center.tasks.correlate_alarms")
 def correlate_alarms(alarm_ids: list[int]) -> dict:
-    """Give the tickets these alarms touch their new events; idempotent (an unchanged one is skipped)."""
-    touched = correlation.tickets_touched(alarm_ids)
+    """Give the tickets these alarms touch, and those naming them, their new events; idempotent (an
+    unchanged one is skipped)."""
+    touched = sorted(set(correlation.tickets_touched(alarm_ids)) | set(alarm_refs.claim(alarm_ids)))
     changed = correlation.recorrelate(touched)
     return {"alarms": len(alarm_ids), "tickets": len(touched), "changed": len(changed)}
 

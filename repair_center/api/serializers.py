@@ -113,6 +113,13 @@ class TicketSerializer(TicketBriefSerializer):
     network_element = NestedNetworkElementSerializer(source="element", read_only=True, allow_null=True)
     error_codes = TicketErrorCodeSerializer(source="codes", many=True, read_only=True)
     events = TicketEventSerializer(many=True, read_only=True)
+    alarms = serializers.SlugRelatedField(
+        source="alarm_refs",
+        slug_field="ref",
+        many=True,
+        read_only=True,
+        help_text="The alarms the ticket names as its own, as it named them.",
+    )
 
     class Meta(TicketBriefSerializer.Meta):
         fields = [
@@ -131,6 +138,7 @@ class TicketSerializer(TicketBriefSerializer):
             "network_element",
             "error_codes",
             "events",
+            "alarms",
             "attributes",
             "resolution",
             "resolution_notes",
@@ -182,6 +190,14 @@ class TicketDocumentSerializer(serializers.Serializer):
     )
     error_codes = serializers.ListField(child=serializers.CharField(max_length=64), required=False)
     events = TicketDocumentEventSerializer(many=True, required=False)
+    alarms = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        max_length=64,
+        help_text="Alarms the ticket names as its own (opened from them): each an externalAlarmId as the "
+        "fault-management system sent it, or a path in TicketAI's TMF642 API (/tmf-api/alarm/v4/alarm/<id>). "
+        "They join its events whatever their element and time; one not stored yet joins when it arrives.",
+    )
     resolution = serializers.CharField(
         max_length=RESOLUTION_CODE_LENGTH, required=False, allow_null=True, help_text="Resolution code."
     )

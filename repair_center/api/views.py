@@ -22,7 +22,7 @@ from repair_center.models import (
     TicketEvent,
     UnmappedCode,
 )
-from repair_center.selectors import ticket_detail, ticket_document, ticket_list
+from repair_center.selectors import ticket_document, ticket_list, ticket_with_names
 from repair_center.services import repairs
 from repair_center.services.tickets import UpsertSummary, tickets_upsert
 
@@ -85,7 +85,7 @@ class TicketViewSet(TicketWorkflowMixin, viewsets.ModelViewSet):
     write_roles = TICKET_WRITERS
 
     def get_queryset(self):
-        return ticket_list() if self.action == "list" else ticket_detail()
+        return ticket_list() if self.action == "list" else ticket_with_names()
 
     def get_serializer_class(self):
         return serializers.TicketBriefSerializer if self.action == "list" else serializers.TicketSerializer
@@ -115,7 +115,7 @@ class TicketViewSet(TicketWorkflowMixin, viewsets.ModelViewSet):
         [result] = tickets_upsert(documents=[document], source=source)
         if result.status == "rejected":
             raise exceptions.ValidationError(result.errors)
-        ticket = ticket_detail().get(pk=result.id)
+        ticket = ticket_with_names().get(pk=result.id)
         data = serializers.TicketSerializer(ticket, context=self.get_serializer_context()).data
         code = status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK
         return Response(data, status=code)

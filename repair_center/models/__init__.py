@@ -1,5 +1,5 @@
 from repair_center.models.access import ApiToken
-from repair_center.models.alarms import Alarm, AlarmGroup, AlarmGroupRule
+from repair_center.models.alarms import Alarm, AlarmGroup, AlarmGroupRule, TicketAlarm
 from repair_center.models.catalogue import (
     RESOLUTION_CODE_LENGTH,
     ErrorCode,
@@ -32,6 +32,7 @@ __all__ = [
     "ResolutionCode",
     "Site",
     "Ticket",
+    "TicketAlarm",
     "TicketChange",
     "TicketErrorCode",
     "TicketEvent",

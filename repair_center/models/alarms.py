@@ -190,3 +190,35 @@ class AlarmGroupRule(models.Model):
     def matches(self, group: AlarmGroup) -> bool:
         rank = {"critical": 4, "major": 3, "minor": 2, "warning": 1}
         return group.size >= self.min_alarms and rank.get(group.severity, 0) >= rank[self.min_severity]
+
+
+class TicketAlarm(models.Model):
+    """An alarm a ticket names as its own (TMF621 ``relatedEntity`` of role alarm; the canonical
+    document's ``alarms``). Correlation always gives the ticket a named alarm, wherever and whenever
+    it was raised, and never marks it as another incident's (services/correlation.py).
+
+    ``ref`` is the name as sent: the fault-management system's externalAlarmId, or the alarm's path in
+    TicketAI's TMF642 API. ``alarm`` is set once an alarm of that name is stored: a ticket may name
+    an alarm that has not arrived yet."""
+
+    ticket = models.ForeignKey("repair_center.Ticket", on_delete=models.CASCADE, related_name="alarm_refs")
+    position = models.PositiveSmallIntegerField()
+    ref = models.CharField(max_length=200)
+    alarm = models.ForeignKey(
+        Alarm, null=True, blank=True, on_delete=models.SET_NULL, related_name="ticket_refs"
+    )
+
+    class Meta:
+        ordering = ["ticket", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "position"], name="unique_ticket_alarm_position")
+        ]
+        indexes = [
+            # A new alarm looks for the tickets that named it before it arrived.
+            models.Index(
+                fields=["ref"], condition=models.Q(alarm__isnull=True), name="ticket_alarm_pending_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id} names {self.ref}"

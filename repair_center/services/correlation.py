@@ -12,6 +12,9 @@ Correlated events carry ``attrs["alarm"]`` (the alarm id); a document sent back 
 export re-imported, a PATCH of the stored document) has them dropped and made again from the alarms.
 Events of alarms deleted by retention stay on the ticket.
 
+A ticket opened from an alarm may name it (services/alarm_refs.py): the alarms a ticket names are
+its own, given whatever their element and time (``"scope": "ticket"``) and never marked unrelated.
+
 Alarms raised before another ticket on the same element (or site) was resolved belong to that
 earlier incident and are left out, except an element alarm still raised when this ticket opened: the
 fix did not clear it, so it is part of the state the new ticket starts from (a precursor raised while
@@ -48,6 +51,7 @@ from django.utils import timezone
 
 from repair_center.documents import MAX_EVENTS
 from repair_center.models import Alarm, ErrorCode, Ticket, TicketChange, TicketErrorCode, TicketEvent
+from repair_center.services import alarm_refs
 from repair_center.signals import tickets_changed
 
 MARK = "alarm"
@@ -67,14 +71,22 @@ class Span:
     opened_at: datetime | None
     until: datetime | None  # alarms raised after this are not the ticket's (resolved); None: open
     code_ids: frozenset[int] = frozenset()  # the ticket's error codes (catalogue ids): its families
+    alarm_ids: frozenset[int] = frozenset()  # the stored alarms the ticket names (models.TicketAlarm)
 
     @classmethod
-    def of(cls, ticket: Ticket, code_ids: Iterable[int | None] = ()) -> "Span":
+    def of(cls, ticket: Ticket, code_ids: Iterable[int | None] = (), alarm_ids: Iterable[int] = ()) -> "Span":
         until = ticket.resolved_at
         if until is None and not ticket.is_open:
             until = ticket.status_changed_at or ticket.updated_at
         ids = frozenset(c for c in code_ids if c)
-        return cls(ticket.pk, ticket.element_id, ticket.site_id, ticket.opened_at, until, ids)
+        return cls(
+            ticket.pk, ticket.element_id, ticket.site_id, ticket.opened_at, until, ids, frozenset(alarm_ids)
+        )
+
+    @property
+    def placed(self) -> bool:
+        """Whether the ticket has a window of alarms: an opening, and an element or a site."""
+        return self.opened_at is not None and bool(self.element_id or self.site_id)
 
 
 def window() -> timedelta:
@@ -106,22 +118,27 @@ Fix = tuple[int, int | None, int | None, datetime]
 
 def alarm_events_for(spans: Sequence[Span]) -> dict[int, list[EventRow]]:
     """The correlated events of each ticket (by id), from the alarms stored now; one query."""
-    spans = [s for s in spans if s.opened_at is not None and (s.element_id or s.site_id)]
-    if not spans:
+    named = set().union(*(s.alarm_ids for s in spans))
+    placed = [s for s in spans if s.placed]
+    if not (placed or named):
         return {}
-    earliest = min(s.opened_at for s in spans) - window()
-    latest = None if any(s.until is None for s in spans) else max(s.until for s in spans)
-    query = Alarm.objects.filter(
-        Q(element_id__in={s.element_id for s in spans if s.element_id})
-        | Q(site_id__in={s.site_id for s in spans if s.site_id}),
-        raised_at__gte=earliest,
-    )
-    if latest is not None:
-        query = query.filter(raised_at__lte=latest)
-    alarms = list(query.order_by("raised_at", "id").values(*ALARM_FIELDS))
+    query = Q(pk__in=named)
+    fixes: list[Fix] = []
+    if placed:
+        earliest = min(s.opened_at for s in placed) - window()
+        latest = None if any(s.until is None for s in placed) else max(s.until for s in placed)
+        in_window = (
+            Q(element_id__in={s.element_id for s in placed if s.element_id})
+            | Q(site_id__in={s.site_id for s in placed if s.site_id})
+        ) & Q(raised_at__gte=earliest)
+        if latest is not None:
+            in_window &= Q(raised_at__lte=latest)
+        query |= in_window
+        fixes = _fixes(placed, earliest)
+    alarms = list(Alarm.objects.filter(query).order_by("raised_at", "id").values(*ALARM_FIELDS))
     code_ids = {a["error_code_id"] for a in alarms if a["error_code_id"]}.union(*(s.code_ids for s in spans))
     domains = dict(ErrorCode.objects.filter(pk__in=code_ids).values_list("id", "domain"))
-    return choose(spans, alarms, domains=domains, fixes=_fixes(spans, earliest), before=window())
+    return choose(spans, alarms, domains=domains, fixes=fixes, before=window())
 
 
 def choose(
@@ -134,24 +151,35 @@ def choose(
 ) -> dict[int, list[EventRow]]:
     """The correlated events of each ticket, from these alarms (``ALARM_FIELDS`` dicts), the domains
     of their curated codes and the fixes of other tickets; no database access, so a benchmark can
-    replay a saved world under the rule as it stands."""
-    spans = [s for s in spans if s.opened_at is not None and (s.element_id or s.site_id)]
+    replay a saved world under the rule as it stands.
+
+    The alarms a ticket names are its own: always given (``"scope": "ticket"``), never marked."""
+    spans = [s for s in spans if s.placed or s.alarm_ids]
+    by_id: dict[int, dict] = {}
     by_element: dict[int, list[dict]] = {}
     by_site: dict[int, list[dict]] = {}
     for alarm in sorted(alarms, key=lambda a: (a["raised_at"], a["id"])):
+        by_id[alarm["id"]] = alarm
         if alarm["element_id"]:
             by_element.setdefault(alarm["element_id"], []).append(alarm)
         if alarm["site_id"]:
             by_site.setdefault(alarm["site_id"], []).append(alarm)
-    fixed = _last_fixes(spans, fixes)
+    fixed = _last_fixes([s for s in spans if s.placed], fixes)
     out: dict[int, list[EventRow]] = {}
     for span in spans:
+        chosen: list[tuple[dict, str]] = [(by_id[i], "ticket") for i in span.alarm_ids if i in by_id]
+        if not span.placed:
+            rows = [row for alarm, scope in chosen for row in _events(alarm, scope, until=span.until)]
+            if rows:
+                out[span.id] = rows
+            continue
         start = span.opened_at - before
         element_start = max(start, fixed.get(("element", span.id), start))
         site_start = max(start, fixed.get(("site", span.id), start))
         candidates = {a["id"]: a for a in by_element.get(span.element_id, []) + by_site.get(span.site_id, [])}
-        chosen: list[tuple[dict, str]] = []
         for alarm in sorted(candidates.values(), key=lambda a: (a["raised_at"], a["id"])):
+            if alarm["id"] in span.alarm_ids:
+                continue
             on_element = span.element_id is not None and alarm["element_id"] == span.element_id
             if alarm["raised_at"] < start:
                 continue
@@ -162,10 +190,11 @@ def choose(
             if span.until is not None and alarm["raised_at"] > span.until:
                 continue
             chosen.append((alarm, "element" if on_element else "site"))
+        chosen.sort(key=lambda item: (item[0]["raised_at"], item[0]["id"]))
         families = {domains[c] for c in span.code_ids if c in domains} | {
             _family(alarm, domains)
             for alarm, scope in chosen
-            if scope == "element" and _active_at(alarm, span.opened_at)
+            if scope == "ticket" or (scope == "element" and _active_at(alarm, span.opened_at))
         }
         rows: list[EventRow] = []
         for alarm, scope in chosen:
@@ -323,8 +352,8 @@ def threshold_reading(extra: object) -> tuple[str, float] | None:
 
 def merge(inline: Sequence[EventRow], correlated: Sequence[EventRow], *, opened_at=None) -> list[EventRow]:
     """One time-ordered sequence: the ticket's own events, and the alarms' that it does not already
-    hold (same time, kind and code); at most MAX_EVENTS, keeping the own events and the element's
-    alarms (those not marked unrelated first) nearest to the opening first."""
+    hold (same time, kind and code); at most MAX_EVENTS, keeping the own events, the alarms the ticket
+    names and the element's alarms (those not marked unrelated first) nearest to the opening first."""
     own = {(at, kind, code) for at, kind, code, _, _ in inline}
     extra = [row for row in correlated if (row[0], row[1], row[2]) not in own]
     room = MAX_EVENTS - len(inline)
@@ -332,7 +361,7 @@ def merge(inline: Sequence[EventRow], correlated: Sequence[EventRow], *, opened_
         anchor = opened_at or max(row[0] for row in extra)
         extra.sort(
             key=lambda row: (
-                row[4].get("scope") != "element",
+                {"ticket": 0, "element": 1}.get(row[4].get("scope"), 2),
                 bool(row[4].get("unrelated")),
                 abs((row[0] - anchor).total_seconds()),
             )
@@ -403,8 +432,8 @@ def _recorrelate_chunk(ids: list[int], *, now: datetime) -> list[int]:
         .values_list("ticket_id", "at", "kind", "raw_code", "error_code_id", "attrs")
     ):
         current[ticket_id].append((at, kind, raw_code, code_id, attrs))
-    codes = code_ids_of(ids)
-    fresh = alarm_events_for([Span.of(t, codes.get(t.pk, ())) for t in tickets])
+    codes, named = code_ids_of(ids), alarm_refs.named_alarms(ids)
+    fresh = alarm_events_for([Span.of(t, codes.get(t.pk, ()), named.get(t.pk, ())) for t in tickets])
     kept = kept_events(ids)
     changed, rows, history = [], [], []
     for ticket in tickets:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from repair_center.documents import BUILT_IN_EVENT_KINDS, DocumentError, TicketDoc, parse_ticket
 from repair_center.models import NetworkElement, Site, Ticket, TicketChange, TicketErrorCode, TicketEvent
-from repair_center.services import correlation, history
+from repair_center.services import alarm_refs, correlation, history
 from repair_center.services.catalogue import (
     CodeMapper,
     create_missing_resolutions,
@@ -119,6 +119,7 @@ class _Refs:
     sites: dict[str, int]
     elements: dict[str, tuple[int, str]]
     resolutions: dict[str, int]
+    alarms: dict[str, alarm_refs.Found]  # the stored alarms the documents name
     # Spellings no code is, but two or more are but for case and spacing: never guessed.
     ambiguous: dict[str, list[str]] = field(default_factory=dict)
 
@@ -183,12 +184,18 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
         sites=_site_ids(docs, create_missing=create_missing),
         elements=_element_refs(docs),
         resolutions=resolution_names(),
+        alarms=alarm_refs.resolve(ref for doc in docs for ref in doc.alarms),
     )
     _read_resolutions(refs, docs, create_missing=create_missing)
     stored = _lock_stored(docs)
     now = timezone.now()
     out, to_create, to_update = _judge(items, refs, stored, now=now)
     kept = _write_tickets(to_create, to_update)
+    alarm_refs.write(
+        {t.id: doc.alarms for _, doc, t in to_create + to_update if doc.alarms},
+        refs.alarms,
+        replacing=[t.id for _, _, t in to_update],
+    )
     unmapped, unknown_kinds = _write_codes_and_events(to_create + to_update, refs, kept)
     if to_update:
         pairs = [(stored.rows[t.id], t) for _, _, t in to_update]
@@ -298,6 +305,9 @@ def _judge(items, refs: _Refs, stored: _Stored, *, now) -> tuple[list, list[_Wri
 
 def _ticket_fields(doc: TicketDoc, refs: _Refs, *, resolved_by, source_status) -> dict[str, Any]:
     element_id, _ = refs.elements.get(doc.element, (None, ""))
+    site_id = refs.sites.get(doc.site)
+    if not (doc.element or doc.site):  # a ticket opened from an alarm may name only the alarm
+        element_id, site_id = alarm_refs.place(doc.alarms, refs.alarms)
     return dict(
         title=doc.title,
         description=doc.description,
@@ -305,7 +315,7 @@ def _ticket_fields(doc: TicketDoc, refs: _Refs, *, resolved_by, source_status) -
         priority=doc.priority,
         opened_at=doc.opened_at,
         resolved_at=doc.resolved_at,
-        site_id=refs.sites.get(doc.site),
+        site_id=site_id,
         element_id=element_id,
         element_ref=doc.element,
         resolution_id=refs.resolutions.get(doc.resolution),
@@ -351,9 +361,15 @@ def _write_codes_and_events(
     code_ids: dict[int, list[int | None]] = {}
     for ticket_id, _, _, code_id in code_rows:
         code_ids.setdefault(ticket_id, []).append(code_id)
-    # The alarms of each ticket's element and site join its events (services/correlation.py).
+    # The alarms of each ticket's element and site, and those it names, join its events
+    # (services/correlation.py).
     alarm_events = correlation.alarm_events_for(
-        [correlation.Span.of(t, code_ids.get(t.id, ())) for _, _, t in writes]
+        [
+            correlation.Span.of(
+                t, code_ids.get(t.id, ()), (refs.alarms[r][0] for r in d.alarms if r in refs.alarms)
+            )
+            for _, d, t in writes
+        ]
     )
     for _, doc, ticket in writes:
         vendor = refs.vendor(doc)

@@ -5,8 +5,8 @@ ticket's; ``externalId`` is ``<source>:<external id>`` (just the external id for
 through this API, source ``tmf621``); ``priority`` and ``severity`` both come from our priority;
 ``status`` is our TMF621 status; ``note[]`` are the work notes plus, when one exists, the
 recommendation as a note by ``RECOMMENDATION_AUTHOR``; ``relatedEntity[]`` names the site, the
-network element and the alarms among the ticket's events; ``resolutionCode`` and
-``resolutionNotes`` are TicketAI extension attributes.
+network element, the alarms among the ticket's events and those it names (services/alarm_refs.py);
+``resolutionCode`` and ``resolutionNotes`` are TicketAI extension attributes.
 
 Creating goes through ``tickets_upsert``; a PATCH through ``services.workflow`` (status actions,
 notes) and ``services.resolution`` (a resolution label), every step saved with the ticket's
@@ -23,8 +23,8 @@ from django.db.models import Prefetch, QuerySet
 from django.dispatch import Signal
 
 from repair_center import selectors
-from repair_center.documents import _iso, parse_timestamp
-from repair_center.models import Ticket, TicketChange, TicketEvent, WorkNote
+from repair_center.documents import OWN_ALARM_PATH, OWN_ALARM_RE, _iso, parse_timestamp
+from repair_center.models import Ticket, TicketAlarm, TicketChange, TicketEvent, WorkNote
 from repair_center.services import resolution, workflow
 from repair_center.services.history import Actor, IllegalTransition, StaleRevision, WorkflowError
 
@@ -94,6 +94,7 @@ def troubleticket_queryset() -> QuerySet[Ticket]:
             queryset=TicketEvent.objects.filter(kind=TicketEvent.Kind.ALARM_RAISED).order_by("position"),
             to_attr="alarm_events",
         ),
+        Prefetch("alarm_refs", queryset=TicketAlarm.objects.order_by("position"), to_attr="named_alarms"),
     )
 
 
@@ -125,14 +126,26 @@ def _related_entities(ticket: Ticket, base_url: str) -> list[dict]:
         if element is not None and element.name:
             entity["name"] = element.name
         entities.append({**entity, "@referredType": "Resource"})
+    stored = set()
     for event in getattr(ticket, "alarm_events", ()):
-        alarm_id = (event.attrs or {}).get("alarm_id") or f"{ticket.pk}-{event.position}"
-        entity = {"id": str(alarm_id), "role": "alarm", "@referredType": "Alarm"}
+        attrs = event.attrs or {}
+        if isinstance(attrs.get("alarm"), int):  # correlated from a stored alarm: its TMF642 resource
+            stored.add(attrs["alarm"])
+            entity = {"id": str(attrs["alarm"]), "href": f"{base_url}{OWN_ALARM_PATH}{attrs['alarm']}"}
+        else:
+            entity = {"id": str(attrs.get("alarm_id") or f"{ticket.pk}-{event.position}")}
+            if attrs.get("alarm_href"):
+                entity["href"] = str(attrs["alarm_href"])
+        entity.update(role="alarm")
         if event.raw_code:
             entity["name"] = event.raw_code
-        if (event.attrs or {}).get("alarm_href"):
-            entity["href"] = str(event.attrs["alarm_href"])
-        entities.append(entity)
+        entities.append({**entity, "@referredType": "Alarm"})
+    for ref in getattr(ticket, "named_alarms", ()):  # named, and not (yet) among its events
+        if ref.alarm_id not in stored:
+            entity = {"id": ref.ref, "role": "alarm", "@referredType": "Alarm"}
+            if OWN_ALARM_RE.match(ref.ref):
+                entity.update(id=ref.ref.rsplit("/", 1)[1], href=f"{base_url}{ref.ref}")
+            entities.append(entity)
     return entities
 
 
@@ -214,6 +227,7 @@ TMF_NAMES = {
     "resolved_at": "resolutionDate",
     "site": "relatedEntity",
     "element": "relatedEntity",
+    "alarms": "relatedEntity",
     "resolution": "resolutionCode",
     "resolution_notes": "resolutionNotes",
 }
@@ -230,11 +244,31 @@ def _entity_ref(entities: Any, *, roles: set[str], types: set[str]) -> str:
     return ""
 
 
-def document_fields(data: dict) -> dict:
+def _alarm_names(entities: Any, own_base: str) -> list[str]:
+    """The alarms a ticket names (``relatedEntity`` of role or ``@referredType`` alarm): by its path
+    when the ``href`` is TicketAI's own TMF642 alarm, else by ``id`` (an externalAlarmId)."""
+    names = []
+    for entity in entities if isinstance(entities, list) else ():
+        if not isinstance(entity, dict) or "alarm" not in (
+            str(entity.get("role") or "").lower(),
+            str(entity.get("@referredType") or "").lower(),
+        ):
+            continue
+        link = str(entity.get("href") or "")
+        path = link[len(own_base) :] if own_base and link.startswith(own_base) else link
+        if OWN_ALARM_RE.match(path):
+            names.append(path)
+        elif entity.get("id") not in (None, ""):
+            names.append(str(entity["id"]))
+    return names
+
+
+def document_fields(data: dict, *, own_base: str = "") -> dict:
     """The canonical document fields (source and external_id aside) of a TMF621 TroubleTicket.
 
-    Values are passed on as given; ``parse_ticket`` judges them. Used for POST /troubleTicket and
-    by the TMF621 connector preset on what a remote TMF621 system answers."""
+    Values are passed on as given; ``parse_ticket`` judges them. Used for POST /troubleTicket (with
+    ``own_base``, this server's URL, to know its own alarms' hrefs) and by the TMF621 connector preset
+    on what a remote TMF621 system answers."""
     doc: dict[str, Any] = {}
     for canonical, tmf in (
         ("title", "name"),
@@ -258,6 +292,8 @@ def document_fields(data: dict) -> dict:
         doc["site"] = site
     if element:
         doc["element"] = element
+    if alarms := _alarm_names(entities, own_base):
+        doc["alarms"] = alarms
     return doc
 
 

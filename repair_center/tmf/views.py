@@ -245,7 +245,11 @@ class TroubleTicketViewSet(viewsets.ViewSet):
             raise Conflict(
                 {"detail": f"a ticket with externalId {data.get('externalId')!r} exists", "code": "exists"}
             )
-        document = {"source": source, "external_id": external_id, **tt.document_fields(data)}
+        document = {
+            "source": source,
+            "external_id": external_id,
+            **tt.document_fields(data, own_base=_base_url(request)),
+        }
         actor = Actor.of(request.user)
         with transaction.atomic():
             [result] = tickets_upsert(documents=[document], source=source)

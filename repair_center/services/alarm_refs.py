@@ -1,0 +1,105 @@
+"""The alarms a ticket names as its own (``models.TicketAlarm``).
+
+A ticket that a fault-management desk opened from an alarm says which: TMF621 ``relatedEntity`` of
+role alarm, or the canonical document's ``alarms``. Each name is the alarm's externalAlarmId as its
+fault-management system sent it, or its path in TicketAI's TMF642 API
+(``/tmf-api/alarm/v4/alarm/<id>``). Correlation always gives the ticket the alarms it names. A ticket
+that names no element and no site takes those of the first named alarm stored.
+
+A name may come before its alarm: it waits, and the alarm, once stored, is given to the tickets that
+named it (``claim``, from the task that correlates new alarms). Should two fault-management systems
+use one externalAlarmId, the name is read as the alarm raised last.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from django.db import transaction
+from django.db.models import Q
+
+from repair_center.documents import OWN_ALARM_PATH, OWN_ALARM_RE
+from repair_center.models import Alarm, Ticket, TicketAlarm
+
+# (alarm id, element id, site id) of the alarm a name stands for.
+Found = tuple[int, int | None, int | None]
+
+
+def resolve(refs: Iterable[str]) -> dict[str, Found]:
+    """The stored alarm each of these names stands for; names of no stored alarm are left out."""
+    refs = set(refs)
+    if not refs:
+        return {}
+    own = {ref: int(found.group(1)) for ref in refs if (found := OWN_ALARM_RE.match(ref))}
+    external = refs - own.keys()
+    rows = Alarm.objects.filter(Q(pk__in=set(own.values())) | Q(external_id__in=external)).order_by(
+        "raised_at", "id"
+    )
+    out: dict[str, Found] = {}
+    for pk, external_id, element_id, site_id in rows.values_list(
+        "id", "external_id", "element_id", "site_id"
+    ):
+        if external_id in external:
+            out[external_id] = (pk, element_id, site_id)  # the latest raised wins
+        path = f"{OWN_ALARM_PATH}{pk}"
+        if path in own:
+            out[path] = (pk, element_id, site_id)
+    return out
+
+
+def place(refs: Sequence[str], found: Mapping[str, Found]) -> tuple[int | None, int | None]:
+    """(element id, site id) of the first of these names that stands for a stored alarm."""
+    for ref in refs:
+        if ref in found:
+            return found[ref][1], found[ref][2]
+    return None, None
+
+
+def write(
+    named: Mapping[int, Sequence[str]], found: Mapping[str, Found], *, replacing: Iterable[int] = ()
+) -> None:
+    """Store the names tickets give (ticket id -> names in order), after dropping those of the
+    tickets ``replacing`` (updated ones) held before."""
+    if replacing := list(replacing):
+        TicketAlarm.objects.filter(ticket_id__in=replacing).delete()
+    TicketAlarm.objects.bulk_create(
+        [
+            TicketAlarm(ticket_id=ticket_id, position=position, ref=ref, alarm_id=found.get(ref, (None,))[0])
+            for ticket_id, refs in named.items()
+            for position, ref in enumerate(refs)
+        ],
+        batch_size=2000,
+    )
+
+
+def named_alarms(ticket_ids: Iterable[int]) -> dict[int, frozenset[int]]:
+    """The stored alarms each ticket names (ticket id -> alarm ids), for correlation.Span.of."""
+    out: dict[int, set[int]] = {}
+    for ticket_id, alarm_id in TicketAlarm.objects.filter(
+        ticket_id__in=list(ticket_ids), alarm__isnull=False
+    ).values_list("ticket_id", "alarm_id"):
+        out.setdefault(ticket_id, set()).add(alarm_id)
+    return {ticket_id: frozenset(ids) for ticket_id, ids in out.items()}
+
+
+@transaction.atomic
+def claim(alarm_ids: Iterable[int]) -> list[int]:
+    """Give these (new or changed) alarms to the tickets that named them before they were stored;
+    a ticket with no element and no site takes the alarm's. Returns every ticket naming one of them."""
+    alarm_ids = list(alarm_ids)
+    by_ref: dict[str, tuple[int, int | None, int | None]] = {}
+    for pk, external_id, element_id, site_id in (
+        Alarm.objects.filter(pk__in=alarm_ids)
+        .order_by("raised_at", "id")
+        .values_list("id", "external_id", "element_id", "site_id")
+    ):
+        by_ref[external_id] = by_ref[f"{OWN_ALARM_PATH}{pk}"] = (pk, element_id, site_id)
+    waiting = list(TicketAlarm.objects.filter(alarm__isnull=True, ref__in=list(by_ref)))
+    for row in waiting:
+        row.alarm_id = by_ref[row.ref][0]
+    TicketAlarm.objects.bulk_update(waiting, ["alarm"], batch_size=2000)
+    for row in waiting:
+        _, element_id, site_id = by_ref[row.ref]
+        if element_id or site_id:
+            Ticket.objects.filter(
+                pk=row.ticket_id, element__isnull=True, element_ref="", site__isnull=True
+            ).update(element_id=element_id, site_id=site_id)
+    return sorted(set(TicketAlarm.objects.filter(alarm_id__in=alarm_ids).values_list("ticket_id", flat=True)))

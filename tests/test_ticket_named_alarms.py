@@ -1,0 +1,238 @@
+"""A ticket opened from an alarm names it (TMF621 relatedEntity of role alarm, the document's
+``alarms``): the named alarm is the ticket's, wherever and whenever it was raised, and one that has not
+arrived yet joins when it does."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+
+from repair_center import tasks
+from repair_center.documents import MAX_ALARMS, DocumentError, parse_ticket
+from repair_center.models import Alarm, Ticket, TicketAlarm, TicketChange
+from repair_center.selectors import ticket_detail, ticket_document
+from repair_center.services import correlation
+from repair_center.services.alarms import alarms_expire
+from repair_center.services.tickets import tickets_upsert
+from tests.factories import ErrorCodeFactory
+from tests.test_alarm_correlation import OPENED, _iso, model_input, open_ticket, raise_alarm, sequence
+from tests.test_alarm_correlation import site as site  # the fixture
+from tests.tmf_spec import tmf621
+
+TT = "/tmf-api/troubleTicket/v4/troubleTicket"
+ALARM = "/tmf-api/alarm/v4/alarm/"
+DAY = 1440
+
+
+def _doc(**fields) -> dict:
+    return {"external_id": "T-9", "title": "cell down", **fields}
+
+
+def test_the_document_takes_alarm_names_and_reads_a_tmf642_path_as_ticketais_own():
+    doc = parse_ticket(_doc(alarms=[" FM-7 ", "FM-7", f"{ALARM}0042/", "https://fm.example/alarm/9"]))
+    assert doc.alarms == ("FM-7", f"{ALARM}42", "https://fm.example/alarm/9")
+    assert doc.to_json()["alarms"] == list(doc.alarms)
+    assert "alarms" not in parse_ticket(_doc()).to_json()  # tickets stored before keep their hash
+    assert parse_ticket(_doc(title="", alarms=["FM-7"])).alarms == ("FM-7",)  # an alarm is enough
+
+
+@pytest.mark.parametrize(
+    ("alarms", "message"),
+    [
+        ("FM-7", "must be a list of alarm names"),
+        ([7], "must be a list of alarm names"),
+        (["x" * 201], "at most 200 characters"),
+        ([f"FM-{n}" for n in range(MAX_ALARMS + 1)], f"at most {MAX_ALARMS} alarms"),
+        (["FM\x00-7"], "NUL"),
+    ],
+)
+def test_bad_alarm_names_are_refused_with_the_reason(alarms, message):
+    with pytest.raises(DocumentError) as refused:
+        parse_ticket(_doc(alarms=alarms))
+    assert message in " ".join(refused.value.errors["alarms"])
+
+
+def test_a_named_alarm_is_the_tickets_wherever_and_whenever_it_was_raised(site, settings):
+    settings.TICKETAI_CORRELATION_WINDOW_MINUTES = 60
+    ErrorCodeFactory(code="CPRI_LINK_DOWN", domain="transport")
+    ErrorCodeFactory(code="MAINS_FAIL", domain="power")
+    raise_alarm("link", "RU-1", -5, code="CPRI_LINK_DOWN")
+    raise_alarm("mains", "RU-9", -3 * DAY, cleared=-3 * DAY + 30, code="MAINS_FAIL")  # other site, old
+    raise_alarm("mains-2", "RU-1", -30, cleared=-20, code="MAINS_FAIL")  # came and went: power's family
+
+    ticket = open_ticket(error_codes=["CPRI_LINK_DOWN"], alarms=["mains"])
+
+    m = timedelta(minutes=1)
+    assert sequence(ticket) == [
+        (-3 * DAY * m, "alarm_raised", "MAINS_FAIL", "ticket"),
+        ((-3 * DAY + 30) * m, "alarm_cleared", "MAINS_FAIL", "ticket"),
+        (-30 * m, "alarm_raised", "MAINS_FAIL", "element"),
+        (-20 * m, "alarm_cleared", "MAINS_FAIL", "element"),
+        (-5 * m, "alarm_raised", "CPRI_LINK_DOWN", "element"),
+    ]
+    # Named, the power family is the ticket's: neither mains alarm is marked as another incident's.
+    assert not any(e.attrs.get("unrelated") for e in ticket.events.all())
+    assert model_input(ticket).count("MAINS_FAIL") == 4
+
+
+def test_without_them_the_same_alarms_would_be_left_out_or_marked(site, settings):
+    settings.TICKETAI_CORRELATION_WINDOW_MINUTES = 60
+    ErrorCodeFactory(code="CPRI_LINK_DOWN", domain="transport")
+    ErrorCodeFactory(code="MAINS_FAIL", domain="power")
+    raise_alarm("link", "RU-1", -5, code="CPRI_LINK_DOWN")
+    raise_alarm("mains", "RU-9", -3 * DAY, cleared=-3 * DAY + 30, code="MAINS_FAIL")
+    raise_alarm("mains-2", "RU-1", -30, cleared=-20, code="MAINS_FAIL")
+    ticket = open_ticket(error_codes=["CPRI_LINK_DOWN"])
+    assert [(e.attrs.get("scope"), bool(e.attrs.get("unrelated"))) for e in ticket.events.all()] == [
+        ("element", True),
+        ("element", True),
+        ("element", False),
+    ]
+
+
+def test_a_ticket_naming_only_an_alarm_takes_its_element_and_site_and_their_window(site):
+    raise_alarm("sfp", "RU-1", -4, code="NL-SFP")
+    trigger = raise_alarm("link", "RU-1", -1, code="NL-LINK")
+    ticket = open_ticket("T-2", site="", element="", alarms=[f"{ALARM}{trigger}"])
+    assert (ticket.element.serial, ticket.site.code, ticket.element_ref) == ("RU-1", "S-1", "")
+    assert [row[2:] for row in sequence(ticket)] == [("NL-SFP", "element"), ("NL-LINK", "ticket")]
+
+
+def test_an_alarm_named_before_it_arrives_joins_the_ticket_with_a_new_revision(site):
+    ticket = open_ticket("T-3", site="", element="", alarms=["late-1"])
+    assert (ticket.element_id, ticket.events.count()) == (None, 0)
+    assert TicketAlarm.objects.get(ticket=ticket).alarm_id is None
+
+    late = raise_alarm("late-1", "RU-1", -2, code="NL-LINK")
+    tasks.correlate_alarms([late])
+
+    ticket.refresh_from_db()
+    assert TicketAlarm.objects.get(ticket=ticket).alarm_id == late
+    assert (ticket.element.serial, ticket.site.code) == ("RU-1", "S-1")
+    assert [row[1:] for row in sequence(ticket)] == [("alarm_raised", "NL-LINK", "ticket")]
+    assert TicketChange.objects.filter(ticket=ticket, reason="alarms correlated").count() == 1
+    tasks.correlate_alarms([late])  # again: nothing changes
+    assert Ticket.objects.get(pk=ticket.pk).revision == ticket.revision
+
+
+def test_names_survive_an_export_sent_back_and_are_replaced_by_new_ones(site):
+    first = raise_alarm("a-1", "RU-1", -4)
+    ticket = open_ticket(alarms=["a-1"])
+    stored = ticket_document(ticket_detail().get(pk=ticket.pk))
+    assert stored["alarms"] == ["a-1"]
+    [again] = tickets_upsert(documents=[{**stored, "title": "cell down again"}], source="noc")
+    assert again.status == "updated"
+    assert list(TicketAlarm.objects.filter(ticket=ticket).values_list("ref", "alarm_id")) == [("a-1", first)]
+
+    [moved] = tickets_upsert(documents=[{**stored, "alarms": ["a-2"], "title": "moved"}], source="noc")
+    assert moved.status == "updated"
+    assert list(TicketAlarm.objects.filter(ticket=ticket).values_list("ref", "alarm_id")) == [("a-2", None)]
+    assert first in {e.attrs["alarm"] for e in Ticket.objects.get(pk=ticket.pk).events.all()}  # its window's
+
+
+def test_a_named_alarm_deleted_by_retention_stays_on_the_ticket_and_its_name_waits(site, settings):
+    named = raise_alarm("old", "RU-9", -4)
+    ticket = open_ticket(alarms=["old"])
+    settings.TICKETAI_ALARM_RETENTION_DAYS = 1
+    assert alarms_expire(now=OPENED + timedelta(days=3)) == 1
+    assert TicketAlarm.objects.get(ticket=ticket).alarm_id is None
+    stored = ticket_document(ticket_detail().get(pk=ticket.pk))
+    tickets_upsert(documents=[{**stored, "title": "again"}], source="noc")
+    assert [(e.attrs["alarm"], e.attrs["scope"]) for e in Ticket.objects.get(pk=ticket.pk).events.all()] == [
+        (named, "ticket")
+    ]
+
+
+def test_the_ticket_page_says_which_alarms_the_ticket_named(site, engineer, client):
+    raise_alarm("sfp", "RU-1", -4, code="NL-SFP")
+    raise_alarm("mains", "RU-9", -30, code="NL-MAINS")
+    ticket = open_ticket(alarms=["mains"])
+    client.force_login(engineer)
+    page = client.get(reverse("ticket-detail", args=[ticket.pk])).content.decode()
+    assert page.count("named by the ticket") == 1 and page.count("from the alarm stream") == 1
+
+
+def test_over_the_event_limit_named_alarms_are_kept_first():
+    at = OPENED - timedelta(days=1)
+    element = [
+        (OPENED - timedelta(minutes=n), "alarm_raised", f"E{n}", None, {"alarm": n, "scope": "element"})
+        for n in range(1, correlation.MAX_EVENTS + 1)
+    ]
+    named = (at, "alarm_raised", "NAMED", None, {"alarm": 0, "scope": "ticket"})
+    kept = correlation.merge([], [*element, named], opened_at=OPENED)
+    assert len(kept) == correlation.MAX_EVENTS and kept[0][2] == "NAMED"
+
+
+# --- TMF621 -----------------------------------------------------------------------------------------
+
+
+def test_tmf621_relatedentity_alarms_are_named_by_href_or_by_external_id(site, integration_client):
+    ours = raise_alarm("fm-ours", "RU-1", -3, code="NL-LINK")
+    raise_alarm("fm-7", "RU-9", -DAY, code="NL-MAINS")
+    body = {
+        "externalId": "NOC:INC-7",
+        "name": "Link down",
+        "description": "Opened from the link alarm",
+        "severity": "Major",
+        "ticketType": "incident",
+        "creationDate": _iso(OPENED),
+        "relatedEntity": [
+            {
+                "id": "ignored",
+                "href": f"http://testserver{ALARM}{ours}",
+                "role": "alarm",
+                "@referredType": "Alarm",
+            },
+            {"id": "fm-7", "role": "alarm", "@referredType": "Alarm"},
+            {"id": "fm-not-yet", "role": "alarm", "@referredType": "Alarm"},
+        ],
+    }
+    tmf621("TroubleTicket_Create", body)
+    response = integration_client.post(TT, body, format="json")
+    assert response.status_code == 201, response.content[:500]
+    created = response.json()
+    tmf621("TroubleTicket", created)
+
+    ticket = Ticket.objects.get(pk=int(created["id"]))
+    assert list(TicketAlarm.objects.filter(ticket=ticket).values_list("ref", flat=True)) == [
+        f"{ALARM}{ours}",
+        "fm-7",
+        "fm-not-yet",
+    ]
+    assert ticket.element.serial == "RU-1"  # from the alarm it named first
+    mains = Alarm.objects.get(external_id="fm-7").pk
+    alarms = [(e["id"], e.get("href")) for e in created["relatedEntity"] if e["role"] == "alarm"]
+    assert alarms == [
+        (str(mains), f"http://testserver{ALARM}{mains}"),
+        (str(ours), f"http://testserver{ALARM}{ours}"),
+        ("fm-not-yet", None),  # named, not stored yet
+    ]
+
+
+def test_a_correlated_alarms_relatedentity_leads_to_its_tmf642_resource(site, engineer_client):
+    alarm = raise_alarm("sfp", "RU-1", -4, code="NL-SFP")
+    ticket = open_ticket()
+    body = engineer_client.get(f"{TT}/{ticket.pk}").json()
+    tmf621("TroubleTicket", body)
+    [entity] = [e for e in body["relatedEntity"] if e["role"] == "alarm"]
+    assert (entity["id"], entity["name"], entity["@referredType"]) == (str(alarm), "NL-SFP", "Alarm")
+    followed = engineer_client.get(entity["href"])
+    assert followed.status_code == 200 and followed.json()["externalAlarmId"] == "sfp"
+
+
+def test_the_canonical_api_answers_the_names_and_refuses_bad_ones(site, integration_client):
+    created = integration_client.post(
+        "/api/v1/tickets/", {**_doc(opened_at=_iso(OPENED)), "alarms": ["fm-1", "fm-2"]}, format="json"
+    )
+    assert created.status_code == 201, created.content[:300]
+    assert created.json()["alarms"] == ["fm-1", "fm-2"]
+    patched = integration_client.patch(
+        f"/api/v1/tickets/{created.json()['id']}/", {"title": "new"}, format="json"
+    )
+    assert patched.status_code == 200, patched.content[:300]
+    assert (patched.json()["title"], patched.json()["alarms"]) == ("new", ["fm-1", "fm-2"])
+    refused = integration_client.post(
+        "/api/v1/tickets/", {**_doc(external_id="T-10"), "alarms": "fm-1"}, format="json"
+    )
+    assert refused.status_code == 400, refused.content[:300]
+    assert "must be a list of alarm names" in str(refused.json()["alarms"])
