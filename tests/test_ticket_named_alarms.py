@@ -14,7 +14,7 @@ from repair_center.selectors import ticket_detail, ticket_document
 from repair_center.services import correlation
 from repair_center.services.alarms import alarms_expire
 from repair_center.services.tickets import tickets_upsert
-from tests.factories import ErrorCodeFactory
+from tests.factories import ErrorCodeAliasFactory, ErrorCodeFactory, NetworkElementFactory
 from tests.test_alarm_correlation import OPENED, _iso, model_input, open_ticket, raise_alarm, sequence
 from tests.test_alarm_correlation import site as site  # the fixture
 from tests.tmf_spec import tmf621
@@ -96,6 +96,16 @@ def test_a_ticket_naming_only_an_alarm_takes_its_element_and_site_and_their_wind
     ticket = open_ticket("T-2", site="", element="", alarms=[f"{ALARM}{trigger}"])
     assert (ticket.element.serial, ticket.site.code, ticket.element_ref) == ("RU-1", "S-1", "")
     assert [row[2:] for row in sequence(ticket)] == [("NL-SFP", "element"), ("NL-LINK", "ticket")]
+
+
+def test_a_ticket_placed_by_its_alarm_maps_its_codes_for_the_alarms_vendor(site):
+    NetworkElementFactory(serial="RU-V", site=site, vendor="southwave")
+    curated = ErrorCodeFactory(code="CPRI_LINK_DOWN", domain="transport")
+    ErrorCodeAliasFactory(vendor="southwave", raw_code="SW-7001", error_code=curated)
+    ErrorCodeAliasFactory(vendor="nordlink", raw_code="SW-7001", error_code=ErrorCodeFactory(code="FAN_FAIL"))
+    raise_alarm("link", "RU-V", -1, code="SW-7001")
+    ticket = open_ticket("T-V", site="", element="", alarms=["link"], error_codes=["SW-7001"])
+    assert [c.error_code_id for c in ticket.codes.all()] == [curated.pk]
 
 
 def test_an_alarm_named_before_it_arrives_joins_the_ticket_with_a_new_revision(site):

@@ -19,8 +19,21 @@ from django.db.models import Q
 from repair_center.documents import OWN_ALARM_PATH, OWN_ALARM_RE
 from repair_center.models import Alarm, Ticket, TicketAlarm
 
-# (alarm id, element id, site id) of the alarm a name stands for.
-Found = tuple[int, int | None, int | None]
+# (alarm id, element id, site id, the element's vendor) of the alarm a name stands for.
+Found = tuple[int, int | None, int | None, str]
+
+
+def _found(alarms: Q) -> dict[str, Found]:
+    """These alarms by both their names (externalAlarmId and TMF642 path); of alarms sharing an
+    externalAlarmId, the one raised last."""
+    out: dict[str, Found] = {}
+    for pk, external_id, element_id, site_id, vendor in (
+        Alarm.objects.filter(alarms)
+        .order_by("raised_at", "id")
+        .values_list("id", "external_id", "element_id", "site_id", "element__vendor")
+    ):
+        out[external_id] = out[f"{OWN_ALARM_PATH}{pk}"] = (pk, element_id, site_id, vendor or "")
+    return out
 
 
 def resolve(refs: Iterable[str]) -> dict[str, Found]:
@@ -28,29 +41,17 @@ def resolve(refs: Iterable[str]) -> dict[str, Found]:
     refs = set(refs)
     if not refs:
         return {}
-    own = {ref: int(found.group(1)) for ref in refs if (found := OWN_ALARM_RE.match(ref))}
-    external = refs - own.keys()
-    rows = Alarm.objects.filter(Q(pk__in=set(own.values())) | Q(external_id__in=external)).order_by(
-        "raised_at", "id"
-    )
-    out: dict[str, Found] = {}
-    for pk, external_id, element_id, site_id in rows.values_list(
-        "id", "external_id", "element_id", "site_id"
-    ):
-        if external_id in external:
-            out[external_id] = (pk, element_id, site_id)  # the latest raised wins
-        path = f"{OWN_ALARM_PATH}{pk}"
-        if path in own:
-            out[path] = (pk, element_id, site_id)
-    return out
+    own = {int(found.group(1)) for ref in refs if (found := OWN_ALARM_RE.match(ref))}
+    found = _found(Q(pk__in=own) | Q(external_id__in=refs))
+    return {ref: found[ref] for ref in refs if ref in found}
 
 
-def place(refs: Sequence[str], found: Mapping[str, Found]) -> tuple[int | None, int | None]:
-    """(element id, site id) of the first of these names that stands for a stored alarm."""
+def place(refs: Sequence[str], found: Mapping[str, Found]) -> tuple[int | None, int | None, str]:
+    """(element id, site id, vendor) of the first of these names that stands for a stored alarm."""
     for ref in refs:
         if ref in found:
-            return found[ref][1], found[ref][2]
-    return None, None
+            return found[ref][1:]
+    return None, None, ""
 
 
 def write(
@@ -85,19 +86,13 @@ def claim(alarm_ids: Iterable[int]) -> list[int]:
     """Give these (new or changed) alarms to the tickets that named them before they were stored;
     a ticket with no element and no site takes the alarm's. Returns every ticket naming one of them."""
     alarm_ids = list(alarm_ids)
-    by_ref: dict[str, tuple[int, int | None, int | None]] = {}
-    for pk, external_id, element_id, site_id in (
-        Alarm.objects.filter(pk__in=alarm_ids)
-        .order_by("raised_at", "id")
-        .values_list("id", "external_id", "element_id", "site_id")
-    ):
-        by_ref[external_id] = by_ref[f"{OWN_ALARM_PATH}{pk}"] = (pk, element_id, site_id)
+    by_ref = _found(Q(pk__in=alarm_ids))
     waiting = list(TicketAlarm.objects.filter(alarm__isnull=True, ref__in=list(by_ref)))
     for row in waiting:
         row.alarm_id = by_ref[row.ref][0]
     TicketAlarm.objects.bulk_update(waiting, ["alarm"], batch_size=2000)
     for row in waiting:
-        _, element_id, site_id = by_ref[row.ref]
+        _, element_id, site_id, _ = by_ref[row.ref]
         if element_id or site_id:
             Ticket.objects.filter(
                 pk=row.ticket_id, element__isnull=True, element_ref="", site__isnull=True

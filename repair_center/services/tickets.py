@@ -136,6 +136,8 @@ class _Refs:
         return errors
 
     def vendor(self, doc: TicketDoc) -> str:
+        if not (doc.element or doc.site):  # placed by the alarm it names, if any
+            return alarm_refs.place(doc.alarms, self.alarms)[2]
         return self.elements.get(doc.element, (None, ""))[1]
 
 
@@ -307,7 +309,7 @@ def _ticket_fields(doc: TicketDoc, refs: _Refs, *, resolved_by, source_status) -
     element_id, _ = refs.elements.get(doc.element, (None, ""))
     site_id = refs.sites.get(doc.site)
     if not (doc.element or doc.site):  # a ticket opened from an alarm may name only the alarm
-        element_id, site_id = alarm_refs.place(doc.alarms, refs.alarms)
+        element_id, site_id, _ = alarm_refs.place(doc.alarms, refs.alarms)
     return dict(
         title=doc.title,
         description=doc.description,
