@@ -5,11 +5,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from repair_center import tasks
 from repair_center.models import AlarmGroup, AlarmGroupRule, ErrorCode, Ticket
 from repair_center.services.alarms import alarms_upsert
 from repair_center.services.grouping import group_alarms
 from repair_center.services.tickets import tickets_upsert
 from tests.factories import ErrorCodeAliasFactory, ErrorCodeFactory, NetworkElementFactory, SiteFactory
+from tests.test_alarm_correlation import model_input
 
 T0 = datetime(2026, 3, 1, 9, 55, tzinfo=UTC)
 CODES = {  # vendor code -> (curated code, domain, description)
@@ -127,13 +129,36 @@ def test_a_rule_opens_a_ticket_for_a_severe_group_with_its_alarms_as_events(worl
     assert group.ticket == ticket
     assert (ticket.source, ticket.priority, ticket.site.code) == ("alarm-groups", "high", "S-1")
     assert ticket.title == "2 alarms grouped; probable root: Mains failure at 09:55"
+    # The group's alarms are the ticket's (named), though on two elements of the site: model input.
     assert [(e.raw_code, e.attrs["scope"]) for e in ticket.events.order_by("position")][:2] == [
-        ("NL-MAINS", "site"),
-        ("NL-BATT", "site"),
+        ("NL-MAINS", "ticket"),
+        ("NL-BATT", "ticket"),
     ]
+    text = model_input(ticket)
+    assert "alarm_raised MAINS_FAIL" in text and "alarm_raised BATTERY_LOW" in text
 
     page = admin_client.get(f"/tickets/{ticket.pk}/")
     assert page.status_code == 200
     text = page.content.decode()
     assert "2 alarms grouped; probable root: Mains failure at 09:55" in text
     assert "this ticket was opened for it" in text
+
+
+@pytest.mark.parametrize("correlated_first", [True, False])
+def test_an_alarm_that_joins_a_ticketed_group_later_is_the_tickets(world, correlated_first):
+    AlarmGroupRule.objects.create(name="power outages", min_severity="major", min_alarms=2)
+    group_alarms(raise_alarms(("mains", "PSU-1", "NL-MAINS", 0), ("batt", "BAT-1", "NL-BATT", 3)))
+    ticket = Ticket.objects.get()
+
+    [rect] = raise_alarms(("rect", "RU-1", "NL-RECT", 8))
+    steps = [lambda: tasks.correlate_alarms([rect]), lambda: tasks.group_alarms([rect])]
+    for step in steps if correlated_first else steps[::-1]:  # the two tasks run in either order
+        step()
+
+    assert AlarmGroup.objects.get(alarms__external_id="rect").ticket == ticket
+    assert [(e.raw_code, e.attrs["scope"]) for e in ticket.events.order_by("position")] == [
+        ("NL-MAINS", "ticket"),
+        ("NL-BATT", "ticket"),
+        ("NL-RECT", "ticket"),
+    ]
+    assert "alarm_raised RECTIFIER_FAIL" in model_input(ticket)

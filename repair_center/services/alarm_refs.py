@@ -72,11 +72,17 @@ def write(
 
 
 def named_alarms(ticket_ids: Iterable[int]) -> dict[int, frozenset[int]]:
-    """The stored alarms each ticket names (ticket id -> alarm ids), for correlation.Span.of."""
+    """The stored alarms each ticket names (ticket id -> alarm ids), for correlation.Span.of: those
+    its source named, and those of the alarm groups a rule opened it for (services/grouping.py)."""
+    ticket_ids = list(ticket_ids)
     out: dict[int, set[int]] = {}
     for ticket_id, alarm_id in TicketAlarm.objects.filter(
-        ticket_id__in=list(ticket_ids), alarm__isnull=False
+        ticket_id__in=ticket_ids, alarm__isnull=False
     ).values_list("ticket_id", "alarm_id"):
+        out.setdefault(ticket_id, set()).add(alarm_id)
+    for ticket_id, alarm_id in Alarm.objects.filter(group__ticket_id__in=ticket_ids).values_list(
+        "group__ticket_id", "id"
+    ):
         out.setdefault(ticket_id, set()).add(alarm_id)
     return {ticket_id: frozenset(ids) for ticket_id, ids in out.items()}
 

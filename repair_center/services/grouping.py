@@ -9,7 +9,9 @@ earliest alarm. The support is kept on the group and shown with it.
 
 An enabled AlarmGroupRule opens a ticket for a group of at least its severity and size, through
 tickets_upsert, so the group's alarms become the ticket's events (services/correlation.py) and the
-recommendation is computed as for any new ticket.
+recommendation is computed as for any new ticket. The ticket names the group's alarms, and those that
+join the group later are its too (services/alarm_refs.py): wherever on the site they were raised, they
+are model input.
 """
 
 from collections import defaultdict
@@ -19,7 +21,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from repair_center.documents import MAX_ALARMS, OWN_ALARM_PATH
 from repair_center.models import Alarm, AlarmGroup, AlarmGroupRule, ErrorCode, TicketEvent
+from repair_center.services import correlation
 from repair_center.services.tickets import tickets_upsert
 
 MIN_HISTORY = 5
@@ -40,6 +44,13 @@ def group_alarms(alarm_ids) -> list[int]:
         for group in AlarmGroup.objects.filter(pk__in=changed):
             _choose_root(group)
     opened = open_tickets(changed)
+    # An alarm that joined a group a rule opened a ticket for is that ticket's: correlate it again
+    # (the correlation task may have run before the alarm was grouped).
+    correlation.recorrelate(
+        AlarmGroup.objects.filter(pk__in=changed, ticket__isnull=False)
+        .exclude(pk__in=opened)
+        .values_list("ticket_id", flat=True)
+    )
     return sorted(set(changed) | set(opened))
 
 
@@ -157,7 +168,8 @@ def open_tickets(group_ids) -> list[int]:
         rule = next((r for r in rules if r.matches(group)), None)
         if rule is None:
             continue
-        codes = list(dict.fromkeys(group.alarms.order_by("raised_at").values_list("raw_code", flat=True)))
+        alarms = list(group.alarms.order_by("raised_at", "id").values_list("id", "raw_code"))
+        codes = list(dict.fromkeys(code for _, code in alarms))
         document = {
             "external_id": f"alarm-group-{group.pk}",
             "title": group.summary(),
@@ -167,6 +179,8 @@ def open_tickets(group_ids) -> list[int]:
             "site": group.site.code if group.site_id else None,
             "element": group.element.serial if group.element_id else None,
             "error_codes": [c for c in codes if c][:64],
+            # The group's alarms are the ticket's, wherever on the site: named, they are model input.
+            "alarms": [f"{OWN_ALARM_PATH}{pk}" for pk, _ in alarms[:MAX_ALARMS]],
         }
         [result] = tickets_upsert(documents=[document], source=rule.source)
         if result.status != "rejected":
