@@ -7,6 +7,7 @@ import pytest
 
 from repair_center import tasks
 from repair_center.models import AlarmGroup, AlarmGroupRule, ErrorCode, Ticket
+from repair_center.selectors import ticket_detail, ticket_document
 from repair_center.services.alarms import alarms_upsert
 from repair_center.services.grouping import group_alarms
 from repair_center.services.tickets import tickets_upsert
@@ -162,3 +163,9 @@ def test_an_alarm_that_joins_a_ticketed_group_later_is_the_tickets(world, correl
         ("NL-RECT", "ticket"),
     ]
     assert "alarm_raised RECTIFIER_FAIL" in model_input(ticket)
+
+    # Written again (an engineer's label goes through the upsert), the ticket keeps them all its own.
+    stored = ticket_document(ticket_detail().get(pk=ticket.pk))
+    [again] = tickets_upsert(documents=[{**stored, "title": "mains out"}], source="alarm-groups")
+    assert again.status == "updated"
+    assert {e.attrs["scope"] for e in ticket.events.all()} == {"ticket"}

@@ -363,15 +363,11 @@ def _write_codes_and_events(
     code_ids: dict[int, list[int | None]] = {}
     for ticket_id, _, _, code_id in code_rows:
         code_ids.setdefault(ticket_id, []).append(code_id)
-    # The alarms of each ticket's element and site, and those it names, join its events
-    # (services/correlation.py).
+    # The alarms of each ticket's element and site, and those it names (as stored just now, and of
+    # the alarm groups it was opened for), join its events (services/correlation.py).
+    named = alarm_refs.named_alarms([t.id for _, _, t in writes])
     alarm_events = correlation.alarm_events_for(
-        [
-            correlation.Span.of(
-                t, code_ids.get(t.id, ()), (refs.alarms[r][0] for r in d.alarms if r in refs.alarms)
-            )
-            for _, d, t in writes
-        ]
+        [correlation.Span.of(t, code_ids.get(t.id, ()), named.get(t.id, ())) for _, _, t in writes]
     )
     for _, doc, ticket in writes:
         vendor = refs.vendor(doc)
