@@ -153,6 +153,16 @@ def test_a_named_alarm_deleted_by_retention_stays_on_the_ticket_and_its_name_wai
     ]
 
 
+def test_a_path_to_no_stored_alarm_never_takes_a_later_alarm_of_that_id(site):
+    first = raise_alarm("first", "RU-1", -4)
+    ticket = open_ticket(alarms=[f"{ALARM}{first + 1}"])  # an id TicketAI has not given yet
+    later = raise_alarm("later", "RU-9", -3)
+    assert later == first + 1
+    tasks.correlate_alarms([later])
+    assert TicketAlarm.objects.get(ticket=ticket).alarm_id is None
+    assert later not in {e.attrs["alarm"] for e in Ticket.objects.get(pk=ticket.pk).events.all()}
+
+
 def test_the_ticket_page_says_which_alarms_the_ticket_named(site, engineer, client):
     raise_alarm("sfp", "RU-1", -4, code="NL-SFP")
     raise_alarm("mains", "RU-9", -30, code="NL-MAINS")

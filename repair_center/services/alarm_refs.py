@@ -6,9 +6,9 @@ fault-management system sent it, or its path in TicketAI's TMF642 API
 (``/tmf-api/alarm/v4/alarm/<id>``). Correlation always gives the ticket the alarms it names. A ticket
 that names no element and no site takes those of the first named alarm stored.
 
-A name may come before its alarm: it waits, and the alarm, once stored, is given to the tickets that
-named it (``claim``, from the task that correlates new alarms). Should two fault-management systems
-use one externalAlarmId, the name is read as the alarm raised last.
+An externalAlarmId may come before its alarm: it waits, and the alarm, once stored, is given to the
+tickets that named it (``claim``, from the task that correlates new alarms). Should two
+fault-management systems use one externalAlarmId, the name is read as the alarm raised last.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -93,7 +93,10 @@ def claim(alarm_ids: Iterable[int]) -> list[int]:
     a ticket with no element and no site takes the alarm's. Returns every ticket naming one of them."""
     alarm_ids = list(alarm_ids)
     by_ref = _found(Q(pk__in=alarm_ids))
-    waiting = list(TicketAlarm.objects.filter(alarm__isnull=True, ref__in=list(by_ref)))
+    # Only an externalAlarmId waits for its alarm: a TMF642 path names an alarm stored already (the
+    # id is ours), so one naming no alarm (deleted by retention) must not be given a later one.
+    external = [ref for ref in by_ref if not OWN_ALARM_RE.match(ref)]
+    waiting = list(TicketAlarm.objects.filter(alarm__isnull=True, ref__in=external))
     for row in waiting:
         row.alarm_id = by_ref[row.ref][0]
     TicketAlarm.objects.bulk_update(waiting, ["alarm"], batch_size=2000)
