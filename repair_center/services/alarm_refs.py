@@ -75,6 +75,8 @@ def named_alarms(ticket_ids: Iterable[int]) -> dict[int, frozenset[int]]:
     """The stored alarms each ticket names (ticket id -> alarm ids), for correlation.Span.of: those
     its source named, and those of the alarm groups a rule opened it for (services/grouping.py)."""
     ticket_ids = list(ticket_ids)
+    if not ticket_ids:
+        return {}
     out: dict[int, set[int]] = {}
     for ticket_id, alarm_id in TicketAlarm.objects.filter(
         ticket_id__in=ticket_ids, alarm__isnull=False

@@ -198,7 +198,9 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
         refs.alarms,
         replacing=[t.id for _, _, t in to_update],
     )
-    unmapped, unknown_kinds = _write_codes_and_events(to_create + to_update, refs, kept)
+    unmapped, unknown_kinds = _write_codes_and_events(
+        to_create + to_update, refs, kept, updated={t.id for _, _, t in to_update}
+    )
     if to_update:
         pairs = [(stored.rows[t.id], t) for _, _, t in to_update]
         _insert_rows(TicketChange, history.CHANGE_COLUMNS, history.source_change_rows(pairs, now=now))
@@ -344,7 +346,7 @@ def _write_tickets(to_create: list[_Write], to_update: list[_Write]) -> dict[int
 
 
 def _write_codes_and_events(
-    writes: list[_Write], refs: _Refs, kept: dict[int, list]
+    writes: list[_Write], refs: _Refs, kept: dict[int, list], *, updated: set[int]
 ) -> tuple[Counter, Counter]:
     """The written tickets' error codes and events, mapped to the catalogue for the element's
     vendor; returns the codes (by vendor) and event kinds the catalogue does not know, counted."""
@@ -364,8 +366,9 @@ def _write_codes_and_events(
     for ticket_id, _, _, code_id in code_rows:
         code_ids.setdefault(ticket_id, []).append(code_id)
     # The alarms of each ticket's element and site, and those it names (as stored just now, and of
-    # the alarm groups it was opened for), join its events (services/correlation.py).
-    named = alarm_refs.named_alarms([t.id for _, _, t in writes])
+    # the alarm groups it was opened for: a ticket stored before), join its events
+    # (services/correlation.py).
+    named = alarm_refs.named_alarms([t.id for _, d, t in writes if d.alarms or t.id in updated])
     alarm_events = correlation.alarm_events_for(
         [correlation.Span.of(t, code_ids.get(t.id, ()), named.get(t.id, ())) for _, _, t in writes]
     )
