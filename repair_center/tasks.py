@@ -52,6 +52,13 @@ def correlate_alarms(alarm_ids: list[int]) -> dict:
     return {"alarms": len(alarm_ids), "tickets": len(touched), "changed": len(changed)}
 
 
+@shared_task(name="repair_center.tasks.claim_named_alarms")
+def claim_named_alarms(ticket_ids: list[int]) -> dict:
+    """After a ticket write: give its names that found no alarm the alarms stored meanwhile."""
+    changed = correlation.recorrelate(alarm_refs.claim_for(ticket_ids))
+    return {"tickets": len(ticket_ids), "changed": len(changed)}
+
+
 @shared_task(name="repair_center.tasks.group_alarms")
 def group_alarms(alarm_ids: list[int]) -> dict:
     """Put new alarms into incident groups and open the tickets rules ask for; grouped alarms are skipped."""

@@ -2,21 +2,24 @@
 ``alarms``): the named alarm is the ticket's, wherever and whenever it was raised, and one that has not
 arrived yet joins when it does."""
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.urls import reverse
 
 from repair_center import tasks
 from repair_center.documents import MAX_ALARMS, DocumentError, parse_ticket
-from repair_center.models import Alarm, Ticket, TicketAlarm, TicketChange
+from repair_center.models import Alarm, Site, Ticket, TicketAlarm, TicketChange
 from repair_center.selectors import ticket_detail, ticket_document
 from repair_center.services import correlation
 from repair_center.services.alarms import alarms_expire
 from repair_center.services.tickets import tickets_upsert
-from tests.factories import ErrorCodeAliasFactory, ErrorCodeFactory, NetworkElementFactory
+from tests.factories import ErrorCodeAliasFactory, ErrorCodeFactory, NetworkElementFactory, SiteFactory
 from tests.test_alarm_correlation import OPENED, _iso, model_input, open_ticket, raise_alarm, sequence
-from tests.test_alarm_correlation import site as site  # the fixture
+from tests.test_alarm_correlation import eager_celery as eager_celery  # a fixture
+from tests.test_alarm_correlation import site as site  # a fixture
 from tests.tmf_spec import tmf621
 
 TT = "/tmf-api/troubleTicket/v4/troubleTicket"
@@ -256,3 +259,34 @@ def test_the_canonical_api_answers_the_names_and_refuses_bad_ones(site, integrat
     )
     assert refused.status_code == 400, refused.content[:300]
     assert "must be a list of alarm names" in str(refused.json()["alarms"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_alarm_stored_while_the_ticket_naming_it_is_written_still_joins_it(eager_celery):
+    """The usual race: the fault-management system sends the alarm to TicketAI and to the ticketing
+    system at once. The alarm is stored while the ticket's write is open: neither sees the other."""
+    assert connection.vendor == "postgresql", "this test needs DATABASE_URL=postgres://..."
+    SiteFactory(code="S-1")
+    NetworkElementFactory(serial="RU-1", site=Site.objects.get(code="S-1"))
+    written, may_commit = threading.Event(), threading.Event()
+
+    def write_ticket():
+        try:
+            with transaction.atomic():
+                tickets_upsert(documents=[_doc(opened_at=_iso(OPENED), alarms=["race-1"])], source="noc")
+                written.set()
+                may_commit.wait(timeout=30)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=write_ticket)
+    writer.start()
+    assert written.wait(timeout=30)
+    alarm = raise_alarm("race-1", "RU-1", -2)  # committed; its correlation task ran and found no name
+    may_commit.set()
+    writer.join(timeout=30)
+
+    ticket = Ticket.objects.get(external_id="T-9")
+    assert TicketAlarm.objects.get(ticket=ticket).alarm_id == alarm
+    assert ticket.element.serial == "RU-1"
+    assert [(e.attrs["alarm"], e.attrs["scope"]) for e in ticket.events.all()] == [(alarm, "ticket")]

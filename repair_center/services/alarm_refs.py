@@ -98,7 +98,39 @@ def claim(alarm_ids: Iterable[int]) -> list[int]:
     # Only an externalAlarmId waits for its alarm: a TMF642 path names an alarm stored already (the
     # id is ours), so one naming no alarm (deleted by retention) must not be given a later one.
     external = [ref for ref in by_ref if not OWN_ALARM_RE.match(ref)]
-    waiting = list(TicketAlarm.objects.filter(alarm__isnull=True, ref__in=external))
+    _give(list(TicketAlarm.objects.filter(alarm__isnull=True, ref__in=external)), by_ref)
+    return sorted(set(TicketAlarm.objects.filter(alarm_id__in=alarm_ids).values_list("ticket_id", flat=True)))
+
+
+def waiting_names(docs: Iterable[tuple[int, Sequence[str]]], found: Mapping[str, Found]) -> list[int]:
+    """Of these (ticket id, names) just written, the tickets with an externalAlarmId no stored alarm had."""
+    return [
+        ticket_id
+        for ticket_id, refs in docs
+        if any(ref not in found and not OWN_ALARM_RE.match(ref) for ref in refs)
+    ]
+
+
+@transaction.atomic
+def claim_for(ticket_ids: Iterable[int]) -> list[int]:
+    """Give these tickets' waiting names the alarms stored since; returns the tickets given one.
+
+    Run once a ticket write has committed: an alarm and the ticket naming it are often sent at the
+    same moment, and an alarm stored while the ticket's write was open saw no name to give itself to
+    (``claim``), as the write saw no alarm."""
+    waiting = [
+        row
+        for row in TicketAlarm.objects.filter(ticket_id__in=list(ticket_ids), alarm__isnull=True)
+        if not OWN_ALARM_RE.match(row.ref)
+    ]
+    by_ref = _found(Q(external_id__in={row.ref for row in waiting}))
+    waiting = [row for row in waiting if row.ref in by_ref]
+    _give(waiting, by_ref)
+    return sorted({row.ticket_id for row in waiting})
+
+
+def _give(waiting: list[TicketAlarm], by_ref: Mapping[str, Found]) -> None:
+    """Point these waiting names at their alarms; a ticket with no element and no site takes the alarm's."""
     for row in waiting:
         row.alarm_id = by_ref[row.ref][0]
     TicketAlarm.objects.bulk_update(waiting, ["alarm"], batch_size=2000)
@@ -108,4 +140,3 @@ def claim(alarm_ids: Iterable[int]) -> list[int]:
             Ticket.objects.filter(
                 pk=row.ticket_id, element__isnull=True, element_ref="", site__isnull=True
             ).update(element_id=element_id, site_id=site_id)
-    return sorted(set(TicketAlarm.objects.filter(alarm_id__in=alarm_ids).values_list("ticket_id", flat=True)))

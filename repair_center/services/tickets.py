@@ -25,6 +25,7 @@ from repair_center.services.catalogue import (
 )
 from repair_center.services.resolution import engineer_labels, keep_engineer_label
 from repair_center.signals import tickets_changed
+from ticketai import broker
 from ticketai.storable import printable
 
 Outcome = Literal["created", "updated", "unchanged", "rejected"]
@@ -193,11 +194,14 @@ def _upsert_round(items: list[tuple[int, TicketDoc]], *, create_missing: bool):
     now = timezone.now()
     out, to_create, to_update = _judge(items, refs, stored, now=now)
     kept = _write_tickets(to_create, to_update)
-    alarm_refs.write(
-        {t.id: doc.alarms for _, doc, t in to_create + to_update if doc.alarms},
-        refs.alarms,
-        replacing=[t.id for _, _, t in to_update],
-    )
+    named = {t.id: doc.alarms for _, doc, t in to_create + to_update if doc.alarms}
+    alarm_refs.write(named, refs.alarms, replacing=[t.id for _, _, t in to_update])
+    if waiting := alarm_refs.waiting_names(named.items(), refs.alarms):
+        # An alarm stored while this write is open cannot find these names: look again after commit.
+        # Robust: with the broker down the names wait for the next change of their alarm.
+        transaction.on_commit(
+            lambda: broker.enqueue("repair_center.tasks.claim_named_alarms", waiting), robust=True
+        )
     unmapped, unknown_kinds = _write_codes_and_events(
         to_create + to_update, refs, kept, updated={t.id for _, _, t in to_update}
     )
