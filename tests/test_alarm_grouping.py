@@ -169,3 +169,73 @@ def test_an_alarm_that_joins_a_ticketed_group_later_is_the_tickets(world, correl
     [again] = tickets_upsert(documents=[{**stored, "title": "mains out"}], source="alarm-groups")
     assert again.status == "updated"
     assert {e.attrs["scope"] for e in ticket.events.all()} == {"ticket"}
+
+
+def _linked(ext, on, code, minutes, *, parent=None, correlated=None, href=None) -> dict:
+    body = {
+        "externalAlarmId": ext,
+        "sourceSystemId": "oss",
+        "alarmedObject": {"id": on},
+        "state": "raised",
+        "alarmType": "Equipment Alarm",
+        "perceivedSeverity": "major",
+        "probableCause": "lossOfSignal",
+        "specificProblem": code,
+        "alarmRaisedTime": (T0 + timedelta(minutes=minutes)).isoformat(),
+    }
+    if parent or href:
+        body["parentAlarm"] = [{"id": parent or "not-ours", **({"href": href} if href else {})}]
+    if correlated:
+        body["correlatedAlarm"] = [{"id": correlated}]
+    return body
+
+
+def _store(*bodies) -> list[int]:
+    results = alarms_upsert(documents=list(bodies))
+    assert all(r.status == "created" for r in results), [r.errors for r in results]
+    return [r.id for r in results]
+
+
+def test_the_fault_management_systems_own_links_group_alarms_and_name_the_root(world, settings):
+    settings.TICKETAI_GROUPING_WINDOW_MINUTES = 10
+    # Mains failure first; the CPRI link (another family) and a battery alarm two hours later both
+    # name it as their parent; an unlinked CPRI alarm of the same minute goes by the rule.
+    group_alarms(
+        _store(
+            _linked("mains", "PSU-1", "NL-MAINS", 0),
+            _linked("cpri", "RU-1", "NL-CPRI", 2, parent="mains"),
+            _linked("batt", "BAT-1", "NL-BATT", 120, parent="mains"),
+            _linked("cpri-2", "RU-1", "NL-CPRI", 2),
+        )
+    )
+    assert groups() == [["batt", "cpri", "mains"], ["cpri-2"]]
+    group = AlarmGroup.objects.get(alarms__external_id="mains")
+    assert (group.root.external_id, group.root_reason) == ("mains", "source")
+    assert group.support_label() == "the parent alarm the fault-management system named"
+
+    # Later batches follow links too: to the parent by TicketAI's href, or by correlatedAlarm.
+    mains = group.root_id
+    group_alarms(
+        _store(
+            _linked(
+                "rect",
+                "PSU-1",
+                "NL-RECT",
+                300,
+                href=f"https://ticketai.example/tmf-api/alarm/v4/alarm/{mains}",
+            ),
+            _linked("cpri-3", "RU-1", "NL-CPRI", 301, correlated="cpri"),
+            _linked("lost", "RU-1", "NL-CPRI", 302, parent="never-sent"),
+        )
+    )
+    assert groups() == [["batt", "cpri", "cpri-3", "mains", "rect"], ["cpri-2"], ["lost"]]
+    assert AlarmGroup.objects.get(pk=group.pk).root.external_id == "mains"
+
+
+def test_a_link_to_another_systems_alarm_id_is_not_followed(world):
+    other = alarms_upsert(
+        documents=[{**_linked("mains", "PSU-1", "NL-MAINS", 0), "sourceSystemId": "other-oss"}]
+    )
+    group_alarms([other[0].id])
+    group_alarms(_store(_linked("cpri", "RU-1", "NL-CPRI", 1, parent="mains")))
+    assert groups() == [["cpri"], ["mains"]]

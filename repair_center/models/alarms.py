@@ -107,6 +107,7 @@ class AlarmGroup(models.Model):
     class RootReason(models.TextChoices):
         EARLIEST = "earliest", "The earliest alarm"
         HISTORY = "history", "The alarm the others usually follow"
+        SOURCE = "source", "The parent the fault-management system named"
 
     site = models.ForeignKey(
         Site, null=True, blank=True, on_delete=models.CASCADE, related_name="alarm_groups"
@@ -162,6 +163,8 @@ class AlarmGroup(models.Model):
         return f"{self.size} alarms grouped; probable root: {self.root_label()}{when}"
 
     def support_label(self) -> str:
+        if self.root_reason == self.RootReason.SOURCE:
+            return "the parent alarm the fault-management system named"
         if self.root_reason == self.RootReason.HISTORY and self.root_support is not None:
             return f"the others followed it in {self.root_support:.0%} of {self.root_history} past cases"
         return "the earliest alarm (no history to go by)"

@@ -2,7 +2,11 @@
 ``TICKETAI_GROUPING_WINDOW_MINUTES`` of the group's last alarm, in the same probable-cause family
 (the curated code's domain, else the X.733 probable cause), form one AlarmGroup.
 
-The group's probable root is the alarm the others usually follow in the history (the raise order of
+A fault-management system that correlates alarms itself says so in TMF642 ``parentAlarm`` and
+``correlatedAlarm``: an alarm that links to a grouped alarm joins that alarm's group, whatever its
+family, time or site, and the member named as the parent of the others is the group's root.
+
+Otherwise the group's probable root is the alarm the others usually follow in the history (the raise order of
 the same curated codes in past tickets' event sequences), when at least ``MIN_HISTORY`` past
 incidents hold the pair and the root came first in at least ``MIN_SUPPORT`` of them; otherwise the
 earliest alarm. The support is kept on the group and shown with it.
@@ -14,11 +18,14 @@ join the group later are its too (services/alarm_refs.py): wherever on the site 
 are model input.
 """
 
-from collections import defaultdict
+import re
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from repair_center.documents import MAX_ALARMS, OWN_ALARM_PATH
@@ -72,20 +79,31 @@ def _assign(ids: list[int]) -> list[int]:
     domains = dict(ErrorCode.objects.exclude(domain=ErrorCode.Domain.OTHER).values_list("id", "domain"))
     span = window()
     first, last = alarms[0].raised_at, alarms[-1].raised_at
+    links = linked(alarms, LINKS)
+    group_of = dict(
+        Alarm.objects.filter(
+            pk__in={i for ids in links.values() for i in ids}, group__isnull=False
+        ).values_list("id", "group_id")
+    )
     candidates = list(
         AlarmGroup.objects.select_for_update().filter(
-            site_id__in={a.site_id for a in alarms if a.site_id},
-            last_at__gte=first - span,
-            opened_at__lte=last + span,
+            Q(
+                site_id__in={a.site_id for a in alarms if a.site_id},
+                last_at__gte=first - span,
+                opened_at__lte=last + span,
+            )
+            | Q(pk__in=set(group_of.values()))
         )
     )
+    by_pk = {group.pk: group for group in candidates}
     by_key: dict[tuple, list[AlarmGroup]] = defaultdict(list)
     for group in candidates:
         by_key[(group.site_id, group.family)].append(group)
     changed: set[int] = set()
     for alarm in alarms:
         key = (alarm.site_id, _family(alarm, domains))
-        group = next(
+        # The fault-management system's own correlation first: the group of an alarm it links to.
+        group = next((by_pk[group_of[i]] for i in links.get(alarm.pk, ()) if i in group_of), None) or next(
             (g for g in by_key[key] if g.opened_at - span <= alarm.raised_at <= g.last_at + span), None
         )
         if group is None:
@@ -97,6 +115,7 @@ def _assign(ids: list[int]) -> list[int]:
                 last_at=alarm.raised_at,
             )
             by_key[key].append(group)
+            by_pk[group.pk] = group
         else:
             group.opened_at = min(group.opened_at, alarm.raised_at)
             group.last_at = max(group.last_at, alarm.raised_at)
@@ -104,9 +123,46 @@ def _assign(ids: list[int]) -> list[int]:
                 group.element_id = None  # several elements of the site
             group.save(update_fields=["opened_at", "last_at", "element_id", "updated_at"])
         alarm.group = group
+        group_of[alarm.pk] = group.pk  # for the alarms of this batch that link to it
         changed.add(group.pk)
     Alarm.objects.bulk_update(alarms, ["group"])
     return sorted(changed)
+
+
+LINKS = ("parentAlarm", "correlatedAlarm")
+_OWN_HREF = re.compile(r"/tmf-api/alarm/v4/alarm/(\d{1,18})/?$")
+
+
+def linked(alarms: list[Alarm], names: Sequence[str]) -> dict[int, list[int]]:
+    """The stored alarms each of these links to through TMF642 ``parentAlarm`` or ``correlatedAlarm``
+    (``names``): an AlarmRef's ``id`` is the externalAlarmId the same fault-management system gave
+    it, else its ``href`` may be TicketAI's own alarm. A link to an alarm not stored is not followed."""
+    refs: dict[int, list[tuple[str, str, int | None]]] = {}
+    for alarm in alarms:
+        for name in names:
+            value = (alarm.extra or {}).get(name)
+            for ref in value if isinstance(value, list) else ():
+                if isinstance(ref, dict):
+                    own = _OWN_HREF.search(str(ref.get("href") or ""))
+                    key = (alarm.source_system, str(ref.get("id") or ""), int(own.group(1)) if own else None)
+                    refs.setdefault(alarm.pk, []).append(key)
+    if not refs:
+        return {}
+    every = [key for keys in refs.values() for key in keys]
+    by_external, by_pk = {}, set()
+    for pk, source, external_id in Alarm.objects.filter(
+        Q(source_system__in={k[0] for k in every}, external_id__in={k[1] for k in every if k[1]})
+        | Q(pk__in={k[2] for k in every if k[2] is not None})
+    ).values_list("id", "source_system", "external_id"):
+        by_external[(source, external_id)] = pk
+        by_pk.add(pk)
+    out: dict[int, list[int]] = {}
+    for alarm_id, keys in refs.items():
+        for source, external_id, own_pk in keys:
+            found = by_external.get((source, external_id)) or (own_pk if own_pk in by_pk else None)
+            if found is not None and found != alarm_id:
+                out.setdefault(alarm_id, []).append(found)
+    return out
 
 
 def precedence(code_ids: set[int]) -> dict[tuple[int, int], tuple[int, int]]:
@@ -132,7 +188,33 @@ def precedence(code_ids: set[int]) -> dict[tuple[int, int], tuple[int, int]]:
 
 def _choose_root(group: AlarmGroup) -> None:
     members = list(group.alarms.order_by("raised_at", "id"))
-    earliest = members[0]
+    root, support, history, reason = _named_parent(members), None, 0, AlarmGroup.RootReason.SOURCE
+    if root is None:
+        root, support, history, reason = _root_from_history(members)
+    group.root_reason = reason
+    group.root = root
+    group.root_support = support
+    group.root_history = history
+    group.size = len(members)
+    group.severity = max((a.perceived_severity for a in members), key=lambda s: SEVERITY_RANK.get(s, 0))
+    group.save()
+
+
+def _named_parent(members: list[Alarm]) -> Alarm | None:
+    """The member the fault-management system named as the parent (TMF642 ``parentAlarm``) of most
+    others, itself without a parent in the group; None when no member names a parent among them."""
+    ids = {m.pk for m in members}
+    parents = {
+        child: [p for p in found if p in ids] for child, found in linked(members, ("parentAlarm",)).items()
+    }
+    named = Counter(p for found in parents.values() for p in found)
+    tops = [m for m in members if named[m.pk] and not parents.get(m.pk)]
+    return max(tops, key=lambda m: named[m.pk], default=None)  # members are oldest first: ties go to it
+
+
+def _root_from_history(members: list[Alarm]) -> tuple[Alarm, float | None, int, str]:
+    """(root, support, past incidents, reason): the alarm the others usually follow in history, else
+    the earliest."""
     codes = {a.error_code_id for a in members if a.error_code_id}
     best, support, history = None, None, 0
     if len(codes) > 1:
@@ -142,18 +224,10 @@ def _choose_root(group: AlarmGroup) -> None:
             led, both = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
             if both >= MIN_HISTORY and (support is None or led / both > support):
                 best, support, history = code, led / both, both
-    if best is not None and support >= MIN_SUPPORT:
+    if best is not None and support is not None and support >= MIN_SUPPORT:
         root = next(a for a in members if a.error_code_id == best)
-        group.root_reason = AlarmGroup.RootReason.HISTORY
-    else:
-        root, support, history = earliest, None, 0
-        group.root_reason = AlarmGroup.RootReason.EARLIEST
-    group.root = root
-    group.root_support = support
-    group.root_history = history
-    group.size = len(members)
-    group.severity = max((a.perceived_severity for a in members), key=lambda s: SEVERITY_RANK.get(s, 0))
-    group.save()
+        return root, support, history, AlarmGroup.RootReason.HISTORY
+    return members[0], None, 0, AlarmGroup.RootReason.EARLIEST
 
 
 def open_tickets(group_ids) -> list[int]:
