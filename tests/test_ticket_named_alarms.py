@@ -290,3 +290,14 @@ def test_an_alarm_stored_while_the_ticket_naming_it_is_written_still_joins_it(ea
     assert TicketAlarm.objects.get(ticket=ticket).alarm_id == alarm
     assert ticket.element.serial == "RU-1"
     assert [(e.attrs["alarm"], e.attrs["scope"]) for e in ticket.events.all()] == [(alarm, "ticket")]
+
+
+def test_a_pulled_tmf621_tickets_alarm_hrefs_are_the_remote_systems_not_ours():
+    from repair_center.tmf.troubleticket import document_fields
+
+    entities = [{"id": "77", "href": f"{ALARM}5", "role": "alarm"}, {"id": "fm-9", "@referredType": "Alarm"}]
+    assert document_fields({"relatedEntity": entities})["alarms"] == ["77", "fm-9"]  # a connector's pull
+    assert document_fields({"relatedEntity": entities}, own_base="https://t.example")["alarms"] == [
+        f"{ALARM}5",
+        "fm-9",
+    ]

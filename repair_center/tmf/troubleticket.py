@@ -244,9 +244,10 @@ def _entity_ref(entities: Any, *, roles: set[str], types: set[str]) -> str:
     return ""
 
 
-def _alarm_names(entities: Any, own_base: str) -> list[str]:
+def _alarm_names(entities: Any, own_base: str | None) -> list[str]:
     """The alarms a ticket names (``relatedEntity`` of role or ``@referredType`` alarm): by its path
-    when the ``href`` is TicketAI's own TMF642 alarm, else by ``id`` (an externalAlarmId)."""
+    when the ``href`` is TicketAI's own TMF642 alarm (on ``own_base``, or a path; never with no
+    ``own_base``: another system's hrefs are its own), else by ``id`` (an externalAlarmId)."""
     names = []
     for entity in entities if isinstance(entities, list) else ():
         if not isinstance(entity, dict) or "alarm" not in (
@@ -254,7 +255,7 @@ def _alarm_names(entities: Any, own_base: str) -> list[str]:
             str(entity.get("@referredType") or "").lower(),
         ):
             continue
-        link = str(entity.get("href") or "")
+        link = str(entity.get("href") or "") if own_base is not None else ""
         path = link[len(own_base) :] if own_base and link.startswith(own_base) else link
         if OWN_ALARM_RE.match(path):
             names.append(path)
@@ -263,12 +264,12 @@ def _alarm_names(entities: Any, own_base: str) -> list[str]:
     return names
 
 
-def document_fields(data: dict, *, own_base: str = "") -> dict:
+def document_fields(data: dict, *, own_base: str | None = None) -> dict:
     """The canonical document fields (source and external_id aside) of a TMF621 TroubleTicket.
 
     Values are passed on as given; ``parse_ticket`` judges them. Used for POST /troubleTicket (with
     ``own_base``, this server's URL, to know its own alarms' hrefs) and by the TMF621 connector preset
-    on what a remote TMF621 system answers."""
+    on what a remote TMF621 system answers (no ``own_base``: alarms by their ids only)."""
     doc: dict[str, Any] = {}
     for canonical, tmf in (
         ("title", "name"),
