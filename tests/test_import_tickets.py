@@ -316,3 +316,49 @@ def test_a_semicolon_separated_file_reads_numbers_with_a_decimal_comma(catalogue
         _import(path, "--source", "sim", "--map", "external_id=id", "--map", "attributes.volt=volt")
     volts = dict(Ticket.objects.values_list("external_id", "attributes__volt"))
     assert volts == {"A": 47.5, "B": -3, "C": "1,2,3", "D": "47,5"}
+
+
+def test_a_tmf621_dump_imports_as_the_tmf621_api_reads_it_with_no_map(catalogue, tmp_path):
+    """GET /troubleTicket of a TM Forum-certified system, saved to a file."""
+    ticket = {
+        "id": "INC0010042",
+        "href": "https://sn.example/tmf-api/troubleTicket/v4/troubleTicket/INC0010042",
+        "@type": "TroubleTicket",
+        "name": "CPRI link down on sector 2",
+        "description": "RRU lost CPRI after an SFP warning",
+        "severity": "Major",
+        "status": "resolved",
+        "ticketType": "incident",
+        "creationDate": "2026-01-03T10:12:00Z",
+        "resolutionDate": "2026-01-03T14:00:00Z",
+        "resolutionCode": "REPLACE_SFP",
+        "relatedEntity": [
+            {"id": "CS-1", "role": "site", "@referredType": "GeographicSite"},
+            {"id": "SN-1", "role": "networkElement", "@referredType": "Resource"},
+            {"id": "FM-77", "role": "alarm", "@referredType": "Alarm"},
+        ],
+    }
+    broken = {**ticket, "id": "INC0010043", "creationDate": "yesterday"}
+    path = tmp_path / "troubleTicket.json"
+    path.write_text(json.dumps([ticket, broken]))
+
+    out, err = _import(path, "--source", "servicenow", "--rejects", tmp_path / "rejects.jsonl")
+
+    assert out == "created 1, updated 0, unchanged 0, rejected 1"
+    assert "ignored columns: @type, href, ticketType" in err.splitlines()
+    stored = Ticket.objects.get(source="servicenow")
+    assert (stored.external_id, stored.title, stored.priority, stored.status) == (
+        "INC0010042",
+        "CPRI link down on sector 2",
+        "high",
+        "resolved",
+    )
+    assert (stored.site.code, stored.element.serial, stored.resolution.code) == (
+        "CS-1",
+        "SN-1",
+        "REPLACE_SFP",
+    )
+    assert list(stored.alarm_refs.values_list("ref", flat=True)) == ["FM-77"]
+    [reject] = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert "opened_at" in json.dumps(reject)
+    assert _import(path, "--source", "servicenow")[0] == "created 0, updated 0, unchanged 1, rejected 1"

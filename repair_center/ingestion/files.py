@@ -22,6 +22,7 @@ from repair_center.ingestion.report import KEPT_IGNORED, ImportReport, RejectsLo
 from repair_center.models import Ticket
 from repair_center.services import repairs
 from repair_center.services.tickets import ItemResult, tickets_upsert
+from repair_center.tmf import troubleticket
 
 _ROW_FAILURES = (DataError, ValueError, OverflowError)
 
@@ -219,8 +220,10 @@ def import_tickets_file(
     note_ignored = _ignored_noter(report, columns, documents.FIELDS)
     to_document = _ticket_converter(path, columns, tabular=tabular, date_format=date_format, missing=missing)
 
+    note_ignored_tmf = _ignored_noter(report, {}, troubleticket.READ)
+
     def convert(row: readers.Row) -> tuple[dict, dict]:
-        note_ignored(row.data)
+        (note_ignored_tmf if _is_troubleticket(row, tabular, mapping) else note_ignored)(row.data)
         return to_document(row)
 
     def write(docs: list[dict]) -> list[ItemResult]:
@@ -285,6 +288,12 @@ def _ticket_converter(
     nulls = {value.strip() for value in missing}
 
     def convert(row: readers.Row) -> tuple[dict, dict]:
+        if _is_troubleticket(row, tabular, columns.columns()):
+            # A TMF621 dump (GET /troubleTicket saved to a file): read as the TMF621 connector reads it.
+            doc = {**troubleticket.document_fields(row.data), "external_id": str(row.data.get("id") or "")}
+            if not doc["external_id"]:
+                doc["external_id"] = f"{name}:{row.number}"
+            return doc, {}
         data = row.data
         if nulls:  # a marked cell or key is absent, as a blank CSV cell is
             data = {k: v for k, v in data.items() if not (isinstance(v, str) and v.strip() in nulls)}
@@ -302,6 +311,11 @@ def _ticket_converter(
         return doc, errors | ticket_rows.footer_errors(row, doc)
 
     return convert
+
+
+def _is_troubleticket(row: readers.Row, tabular: bool, mapping) -> bool:
+    """A JSON row that is a TMF621 TroubleTicket, in a file imported without ``--map``."""
+    return not tabular and not mapping and troubleticket.is_troubleticket(row.data)
 
 
 def _csv_ticket_fields(doc: dict) -> dict[str, list[str]]:

@@ -264,6 +264,32 @@ def _alarm_names(entities: Any, own_base: str | None) -> list[str]:
     return names
 
 
+# The TroubleTicket attributes document_fields reads (and ``id``, which keys a ticket pulled or imported).
+READ = (
+    "id",
+    "name",
+    "description",
+    "status",
+    "creationDate",
+    "resolutionDate",
+    "resolutionCode",
+    "resolutionNotes",
+    "priority",
+    "severity",
+    "relatedEntity",
+)
+
+
+def is_troubleticket(data: dict) -> bool:
+    """Whether a JSON object is a TMF621 TroubleTicket (a dump of a TMF621 API, say) rather than a
+    canonical document: it says so (``@type``), or has TMF621's names and none of ours."""
+    if data.get("@type") == "TroubleTicket":
+        return True
+    return (
+        "external_id" not in data and "creationDate" in data and ("name" in data or "relatedEntity" in data)
+    )
+
+
 def document_fields(data: dict, *, own_base: str | None = None) -> dict:
     """The canonical document fields (source and external_id aside) of a TMF621 TroubleTicket.
 
