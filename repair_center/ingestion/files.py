@@ -70,7 +70,7 @@ def _entries(
             folder.close()
 
 
-def _import(
+def import_rows(
     path: str | Path,
     *,
     convert: Converter,
@@ -84,6 +84,8 @@ def _import(
     event_log: bool = False,
     encoding: str = "",
 ) -> ImportReport:
+    """Read ``path`` row by row, ``convert`` each row into an item (or its errors), ``write`` the items
+    in batches keyed on ``key``; rejected rows go to the rejects file with their reasons."""
     # FileUnreadable comes from here, before anything is written: the file, or a mapped column
     # its header lacks (the header read as the rows are opened: a workbook is parsed once).
     header, rows = readers.open_rows(path, encoding=encoding)
@@ -173,7 +175,7 @@ def check_mapped_columns(
             )
 
 
-def _ignored_noter(report: ImportReport, mapping, fields: tuple[str, ...]):
+def ignored_noter(report: ImportReport, mapping, fields: tuple[str, ...]):
     """Collects the columns or keys no field reads, so a misspelt one is reported, not just lost."""
     if isinstance(mapping, ticket_rows.TicketMapping):
         used = {mapping.fields.get(name, name) for name in fields} | mapping.columns()
@@ -217,10 +219,10 @@ def import_tickets_file(
     columns = ticket_rows.split_mapping(mapping)
     tabular = readers.file_format(path) in readers.TABULAR  # text cells under a header
     report = ImportReport()
-    note_ignored = _ignored_noter(report, columns, documents.FIELDS)
+    note_ignored = ignored_noter(report, columns, documents.FIELDS)
     to_document = _ticket_converter(path, columns, tabular=tabular, date_format=date_format, missing=missing)
 
-    note_ignored_tmf = _ignored_noter(report, {}, troubleticket.READ)
+    note_ignored_tmf = ignored_noter(report, {}, troubleticket.READ)
 
     def convert(row: readers.Row) -> tuple[dict, dict]:
         (note_ignored_tmf if _is_troubleticket(row, tabular, mapping) else note_ignored)(row.data)
@@ -231,7 +233,7 @@ def import_tickets_file(
         note_respelled(report, docs, results)
         return results
 
-    return _import(
+    return import_rows(
         path,
         convert=convert,
         write=write,
@@ -352,13 +354,13 @@ def import_repairs_file(
     check_mapping(mapping, repairs.FIELDS)
     tabular = readers.file_format(path) in readers.TABULAR  # text cells under a header
     report = ImportReport()
-    note_ignored = _ignored_noter(report, mapping, repairs.FIELDS)
+    note_ignored = ignored_noter(report, mapping, repairs.FIELDS)
 
     def convert(row: readers.Row) -> tuple[dict, dict]:
         note_ignored(row.data)
         return pick_fields(row.data, mapping, repairs.FIELDS, text=tabular), readers.footer_errors(row)
 
-    return _import(
+    return import_rows(
         path,
         convert=convert,
         write=lambda rows: repairs.repairs_upsert(rows=rows),
