@@ -15,7 +15,7 @@ from collections.abc import Callable
 import pytest
 from django.core.management import call_command, get_commands
 
-from repair_center.models import RepairRecord, Site, Ticket
+from repair_center.models import Alarm, RepairRecord, Site, Ticket
 
 pytestmark = pytest.mark.slow  # an exhaustive matrix: every importer against every hostile input
 
@@ -89,6 +89,65 @@ FILE_CASES: dict[str, tuple[str, bytes]] = {
 REPAIR_CASES = {"csv-impossible-date": b"rma_id,unit_serial,received_on\nF-1,a,\nF-2,b,2026-02-30\nF-3,c,\n"}
 
 
+def _alarm(n, *, escaped: bool = False, **fields) -> bytes:
+    alarm = {
+        "externalAlarmId": f"F-{n}",
+        "alarmedObject": {"id": "RU-1"},
+        "state": "raised",
+        "alarmType": "equipmentAlarm",
+        "perceivedSeverity": "major",
+        "probableCause": "lossOfSignal",
+        "specificProblem": "först",
+        "alarmRaisedTime": "2026-01-01T00:00:00Z",
+    }
+    # Raw UTF-8 (so the file reads as UTF-8), or escaped: a lone surrogate only exists as "\\ud800".
+    return json.dumps({**alarm, **fields}, ensure_ascii=escaped).encode()
+
+
+def _alarm_lines(bad: bytes, *, array: bool = False) -> bytes:
+    rows = [_alarm(1), bad, _alarm(3)]
+    return b"[" + b",\n".join(rows) + b"]" if array else b"\n".join(rows) + b"\n"
+
+
+def _alarm_csv(bad_row: bytes) -> bytes:
+    header = "externalAlarmId,alarmedObject,alarmRaisedTime,perceivedSeverity,specificProblem\n"
+    good = "F-{},RU-1,2026-01-01T00:00:00Z,major,först\n"
+    return (header + good.format(1)).encode() + bad_row + good.format(3).encode()
+
+
+ALARM_CASES: dict[str, tuple[str, bytes]] = {
+    "csv-invalid-utf8": (".csv", _alarm_csv(b"F-2,RU-1,2026-01-01T00:00:00Z,major,caf\xe9 \xff\n")),
+    "csv-nul": (".csv", _alarm_csv(b"F-2,RU-1,2026-01-01T00:00:00Z,major,a\x00b\n")),
+    "csv-oversized-field": (
+        ".csv",
+        _alarm_csv(b'F-2,RU-1,2026-01-01T00:00:00Z,major,"' + b"x\n" * 600_000 + b'"\n'),
+    ),
+    "csv-huge-string": (".csv", _alarm_csv(b"F-2,RU-1,2026-01-01T00:00:00Z,major," + b"x" * 600 + b"\n")),
+    "csv-impossible-date": (".csv", _alarm_csv(b"F-2,RU-1,2026-13-45T00:00:00Z,major,x\n")),
+    "csv-impossible-offset": (".csv", _alarm_csv(b"F-2,RU-1,2026-01-01T00:00:00+99:00,major,x\n")),
+    "csv-wrong-choice": (".csv", _alarm_csv(b"F-2,RU-1,2026-01-01T00:00:00Z,apocalyptic,x\n")),
+    "csv-too-many-values": (".csv", _alarm_csv(b"F-2,RU-1,2026-01-01T00:00:00Z,major,x,extra\n")),
+    "csv-unterminated-quote": (".csv", _alarm_csv(b'F-2,"never closed,,,\n')),
+    "jsonl-lone-surrogate": (".jsonl", _alarm_lines(_alarm(2, escaped=True, specificProblem="\ud800"))),
+    "jsonl-nul": (".jsonl", _alarm_lines(_alarm(2, specificProblem="a\x00b"))),
+    "jsonl-invalid-utf8": (".jsonl", _alarm_lines(_alarm(2).replace("först".encode(), b"\xff"))),
+    "jsonl-deep-nesting": (
+        ".jsonl",
+        _alarm_lines(_alarm(2)[:-1] + b', "comment": ' + b"[" * 5000 + b"]" * 5000 + b"}"),
+    ),
+    "jsonl-huge-string": (".jsonl", _alarm_lines(_alarm(2, specificProblem="x" * 200_000))),
+    "jsonl-nan": (".jsonl", _alarm_lines(_alarm(2)[:-1] + b', "serviceAffecting": NaN}')),
+    "jsonl-duplicate-key": (".jsonl", _alarm_lines(_alarm(2)[:-1] + b', "perceivedSeverity": "minor"}')),
+    "jsonl-wrong-type": (".jsonl", _alarm_lines(_alarm(2, alarmedObject=["RU-1"]))),
+    "jsonl-not-an-object": (".jsonl", _alarm_lines(b'["F-2", "t"]')),
+    "jsonl-impossible-date": (".jsonl", _alarm_lines(_alarm(2, alarmRaisedTime="2026-02-30T00:00:00Z"))),
+    "json-array-lone-surrogate": (
+        ".json",
+        _alarm_lines(_alarm(2, escaped=True, specificProblem="\udcff"), array=True),
+    ),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Importer:
     run: Callable  # (path) -> None
@@ -112,6 +171,15 @@ def _sites(bad: bytes) -> bytes:
 
 
 IMPORTERS: dict[str, Importer] = {
+    "import_alarms": Importer(
+        _import(
+            "import_alarms",
+            *("--source", "files", "--default", "alarmType=equipmentAlarm"),
+            *("--default", "probableCause=lossOfSignal"),
+        ),
+        lambda: set(Alarm.objects.filter(source_system="files").values_list("external_id", flat=True)),
+        ALARM_CASES,
+    ),
     "import_tickets": Importer(
         _import("import_tickets", "--source", "files"),
         lambda: set(Ticket.objects.filter(source="files").values_list("external_id", flat=True)),
