@@ -111,6 +111,18 @@ def test_a_ticket_placed_by_its_alarm_maps_its_codes_for_the_alarms_vendor(site)
     assert [c.error_code_id for c in ticket.codes.all()] == [curated.pk]
 
 
+def test_a_ticket_placed_by_an_alarm_that_came_later_maps_its_codes_for_the_vendor(site):
+    NetworkElementFactory(serial="RU-V", site=site, vendor="southwave")
+    curated = ErrorCodeFactory(code="CPRI_LINK_DOWN", domain="transport")
+    ErrorCodeAliasFactory(vendor="southwave", raw_code="SW-7001", error_code=curated)
+    ErrorCodeAliasFactory(vendor="nordlink", raw_code="SW-7001", error_code=ErrorCodeFactory(code="FAN_FAIL"))
+    ticket = open_ticket("T-V", site="", element="", alarms=["link"], error_codes=["SW-7001"])
+    assert [c.error_code_id for c in ticket.codes.all()] == [None]  # no vendor to read it by yet
+
+    tasks.correlate_alarms([raise_alarm("link", "RU-V", -1, code="SW-7001")])
+    assert [c.error_code_id for c in ticket.codes.all()] == [curated.pk]
+
+
 def test_an_alarm_named_before_it_arrives_joins_the_ticket_with_a_new_revision(site):
     ticket = open_ticket("T-3", site="", element="", alarms=["late-1"])
     assert (ticket.element_id, ticket.events.count()) == (None, 0)

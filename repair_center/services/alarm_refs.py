@@ -17,7 +17,8 @@ from django.db import transaction
 from django.db.models import Q
 
 from repair_center.documents import OWN_ALARM_PATH, OWN_ALARM_RE
-from repair_center.models import Alarm, Ticket, TicketAlarm
+from repair_center.models import Alarm, Ticket, TicketAlarm, TicketErrorCode, TicketEvent
+from repair_center.services.catalogue import CodeMapper
 
 # (alarm id, element id, site id, the element's vendor) of the alarm a name stands for.
 Found = tuple[int, int | None, int | None, str]
@@ -130,13 +131,31 @@ def claim_for(ticket_ids: Iterable[int]) -> list[int]:
 
 
 def _give(waiting: list[TicketAlarm], by_ref: Mapping[str, Found]) -> None:
-    """Point these waiting names at their alarms; a ticket with no element and no site takes the alarm's."""
+    """Point these waiting names at their alarms; a ticket with no element and no site takes the
+    alarm's, and its codes are mapped again for that element's vendor."""
     for row in waiting:
         row.alarm_id = by_ref[row.ref][0]
     TicketAlarm.objects.bulk_update(waiting, ["alarm"], batch_size=2000)
+    placed = []
     for row in waiting:
         _, element_id, site_id, _ = by_ref[row.ref]
-        if element_id or site_id:
-            Ticket.objects.filter(
-                pk=row.ticket_id, element__isnull=True, element_ref="", site__isnull=True
-            ).update(element_id=element_id, site_id=site_id)
+        if (element_id or site_id) and Ticket.objects.filter(
+            pk=row.ticket_id, element__isnull=True, element_ref="", site__isnull=True
+        ).update(element_id=element_id, site_id=site_id):
+            placed.append(row.ticket_id)
+    if placed:
+        _map_codes(placed)
+
+
+def _map_codes(ticket_ids: list[int]) -> None:
+    """Map these tickets' unmapped codes and events for their element's vendor (they were written
+    without an element, so without a vendor)."""
+    mapper = CodeMapper()
+    for model in (TicketErrorCode, TicketEvent):
+        for pk, raw_code, vendor in (
+            model.objects.filter(ticket_id__in=ticket_ids, error_code__isnull=True)
+            .exclude(raw_code="")
+            .values_list("pk", "raw_code", "ticket__element__vendor")
+        ):
+            if (code_id := mapper.map(raw_code, vendor or "")) is not None:
+                model.objects.filter(pk=pk).update(error_code_id=code_id)
