@@ -128,6 +128,12 @@ def ticket_sites(keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], int
     return sites
 
 
+def ticket_waiting_alarms(ticket: Ticket) -> list[str]:
+    """The names of alarms the ticket names that are not stored (not received yet, or deleted)."""
+    waiting = TicketAlarm.objects.filter(ticket=ticket, alarm__isnull=True).order_by("position")
+    return list(waiting.values_list("ref", flat=True))
+
+
 def ticket_alarm_groups(ticket: Ticket) -> list:
     """The alarm groups of a ticket: the one a rule opened it for, and those of its correlated alarms."""
     alarm_ids = [

@@ -390,16 +390,16 @@ def test_the_ticket_page_costs_a_fixed_number_of_queries(
     from repair_center.services.workflow import ticket_assign, ticket_note_add, ticket_transition
 
     ticket_id = _full_ticket()
-    # session, user, roles, ticket, codes, events, repairs, notes, changes; the champion lookup and
-    # the feedback list
-    with django_assert_max_num_queries(11):
+    # session, user, roles, ticket, codes, events, repairs, notes, changes, alarms named and not
+    # received; the champion lookup and the feedback list
+    with django_assert_max_num_queries(12):
         assert eng_browser.get(reverse("ticket-detail", args=[ticket_id])).status_code == 200
 
     [open_id] = _upsert(_doc("OPEN-1"))
     url = reverse("ticket-detail", args=[open_id])
     eng_browser.get(url)
     # ... and for an open ticket the assignment form: the groups and the people who can be assigned
-    with django_assert_max_num_queries(13) as quiet:
+    with django_assert_max_num_queries(14) as quiet:
         eng_browser.get(url)
     crew = AssignmentGroup.objects.create(name="Crew")
     crew.members.add(engineer)

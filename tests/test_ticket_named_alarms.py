@@ -187,6 +187,18 @@ def test_the_ticket_page_says_which_alarms_the_ticket_named(site, engineer, clie
     assert page.count("named by the ticket") == 1 and page.count("from the alarm stream") == 1
 
 
+def test_the_ticket_page_lists_the_named_alarms_not_received_yet(site, engineer, client):
+    ticket = open_ticket(alarms=["fm-late", "fm-later"])
+    client.force_login(engineer)
+    page = client.get(reverse("ticket-detail", args=[ticket.pk])).content.decode()
+    assert "not received from the alarm system: <code>fm-late</code>, <code>fm-later</code>" in page
+
+    tasks.correlate_alarms([raise_alarm("fm-late", "RU-1", -1)])
+    tasks.correlate_alarms([raise_alarm("fm-later", "RU-1", 1)])
+    page = client.get(reverse("ticket-detail", args=[ticket.pk])).content.decode()
+    assert "not received from the alarm system" not in page and page.count("named by the ticket") == 2
+
+
 def test_over_the_event_limit_named_alarms_are_kept_first():
     at = OPENED - timedelta(days=1)
     element = [

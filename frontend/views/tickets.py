@@ -15,7 +15,7 @@ from frontend.selectors import activity, ticket_page, timeline
 from frontend.views.access import RoleRequiredMixin, is_admin
 from repair_center import roles, sla
 from repair_center.models import AssignmentGroup, ResolutionCode, Ticket
-from repair_center.selectors import ticket_alarm_groups
+from repair_center.selectors import ticket_alarm_groups, ticket_waiting_alarms
 from repair_center.services.workflow import allowed_actions, can_be_assignee
 
 WORK_ROLES = frozenset({roles.ENGINEER, roles.ADMIN})
@@ -78,6 +78,7 @@ class TicketDetailView(RoleRequiredMixin, TemplateView):
             sla=sla.state(ticket),
             timeline=timeline(ticket),
             alarm_groups=ticket_alarm_groups(ticket),
+            waiting_alarms=ticket_waiting_alarms(ticket),
             activity=activity(ticket, feedback),
             panel=panel,
             description=recommendation_panel.highlight(ticket.description, panel.evidence_words),
