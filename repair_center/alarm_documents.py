@@ -8,7 +8,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from repair_center.documents import parse_timestamp
+from repair_center.documents import OWN_ALARM_PATH, parse_timestamp
 from repair_center.models import Alarm
 from ticketai.storable import json_problem, text_problem
 
@@ -176,7 +176,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def render_alarm(alarm: Alarm, *, href_base: str = "/tmf-api/alarm/v4/alarm") -> dict[str, Any]:
+def render_alarm(alarm: Alarm, *, href_base: str = OWN_ALARM_PATH.rstrip("/")) -> dict[str, Any]:
     """The stored alarm as a TMF642 Alarm resource."""
     body: dict[str, Any] = {
         "id": alarm.pk,

@@ -41,9 +41,11 @@ EVENT_FIELDS = ("at", "kind", "code", "attrs")
 MAX_CODES = 64
 MAX_EVENTS = 500
 MAX_ALARMS = 64
-# An alarm named by its path in TicketAI's TMF642 API, rather than by its externalAlarmId.
+# An alarm named by its path in TicketAI's TMF642 API, rather than by its externalAlarmId: the path
+# itself (OWN_ALARM_RE), or the end of a URL (OWN_ALARM_HREF_RE, whose host the caller judges).
 OWN_ALARM_PATH = "/tmf-api/alarm/v4/alarm/"
-OWN_ALARM_RE = re.compile(r"^/tmf-api/alarm/v4/alarm/(\d{1,18})/?$")
+OWN_ALARM_HREF_RE = re.compile(re.escape(OWN_ALARM_PATH) + r"(\d{1,18})/?$")
+OWN_ALARM_RE = re.compile("^" + OWN_ALARM_HREF_RE.pattern)
 MAX_ATTRS_DEPTH = 4
 MAX_ATTRS_BYTES = 4096
 # Extra ticket fields of an export (category, service, customer impact, ...): flat and bounded.

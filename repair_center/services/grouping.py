@@ -18,7 +18,6 @@ join the group later are its too (services/alarm_refs.py): wherever on the site 
 are model input.
 """
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
@@ -28,7 +27,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from repair_center.documents import MAX_ALARMS, OWN_ALARM_PATH
+from repair_center.documents import MAX_ALARMS, OWN_ALARM_HREF_RE, OWN_ALARM_PATH
 from repair_center.models import Alarm, AlarmGroup, AlarmGroupRule, ErrorCode, TicketEvent
 from repair_center.services import correlation
 from repair_center.services.tickets import tickets_upsert
@@ -130,7 +129,6 @@ def _assign(ids: list[int]) -> list[int]:
 
 
 LINKS = ("parentAlarm", "correlatedAlarm")
-_OWN_HREF = re.compile(r"/tmf-api/alarm/v4/alarm/(\d{1,18})/?$")
 
 
 def linked(alarms: list[Alarm], names: Sequence[str]) -> dict[int, list[int]]:
@@ -143,7 +141,7 @@ def linked(alarms: list[Alarm], names: Sequence[str]) -> dict[int, list[int]]:
             value = (alarm.extra or {}).get(name)
             for ref in value if isinstance(value, list) else ():
                 if isinstance(ref, dict):
-                    own = _OWN_HREF.search(str(ref.get("href") or ""))
+                    own = OWN_ALARM_HREF_RE.search(str(ref.get("href") or ""))
                     key = (alarm.source_system, str(ref.get("id") or ""), int(own.group(1)) if own else None)
                     refs.setdefault(alarm.pk, []).append(key)
     if not refs:
