@@ -35,6 +35,7 @@ from edge_agent.outbox import Outbox, OutboxFull
 from edge_agent.retrain import EtlModel
 
 logger = logging.getLogger("edge_agent")
+MAX_MERGED = 100_000  # labels central may call merged in one heartbeat; a bundle has a few hundred
 
 
 class NoModel(Exception):
@@ -126,19 +127,40 @@ class Agent:
                 "public_key_pem": answer["public_key_pem"],
                 "central": self.config.central,
             }
-            part = self.state_file.with_suffix(".part")
-            part.write_text(json.dumps(self.state, indent=2))
-            part.chmod(0o600)
-            os.replace(part, self.state_file)
+            self._save_state()
             if not self.config.heartbeat_s:
                 self.heartbeat_s = float(answer.get("heartbeat_s") or 30)
             logger.info("enrolled as agent %s for site %s", answer["agent_id"], answer["site"]["code"])
         self.client.token = self.state["agent_token"]
         self._load_installed()
 
+    def _save_state(self) -> None:
+        part = self.state_file.with_suffix(".part")
+        part.write_text(json.dumps(self.state, indent=2))
+        part.chmod(0o600)  # it holds the agent token
+        os.replace(part, self.state_file)
+
     @property
     def site(self) -> dict[str, Any]:
         return self.state.get("site") or {}
+
+    @property
+    def merged(self) -> dict[str, str]:
+        """The installed bundle's labels that central has merged into another code, with the code
+        kept for each: answered as that code (``bundle.ranked``). Kept on disk, so an agent that
+        restarts while central is away still answers them so."""
+        return self.state.get("merged") or {}
+
+    def take_merged(self, merged: object) -> None:
+        """Keep what central's heartbeat says of merged codes (ignored unless label -> code strings)."""
+        if not isinstance(merged, dict) or len(merged) > MAX_MERGED:
+            return
+        if not all(isinstance(k, str) and isinstance(v, str) and k and v for k, v in merged.items()):
+            return
+        if merged != self.merged:
+            logger.info("central merged codes the installed bundle learnt: %s", merged)
+            self.state["merged"] = merged
+            self._save_state()
 
     # --- bundles ---
 
@@ -330,7 +352,7 @@ class Agent:
         text = model.texts([document], [self.context_for(context)])[0]
         probabilities = model.predict_one(text)
         latency_ms = (time.perf_counter() - started) * 1000
-        recommendations = ranked(model.labels, probabilities, top_k, model.served_records)
+        recommendations = ranked(model.labels, probabilities, top_k, model.served_records, self.merged)
         key = str(uuid.uuid4())
         record = {
             "idempotency_key": key,

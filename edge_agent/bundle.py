@@ -193,15 +193,34 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def ranked(
-    labels: list[str], probabilities: np.ndarray, k: int = 3, records: Records | None = None
+    labels: list[str],
+    probabilities: np.ndarray,
+    k: int = 3,
+    records: Records | None = None,
+    merged: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """The k likeliest resolutions, as the agent answers them: each with its track record and the
-    record's statement where ``records`` (the bundle's track_record.json) has one."""
-    order = np.argsort(-probabilities)[:k]
+    record's statement where ``records`` (the bundle's track_record.json) has one.
+
+    ``merged``: labels central has merged into another code since the bundle was built, with the
+    code kept for each (the heartbeat's ``merged``). As central answers a model trained before a
+    merge (ml/serving/merged.py), their chances are added up and answered as the code kept. A fix the
+    bundle learnt under several labels has no record here: counted apart, the labels would call a
+    ticket fixed as one and put first as the other wrong, and only central can count them as one."""
+    chances: dict[str, float] = {}
+    members: dict[str, list[str]] = {}
+    if not merged or not any(label in merged for label in labels):
+        for i in np.argsort(-probabilities)[:k]:
+            chances[labels[i]], members[labels[i]] = float(probabilities[i]), [labels[i]]
+    else:
+        codes = [merged.get(label, label) for label in labels]
+        for label, code, chance in zip(labels, codes, probabilities.tolist(), strict=True):
+            chances[code] = chances.get(code, 0.0) + chance
+            members.setdefault(code, []).append(label)
     answers = []
-    for i in order:
-        answer: dict[str, Any] = {"resolution": labels[i], "confidence": round(float(probabilities[i]), 6)}
-        known = (records or {}).get(labels[i])
+    for code in sorted(chances, key=lambda c: -chances[c])[:k]:
+        answer: dict[str, Any] = {"resolution": code, "confidence": round(chances[code], 6)}
+        known = (records or {}).get(members[code][0]) if len(members[code]) == 1 else None
         if known is not None:
             answer["record"] = {key: value for key, value in known.items() if key != "statement"}
             answer["record_statement"] = known["statement"]

@@ -82,6 +82,7 @@ class HeartbeatLoop(Loop):
         agent.placement = answer.get("placement")
         if not agent.config.heartbeat_s and answer.get("heartbeat_s"):
             agent.heartbeat_s = float(answer["heartbeat_s"])
+        agent.take_merged(answer.get("merged"))
         agent.apply_assignment(answer.get("assignment"))
 
 

@@ -29,7 +29,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edge_agent.agent import Agent, Config
 from ml.core import bundles, signing
+from ml.fleet import edge
 from repair_center.simulator import SimulationConfig, TicketGenerator
+from tests.factories import SiteFactory
 from tests.worker_process import start_worker, stop_worker
 
 LABELS = ["REPLACE_SFP", "RESTART_BASEBAND", "CLEAN_FIBRE", "REPLACE_PSU"]
@@ -365,3 +367,40 @@ def offline_agent(tmp_path, *, capacity: int, labels=LABELS, track_record: dict 
     )
     assert agent.install(bundle)
     return agent
+
+
+@pytest.fixture(scope="module")
+def central(django_db_setup, tmp_path_factory):
+    """One central for a test module (starting gunicorn costs seconds), signing with its own key."""
+    key = new_private_key_pem()
+    server = Central(tmp_path_factory.mktemp("central"), key)
+    server.start()
+    try:
+        yield server, key
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fleet(transactional_db, central, settings, tmp_path):
+    """A factory of in-process agents enrolled with central, which signs with the test's key."""
+    server, key = central
+    settings.TICKETAI_BUNDLE_SIGNING_KEY = key
+    settings.TICKETAI_EDGE_BUNDLE_DIR = tmp_path / "central-bundles"
+    bundles.signing.private_key.cache_clear()
+    agents: list[Agent] = []
+
+    def enrolled_agent() -> Agent:
+        _, token = edge.enrolment_token_issue(site=SiteFactory(code="CS-WEST-001", climate="coastal"))
+        agent = Agent(Config(central=server.url, data_dir=tmp_path / "agent", enrol_token=token, name="west"))
+        agents.append(agent)
+        agent.enrol()
+        return agent
+
+    try:
+        yield enrolled_agent
+    finally:
+        for agent in agents:
+            agent.client.close()
+            agent.outbox.close()
+        bundles.signing.private_key.cache_clear()

@@ -13,58 +13,21 @@ import zipfile
 import pytest
 
 from edge_agent import bundle as edge_bundle
-from edge_agent.agent import Agent, Config
+from edge_agent.agent import Agent
 from edge_agent.delta import TARGET_SIGNATURE, sha256_file
 from ml.core import bundles
 from ml.fleet import edge
 from ml.models import EdgeBundle, EdgeReport
+from tests import edge_fixtures
 from tests.edge_fixtures import (
-    Central,
     build_test_bundle,
     new_private_key_pem,
     signing_key,  # noqa: F401
     simulated_documents,
 )
-from tests.factories import SiteFactory
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def central(django_db_setup, tmp_path_factory):
-    """One central for the module (starting gunicorn costs seconds), signing with its own key."""
-    key = new_private_key_pem()
-    server = Central(tmp_path_factory.mktemp("central"), key)
-    server.start()
-    try:
-        yield server, key
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def fleet(transactional_db, central, settings, tmp_path):
-    """A factory of in-process agents enrolled with central, which signs with the test's key."""
-    server, key = central
-    settings.TICKETAI_BUNDLE_SIGNING_KEY = key
-    settings.TICKETAI_EDGE_BUNDLE_DIR = tmp_path / "central-bundles"
-    bundles.signing.private_key.cache_clear()
-    agents: list[Agent] = []
-
-    def enrolled_agent() -> Agent:
-        _, token = edge.enrolment_token_issue(site=SiteFactory(code="CS-WEST-001", climate="coastal"))
-        agent = Agent(Config(central=server.url, data_dir=tmp_path / "agent", enrol_token=token, name="west"))
-        agents.append(agent)
-        agent.enrol()
-        return agent
-
-    try:
-        yield enrolled_agent
-    finally:
-        for agent in agents:
-            agent.client.close()
-            agent.outbox.close()
-        bundles.signing.private_key.cache_clear()
+central, fleet = edge_fixtures.central, edge_fixtures.fleet  # gunicorn central, agents enrolled with it
 
 
 def _register(tmp_path, version: str, **model) -> EdgeBundle:

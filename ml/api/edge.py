@@ -120,6 +120,11 @@ class HeartbeatAnswerSerializer(serializers.Serializer):
     placement = serializers.DictField(allow_null=True)
     assignment = AssignmentSerializer(allow_null=True)
     heartbeat_s = serializers.IntegerField()
+    merged = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="Labels of the bundle the agent runs that a merge has made aliases, and the code kept "
+        "for each: the agent answers them as that code until it runs a bundle trained after the merge.",
+    )
 
 
 class PredictionSerializer(serializers.Serializer):

@@ -210,11 +210,29 @@ def agent_heartbeat(
     EdgeAgent.objects.filter(pk=agent.pk).update(**fields)
     for key, value in fields.items():
         setattr(agent, key, value)
+    installed = installed_version(agent.model_version)
     return {
         "placement": _placement(agent, changed),
-        "assignment": assignment(bundle_for_agent(agent), installed_version(agent.model_version)),
+        "assignment": assignment(bundle_for_agent(agent), installed),
         "heartbeat_s": settings.TICKETAI_EDGE_HEARTBEAT_S,
+        "merged": merged_labels(installed),
     }
+
+
+def merged_labels(installed: str) -> dict[str, str]:
+    """The labels of bundle ``installed`` that a merge has made aliases, with the code kept for each.
+
+    The agent answers them as that code, their chances added up, as central answers a model trained
+    before the merge (ml/serving/merged.py), until it runs a bundle trained after it. Empty when the
+    bundle is unknown here or does not list its labels (``metrics["labels"]``, written by
+    ml.compression.pipeline)."""
+    if not installed:
+        return {}
+    metrics = EdgeBundle.objects.filter(version=installed).values_list("metrics", flat=True).first()
+    labels = metrics.get("labels") if isinstance(metrics, dict) else None
+    if not isinstance(labels, list) or not labels:
+        return {}
+    return merged.kept_codes([str(label) for label in labels])
 
 
 def bundle_readable_by(bundle: EdgeBundle, agent: EdgeAgent) -> bool:
