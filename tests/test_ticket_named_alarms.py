@@ -15,6 +15,7 @@ from repair_center.models import Alarm, Site, Ticket, TicketAlarm, TicketChange
 from repair_center.selectors import ticket_detail, ticket_document
 from repair_center.services import correlation
 from repair_center.services.alarms import alarms_expire
+from repair_center.services.grouping import group_alarms
 from repair_center.services.tickets import tickets_upsert
 from tests.factories import ErrorCodeAliasFactory, ErrorCodeFactory, NetworkElementFactory, SiteFactory
 from tests.test_alarm_correlation import OPENED, _iso, model_input, open_ticket, raise_alarm, sequence
@@ -325,3 +326,48 @@ def test_a_pulled_tmf621_tickets_alarm_hrefs_are_the_remote_systems_not_ours():
         f"{ALARM}5",
         "fm-9",
     ]
+
+
+def test_alarms_the_fault_management_system_links_to_a_named_one_are_the_tickets_too(site):
+    # The ticket names the mains failure on the site's PSU. The fault-management system made it the
+    # parent of a battery alarm on another site's element; the CPRI alarm on the PSU has no link.
+    mains = raise_alarm("mains", "PSU-1", -10, code="NL-MAINS")
+    battery = raise_alarm("batt", "RU-9", -8, code="NL-BATT", parentAlarm=[{"id": "mains"}])
+    cpri = raise_alarm("cpri", "PSU-1", -7, code="NL-CPRI")
+    group_alarms([mains, battery, cpri])
+
+    ticket = open_ticket(alarms=["mains"])
+
+    m = timedelta(minutes=1)
+    assert sequence(ticket) == [
+        (-10 * m, "alarm_raised", "NL-MAINS", "ticket"),
+        (-8 * m, "alarm_raised", "NL-BATT", "ticket"),
+        (-7 * m, "alarm_raised", "NL-CPRI", "site"),
+    ]
+    assert "NL-BATT" in model_input(ticket)
+
+    # A child that arrives later joins when it is grouped, by the parent's TMF642 href this time;
+    # a ticket naming a child has its parent and the parent's other children.
+    revision = Ticket.objects.get(pk=ticket.pk).revision
+    rectifier = raise_alarm(
+        "rect", "RU-9", 5, code="NL-RECT", parentAlarm=[{"id": "x", "href": f"{ALARM}{mains}"}]
+    )
+    assert [e[2] for e in sequence(ticket)] == ["NL-MAINS", "NL-BATT", "NL-CPRI"]  # not grouped yet
+    group_alarms([rectifier])
+    assert [(e[2], e[3]) for e in sequence(ticket)][-1] == ("NL-RECT", "ticket")
+    assert Ticket.objects.get(pk=ticket.pk).revision == revision + 1
+    other = open_ticket("T-2", element="RU-9", site="S-2", alarms=["batt"])
+    assert {(e[2], e[3]) for e in sequence(other)} == {
+        ("NL-MAINS", "ticket"),
+        ("NL-BATT", "ticket"),
+        ("NL-RECT", "ticket"),
+    }
+
+
+def test_a_linked_alarm_not_grouped_yet_stays_off_the_ticket(site):
+    raise_alarm("mains", "PSU-1", -10, code="NL-MAINS")
+    raise_alarm("batt", "RU-9", -8, code="NL-BATT", parentAlarm=[{"id": "mains"}])  # links followed in groups
+
+    ticket = open_ticket(alarms=["mains"])
+
+    assert [(e[2], e[3]) for e in sequence(ticket)] == [("NL-MAINS", "ticket")]

@@ -18,6 +18,7 @@ from django.db.models import Q
 
 from repair_center.documents import OWN_ALARM_PATH, OWN_ALARM_RE
 from repair_center.models import Alarm, Ticket, TicketAlarm, TicketErrorCode, TicketEvent
+from repair_center.services import alarm_links
 from repair_center.services.catalogue import CodeMapper
 
 # (alarm id, element id, site id, the element's vendor) of the alarm a name stands for.
@@ -74,7 +75,8 @@ def write(
 
 def named_alarms(ticket_ids: Iterable[int]) -> dict[int, frozenset[int]]:
     """The stored alarms each ticket names (ticket id -> alarm ids), for correlation.Span.of: those
-    its source named, and those of the alarm groups a rule opened it for (services/grouping.py)."""
+    its source named with those their fault-management system links them with, and those of the
+    alarm groups a rule opened it for (services/grouping.py)."""
     ticket_ids = list(ticket_ids)
     if not ticket_ids:
         return {}
@@ -83,6 +85,9 @@ def named_alarms(ticket_ids: Iterable[int]) -> dict[int, frozenset[int]]:
         ticket_id__in=ticket_ids, alarm__isnull=False
     ).values_list("ticket_id", "alarm_id"):
         out.setdefault(ticket_id, set()).add(alarm_id)
+    if out:  # and the alarms its fault-management system links with those (services/alarm_links.py)
+        linked = alarm_links.linked_with(set().union(*out.values()))
+        out = {ticket_id: set().union(*(linked[i] for i in ids)) for ticket_id, ids in out.items()}
     for ticket_id, alarm_id in Alarm.objects.filter(group__ticket_id__in=ticket_ids).values_list(
         "group__ticket_id", "id"
     ):

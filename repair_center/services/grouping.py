@@ -19,7 +19,6 @@ are model input.
 """
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
 from datetime import timedelta
 
 from django.conf import settings
@@ -27,9 +26,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from repair_center.documents import MAX_ALARMS, OWN_ALARM_HREF_RE, OWN_ALARM_PATH
-from repair_center.models import Alarm, AlarmGroup, AlarmGroupRule, ErrorCode, TicketEvent
+from repair_center.documents import MAX_ALARMS, OWN_ALARM_PATH
+from repair_center.models import Alarm, AlarmGroup, AlarmGroupRule, ErrorCode, TicketAlarm, TicketEvent
 from repair_center.services import correlation
+from repair_center.services.alarm_links import LINKS, linked
 from repair_center.services.tickets import tickets_upsert
 
 MIN_HISTORY = 5
@@ -46,16 +46,20 @@ def window() -> timedelta:
 def group_alarms(alarm_ids) -> list[int]:
     """Put these alarms (those not grouped yet) into groups; returns the groups that changed."""
     with transaction.atomic():
-        changed = _assign(list(alarm_ids))
+        changed, linked_into = _assign(list(alarm_ids))
         for group in AlarmGroup.objects.filter(pk__in=changed):
             _choose_root(group)
     opened = open_tickets(changed)
-    # An alarm that joined a group a rule opened a ticket for is that ticket's: correlate it again
-    # (the correlation task may have run before the alarm was grouped).
+    # An alarm that joined a group a rule opened a ticket for is that ticket's, and so is one linked
+    # to an alarm a ticket names: correlate those tickets again (the correlation task may have run
+    # before the alarm was grouped, and links are followed within a group: alarm_links.linked_with).
     correlation.recorrelate(
-        AlarmGroup.objects.filter(pk__in=changed, ticket__isnull=False)
-        .exclude(pk__in=opened)
-        .values_list("ticket_id", flat=True)
+        set(
+            AlarmGroup.objects.filter(pk__in=changed, ticket__isnull=False)
+            .exclude(pk__in=opened)
+            .values_list("ticket_id", flat=True)
+        )
+        | set(TicketAlarm.objects.filter(alarm__group_id__in=linked_into).values_list("ticket_id", flat=True))
     )
     return sorted(set(changed) | set(opened))
 
@@ -66,7 +70,8 @@ def _family(alarm: Alarm, domains: dict[int, str]) -> str:
     return alarm.probable_cause[:64]
 
 
-def _assign(ids: list[int]) -> list[int]:
+def _assign(ids: list[int]) -> tuple[list[int], set[int]]:
+    """(the groups changed, those of them an alarm linked to another joined)."""
     alarms = list(
         Alarm.objects.select_for_update()
         .filter(pk__in=ids, group__isnull=True)
@@ -74,7 +79,7 @@ def _assign(ids: list[int]) -> list[int]:
         .order_by("raised_at", "id")
     )
     if not alarms:
-        return []
+        return [], set()
     domains = dict(ErrorCode.objects.exclude(domain=ErrorCode.Domain.OTHER).values_list("id", "domain"))
     span = window()
     first, last = alarms[0].raised_at, alarms[-1].raised_at
@@ -125,42 +130,7 @@ def _assign(ids: list[int]) -> list[int]:
         group_of[alarm.pk] = group.pk  # for the alarms of this batch that link to it
         changed.add(group.pk)
     Alarm.objects.bulk_update(alarms, ["group"])
-    return sorted(changed)
-
-
-LINKS = ("parentAlarm", "correlatedAlarm")
-
-
-def linked(alarms: list[Alarm], names: Sequence[str]) -> dict[int, list[int]]:
-    """The stored alarms each of these links to through TMF642 ``parentAlarm`` or ``correlatedAlarm``
-    (``names``): an AlarmRef's ``id`` is the externalAlarmId the same fault-management system gave
-    it, else its ``href`` may be TicketAI's own alarm. A link to an alarm not stored is not followed."""
-    refs: dict[int, list[tuple[str, str, int | None]]] = {}
-    for alarm in alarms:
-        for name in names:
-            value = (alarm.extra or {}).get(name)
-            for ref in value if isinstance(value, list) else ():
-                if isinstance(ref, dict):
-                    own = OWN_ALARM_HREF_RE.search(str(ref.get("href") or ""))
-                    key = (alarm.source_system, str(ref.get("id") or ""), int(own.group(1)) if own else None)
-                    refs.setdefault(alarm.pk, []).append(key)
-    if not refs:
-        return {}
-    every = [key for keys in refs.values() for key in keys]
-    by_external, by_pk = {}, set()
-    for pk, source, external_id in Alarm.objects.filter(
-        Q(source_system__in={k[0] for k in every}, external_id__in={k[1] for k in every if k[1]})
-        | Q(pk__in={k[2] for k in every if k[2] is not None})
-    ).values_list("id", "source_system", "external_id"):
-        by_external[(source, external_id)] = pk
-        by_pk.add(pk)
-    out: dict[int, list[int]] = {}
-    for alarm_id, keys in refs.items():
-        for source, external_id, own_pk in keys:
-            found = by_external.get((source, external_id)) or (own_pk if own_pk in by_pk else None)
-            if found is not None and found != alarm_id:
-                out.setdefault(alarm_id, []).append(found)
-    return out
+    return sorted(changed), {group_of[alarm.pk] for alarm in alarms if alarm.pk in links}
 
 
 def precedence(code_ids: set[int]) -> dict[tuple[int, int], tuple[int, int]]:
