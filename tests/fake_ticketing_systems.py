@@ -2,12 +2,15 @@
 
 Each answers its system's search the way the system does: ServiceNow's Table API
 (``sysparm_query`` with ``sys_updated_on>=`` and ``ORDERBY``, ``sysparm_offset``/``sysparm_limit``,
-``{"result": [...]}`` and ``X-Total-Count``), Jira's ``/rest/api/3/search`` (JQL ``updated >=
-"yyyy-MM-dd HH:mm"`` compared by whole minutes, ``startAt``/``maxResults`` capped at the server's
-own maximum, ``{"issues": [...], "total": n}``) and TMF621 (``lastUpdate.gt``, ``offset``/``limit``,
-a JSON array with ``X-Total-Count``). Failure modes are scripted per request number (1-based):
-``"429"`` (with ``retry_after``), ``"500"``/``"503"``; ``before_request(number, system)`` may change
-the data between calls. Items are kept in the remote's own shape.
+only the ``sysparm_fields`` asked for, ``{"result": [...]}`` and ``X-Total-Count``); Jira Cloud's
+``/rest/api/3/search/jql`` (JQL ``updated >= "yyyy-MM-dd HH:mm"`` compared by whole minutes,
+``maxResults`` capped at the server's own maximum, ``{"issues": [...], "nextPageToken", "isLast"}``,
+a token good only for the search it came from, only the ``fields`` asked for; the removed
+``/rest/api/3/search`` answers 410 Gone); Jira Data Center's ``/rest/api/2/search`` (the same JQL,
+``startAt``/``maxResults``, ``{"issues": [...], "total": n}``); and TMF621 (``lastUpdate.gt``,
+``offset``/``limit``, a JSON array with ``X-Total-Count``). Failure modes are scripted per request
+number (1-based): ``"429"`` (with ``retry_after``), ``"500"``/``"503"``; ``before_request(number,
+system)`` may change the data between calls. Items are kept in the remote's own shape.
 """
 
 import base64
@@ -23,9 +26,11 @@ from urllib.parse import parse_qs, urlsplit
 
 PATHS = {
     "servicenow": "/api/now/table/incident",
-    "jira": "/rest/api/3/search",
+    "jira": "/rest/api/3/search/jql",
+    "jira_dc": "/rest/api/2/search",
     "tmf621": "/tmf-api/troubleTicket/v4/troubleTicket",
 }
+REMOVED = {"/rest/api/3/search", "/rest/api/2/search"}  # from Jira Cloud, in 2025
 
 
 @dataclass
@@ -41,6 +46,7 @@ def _when(kind: str, item: dict) -> datetime:
     value = {
         "servicenow": lambda i: i["sys_updated_on"],
         "jira": lambda i: i["fields"]["updated"],
+        "jira_dc": lambda i: i["fields"]["updated"],
         "tmf621": lambda i: i["lastUpdate"],
     }[kind](item)
     value = value.replace("Z", "+00:00").replace(" ", "T")
@@ -50,7 +56,7 @@ def _when(kind: str, item: dict) -> datetime:
 
 
 def _tiebreak(kind: str, item: dict):
-    if kind == "jira":
+    if kind.startswith("jira"):
         project, number = item["key"].rsplit("-", 1)
         return (project, int(number))
     return str(item["sys_id" if kind == "servicenow" else "id"])
@@ -58,7 +64,7 @@ def _tiebreak(kind: str, item: dict):
 
 @dataclass
 class FakeSystem:
-    kind: str  # servicenow, jira or tmf621
+    kind: str  # servicenow, jira, jira_dc or tmf621
     items: list[dict] = field(default_factory=list)
     max_page: int = 1000  # the server's own cap on a page (Jira answers at most this many)
     faults: dict[int, str] = field(default_factory=dict)
@@ -91,7 +97,7 @@ class FakeSystem:
 
     def replace(self, key: str, item: dict) -> None:
         """Store a new version of the item whose key (number, key or id) is ``key``."""
-        name = {"servicenow": "number", "jira": "key", "tmf621": "id"}[self.kind]
+        name = {"servicenow": "number", "jira": "key", "jira_dc": "key", "tmf621": "id"}[self.kind]
         with self._lock:
             self.items = [i for i in self.items if i[name] != key] + [item]
 
@@ -129,7 +135,7 @@ class FakeSystem:
         ]
         return 200, {"result": page}, {"X-Total-Count": str(len(ordered))}
 
-    def _jira(self, q: dict) -> tuple[int, object, dict]:
+    def _jira_search(self, q: dict) -> list[dict]:
         jql = q.get("jql", "")
         selected = list(self.items)
         project = re.search(r"project\s*=\s*(\w+)", jql)
@@ -139,7 +145,38 @@ class FakeSystem:
         if updated:
             since = datetime.strptime(updated.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
             selected = [i for i in selected if _when(self.kind, i).replace(second=0, microsecond=0) >= since]
-        ordered = self._sorted(selected)
+        # Only the fields asked for (none: Jira Cloud answers the id alone).
+        wanted = set(filter(None, q.get("fields", "").split(",")))
+        return [
+            {**i, "fields": {k: v for k, v in i["fields"].items() if k in wanted}}
+            for i in self._sorted(selected)
+        ]
+
+    def _jira(self, q: dict) -> tuple[int, object, dict]:
+        """Jira Cloud: the token is the next position of the search it came from (a position, as
+        an offset would be: a change between calls moves items under it)."""
+        start = 0
+        if "nextPageToken" in q:
+            try:
+                token = json.loads(base64.b64decode(q["nextPageToken"]))
+            except ValueError:
+                return 400, {"errorMessages": ["Invalid nextPageToken"]}, {}
+            if token["jql"] != q.get("jql", ""):
+                return 400, {"errorMessages": ["The nextPageToken belongs to another search"]}, {}
+            start = token["at"]
+        ordered = self._jira_search(q)
+        size = min(int(q.get("maxResults", 50)), self.max_page)
+        body: dict = {
+            "issues": [{k: i[k] for k in ("id", "key", "fields")} for i in ordered[start : start + size]]
+        }
+        if start + size < len(ordered):
+            next_page = json.dumps({"jql": q.get("jql", ""), "at": start + size})
+            body["nextPageToken"] = base64.b64encode(next_page.encode()).decode()
+        body["isLast"] = "nextPageToken" not in body
+        return 200, body, {}
+
+    def _jira_dc(self, q: dict) -> tuple[int, object, dict]:
+        ordered = self._jira_search(q)
         start, wanted = int(q.get("startAt", 0)), int(q.get("maxResults", 50))
         size = min(wanted, self.max_page)
         body = {
@@ -170,6 +207,9 @@ class FakeSystem:
             return int(fault), {"error": "unavailable"}, {}
         if self.expect_authorization is not None and authorization != self.expect_authorization:
             return 401, {"error": "unauthorized"}, {}
+        if self.kind == "jira" and path in REMOVED:
+            message = "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API."
+            return 410, {"errorMessages": [message]}, {}
         if path != PATHS[self.kind]:
             return 404, {"error": "not found"}, {}
         with self._lock:
@@ -277,10 +317,16 @@ def tmf621_ticket(n: int, when: datetime, **overrides) -> dict:
     return item
 
 
-MAKERS = {"servicenow": servicenow_incident, "jira": jira_issue, "tmf621": tmf621_ticket}
+MAKERS = {
+    "servicenow": servicenow_incident,
+    "jira": jira_issue,
+    "jira_dc": jira_issue,
+    "tmf621": tmf621_ticket,
+}
 # Jira's filter has whole minutes: its items are a minute apart, the others a second.
-STEPS = {"servicenow": timedelta(seconds=1), "jira": timedelta(minutes=1), "tmf621": timedelta(seconds=1)}
-KEYS = {"servicenow": "INC{:07d}", "jira": "NOC-{}", "tmf621": "TT-{}"}
+MINUTE, SECOND = timedelta(minutes=1), timedelta(seconds=1)
+STEPS = {"servicenow": SECOND, "jira": MINUTE, "jira_dc": MINUTE, "tmf621": SECOND}
+KEYS = {"servicenow": "INC{:07d}", "jira": "NOC-{}", "jira_dc": "NOC-{}", "tmf621": "TT-{}"}
 
 
 def remote_items(kind: str, count: int, *, same_time: bool = False) -> list[dict]:

@@ -1,5 +1,6 @@
-"""Connector presets against real local servers that page, shape fields and fail as ServiceNow, Jira and a
-TMF621 server do: every ticket arrives once, none is skipped, and a failed pull resumes where it stopped."""
+"""Connector presets against real local servers that page, shape fields and fail as ServiceNow, Jira
+Cloud, Jira Data Center and a TMF621 server do: every ticket arrives once, none is skipped, and a failed
+pull resumes where it stopped."""
 
 from datetime import timedelta
 
@@ -11,7 +12,7 @@ from tests.factories import NetworkElementFactory, SiteFactory
 from tests.fake_ticketing_systems import KEYS, MAKERS, START, STEPS, FakeSystem, basic, remote_items
 from tests.tmf_spec import tmf621
 
-KINDS = ("servicenow", "jira", "tmf621")
+KINDS = ("servicenow", "jira", "jira_dc", "tmf621")
 pytestmark = pytest.mark.django_db
 
 
@@ -45,7 +46,7 @@ def _expected(kind: str, numbers) -> list[str]:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_preset_imports_every_ticket_once_across_pages(kind):
-    with FakeSystem(kind, remote_items(kind, 10), max_page=2 if kind == "jira" else 1000) as system:
+    with FakeSystem(kind, remote_items(kind, 10), max_page=2 if kind.startswith("jira") else 1000) as system:
         connector = _connector(kind, system)
         run = pull_connector(connector.id)
         assert run.status == ConnectorRun.Status.SUCCEEDED, run.error
@@ -65,9 +66,11 @@ def test_a_preset_imports_every_ticket_once_across_pages(kind):
             == f"sys_updated_on>={newest:%Y-%m-%d %H:%M:%S}^ORDERBYsys_updated_on^ORDERBYsys_id"
         )
         assert (first["sysparm_offset"], first["sysparm_limit"]) == ("0", "3")
-    elif kind == "jira":
+    elif kind.startswith("jira"):
         assert first["jql"] == f'updated >= "{newest:%Y-%m-%d %H:%M}" ORDER BY updated ASC, key ASC'
-        assert (first["startAt"], first["maxResults"]) == ("0", "3")
+        assert first["maxResults"] == "3"
+        assert first.get("startAt") == ("0" if kind == "jira_dc" else None)
+        assert "nextPageToken" not in first
     else:
         just_before = newest - timedelta(milliseconds=1)
         assert first["lastUpdate.gt"] == just_before.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -87,6 +90,7 @@ def test_each_preset_reads_its_systems_field_shapes(kind, site):
     expected = {
         "servicenow": ("INC0000001", "Incident 1", "RRU alarm on sector 1", site, "RRU-P1"),
         "jira": ("NOC-1", "Issue 1", "CPRI down on RRU 1", None, ""),
+        "jira_dc": ("NOC-1", "Issue 1", "CPRI down on RRU 1", None, ""),
         "tmf621": ("TT-1", "Trouble 1", "Loss of signal on the backhaul", site, ""),
     }[kind]
     assert (ticket.external_id, ticket.title, ticket.description, ticket.site, ticket.element_ref) == expected
@@ -109,6 +113,7 @@ def test_each_preset_reads_its_systems_field_shapes(kind, site):
             basic("bot@example.com", "api-token"),
             {"auth_username": "bot@example.com", "auth_token": "api-token"},
         ),
+        ("jira_dc", "Bearer pat-1", {"auth_token": "pat-1"}),  # a Data Center personal access token
         ("tmf621", "Bearer tmf-token", {"auth_token": "tmf-token"}),
     ],
 )
@@ -143,6 +148,7 @@ def test_a_page_that_changes_between_calls_leaves_no_gap(kind):
         edited = {
             "servicenow": {"short_description": "edited"},
             "jira": {"summary": "edited"},
+            "jira_dc": {"summary": "edited"},
             "tmf621": {"name": "edited"},
         }[kind]
         system.replace(KEYS[kind].format(1), _edited(kind, MAKERS[kind](1, START + 20 * step), edited))
@@ -157,7 +163,7 @@ def test_a_page_that_changes_between_calls_leaves_no_gap(kind):
 
 
 def _edited(kind: str, item: dict, changes: dict) -> dict:
-    if kind == "jira":
+    if kind.startswith("jira"):
         return {**item, "fields": {**item["fields"], **changes}}
     return {**item, **changes}
 
@@ -199,3 +205,54 @@ def test_the_query_narrows_a_servicenow_pull():
     assert run.created == 2
     assert system.requests[0].query["sysparm_query"].startswith("active=true^ORDERBYsys_updated_on")
     assert not Site.objects.filter(needs_curation=True).exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "remote", "mapping"),
+    [
+        ("servicenow", {"u_site_code": "SITE-P1"}, {"site": "u_site_code"}),
+        ("jira", {"customfield_10050": {"value": "SITE-P1"}}, {"site": "fields.customfield_10050.value"}),
+        ("jira_dc", {"customfield_10050": "SITE-P1"}, {"site": "fields.customfield_10050"}),
+    ],
+)
+def test_a_field_the_connector_maps_is_asked_for_from_systems_that_answer_only_those(
+    kind, remote, mapping, site
+):
+    # ServiceNow and Jira answer only the fields a request names: the mapped one must be among them.
+    item = MAKERS[kind](1, START)
+    item = {**item, "fields": {**item["fields"], **remote}} if kind.startswith("jira") else {**item, **remote}
+    if kind == "servicenow":
+        item.pop("location.name")
+    with FakeSystem(kind, [item]) as system:
+        run = pull_connector(_connector(kind, system, field_mapping=mapping).id)
+    assert run.status == ConnectorRun.Status.SUCCEEDED, run.error
+    assert Ticket.objects.get(source=f"{kind}-noc").site == site
+
+
+def test_a_jira_cloud_base_url_naming_the_removed_search_is_read_as_its_successor():
+    with FakeSystem("jira", remote_items("jira", 4), max_page=2) as system:
+        run = pull_connector(_connector("jira", system, base_url=system.base_url + "/rest/api/3/search").id)
+    assert run.status == ConnectorRun.Status.SUCCEEDED, run.error
+    assert {r.path for r in system.requests} == {"/rest/api/3/search/jql"}
+    assert _keys("jira") == _expected("jira", range(1, 5))
+
+
+def test_a_jira_preset_pointed_at_the_other_jira_says_which_preset_reads_it():
+    with FakeSystem("jira", remote_items("jira", 2)) as cloud:
+        run = pull_connector(_connector("jira_dc", cloud).id)
+    assert run.status == ConnectorRun.Status.FAILED
+    assert "HTTP 410" in run.error and "the preset 'jira' reads Jira Cloud" in run.error
+    with FakeSystem("jira_dc", remote_items("jira_dc", 2)) as data_center:
+        run = pull_connector(_connector("jira", data_center, name="jira-cloud").id)
+    assert "HTTP 404" in run.error and "the preset 'jira_dc' reads them" in run.error
+
+
+def test_a_jira_cloud_page_token_that_repeats_stops_the_pull_instead_of_looping():
+    items = remote_items("jira", 6, same_time=True)  # one minute: the token is followed, not restarted
+    with FakeSystem("jira", items) as system:
+        first_page = system._jira
+        system._jira = lambda q: first_page({k: v for k, v in q.items() if k != "nextPageToken"})
+        run = pull_connector(_connector("jira", system).id)
+    assert run.status == ConnectorRun.Status.FAILED
+    assert "page token it gave before" in run.error
+    assert len(system.requests) == 2

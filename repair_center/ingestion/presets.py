@@ -43,6 +43,7 @@ class PresetError(ValueError):
 class Page:
     items: list
     more: bool  # whether the window holds items after these
+    token: str | None = None  # a remote that pages by token (Jira Cloud): what asks for the next page
 
 
 MISSING: Any = object()
@@ -89,6 +90,7 @@ class Preset:
     granularity: timedelta  # of the remote's time filter
     transforms: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
     own_names: bool = False  # a canonical field no mapping names is read by its own name (generic)
+    hints: dict[int, str] = field(default_factory=dict)  # what an HTTP status most likely means here
 
     def url(self, base_url: str) -> str:
         parts = urlsplit(base_url)
@@ -131,8 +133,26 @@ class Preset:
             document[name] = transform(value) if transform and value is not None else value
         return document, updated_at
 
-    # Each preset's requests and answers.
-    def request(self, url: str, query: str, since: datetime | None, offset: int, limit: int) -> str:
+    def remote_fields(self, overrides: dict[str, str]) -> list[str]:
+        """The remote fields the mapping reads, the connector's ``field_mapping`` included: a system
+        that answers only the fields asked for (ServiceNow's ``sysparm_fields``, Jira's ``fields``)
+        must be asked for those too."""
+        mapping = {**self.mapping, **overrides}
+        return sorted({value for value in mapping.values() if isinstance(value, str) and value})
+
+    # Each preset's requests and answers. ``token``: the previous page's, for a remote that pages by
+    # token (Page.token); the others page by ``offset``.
+    def request(
+        self,
+        url: str,
+        query: str,
+        since: datetime | None,
+        offset: int,
+        limit: int,
+        *,
+        overrides: dict[str, str],
+        token: str | None = None,
+    ) -> str:
         raise NotImplementedError
 
     def page(self, payload: Any, headers, offset: int, limit: int) -> Page:
@@ -151,14 +171,14 @@ def _total(headers, name: str = "X-Total-Count") -> int | None:
 
 
 class ServiceNow(Preset):
-    def request(self, url, query, since, offset, limit):
+    def request(self, url, query, since, offset, limit, *, overrides, token=None):
         conditions = [query.strip()] if query.strip() else []
         if since is not None:
             # Inclusive (>=): sys_updated_on has whole seconds, and ">" would skip a change made in the
             # same second as the last one stored. What comes back twice is stored as unchanged.
             conditions.append(f"sys_updated_on>={self.floor(since):%Y-%m-%d %H:%M:%S}")
         conditions += ["ORDERBYsys_updated_on", "ORDERBYsys_id"]
-        fields = sorted({*self.mapping.values(), "sys_id"})
+        fields = sorted({*self.remote_fields(overrides), "sys_id"})
         return _with_params(
             url,
             [
@@ -180,22 +200,56 @@ class ServiceNow(Preset):
 
 
 class Jira(Preset):
-    def request(self, url, query, since, offset, limit):
+    """Jira Cloud: ``GET /rest/api/3/search/jql``, paged by ``nextPageToken`` (the search with
+    ``startAt``, ``/rest/api/3/search``, was removed from Jira Cloud in 2025 and answers 410 Gone)."""
+
+    def url(self, base_url: str) -> str:
+        # A base URL that names the removed search is read as its successor.
+        parts = urlsplit(base_url)
+        if parts.path.rstrip("/").endswith("/rest/api/3/search"):
+            return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/jql"))
+        return super().url(base_url)
+
+    def jql(self, query: str, since: datetime | None) -> str:
         clauses = [f"({query.strip()})"] if query.strip() else []
         if since is not None:
             # JQL compares whole minutes (in the user's time zone: give the integration user UTC).
             clauses.append(f'updated >= "{self.floor(since):%Y-%m-%d %H:%M}"')
-        jql = " AND ".join(clauses) + " ORDER BY updated ASC, key ASC"
-        fields = sorted({v.split(".")[1] for v in self.mapping.values() if v.startswith("fields.")})
-        return _with_params(
-            url,
-            [
-                ("jql", jql.strip()),
-                ("fields", ",".join(fields)),
-                ("startAt", str(offset)),
-                ("maxResults", str(limit)),
-            ],
+        return (" AND ".join(clauses) + " ORDER BY updated ASC, key ASC").strip()
+
+    def remote_fields(self, overrides):
+        # Jira answers the issue's key and id, and of its fields only those asked for.
+        names = super().remote_fields(overrides)
+        return sorted(
+            {name.split(".")[1] for name in names if name.startswith("fields.") and name.split(".")[1]}
         )
+
+    def request(self, url, query, since, offset, limit, *, overrides, token=None):
+        params = [("jql", self.jql(query, since)), ("fields", ",".join(self.remote_fields(overrides)))]
+        params.append(("maxResults", str(limit)))
+        if token is not None:
+            params.append(("nextPageToken", token))
+        return _with_params(url, params)
+
+    def page(self, payload, headers, offset, limit):
+        if not isinstance(payload, dict) or not isinstance(payload.get("issues"), list):
+            raise PresetError('did not return {"issues": [...], "nextPageToken": ...}')
+        items, token = payload["issues"], payload.get("nextPageToken")
+        if token is not None and not isinstance(token, str):
+            raise PresetError("answered a nextPageToken that is not a string")
+        more = bool(items) and bool(token) and payload.get("isLast") is not True
+        return Page(items, more, token if more else None)
+
+
+class JiraDataCenter(Jira):
+    """Jira Data Center and Server: ``GET /rest/api/2/search``, paged by ``startAt``."""
+
+    def url(self, base_url: str) -> str:
+        return Preset.url(self, base_url)
+
+    def request(self, url, query, since, offset, limit, *, overrides, token=None):
+        params = [("jql", self.jql(query, since)), ("fields", ",".join(self.remote_fields(overrides)))]
+        return _with_params(url, [*params, ("startAt", str(offset)), ("maxResults", str(limit))])
 
     def page(self, payload, headers, offset, limit):
         if not isinstance(payload, dict) or not isinstance(payload.get("issues"), list):
@@ -208,7 +262,7 @@ class Jira(Preset):
 
 
 class TMF621(Preset):
-    def request(self, url, query, since, offset, limit):
+    def request(self, url, query, since, offset, limit, *, overrides, token=None):
         params = [(k, v) for k, v in parse_qsl(query.strip().lstrip("?"), keep_blank_values=True)]
         if since is not None:
             # lastUpdate.gt is exclusive: ask from just before the newest time stored (milliseconds).
@@ -230,6 +284,33 @@ class TMF621(Preset):
         document, updated_at = super().document(item, overrides, fields)
         # The TMF621 attributes, read as TicketAI's own TMF621 API reads them.
         return {**troubleticket.document_fields(item), **document}, updated_at
+
+
+def _jira(kind: type[Jira], name: str, path: str, hints: dict[int, str]) -> Jira:
+    """Jira Cloud and Data Center answer issues in one shape."""
+    return kind(
+        name=name,
+        path=path,
+        hints=hints,
+        mapping={
+            "external_id": "key",
+            "title": "fields.summary",
+            "description": "fields.description",
+            "status": "fields.status.statusCategory.key",
+            "priority": "fields.priority.name",
+            "opened_at": "fields.created",
+            "resolved_at": "fields.resolutiondate",
+            "resolution": "fields.resolution.name",
+            "updated_at": "fields.updated",
+        },
+        updated="fields.updated",
+        granularity=timedelta(minutes=1),
+        transforms={
+            "description": lambda v: adf_text(v) if not isinstance(v, str) else v,
+            "status": lambda v: JIRA_CATEGORIES.get(str(v).lower(), v),
+            "priority": lambda v: JIRA_PRIORITIES.get(str(v).lower(), v),
+        },
+    )
 
 
 # TicketAI's own contract (docs/api.md, "Connectors"): canonical names unless field_mapping says otherwise.
@@ -269,27 +350,17 @@ PRESETS: dict[str, Preset] = {
             "resolved_at": _blank_is_none,
         },
     ),
-    "jira": Jira(
-        name="jira",
-        path="/rest/api/3/search",
-        mapping={
-            "external_id": "key",
-            "title": "fields.summary",
-            "description": "fields.description",
-            "status": "fields.status.statusCategory.key",
-            "priority": "fields.priority.name",
-            "opened_at": "fields.created",
-            "resolved_at": "fields.resolutiondate",
-            "resolution": "fields.resolution.name",
-            "updated_at": "fields.updated",
-        },
-        updated="fields.updated",
-        granularity=timedelta(minutes=1),
-        transforms={
-            "description": lambda v: adf_text(v) if not isinstance(v, str) else v,
-            "status": lambda v: JIRA_CATEGORIES.get(str(v).lower(), v),
-            "priority": lambda v: JIRA_PRIORITIES.get(str(v).lower(), v),
-        },
+    "jira": _jira(
+        Jira,
+        "jira",
+        "/rest/api/3/search/jql",
+        {404: "Jira Data Center and Server have no /rest/api/3/search/jql: the preset 'jira_dc' reads them"},
+    ),
+    "jira_dc": _jira(
+        JiraDataCenter,
+        "jira_dc",
+        "/rest/api/2/search",
+        {410: "Jira Cloud has removed this search: the preset 'jira' reads Jira Cloud"},
     ),
     "tmf621": TMF621(
         name="tmf621",

@@ -18,7 +18,8 @@ class Connector(models.Model):
         # How to page through the remote system and read its fields (docs/connect.md, "Pull connectors").
         GENERIC = "generic", "Paginated JSON (updated_since, page, next)"
         SERVICENOW = "servicenow", "ServiceNow Table API"
-        JIRA = "jira", "Jira REST (search with JQL)"
+        JIRA = "jira", "Jira Cloud REST (search with JQL, page tokens)"
+        JIRA_DC = "jira_dc", "Jira Data Center / Server REST (search with JQL, startAt)"
         TMF621 = "tmf621", "TMF621 Trouble Ticket API v4"
 
     name = models.SlugField(max_length=64, unique=True, help_text="Also the ticket source name.")

@@ -212,14 +212,19 @@ def _pull_preset(connector: Connector, run: ConnectorRun, client: httpx.Client) 
     Restarting (offset 0) re-reads the items of that newest time, which come back unchanged, and
     sees an item that changed since the last request behind the window instead of skipping the one
     that slid into its place. Only a page that lies wholly in one time step moves the offset on.
+    A remote that pages by token (Jira Cloud) is restarted the same way; its token, which belongs to
+    the search it came from, is followed only where the offset would move on.
     """
     preset = presets.PRESETS[connector.preset]
     url = preset.url(connector.base_url)
+    overrides = connector.field_mapping if isinstance(connector.field_mapping, dict) else {}
     since = parse_timestamp(connector.cursor) if connector.cursor else None
-    offset, limit = 0, connector.page_size
+    offset, limit, token, tokens = 0, connector.page_size, None, set()
     while True:
-        page_url = preset.request(url, connector.query, since, offset, limit)
-        response = _get(client, page_url, run)
+        page_url = preset.request(
+            url, connector.query, since, offset, limit, overrides=overrides, token=token
+        )
+        response = _get(client, page_url, run, hints=preset.hints)
         try:
             page = preset.page(response.json(), response.headers, offset, limit)
         except ValueError as e:  # not JSON, or not the preset's shape
@@ -229,8 +234,14 @@ def _pull_preset(connector: Connector, run: ConnectorRun, client: httpx.Client) 
             return
         steps = {preset.floor(t) for t in times}
         newest = max(steps) if steps else None
-        if newest is not None and (since is None or newest > preset.floor(since)):
-            since, offset = newest, (len(page.items) if steps == {newest} else 0)
+        restart = newest is not None and (since is None or newest > preset.floor(since))
+        if page.token is not None and (not restart or steps == {newest}):
+            if page.token in tokens:
+                raise PullError(f"GET {page_url[:200]} answered a page token it gave before")
+            tokens.add(page.token)
+            token = page.token  # the same search's next page
+        elif restart:
+            since, offset, token = newest, (len(page.items) if steps == {newest} else 0), None
         else:
             offset += len(page.items)
 
@@ -239,8 +250,11 @@ def _get_page(client: httpx.Client, url: str, run: ConnectorRun) -> dict:
     return _parse_page(url, _get(client, url, run))
 
 
-def _get(client: httpx.Client, url: str, run: ConnectorRun) -> httpx.Response:
-    """GET with retries of connection errors, timeouts, 429 and 5xx; the 200 answer or PullError."""
+def _get(
+    client: httpx.Client, url: str, run: ConnectorRun, *, hints: dict[int, str] | None = None
+) -> httpx.Response:
+    """GET with retries of connection errors, timeouts, 429 and 5xx; the 200 answer or PullError
+    (saying what the status most likely means, where ``hints`` knows)."""
     max_retries = settings.TICKETAI_CONNECTOR_MAX_RETRIES
     attempt = 0
     while True:
@@ -254,7 +268,9 @@ def _get(client: httpx.Client, url: str, run: ConnectorRun) -> httpx.Response:
                 reason = f"HTTP {response.status_code}"
                 retry_after = _retry_after(response.headers.get("Retry-After"))
             elif response.status_code != 200:
-                raise PullError(f"GET {url} answered {outbound.describe_response(response)}")
+                hint = (hints or {}).get(response.status_code)
+                answered = f"GET {url} answered {outbound.describe_response(response)}"
+                raise PullError(f"{answered}: {hint}" if hint else answered)
             else:
                 return response
         if attempt == max_retries:
