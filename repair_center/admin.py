@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.template.response import TemplateResponse
@@ -242,8 +243,41 @@ class ConnectorRunInline(admin.TabularInline):
     max_num = 0
 
 
+CONNECTOR_SECRETS = ("auth_token", "oauth_client_secret")
+
+
+class ConnectorForm(forms.ModelForm):
+    """The token and the client secret are never sent back to the browser: left blank, an edit keeps
+    the stored ones; ``clear_secrets`` removes them."""
+
+    clear_secrets = forms.BooleanField(
+        required=False, help_text="Remove the stored token and client secret (blank fields keep them)."
+    )
+
+    class Meta:
+        model = Connector
+        fields = "__all__"  # noqa: DJ007 -- the admin edits every field the model lets it
+        widgets = {name: forms.PasswordInput(render_value=False) for name in CONNECTOR_SECRETS}
+
+        @staticmethod
+        def formfield_callback(field, **kwargs):
+            if isinstance(field, models.URLField):
+                kwargs.setdefault("assume_scheme", "https")
+            return field.formfield(**kwargs)
+
+    def clean(self):
+        data = super().clean()
+        for name in CONNECTOR_SECRETS:
+            if data.get("clear_secrets"):
+                data[name] = ""
+            elif not data.get(name) and self.instance.pk:
+                data[name] = getattr(self.instance, name)
+        return data
+
+
 @admin.register(Connector)
 class ConnectorAdmin(admin.ModelAdmin):
+    form = ConnectorForm
     list_display = (
         "name",
         "kind",

@@ -31,6 +31,7 @@ PATHS = {
     "tmf621": "/tmf-api/troubleTicket/v4/troubleTicket",
 }
 REMOVED = {"/rest/api/3/search", "/rest/api/2/search"}  # from Jira Cloud, in 2025
+TOKEN_PATH = "/oauth_token.do"  # ServiceNow's; a gateway's is elsewhere, and the connector is told where
 
 
 @dataclass
@@ -70,11 +71,17 @@ class FakeSystem:
     faults: dict[int, str] = field(default_factory=dict)
     retry_after: str = "1"
     expect_authorization: str | None = None  # the exact Authorization header, else 401
+    # OAuth 2.0 client credentials at TOKEN_PATH: the (client id, secret) it takes; a token it issues is
+    # good for ``token_uses`` GETs and then answered 401, as an expired or revoked one.
+    oauth: tuple[str, str] | None = None
+    token_uses: int = 1000
+    token_requests: list[dict] = field(default_factory=list)
     before_request: Callable[[int, "FakeSystem"], None] | None = None
     requests: list[Request] = field(default_factory=list)
 
     def __post_init__(self):
         self._lock = threading.RLock()
+        self._tokens: dict[str, int] = {}
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -207,6 +214,11 @@ class FakeSystem:
             return int(fault), {"error": "unavailable"}, {}
         if self.expect_authorization is not None and authorization != self.expect_authorization:
             return 401, {"error": "unauthorized"}, {}
+        if self.oauth is not None:
+            token = authorization.removeprefix("Bearer ")
+            if self._tokens.get(token, 0) <= 0:
+                return 401, {"error": "invalid_token"}, {}
+            self._tokens[token] -= 1
         if self.kind == "jira" and path in REMOVED:
             message = "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API."
             return 410, {"errorMessages": [message]}, {}
@@ -215,10 +227,34 @@ class FakeSystem:
         with self._lock:
             return getattr(self, f"_{self.kind}")(query)
 
+    def _token(self, path: str, form: dict) -> tuple[int, dict]:
+        if path != TOKEN_PATH or self.oauth is None:
+            return 404, {"error": "not found"}
+        if form.get("grant_type") != "client_credentials":
+            return 400, {"error": "unsupported_grant_type"}
+        if (form.get("client_id"), form.get("client_secret")) != self.oauth:
+            return 401, {"error": "invalid_client"}
+        token = f"tok-{len(self._tokens) + 1}"
+        self._tokens[token] = self.token_uses
+        return 200, {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": 1799,
+            "scope": form.get("scope"),
+        }
+
     def _handler_class(self):
         system = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode())
+                form = {k: v[-1] for k, v in form.items()}
+                with system._lock:
+                    system.token_requests.append(form)
+                    status, body = system._token(urlsplit(self.path).path, form)
+                self._send(status, body, {})
+
             def do_GET(self):
                 parts = urlsplit(self.path)
                 query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
@@ -232,6 +268,9 @@ class FakeSystem:
                 status, body, headers = system._answer(
                     number, parts.path, query, self.headers.get("Authorization", "")
                 )
+                self._send(status, body, headers)
+
+            def _send(self, status: int, body: object, headers: dict[str, str]) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

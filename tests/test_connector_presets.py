@@ -5,11 +5,21 @@ pull resumes where it stopped."""
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from repair_center.models import Connector, ConnectorRun, Site, Ticket
 from repair_center.services.connectors import pull_connector
 from tests.factories import NetworkElementFactory, SiteFactory
-from tests.fake_ticketing_systems import KEYS, MAKERS, START, STEPS, FakeSystem, basic, remote_items
+from tests.fake_ticketing_systems import (
+    KEYS,
+    MAKERS,
+    START,
+    STEPS,
+    TOKEN_PATH,
+    FakeSystem,
+    basic,
+    remote_items,
+)
 from tests.tmf_spec import tmf621
 
 KINDS = ("servicenow", "jira", "jira_dc", "tmf621")
@@ -256,3 +266,73 @@ def test_a_jira_cloud_page_token_that_repeats_stops_the_pull_instead_of_looping(
     assert run.status == ConnectorRun.Status.FAILED
     assert "page token it gave before" in run.error
     assert len(system.requests) == 2
+
+
+@pytest.mark.parametrize("kind", ["servicenow", "tmf621"])
+def test_oauth_client_credentials_get_a_token_and_a_new_one_when_it_expires(kind):
+    # Each token is good for two requests: the pull is answered 401 and asks for another.
+    with FakeSystem(kind, remote_items(kind, 10), oauth=("ticketai", "s3cret"), token_uses=2) as system:
+        root = system.base_url.split("/tmf-api")[0]
+        connector = _connector(
+            kind,
+            system,
+            oauth_token_url=root + TOKEN_PATH,
+            oauth_client_id="ticketai",
+            oauth_client_secret="s3cret",
+            oauth_scope="useraccount",
+        )
+        connector.full_clean()
+        run = pull_connector(connector.id)
+    assert run.status == ConnectorRun.Status.SUCCEEDED, run.error
+    assert run.created == 10 and _keys(kind) == _expected(kind, range(1, 11))
+    answered = [r for r in system.requests if r.headers.get("Authorization", "").startswith("Bearer tok-")]
+    assert len(answered) == len(system.requests)
+    assert len(system.token_requests) >= 2  # the first token, then one after each expiry
+    assert system.token_requests[0] == {
+        "grant_type": "client_credentials",
+        "client_id": "ticketai",
+        "client_secret": "s3cret",
+        "scope": "useraccount",
+    }
+
+
+def test_a_refused_oauth_client_fails_the_pull_saying_so_and_asks_the_system_nothing():
+    with FakeSystem("servicenow", remote_items("servicenow", 3), oauth=("ticketai", "s3cret")) as system:
+        connector = _connector(
+            "servicenow",
+            system,
+            oauth_token_url=system.base_url + TOKEN_PATH,
+            oauth_client_id="ticketai",
+            oauth_client_secret="wrong",
+        )
+        run = pull_connector(connector.id)
+    assert run.status == ConnectorRun.Status.FAILED
+    assert run.error.startswith("no access token: POST ") and "answered HTTP 401" in run.error
+    assert system.requests == [] and not Ticket.objects.exists()
+    assert "wrong" not in run.error
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"oauth_client_id": "ticketai", "oauth_client_secret": "s"}, "oauth_token_url"),
+        (
+            {"oauth_token_url": "https://sn.example/oauth_token.do", "oauth_client_secret": "s"},
+            "oauth_client_id",
+        ),
+        (
+            {
+                "oauth_token_url": "https://sn.example/oauth_token.do",
+                "oauth_client_id": "ticketai",
+                "oauth_client_secret": "s",
+                "auth_token": "pasted",
+            },
+            "auth_token",
+        ),
+    ],
+)
+def test_an_oauth_client_is_all_or_nothing_and_replaces_the_pasted_token(fields, field):
+    connector = Connector(name="sn", preset="servicenow", base_url="https://sn.example", **fields)
+    with pytest.raises(ValidationError) as refused:
+        connector.full_clean()
+    assert field in refused.value.message_dict

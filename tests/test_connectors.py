@@ -342,3 +342,45 @@ def test_the_admin_schedules_on_save_pulls_now_and_unschedules_on_delete(
     response = admin_client.post(f"/admin/repair_center/connector/{connector.id}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not PeriodicTask.objects.filter(task="repair_center.tasks.pull_connector").exists()
+
+
+def test_the_admin_never_shows_a_connectors_secrets_and_keeps_them_when_left_blank(admin_client):
+    connector = Connector.objects.create(
+        name="sn",
+        preset="servicenow",
+        base_url="https://sn.example",
+        oauth_token_url="https://sn.example/oauth_token.do",
+        oauth_client_id="ticketai",
+        oauth_client_secret="client-secret-1",
+    )
+    page = admin_client.get(f"/admin/repair_center/connector/{connector.pk}/change/").content.decode()
+    assert "ticketai" in page and "client-secret-1" not in page
+
+    form = {
+        "name": "sn",
+        "kind": "tickets",
+        "preset": "servicenow",
+        "page_size": "50",
+        "base_url": "https://sn.example",
+        "oauth_token_url": "https://sn.example/oauth_token.do",
+        "oauth_client_id": "ticketai",
+        "oauth_client_secret": "",
+        "field_mapping": "{}",
+        "interval_minutes": "15",
+        "runs-TOTAL_FORMS": "0",
+        "runs-INITIAL_FORMS": "0",
+        "runs-MIN_NUM_FORMS": "0",
+        "runs-MAX_NUM_FORMS": "0",
+    }
+    url = f"/admin/repair_center/connector/{connector.pk}/change/"
+    assert admin_client.post(url, form).status_code == 302
+    connector.refresh_from_db()
+    assert (connector.page_size, connector.oauth_client_secret) == (50, "client-secret-1")
+
+    # Cleared, the client has no secret, which its token endpoint needs: the form says so.
+    response = admin_client.post(url, {**form, "clear_secrets": "on"})
+    assert response.status_code == 200 and "needed with an OAuth token endpoint" in response.content.decode()
+    cleared = {**form, "clear_secrets": "on", "oauth_token_url": "", "oauth_client_id": ""}
+    assert admin_client.post(url, cleared).status_code == 302
+    connector.refresh_from_db()
+    assert (connector.oauth_client_secret, connector.oauth_token_url) == ("", "")

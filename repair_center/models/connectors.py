@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -39,6 +40,17 @@ class Connector(models.Model):
         blank=True,
         help_text="Sent as 'Authorization: Bearer …' (basic auth with a user name).",
     )
+    # OAuth 2.0 client credentials (services/connector_auth.py): a fresh access token for each pull.
+    oauth_token_url = models.URLField(
+        max_length=500,
+        blank=True,
+        validators=[validate_url],
+        help_text="OAuth 2.0 token endpoint (client credentials), e.g. "
+        "https://acme.service-now.com/oauth_token.do; set it instead of a user name and token.",
+    )
+    oauth_client_id = models.CharField(max_length=200, blank=True)
+    oauth_client_secret = models.CharField(max_length=500, blank=True)
+    oauth_scope = models.CharField(max_length=500, blank=True, help_text="Optional, as the provider asks.")
     query = models.CharField(
         max_length=1000,
         blank=True,
@@ -78,6 +90,22 @@ class Connector(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if not self.oauth_token_url:
+            if self.oauth_client_id or self.oauth_client_secret or self.oauth_scope:
+                raise ValidationError({"oauth_token_url": "the OAuth client needs its token endpoint"})
+            return
+        errors = {
+            name: "needed with an OAuth token endpoint"
+            for name in ("oauth_client_id", "oauth_client_secret")
+            if not getattr(self, name)
+        }
+        if self.auth_username or self.auth_token:
+            errors["auth_token"] = "OAuth gives the pull its token: leave the user name and token blank"  # noqa: S105
+        if errors:
+            raise ValidationError(errors)
 
 
 class ConnectorRun(models.Model):

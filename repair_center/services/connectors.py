@@ -26,6 +26,7 @@ from repair_center.documents import FIELDS as TICKET_FIELDS
 from repair_center.documents import parse_timestamp
 from repair_center.ingestion import presets
 from repair_center.models import Connector, ConnectorRun
+from repair_center.services import connector_auth
 from repair_center.services.alarm_pull import pull_alarm_pages
 from repair_center.services.repairs import FIELDS as REPAIR_FIELDS
 from repair_center.services.repairs import repairs_upsert
@@ -155,8 +156,19 @@ def _finish(connector: Connector, run: ConnectorRun, *, error: str) -> None:
 
 def _pull_pages(connector: Connector, run: ConnectorRun) -> None:
     headers = {"Accept": "application/json", "User-Agent": "TicketAI-connector/1"}
-    auth = None
-    if connector.auth_token and connector.auth_username:
+    auth: httpx.Auth | None = None
+    if connector.oauth_token_url:
+        try:
+            outbound.check_url(connector.oauth_token_url)
+        except outbound.OutboundRefused as e:
+            raise PullError(f"oauth_token_url refused: {e}") from None
+        auth = connector_auth.ClientCredentials(
+            connector.oauth_token_url,
+            connector.oauth_client_id,
+            connector.oauth_client_secret,
+            connector.oauth_scope,
+        )
+    elif connector.auth_token and connector.auth_username:
         auth = httpx.BasicAuth(connector.auth_username, connector.auth_token)
     elif connector.auth_token:
         headers["Authorization"] = f"Bearer {connector.auth_token}"
@@ -261,6 +273,8 @@ def _get(
         retry_after = None
         try:
             response = client.get(url)
+        except connector_auth.TokenError as e:
+            raise PullError(f"no access token: {e}") from None
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as e:
             reason = f"{type(e).__name__}: {e}"
         else:
