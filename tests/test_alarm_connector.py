@@ -9,9 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from repair_center.models import Alarm, Connector
+from repair_center.models import Alarm, AlarmGroup, Connector
 from repair_center.services import alarm_pull
 from repair_center.services.connectors import pull_connector
+from repair_center.services.grouping import group_alarms
+from tests.factories import NetworkElementFactory, SiteFactory
 from tests.tmf642_spec import validate
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -148,3 +150,36 @@ def test_it_retries_a_failing_page_and_resumes_after_giving_up(server, settings)
     assert resumed.status == "succeeded", resumed.error
     assert Alarm.objects.count() == 20
     assert resumed.created == 20 - kept
+
+
+@pytest.mark.django_db
+def test_a_remote_alarm_without_an_external_id_is_keyed_by_its_id_there_and_its_links_followed():
+    # The fault-management server names its alarms by its own ids, in changes and in parentAlarm.
+    # Two families on one site: only the link puts them in one group.
+    site = SiteFactory(code="S-1")
+    NetworkElementFactory(serial="PSU-1", site=site)
+    NetworkElementFactory(serial="EL-1", site=site)
+    mains = remote_alarm(7, T0, alarmedObject={"id": "PSU-1"}, probableCause="powerProblem")
+    link = remote_alarm(8, T0 + timedelta(minutes=2), parentAlarm=[{"id": "7", "href": mains["href"]}])
+    for alarm in (mains, link):
+        del alarm["externalAlarmId"]
+    remote = Tmf642Server([mains, link])
+    try:
+        connector = _connector(remote)
+        assert pull_connector(connector.pk).created == 2
+        cleared = T0 + timedelta(hours=1)
+        remote.alarms[0] = {
+            **mains,
+            "state": "cleared",
+            "alarmClearedTime": _iso(cleared),
+            "alarmChangedTime": _iso(cleared),
+        }
+        run = pull_connector(connector.pk)
+    finally:
+        remote.close()
+
+    assert (run.created, run.updated) == (0, 1)
+    assert sorted(Alarm.objects.values_list("external_id", "state")) == [("7", "cleared"), ("8", "raised")]
+    group_alarms(list(Alarm.objects.values_list("pk", flat=True)))
+    [group] = AlarmGroup.objects.all()
+    assert (group.size, group.root.external_id, group.root_reason) == (2, "7", "source")
