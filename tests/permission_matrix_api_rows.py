@@ -183,6 +183,11 @@ API_ROWS: dict[str, Row] = {
     "tmf642-ack-alarms": api(
         lambda w, s: "/tmf-api/alarm/v4/ackAlarms", GET=get((*NO_READ, 403)), POST=({}, ALARM_WRITE_400)
     ),
+    "tmf642-listener": api(  # an alarm event from a TMF642 system TicketAI listens to
+        lambda w, s: "/tmf-api/alarm/v4/listener/alarmCreateEvent",
+        GET=get((*NO_READ, 403)),
+        POST=({}, ALARM_WRITE_400),  # no event.alarm: 400 once allowed
+    ),
     # --- edge API: agents only, each for its own site ---------------------------------------------
     "edge-enrol": api(
         lambda w, s: "/api/v1/edge/enrol/",

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from repair_center.tmf import alarms
+from repair_center.tmf import alarm_listener, alarms
 
 urlpatterns = [
     path("alarm", alarms.AlarmListView.as_view(), name="tmf642-alarm-list"),
@@ -10,4 +10,6 @@ urlpatterns = [
     path("alarm/<int:pk>", alarms.AlarmDetailView.as_view(), name="tmf642-alarm-detail"),
     path("clearAlarms", alarms.ClearAlarmsView.as_view(), name="tmf642-clear-alarms"),
     path("ackAlarms", alarms.AckAlarmsView.as_view(), name="tmf642-ack-alarms"),
+    # TicketAI as a listener of a TMF642 system's hub: {callback}/listener/<event>.
+    path("listener/<str:event>", alarm_listener.AlarmListenerView.as_view(), name="tmf642-listener"),
 ]
