@@ -152,6 +152,11 @@ API_ROWS: dict[str, Row] = {
         GET=get(READ_ANY),
         PATCH=({"name": "renamed"}, WORK_400),
     ),
+    "tmf621:troubleticket-listener": api(  # events from a system a tmf621 connector pulls
+        lambda w, s: "/tmf-api/troubleTicket/v4/connector/nobody/listener/troubleTicketCreateEvent",
+        GET=get(NO_READ),
+        POST=({}, (401, 403, 404, 404, 401, 401)),  # no such connector: 404 once allowed
+    ),
     "tmf621-hub:hub-list": api(
         lambda w, s: "/tmf-api/troubleTicket/v4/hub",
         GET=get((401, 403, 405, 405, 401, 401)),

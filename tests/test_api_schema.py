@@ -117,6 +117,7 @@ def test_the_schema_lists_the_tmf621_operations(anon_client):
         ("/tmf-api/troubleTicket/v4/troubleTicket/{id}", "patch", "patchTroubleTicket"),
         ("/tmf-api/troubleTicket/v4/hub", "post", "registerListener"),
         ("/tmf-api/troubleTicket/v4/hub/{id}", "delete", "unregisterListener"),
+        ("/tmf-api/troubleTicket/v4/connector/{name}/listener/{event}", "post", "listenToTroubleTicketEvent"),
     }
     listing = paths["/tmf-api/troubleTicket/v4/troubleTicket"]["get"]
     assert {"fields", "offset", "limit", "status", "severity", "lastUpdate.gt"} <= {
@@ -141,6 +142,7 @@ def test_the_schema_lists_the_tmf642_operations(anon_client):
         ("/tmf-api/alarm/v4/alarm/bulk", "post", "createAlarmsInBulk"),
         ("/tmf-api/alarm/v4/clearAlarms", "post", "createClearAlarms"),
         ("/tmf-api/alarm/v4/ackAlarms", "post", "createAckAlarms"),
+        ("/tmf-api/alarm/v4/listener/{event}", "post", "listenToAlarmEvent"),
     }
     listing = paths["/tmf-api/alarm/v4/alarm"]["get"]
     assert {"fields", "offset", "limit", "state", "perceivedSeverity", "alarmChangedTime.gt"} <= {

@@ -31,7 +31,7 @@ EVENTS = WRITES + IGNORED
 IDENTITY = ("id", "href", "sourceSystemId", "externalAlarmId")
 
 
-class _EventPayloadSerializer(serializers.Serializer):
+class AlarmEventPayloadSerializer(serializers.Serializer):
     alarm = serializers.DictField(
         help_text="The TMF642 Alarm as the notifying system holds it; about a stored alarm, what changed "
         "is enough (with its id or externalAlarmId)."
@@ -42,10 +42,10 @@ class AlarmEventSerializer(serializers.Serializer):
     eventId = serializers.CharField(required=False)
     eventTime = serializers.DateTimeField(required=False)
     eventType = serializers.CharField(required=False)
-    event = _EventPayloadSerializer()
+    event = AlarmEventPayloadSerializer()
 
 
-class ListenerAnswerSerializer(serializers.Serializer):
+class AlarmListenerAnswerSerializer(serializers.Serializer):
     """TMF642 answers a listener's 201 with an EventSubscription; ``alarm`` is a TicketAI extension."""
 
     id = serializers.CharField(help_text="The event's eventId (or one made up when it had none).")
@@ -114,7 +114,7 @@ class AlarmListenerView(AlarmView):
         parameters=[OpenApiParameter("event", str, OpenApiParameter.PATH, enum=list(EVENTS))],
         request=AlarmEventSerializer,
         responses={
-            201: ListenerAnswerSerializer,
+            201: AlarmListenerAnswerSerializer,
             400: OpenApiResponse(TmfErrorSerializer, "The event is not one this listener can use."),
             404: OpenApiResponse(TmfErrorSerializer, "Not an event TicketAI listens to."),
         },

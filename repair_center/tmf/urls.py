@@ -3,6 +3,7 @@
 
 from django.urls import path
 
+from repair_center.tmf.ticket_listener import TroubleTicketListenerView
 from repair_center.tmf.views import TroubleTicketViewSet
 
 app_name = "tmf621"
@@ -16,5 +17,11 @@ urlpatterns = [
         "troubleTicket/<str:pk>",
         TroubleTicketViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
         name="troubleticket-detail",
+    ),
+    # TicketAI as a listener of the hub of a system a tmf621 connector pulls: {callback}/listener/<event>.
+    path(
+        "connector/<slug:name>/listener/<str:event>",
+        TroubleTicketListenerView.as_view(),
+        name="troubleticket-listener",
     ),
 ]

@@ -1,0 +1,131 @@
+"""TicketAI as a TMF621 listener of another system's trouble tickets.
+
+A ticketing system that serves TMF621 notifies the listeners registered at its ``/hub`` by POSTing
+events to ``{callback}/listener/<event>``. The callback names the TMF621 pull connector
+(services/connectors.py, preset ``tmf621``) of that system,
+``https://ticketai.example/tmf-api/troubleTicket/v4/connector/<name>``, so an event is read as that
+connector's pull reads the same TroubleTicket: its ``id`` is the external id, the connector's name
+is the source, its ``field_mapping`` and ``create_missing`` apply. Tickets arrive as they change;
+the connector's scheduled pull stays the backstop for notifications lost while TicketAI was down,
+and re-reads what the events brought as unchanged.
+
+An event carries the whole TroubleTicket, as TMF621 events do (a hub query that filters its fields
+would leave the ticket without them and is refused with the reason). A delete or an
+information-required event changes nothing here.
+"""
+
+import uuid
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from repair_center.documents import FIELDS
+from repair_center.ingestion import presets
+from repair_center.models import Connector
+from repair_center.services.tickets import tickets_upsert
+from repair_center.tmf.alarms import tmf_error
+from repair_center.tmf.serializers import ErrorSerializer
+from repair_center.tmf.views import TICKET_WRITERS, tmf_exception_handler
+from ticketai.parsers import JSONParser
+
+BASE = "/tmf-api/troubleTicket/v4"
+WRITES = (
+    "troubleTicketCreateEvent",
+    "troubleTicketAttributeValueChangeEvent",
+    "troubleTicketStatusChangeEvent",
+    "troubleTicketResolvedEvent",
+)
+IGNORED = ("troubleTicketDeleteEvent", "troubleTicketInformationRequiredEvent")
+EVENTS = WRITES + IGNORED
+
+
+class TroubleTicketEventPayloadSerializer(serializers.Serializer):
+    troubleTicket = serializers.DictField(help_text="The TroubleTicket as the notifying system holds it.")
+
+
+class TroubleTicketEventSerializer(serializers.Serializer):
+    eventId = serializers.CharField(required=False)
+    eventTime = serializers.DateTimeField(required=False)
+    eventType = serializers.CharField(required=False)
+    event = TroubleTicketEventPayloadSerializer()
+
+
+class TroubleTicketListenerAnswerSerializer(serializers.Serializer):
+    """TMF621 answers a listener's 201 with an EventSubscription; ``troubleTicket`` is TicketAI's."""
+
+    id = serializers.CharField(help_text="The event's eventId (or one made up when it had none).")
+    callback = serializers.CharField(help_text="This listener's path.")
+    troubleTicket = serializers.DictField(
+        required=False, help_text="What became of the ticket: id, href, status (created, updated, unchanged)."
+    )
+
+
+def take(connector: Connector, body: object):
+    """Write the event's TroubleTicket as the connector's pull would: its ItemResult, or the errors."""
+    event = body.get("event") if isinstance(body, dict) else None
+    item = event.get("troubleTicket") if isinstance(event, dict) else None
+    if not isinstance(item, dict):
+        return None, {"event": ['must hold the ticket: {"event": {"troubleTicket": {...}}}']}
+    preset = presets.PRESETS["tmf621"]
+    mapping = connector.field_mapping if isinstance(connector.field_mapping, dict) else {}
+    try:
+        document, _ = preset.document(item, mapping, tuple(FIELDS))
+    except ValueError as e:
+        return None, e.args[0]
+    document["source"] = connector.name
+    [result] = tickets_upsert(
+        documents=[document], source=connector.name, create_missing=connector.create_missing
+    )
+    return result, result.errors if result.status == "rejected" else None
+
+
+class TroubleTicketListenerView(APIView):
+    """POST {callback}/listener/<event>: a TroubleTicket event from a system a connector pulls."""
+
+    write_roles = TICKET_WRITERS
+    parser_classes = [JSONParser]
+
+    def get_exception_handler(self):
+        return tmf_exception_handler
+
+    @extend_schema(
+        operation_id="listenToTroubleTicketEvent",
+        parameters=[OpenApiParameter("event", str, OpenApiParameter.PATH, enum=list(EVENTS))],
+        request=TroubleTicketEventSerializer,
+        responses={
+            201: TroubleTicketListenerAnswerSerializer,
+            400: OpenApiResponse(ErrorSerializer, "The event is not one this listener can use."),
+            404: OpenApiResponse(ErrorSerializer, "No TMF621 connector of that name, or no such event."),
+        },
+        description="TicketAI as a TMF621 listener (client side) of the system the named tmf621 "
+        "connector pulls: create, attribute-value-change, status-change and resolved events write the "
+        "ticket as that connector's pull does; delete and information-required events change nothing.",
+    )
+    def post(self, request, name: str, event: str):
+        connector = Connector.objects.filter(
+            name=name, kind=Connector.Kind.TICKETS, preset=Connector.Preset.TMF621
+        ).first()
+        if connector is None:
+            return tmf_error(
+                404, "Not Found", {"connector": [f"no TMF621 ticket connector named {name[:64]!r}"]}
+            )
+        if event not in EVENTS:
+            return tmf_error(404, "Not Found", {"event": [f"TicketAI listens to {', '.join(EVENTS)}"]})
+        body = request.data
+        event_id = body.get("eventId") if isinstance(body, dict) else None
+        answer: dict = {
+            "id": str(event_id or uuid.uuid4()),
+            "callback": f"{BASE}/connector/{connector.name}/listener/{event}",
+        }
+        if event in WRITES:
+            result, errors = take(connector, body)
+            if errors:
+                return tmf_error(400, "Bad Request", errors)
+            answer["troubleTicket"] = {
+                "id": str(result.id),
+                "href": f"{BASE}/troubleTicket/{result.id}",
+                "status": result.status,
+            }
+        return Response(answer, status=status.HTTP_201_CREATED)
