@@ -75,6 +75,7 @@ class FakeSystem:
     # good for ``token_uses`` GETs and then answered 401, as an expired or revoked one.
     oauth: tuple[str, str] | None = None
     token_uses: int = 1000
+    token_delay: float = 0.0  # seconds the token endpoint takes to answer
     token_requests: list[dict] = field(default_factory=list)
     before_request: Callable[[int, "FakeSystem"], None] | None = None
     requests: list[Request] = field(default_factory=list)
@@ -250,6 +251,7 @@ class FakeSystem:
             def do_POST(self):
                 form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode())
                 form = {k: v[-1] for k, v in form.items()}
+                time.sleep(system.token_delay)
                 with system._lock:
                     system.token_requests.append(form)
                     status, body = system._token(urlsplit(self.path).path, form)

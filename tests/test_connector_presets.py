@@ -312,6 +312,22 @@ def test_a_refused_oauth_client_fails_the_pull_saying_so_and_asks_the_system_not
     assert "wrong" not in run.error
 
 
+def test_a_token_endpoint_that_does_not_answer_times_out_like_the_remote(settings):
+    settings.TICKETAI_CONNECTOR_TIMEOUT_S, settings.TICKETAI_CONNECTOR_MAX_RETRIES = 0.3, 0
+    items = remote_items("servicenow", 2)
+    with FakeSystem("servicenow", items, oauth=("ticketai", "s3cret"), token_delay=2.0) as system:
+        connector = _connector(
+            "servicenow",
+            system,
+            oauth_token_url=system.base_url + TOKEN_PATH,
+            oauth_client_id="ticketai",
+            oauth_client_secret="s3cret",
+        )
+        run = pull_connector(connector.id)
+    assert run.status == ConnectorRun.Status.FAILED
+    assert "ReadTimeout" in run.error and system.requests == []
+
+
 @pytest.mark.parametrize(
     ("fields", "field"),
     [

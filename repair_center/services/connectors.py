@@ -167,6 +167,7 @@ def _pull_pages(connector: Connector, run: ConnectorRun) -> None:
             connector.oauth_client_id,
             connector.oauth_client_secret,
             connector.oauth_scope,
+            timeout=httpx.Timeout(settings.TICKETAI_CONNECTOR_TIMEOUT_S),
         )
     elif connector.auth_token and connector.auth_username:
         auth = httpx.BasicAuth(connector.auth_username, connector.auth_token)
