@@ -366,6 +366,33 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         json="comment",
         url=lambda w: {"id": w.alarm.pk},
     ),
+    ("POST", "/tmf-api/alarm/v4/listener/{event}"): Op(
+        "integration",
+        lambda w: {"eventId": "hi-ev", "event": {"alarm": alarm_document("HI-L-1")}},
+        text="event.alarm.alarmDetails",
+        date="event.alarm.alarmRaisedTime",
+        json="event.alarm.comment",
+        url=lambda w: {"event": "alarmCreateEvent"},
+    ),
+    ("POST", "/tmf-api/troubleTicket/v4/connector/{name}/listener/{event}"): Op(
+        "integration",
+        lambda w: {
+            "eventId": "hi-ev",
+            "event": {
+                "troubleTicket": {
+                    "id": "HI-TT-9",
+                    "name": "n",
+                    "severity": "Major",
+                    "status": "inProgress",
+                    "creationDate": "2026-01-01T00:00:00Z",
+                    "lastUpdate": "2026-01-01T00:05:00Z",
+                }
+            },
+        },
+        text="event.troubleTicket.name",
+        date="event.troubleTicket.creationDate",
+        url=lambda w: {"name": w.connector.name, "event": "troubleTicketCreateEvent"},
+    ),
     ("POST", "/tmf-api/alarm/v4/clearAlarms"): Op(
         "integration",
         lambda w: {

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from ml.fleet import edge
 from ml.models import WebhookDelivery, WebhookSubscription
-from repair_center.models import Alarm, ApiToken, AssignmentGroup, Ticket
+from repair_center.models import Alarm, ApiToken, AssignmentGroup, Connector, Ticket
 from repair_center.services.alarms import alarms_upsert
 from repair_center.services.tickets import tickets_upsert
 from tests.factories import (
@@ -129,6 +129,11 @@ def _build_world(keep) -> SimpleNamespace:
     w.repair = keep(RepairRecordFactory(rma_id="HI-RMA-1"))
     w.webhook = keep(
         WebhookSubscription.objects.create(url="https://93.184.215.14/h", events=["feedback.recorded"])
+    )
+    w.connector = keep(  # a TMF621 system whose hub notifies TicketAI's listener
+        Connector.objects.create(
+            name="hi-tt", preset="tmf621", base_url="https://93.184.215.14/tmf-api/troubleTicket/v4"
+        )
     )
     w.hub = keep(
         WebhookSubscription.objects.create(
