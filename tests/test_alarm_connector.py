@@ -163,6 +163,7 @@ def test_a_remote_alarm_without_an_external_id_is_keyed_by_its_id_there_and_its_
     link = remote_alarm(8, T0 + timedelta(minutes=2), parentAlarm=[{"id": "7", "href": mains["href"]}])
     for alarm in (mains, link):
         del alarm["externalAlarmId"]
+    del link["sourceSystemId"]  # the connector's system's
     remote = Tmf642Server([mains, link])
     try:
         connector = _connector(remote)

@@ -61,19 +61,25 @@ def _changed(item) -> datetime | None:
     return None
 
 
-def _keyed(item):
+def _keyed(item, system: str):
     """A remote Alarm resource without an externalAlarmId is keyed by its ``id`` on that server:
-    the id the server's own AlarmRefs (parentAlarm, correlatedAlarm) and later changes name it by."""
-    if isinstance(item, dict) and not item.get("externalAlarmId") and isinstance(item.get("id"), str | int):
-        return {**item, "externalAlarmId": str(item["id"])}
-    return item
+    the id the server's own AlarmRefs (parentAlarm, correlatedAlarm) and later changes name it by.
+    One without a sourceSystemId is the connector's system's (``system``, the connector's name)."""
+    if not isinstance(item, dict):
+        return item
+    keyed = dict(item)
+    if not keyed.get("externalAlarmId") and isinstance(keyed.get("id"), str | int):
+        keyed["externalAlarmId"] = str(keyed["id"])
+    if not keyed.get("sourceSystemId"):
+        keyed["sourceSystemId"] = system
+    return keyed
 
 
 def _store_page(connector: Connector, run: ConnectorRun, page: list, since: datetime | None):
     times = [t for t in map(_changed, page) if t is not None]
     newest = max(times) if times else None
     with transaction.atomic():
-        for result in alarms_upsert(documents=[_keyed(item) for item in page]):
+        for result in alarms_upsert(documents=[_keyed(item, connector.name) for item in page]):
             setattr(run, result.status, getattr(run, result.status) + 1)
             if result.status == "rejected" and len(run.rejects) < 100:
                 run.rejects.append({"page": run.pages + 1, **result.to_json()})
