@@ -116,7 +116,14 @@ def test_a_connector_of_another_system_does_not_listen(integration_client, conne
         ({"eventId": "x"}, "must hold the ticket"),
         (
             {"event": {"troubleTicket": {"id": "TT-1", "status": "resolved"}}},
-            "it is needed for incremental pulls",
+            "and so is the event's eventTime",
+        ),
+        (  # a change about a ticket not stored here needs the whole ticket
+            {
+                "eventTime": "2026-01-01T09:00:00Z",
+                "event": {"troubleTicket": {"id": "TT-7", "status": "resolved"}},
+            },
+            "title",
         ),
     ],
 )
@@ -136,3 +143,25 @@ def test_only_integrations_and_admins_write_through_the_listener(
     assert _post(engineer_client, "troubleTicketCreateEvent", body).status_code == 403
     assert _post(fault_management_client, "troubleTicketCreateEvent", body).status_code == 403
     assert not Ticket.objects.exists()
+
+
+def test_a_change_event_may_carry_only_what_changed(integration_client, connector):
+    _post(
+        integration_client,
+        "troubleTicketCreateEvent",
+        event("troubleTicketCreateEvent", tmf621_ticket(1, START)),
+    )
+    held = {"id": "TT-1", "status": "held", "statusChangeReason": "waiting for the site key"}
+    body = {**event("troubleTicketStatusChangeEvent", held), "eventTime": "2026-01-01T08:10:00Z"}
+
+    answer = _post(integration_client, "troubleTicketStatusChangeEvent", body)
+
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["troubleTicket"]["status"] == "updated"
+    ticket = Ticket.objects.get()
+    assert (ticket.status, ticket.title, ticket.description) == (
+        "held",
+        "Trouble 1",
+        "Loss of signal on the backhaul",
+    )
+    assert ticket.site.code == "SITE-P1"

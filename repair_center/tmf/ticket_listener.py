@@ -9,9 +9,10 @@ is the source, its ``field_mapping`` and ``create_missing`` apply. Tickets arriv
 the connector's scheduled pull stays the backstop for notifications lost while TicketAI was down,
 and re-reads what the events brought as unchanged.
 
-An event carries the whole TroubleTicket, as TMF621 events do (a hub query that filters its fields
-would leave the ticket without them and is refused with the reason). A delete or an
-information-required event changes nothing here.
+A create or resolved event carries the whole TroubleTicket; an attribute-value-change or
+status-change event about a ticket stored here may carry only what changed (with the ticket's
+``id``), and is laid over the stored ticket. A ticket without ``lastUpdate`` is as new as the
+event's ``eventTime``. A delete or an information-required event changes nothing here.
 """
 
 import uuid
@@ -21,6 +22,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from repair_center import selectors
 from repair_center.documents import FIELDS
 from repair_center.ingestion import presets
 from repair_center.models import Connector
@@ -38,6 +40,7 @@ WRITES = (
     "troubleTicketResolvedEvent",
 )
 IGNORED = ("troubleTicketDeleteEvent", "troubleTicketInformationRequiredEvent")
+CHANGES = ("troubleTicketAttributeValueChangeEvent", "troubleTicketStatusChangeEvent")  # may be partial
 EVENTS = WRITES + IGNORED
 
 
@@ -62,12 +65,21 @@ class TroubleTicketListenerAnswerSerializer(serializers.Serializer):
     )
 
 
-def take(connector: Connector, body: object):
-    """Write the event's TroubleTicket as the connector's pull would: its ItemResult, or the errors."""
-    event = body.get("event") if isinstance(body, dict) else None
-    item = event.get("troubleTicket") if isinstance(event, dict) else None
+def take(connector: Connector, event: str, body: object):
+    """Write the event's TroubleTicket as the connector's pull would: its ItemResult, or the errors.
+
+    A change event about a stored ticket may carry only what changed: it is laid over the stored
+    ticket. A ticket without ``lastUpdate`` is as new as the event (``eventTime``)."""
+    payload = body.get("event") if isinstance(body, dict) else None
+    item = payload.get("troubleTicket") if isinstance(payload, dict) else None
     if not isinstance(item, dict):
         return None, {"event": ['must hold the ticket: {"event": {"troubleTicket": {...}}}']}
+    if item.get("lastUpdate") is None:
+        if not isinstance(body, dict) or body.get("eventTime") is None:
+            return None, {
+                "lastUpdate": ["is missing, and so is the event's eventTime: one orders the changes"]
+            }
+        item = {**item, "lastUpdate": body["eventTime"]}
     preset = presets.PRESETS["tmf621"]
     mapping = connector.field_mapping if isinstance(connector.field_mapping, dict) else {}
     try:
@@ -75,6 +87,14 @@ def take(connector: Connector, body: object):
     except ValueError as e:
         return None, e.args[0]
     document["source"] = connector.name
+    if event in CHANGES and isinstance(document.get("external_id"), str | int):
+        stored = (
+            selectors.ticket_with_names()
+            .filter(source=connector.name, external_id=str(document["external_id"]))
+            .first()
+        )
+        if stored is not None:
+            document = {**selectors.ticket_document(stored), **document}
     [result] = tickets_upsert(
         documents=[document], source=connector.name, create_missing=connector.create_missing
     )
@@ -120,7 +140,7 @@ class TroubleTicketListenerView(APIView):
             "callback": f"{BASE}/connector/{connector.name}/listener/{event}",
         }
         if event in WRITES:
-            result, errors = take(connector, body)
+            result, errors = take(connector, event, body)
             if errors:
                 return tmf_error(400, "Bad Request", errors)
             answer["troubleTicket"] = {
