@@ -6,7 +6,9 @@ answer is checked against the TM Forum specification (tests/specs/)."""
 import pytest
 
 from repair_center.models import Connector, Ticket
+from repair_center.services import workflow
 from repair_center.services.connectors import pull_connector
+from repair_center.services.history import Actor
 from tests.factories import SiteFactory
 from tests.fake_ticketing_systems import START, FakeSystem, tmf621_ticket
 from tests.tmf_spec import tmf621
@@ -165,3 +167,30 @@ def test_a_change_event_may_carry_only_what_changed(integration_client, connecto
         "Loss of signal on the backhaul",
     )
     assert ticket.site.code == "SITE-P1"
+
+
+def test_a_partial_change_keeps_the_status_engineers_set(integration_client, connector):
+    _post(
+        integration_client,
+        "troubleTicketCreateEvent",
+        event("troubleTicketCreateEvent", tmf621_ticket(1, START)),
+    )
+    ticket = Ticket.objects.get()
+    workflow.ticket_transition(ticket_id=ticket.pk, action="hold", actor=Actor("engineer"), reason="no key")
+    described = {"id": "TT-1", "description": "Loss of signal; fibre cut suspected"}
+    body = {**event("troubleTicketAttributeValueChangeEvent", described), "eventTime": "2026-01-01T08:20:00Z"}
+
+    assert _post(integration_client, "troubleTicketAttributeValueChangeEvent", body).status_code == 201
+    # The source resends its own status, unchanged: the engineer's hold stays too.
+    again = tmf621_ticket(1, START.replace(minute=30), description="Loss of signal; fibre cut suspected")
+    assert (
+        _post(
+            integration_client,
+            "troubleTicketAttributeValueChangeEvent",
+            event("troubleTicketAttributeValueChangeEvent", again),
+        ).status_code
+        == 201
+    )
+
+    ticket.refresh_from_db()
+    assert (ticket.status, ticket.description) == ("held", "Loss of signal; fibre cut suspected")

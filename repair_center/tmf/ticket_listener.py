@@ -94,7 +94,11 @@ def take(connector: Connector, event: str, body: object):
             .first()
         )
         if stored is not None:
-            document = {**selectors.ticket_document(stored), **document}
+            base = selectors.ticket_document(stored)
+            # The status the source last sent, not one engineers set since: theirs is kept as a
+            # source's resend keeps it (history.keep_workflow_status).
+            base["status"] = stored.source_status or base["status"]
+            document = {**base, **document}
     [result] = tickets_upsert(
         documents=[document], source=connector.name, create_missing=connector.create_missing
     )
