@@ -30,6 +30,10 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Earlier keys, after a rotation: they still open sessions, signatures and sealed secrets they made.
+SECRET_KEY_FALLBACKS = env.string_list("SECRET_KEY_FALLBACKS", []) or env.string_list(
+    "TICKETAI_SECRET_KEY_FALLBACKS", []
+)
 ALLOWED_HOSTS = env.string_list("TICKETAI_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.string_list("TICKETAI_CSRF_TRUSTED_ORIGINS", [])
 

@@ -3,6 +3,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from ticketai.outbound import validate_url
+from ticketai.sealed import SealedField
 from ticketai.storable import agent_json
 
 
@@ -35,7 +36,8 @@ class Connector(models.Model):
     auth_username = models.CharField(
         max_length=200, blank=True, help_text="Set for basic auth (user name, the token is the password)."
     )
-    auth_token = models.CharField(
+    # Secrets TicketAI sends on: stored sealed (ticketai/sealed.py), read open.
+    auth_token = SealedField(
         max_length=500,
         blank=True,
         help_text="Sent as 'Authorization: Bearer …' (basic auth with a user name).",
@@ -49,7 +51,7 @@ class Connector(models.Model):
         "https://acme.service-now.com/oauth_token.do; set it instead of a user name and token.",
     )
     oauth_client_id = models.CharField(max_length=200, blank=True)
-    oauth_client_secret = models.CharField(max_length=500, blank=True)
+    oauth_client_secret = SealedField(max_length=500, blank=True)
     oauth_scope = models.CharField(max_length=500, blank=True, help_text="Optional, as the provider asks.")
     query = models.CharField(
         max_length=1000,

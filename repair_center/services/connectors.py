@@ -32,6 +32,7 @@ from repair_center.services.repairs import FIELDS as REPAIR_FIELDS
 from repair_center.services.repairs import repairs_upsert
 from repair_center.services.tickets import ItemResult, tickets_upsert
 from ticketai import outbound
+from ticketai.sealed import Unopenable
 from ticketai.storable import printable
 
 logger = logging.getLogger(__name__)
@@ -156,6 +157,12 @@ def _finish(connector: Connector, run: ConnectorRun, *, error: str) -> None:
 
 def _pull_pages(connector: Connector, run: ConnectorRun) -> None:
     headers = {"Accept": "application/json", "User-Agent": "TicketAI-connector/1"}
+    for name in ("auth_token", "oauth_client_secret"):
+        if isinstance(getattr(connector, name), Unopenable):
+            raise PullError(
+                f"the connector's {name} was sealed under a SECRET_KEY this TicketAI no longer has: "
+                "add that key to SECRET_KEY_FALLBACKS, or enter the secret again"
+            )
     auth: httpx.Auth | None = None
     if connector.oauth_token_url:
         try:
