@@ -12,7 +12,7 @@ import httpx
 import pytest
 from django.core.management import CommandError, call_command
 
-from repair_center.models import Alarm, ApiToken
+from repair_center.models import Alarm, ApiToken, Connector
 from tests.factories import NetworkElementFactory, SiteFactory, UserFactory
 from tests.test_tmf642_alarms import alarm_body
 from tests.tmf642_spec import validate
@@ -224,3 +224,50 @@ def test_subscribed_at_a_fm_hub_ticketai_takes_the_events_it_sends(live_server, 
             call_command("tmf_subscribe", hub.url, "--callback", callback, stdout=out, stderr=err)
     finally:
         hub.close()
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "hub"),
+    [
+        ("tmf642-alarms", "/tmf-api/alarm/v4/alarm", "/tmf-api/alarm/v4/hub"),
+        ("tickets", "/tmf-api/troubleTicket/v4", "/tmf-api/troubleTicket/v4/hub"),
+    ],
+)
+def test_subscribing_through_a_connector_uses_its_hub_and_its_sealed_credentials(
+    db, settings, kind, path, hub
+):
+    settings.TICKETAI_OUTBOUND_ALLOW = ["127.0.0.1"]
+    remote = FakeHub("hub-token")
+    try:
+        root = remote.url.removesuffix("/tmf-api/alarm/v4/hub")
+        preset = "tmf621" if kind == "tickets" else "generic"
+        Connector.objects.create(
+            name="fm-east", kind=kind, preset=preset, base_url=root + path, auth_token="hub-token"
+        )
+        out, err = io.StringIO(), io.StringIO()
+
+        call_command(
+            "tmf_subscribe",
+            "--connector",
+            "fm-east",
+            "--callback",
+            "https://ticketai.example/x",
+            stdout=out,
+            stderr=err,
+        )
+
+        assert remote.calls == [("POST", hub, "Bearer hub-token")]
+        assert remote.subscriptions[out.getvalue().strip()]["callback"] == "https://ticketai.example/x"
+    finally:
+        remote.close()
+
+
+def test_subscribing_through_a_connector_whose_secret_no_key_opens_says_so(db, settings):
+    Connector.objects.create(
+        name="fm-east", kind="tmf642-alarms", base_url="https://fm.example/a", auth_token="t"
+    )
+    settings.SECRET_KEY = "a-key-that-did-not-seal-it-" + "q" * 30
+    with pytest.raises(CommandError, match="SECRET_KEY_FALLBACKS"):
+        call_command("tmf_subscribe", "--connector", "fm-east", "--callback", "https://t.example/x")
+    with pytest.raises(CommandError, match="no connector named 'nobody'"):
+        call_command("tmf_subscribe", "--connector", "nobody", "--callback", "https://t.example/x")

@@ -155,7 +155,9 @@ def _finish(connector: Connector, run: ConnectorRun, *, error: str) -> None:
         Connector.objects.filter(pk=connector.pk).update(last_error="", last_success_at=now)
 
 
-def _pull_pages(connector: Connector, run: ConnectorRun) -> None:
+def credentials(connector: Connector) -> tuple[dict[str, str], httpx.Auth | None]:
+    """(headers, auth) that send the connector's credentials: an OAuth client, basic auth or a bearer
+    token. Raises PullError for a secret no key opens or a refused token URL."""
     headers = {"Accept": "application/json", "User-Agent": "TicketAI-connector/1"}
     for name in ("auth_token", "oauth_client_secret"):
         if isinstance(getattr(connector, name), Unopenable):
@@ -163,7 +165,6 @@ def _pull_pages(connector: Connector, run: ConnectorRun) -> None:
                 f"the connector's {name} was sealed under a SECRET_KEY this TicketAI no longer has: "
                 "add that key to SECRET_KEY_FALLBACKS, or enter the secret again"
             )
-    auth: httpx.Auth | None = None
     if connector.oauth_token_url:
         try:
             outbound.check_url(connector.oauth_token_url)
@@ -176,10 +177,16 @@ def _pull_pages(connector: Connector, run: ConnectorRun) -> None:
             connector.oauth_scope,
             timeout=httpx.Timeout(settings.TICKETAI_CONNECTOR_TIMEOUT_S),
         )
-    elif connector.auth_token and connector.auth_username:
-        auth = httpx.BasicAuth(connector.auth_username, connector.auth_token)
-    elif connector.auth_token:
+        return headers, auth
+    if connector.auth_token and connector.auth_username:
+        return headers, httpx.BasicAuth(connector.auth_username, connector.auth_token)
+    if connector.auth_token:
         headers["Authorization"] = f"Bearer {connector.auth_token}"
+    return headers, None
+
+
+def _pull_pages(connector: Connector, run: ConnectorRun) -> None:
+    headers, auth = credentials(connector)
     if connector.cursor:
         try:
             parse_timestamp(connector.cursor)
