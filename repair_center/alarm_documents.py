@@ -159,6 +159,15 @@ def _alarmed_object(value: Any, fields: dict, errors: dict) -> None:
         fields["alarmed_object_type"] = referred[:100]
 
 
+def keyed_by_id(alarm: dict) -> dict:
+    """A remote system's Alarm resource, with its ``id`` there as its externalAlarmId when it has
+    none: the id that system's AlarmRefs (parentAlarm, correlatedAlarm) and later changes name it by."""
+    ident = alarm.get("id")
+    if alarm.get("externalAlarmId") or not isinstance(ident, str | int) or isinstance(ident, bool):
+        return dict(alarm)
+    return {**alarm, "externalAlarmId": str(ident).strip()} if str(ident).strip() else dict(alarm)
+
+
 def alarm_key(fields: dict) -> str:
     """An externalAlarmId for a source that sends none: the same alarm raised again gets the same one."""
     parts = [

@@ -15,6 +15,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from django.db import transaction
 
+from repair_center.alarm_documents import keyed_by_id
 from repair_center.documents import parse_timestamp
 from repair_center.models import Connector, ConnectorRun
 from repair_center.services.alarms import alarms_upsert
@@ -67,9 +68,7 @@ def _keyed(item, system: str):
     One without a sourceSystemId is the connector's system's (``system``, the connector's name)."""
     if not isinstance(item, dict):
         return item
-    keyed = dict(item)
-    if not keyed.get("externalAlarmId") and isinstance(keyed.get("id"), str | int):
-        keyed["externalAlarmId"] = str(keyed["id"])
+    keyed = keyed_by_id(item)
     if not keyed.get("sourceSystemId"):
         keyed["sourceSystemId"] = system
     return keyed

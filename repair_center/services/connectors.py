@@ -377,7 +377,7 @@ def _store_page(
         newest = updated_at if newest is None else max(newest, updated_at)
 
     with transaction.atomic():
-        for result in _upsert(connector, documents):
+        for result in connector_upsert(connector, documents):
             result.index = positions[result.index]
             results.append(result)
         for result in sorted(results, key=lambda r: r.index):
@@ -393,7 +393,8 @@ def _store_page(
     return times
 
 
-def _upsert(connector: Connector, documents: Sequence[dict]) -> list[ItemResult]:
+def connector_upsert(connector: Connector, documents: Sequence[dict]) -> list[ItemResult]:
+    """Write documents read from the connector's system, as its pull does (and its listener)."""
     if not documents:
         return []
     if connector.kind == Connector.Kind.REPAIRS:

@@ -11,15 +11,14 @@ dropped the alarm from its list, usually long after the clear) changes nothing h
 history stays for correlation until retention removes it.
 """
 
-import uuid
-
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from repair_center.alarm_documents import REQUIRED, AlarmError
+from repair_center.alarm_documents import REQUIRED, AlarmError, keyed_by_id
 from repair_center.models import Alarm
 from repair_center.services import alarms
+from repair_center.tmf import listeners
 from repair_center.tmf.alarm_serializers import TmfErrorSerializer
 from repair_center.tmf.alarms import BASE, AlarmView, tmf_error
 
@@ -38,18 +37,15 @@ class AlarmEventPayloadSerializer(serializers.Serializer):
     )
 
 
-class AlarmEventSerializer(serializers.Serializer):
-    eventId = serializers.CharField(required=False)
-    eventTime = serializers.DateTimeField(required=False)
-    eventType = serializers.CharField(required=False)
+class AlarmEventSerializer(listeners.EventSerializer):
+    """A TMF642 notification about an alarm."""
+
     event = AlarmEventPayloadSerializer()
 
 
-class AlarmListenerAnswerSerializer(serializers.Serializer):
+class AlarmListenerAnswerSerializer(listeners.ListenerAnswerSerializer):
     """TMF642 answers a listener's 201 with an EventSubscription; ``alarm`` is a TicketAI extension."""
 
-    id = serializers.CharField(help_text="The event's eventId (or one made up when it had none).")
-    callback = serializers.CharField(help_text="This listener's path.")
     alarm = serializers.DictField(
         required=False, help_text="What became of the alarm: id, href, status (created, updated, unchanged)."
     )
@@ -60,12 +56,9 @@ def _alarm_of(body: object) -> dict:
     alarm = event.get("alarm") if isinstance(event, dict) else None
     if not isinstance(alarm, dict):
         raise AlarmError({"event": ['must hold the alarm: {"event": {"alarm": {...}}}']})
-    alarm = dict(alarm)
+    alarm = keyed_by_id(alarm)
     if not alarm.get("externalAlarmId"):
-        ident = alarm.get("id")
-        if not isinstance(ident, str | int) or isinstance(ident, bool) or not str(ident).strip():
-            raise AlarmError({"event": ["the alarm has neither an externalAlarmId nor an id"]})
-        alarm["externalAlarmId"] = str(ident).strip()
+        raise AlarmError({"event": ["the alarm has neither an externalAlarmId nor an id"]})
     return alarm
 
 
@@ -127,10 +120,7 @@ class AlarmListenerView(AlarmView):
         if event not in EVENTS:
             return tmf_error(404, "Not Found", {"event": [f"TicketAI listens to {', '.join(EVENTS)}"]})
         body = request.data
-        answer: dict = {
-            "id": str(body.get("eventId") or uuid.uuid4()) if isinstance(body, dict) else str(uuid.uuid4()),
-            "callback": f"{BASE}/listener/{event}",
-        }
+        answer = listeners.answer(body, f"{BASE}/listener/{event}")
         if event in WRITES:
             try:
                 outcome, alarm_id = take(body, poster=request.user.get_username())

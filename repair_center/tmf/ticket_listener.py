@@ -15,8 +15,6 @@ status-change event about a ticket stored here may carry only what changed (with
 event's ``eventTime``. A delete or an information-required event changes nothing here.
 """
 
-import uuid
-
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -26,7 +24,8 @@ from repair_center import selectors
 from repair_center.documents import FIELDS
 from repair_center.ingestion import presets
 from repair_center.models import Connector
-from repair_center.services.tickets import tickets_upsert
+from repair_center.services.connectors import connector_upsert
+from repair_center.tmf import listeners
 from repair_center.tmf.alarms import tmf_error
 from repair_center.tmf.serializers import ErrorSerializer
 from repair_center.tmf.views import TICKET_WRITERS, tmf_exception_handler
@@ -48,18 +47,15 @@ class TroubleTicketEventPayloadSerializer(serializers.Serializer):
     troubleTicket = serializers.DictField(help_text="The TroubleTicket as the notifying system holds it.")
 
 
-class TroubleTicketEventSerializer(serializers.Serializer):
-    eventId = serializers.CharField(required=False)
-    eventTime = serializers.DateTimeField(required=False)
-    eventType = serializers.CharField(required=False)
+class TroubleTicketEventSerializer(listeners.EventSerializer):
+    """A TMF621 notification about a TroubleTicket."""
+
     event = TroubleTicketEventPayloadSerializer()
 
 
-class TroubleTicketListenerAnswerSerializer(serializers.Serializer):
+class TroubleTicketListenerAnswerSerializer(listeners.ListenerAnswerSerializer):
     """TMF621 answers a listener's 201 with an EventSubscription; ``troubleTicket`` is TicketAI's."""
 
-    id = serializers.CharField(help_text="The event's eventId (or one made up when it had none).")
-    callback = serializers.CharField(help_text="This listener's path.")
     troubleTicket = serializers.DictField(
         required=False, help_text="What became of the ticket: id, href, status (created, updated, unchanged)."
     )
@@ -99,9 +95,7 @@ def take(connector: Connector, event: str, body: object):
             # source's resend keeps it (history.keep_workflow_status).
             base["status"] = stored.source_status or base["status"]
             document = {**base, **document}
-    [result] = tickets_upsert(
-        documents=[document], source=connector.name, create_missing=connector.create_missing
-    )
+    [result] = connector_upsert(connector, [document])
     return result, result.errors if result.status == "rejected" else None
 
 
@@ -138,11 +132,7 @@ class TroubleTicketListenerView(APIView):
         if event not in EVENTS:
             return tmf_error(404, "Not Found", {"event": [f"TicketAI listens to {', '.join(EVENTS)}"]})
         body = request.data
-        event_id = body.get("eventId") if isinstance(body, dict) else None
-        answer: dict = {
-            "id": str(event_id or uuid.uuid4()),
-            "callback": f"{BASE}/connector/{connector.name}/listener/{event}",
-        }
+        answer = listeners.answer(body, f"{BASE}/connector/{connector.name}/listener/{event}")
         if event in WRITES:
             result, errors = take(connector, event, body)
             if errors:
