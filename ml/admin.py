@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 
 from ml.core import registry
@@ -153,6 +154,7 @@ from django.utils import timezone  # noqa: E402
 
 from ml.core import webhooks  # noqa: E402
 from ml.models import Feedback, WebhookDelivery, WebhookSubscription  # noqa: E402
+from ml.models.webhooks import new_secret  # noqa: E402
 
 _DELIVERY_FIELDS = (
     "event",
@@ -184,13 +186,54 @@ class WebhookDeliveryInline(admin.TabularInline):
         return False
 
 
+class WebhookSubscriptionForm(forms.ModelForm):
+    """The secret is never sent back to the browser: left blank, an edit keeps the stored one and a
+    new subscription gets one generated, shown once after saving."""
+
+    secret = forms.CharField(
+        required=False,
+        min_length=16,
+        max_length=200,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Shared HMAC secret. Blank keeps the stored one (a new subscription gets one generated, "
+        "shown once after saving).",
+    )
+
+    class Meta:
+        model = WebhookSubscription
+        fields = "__all__"  # noqa: DJ007 -- the admin edits every field the model lets it
+
+        @staticmethod
+        def formfield_callback(field, **kwargs):
+            if isinstance(field, URLField):
+                kwargs.setdefault("assume_scheme", "https")
+            return field.formfield(**kwargs)
+
+    def clean_secret(self) -> str:
+        return self.cleaned_data["secret"] or (self.instance.secret if self.instance.pk else "")
+
+
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    form = WebhookSubscriptionForm
     list_display = ("id", "name", "url", "events", "active", "created_at")
     list_filter = ("active",)
     search_fields = ("name", "url")
     inlines = [WebhookDeliveryInline]
     formfield_overrides = {URLField: {"assume_scheme": "https"}}
+
+    def save_model(self, request, obj, form, change):
+        generated = not obj.secret
+        if generated:
+            obj.secret = new_secret()
+        super().save_model(request, obj, form, change)
+        if generated:
+            self.message_user(
+                request,
+                f"The subscription's secret is {obj.secret} - give it to the receiver now: "
+                "it is not shown again.",
+                messages.WARNING,
+            )
 
 
 @admin.register(WebhookDelivery)

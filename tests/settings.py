@@ -7,6 +7,7 @@ gunicorn) inherits the environment and lands on the same database instead of mov
 """
 
 import os
+import secrets
 from urllib.parse import urlparse, urlunparse
 
 
@@ -23,5 +24,9 @@ _worker = os.environ.get("PYTEST_XDIST_WORKER", "")
 if _worker.startswith("gw") and os.environ.get("REDIS_URL"):
     _base = os.environ.setdefault("TICKETAI_TEST_REDIS_BASE", os.environ["REDIS_URL"])
     os.environ["REDIS_URL"] = _worker_redis_url(_base, _worker)
+
+# One secret key for the test process and every process it starts (Celery workers, gunicorn), as in
+# production: what one seals (webhook and connector secrets) the others open.
+os.environ.setdefault("SECRET_KEY", "tests-" + secrets.token_urlsafe(40))
 
 from ticketai.settings import *  # noqa: E402, F403

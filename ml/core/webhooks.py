@@ -34,6 +34,7 @@ from ml.models.webhooks import (
 )
 from ticketai import outbound
 from ticketai.broker import enqueue
+from ticketai.sealed import Unopenable
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def webhook_attempt(delivery_id: int) -> AttemptResult:
     if not claimed:
         return AttemptResult(delivery_id, "skipped")
     delivery = WebhookDelivery.objects.select_related("subscription").get(pk=delivery_id)
-    refused = _refused(delivery.subscription.url)
+    refused = _unsigned(delivery.subscription) or _refused(delivery.subscription.url)
     status_code, error, retry_after = (None, refused, None) if refused else _post(delivery)
 
     fields: dict = {"last_status_code": status_code, "last_error": error[:2000], "updated_at": timezone.now()}
@@ -148,6 +149,16 @@ def webhook_attempt(delivery_id: int) -> AttemptResult:
         fields["status"],
     )
     return AttemptResult(delivery_id, fields["status"], delivery.attempts, status_code, error, retry_in)
+
+
+def _unsigned(subscription: WebhookSubscription) -> str:
+    """Why the delivery cannot be signed, or '': a secret sealed under a key this server lacks."""
+    if isinstance(subscription.secret, Unopenable):
+        return (
+            "the subscription's secret was sealed under a SECRET_KEY this server does not have: "
+            "add that key to SECRET_KEY_FALLBACKS and deliver again, or give the subscription a new secret"
+        )
+    return ""
 
 
 def _refused(url: str) -> str:

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from ticketai.outbound import validate_url
+from ticketai.sealed import SealedField
 
 RECOMMENDATION_READY = "recommendation.ready"
 FEEDBACK_RECORDED = "feedback.recorded"
@@ -60,9 +61,8 @@ class WebhookSubscription(models.Model):
     url = models.URLField(
         max_length=2000, validators=[validate_url], help_text="http(s) URL that receives the POSTs."
     )
-    secret = models.CharField(
-        max_length=200, default=new_secret, help_text="Shared secret for the HMAC-SHA256 signature."
-    )
+    # Stored sealed (ticketai/sealed.py): TicketAI signs with it, so it is kept, but not in the clear.
+    secret = SealedField(default=new_secret, help_text="Shared secret for the HMAC-SHA256 signature.")
     events = models.JSONField(default=list, validators=[validate_events], help_text=", ".join(ALL_EVENTS))
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TICKETAI)
     query = models.CharField(max_length=500, blank=True, help_text="A TMF621 hub's query, as registered.")
