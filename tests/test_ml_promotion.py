@@ -1,13 +1,15 @@
 """A candidate becomes champion only by beating the champion on the same evaluation set by the margin."""
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.db import IntegrityError
 
 from ml.core import registry
 from ml.models import AuditLog, ModelVersion
-from ml.training.services import decide_promotion
+from ml.training.promotion import MIN_COMPARED, decide_promotion
 
 
 @pytest.fixture
@@ -17,9 +19,11 @@ def model_dir(settings, tmp_path):
     return settings.TICKETAI_MODEL_DIR
 
 
-def _version(macro_f1: float) -> ModelVersion:
+def _version(macro_f1: float, *, learnt_from: list[int] | None = None) -> ModelVersion:
     staging = registry.staging_dir()
     (staging / "weights.bin").write_bytes(b"w" * 10)
+    if learnt_from is not None:  # the tickets of its split, as training writes them
+        (staging / "split.json").write_text(json.dumps({"train": learnt_from, "validation": [], "eval": []}))
     return registry.register(
         staging, manifest={}, base_model="tiny", data_fingerprint="f" * 64, metrics={"macro_f1": macro_f1}
     )
@@ -95,3 +99,59 @@ def test_the_database_allows_one_champion_per_label_set(db, model_dir):
     second = _version(0.6)
     with pytest.raises(IntegrityError):
         ModelVersion.objects.filter(pk=second.pk).update(status=ModelVersion.Status.CHAMPION)
+
+
+def test_the_champion_is_scored_only_on_evaluation_tickets_it_never_learnt_from(db, model_dir):
+    # Its served files learnt from every ticket of its split: on those it would look perfect.
+    champion = registry.promote(_version(0.70, learnt_from=list(range(100, 110))), reason="seed")
+    candidate = _version(0.60)  # its whole evaluation set, the seen tickets included
+    eval_ids = list(range(100, 140))
+    labels = ["A", "B"]
+    eval_labels = ["A" if pk % 2 else "B" for pk in eval_ids]
+    proba = np.array([[0.9, 0.1] if y == "A" else [0.1, 0.9] for y in eval_labels])
+    proba[:10] = proba[:10, ::-1]  # wrong on the ten the champion saw, right on the thirty it did not
+    score, calls = _champion_scores(0.70)
+
+    decide_promotion(
+        candidate,
+        eval_texts=[f"t{pk}" for pk in eval_ids],
+        eval_labels=eval_labels,
+        eval_ids=eval_ids,
+        candidate_proba=proba,
+        labels=labels,
+        score=score,
+    )
+
+    candidate.refresh_from_db()
+    champion.refresh_from_db()
+    assert calls == [(champion.pk, [f"t{pk}" for pk in eval_ids[10:]], eval_labels[10:])]
+    assert (candidate.status, champion.status) == ("champion", "archived")
+    assert "macro-F1 1.0000 beats" in candidate.status_reason
+    assert f"the 30 of 40 evaluation tickets that the champion v{champion.pk} never learnt from" in (
+        candidate.status_reason
+    )
+
+
+def test_a_candidate_is_kept_when_too_few_evaluation_tickets_are_new_to_the_champion(db, model_dir):
+    seen = list(range(1, 1 + 30))
+    champion = registry.promote(_version(0.70, learnt_from=seen), reason="seed")
+    candidate = _version(0.95)
+    eval_ids = [*seen, *range(500, 500 + MIN_COMPARED - 1)]
+    score, calls = _champion_scores(1.0)
+
+    decide_promotion(
+        candidate,
+        eval_texts=["t"] * len(eval_ids),
+        eval_labels=["A"] * len(eval_ids),
+        eval_ids=eval_ids,
+        candidate_proba=np.tile([1.0, 0.0], (len(eval_ids), 1)),
+        labels=["A", "B"],
+        score=score,
+    )
+
+    candidate.refresh_from_db()
+    champion.refresh_from_db()
+    assert calls == []  # never scored on tickets it learnt from
+    assert (candidate.status, champion.status) == ("candidate", "champion")
+    assert f"learnt from 30 of the {len(eval_ids)} evaluation tickets" in candidate.status_reason
+    assert f"only {MIN_COMPARED - 1} are new to it" in candidate.status_reason

@@ -109,3 +109,19 @@ def test_a_class_too_rare_to_measure_is_trained_on_and_never_held_out(db, model_
         == version.metrics["per_class"]["REPLACE_SFP"]["support"]
         > 0
     )
+
+
+def test_a_retrain_on_tickets_the_champion_learnt_from_is_not_compared_on_them(db, model_dir):
+    # The champion's served files learnt from all of its split, its evaluation tickets included:
+    # scored on them it looks perfect, and no retrain could ever beat it.
+    ml_catalogue()
+    tickets_upsert(documents=ml_ticket_documents(per_class=8), source="noc")
+    config = TrainingConfig(epochs=1, max_length=32, batch_size=8, max_train_samples=16)
+    champion = train_model(config=config).model_version
+
+    again = train_model(config=config, force=True).model_version
+
+    champion.refresh_from_db()
+    assert (again.status, champion.status) == ("candidate", "champion")
+    assert f"the champion v{champion.pk} learnt from 8 of the 8 evaluation tickets" in again.status_reason
+    assert AuditLog.objects.first().action == AuditLog.Action.KEEP_CANDIDATE

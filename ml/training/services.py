@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import Callable, Collection
 from datetime import timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -31,10 +30,10 @@ from ml.core.dataset import (
 )
 from ml.core.labelsets import label_set_key
 from ml.core.serialization import SERIALIZATION_VERSION
-from ml.models import ModelVersion, TrainingRun
+from ml.models import TrainingRun
 from ml.serving import ensemble
-from ml.training import calibration, ensemble_fit, evaluation, patterns
-from ml.training.fine_tuning import TrainingConfig, fine_tune, predict_proba
+from ml.training import calibration, ensemble_fit, evaluation, patterns, promotion
+from ml.training.fine_tuning import TrainingConfig, fine_tune
 from ml.training.quality import GateConfig, check_allow, check_quality
 from ticketai.broker import enqueue_on_commit
 
@@ -247,7 +246,7 @@ def _train(run, *, config, sources, force, gate, allow, progress) -> TrainingRun
     writer = _ProgressWriter(run, progress)
     staging = registry.staging_dir()
     try:
-        version = _fit_and_register(
+        version, served_proba = _fit_and_register(
             run,
             dataset,
             split,
@@ -262,8 +261,13 @@ def _train(run, *, config, sources, force, gate, allow, progress) -> TrainingRun
         shutil.rmtree(staging, ignore_errors=True)
         raise
     writer.phase("comparing with the champion")
-    decide_promotion(
-        version, eval_texts=[e.text for e in split.eval], eval_labels=[e.label for e in split.eval]
+    promotion.decide_promotion(
+        version,
+        eval_texts=[e.text for e in split.eval],
+        eval_labels=[e.label for e in split.eval],
+        eval_ids=[e.ticket_id for e in split.eval],
+        candidate_proba=served_proba,
+        labels=labels,
     )
     writer.phase("done")
     return _finish(run, TrainingRun.Status.SUCCEEDED, run.reason, model_version=version)
@@ -279,7 +283,7 @@ def _fit_and_register(
         split, train, labels, parts, config=config, staging=staging, progress=progress
     )
     progress.phase("fitting the ensemble and evaluating")
-    metrics = _fit_serving_and_evaluate(split, labels, parts, info, lexical, staging=staging)
+    metrics, served_proba = _fit_serving_and_evaluate(split, labels, parts, info, lexical, staging=staging)
     metrics["ensemble"]["lexical_fit_s"] = round(lexical_s, 1)
     metrics["ensemble"]["fine_tune_budget_s"] = fine_tune_config.time_budget_s
     baselines = _baselines(split, train, labels)
@@ -297,7 +301,7 @@ def _fit_and_register(
         "training": info,
         "row_counts": row_counts,
     }
-    return registry.register(
+    version = registry.register(
         staging,
         manifest=manifest,
         label_set_key=run.label_set_key,
@@ -311,6 +315,7 @@ def _fit_and_register(
         metrics=metrics,
         baselines={name: evaluation.summary(m) for name, m in baselines.items()},
     )
+    return version, served_proba
 
 
 # Exporting and quantising the encoder, encoding every ticket, calibrating and evaluating cannot be
@@ -383,7 +388,7 @@ def _fit_serving_and_evaluate(split: Split, labels, parts, info, lexical, *, sta
             "lexical_class_weight_chosen_on",
         )
     }
-    return metrics
+    return metrics, served_proba
 
 
 def _baselines(split: Split, train, labels) -> dict:
@@ -438,47 +443,3 @@ def _row_counts(dataset: Dataset, split: Split, train) -> dict[str, int]:
         "validation": len(split.validation),
         "eval": len(split.eval),
     }
-
-
-def champion_score(champion: ModelVersion, *, eval_texts, eval_labels) -> float:
-    """The champion's macro-F1 on the candidate's evaluation set (its files verified first)."""
-    from ml.serving.inference import NotServable, Predictor
-
-    try:
-        predictor = Predictor.for_version(champion)
-    except NotServable:  # trained before serving files existed: score its transformer alone
-        artifacts = registry.verify(champion)
-        proba = predict_proba(
-            Path(artifacts.path) / "model", eval_texts, max_length=champion.hyperparameters["max_length"]
-        )
-        return evaluation.report(eval_labels, proba, champion.label_set)["macro_f1"]
-    return evaluation.report(eval_labels, predictor.score_texts(list(eval_texts)).proba, predictor.labels)[
-        "macro_f1"
-    ]
-
-
-def decide_promotion(
-    candidate: ModelVersion,
-    *,
-    eval_texts: list[str],
-    eval_labels: list[str],
-    score: Callable[..., float] = champion_score,
-) -> ModelVersion:
-    """Promote the candidate if it beats the champion on the same evaluation set by the margin."""
-    current = registry.champion(candidate.label_set_key)
-    current_score, note = None, ""
-    if current is not None and current.pk != candidate.pk:
-        try:
-            current_score = score(current, eval_texts=eval_texts, eval_labels=eval_labels)
-        except registry.ArtifactError as e:
-            registry.mark_failed(current, reason=str(e))
-            note = f"; the champion v{current.pk} failed verification ({e})"
-    promote, reason = registry.promotion_decision(
-        candidate_score=candidate.metrics["macro_f1"],
-        champion_score=current_score,
-        margin=settings.TICKETAI_PROMOTION_MARGIN,
-    )
-    reason += note
-    if promote:
-        return registry.promote(candidate, actor="system", reason=reason)
-    return registry.keep_candidate(candidate, reason=reason)
