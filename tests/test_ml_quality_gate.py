@@ -49,7 +49,7 @@ def test_a_failing_gate_stops_training_with_a_readable_report(db, model_dir):
         "[FAIL] label coverage: 6 of 206 tickets carry a resolution (2.9%; need 5%)",
         "[FAIL] enough examples: 0 usable examples in classes with at least 5 (need 10)",
         "[FAIL] enough classes: 0 classes with at least 5 examples (need 2); 2 below that",
-        "[ok] text lost: every ticket has a title or description",
+        "[ok] newest tickets with text: every ticket has a title or description",
         "[note] trained on, too few to hold out: REPLACE_SFP (3), ROLLBACK_SW (3)",
         "To train anyway: --allow label-coverage --allow enough-examples --allow enough-classes",
     ):
@@ -74,7 +74,10 @@ def test_a_codes_only_set_with_uncurated_vendor_codes_passes_with_a_curation_lis
     tickets_upsert(documents=documents, source="noc")
     report = check_quality(build_dataset())
     assert report.passed, report.text()
-    assert "[ok] text lost: no ticket has a title or description: a codes-only set" in report.text()
+    assert (
+        "[ok] newest tickets with text: no ticket has a title or description: a codes-only set"
+        in report.text()
+    )
     assert "[WARN] unmapped-code rate: 100.0% of 48 code occurrences map to no curated code" in report.text()
     assert report.curation == {"VX-0": 16, "VX-1": 16, "VX-2": 16}
     assert "most frequent first: VX-0 (16), VX-1 (16), VX-2 (16)" in report.text()
@@ -106,12 +109,14 @@ def test_a_lost_text_column_stops_training_and_can_be_overridden(db):
     report = check_quality(build_dataset())
     assert not report.passed
     assert (
-        "[FAIL] text lost: 100% of the older tickets of 'noc' have a title or description but only 0%"
+        "[FAIL] newest tickets with text: 100% of the older tickets of 'noc' have a title or description but only 0%"
         in report.text()
     )
+    [text] = [c for c in report.checks if c.key == "text-lost"]
+    assert (text.value, text.limit) == (0.0, 0.1)  # the newest quarter's share, as the rule reads it
     allowed = check_quality(build_dataset(), allow=["text-lost"])
     assert allowed.passed and [c.key for c in allowed.overridden] == ["text-lost"]
-    assert "[ALLOWED] text lost" in allowed.text()
+    assert "[ALLOWED] newest tickets with text" in allowed.text()
     with pytest.raises(ValueError, match="unknown gate check"):
         check_quality(build_dataset(), allow=["everything"])
 
@@ -150,4 +155,4 @@ def test_a_codes_only_source_imported_after_a_text_source_is_not_a_lost_text_col
     tickets_upsert(documents=codes_only, source="net")
     report = check_quality(build_dataset())
     assert report.passed, report.text()
-    assert "[ok] text lost: 66.7% of tickets have a title or description" in report.text()
+    assert "[ok] newest tickets with text: 66.7% of tickets have a title or description" in report.text()
