@@ -109,8 +109,8 @@ def test_a_lost_text_column_stops_training_and_can_be_overridden(db):
     report = check_quality(build_dataset())
     assert not report.passed
     assert (
-        "[FAIL] newest tickets with text: 100% of the older tickets of 'noc' have a title or description but only 0%"
-        in report.text()
+        "[FAIL] newest tickets with text: 100% of the older tickets of 'noc' have a title or description "
+        "but only 0%" in report.text()
     )
     [text] = [c for c in report.checks if c.key == "text-lost"]
     assert (text.value, text.limit) == (0.0, 0.1)  # the newest quarter's share, as the rule reads it
