@@ -201,7 +201,8 @@ def test_a_jira_dump_imports_with_dotted_paths_into_its_nested_fields(catalogue,
 
     assert out == "created 1, updated 0, unchanged 0, rejected 0"
     assert err.splitlines() == [
-        "read as the array under 'issues'",
+        "read as the array under 'issues', Jira search results with the 'jira' connector's fields "
+        "(--map overrides one)",
         "ignored columns: id",  # "fields" is read, through its paths
     ]
     ticket = Ticket.objects.get(source="jira")

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import DataError, transaction
 
 from repair_center import documents, selectors
-from repair_center.ingestion import readers, ticket_rows, workbooks
+from repair_center.ingestion import readers, recognise, ticket_rows, workbooks
 from repair_center.ingestion.mapping import check_mapping, near_misses, pick_fields, top_key
 from repair_center.ingestion.report import KEPT_IGNORED, ImportReport, RejectsLog, note_respelled
 from repair_center.models import Ticket
@@ -25,6 +25,8 @@ from repair_center.services.tickets import ItemResult, tickets_upsert
 from repair_center.tmf import troubleticket
 
 _ROW_FAILURES = (DataError, ValueError, OverflowError)
+# Fields a JSON export may give as a rich value that holds their text (recognise.plain_value).
+TEXT_FIELDS = ("title", "description", "resolution_notes", "status", "priority", "resolution", "element")
 
 
 Converter = Callable[[readers.Row], tuple[dict, dict[str, list[str]]]]
@@ -103,11 +105,13 @@ def import_rows(
         rows.close()
         raise readers.FileUnreadable(f"{rejects_path}: cannot write the rejects file: {e.strerror}") from e
     batch: list[tuple[int, dict]] = []
+    seen: set[tuple[str, str]] = set()
     try:
         for entry in _entries(rows, convert, key, event_log=event_log):
             if entry.document is None:
                 rejects.refuse(entry)
                 continue
+            _note_repeated(report, seen, entry, key)
             if entry.events_left_out:
                 report.long_histories += 1
                 if len(report.long_history_examples) < 5:
@@ -126,6 +130,18 @@ def import_rows(
         rejects.close()
         rows.close()
     return report
+
+
+def _note_repeated(report: ImportReport, seen: set[tuple[str, str]], entry: TicketRow, key: str) -> None:
+    """Count a row whose id an earlier row of the file had: it updates the same record."""
+    document = entry.document or {}
+    identity = (str(document.get("source") or ""), str(document.get(key)))
+    if identity in seen:
+        report.repeated += 1
+        if len(report.repeated_examples) < 5:
+            report.repeated_examples.append((document.get(key), entry.row))
+    else:
+        seen.add(identity)
 
 
 def _write_batch(batch, write: Writer, key: str, report: ImportReport, rejects: RejectsLog) -> None:
@@ -219,21 +235,26 @@ def import_tickets_file(
     columns = ticket_rows.split_mapping(mapping)
     tabular = readers.file_format(path) in readers.TABULAR  # text cells under a header
     report = ImportReport()
-    note_ignored = ignored_noter(report, columns, documents.FIELDS)
-    to_document = _ticket_converter(path, columns, tabular=tabular, date_format=date_format, missing=missing)
-
-    note_ignored_tmf = ignored_noter(report, {}, troubleticket.READ)
+    to_document = _TicketReader(
+        path, columns, tabular=tabular, date_format=date_format, missing=missing, report=report
+    )
+    noters: dict[str, Callable[[dict], None]] = {}
 
     def convert(row: readers.Row) -> tuple[dict, dict]:
-        (note_ignored_tmf if _is_troubleticket(row, tabular, mapping) else note_ignored)(row.data)
-        return to_document(row)
+        converted = to_document(row)  # the first row settles how every row is read
+        kind = "tmf" if _is_troubleticket(row, tabular, mapping) else "rows"
+        if kind not in noters:
+            read = to_document.reading.columns if kind == "rows" else {}
+            noters[kind] = ignored_noter(report, read, documents.FIELDS if read else troubleticket.READ)
+        noters[kind](row.data)
+        return converted
 
     def write(docs: list[dict]) -> list[ItemResult]:
         results = tickets_upsert(documents=docs, source=source, create_missing=create_missing)
         note_respelled(report, docs, results)
         return results
 
-    return import_rows(
+    import_rows(
         path,
         convert=convert,
         write=write,
@@ -246,6 +267,8 @@ def import_tickets_file(
         event_log=columns.is_event_log,
         encoding=encoding,
     )
+    report.unread_keys = to_document.reading.keys.note()
+    return report
 
 
 def read_ticket_rows(
@@ -264,7 +287,7 @@ def read_ticket_rows(
     mapping = mapping or {}
     columns = ticket_rows.split_mapping(mapping)
     tabular = readers.file_format(path) in readers.TABULAR  # text cells under a header
-    convert = _ticket_converter(path, columns, tabular=tabular, date_format=date_format, missing=missing)
+    convert = _TicketReader(path, columns, tabular=tabular, date_format=date_format, missing=missing)
     header, rows = readers.open_rows(path, encoding=encoding)
     try:
         check_mapped_columns(path, mapping, header, read_as=rows.read_as)
@@ -273,46 +296,55 @@ def read_ticket_rows(
         rows.close()
 
 
-def _ticket_converter(
-    path: str | Path,
-    columns: ticket_rows.TicketMapping,
-    *,
-    tabular: bool,
-    date_format: str,
-    missing: Sequence[str],
-):
-    """row -> (partial document, errors): null markers blanked, mapped columns, CSV cells parsed
-    (with a decimal comma in a semicolon-separated file: a spreadsheet writes ";" where "," is the
-    decimal mark), dates read; a row of a plain file without an external id is keyed
-    ``<file name>:<row>``."""
-    name = Path(path).name
-    decimal_comma = readers.file_format(path) == "csv" and readers.csv_dialect_of(path).separator == ";"
-    nulls = {value.strip() for value in missing}
+class _TicketReader:
+    """row -> (partial document, errors): null markers blanked, mapped (and recognised) columns, CSV
+    cells parsed (with a decimal comma in a semicolon-separated file: a spreadsheet writes ";" where
+    "," is the decimal mark), dates read; a row of a plain file without an external id is keyed
+    ``<file name>:<row>``, and ``report`` counts those."""
 
-    def convert(row: readers.Row) -> tuple[dict, dict]:
-        if _is_troubleticket(row, tabular, columns.columns()):
+    def __init__(self, path, columns, *, tabular: bool, date_format: str, missing, report=None):
+        self.name = Path(path).name
+        self.tabular, self.date_format, self.report = tabular, date_format, report
+        self.decimal_comma = (
+            readers.file_format(path) == "csv" and readers.csv_dialect_of(path).separator == ";"
+        )
+        self.nulls = {value.strip() for value in missing}
+        self.reading = recognise.Reading(columns, tabular=tabular)
+        self.mapped = columns.columns()
+
+    def __call__(self, row: readers.Row) -> tuple[dict, dict]:
+        if _is_troubleticket(row, self.tabular, self.mapped):
             # A TMF621 dump (GET /troubleTicket saved to a file): read as the TMF621 connector reads it.
             doc = {**troubleticket.document_fields(row.data), "external_id": str(row.data.get("id") or "")}
             if not doc["external_id"]:
-                doc["external_id"] = f"{name}:{row.number}"
+                doc["external_id"] = f"{self.name}:{row.number}"
             return doc, {}
         data = row.data
-        if nulls:  # a marked cell or key is absent, as a blank CSV cell is
-            data = {k: v for k, v in data.items() if not (isinstance(v, str) and v.strip() in nulls)}
-        doc = ticket_rows.row_document(data, columns, text=tabular, decimal_comma=decimal_comma)
-        errors = _csv_ticket_fields(doc) if tabular and not columns.is_event_log else {}
-        if date_format:
-            errors.update(ticket_rows.apply_date_format(doc, date_format))
-        elif tabular:  # JSON carries ISO dates; a CSV's own format is worth naming
+        self.reading.start(data, self.report)
+        if self.nulls:  # a marked cell or key is absent, as a blank CSV cell is
+            data = {k: v for k, v in data.items() if not (isinstance(v, str) and v.strip() in self.nulls)}
+        columns = self.reading.columns
+        doc = ticket_rows.row_document(data, columns, text=self.tabular, decimal_comma=self.decimal_comma)
+        if not self.tabular:
+            for name in TEXT_FIELDS:
+                if name in doc:
+                    doc[name] = recognise.plain_value(doc[name])
+            if self.reading.preset is not None:
+                recognise.apply_transforms(self.reading.preset, doc, columns.fields)
+        errors = _csv_ticket_fields(doc) if self.tabular and not columns.is_event_log else {}
+        if self.date_format:
+            errors.update(ticket_rows.apply_date_format(doc, self.date_format))
+        elif self.tabular:  # JSON carries ISO dates; a CSV's own format is worth naming
             errors.update(ticket_rows.date_format_hints(doc))
         if columns.is_event_log:  # the folder refuses a row without a ticket id
             return doc, errors | readers.footer_errors(row)
         external_id = doc.get("external_id")
         if external_id is None or (isinstance(external_id, str) and not external_id.strip()):
-            doc["external_id"] = f"{name}:{row.number}"
+            doc["external_id"] = f"{self.name}:{row.number}"
+            if self.report is not None:
+                self.report.row_keyed += 1
+                self.report.row_keyed_example = self.report.row_keyed_example or doc["external_id"]
         return doc, errors | ticket_rows.footer_errors(row, doc)
-
-    return convert
 
 
 def _is_troubleticket(row: readers.Row, tabular: bool, mapping) -> bool:

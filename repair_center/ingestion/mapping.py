@@ -1,6 +1,7 @@
 """Which file column or key each field is read from: ``--map FIELD=COLUMN`` on the command line,
 checked against the fields a record has, and applied to one record."""
 
+import unicodedata
 from typing import Any
 
 
@@ -11,7 +12,7 @@ def parse_mapping(
     mapping: dict[str, str] = {}
     for item in items or []:
         name, sep, column = item.partition("=")
-        name, column = name.strip(), column.strip()
+        name, column = name.strip(), unicodedata.normalize("NFC", column.strip())  # as headers are read
         # FIELD= (no column) reads the field from nowhere: a column that happens to carry a field's
         # name (opened_at in a file whose dates are unusable) is then left alone.
         if not sep or not name:
@@ -60,16 +61,20 @@ def pick_fields(
 
 def lookup(data: dict, column: str) -> tuple[bool, Any]:
     """(found, value) of ``column`` in a record: the key itself, else, in a nested record (a JSON
-    export such as Jira's), a dotted path through its objects: ``fields.status.name``."""
+    export such as Jira's), a dotted path through its objects and lists: ``fields.status.name``,
+    ``fields.components.0.name``."""
     if column in data:
         return True, data[column]
     if "." not in column:
         return False, None
     value: Any = data
     for part in column.split("."):
-        if not isinstance(value, dict) or part not in value:
+        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]  # a list by index: fields.components.0.name
+        elif isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
             return False, None
-        value = value[part]
     return True, value
 
 
@@ -83,7 +88,7 @@ def near_misses(missing: list[str], header: list[str]) -> str:
     matched exactly, so that two columns differing only in case stay two."""
 
     def key(name: str) -> str:
-        return " ".join(name.casefold().split())
+        return " ".join(unicodedata.normalize("NFC", name).casefold().split())
 
     near = {}
     for name in missing:

@@ -16,6 +16,7 @@ import gzip
 import io
 import json
 import re
+import unicodedata
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -383,7 +384,8 @@ def _checked_header(header: list[str], what: str) -> Header:
     """The column names, stripped; FileUnreadable for a header with none. A name the header repeats
     (a Jira export has a "Comment" or "Labels" column per value) is numbered from its second time
     on: "Labels", "Labels (2)", "Labels (3)", so every value is kept and ``--map`` can name each."""
-    names = [name.strip() for name in header]
+    # Composed Unicode: a macOS export writes "Lösung" decomposed, and --map is typed composed.
+    names = [unicodedata.normalize("NFC", name.strip()) for name in header]
     if not any(names):
         raise FileUnreadable(f"the {what} has an empty header row")
     taken, times = set(names), Counter[str]()

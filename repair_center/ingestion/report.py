@@ -34,6 +34,12 @@ class ImportReport:
     long_history_examples: list[tuple[Any, int]] = field(default_factory=list)
     # Resolutions read as a code they are another name of (an alias, a spelling): (name, code)
     respelled: Counter[tuple[str, str]] = field(default_factory=Counter)
+    recognised: list[str] = field(default_factory=list)  # read by a column's name: "'Key' as external_id"
+    unread_keys: str = ""  # mapped JSON keys or paths no record had (recognise.KeyTracker)
+    row_keyed: int = 0  # tickets keyed by file name and row: the file gave them no id
+    row_keyed_example: str = ""
+    repeated: int = 0  # rows whose id an earlier row of the same file had
+    repeated_examples: list[tuple[Any, int]] = field(default_factory=list)  # (id, row)
 
     def counts(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in OUTCOMES}
@@ -52,8 +58,13 @@ class ImportReport:
             lines.append(
                 f"columns the header names more than once, numbered: {', '.join(self.numbered[:10])}"
             )
+        if self.recognised:
+            lines.append(f"read by their names (--map overrides): {', '.join(self.recognised)}")
         if self.ignored_columns:
             lines.append(f"ignored columns: {', '.join(sorted(self.ignored_columns))}")
+        if self.unread_keys:
+            lines.append(self.unread_keys)
+        lines.extend(self._keying())
         for entry in self.rejects:
             why = entry.get("reason") or "; ".join(f"{k}: {' '.join(v)}" for k, v in entry["errors"].items())
             lines.append(f"row {entry['row']} rejected: {why}")
@@ -84,6 +95,26 @@ class ImportReport:
             lines.append(
                 f"{self.undecodable} rows are not in the encoding the file was read in: if it was saved in "
                 "another one, give it with --encoding (cp932, gbk, euc-kr, cp1251, latin-1, ...)"
+            )
+        return lines
+
+    def _keying(self) -> list[str]:
+        """What a person must know about how the tickets were keyed: by row, or one id twice."""
+        lines = []
+        if self.row_keyed:
+            lines.append(
+                f"{self.row_keyed} tickets have no id in the file, so they are keyed by file name and row "
+                f"({self.row_keyed_example}, ...): a changed or re-sorted export of this file imported "
+                "again would overwrite them by position; map the export's ticket id with "
+                "--map external_id=COLUMN"
+            )
+        if self.repeated:
+            some = ", ".join(f"{key!r} (row {row})" for key, row in self.repeated_examples)
+            more = ", ..." if self.repeated > len(self.repeated_examples) else ""
+            lines.append(
+                f"{self.repeated} rows repeat the id of an earlier row of this file, and each updated the "
+                f"same record: {some}{more}; if that column is not the ticket's own id, map the right "
+                "one with --map external_id=COLUMN"
             )
         return lines
 
