@@ -107,10 +107,15 @@ def test_recommend_stores_answers_for_the_newest_open_tickets_once(trained_champ
 
     tickets_upsert(
         documents=[
-            {**_doc("REPLACE_SFP", f"OPEN-{i}"), "opened_at": f"2030-01-0{i + 1}T00:00:00Z"} for i in range(3)
+            *(
+                {**_doc("REPLACE_SFP", f"OPEN-{i}"), "opened_at": f"2030-01-0{i + 1}T00:00:00Z"}
+                for i in range(3)
+            ),
+            _doc("REPLACE_SFP", "UNDATED"),  # no opening time: not among the newest (NULL sorts first)
         ],
         source="noc",
     )
+    assert Ticket.objects.get(external_id="UNDATED").opened_at is None
     out = StringIO()
     call_command("recommend", "--latest", "2", stdout=out)
     newest = Ticket.objects.filter(external_id__in=["OPEN-1", "OPEN-2"])

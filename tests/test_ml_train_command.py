@@ -45,6 +45,8 @@ def test_train_sync_prints_the_metrics_json_and_a_progress_bar(corpus):
     assert set(result["baselines"]) == {"runbook", "tfidf_logreg"}
     assert run.config["training"]["max_train_samples"] == 8
     assert "training: 100%" in err.getvalue() and "1/1" in err.getvalue()
+    assert "Data-quality gate passed:" in err.getvalue()  # what the metrics do not say, said to a person
+    assert "[ok] label coverage" in err.getvalue()
 
 
 def test_train_sync_with_a_bad_base_model_fails_readably(corpus, tmp_path):

@@ -26,6 +26,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from django.db.models import F
 
 from ml.core import registry
 from ml.core.dataset import (
@@ -105,7 +106,7 @@ def _unlabelled_texts(sources: Sequence[str], limit: int | None) -> list[str]:
     if sources:
         queryset = queryset.filter(source__in=list(sources))
     if limit is not None:
-        queryset = queryset.order_by("-opened_at", "-id")[:limit]
+        queryset = queryset.order_by(F("opened_at").desc(nulls_last=True), "-id")[:limit]
     texts = []
     for ticket in queryset:
         document = selectors.ticket_document(ticket)

@@ -65,6 +65,9 @@ class Command(BaseCommand):
         if run.status == TrainingRun.Status.FAILED:
             raise CommandError(f"training run #{run.pk} failed:\n{run.reason}")
         version = run.model_version
+        quality = (run.quality_report or {}).get("text")
+        if quality:  # rare and left-out classes, warnings: what the figures below do not show
+            self.stderr.write(quality)
         self.stdout.write(
             json.dumps(
                 {
