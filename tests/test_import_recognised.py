@@ -202,3 +202,14 @@ def test_a_mapping_wins_over_a_recognised_column(fixes, tmp_path):
     assert out == "created 1, updated 0, unchanged 0, rejected 0"
     assert Ticket.objects.get().external_id == "C-77"
     assert not any(line.startswith("read by their names") for line in err)
+
+
+def test_a_row_refused_for_its_date_also_names_its_other_problems(fixes, tmp_path):
+    _csv(tmp_path / "bad.csv", ["id,title,status,opened_at", "B-1,Radio hung,Gelöscht und weg,31/12/2026"])
+
+    out, err = _import(tmp_path / "bad.csv", "--source", "desk")
+
+    assert out == "created 0, updated 0, unchanged 0, rejected 1"
+    [line] = [line for line in err if line.startswith("row 2 rejected")]
+    assert "opened_at: '31/12/2026' is not an ISO 8601 date-time" in line
+    assert "status: 'Gelöscht und weg'" in line  # said now, not on the next try

@@ -60,6 +60,8 @@ def _entries(
                 continue
             item, errors = convert(row)
             if errors:
+                if key == "external_id" and not event_log and "non_field_errors" not in errors:
+                    errors = _and_the_rest(item, errors)  # not for a footer: it is no ticket
                 yield TicketRow(row.number, item.get(key), error=errors, data=row.data)
             elif folder is None:
                 yield TicketRow(row.number, item.get(key), document=item)
@@ -70,6 +72,18 @@ def _entries(
     finally:
         if folder is not None:
             folder.close()
+
+
+def _and_the_rest(item: dict, errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    """A row refused while being read (a date in no known format) with what else is wrong with it
+    (a status in no known words, a title too long), so one import names every fix the file needs."""
+    rest = {name: value for name, value in item.items() if name not in errors}
+    rest.setdefault("external_id", "x")  # a row missing only its id is said by the reader
+    try:
+        documents.parse_ticket(rest)
+    except documents.DocumentError as e:
+        return {**e.errors, **errors}
+    return errors
 
 
 def import_rows(
