@@ -124,9 +124,10 @@ class Predictor:
 
     def unsaturated_proba(self, documents: list[dict], contexts: list[dict] | None = None) -> np.ndarray:
         """The members' raw probabilities mixed with the served weights, without temperatures or
-        calibration: the space evidence is measured in. Fitted temperatures can be far below 1
-        (0.05 when validation was all right), which pushes the served probabilities to exactly 1
-        where occlusion moves nothing; these keep every member's own spread."""
+        calibration: the space evidence is measured in. Fitted temperatures can be below 1, and
+        models trained before the temperature prior have 0.05 where validation was all right, which
+        pushes the served probabilities to exactly 1 where occlusion moves nothing; these keep every
+        member's own spread."""
         probas, _ = self._members(self.inputs(documents, contexts), encoder=self.encoder_serves)
         served = self.config["served"]
         if served == "ensemble":
