@@ -38,6 +38,7 @@ MIX_TOLERANCE = 0.01  # of relative score, within which log-loss decides
 TOKENIZE_CHUNK = 256  # texts tokenised per call; the encoder runs one at a time (Encoder.run)
 TOKEN_RE = re.compile(r"[^\s|]+")  # the same token pattern as evaluation.tfidf_proba
 _EDGE_PUNCTUATION = re.compile(r"^\W+|\W+$")
+_SECTION_MARKER = re.compile(r"^\[\w+\]$")  # "[text]", "[codes]": the serialised layout, in every ticket
 
 
 # --- Members, numpy only -------------------------------------------------------------------------
@@ -114,18 +115,40 @@ class Lexical:
                 data["char_idf"] if chars else None,
             )
 
+    def _document_frequency(self, tickets: int) -> np.ndarray:
+        """In how many of the ``tickets`` this member was fitted on each word term is, read back from
+        the stored idf (scikit-learn's smoothed idf is 1 + ln((1 + n) / (1 + df)))."""
+        idf = np.asarray(self.idf, dtype=np.float64)
+        return np.rint((1 + tickets) * np.exp(1.0 - idf) - 1)
+
     def common_words(self, tickets: int, above: float) -> frozenset[str]:
         """Single words (edge punctuation stripped) in more than ``above`` of the ``tickets`` this
-        member was fitted on. The document frequency is read back from the stored idf
-        (scikit-learn's smoothed idf is 1 + ln((1 + n) / (1 + df)))."""
-        idf = np.asarray(self.idf, dtype=np.float64)
-        df = np.rint((1 + tickets) * np.exp(1.0 - idf) - 1)
+        member was fitted on."""
+        df = self._document_frequency(tickets)
         words = {
             _EDGE_PUNCTUATION.sub("", term)
             for term, i in self.vocabulary.items()
             if " " not in term and df[i] > above
         }
         return frozenset(words - {""})
+
+    def distinctive_words(self, tickets: int, above: float) -> frozenset[str]:
+        """Single tokens of the word vocabulary (words, codes, ``name=value`` pairs) in at most
+        ``above`` of the ``tickets``: what tells the tickets learnt from apart. Section markers and
+        the tokens of most tickets (the site every ticket came from, "the") are left out, since a
+        ticket sharing only those with them shares nothing. A word pair is a term only where both
+        its words are, so single tokens are enough."""
+        df = self._document_frequency(tickets)
+        return frozenset(
+            term
+            for term, i in self.vocabulary.items()
+            if " " not in term and df[i] <= above and not _SECTION_MARKER.match(term)
+        )
+
+    @staticmethod
+    def shares_words(text: str, words: frozenset[str]) -> bool:
+        """Whether ``text``, tokenised as the word block tokenises it, holds one of ``words``."""
+        return any(token in words for token in TOKEN_RE.findall(text.lower()))
 
     def _features(self, text: str) -> tuple[list[int], list[float]]:
         tokens = TOKEN_RE.findall(text.lower())
