@@ -8,7 +8,10 @@ the model as ``calibration.json``:
     {"format": 1, "method": "top-label-isotonic", "x": [...], "y": [...], "cap": 0.97, ...}
 
 ``x`` and ``y`` are the knots of a non-decreasing map from the top probability to how often the
-top answer was right; between knots it is linear, beyond them flat. ``cap`` bounds every served
+top answer was right; between knots it is linear, beyond them flat. Maps fitted since the
+temperature prior start with knots on the identity from (0, 0) up to the least confident validation
+ticket, so a confidence validation never saw is served as stated (no format change: older maps,
+flat below their first knot, load as they are). ``cap`` bounds every served
 top probability: the share of the most confident validation tickets that were right, estimated
 so that a handful of correct answers never reads as "always right".
 

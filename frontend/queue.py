@@ -160,6 +160,7 @@ def _recommendation_annotations() -> dict:
     return {
         "rec_resolution": Subquery(newest.values("top_resolution")[:1]),
         "rec_confidence": Subquery(newest.values("top_confidence")[:1]),
+        "rec_unfamiliar": Subquery(newest.values("payload__unfamiliar")[:1]),
     }
 
 
@@ -185,7 +186,8 @@ def queue_rows(ids: list[int]) -> list[Ticket]:
         row.sla = sla.state(row)
         rec = getattr(row, "rec_confidence", None)
         row.rec_band = confidence.band(rec) if rec is not None else None
-        row.rec_unsure = rec is not None and confidence.abstains(rec)
+        unfamiliar = getattr(row, "rec_unfamiliar", None) is True
+        row.rec_unsure = rec is not None and confidence.abstains(rec, unfamiliar=unfamiliar)
     return out
 
 

@@ -94,7 +94,7 @@ def test_my_open_without_any_group_shows_only_what_is_mine_and_says_where_to_loo
     assert 'href="?view=unassigned"' in html and 'href="?view=all"' in html
 
 
-def _recommend(ticket_id: int, code: str, confidence: float) -> None:
+def _recommend(ticket_id: int, code: str, confidence: float, *, unfamiliar: bool = False) -> None:
     version = ModelVersion.objects.get_or_create(
         base_model="t",
         data_fingerprint="f" * 64,
@@ -109,7 +109,8 @@ def _recommend(ticket_id: int, code: str, confidence: float) -> None:
         model_version=version,
         top_resolution=code,
         top_confidence=confidence,
-        abstained=False,
+        abstained=unfamiliar,
+        payload={"unfamiliar": unfamiliar},
     )
 
 
@@ -130,6 +131,17 @@ def test_each_row_shows_the_recommended_fix_with_its_band_and_needs_an_expert_fo
         "Needs an expert</span>"
     ) in html
     assert set(_ids(eng.get(reverse("ticket-list"), {"view": "needs_expert"}))) == {"CREW-HIGH"}
+
+
+def test_an_unfamiliar_ticket_needs_an_expert_whatever_its_confidence(eng, world):
+    _recommend(world["MINE-CRIT"], "REPLACE_SFP", 0.97, unfamiliar=True)
+    _recommend(world["ANA-MED"], "RESEAT_CPRI", 0.76)
+
+    html = eng.get(reverse("ticket-list"), {"view": "all"}).content.decode()
+
+    assert 'title="The model is unsure; its best guess is REPLACE_SFP">Needs an expert</span>' in html
+    assert "best guess is RESEAT_CPRI" not in html
+    assert set(_ids(eng.get(reverse("ticket-list"), {"view": "needs_expert"}))) == {"MINE-CRIT"}
 
 
 def test_filters_stay_in_the_url_and_the_ticket_page_leads_back_to_them(eng, world):

@@ -106,3 +106,35 @@ def test_a_trained_model_stores_its_calibration_and_serves_through_it(trained_ch
     assert (
         served.max() <= data["cap"] < 1.0
     )  # the tiny model's 4 right validation answers are not "always right"
+
+
+def test_with_every_validation_ticket_right_a_low_confidence_is_not_served_at_the_cap():
+    # 42 validation tickets, all right at 93-99%: one block, so the map used to be flat at the cap.
+    rng = np.random.default_rng(11)
+    stated = rng.uniform(0.93, 0.99, 42)
+    y = np.arange(42) % 4
+    proba = np.tile(((1 - stated) / 3)[:, None], (1, 4))
+    proba[np.arange(42), y] = stated
+    fitted = calibration.fit(y, proba)
+
+    assert fitted.cap == pytest.approx(43 / 44)
+    assert fitted.top(np.array([0.97]))[0] == pytest.approx(43 / 44)  # what validation covered
+    # Gibberish's near-uniform 28% and a half-sure 60%: validation never saw them, they stay as stated.
+    assert fitted.top(np.array([0.28, 0.6])) == pytest.approx([0.28, 0.6])
+    served = fitted.apply(np.array([[0.28, 0.25, 0.24, 0.23], [0.97, 0.01, 0.01, 0.01]]))
+    assert served[0].max() == pytest.approx(0.28)
+    assert served[0].max() < served[1].max()
+
+
+def test_below_the_validation_range_the_map_never_states_more_than_the_lowest_block():
+    rng = np.random.default_rng(7)
+    y, proba = _overconfident(rng, 3000)  # stated 90-99.9%, right 55-100% of the time
+    fitted = calibration.fit(y, proba)
+    lowest_block = float(fitted.top(proba.max(axis=1).min(keepdims=True))[0])
+
+    assert lowest_block < 0.7
+    below = fitted.top(np.array([0.3, 0.5, 0.65, 0.8, 0.89]))
+    assert below == pytest.approx(np.minimum([0.3, 0.5, 0.65, 0.8, 0.89], lowest_block), abs=1e-3)
+    assert (np.diff(fitted.top(np.linspace(0.0, 1.0, 101))) >= -1e-12).all()  # still non-decreasing
+    # the edge agent reads the same file
+    assert Calibration.from_json(json.loads(json.dumps(fitted.to_json()))).top(np.array([0.3]))[0] == 0.3

@@ -11,6 +11,7 @@ from repair_center.models import ApiToken, Ticket
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 KEYS = {
     "model_version",
+    "unfamiliar",
     "abstained",
     "abstain_reason",
     "abstain_rule",

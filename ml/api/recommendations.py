@@ -113,7 +113,13 @@ class RecommendationSerializer(serializers.Serializer):
         help_text="null: no model serves yet; then abstained, with the reason, and no recommendations.",
     )
     abstained = serializers.BooleanField(
-        help_text="True when the top confidence is below Medium: the model is unsure and an expert decides."
+        help_text="True when the top confidence is below Medium or the ticket is unfamiliar: the model is "
+        "unsure and an expert decides."
+    )
+    unfamiliar = serializers.BooleanField(
+        required=False,
+        help_text="True when no word or code of the ticket was in the tickets the model learnt from "
+        "(absent in answers cached before it was added).",
     )
     abstain_reason = serializers.CharField(allow_null=True, help_text="Why, in plain words; null when not.")
     abstain_rule = serializers.CharField(help_text="The abstention rule in plain words.")

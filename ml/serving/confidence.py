@@ -1,13 +1,17 @@
 """How sure the model is, in words a person can act on, and the one rule for when it abstains.
 
 Every place that shows or serves a recommendation goes through here: the queue (a band per row,
-and "Needs an expert" as a database filter), the ticket page and the API. The rule reads only the
-top recommendation's served probability, so calibrating those probabilities (ml/ensemble.py)
-changes what the rule decides without changing the rule.
+and "Needs an expert" as a database filter), the ticket page, the API and ``predict``. The rule
+reads the top recommendation's served probability, so calibrating those probabilities
+(ml/training/calibration.py) changes what the rule decides without changing the rule, and whether
+the ticket is unfamiliar (Predictor.unfamiliar): the payload's ``unfamiliar``.
 
 The rule: the model recommends a fix only when its top answer is at least Medium confidence
-(``TICKETAI_CONFIDENCE_MEDIUM``, 50% by default). Below that it says it is unsure and the ticket
-needs an expert.
+(``TICKETAI_CONFIDENCE_MEDIUM``, 50% by default) and the ticket holds at least one word or code that
+tells the tickets it learnt from apart. Otherwise it says it is unsure and the ticket needs an
+expert. Calibration was fitted on validation tickets like the ones learnt from; about a ticket that
+shares nothing with them (gibberish, another language, alarm codes never seen) its probabilities say
+nothing, however high.
 """
 
 from dataclasses import dataclass
@@ -49,28 +53,38 @@ def percent(confidence: float) -> str:
     return f"{max(round(value * 100), 1)}%"
 
 
-def abstains(confidence: float) -> bool:
-    """The rule: below Medium confidence the model does not recommend; an expert decides."""
-    return float(confidence) < settings.TICKETAI_CONFIDENCE_MEDIUM
+UNFAMILIAR = (
+    "The model is unsure: nothing in this ticket resembles the tickets the model learnt from "
+    "(none of its words or codes were in them)."
+)
 
 
-def abstains_q(field: str = "top_confidence") -> Q:
-    """The rule as a database filter on a stored recommendation's top confidence."""
-    return Q(**{f"{field}__lt": settings.TICKETAI_CONFIDENCE_MEDIUM})
+def abstains(confidence: float, *, unfamiliar: bool = False) -> bool:
+    """The rule: below Medium confidence, or about an unfamiliar ticket, the model does not
+    recommend; an expert decides."""
+    return unfamiliar or float(confidence) < settings.TICKETAI_CONFIDENCE_MEDIUM
+
+
+def abstains_q(field: str = "top_confidence", payload: str = "payload") -> Q:
+    """The rule as a database filter on a stored recommendation's top confidence and payload."""
+    return Q(**{f"{field}__lt": settings.TICKETAI_CONFIDENCE_MEDIUM}) | Q(**{f"{payload}__unfamiliar": True})
 
 
 def rule_text() -> str:
     """The rule in plain words, as the ticket page and the API state it."""
     return (
         f"The model recommends a fix only when it is at least {percent(settings.TICKETAI_CONFIDENCE_MEDIUM)} "
-        "sure (Medium or High confidence). Below that it says it is unsure, and the ticket needs an expert."
+        "sure (Medium or High confidence) and the ticket shares words or codes with the tickets it learnt "
+        "from. Otherwise it says it is unsure, and the ticket needs an expert."
     )
 
 
-def reason(recommendations: list[dict], similar: list[dict]) -> str | None:
+def reason(recommendations: list[dict], similar: list[dict], *, unfamiliar: bool = False) -> str | None:
     """Why the model abstains, in plain words; None when it does not."""
     if not recommendations:
         return "The model is unsure: it has no recommendation for this ticket."
+    if unfamiliar:
+        return UNFAMILIAR
     top = recommendations[0]
     if not abstains(top.get("confidence", 0.0)):
         return None
@@ -84,14 +98,15 @@ def reason(recommendations: list[dict], similar: list[dict]) -> str | None:
 
 def apply(payload: dict) -> dict:
     """The payload with the rule applied: ``abstained``, ``abstain_reason``, ``abstain_rule`` and a
-    ``band`` per recommendation, from the probabilities in it. Cached payloads go through this when
-    they are served, so a changed threshold applies everywhere at once."""
+    ``band`` per recommendation, from the probabilities and ``unfamiliar`` in it. Cached payloads go
+    through this when they are served, so a changed threshold applies everywhere at once (payloads
+    stored before ``unfamiliar`` existed have none until the ticket is answered again)."""
     if payload.get("model_version") is None:
         return payload
     recommendations = [
         {**r, "band": band(r.get("confidence", 0.0)).key} for r in payload.get("recommendations") or []
     ]
-    why = reason(recommendations, payload.get("similar") or [])
+    why = reason(recommendations, payload.get("similar") or [], unfamiliar=bool(payload.get("unfamiliar")))
     return {
         **payload,
         "recommendations": recommendations,

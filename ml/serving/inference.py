@@ -73,7 +73,10 @@ class Predictor:
         # Words of most of the tickets learnt from, in their own language: never evidence.
         learnt = Counter(self.index_labels)
         tickets, largest = len(self.index_labels), max(learnt.values(), default=0)
-        self.common_words = self.lexical.common_words(tickets, evidence.common_above(tickets, largest))
+        common = evidence.common_above(tickets, largest)
+        self.common_words = self.lexical.common_words(tickets, common)
+        # The words and codes that tell those tickets apart: a ticket with none of them is unfamiliar.
+        self.distinctive_words = self.lexical.distinctive_words(tickets, common)
         # How much history stands behind each label (ml/serving/track_record.py).
         self.records: dict[str, dict] = track_record.records(self.labels, learnt, metrics)
         self._learnt, self._metrics = learnt, metrics
@@ -124,9 +127,10 @@ class Predictor:
 
     def unsaturated_proba(self, documents: list[dict], contexts: list[dict] | None = None) -> np.ndarray:
         """The members' raw probabilities mixed with the served weights, without temperatures or
-        calibration: the space evidence is measured in. Fitted temperatures can be far below 1
-        (0.05 when validation was all right), which pushes the served probabilities to exactly 1
-        where occlusion moves nothing; these keep every member's own spread."""
+        calibration: the space evidence is measured in. Fitted temperatures can be below 1, and
+        models trained before the temperature prior have 0.05 where validation was all right, which
+        pushes the served probabilities to exactly 1 where occlusion moves nothing; these keep every
+        member's own spread."""
         probas, _ = self._members(self.inputs(documents, contexts), encoder=self.encoder_serves)
         served = self.config["served"]
         if served == "ensemble":
@@ -154,11 +158,19 @@ class Predictor:
             return self.records.get(self.labels[members[0]])
         return track_record.record([self.labels[i] for i in members], self._learnt, self._metrics)
 
-    def abstains(self, label: str, confidence: float) -> bool:
+    def unfamiliar(self, texts: list[str]) -> list[bool]:
+        """Per model input text: True when it holds none of the words and codes that tell the tickets
+        learnt from apart (the novelty half of ml/serving/confidence.py's rule). A member without
+        such words (a vocabulary of structure alone) never calls a ticket unfamiliar."""
+        if not self.distinctive_words:
+            return [False] * len(texts)
+        return [not self.lexical.shares_words(text, self.distinctive_words) for text in texts]
+
+    def abstains(self, label: str, confidence: float, *, unfamiliar: bool = False) -> bool:
         """The one abstention rule (ml/serving/confidence.py); ``label`` is kept for callers that pass it."""
         from ml.serving.confidence import abstains
 
-        return abstains(confidence)
+        return abstains(confidence, unfamiliar=unfamiliar)
 
 
 # --- The champion, per process -------------------------------------------------------------------
@@ -295,6 +307,7 @@ def no_model_payload() -> dict:
 
     return {
         "model_version": None,
+        "unfamiliar": False,
         "abstained": True,
         "abstain_reason": "no model has been trained yet",
         "abstain_rule": rule_text(),
@@ -326,7 +339,8 @@ def recommend(
         return no_model_payload()
     if context is None:
         context = document_context(document)
-    scores = predictor.score([document], [context])
+    texts = predictor.inputs([document], [context])
+    scores = predictor.score_texts(texts)
     fixes = merged.of_predictor(predictor.labels)
     proba = fixes.proba(scores.proba)[0]
     order = np.argsort(-proba)[: max(1, top_k)]
@@ -343,6 +357,7 @@ def recommend(
     top = fixes.top_label(int(order[0]), scores.proba[0])
     payload = {
         "model_version": predictor.version_id,
+        "unfamiliar": predictor.unfamiliar(texts)[0],
         "recommendations": track_record.annotate(recommendations, records),
         "evidence": evidence.explain(predictor, document, context, top=top)
         if with_evidence
@@ -437,19 +452,23 @@ class _Opened:
 
 
 def predict_batch(documents: list[dict], *, predictor: Predictor, top_k: int = 3) -> list[dict]:
-    """Batch scoring without evidence: [{"recommendations": [{resolution, confidence}], "abstained"}]."""
+    """Batch scoring without evidence: [{"recommendations": [{resolution, confidence}], "abstained",
+    "unfamiliar", "model_version"}], abstaining by the same rule as ``recommend``."""
     if not documents:
         return []
     fixes = merged.of_predictor(predictor.labels)
-    proba = fixes.proba(predictor.predict_proba(documents, documents_contexts(documents)))
+    texts = predictor.inputs(documents, documents_contexts(documents))
+    proba = fixes.proba(predictor.score_texts(texts, features=False).proba)
     out = []
-    for row in proba:
+    for row, unfamiliar in zip(proba, predictor.unfamiliar(texts), strict=True):
         order = np.argsort(-row)[: max(1, top_k)]
         ranked = [{"resolution": fixes.codes[i], "confidence": round(float(row[i]), 4)} for i in order]
+        top = ranked[0]
         out.append(
             {
                 "recommendations": ranked,
-                "abstained": predictor.abstains(ranked[0]["resolution"], ranked[0]["confidence"]),
+                "abstained": predictor.abstains(top["resolution"], top["confidence"], unfamiliar=unfamiliar),
+                "unfamiliar": unfamiliar,
                 "model_version": predictor.version_id,
             }
         )

@@ -6,7 +6,9 @@ adjacent violators), so it can pull down the confident end without touching the 
 block of the fit is shrunk towards its own mean confidence by PRIOR_TICKETS pseudo-tickets, so a
 block of three tickets cannot claim 0% or 100%, and the most confident block is capped by the
 rule of succession, (right + 1) / (tickets + 2): thirty right answers out of thirty are served as
-97%, never "100%".
+97%, never "100%". Below the least confident validation ticket, where validation saw nothing, the
+map is the identity (the model's own probability after its temperature), never above the lowest
+block's value.
 
 The report compares the evaluation tickets (never used to fit anything) before the calibration
 stage and as served: ECE and the reliability bins of both, for the model page.
@@ -45,15 +47,26 @@ def fit(y: np.ndarray, proba: np.ndarray) -> Calibration:
         return Calibration(x=np.array([0.0, 1.0]), y=np.array([0.0, 1.0]), cap=1.0)
     confidence = proba.max(axis=1)
     correct = (proba.argmax(axis=1) == y).astype(float)
+    blocks = _blocks(correct, confidence)
     xs, ys = [], []
-    for n, k, c in _blocks(correct, confidence):
+    for n, k, c in blocks:
         mean = c / n
         xs.append(mean)
         ys.append((k + PRIOR_TICKETS * mean) / (n + PRIOR_TICKETS))
-    n, k, _ = _blocks(correct, confidence)[-1]
+    n, k, _ = blocks[-1]
     cap = min(1.0, (k + 1.0) / (n + 2.0))
-    ys = np.maximum.accumulate(np.minimum(np.array(ys), cap))
-    return Calibration(x=np.array(xs), y=ys, cap=cap)
+    ys = list(np.maximum.accumulate(np.minimum(np.array(ys), cap)))
+    # Below the least confident validation ticket validation says nothing: there the model's own
+    # probability is served, never more than the lowest block was found right. Without these knots
+    # the map was flat below it, and with every validation ticket right (one block) it served any
+    # ticket, gibberish too, at the cap.
+    lowest = float(confidence.min())
+    floor = min(lowest, ys[0])
+    anchors_x, anchors_y = [0.0, floor], [0.0, floor]
+    if lowest > floor or ys[0] > floor:
+        anchors_x.append(lowest)
+        anchors_y.append(ys[0])
+    return Calibration(x=np.array(anchors_x + xs), y=np.array(anchors_y + ys), cap=cap)
 
 
 def _held_out(y: np.ndarray, proba: np.ndarray) -> dict:
