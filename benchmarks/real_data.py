@@ -251,8 +251,9 @@ def _import_and_train(work: Path, train: list[list[dict]], spec: dict, train_opt
     return {"import_s": import_s, "train_s": time.monotonic() - t0}
 
 
-def _predict(work: Path, test: list[list[dict]], spec: dict) -> tuple[list[str], float]:
-    """predict on the test tickets (labels left out): the top resolution per ticket, in order."""
+def _predict(work: Path, test: list[list[dict]], spec: dict) -> tuple[list[str], float, dict]:
+    """predict on the test tickets (labels left out): the top resolution per ticket, in order, and
+    the shares of them the model abstained on and called unfamiliar."""
     import io
 
     from django.core.management import call_command
@@ -270,9 +271,15 @@ def _predict(work: Path, test: list[list[dict]], spec: dict) -> tuple[list[str],
     errors = [line for line in lines if "error" in line]
     if errors or len(lines) != len(test):
         raise SystemExit(f"{spec['name']}: predict read {len(lines)} of {len(test)} tickets: {errors[:3]}")
-    return [
-        line["recommendations"][0]["resolution"] if line["recommendations"] else "" for line in lines
-    ], predict_s
+    shares = {
+        name: round(sum(bool(line.get(name)) for line in lines) / len(lines), 4)
+        for name in ("abstained", "unfamiliar")
+    }
+    return (
+        [line["recommendations"][0]["resolution"] if line["recommendations"] else "" for line in lines],
+        predict_s,
+        shares,
+    )
 
 
 def _member_rows(work: Path, spec: dict, y_test: list[str], transformer_s) -> tuple[list[dict], object]:
@@ -344,7 +351,7 @@ def user_path(
     trained = _import_and_train(work, train, spec, train_options)
     if "error" in trained:
         return trained
-    predicted, predict_s = _predict(work, test, spec)
+    predicted, predict_s, shares = _predict(work, test, spec)
     y_test = [label_of(t, spec) for t in test]
     version = (
         TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED).order_by("-id").first().model_version
@@ -355,6 +362,8 @@ def user_path(
         "rows": [_row("served", y_test, predicted, trained["train_s"]), *members],
         "import_s": round(trained["import_s"], 1),
         "predict_s": round(predict_s, 1),
+        "abstained_share": shares["abstained"],  # answered "unsure": below Medium, or unfamiliar
+        "unfamiliar_share": shares["unfamiliar"],
         "weights": predictor.config["weights"],
         "lexical_class_weight": predictor.config.get("lexical_class_weight"),
         "internal_split": version.split,

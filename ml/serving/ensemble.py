@@ -239,7 +239,10 @@ TEMPERATURE_PRIOR_SD = 0.5
 
 def fit_temperature(y: np.ndarray, proba: np.ndarray) -> float:
     """The most probable temperature given the validation tickets: summed log-loss plus the prior
-    on log T (``TEMPERATURE_PRIOR_SD``), minimised on a grid fine enough for a single scalar."""
+    on log T (``TEMPERATURE_PRIOR_SD``), minimised on a grid fine enough for a single scalar.
+    Validation tickets of a label the model never learnt (``-1``) say nothing about its temperature."""
+    known = y >= 0
+    y, proba = y[known], proba[known]
     if len(y) == 0:
         return 1.0
     grid = np.exp(np.linspace(math.log(0.05), math.log(20.0), 161))
