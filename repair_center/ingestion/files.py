@@ -19,6 +19,7 @@ from repair_center import documents, selectors
 from repair_center.ingestion import readers, ticket_rows, workbooks
 from repair_center.ingestion.mapping import check_mapping, near_misses, pick_fields, top_key
 from repair_center.ingestion.report import KEPT_IGNORED, ImportReport, RejectsLog, note_respelled
+from repair_center.ingestion.value_map import ValueMap, apply_value_map
 from repair_center.models import Ticket
 from repair_center.services import repairs
 from repair_center.services.tickets import ItemResult, tickets_upsert
@@ -205,6 +206,7 @@ def import_tickets_file(
     date_format: str = "",
     missing: Sequence[str] = (),
     encoding: str = "",
+    value_map: ValueMap | None = None,
 ) -> ImportReport:
     """Import a CSV, XLSX, JSON or JSONL file of ticket documents through tickets_upsert.
 
@@ -213,14 +215,16 @@ def import_tickets_file(
     ``mapping`` may fill attributes and, for an event log, events (see ticket_rows.py); with
     ``date_format`` (strptime), dates in that format are read as UTC. A cell equal to one of
     ``missing`` (an export's null marker: ``?``, ``NULL``, ``N/A``) is read as blank. A CSV file is
-    read in ``encoding`` when one is given (else the one its start shows).
+    read in ``encoding`` when one is given (else the one its start shows). ``value_map``: value_map.py.
     """
     mapping = mapping or {}
     columns = ticket_rows.split_mapping(mapping)
     tabular = readers.file_format(path) in readers.TABULAR  # text cells under a header
     report = ImportReport()
     note_ignored = ignored_noter(report, columns, documents.FIELDS)
-    to_document = _ticket_converter(path, columns, tabular=tabular, date_format=date_format, missing=missing)
+    to_document = _ticket_converter(
+        path, columns, tabular=tabular, date_format=date_format, missing=missing, value_map=value_map
+    )
 
     note_ignored_tmf = ignored_noter(report, {}, troubleticket.READ)
 
@@ -255,6 +259,7 @@ def read_ticket_rows(
     date_format: str = "",
     missing: Sequence[str] = (),
     encoding: str = "",
+    value_map: ValueMap | None = None,
 ):
     """Yield the file's tickets read exactly as ``import_tickets_file`` reads them (the same
     ``--map`` with attributes and event-log folding, ``date_format``, ``missing`` and ``encoding``),
@@ -264,7 +269,9 @@ def read_ticket_rows(
     mapping = mapping or {}
     columns = ticket_rows.split_mapping(mapping)
     tabular = readers.file_format(path) in readers.TABULAR  # text cells under a header
-    convert = _ticket_converter(path, columns, tabular=tabular, date_format=date_format, missing=missing)
+    convert = _ticket_converter(
+        path, columns, tabular=tabular, date_format=date_format, missing=missing, value_map=value_map
+    )
     header, rows = readers.open_rows(path, encoding=encoding)
     try:
         check_mapped_columns(path, mapping, header, read_as=rows.read_as)
@@ -280,6 +287,7 @@ def _ticket_converter(
     tabular: bool,
     date_format: str,
     missing: Sequence[str],
+    value_map: ValueMap | None = None,
 ):
     """row -> (partial document, errors): null markers blanked, mapped columns, CSV cells parsed
     (with a decimal comma in a semicolon-separated file: a spreadsheet writes ";" where "," is the
@@ -301,6 +309,7 @@ def _ticket_converter(
             data = {k: v for k, v in data.items() if not (isinstance(v, str) and v.strip() in nulls)}
         doc = ticket_rows.row_document(data, columns, text=tabular, decimal_comma=decimal_comma)
         errors = _csv_ticket_fields(doc) if tabular and not columns.is_event_log else {}
+        apply_value_map(doc, value_map or {})
         if date_format:
             errors.update(ticket_rows.apply_date_format(doc, date_format))
         elif tabular:  # JSON carries ISO dates; a CSV's own format is worth naming
