@@ -312,7 +312,7 @@ def _ticket_converter(
         apply_value_map(doc, value_map or {})
         if date_format:
             errors.update(ticket_rows.apply_date_format(doc, date_format))
-        elif tabular:  # JSON carries ISO dates; a CSV's own format is worth naming
+        else:  # an export's own format (or a Unix time, or a null marker) is worth naming
             errors.update(ticket_rows.date_format_hints(doc))
         if columns.is_event_log:  # the folder refuses a row without a ticket id
             return doc, errors | readers.footer_errors(row)

@@ -40,7 +40,8 @@ def add_reading_arguments(parser) -> None:
         default="",
         metavar="FORMAT",
         help="Read opened_at, resolved_at and event times in this strptime format (as UTC), e.g. "
-        "'%%d-%%m-%%Y %%H:%%M'; default: ISO 8601.",
+        "'%%d-%%m-%%Y %%H:%%M', or epoch / epoch_ms for a Unix time in seconds / milliseconds; "
+        "default: ISO 8601.",
     )
     add_encoding_argument(parser)
 

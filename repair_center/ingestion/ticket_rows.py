@@ -132,34 +132,75 @@ COMMON_DATE_FORMATS = tuple(
     for day in ("%d-%m-%Y", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d %b %Y", "%d-%b-%Y")
     for time in (" %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", "")
 )
+# --date-format names for a count since 1970-01-01 UTC (Unix time), with what one second counts.
+# Not guessed without it: ten digits may as well be a yyyymmddHH.
+EPOCH_FORMATS = {"epoch": 1, "%s": 1, "epoch_ms": 1000}
+_EPOCH_RE = re.compile(r"^\d+(\.\d+)?$")
+_EPOCH_HINTS = ((re.compile(r"^\d{9,10}(\.\d+)?$"), "epoch"), (re.compile(r"^\d{12,13}$"), "epoch_ms"))
+# MySQL's "no date" (a NOT NULL date column left unset): blank, whatever the export's other markers.
+_ZERO_DATE_RE = re.compile(r"^0000-00-00(?:[ T]00:00(?::00(?:\.0+)?)?Z?)?$")
+# What an export writes in a date column for none: named in the refusal with --missing.
+_NULL_WORDS = {"n/a", "na", "null", "none", "nil", "nan", "unknown", "tbd", "nat", "n.a."}
 
 
 def _date_fields(doc: dict):
-    """(where, value) of the document's dates: opened_at, resolved_at and its events' times."""
+    """(where, value) of the document's dates: opened_at, resolved_at and its events' times; a
+    date given as a JSON number (a Unix time) too."""
     for name in ("opened_at", "resolved_at"):
-        if isinstance(doc.get(name), str):
+        if _is_date_value(doc.get(name)):
             yield name, doc[name]
     for i, event in enumerate(doc.get("events") or []):
-        if isinstance(event, dict) and isinstance(event.get("at"), str):
+        if isinstance(event, dict) and _is_date_value(event.get("at")):
             yield f"events[{i}].at", event["at"]
+
+
+def _is_date_value(value: object) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def blank_zero_dates(doc: dict) -> None:
+    """Drop the dates that are MySQL's zero date (``0000-00-00 00:00:00``): no date, not a bad one."""
+    for name in ("opened_at", "resolved_at"):
+        if isinstance(doc.get(name), str) and _ZERO_DATE_RE.match(doc[name].strip()):
+            del doc[name]
+    for event in doc.get("events") or []:
+        if (
+            isinstance(event, dict)
+            and isinstance(event.get("at"), str)
+            and _ZERO_DATE_RE.match(event["at"].strip())
+        ):
+            del event["at"]
 
 
 def date_format_hints(doc: dict) -> dict[str, list[str]]:
     """Errors for dates that are not ISO 8601 but match COMMON_DATE_FORMATS, naming the formats
     (``'03/04/2016' is not an ISO 8601 date-time; --date-format '%d/%m/%Y' or '%m/%d/%Y' reads
-    it``); other dates are left to the document's own check."""
+    it``), or look like a Unix time (``--date-format epoch``) or a null marker (``--missing 'N/A'``);
+    zero dates are dropped (blank_zero_dates), other dates left to the document's own check."""
+    blank_zero_dates(doc)
     errors: dict[str, list[str]] = {}
     for where, value in _date_fields(doc):
-        text = value.strip()
-        if not text or _is_iso(text):
+        text = str(value).strip()
+        if not text or (isinstance(value, str) and _is_iso(text)):
             continue
-        formats = [f for f in COMMON_DATE_FORMATS if _matches(text, f)]
-        if formats:
-            readable = " or ".join(repr(f) for f in formats[:3])
-            errors.setdefault(where, []).append(
-                f"{text[:40]!r} is not an ISO 8601 date-time; --date-format {readable} reads it"
-            )
+        hint = _date_hint(text)
+        if hint:
+            errors.setdefault(where, []).append(f"{text[:40]!r} is not an ISO 8601 date-time; {hint}")
     return errors
+
+
+def _date_hint(text: str) -> str:
+    """What reads ``text``, a date that is not ISO 8601, or '' when nothing known does."""
+    for pattern, name in _EPOCH_HINTS:
+        if pattern.match(text):
+            read = parse_formatted(text, name).isoformat()
+            return f"--date-format {name} reads it as a Unix time (UTC): {read}"
+    if text.lower() in _NULL_WORDS or not any(c.isalnum() for c in text):
+        return f"if it marks a missing date, --missing {text!r} reads it as blank"
+    formats = [f for f in COMMON_DATE_FORMATS if _matches(text, f)]
+    if formats:
+        return f"--date-format {' or '.join(repr(f) for f in formats[:3])} reads it"
+    return ""
 
 
 def _is_iso(text: str) -> bool:
@@ -178,22 +219,41 @@ def _matches(text: str, date_format: str) -> bool:
     return True
 
 
+def parse_formatted(value: object, date_format: str) -> datetime:
+    """``value`` read with ``date_format``: a strptime format (a time without a zone taken as UTC),
+    or one of EPOCH_FORMATS; ValueError when it does not match."""
+    text = str(value).strip()
+    if date_format in EPOCH_FORMATS:
+        if isinstance(value, bool) or not _EPOCH_RE.match(text):
+            raise ValueError(text)
+        try:
+            return datetime.fromtimestamp(float(text) / EPOCH_FORMATS[date_format], UTC)
+        except (OverflowError, OSError):
+            raise ValueError(text) from None
+    parsed = datetime.strptime(text, date_format)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def apply_date_format(doc: dict, date_format: str) -> dict[str, list[str]]:
-    """Rewrite opened_at, resolved_at and event times read with ``date_format`` (strptime, taken as
-    UTC) as ISO 8601; a value that does not match is an error naming the format."""
+    """Rewrite opened_at, resolved_at and event times read with ``date_format`` (parse_formatted)
+    as ISO 8601; a value that does not match is an error naming the format (and ``--missing`` for
+    a null marker). Zero dates are dropped (blank_zero_dates)."""
+    blank_zero_dates(doc)
     errors: dict[str, list[str]] = {}
+    numbers = date_format in EPOCH_FORMATS  # a JSON number is a Unix time only there
 
     def convert(value, where: str):
-        if not isinstance(value, str) or not value.strip():
+        if not (isinstance(value, str) or (numbers and _is_date_value(value))) or not str(value).strip():
             return value
         try:
-            parsed = datetime.strptime(value.strip(), date_format)
+            return parse_formatted(value, date_format).isoformat()
         except ValueError:
+            text = str(value).strip()
+            hint = _date_hint(text)
             errors.setdefault(where, []).append(
-                f"{value[:40]!r} does not match --date-format {date_format!r}"
+                f"{text[:40]!r} does not match --date-format {date_format!r}" + (f"; {hint}" if hint else "")
             )
             return value
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).isoformat()
 
     for name in ("opened_at", "resolved_at"):
         if name in doc:
@@ -297,10 +357,7 @@ def read_time(value: object, date_format: str = "") -> datetime | None:
     if not isinstance(value, str) or not value.strip():
         return None
     try:
-        if date_format:
-            parsed = datetime.strptime(value.strip(), date_format)
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        return documents.parse_timestamp(value)
+        return parse_formatted(value, date_format) if date_format else documents.parse_timestamp(value)
     except ValueError:
         return None
 
