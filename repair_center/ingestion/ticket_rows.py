@@ -82,23 +82,24 @@ def split_mapping(mapping: dict[str, str]) -> TicketMapping:
 
 
 def _cell(data: dict, column: str, *, text: bool, decimal_comma: bool = False):
-    """A mapped cell, or None when blank; CSV cells that are plain numbers become numbers, so a
-    reading is bucketed as a number by the serialiser whichever format it came in. With
-    ``decimal_comma`` (a semicolon-separated file) "47,5" is the number 47.5."""
+    """A mapped cell, or None when blank; a cell that is a plain number as text becomes a number,
+    so a reading is bucketed as a number by the serialiser whichever format it came in: a CSV cell,
+    and a JSON string too (ServiceNow's API sends every value as one: ``"u_rsrp": "-90.0"``). An id
+    with leading zeros ("00123") stays text. With ``decimal_comma`` (a semicolon-separated file)
+    "47,5" is the number 47.5."""
     value = lookup(data, column)[1]
-    if not text or value is None:
+    if not isinstance(value, str):
         return value
-    value = value.strip()
-    if not value:
+    stripped = value.strip()
+    if text and not stripped:
         return None
-    if decimal_comma and _COMMA_NUMBER_RE.match(value):
-        return float(value.replace(",", "."))
-    if _NUMBER_RE.match(value):
-        number = float(value)
-        return (
-            int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
-        )
-    return value
+    if text and decimal_comma and _COMMA_NUMBER_RE.match(stripped):
+        return float(stripped.replace(",", "."))
+    if _NUMBER_RE.match(stripped):
+        number = float(stripped)
+        plain = number.is_integer() and "." not in stripped and "e" not in stripped.lower()
+        return int(number) if plain else number
+    return stripped if text else value
 
 
 def row_document(data: dict, mapping: TicketMapping, *, text: bool, decimal_comma: bool = False) -> dict:
