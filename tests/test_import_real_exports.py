@@ -337,3 +337,46 @@ def test_numbers_a_json_export_sends_as_text_are_readings_as_a_csvs_are(db, tmp_
     # bucketed as readings: one token for both tickets, not one per spelling
     tokens = {serialize(ticket_document(t)).split("[attrs] ")[1].split(" [")[0] for t in Ticket.objects.all()}
     assert tokens == {"code~100000 count~12 rsrp~-90 site=00123"}
+
+
+def test_an_untimed_row_stays_by_its_neighbour_and_the_log_gives_the_open_and_resolve_times(db, tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "Ticket,State,Updated,Code,Opened\n"
+        "T-1,Closed,2016-03-02T10:00,fixed,\n"  # newest first
+        "T-1,Active,2016-03-01T09:05,,\n"
+        "T-1,Awaiting User Info,,,\n"  # no time: it stays after Active, the rest is still sorted
+        "T-1,New,2016-03-01T09:00,,\n"
+        "T-2,New,2016-03-01T11:00,,\n"  # open: no resolve time
+        "T-3,New,2016-03-01T12:00,,2016-02-28T08:00\n"  # the log's own open time wins
+        "T-3,Closed,2016-03-01T13:00,fixed,2016-02-28T08:00\n"
+    )
+    options = ["--map", "external_id=Ticket", "--map", "event.kind=State", "--map", "event.at=Updated"]
+    _import(
+        path,
+        "--source",
+        "log",
+        "--create-missing",
+        *options,
+        "--map",
+        "resolution=Code",
+        "--map",
+        "opened_at=Opened",
+    )
+
+    one, two, three = (Ticket.objects.get(external_id=f"T-{n}") for n in (1, 2, 3))
+    assert list(one.events.values_list("kind", flat=True)) == [
+        "New",
+        "Active",
+        "Awaiting User Info",
+        "Closed",
+    ]
+    times = {
+        t.external_id: (t.opened_at.isoformat(), t.resolved_at and t.resolved_at.isoformat())
+        for t in (one, two, three)
+    }
+    assert times == {
+        "T-1": ("2016-03-01T09:00:00+00:00", "2016-03-02T10:00:00+00:00"),
+        "T-2": ("2016-03-01T11:00:00+00:00", None),
+        "T-3": ("2016-02-28T08:00:00+00:00", "2016-03-01T13:00:00+00:00"),
+    }

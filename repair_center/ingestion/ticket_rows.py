@@ -4,8 +4,8 @@
 or, for an event log, a part of the row's event (``event.kind=State``, ``event.at=Updated``,
 ``event.code=Alarm``, ``event.attrs.volume=Volume``). With any ``event.*`` mapping the file is an
 event log: each row is one state change or alarm of a ticket, and the rows with the same ticket id,
-wherever they are in the file, are folded into one ticket carrying those events (in time order when
-every row has a time, else in file order), the latest row's ticket fields winning. Folding keeps the
+wherever they are in the file, are folded into one ticket carrying those events (in time order, a
+row without a time staying after the row before it), the latest row's ticket fields winning. Folding keeps the
 rows in a temporary file, not in memory: only the ticket being folded is held there.
 """
 
@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from repair_center import documents
+from repair_center import documents, vocabulary
 from repair_center.ingestion import readers
 from repair_center.ingestion.mapping import check_mapping, lookup, pick_fields
+from repair_center.models import Ticket
 
 MAPPING_PREFIXES = ("attributes.", "event.")
 EVENT_PARTS = ("at", "kind", "code")
@@ -270,9 +271,9 @@ class EventLogFolder:
 
     Exports are often ordered by time, so one ticket's rows are spread through the file. Rows are
     kept in a temporary SQLite file (memory does not grow with the log) and read back a ticket at a
-    time, tickets in the order of their first row. A ticket's events are in time order when every
-    one of its rows has a time (a log listed newest first folds the same as one listed oldest
-    first), else in file order; the ticket fields of its latest row in that order win.
+    time, tickets in the order of their first row. A ticket's events are in time order (a log
+    listed newest first folds the same as one listed oldest first; a row without a time stays after
+    the row before it: in_time_order); the ticket fields of its latest row in that order win.
     """
 
     _BATCH = 1000
@@ -325,10 +326,11 @@ class EventLogFolder:
 
 def fold_rows(docs: list[dict]) -> tuple[dict, int]:
     """One ticket's rows (each a document with one event) as one document: the events in time order
-    when each has a time, else in file order; the last row in that order gives the ticket fields,
-    and attributes are merged, later rows winning. A ticket stores at most MAX_EVENTS events, so a
-    longer history (an alarm storm's log) keeps its latest ones (the model reads fewer still:
-    the last 24); returned with how many were left out."""
+    (in_time_order); the last row in that order gives the ticket fields, and attributes are merged,
+    later rows winning. A ticket the rows give no open time opens at its first event's time, and
+    one resolved or closed without a resolve time was resolved at its last event's. A ticket stores
+    at most MAX_EVENTS events, so a longer history (an alarm storm's log) keeps its latest ones (the
+    model reads fewer still: the last 24); returned with how many were left out."""
     docs = in_time_order(docs, [_event_time(doc) for doc in docs])
     folded: dict = {}
     events: list = []
@@ -337,6 +339,11 @@ def fold_rows(docs: list[dict]) -> tuple[dict, int]:
         events.extend(doc.pop("events", []))
         attributes.update(doc.pop("attributes", None) or {})
         folded.update(doc)
+    times = [event["at"] for event in events if isinstance(event, dict) and read_time(event.get("at"))]
+    if times and not folded.get("opened_at"):
+        folded["opened_at"] = times[0]
+    if times and not folded.get("resolved_at") and _is_done(folded):
+        folded["resolved_at"] = times[-1]
     dropped = max(0, len(events) - documents.MAX_EVENTS)
     folded["events"] = events[dropped:]
     if attributes:
@@ -344,12 +351,27 @@ def fold_rows(docs: list[dict]) -> tuple[dict, int]:
     return folded, dropped
 
 
+def _is_done(doc: dict) -> bool:
+    """Resolved or closed: by its status, or, with none, by having a resolution (as documents reads it)."""
+    status = doc.get("status")
+    if isinstance(status, str) and status.strip():
+        return vocabulary.status_of(status) in (Ticket.Status.RESOLVED, Ticket.Status.CLOSED)
+    return bool(doc.get("resolution"))
+
+
 def in_time_order(items: list, times: list[datetime | None]) -> list:
-    """``items`` in the order of ``times`` (ties as they are) when every one has a time, else as
-    they are: how an event log's rows of one ticket are folded."""
-    if any(time is None for time in times):
+    """``items`` in the order of ``times``, ties and items without a time staying where the file
+    has them: an item without a time keeps to the one before it (the first ones, to the first with
+    a time), so one untimed row does not leave the rest of a ticket in file order. All untimed:
+    as they are. How an event log's rows of one ticket are folded."""
+    first = next((time for time in times if time is not None), None)
+    if first is None:
         return items
-    return [item for _, item in sorted(zip(times, items, strict=True), key=lambda pair: pair[0])]
+    keys, last = [], first
+    for time in times:
+        last = time or last
+        keys.append(last)
+    return [items[i] for i in sorted(range(len(items)), key=keys.__getitem__)]
 
 
 def read_time(value: object, date_format: str = "") -> datetime | None:
