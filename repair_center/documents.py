@@ -48,6 +48,12 @@ OWN_ALARM_HREF_RE = re.compile(re.escape(OWN_ALARM_PATH) + r"(\d{1,18})/?$")
 OWN_ALARM_RE = re.compile("^" + OWN_ALARM_HREF_RE.pattern)
 MAX_ATTRS_DEPTH = 4
 MAX_ATTRS_BYTES = 4096
+# A bare number is a system's own state code, and systems number their states differently
+# (ServiceNow's 6 is Resolved, Remedy's is Cancelled): the person importing says which it is.
+_NUMERIC_STATE_HINT = (
+    "; a numeric state is a system's own code (ServiceNow: 1 New, 2 In Progress, 3 On Hold, 6 Resolved,"
+    " 7 Closed, 8 Canceled): import with --value-map status:CODE=STATUS, e.g. --value-map status:7=closed"
+)
 # Extra ticket fields of an export (category, service, customer impact, ...): flat and bounded.
 MAX_ATTRIBUTES = 32
 MAX_ATTRIBUTE_CHARS = 200
@@ -392,6 +398,7 @@ def parse_ticket(data: Any, *, default_source: str = "api") -> TicketDoc:
         if status is None:
             errors.setdefault("status", []).append(
                 f"{raw_status!r} is not one of {', '.join(Ticket.Status.values)} (nor a known alias)"
+                + _NUMERIC_STATE_HINT * raw_status.strip().isdigit()
             )
     else:
         resolved = resolution or resolved_at

@@ -26,6 +26,30 @@ STATUSES = {
     "Active": "inProgress",
     "Awaiting User Info": "pending",
     "Awaiting Vendor": "pending",
+    # German, Spanish, French, Portuguese, Italian desks; accents and case do not matter
+    "Offen": "acknowledged",
+    "In Bearbeitung": "inProgress",
+    "Warten auf Kunde": "pending",
+    "Gelöst": "resolved",
+    "geloest": "resolved",
+    "GESCHLOSSEN": "closed",
+    "Abierto": "acknowledged",
+    "En curso": "inProgress",
+    "Resuelto": "resolved",
+    "Cerrado": "closed",
+    "Ouvert": "acknowledged",
+    "En cours": "inProgress",
+    "En attente": "held",
+    "En attente d'information": "pending",
+    "Résolu": "resolved",
+    "resolu": "resolved",
+    "Fermé": "closed",
+    "Aberto": "acknowledged",
+    "Resolvido": "resolved",
+    "Fechado": "closed",
+    "Aperto": "acknowledged",
+    "Risolto": "resolved",
+    "Chiuso": "closed",
 }
 PRIORITIES = {
     "": "medium",
@@ -51,6 +75,22 @@ PRIORITIES = {
     "5": "low",
     # fault management
     "warning": "low",
+    # German, Spanish, French, Portuguese, Italian
+    "Kritisch": "critical",
+    "Hoch": "high",
+    "Mittel": "medium",
+    "Niedrig": "low",
+    "Crítica": "critical",
+    "Alta": "high",
+    "Media": "medium",
+    "Baja": "low",
+    "Critique": "critical",
+    "Haute": "high",
+    "Moyenne": "medium",
+    "Basse": "low",
+    "Média": "medium",
+    "Baixa": "low",
+    "Bassa": "low",
 }
 
 
@@ -72,3 +112,13 @@ def test_a_word_no_system_uses_is_refused_with_the_known_values(field, raw):
         parse_ticket({"external_id": "T-1", "title": "t", field: raw})
     [message] = refused.value.errors[field]
     assert message.startswith(f"{raw!r} is not one of ") and "(nor a known alias)" in message
+
+
+@pytest.mark.parametrize("raw", ["1", "6", "7"])
+def test_a_numeric_state_is_refused_naming_value_map_as_systems_number_states_differently(raw):
+    # ServiceNow's 6 is Resolved and Remedy's 6 Cancelled: the number alone does not say which.
+    with pytest.raises(DocumentError) as refused:
+        parse_ticket({"external_id": "T-1", "title": "t", "status": raw})
+    [message] = refused.value.errors["status"]
+    assert "(nor a known alias); a numeric state is a system's own code (ServiceNow: 1 New" in message
+    assert message.endswith("e.g. --value-map status:7=closed")

@@ -96,6 +96,39 @@ def test_a_shift_jis_csv_is_read_with_encoding_and_without_it_the_import_says_so
         call_command("import_tickets", str(path), "--source", "noc", "--encoding", "klingon")
 
 
+def test_excels_unicode_text_is_read_as_utf16_tab_separated_text(db, tmp_path, capsys):
+    # Excel's "Unicode text": UTF-16 LE with a byte-order mark, tab-separated, CRLF line ends; the
+    # way older Excel gets Japanese or Chinese text out. The separators are two bytes wide there, so the
+    # file is read as the UTF-8 text it decodes to.
+    path = tmp_path / "t.txt"
+    text = 'external_id\ttitle\tdescription\r\nJP-1\t電源障害\t"セル\tタブ"\r\nCN-2\t光纤中断\tx\r\n'
+    path.write_bytes(text.encode("utf-16"))
+    assert _import(path, tmp_path) == []
+    assert dict(Ticket.objects.values_list("external_id", "title")) == {
+        "JP-1": "電源障害",
+        "CN-2": "光纤中断",
+    }
+    assert Ticket.objects.get(external_id="JP-1").description == "セル\tタブ"
+    assert "read as tab-separated, UTF-16, not UTF-8" in capsys.readouterr().err
+
+
+def test_utf16_without_a_byte_order_mark_is_read_with_encoding_and_bad_pairs_reject_their_row(db, tmp_path):
+    path = tmp_path / "t.csv"
+    lone_surrogate = "\ud800".encode("utf-16-le", errors="surrogatepass")
+    path.write_bytes(
+        "external_id,title\nJP-1,基地局の電源障害\nBAD-1,".encode("utf-16-le")
+        + lone_surrogate
+        + "\nJP-2,切断\n".encode("utf-16-le")
+    )
+    rejects = tmp_path / "rejects.jsonl"
+    call_command(
+        "import_tickets", str(path), "--source", "noc", "--encoding", "utf-16-le", "--rejects", str(rejects)
+    )
+    titles = dict(Ticket.objects.values_list("external_id", "title"))
+    assert titles == {"JP-1": "基地局の電源障害", "JP-2": "切断"}
+    assert [json.loads(line)["reason"] for line in rejects.read_text().splitlines()] == ["not valid UTF-16LE"]
+
+
 def test_a_10_mb_line_is_rejected_without_reading_it_whole_and_the_next_line_imported(db, tmp_path):
     path = tmp_path / "t.jsonl"
     huge = json.dumps({"external_id": "HUGE", "title": "x" * (10 * 1024 * 1024)})

@@ -317,3 +317,66 @@ def test_untimed_events_keep_their_order_when_alarms_are_correlated_onto_the_tic
     inline = [(None, "New", "", None, {}), (None, "Resolved", "", None, {})]
     alarm = (datetime(2026, 1, 1, tzinfo=UTC), "alarm_raised", "LOS", None, {correlation.MARK: 1})
     assert correlation.merge(inline, [alarm]) == [*inline, alarm]
+
+
+def test_numbers_a_json_export_sends_as_text_are_readings_as_a_csvs_are(db, tmp_path):
+    # ServiceNow's API sends every value as a string; a CSV's cells are text too, read by one rule.
+    record = {"number": "INC1", "u_rsrp": "-90.0", "u_count": "12", "u_site": "00123", "u_code": "1e5"}
+    path = tmp_path / "incidents.json"
+    path.write_text(json.dumps({"result": [record, {**record, "number": "INC2", "u_rsrp": "-90.4"}]}))
+    csv_path = tmp_path / "incidents.csv"
+    csv_path.write_text(",".join(record) + "\nCSV1," + ",".join(list(record.values())[1:]) + "\n")
+    names = ("rsrp", "count", "site", "code")
+    args = ["--map", "external_id=number", *(f"--map=attributes.{n}=u_{n}" for n in names)]
+    _import(path, "--source", "snow", *args)
+    _import(csv_path, "--source", "csv", *args)
+
+    attributes = {t.external_id: t.attributes for t in Ticket.objects.all()}
+    expected = {"rsrp": -90.0, "count": 12, "site": "00123", "code": 100000.0}
+    assert attributes == {"INC1": expected, "INC2": {**expected, "rsrp": -90.4}, "CSV1": expected}
+    # bucketed as readings: one token for both tickets, not one per spelling
+    tokens = {serialize(ticket_document(t)).split("[attrs] ")[1].split(" [")[0] for t in Ticket.objects.all()}
+    assert tokens == {"code~100000 count~12 rsrp~-90 site=00123"}
+
+
+def test_an_untimed_row_stays_by_its_neighbour_and_the_log_gives_the_open_and_resolve_times(db, tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "Ticket,State,Updated,Code,Opened\n"
+        "T-1,Closed,2016-03-02T10:00,fixed,\n"  # newest first
+        "T-1,Active,2016-03-01T09:05,,\n"
+        "T-1,Awaiting User Info,,,\n"  # no time: it stays after Active, the rest is still sorted
+        "T-1,New,2016-03-01T09:00,,\n"
+        "T-2,New,2016-03-01T11:00,,\n"  # open: no resolve time
+        "T-3,New,2016-03-01T12:00,,2016-02-28T08:00\n"  # the log's own open time wins
+        "T-3,Closed,2016-03-01T13:00,fixed,2016-02-28T08:00\n"
+    )
+    options = ["--map", "external_id=Ticket", "--map", "event.kind=State", "--map", "event.at=Updated"]
+    _import(
+        path,
+        "--source",
+        "log",
+        "--create-missing",
+        *options,
+        "--map",
+        "resolution=Code",
+        "--map",
+        "opened_at=Opened",
+    )
+
+    one, two, three = (Ticket.objects.get(external_id=f"T-{n}") for n in (1, 2, 3))
+    assert list(one.events.values_list("kind", flat=True)) == [
+        "New",
+        "Active",
+        "Awaiting User Info",
+        "Closed",
+    ]
+    times = {
+        t.external_id: (t.opened_at.isoformat(), t.resolved_at and t.resolved_at.isoformat())
+        for t in (one, two, three)
+    }
+    assert times == {
+        "T-1": ("2016-03-01T09:00:00+00:00", "2016-03-02T10:00:00+00:00"),
+        "T-2": ("2016-03-01T11:00:00+00:00", None),
+        "T-3": ("2016-02-28T08:00:00+00:00", "2016-03-01T13:00:00+00:00"),
+    }

@@ -55,10 +55,10 @@ def test_a_tickets_rows_are_gathered_from_anywhere_in_the_log_in_the_importers_o
     path.write_text(
         "number,state,updated,closed_code\n"
         "INC1,Closed,02-03-2016 11:00,fixed\n"  # newest first, INC2's rows in between
-        "INC2,New,01-03-2016 10:00,\n"
+        "INC2,Closed,01-03-2016 11:30,replaced\n"
         "INC1,New,01-03-2016 09:00,\n"
-        "INC2,Active,,\n"  # one row without a time: INC2 stays in file order
-        "INC2,Closed,01-03-2016 09:30,replaced\n"
+        "INC2,New,01-03-2016 10:00,\n"
+        "INC2,Active,,\n"  # one row without a time: it stays after the row before it
     )
     spec = {
         "path": str(path),

@@ -10,10 +10,10 @@ X.733 probable cause names one for all its alarms, rather than TicketAI guessing
 - ``sourceSystemId`` defaults to ``source``;
 - ``alarmedObject`` given as text is the alarmed object's id (the element's serial or name);
 - ``state`` defaults to cleared when the record has a clear time, else raised;
-- with ``date_format`` (strptime, read as UTC), the times are read in the export's own format.
+- with ``date_format`` (strptime, read as UTC; or epoch, epoch_ms), the times are read in the
+  export's own format.
 """
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from repair_center.alarm_documents import CHOICES, REQUIRED, TEXT, TIMES
@@ -21,6 +21,7 @@ from repair_center.ingestion import readers
 from repair_center.ingestion.files import ignored_noter, import_rows
 from repair_center.ingestion.mapping import check_mapping, pick_fields
 from repair_center.ingestion.report import ImportReport
+from repair_center.ingestion.ticket_rows import parse_formatted
 from repair_center.services.alarms import alarms_upsert
 
 # The TMF642 attributes a column can fill.
@@ -83,7 +84,7 @@ def _read_times(alarm: dict, date_format: str) -> dict[str, list[str]]:
         value = alarm.get(name)
         if isinstance(value, str) and value.strip():
             try:
-                alarm[name] = datetime.strptime(value.strip(), date_format).replace(tzinfo=UTC).isoformat()
+                alarm[name] = parse_formatted(value, date_format).isoformat()
             except ValueError:
                 errors[name] = [f"{value[:40]!r} does not match the date format {date_format!r}"]
     return errors

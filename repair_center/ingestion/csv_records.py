@@ -16,7 +16,7 @@ import io
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import IO
+from typing import IO, Any
 
 START = 0  # at the start of a field (and of a record)
 UNQUOTED = 1  # inside a field that did not start with a quote
@@ -35,7 +35,8 @@ SNIFF_BYTES = 64 * 1024
 # A report's title lines above its header ("Incident report", "Generated 2026-12-01", blank lines): at
 # most this many are looked past.
 TITLE_LINES = 10
-ENCODING_NAMES = {"utf-8": "UTF-8", "cp1252": "Windows-1252"}
+ENCODING_NAMES = {"utf-8": "UTF-8", "cp1252": "Windows-1252", "utf-16": "UTF-16", "utf-32": "UTF-32"}
+ENCODING_NAMES |= {f"utf-{n}-{order}": f"UTF-{n}{order.upper()}" for n in (16, 32) for order in ("le", "be")}
 
 
 def encoding_name(codec: str) -> str:
@@ -99,6 +100,9 @@ class CsvSource:
         separator: str = ",",
         encoding: str = "utf-8",
     ):
+        if _is_wide(encoding):
+            # Separators of two or four bytes: the scan below reads the text as UTF-8 instead.
+            handle, encoding = io.BufferedReader(Transcoded(handle, encoding)), "utf-8"
         self.handle = handle
         self.separator, self.encoding = separator.encode("ascii"), encoding
         self.max_line, self.max_record = max_line, max_record
@@ -210,12 +214,16 @@ def sniff(handle: IO[bytes], encoding: str = "") -> CsvDialect:
     reliably), else UTF-8 unless the start is not UTF-8 and holds no character UTF-8 encodes either:
     then it is Windows-1252, what such programs write as "CSV".
     A UTF-8 file with a few bad bytes stays UTF-8, and the rows holding them are rejected.
-    A UTF-16 file, or an encoding Python does not know, is a ValueError."""
+    A UTF-16 or UTF-32 byte-order mark (a spreadsheet's "Unicode text") says the encoding whatever
+    ``encoding`` says. An encoding Python does not know is a ValueError."""
     start = handle.tell()
     sample = handle.read(SNIFF_BYTES)
     handle.seek(start)
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _is_wide(encoding):
-        raise ValueError('the CSV file is UTF-16 (a spreadsheet\'s "Unicode text"): save it as CSV UTF-8')
+    complete = len(sample) < SNIFF_BYTES
+    codec = _codec(encoding)
+    codec = _wide_bom(sample) or codec
+    if _is_wide(codec):
+        sample = _decoder(codec).decode(sample, final=complete).encode("utf-8", errors="surrogateescape")
     lines = sample.split(b"\n", TITLE_LINES + 1)
     counts: dict[str, int] = {}
     for line in lines[: TITLE_LINES + 1]:
@@ -224,13 +232,14 @@ def sniff(handle: IO[bytes], encoding: str = "") -> CsvDialect:
         if any(counts.values()):
             break
     separator = max(SEPARATORS, key=lambda sep: counts.get(sep, 0))
-    codec = _codec(encoding) or _encoding_of(sample)
-    return CsvDialect(separator, codec, _title_lines(sample, separator, codec))
+    codec = codec or _encoding_of(sample)
+    text_codec = "utf-8" if _is_wide(codec) else codec
+    return CsvDialect(separator, codec, _title_lines(sample, separator, text_codec, complete))
 
 
-def _title_lines(sample: bytes, separator: str, codec: str) -> int:
-    """``title_rows`` of the records in ``sample`` (its complete lines)."""
-    whole = sample[: sample.rfind(b"\n") + 1] if len(sample) == SNIFF_BYTES else sample
+def _title_lines(sample: bytes, separator: str, codec: str, complete: bool) -> int:
+    """``title_rows`` of the records in ``sample`` (its complete lines: all of them if ``complete``)."""
+    whole = sample if complete else sample[: sample.rfind(b"\n") + 1]
     records = csv.reader(
         io.StringIO(whole.decode(codec, errors="replace")), delimiter=separator, strict=False
     )
@@ -296,6 +305,75 @@ def _codec(encoding: str) -> str:
 def _is_wide(encoding: str) -> bool:
     """UTF-16 and UTF-32: their separators are not single bytes, which the reader scans for."""
     return _codec(encoding).startswith(("utf-16", "utf-32"))
+
+
+def _wide_bom(sample: bytes) -> str:
+    """ "utf-32" or "utf-16" when ``sample`` starts with that encoding's byte-order mark, else ''."""
+    if sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    return "utf-16" if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else ""
+
+
+def _undecodable(error: UnicodeError) -> tuple[str, int]:
+    # A lone surrogate, as bytes that are not UTF-8 decode to: the record is rejected as not valid
+    # in its encoding, as a UTF-8 record with a bad byte is.
+    assert isinstance(error, UnicodeDecodeError)
+    return "\udcff", error.end
+
+
+codecs.register_error("ticketai.undecodable", _undecodable)
+
+
+def _decoder(codec: str) -> codecs.IncrementalDecoder:
+    return codecs.getincrementaldecoder(codec)(errors="ticketai.undecodable")
+
+
+class Transcoded(io.RawIOBase):
+    """The text of ``handle`` (bytes in ``codec``: UTF-16, UTF-32) as UTF-8 bytes, decoded as it is
+    read, from ``handle``'s position on. Bytes that are not valid ``codec`` become a byte that is not
+    valid UTF-8. Seeking back starts the decoding again (a quote that never closes: rare)."""
+
+    def __init__(self, handle: IO[bytes], codec: str):
+        self._handle, self._codec, self._start = handle, codec, handle.tell()
+        self._restart()
+
+    def _restart(self) -> None:
+        self._handle.seek(self._start)
+        self._decoder = _decoder(self._codec)
+        self._pending, self._position, self._ended = b"", 0, False
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending and not self._ended:
+            chunk = self._handle.read(_CHUNK_BYTES)
+            self._ended = not chunk
+            text = self._decoder.decode(chunk, final=self._ended)
+            self._pending = text.encode("utf-8", errors="surrogateescape")
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        self._position += n
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset += self._position
+        elif whence != io.SEEK_SET:
+            raise io.UnsupportedOperation("seek from the end of transcoded text")
+        if offset < self._position:
+            self._restart()
+        buffer = bytearray(_CHUNK_BYTES)
+        while self._position < offset and self.readinto(memoryview(buffer)[: offset - self._position]):
+            pass
+        return self._position
 
 
 def _encoding_of(sample: bytes) -> str:

@@ -19,6 +19,7 @@ from repair_center import documents, selectors
 from repair_center.ingestion import readers, recognise, ticket_rows, workbooks
 from repair_center.ingestion.mapping import check_mapping, near_misses, pick_fields, top_key
 from repair_center.ingestion.report import KEPT_IGNORED, ImportReport, RejectsLog, note_respelled
+from repair_center.ingestion.value_map import ValueMap, apply_value_map
 from repair_center.models import Ticket
 from repair_center.services import repairs
 from repair_center.services.tickets import ItemResult, tickets_upsert
@@ -235,6 +236,7 @@ def import_tickets_file(
     date_format: str = "",
     missing: Sequence[str] = (),
     encoding: str = "",
+    value_map: ValueMap | None = None,
 ) -> ImportReport:
     """Import a CSV, XLSX, JSON or JSONL file of ticket documents through tickets_upsert.
 
@@ -243,14 +245,20 @@ def import_tickets_file(
     ``mapping`` may fill attributes and, for an event log, events (see ticket_rows.py); with
     ``date_format`` (strptime), dates in that format are read as UTC. A cell equal to one of
     ``missing`` (an export's null marker: ``?``, ``NULL``, ``N/A``) is read as blank. A CSV file is
-    read in ``encoding`` when one is given (else the one its start shows).
+    read in ``encoding`` when one is given (else the one its start shows). ``value_map``: value_map.py.
     """
     mapping = mapping or {}
     columns = ticket_rows.split_mapping(mapping)
     tabular = readers.file_format(path) in readers.TABULAR  # text cells under a header
     report = ImportReport()
     to_document = _TicketReader(
-        path, columns, tabular=tabular, date_format=date_format, missing=missing, report=report
+        path,
+        columns,
+        tabular=tabular,
+        date_format=date_format,
+        missing=missing,
+        value_map=value_map,
+        report=report,
     )
     noters: dict[str, Callable[[dict], None]] = {}
 
@@ -292,6 +300,7 @@ def read_ticket_rows(
     date_format: str = "",
     missing: Sequence[str] = (),
     encoding: str = "",
+    value_map: ValueMap | None = None,
 ):
     """Yield the file's tickets read exactly as ``import_tickets_file`` reads them (the same
     ``--map`` with attributes and event-log folding, ``date_format``, ``missing`` and ``encoding``),
@@ -301,7 +310,9 @@ def read_ticket_rows(
     mapping = mapping or {}
     columns = ticket_rows.split_mapping(mapping)
     tabular = readers.file_format(path) in readers.TABULAR  # text cells under a header
-    convert = _TicketReader(path, columns, tabular=tabular, date_format=date_format, missing=missing)
+    convert = _TicketReader(
+        path, columns, tabular=tabular, date_format=date_format, missing=missing, value_map=value_map
+    )
     header, rows = readers.open_rows(path, encoding=encoding)
     try:
         check_mapped_columns(path, mapping, header, read_as=rows.read_as)
@@ -316,9 +327,12 @@ class _TicketReader:
     "," is the decimal mark), dates read; a row of a plain file without an external id is keyed
     ``<file name>:<row>``, and ``report`` counts those."""
 
-    def __init__(self, path, columns, *, tabular: bool, date_format: str, missing, report=None):
+    def __init__(
+        self, path, columns, *, tabular: bool, date_format: str, missing, value_map=None, report=None
+    ):
         self.name = Path(path).name
         self.tabular, self.date_format, self.report = tabular, date_format, report
+        self.value_map: ValueMap = value_map or {}
         self.decimal_comma = (
             readers.file_format(path) == "csv" and readers.csv_dialect_of(path).separator == ";"
         )
@@ -343,12 +357,13 @@ class _TicketReader:
             for name in TEXT_FIELDS:
                 if name in doc:
                     doc[name] = recognise.plain_value(doc[name])
-            if self.reading.preset is not None:
-                recognise.apply_transforms(self.reading.preset, doc, columns.fields)
         errors = _csv_ticket_fields(doc) if self.tabular and not columns.is_event_log else {}
+        apply_value_map(doc, self.value_map)  # the export's words, before a preset reads its codes
+        if not self.tabular and self.reading.preset is not None:
+            recognise.apply_transforms(self.reading.preset, doc, columns.fields)
         if self.date_format:
             errors.update(ticket_rows.apply_date_format(doc, self.date_format))
-        elif self.tabular:  # JSON carries ISO dates; a CSV's own format is worth naming
+        else:  # an export's own format (or a Unix time, or a null marker) is worth naming
             errors.update(ticket_rows.date_format_hints(doc))
         if columns.is_event_log:  # the folder refuses a row without a ticket id
             return doc, errors | readers.footer_errors(row)

@@ -6,10 +6,11 @@ from django.core.management.base import CommandError
 from repair_center.documents import FIELDS
 from repair_center.ingestion.mapping import parse_mapping
 from repair_center.ingestion.ticket_rows import MAPPING_PREFIXES, split_mapping
+from repair_center.ingestion.value_map import ValueMap, parse_value_map
 
 
 def add_reading_arguments(parser) -> None:
-    """--map, --missing, --date-format and --encoding."""
+    """--map, --missing, --value-map, --date-format and --encoding."""
     parser.add_argument(
         "--map",
         action="append",
@@ -26,11 +27,21 @@ def add_reading_arguments(parser) -> None:
         help="A cell equal to VALUE is blank (an export's null marker such as '?' or NULL); repeatable.",
     )
     parser.add_argument(
+        "--value-map",
+        action="append",
+        default=[],
+        metavar="FIELD:SOURCE=TARGET",
+        help="Read FIELD's value SOURCE as TARGET (repeatable; case does not matter), e.g. "
+        "status:7=closed for a system's numeric state or priority:Dringend=high; an empty TARGET "
+        "blanks the value. FIELD is a document field, attributes.NAME, event.kind or event.code.",
+    )
+    parser.add_argument(
         "--date-format",
         default="",
         metavar="FORMAT",
         help="Read opened_at, resolved_at and event times in this strptime format (as UTC), e.g. "
-        "'%%d-%%m-%%Y %%H:%%M'; default: ISO 8601.",
+        "'%%d-%%m-%%Y %%H:%%M', or epoch / epoch_ms for a Unix time in seconds / milliseconds; "
+        "default: ISO 8601.",
     )
     add_encoding_argument(parser)
 
@@ -53,3 +64,11 @@ def reading_mapping(options: dict) -> dict[str, str]:
     except ValueError as e:
         raise CommandError(str(e)) from e
     return mapping
+
+
+def reading_value_map(options: dict) -> ValueMap:
+    """The --value-map entries by field, checked (CommandError naming a wrong one)."""
+    try:
+        return parse_value_map(options["value_map"])
+    except ValueError as e:
+        raise CommandError(str(e)) from e

@@ -4,8 +4,8 @@
 or, for an event log, a part of the row's event (``event.kind=State``, ``event.at=Updated``,
 ``event.code=Alarm``, ``event.attrs.volume=Volume``). With any ``event.*`` mapping the file is an
 event log: each row is one state change or alarm of a ticket, and the rows with the same ticket id,
-wherever they are in the file, are folded into one ticket carrying those events (in time order when
-every row has a time, else in file order), the latest row's ticket fields winning. Folding keeps the
+wherever they are in the file, are folded into one ticket carrying those events (in time order, a
+row without a time staying after the row before it), the latest row's ticket fields winning. Folding keeps the
 rows in a temporary file, not in memory: only the ticket being folded is held there.
 """
 
@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from repair_center import documents
+from repair_center import documents, vocabulary
 from repair_center.ingestion import readers
 from repair_center.ingestion.mapping import check_mapping, lookup, pick_fields
+from repair_center.models import Ticket
 
 MAPPING_PREFIXES = ("attributes.", "event.")
 EVENT_PARTS = ("at", "kind", "code")
@@ -82,23 +83,24 @@ def split_mapping(mapping: dict[str, str]) -> TicketMapping:
 
 
 def _cell(data: dict, column: str, *, text: bool, decimal_comma: bool = False):
-    """A mapped cell, or None when blank; CSV cells that are plain numbers become numbers, so a
-    reading is bucketed as a number by the serialiser whichever format it came in. With
-    ``decimal_comma`` (a semicolon-separated file) "47,5" is the number 47.5."""
+    """A mapped cell, or None when blank; a cell that is a plain number as text becomes a number,
+    so a reading is bucketed as a number by the serialiser whichever format it came in: a CSV cell,
+    and a JSON string too (ServiceNow's API sends every value as one: ``"u_rsrp": "-90.0"``). An id
+    with leading zeros ("00123") stays text. With ``decimal_comma`` (a semicolon-separated file)
+    "47,5" is the number 47.5."""
     value = lookup(data, column)[1]
-    if not text or value is None:
+    if not isinstance(value, str):
         return value
-    value = value.strip()
-    if not value:
+    stripped = value.strip()
+    if text and not stripped:
         return None
-    if decimal_comma and _COMMA_NUMBER_RE.match(value):
-        return float(value.replace(",", "."))
-    if _NUMBER_RE.match(value):
-        number = float(value)
-        return (
-            int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
-        )
-    return value
+    if text and decimal_comma and _COMMA_NUMBER_RE.match(stripped):
+        return float(stripped.replace(",", "."))
+    if _NUMBER_RE.match(stripped):
+        number = float(stripped)
+        plain = number.is_integer() and "." not in stripped and "e" not in stripped.lower()
+        return int(number) if plain else number
+    return stripped if text else value
 
 
 def row_document(data: dict, mapping: TicketMapping, *, text: bool, decimal_comma: bool = False) -> dict:
@@ -132,34 +134,75 @@ COMMON_DATE_FORMATS = tuple(
     for day in ("%d-%m-%Y", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d %b %Y", "%d-%b-%Y")
     for time in (" %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", "")
 )
+# --date-format names for a count since 1970-01-01 UTC (Unix time), with what one second counts.
+# Not guessed without it: ten digits may as well be a yyyymmddHH.
+EPOCH_FORMATS = {"epoch": 1, "%s": 1, "epoch_ms": 1000}
+_EPOCH_RE = re.compile(r"^\d+(\.\d+)?$")
+_EPOCH_HINTS = ((re.compile(r"^\d{9,10}(\.\d+)?$"), "epoch"), (re.compile(r"^\d{12,13}$"), "epoch_ms"))
+# MySQL's "no date" (a NOT NULL date column left unset): blank, whatever the export's other markers.
+_ZERO_DATE_RE = re.compile(r"^0000-00-00(?:[ T]00:00(?::00(?:\.0+)?)?Z?)?$")
+# What an export writes in a date column for none: named in the refusal with --missing.
+_NULL_WORDS = {"n/a", "na", "null", "none", "nil", "nan", "unknown", "tbd", "nat", "n.a."}
 
 
 def _date_fields(doc: dict):
-    """(where, value) of the document's dates: opened_at, resolved_at and its events' times."""
+    """(where, value) of the document's dates: opened_at, resolved_at and its events' times; a
+    date given as a JSON number (a Unix time) too."""
     for name in ("opened_at", "resolved_at"):
-        if isinstance(doc.get(name), str):
+        if _is_date_value(doc.get(name)):
             yield name, doc[name]
     for i, event in enumerate(doc.get("events") or []):
-        if isinstance(event, dict) and isinstance(event.get("at"), str):
+        if isinstance(event, dict) and _is_date_value(event.get("at")):
             yield f"events[{i}].at", event["at"]
+
+
+def _is_date_value(value: object) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def blank_zero_dates(doc: dict) -> None:
+    """Drop the dates that are MySQL's zero date (``0000-00-00 00:00:00``): no date, not a bad one."""
+    for name in ("opened_at", "resolved_at"):
+        if isinstance(doc.get(name), str) and _ZERO_DATE_RE.match(doc[name].strip()):
+            del doc[name]
+    for event in doc.get("events") or []:
+        if (
+            isinstance(event, dict)
+            and isinstance(event.get("at"), str)
+            and _ZERO_DATE_RE.match(event["at"].strip())
+        ):
+            del event["at"]
 
 
 def date_format_hints(doc: dict) -> dict[str, list[str]]:
     """Errors for dates that are not ISO 8601 but match COMMON_DATE_FORMATS, naming the formats
     (``'03/04/2016' is not an ISO 8601 date-time; --date-format '%d/%m/%Y' or '%m/%d/%Y' reads
-    it``); other dates are left to the document's own check."""
+    it``), or look like a Unix time (``--date-format epoch``) or a null marker (``--missing 'N/A'``);
+    zero dates are dropped (blank_zero_dates), other dates left to the document's own check."""
+    blank_zero_dates(doc)
     errors: dict[str, list[str]] = {}
     for where, value in _date_fields(doc):
-        text = value.strip()
-        if not text or _is_iso(text):
+        text = str(value).strip()
+        if not text or (isinstance(value, str) and _is_iso(text)):
             continue
-        formats = [f for f in COMMON_DATE_FORMATS if _matches(text, f)]
-        if formats:
-            readable = " or ".join(repr(f) for f in formats[:3])
-            errors.setdefault(where, []).append(
-                f"{text[:40]!r} is not an ISO 8601 date-time; --date-format {readable} reads it"
-            )
+        hint = _date_hint(text)
+        if hint:
+            errors.setdefault(where, []).append(f"{text[:40]!r} is not an ISO 8601 date-time; {hint}")
     return errors
+
+
+def _date_hint(text: str) -> str:
+    """What reads ``text``, a date that is not ISO 8601, or '' when nothing known does."""
+    for pattern, name in _EPOCH_HINTS:
+        if pattern.match(text):
+            read = parse_formatted(text, name).isoformat()
+            return f"--date-format {name} reads it as a Unix time (UTC): {read}"
+    if text.lower() in _NULL_WORDS or not any(c.isalnum() for c in text):
+        return f"if it marks a missing date, --missing {text!r} reads it as blank"
+    formats = [f for f in COMMON_DATE_FORMATS if _matches(text, f)]
+    if formats:
+        return f"--date-format {' or '.join(repr(f) for f in formats[:3])} reads it"
+    return ""
 
 
 def _is_iso(text: str) -> bool:
@@ -178,22 +221,41 @@ def _matches(text: str, date_format: str) -> bool:
     return True
 
 
+def parse_formatted(value: object, date_format: str) -> datetime:
+    """``value`` read with ``date_format``: a strptime format (a time without a zone taken as UTC),
+    or one of EPOCH_FORMATS; ValueError when it does not match."""
+    text = str(value).strip()
+    if date_format in EPOCH_FORMATS:
+        if isinstance(value, bool) or not _EPOCH_RE.match(text):
+            raise ValueError(text)
+        try:
+            return datetime.fromtimestamp(float(text) / EPOCH_FORMATS[date_format], UTC)
+        except (OverflowError, OSError):
+            raise ValueError(text) from None
+    parsed = datetime.strptime(text, date_format)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def apply_date_format(doc: dict, date_format: str) -> dict[str, list[str]]:
-    """Rewrite opened_at, resolved_at and event times read with ``date_format`` (strptime, taken as
-    UTC) as ISO 8601; a value that does not match is an error naming the format."""
+    """Rewrite opened_at, resolved_at and event times read with ``date_format`` (parse_formatted)
+    as ISO 8601; a value that does not match is an error naming the format (and ``--missing`` for
+    a null marker). Zero dates are dropped (blank_zero_dates)."""
+    blank_zero_dates(doc)
     errors: dict[str, list[str]] = {}
+    numbers = date_format in EPOCH_FORMATS  # a JSON number is a Unix time only there
 
     def convert(value, where: str):
-        if not isinstance(value, str) or not value.strip():
+        if not (isinstance(value, str) or (numbers and _is_date_value(value))) or not str(value).strip():
             return value
         try:
-            parsed = datetime.strptime(value.strip(), date_format)
+            return parse_formatted(value, date_format).isoformat()
         except ValueError:
+            text = str(value).strip()
+            hint = _date_hint(text)
             errors.setdefault(where, []).append(
-                f"{value[:40]!r} does not match --date-format {date_format!r}"
+                f"{text[:40]!r} does not match --date-format {date_format!r}" + (f"; {hint}" if hint else "")
             )
             return value
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).isoformat()
 
     for name in ("opened_at", "resolved_at"):
         if name in doc:
@@ -209,9 +271,9 @@ class EventLogFolder:
 
     Exports are often ordered by time, so one ticket's rows are spread through the file. Rows are
     kept in a temporary SQLite file (memory does not grow with the log) and read back a ticket at a
-    time, tickets in the order of their first row. A ticket's events are in time order when every
-    one of its rows has a time (a log listed newest first folds the same as one listed oldest
-    first), else in file order; the ticket fields of its latest row in that order win.
+    time, tickets in the order of their first row. A ticket's events are in time order (a log
+    listed newest first folds the same as one listed oldest first; a row without a time stays after
+    the row before it: in_time_order); the ticket fields of its latest row in that order win.
     """
 
     _BATCH = 1000
@@ -264,10 +326,11 @@ class EventLogFolder:
 
 def fold_rows(docs: list[dict]) -> tuple[dict, int]:
     """One ticket's rows (each a document with one event) as one document: the events in time order
-    when each has a time, else in file order; the last row in that order gives the ticket fields,
-    and attributes are merged, later rows winning. A ticket stores at most MAX_EVENTS events, so a
-    longer history (an alarm storm's log) keeps its latest ones (the model reads fewer still:
-    the last 24); returned with how many were left out."""
+    (in_time_order); the last row in that order gives the ticket fields, and attributes are merged,
+    later rows winning. A ticket the rows give no open time opens at its first event's time, and
+    one resolved or closed without a resolve time was resolved at its last event's. A ticket stores
+    at most MAX_EVENTS events, so a longer history (an alarm storm's log) keeps its latest ones (the
+    model reads fewer still: the last 24); returned with how many were left out."""
     docs = in_time_order(docs, [_event_time(doc) for doc in docs])
     folded: dict = {}
     events: list = []
@@ -276,6 +339,11 @@ def fold_rows(docs: list[dict]) -> tuple[dict, int]:
         events.extend(doc.pop("events", []))
         attributes.update(doc.pop("attributes", None) or {})
         folded.update(doc)
+    times = [event["at"] for event in events if isinstance(event, dict) and read_time(event.get("at"))]
+    if times and not folded.get("opened_at"):
+        folded["opened_at"] = times[0]
+    if times and not folded.get("resolved_at") and _is_done(folded):
+        folded["resolved_at"] = times[-1]
     dropped = max(0, len(events) - documents.MAX_EVENTS)
     folded["events"] = events[dropped:]
     if attributes:
@@ -283,12 +351,27 @@ def fold_rows(docs: list[dict]) -> tuple[dict, int]:
     return folded, dropped
 
 
+def _is_done(doc: dict) -> bool:
+    """Resolved or closed: by its status, or, with none, by having a resolution (as documents reads it)."""
+    status = doc.get("status")
+    if isinstance(status, str) and status.strip():
+        return vocabulary.status_of(status) in (Ticket.Status.RESOLVED, Ticket.Status.CLOSED)
+    return bool(doc.get("resolution"))
+
+
 def in_time_order(items: list, times: list[datetime | None]) -> list:
-    """``items`` in the order of ``times`` (ties as they are) when every one has a time, else as
-    they are: how an event log's rows of one ticket are folded."""
-    if any(time is None for time in times):
+    """``items`` in the order of ``times``, ties and items without a time staying where the file
+    has them: an item without a time keeps to the one before it (the first ones, to the first with
+    a time), so one untimed row does not leave the rest of a ticket in file order. All untimed:
+    as they are. How an event log's rows of one ticket are folded."""
+    first = next((time for time in times if time is not None), None)
+    if first is None:
         return items
-    return [item for _, item in sorted(zip(times, items, strict=True), key=lambda pair: pair[0])]
+    keys, last = [], first
+    for time in times:
+        last = time or last
+        keys.append(last)
+    return [items[i] for i in sorted(range(len(items)), key=keys.__getitem__)]
 
 
 def read_time(value: object, date_format: str = "") -> datetime | None:
@@ -297,10 +380,7 @@ def read_time(value: object, date_format: str = "") -> datetime | None:
     if not isinstance(value, str) or not value.strip():
         return None
     try:
-        if date_format:
-            parsed = datetime.strptime(value.strip(), date_format)
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        return documents.parse_timestamp(value)
+        return parse_formatted(value, date_format) if date_format else documents.parse_timestamp(value)
     except ValueError:
         return None
 

@@ -7,7 +7,7 @@ from ml.serving import inference
 from repair_center.documents import DocumentError, parse_ticket
 from repair_center.ingestion import readers
 from repair_center.ingestion.files import read_ticket_rows
-from repair_center.ingestion.options import add_reading_arguments, reading_mapping
+from repair_center.ingestion.options import add_reading_arguments, reading_mapping, reading_value_map
 
 BATCH = 64
 
@@ -33,6 +33,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         mapping = reading_mapping(options)
+        value_map = reading_value_map(options)
         predictor = inference.load_for_source(options["source"] or None)
         if predictor is None:
             raise CommandError("no champion model yet: train one first (python manage.py train)")
@@ -44,6 +45,7 @@ class Command(BaseCommand):
                 date_format=options["date_format"],
                 missing=options["missing"],
                 encoding=options["encoding"],
+                value_map=value_map,
             )
             first = next(tickets, None)
         except readers.FileUnreadable as e:

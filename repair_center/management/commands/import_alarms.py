@@ -33,7 +33,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--date-format",
             default="",
-            help="Read the times in this strptime format (as UTC); default ISO 8601.",
+            help="Read the times in this strptime format (as UTC), or epoch / epoch_ms (a Unix time); "
+            "default ISO 8601.",
         )
         parser.add_argument("--rejects", metavar="FILE", help="Write rejected rows here (JSONL).")
         parser.add_argument("--batch-size", type=int, default=1000)

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from repair_center.ingestion import readers
 from repair_center.ingestion.files import import_tickets_file
-from repair_center.ingestion.options import add_reading_arguments, reading_mapping
+from repair_center.ingestion.options import add_reading_arguments, reading_mapping, reading_value_map
 from repair_center.management.commands.import_repairs import print_report
 
 
@@ -25,6 +25,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         mapping = reading_mapping(options)
+        value_map = reading_value_map(options)
         try:
             report = import_tickets_file(
                 options["path"],
@@ -36,6 +37,7 @@ class Command(BaseCommand):
                 date_format=options["date_format"],
                 missing=options["missing"],
                 encoding=options["encoding"],
+                value_map=value_map,
                 progress=lambda r: (
                     self.stderr.write(f"  {r.total} rows: {r.summary()}")
                     if options["verbosity"] > 1
