@@ -164,6 +164,7 @@ def test_an_event_log_is_scored_as_import_tickets_reads_it(trained_champion, tmp
         "external_id": "INC1",
         "title": "mains failure fixed",  # INC1's rows come back after INC2's: still INC1's, the latest wins
         "attributes": {"group": "power"},
+        "opened_at": "2016-03-01T09:00:00+00:00",  # an event log's ticket opens at its first event
         "events": [
             {"kind": "New", "at": "2016-03-01T09:00:00+00:00", "attrs": {}},
             {"kind": "Active", "at": "2016-03-01T09:05:00+00:00", "attrs": {}},
