@@ -46,7 +46,9 @@ def test_it_writes_one_line_per_row_and_an_error_line_for_a_bad_one(trained_cham
         assert line["model_version"] == trained_champion.pk
         assert isinstance(line["abstained"], bool)
         assert len(line["recommendations"]) == 3
-        assert set(line["recommendations"][0]) == {"resolution", "confidence"}
+        top = line["recommendations"][0]
+        assert set(top) == {"resolution", "confidence", "record", "record_statement"}
+        assert top["record"]["learnt_from"] > 0 and top["record_statement"]  # what the answer rests on
     assert lines[0]["recommendations"][0]["resolution"] == "REPLACE_SFP"
     assert lines[3]["recommendations"][0]["resolution"] == "FIX_MAINS"
 

@@ -452,8 +452,10 @@ class _Opened:
 
 
 def predict_batch(documents: list[dict], *, predictor: Predictor, top_k: int = 3) -> list[dict]:
-    """Batch scoring without evidence: [{"recommendations": [{resolution, confidence}], "abstained",
-    "unfamiliar", "model_version"}], abstaining by the same rule as ``recommend``."""
+    """Batch scoring without evidence: [{"recommendations": [{resolution, confidence, record,
+    record_statement}], "abstained", "unfamiliar", "model_version"}], abstaining by the same rule as
+    ``recommend``, each fix with the track record the ticket page shows (how many past tickets it
+    rests on, and whether held-out tickets measured it)."""
     if not documents:
         return []
     fixes = merged.of_predictor(predictor.labels)
@@ -463,6 +465,12 @@ def predict_batch(documents: list[dict], *, predictor: Predictor, top_k: int = 3
     for row, unfamiliar in zip(proba, predictor.unfamiliar(texts), strict=True):
         order = np.argsort(-row)[: max(1, top_k)]
         ranked = [{"resolution": fixes.codes[i], "confidence": round(float(row[i]), 4)} for i in order]
+        records = {
+            fixes.codes[i]: record
+            for i in order
+            if (record := predictor.record_of(fixes.members[i])) is not None
+        }
+        ranked = track_record.annotate(ranked, records)
         top = ranked[0]
         out.append(
             {
