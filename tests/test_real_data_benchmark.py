@@ -148,6 +148,7 @@ def test_a_small_run_on_both_exports_writes_every_row(tmp_path):
         by_name = {row["name"]: row for row in dataset["rows"]}
         assert by_name["served"]["train_s"] > 0 and dataset["test"] >= 50
         assert set(dataset["weights"]) == {"transformer", "lexical", "knn"}
+        assert 0 <= dataset["unfamiliar_share"] <= dataset["abstained_share"] <= 1
         assert dataset["lexical_class_weight"] in ("none", "sqrt", "inverse")
         training = dataset["training"]
         assert set(real_data.TRAINING_KEYS) <= set(training) and training["epochs_run"] >= 1
