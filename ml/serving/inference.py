@@ -32,6 +32,28 @@ def resolve_key(label_set_key: str = DEFAULT_KEY) -> str:
     return labelsets.label_set_key() if label_set_key == DEFAULT_KEY else label_set_key
 
 
+def _word_counts(index_labels: list[str]) -> tuple[int, float]:
+    """(tickets learnt from, the count above which a word is common: evidence.common_above)."""
+    tickets, largest = len(index_labels), max(Counter(index_labels).values(), default=0)
+    return tickets, evidence.common_above(tickets, largest)
+
+
+def distinctive_words(lexical: ensemble.Lexical, index_labels: list[str]) -> frozenset[str]:
+    """The lexical member's tokens that tell the tickets learnt from (``index_labels``, one per
+    ticket) apart: a model input with none of them is unfamiliar. Predictor and the edge bundle's
+    vocabulary (ml/compression/pipeline.py) both take them from here."""
+    return lexical.distinctive_words(*_word_counts(index_labels))
+
+
+def serving_distinctive_words(serving: Path) -> frozenset[str] | None:
+    """``distinctive_words`` from a version's serving files, without loading its encoder; None for
+    a version trained before they existed."""
+    if not (serving / "lexical.npz").is_file() or not (serving / "index.json").is_file():
+        return None
+    labels = json.loads((serving / "index.json").read_text())["labels"]
+    return distinctive_words(ensemble.Lexical.load(serving / "lexical.npz"), labels)
+
+
 @dataclass(frozen=True, slots=True)
 class Scores:
     proba: np.ndarray  # [n, n_classes], calibrated, columns follow Predictor.labels
@@ -72,11 +94,9 @@ class Predictor:
         self.thresholds: dict[str, float | None] = dict(metrics.get("class_thresholds") or {})
         # Words of most of the tickets learnt from, in their own language: never evidence.
         learnt = Counter(self.index_labels)
-        tickets, largest = len(self.index_labels), max(learnt.values(), default=0)
-        common = evidence.common_above(tickets, largest)
-        self.common_words = self.lexical.common_words(tickets, common)
+        self.common_words = self.lexical.common_words(*_word_counts(self.index_labels))
         # The words and codes that tell those tickets apart: a ticket with none of them is unfamiliar.
-        self.distinctive_words = self.lexical.distinctive_words(tickets, common)
+        self.distinctive_words = distinctive_words(self.lexical, self.index_labels)
         # How much history stands behind each label (ml/serving/track_record.py).
         self.records: dict[str, dict] = track_record.records(self.labels, learnt, metrics)
         self._learnt, self._metrics = learnt, metrics
