@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from edge_agent import __version__
+from edge_agent import __version__, abstention
 from edge_agent.bundle import BundleError, Head, Model, load_model, ranked, rebuild_from_delta
 from edge_agent.client import TRANSIENT, CentralClient, CentralError
 from edge_agent.delta import DeltaError, sha256_file
@@ -342,6 +342,8 @@ class Agent:
     ) -> dict[str, Any]:
         """Recommend resolutions for one ticket and queue the prediction for central.
 
+        The answer abstains by central's rule (edge_agent.abstention): ``abstained`` with a plain
+        ``abstain_reason`` below the bundle's Medium threshold or when the ticket is ``unfamiliar``.
         Raises NoModel before a bundle is installed and OutboxFull when central has been away too long.
         """
         model = self.model  # one read: a swap during this call does not affect it
@@ -353,6 +355,8 @@ class Agent:
         probabilities = model.predict_one(text)
         latency_ms = (time.perf_counter() - started) * 1000
         recommendations = ranked(model.labels, probabilities, top_k, model.served_records, self.merged)
+        unfamiliar = abstention.unfamiliar(text, model.vocabulary)
+        why = abstention.reason(recommendations, medium=model.confidence_medium, unfamiliar=unfamiliar)
         key = str(uuid.uuid4())
         record = {
             "idempotency_key": key,
@@ -373,6 +377,9 @@ class Agent:
             "prediction_id": key,
             "model_version": model.served_version,
             "recommendations": recommendations,
+            "unfamiliar": unfamiliar,
+            "abstained": why is not None,
+            "abstain_reason": why,
             "latency_ms": record["latency_ms"],
         }
 

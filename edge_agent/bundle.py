@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization as crypto_serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from tokenizers import Tokenizer
 
+from edge_agent import abstention
 from edge_agent.calibration import Calibration
 from edge_agent.calibration import loads as load_calibration
 from edge_agent.delta import TARGET_MANIFEST, TARGET_SIGNATURE, DeltaError, apply_delta
@@ -267,6 +268,10 @@ class Model:
     session_choice: dict[str, Any] = field(default_factory=dict)
     # One ticket's ids from the words seen before (edge_agent.token_ids); None: the tokenizer's.
     token_ids: TokenIds | None = field(default=None, repr=False)
+    # The abstention rule's inputs (edge_agent.abstention): the teacher's distinctive tokens (none:
+    # never unfamiliar) and the Medium threshold central had when it built the bundle.
+    vocabulary: frozenset[str] = field(default=frozenset(), repr=False)
+    confidence_medium: float = abstention.CONFIDENCE_MEDIUM
 
     def texts(self, documents: list[dict[str, Any]], contexts: list[dict[str, Any] | None]) -> list[str]:
         return [
@@ -382,6 +387,8 @@ def load_model(
         code_map = json.loads(contents.get("code_map.json", b"{}"))
         calibration = load_calibration(contents.get("calibration.json"))
         records = _records(contents.get("track_record.json"))
+        vocabulary = abstention.load_vocabulary(contents.get(abstention.VOCABULARY_FILE))
+        confidence_medium = abstention.threshold(manifest)
     except Exception as e:  # a signed but broken bundle is refused like a tampered one
         raise BundleError(f"the bundle does not load: {e}") from e
     outputs = {o.name for o in session.get_outputs()}
@@ -409,6 +416,8 @@ def load_model(
         zeros=np.zeros((1, max_length), dtype=np.int64),
         session_choice=session_choice,
         token_ids=TokenIds.of(tokenizer),
+        vocabulary=vocabulary,
+        confidence_medium=confidence_medium,
     )
     # Warm-up: the first run plans memory and picks kernels; a site's first ticket should not pay it.
     for _ in range(WARM_UP_RUNS):

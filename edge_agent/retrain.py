@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_agent.abstention import CONFIDENCE_MEDIUM
 from edge_agent.bundle import Head, Records, softmax
 from edge_agent.serialization import serialize
 
@@ -167,6 +168,9 @@ class EtlModel:
     head: Head
     labels: list[str]
     version: str = "etl"
+    # No bundle and no teacher: the agent applies central's default threshold alone (edge_agent.abstention).
+    vocabulary: frozenset[str] = frozenset()
+    confidence_medium: float = CONFIDENCE_MEDIUM
 
     def texts(self, documents: list[dict[str, Any]], contexts: list[Any]) -> list[str]:
         return [serialize(d) for d in documents]  # exactly as central serialised them for the fit

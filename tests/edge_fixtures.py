@@ -118,11 +118,14 @@ def build_test_bundle(
     max_length: int = 48,
     calibration: dict | None = None,
     track_record: dict | None = None,
+    vocabulary: list[str] | None = None,
+    manifest_extra: dict | None = None,
     **model,
 ) -> Path:
     """A signed bundle (with the key ml.core.signing is configured with) holding the tiny model
-    (``model``: tiny_onnx's hidden, head_seed or head), and ``calibration.json`` and
-    ``track_record.json`` when given."""
+    (``model``: tiny_onnx's hidden, head_seed or head), and ``calibration.json``,
+    ``track_record.json`` and ``vocabulary.json`` (its distinctive words) when given;
+    ``manifest_extra`` adds manifest keys (``confidence_medium``)."""
     work = out_path.parent / f".{version}-files"
     work.mkdir(parents=True, exist_ok=True)
     head = tiny_onnx(work / "model.onnx", n_classes=len(labels), seed=seed, **model)
@@ -139,7 +142,11 @@ def build_test_bundle(
     if track_record is not None:
         (work / "track_record.json").write_text(json.dumps(track_record))
         files["track_record.json"] = work / "track_record.json"
+    if vocabulary is not None:
+        (work / "vocabulary.json").write_text(json.dumps({"distinctive_words": vocabulary}))
+        files["vocabulary.json"] = work / "vocabulary.json"
     manifest = {"version": version, "model_version": None, "max_length": max_length, "metrics": {}}
+    manifest.update(manifest_extra or {})
     return bundles.build_bundle(out_path=out_path, files=files, manifest=manifest)
 
 
@@ -348,8 +355,11 @@ class AgentProcess:
         _stop(self.process)
 
 
-def offline_agent(tmp_path, *, capacity: int, labels=LABELS, track_record: dict | None = None) -> Agent:
-    """An enrolled agent serving a test bundle, whose central is unreachable (nothing listens there)."""
+def offline_agent(
+    tmp_path, *, capacity: int, labels=LABELS, track_record: dict | None = None, **bundle
+) -> Agent:
+    """An enrolled agent serving a test bundle (``bundle``: more of build_test_bundle's arguments),
+    whose central is unreachable (nothing listens there)."""
     agent = Agent(
         Config(
             central=f"http://127.0.0.1:{free_port()}", data_dir=tmp_path / "agent", outbox_capacity=capacity
@@ -363,7 +373,7 @@ def offline_agent(tmp_path, *, capacity: int, labels=LABELS, track_record: dict 
     }
     agent.client.token = "x"
     bundle = build_test_bundle(
-        tmp_path / "download.zip", version="b1", labels=labels, track_record=track_record
+        tmp_path / "download.zip", version="b1", labels=labels, track_record=track_record, **bundle
     )
     assert agent.install(bundle)
     return agent

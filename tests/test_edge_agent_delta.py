@@ -96,6 +96,25 @@ def test_the_agent_updates_through_a_delta_and_serves_exactly_the_signed_full_bu
     assert len(_installed()) == 2 and not _installed("delta_refused")
 
 
+def test_a_delta_to_a_bundle_that_carries_the_abstention_rule_brings_its_vocabulary(fleet, tmp_path):
+    agent, b1 = _agent_on_b1(fleet, tmp_path)  # built before bundles carried the rule
+    assert agent.predict({"external_id": "G-1", "title": "xqzv blorp"})["unfamiliar"] is False
+    rule = {"vocabulary": ["sfp_rx_low", "fibre"], "manifest_extra": {"confidence_medium": 0.25}}
+    full = _register(tmp_path, "b2", head_seed=5, **rule)
+    delta = bundles.delta_register(base=b1, full=full)
+    # The file the base lacks travels in the delta, patched against nothing.
+    assert delta is not None
+    plan = bundles.verify_bundle(delta.path, bundles.signing.public_key_pem())["delta"]
+    assert plan["vocabulary.json"]["method"] != "same" and plan["tokenizer.json"]["method"] == "same"
+
+    agent.heartbeat_once()
+
+    assert agent.model_version == "b2" and _installed()[-1]["via"] == "delta"
+    assert agent.model.vocabulary == {"sfp_rx_low", "fibre"} and agent.model.confidence_medium == 0.25
+    answer = agent.predict({"external_id": "G-2", "title": "xqzv blorp"})
+    assert answer["unfamiliar"] is True and answer["abstained"] is True
+
+
 def test_a_delta_made_against_another_base_is_refused_and_the_full_bundle_installed(fleet, tmp_path):
     agent, _ = _agent_on_b1(fleet, tmp_path)
     # Central's "b1" was rebuilt after this agent installed it: same name, other bytes.

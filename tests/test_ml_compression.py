@@ -12,6 +12,7 @@ import redis
 from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 
+from edge_agent import abstention
 from edge_agent import bundle as edge_bundle
 from edge_agent.delta import DeltaError, apply_delta
 from ml.compression.distillation import DistillationConfig
@@ -23,7 +24,7 @@ from ml.models import EdgeBundle
 from ml.serving import track_record
 from ml.serving.inference import Predictor
 from ml.tasks import distil_model_task
-from tests.factories import ModelVersionFactory
+from tests.factories import ModelVersionFactory, ml_ticket_documents
 from tests.trained_models import TEACHER_OPEN_TICKETS
 
 pytestmark = pytest.mark.slow
@@ -49,7 +50,12 @@ def test_the_distil_task_registers_a_signed_bundle_with_lineage_metrics_and_chec
     assert manifest["model_version"] == bundle.version and manifest["parent"] is None
     assert manifest["teacher"] == teacher.pk and manifest["intended_tier"] == "cell-site"
     assert manifest["serialization_version"] == SERIALIZATION_VERSION and manifest["created_at"]
-    assert set(manifest["files"]) == {*BUNDLE_FILES, "calibration.json", "track_record.json"}
+    assert set(manifest["files"]) == {
+        *BUNDLE_FILES,
+        "calibration.json",
+        "track_record.json",
+        "vocabulary.json",
+    }
     metrics = manifest["metrics"]
     # Measured on the teacher's own held-out evaluation set (8 tickets), beside the teacher's numbers.
     assert metrics["n"] == 8 and 0.0 <= metrics["macro_f1"] <= 1.0 and "accuracy" in metrics["teacher"]
@@ -104,6 +110,25 @@ def test_the_distil_task_registers_a_signed_bundle_with_lineage_metrics_and_chec
     assert np.allclose(model.predict_proba(texts), np.stack([model.predict_one(t) for t in texts]), atol=1e-6)
     assert model.predict_proba([]).shape == (0, 4)
     assert model.served_records == records
+
+
+def test_a_bundle_carries_the_teachers_vocabulary_and_the_threshold_of_its_build(teacher, settings):
+    settings.TICKETAI_CONFIDENCE_MEDIUM = 0.6
+
+    bundle, _ = compress(teacher=teacher, config=CompressionConfig(distillation=STUDENT, **ONE_SIZE))
+
+    assert verify_bundle(bundle.path, signing.public_key_pem())["confidence_medium"] == 0.6
+    # The teacher's distinctive tokens, as central computes them: the agent calls the tickets
+    # central calls unfamiliar unfamiliar, and no others.
+    vocabulary = json.loads(bundle_files(bundle.path)["vocabulary.json"])["distinctive_words"]
+    predictor = Predictor.for_version(teacher)
+    assert vocabulary == sorted(predictor.distinctive_words) and vocabulary
+    model = edge_bundle.load_model(bundle.path, signing.public_key_pem())
+    assert model.vocabulary == predictor.distinctive_words and model.confidence_medium == 0.6
+    typical, gibberish = predictor.inputs([ml_ticket_documents(per_class=1)[0], {"title": "xqzv blorp"}])
+    for text, unfamiliar in ((typical, False), (gibberish, True)):
+        assert abstention.unfamiliar(text, model.vocabulary) is unfamiliar
+        assert predictor.unfamiliar([text]) == [unfamiliar]
 
 
 def test_a_second_compression_warm_starts_from_the_first_and_ships_a_smaller_delta(teacher):

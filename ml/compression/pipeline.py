@@ -25,15 +25,19 @@ from ml.compression.distillation import DistillationConfig, distil, eval_example
 from ml.core import bundles
 from ml.core.serialization import SERIALIZATION_VERSION
 from ml.serving import ensemble, track_record
+from ml.serving.familiarity import serving_distinctive_words
 from ml.training import calibration, evaluation
 
 logger = logging.getLogger(__name__)
 
 TRACK_RECORD_FILE = "track_record.json"
+# The teacher's distinctive tokens, for the agent's half of the abstention rule (unfamiliar tickets).
+VOCABULARY_FILE = "vocabulary.json"
 
 BUNDLE_FILES = ("model.onnx", "tokenizer.json", "labels.json", "code_map.json", "head.npz")
-# Absent when there were no evaluation tickets to fit or measure them on.
-OPTIONAL_FILES = ("calibration.json", TRACK_RECORD_FILE)
+# Absent when there were no evaluation tickets to fit or measure them on (the vocabulary: when the
+# teacher was trained before serving files existed). Agents ignore a file they do not know.
+OPTIONAL_FILES = ("calibration.json", TRACK_RECORD_FILE, VOCABULARY_FILE)
 # A build's scratch folder in the bundle directory; one left by a killed worker is removed by ml.worker.
 WORK_PREFIX = ".work-"
 
@@ -220,7 +224,11 @@ def compress(*, teacher, config: CompressionConfig | None = None, progress=None)
             "metrics": chosen.metrics,
             "intended_tier": config.intended_tier,
             "serialization_version": SERIALIZATION_VERSION,
+            # The agent abstains below it, as central does (ml/serving/confidence.py), at the
+            # threshold of the day the bundle was built.
+            "confidence_medium": float(settings.TICKETAI_CONFIDENCE_MEDIUM),
         }
+        _write_vocabulary(teacher_root, chosen.work)
         full = _bundle_and_register(
             teacher, chosen.work, version, manifest, chosen.metrics, config.intended_tier
         )
@@ -337,6 +345,15 @@ def _write_track_record(teacher_root: Path, work: Path, labels: list[str], repor
         label: {**record, "statement": track_record.statement(record)} for label, record in table.items()
     }
     (work / TRACK_RECORD_FILE).write_text(json.dumps(content, sort_keys=True))
+
+
+def _write_vocabulary(teacher_root: Path, work: Path) -> None:
+    """``vocabulary.json``: the teacher's distinctive tokens, as central decides a ticket is unfamiliar
+    (ml.serving.familiarity.distinctive_words), so the agent abstains on the same tickets."""
+    words = serving_distinctive_words(teacher_root / ensemble.SERVING_DIR)
+    if words is None:  # a teacher trained before serving files existed: the agent applies the threshold
+        return
+    (work / VOCABULARY_FILE).write_text(json.dumps({"distinctive_words": sorted(words)}))
 
 
 def _export_bundle_files(

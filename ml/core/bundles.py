@@ -12,6 +12,12 @@ Layout (format "ticketai-edge-bundle", format_version 1):
     code_map.json   raw vendor code -> curated code
     head.npz        W [H, C], b [C], so that logits = features @ W + b (the head edge retraining replaces)
 
+and, where the compression pipeline had them, calibration.json, track_record.json and
+vocabulary.json (the teacher's distinctive tokens; with the manifest's ``confidence_medium``, what
+the agent's abstention rule reads). Every file the manifest lists is signed and verified alike; an
+agent reads the files it knows and ignores the others, so a file added later does not stop an older
+agent from serving the bundle.
+
 The signature covers the manifest, and the manifest covers every file by sha256, so one check
 proves the whole bundle. edge_agent/bundle.py carries the same verification without Django.
 

@@ -18,7 +18,7 @@ import numpy as np
 from ml.core import labelsets, registry
 from ml.core.serialization import serialize
 from ml.models import ModelVersion
-from ml.serving import calibration, ensemble, evidence, evidence_patterns, merged, track_record
+from ml.serving import calibration, ensemble, evidence, evidence_patterns, familiarity, merged, track_record
 
 logger = logging.getLogger(__name__)
 DEFAULT_KEY = "default"
@@ -72,11 +72,9 @@ class Predictor:
         self.thresholds: dict[str, float | None] = dict(metrics.get("class_thresholds") or {})
         # Words of most of the tickets learnt from, in their own language: never evidence.
         learnt = Counter(self.index_labels)
-        tickets, largest = len(self.index_labels), max(learnt.values(), default=0)
-        common = evidence.common_above(tickets, largest)
-        self.common_words = self.lexical.common_words(tickets, common)
+        self.common_words = self.lexical.common_words(*familiarity.word_counts(self.index_labels))
         # The words and codes that tell those tickets apart: a ticket with none of them is unfamiliar.
-        self.distinctive_words = self.lexical.distinctive_words(tickets, common)
+        self.distinctive_words = familiarity.distinctive_words(self.lexical, self.index_labels)
         # How much history stands behind each label (ml/serving/track_record.py).
         self.records: dict[str, dict] = track_record.records(self.labels, learnt, metrics)
         self._learnt, self._metrics = learnt, metrics
