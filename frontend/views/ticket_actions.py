@@ -172,9 +172,24 @@ class TicketNoteView(RoleRequiredMixin, View):
         return _back(pk, ACTIVITY)
 
 
+def _feedback_refusal(ticket: Ticket, action: str, code: str | None, relabel: bool) -> str:
+    """Why feedback on a ticket that is no longer open is refused: its resolution is the engineer's
+    recorded fix and the next model's label, so it changes only by a confirmed correction."""
+    if ticket.is_open:
+        return ""
+    status = ticket.get_status_display().lower()
+    if action == "accept":
+        return f"this ticket is {status}, so there is no fix left to try."
+    recorded = ticket.resolution.code if ticket.resolution_id else "none"
+    if action == "correct" and not relabel:
+        return f"tick to confirm that {code} replaces the recorded resolution, {recorded}."
+    return ""
+
+
 class TicketFeedbackView(RoleRequiredMixin, View):
     """I'll try this (accept), reject, or correct the recommendation: stored as feedback, shown at
-    once in the recommendation panel. It never changes an open ticket's status."""
+    once in the recommendation panel. It never changes an open ticket's status; on a ticket that
+    is no longer open only a confirmed correction (relabel) is taken."""
 
     allowed_roles = FEEDBACK_ROLES
 
@@ -194,6 +209,10 @@ class TicketFeedbackView(RoleRequiredMixin, View):
                 request, "Choose accept, reject, or a resolution to correct it to.", extra_tags=RECOMMENDATION
             )
             return _back(pk, RECOMMENDATION)
+        refusal = _feedback_refusal(ticket, action, code, request.POST.get("relabel") == "yes")
+        if refusal:
+            messages.error(request, f"Not stored: {refusal}", extra_tags=RECOMMENDATION)
+            return _back(pk, RECOMMENDATION)
         try:
             recommendation_panel.feedback_record(
                 ticket=ticket, user=request.user, action=action, resolution_code=code, notes=notes
@@ -203,10 +222,8 @@ class TicketFeedbackView(RoleRequiredMixin, View):
             return _back(pk, RECOMMENDATION)
         ticket.refresh_from_db()
         status = ticket.get_status_display().lower()
-        if action == "accept" and ticket.is_open:
+        if action == "accept":
             text = f"Noted: you'll try {code}. The ticket stays {status}; resolve it once the fix works."
-        elif action == "accept":
-            text = f"Accepted {code} as this ticket's resolution."
         elif action == "correct":
             tail = "" if ticket.is_open else " The ticket's resolution is updated."
             text = f"Corrected to {code}. Thank you: this feedback trains the next model.{tail}"
