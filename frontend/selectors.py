@@ -121,3 +121,17 @@ def activity(ticket: Ticket, feedback: list) -> list[Activity]:
             )
         )
     return sorted(entries, key=lambda entry: entry.at)
+
+
+def changes_since(*, ticket_id: int, revision: int) -> list[TicketChange]:
+    """The ticket's changes after ``revision``, oldest first: what someone did meanwhile."""
+    return list(TicketChange.objects.filter(ticket_id=ticket_id, revision__gt=revision).order_by("revision"))
+
+
+def change_summary(change: TicketChange) -> str:
+    """One change in words: "zed: Work started (Status: Acknowledged → In progress)"."""
+    details = "; ".join(
+        f"{FIELD_NAMES.get(name, name)}: {_shown(name, v.get('from'))} → {_shown(name, v.get('to'))}"
+        for name, v in (change.changes or {}).items()
+    )
+    return f"{change.actor}: {change.get_action_display()}" + (f" ({details})" if details else "")

@@ -16,9 +16,10 @@ from django.views.generic import TemplateView
 
 from frontend import recommendation_panel
 from frontend.forms import NoteForm
+from frontend.selectors import change_summary, changes_since
 from frontend.views.access import RoleRequiredMixin
 from frontend.views.tickets import FEEDBACK_ROLES, WORK_ROLES
-from repair_center.models import ResolutionCode, Ticket
+from repair_center.models import ResolutionCode, Ticket, TicketChange
 from repair_center.services import workflow
 from repair_center.services.history import StaleRevision, WorkflowError
 from ticketai.storable import text_problem
@@ -96,17 +97,22 @@ class TicketActionView(RoleRequiredMixin, TemplateView):
         if needs_input and request.POST.get("confirmed") != "yes":
             return self.render_to_response(self.get_context_data())
         try:
-            ticket = workflow.ticket_transition(
-                ticket_id=pk,
-                action=name,
-                user=request.user,
-                reason=request.POST.get("reason", ""),
-                resolution_code=request.POST.get("resolution_code", ""),
-                resolution_notes=request.POST.get("resolution_notes", "")[:100_000],
-                expected_revision=_revision(request),
+            ticket = self._transition(request, pk, name)
+        except StaleRevision as e:
+            if not needs_input:
+                _refused(request, e, WORK)
+                return _back(pk, WORK)
+            # The form comes back with what was typed, at the new revision, saying what changed.
+            since = "; ".join(change_summary(c) for c in changes_since(ticket_id=pk, revision=e.expected))
+            messages.error(
+                request,
+                f"Not saved: someone changed this ticket since you opened this form: {since}. "
+                "What you entered is kept; check it and confirm again.",
+                extra_tags="form",
             )
+            return self.render_to_response(self.get_context_data(), status=409)
         except WorkflowError as e:
-            if needs_input and not isinstance(e, StaleRevision) and e.field in ("reason", "resolution"):
+            if needs_input and e.field in ("reason", "resolution"):
                 messages.error(request, f"{e.message[:1].upper()}{e.message[1:]}.", extra_tags="form")
                 return self.render_to_response(self.get_context_data(), status=400)
             _refused(request, e, WORK)
@@ -114,6 +120,30 @@ class TicketActionView(RoleRequiredMixin, TemplateView):
             code = ticket.resolution.code if ticket.resolution_id else ""
             messages.success(request, DONE[name].format(code=code), extra_tags=WORK)
         return _back(pk, WORK)
+
+    @staticmethod
+    def _transition(request, pk: int, name: str) -> Ticket:
+        def act(expected: int | None) -> Ticket:
+            return workflow.ticket_transition(
+                ticket_id=pk,
+                action=name,
+                user=request.user,
+                reason=request.POST.get("reason", ""),
+                resolution_code=request.POST.get("resolution_code", ""),
+                resolution_notes=request.POST.get("resolution_notes", "")[:100_000],
+                expected_revision=expected,
+            )
+
+        try:
+            return act(_revision(request))
+        except StaleRevision as e:
+            since = changes_since(ticket_id=pk, revision=e.expected)
+            # A colleague's work note changes neither status, assignment nor resolution: nothing
+            # the engineer decided on moved, so the action is decided again on the new revision.
+            # Anything else meanwhile (or another change racing this one) is reported.
+            if not since or any(c.action != TicketChange.Action.NOTE for c in since):
+                raise
+            return act(e.current)
 
 
 class TicketAssignView(RoleRequiredMixin, View):
