@@ -74,12 +74,17 @@ class TicketActionView(RoleRequiredMixin, TemplateView):
         if transition is None:
             raise Http404("No such action on a ticket")
         code = self.request.GET.get("resolution_code") or self.request.POST.get("resolution_code", "")
-        if name == "resolve" and not code:
+        refused = workflow.refusal(ticket, name)
+        if name == "resolve" and not code and not refused:
             feedback = recommendation_panel.feedback_for(ticket)
             code = recommendation_panel.planned(feedback, recommendation_panel.panel_for(ticket))
         return super().get_context_data(
             ticket=ticket,
             transition=transition,
+            # Checked against the ticket as it stands: a URL can name any action.
+            refused=f"{refused[:1].upper()}{refused[1:]}." if refused else "",
+            needs_reason=transition.needs_reason,
+            becomes=Ticket.Status(transition.target).label,
             resolution_code=code,
             resolution_codes=ResolutionCode.objects.only("code", "title") if name == "resolve" else [],
             reason=self.request.POST.get("reason", ""),
@@ -144,6 +149,11 @@ class TicketActionView(RoleRequiredMixin, TemplateView):
             if not since or any(c.action != TicketChange.Action.NOTE for c in since):
                 raise
             return act(e.current)
+
+    def render_to_response(self, context, **kwargs):
+        if context["refused"]:
+            kwargs["status"] = 409  # nothing to confirm: the page only says why
+        return super().render_to_response(context, **kwargs)
 
 
 class TicketAssignView(RoleRequiredMixin, View):
