@@ -1,8 +1,12 @@
 """Reads for the ticket page, built on repair_center.selectors so the UI and API agree (the queue's
 are in frontend/queue.py)."""
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from django.utils import dateformat, timezone
+from django.utils.dateparse import parse_datetime
 
 from repair_center.models import Ticket, TicketChange, TicketEvent
 from repair_center.selectors import ticket_detail
@@ -42,6 +46,7 @@ def relative_to_opening(at: datetime | None, opened_at: datetime | None) -> str:
 
 # --- Activity: work notes, changes and feedback on one timeline ----------------------------------
 
+ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
 FIELD_NAMES = {
     "status": "Status",
     "assignee": "Assignee",
@@ -74,6 +79,11 @@ class Activity:
 def _shown(name: str, value) -> str:
     if value in (None, ""):
         return "—"
+    if isinstance(value, str) and ISO_TIME.match(value):
+        # The history stores times as ISO 8601; the page shows them as it shows every other time.
+        at = parse_datetime(value.replace("Z", "+00:00"))
+        if at is not None:
+            return dateformat.format(timezone.localtime(at) if timezone.is_aware(at) else at, "Y-m-d H:i")
     if name == "status":
         try:
             return Ticket.Status(value).label

@@ -45,7 +45,7 @@ def _refused(request, error: WorkflowError, anchor: str) -> None:
             "Check what changed below and try again."
         )
     else:
-        text = f"Not saved: {error.message[:1].upper()}{error.message[1:]}."
+        text = f"Not saved: {error.message}."  # as written: it may start with a user name
     messages.error(request, text, extra_tags=anchor)
 
 
