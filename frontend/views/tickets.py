@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Prefetch, Q
+from django.db.models import Q
 from django.http import Http404
 from django.urls import reverse
 from django.views.generic import TemplateView
@@ -101,24 +101,23 @@ class TicketDetailView(RoleRequiredMixin, TemplateView):
         if not (can_work and ticket.is_open):
             return {"groups": [], "teams": [], "can_take": False}
         # Who may be assigned (services.workflow.can_be_assignee), listed under each team they are
-        # in, so the form shows who belongs to the group chosen before it is saved.
-        people = (
+        # in, so the form shows who belongs to the group chosen before it is saved: one row per
+        # (person, team) in one query.
+        rows = (
             get_user_model()
             .objects.filter(is_active=True)
             .filter(Q(is_superuser=True) | Q(groups__name__in=[roles.ENGINEER, roles.ADMIN]))
+            .values_list("pk", "username", "assignment_groups")
             .distinct()
             .order_by("username")
         )
-        groups = list(
-            AssignmentGroup.objects.order_by("name").prefetch_related(
-                Prefetch("members", queryset=people, to_attr="assignable")
-            )
-        )
-        teamed = {person.pk for group in groups for person in group.assignable}
-        teams = [(group.name, group.pk, group.assignable) for group in groups if group.assignable]
-        loners = [person for person in people if person.pk not in teamed]
-        if loners:
-            teams.append(("In no team", None, loners))
+        members: dict[int | None, list[tuple[int, str]]] = {}
+        for pk, username, group_id in rows:
+            members.setdefault(group_id, []).append((pk, username))
+        groups = list(AssignmentGroup.objects.order_by("name"))
+        teams = [(group.name, group.pk, members[group.pk]) for group in groups if group.pk in members]
+        if None in members:
+            teams.append(("In no team", None, members[None]))
         return {
             "groups": groups,
             "teams": _options(ticket, teams),
@@ -129,9 +128,9 @@ class TicketDetailView(RoleRequiredMixin, TemplateView):
 def _options(ticket: Ticket, teams: list) -> list[tuple[str, list[tuple[str, bool]]]]:
     """(team label, [(username, selected)]): the assignee is selected once, under the ticket's group
     when they are in it, else under their first team."""
-    holding = [pk for _, pk, people in teams if ticket.assignee_id in {p.pk for p in people}]
+    holding = [pk for _, pk, people in teams if ticket.assignee_id in {p for p, _ in people}]
     chosen = ticket.assignment_group_id if ticket.assignment_group_id in holding else next(iter(holding), 0)
     return [
-        (label, [(p.get_username(), p.pk == ticket.assignee_id and pk == chosen) for p in people])
+        (label, [(name, p == ticket.assignee_id and pk == chosen) for p, name in people])
         for label, pk, people in teams
     ]
