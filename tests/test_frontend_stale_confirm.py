@@ -101,3 +101,15 @@ def test_a_note_and_a_status_change_meanwhile_still_block(eng, ticket, colleague
 
     assert response.status_code == 409
     assert Ticket.objects.get(pk=ticket.pk).status == "held"
+
+
+def test_when_the_change_meanwhile_rules_the_action_out_what_was_typed_is_still_shown(eng, ticket, colleague):
+    opened_at = ticket.revision
+    workflow.ticket_transition(ticket_id=ticket.pk, action="cancel", reason="duplicate", user=colleague)
+
+    response = _confirm(eng, ticket, opened_at, **RESOLVE)
+
+    html = unescape(response.content.decode())
+    assert response.status_code == 409
+    assert "Cannot resolve ticket S-1: it is cancelled (a final status)" in html
+    assert "What you entered, not saved:" in html and "swapped the SFP on port 3" in html
