@@ -1,8 +1,12 @@
 """Reads for the ticket page, built on repair_center.selectors so the UI and API agree (the queue's
 are in frontend/queue.py)."""
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from django.utils import dateformat, timezone
+from django.utils.dateparse import parse_datetime
 
 from repair_center.models import Ticket, TicketChange, TicketEvent
 from repair_center.selectors import ticket_detail
@@ -42,6 +46,7 @@ def relative_to_opening(at: datetime | None, opened_at: datetime | None) -> str:
 
 # --- Activity: work notes, changes and feedback on one timeline ----------------------------------
 
+ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
 FIELD_NAMES = {
     "status": "Status",
     "assignee": "Assignee",
@@ -74,6 +79,11 @@ class Activity:
 def _shown(name: str, value) -> str:
     if value in (None, ""):
         return "—"
+    if isinstance(value, str) and ISO_TIME.match(value):
+        # The history stores times as ISO 8601; the page shows them as it shows every other time.
+        at = parse_datetime(value.replace("Z", "+00:00"))
+        if at is not None:
+            return dateformat.format(timezone.localtime(at) if timezone.is_aware(at) else at, "Y-m-d H:i")
     if name == "status":
         try:
             return Ticket.Status(value).label
@@ -121,3 +131,17 @@ def activity(ticket: Ticket, feedback: list) -> list[Activity]:
             )
         )
     return sorted(entries, key=lambda entry: entry.at)
+
+
+def changes_since(*, ticket_id: int, revision: int) -> list[TicketChange]:
+    """The ticket's changes after ``revision``, oldest first: what someone did meanwhile."""
+    return list(TicketChange.objects.filter(ticket_id=ticket_id, revision__gt=revision).order_by("revision"))
+
+
+def change_summary(change: TicketChange) -> str:
+    """One change in words: "zed: Work started (Status: Acknowledged → In progress)"."""
+    details = "; ".join(
+        f"{FIELD_NAMES.get(name, name)}: {_shown(name, v.get('from'))} → {_shown(name, v.get('to'))}"
+        for name, v in (change.changes or {}).items()
+    )
+    return f"{change.actor}: {change.get_action_display()}" + (f" ({details})" if details else "")

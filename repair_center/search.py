@@ -5,7 +5,8 @@ configuration (so "alarms" finds "alarm", and "rain" never matches "train"), eac
 listed variants ("fibre" finds "fiber"), against the stored ``search_vector`` column and its GIN
 index (migration repair_center 0008: a column the database keeps, unknown to the Django model).
 Words in one query must all match; a phrase such as CPRI_LINK_DOWN or NL-7001 matches as a
-phrase. A query with a digit in it also matches ticket ids that start with it. The embedded
+phrase. A query with a digit in it also matches ticket ids that start with it, and one that is a
+number (595, 0000595, #595) the ids that end in that number, leading zeros aside. The embedded
 SQLite demo falls back to case-insensitive whole-word regular expressions, without stemming.
 """
 
@@ -56,6 +57,7 @@ def ticket_text_q(query: str) -> Q:
     # Ticket ids carry digits; a query of words alone is not read as one (an OR on the id would
     # also blur the planner's estimate of how many tickets the words match).
     by_id = Q(external_id__istartswith=query.strip()) if re.search(r"\d", query) else Q(pk__in=[])
+    by_id |= ticket_number_q(query)
     if connection.vendor == "postgresql":
         return Q(_postgres_match(terms)) | by_id
     text = Q()
@@ -66,6 +68,18 @@ def ticket_text_q(query: str) -> Q:
             any_variant |= Q(title__iregex=pattern) | Q(description__iregex=pattern)
         text &= any_variant
     return text | by_id
+
+
+def ticket_number_q(query: str) -> Q:
+    """Tickets whose id ends in the number ``query`` is, if it is one: "595", "0000595" and "#595"
+    find SIM-0000595 (leading zeros aside) but not SIM-0001595. The suffix LIKE is answered by the
+    trigram index on UPPER(external_id) (migration 0004); the regular expression then checks the
+    whole run of digits."""
+    number = re.fullmatch(r"#?(\d+)", query.strip())
+    if number is None:
+        return Q(pk__in=[])
+    digits = number.group(1).lstrip("0") or "0"
+    return Q(external_id__iendswith=digits, external_id__iregex=rf"(^|[^0-9])0*{digits}$")
 
 
 def _postgres_match(terms: list[str]) -> RawSQL:

@@ -47,7 +47,8 @@ PAGE_ROWS: dict[str, Row] = {
     "model-promote": page(
         lambda w, s: f"/models/{w.version.pk}/promote/",
         GET=get((LOGIN, 403, LOGIN, 200, LOGIN, LOGIN)),
-        POST=({}, (LOGIN, 403, LOGIN, "/models/*", LOGIN, LOGIN)),  # files do not verify: a message
+        # with a reason (a blank one is the form again, 400); the files do not verify: a message
+        POST=({"reason": "permission matrix"}, (LOGIN, 403, LOGIN, "/models/*", LOGIN, LOGIN)),
     ),
     "model-rollback": page(
         lambda w, s: f"/models/{w.version.pk}/rollback/",

@@ -106,10 +106,11 @@ def test_an_admin_issues_an_enrolment_token_shown_once(client, admin_user, site)
     from ml.models import EnrolmentToken
 
     client.force_login(admin_user)
-    response = client.post(reverse("fleet"), {"site": "CS-COAST-001", "note": "rack 2"})
+    response = client.post(reverse("fleet"), {"site": "CS-COAST-001", "note": "rack 2"}, follow=True)
 
     assert response.status_code == 200
     html = response.content.decode()
+    assert "Enrolment token for CS-COAST-001" in html
     token = EnrolmentToken.objects.get()
     assert (token.site.code, token.note, token.used_at) == ("CS-COAST-001", "rack 2", None)
     raw = html[html.index('<code class="token">') + len('<code class="token">') :].split("<", 1)[0]

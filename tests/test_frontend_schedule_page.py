@@ -59,10 +59,10 @@ def test_an_admin_moves_the_nightly_retraining_and_pauses_it(client, admin_user,
 
 def test_an_invalid_crontab_is_refused_and_nothing_changes(client, admin_user, nightly):
     client.force_login(admin_user)
-    response = client.post(reverse("schedule"), _form(nightly, hour="25"), follow=True)
+    response = client.post(reverse("schedule"), _form(nightly, hour="25"))
     nightly.refresh_from_db()
     assert nightly.crontab.hour == "2"
-    assert TASK in response.content.decode() and 'class="message message-error"' in response.content.decode()
+    assert response.status_code == 400 and 'class="field-error"' in response.content.decode()
 
 
 @pytest.mark.parametrize("task", ["", "abc", "-1", "1.5", None])

@@ -206,3 +206,12 @@ def test_an_admin_can_override_failing_gate_checks_and_the_run_page_shows_it(
     assert '<span class="badge run-queued">overridden</span>' in page
     assert '<span class="badge run-queued">warning</span>' in page
     assert "Overridden when the run was started: <code>label-coverage</code>" in page
+
+
+def test_the_check_overrides_are_a_fieldset_with_readable_labels(client, admin_user):
+    client.force_login(admin_user)
+    html = client.get(reverse("training")).content.decode()
+    assert '<label for="">' not in html
+    group = html[html.index("<fieldset") : html.index("</fieldset>")]
+    assert "<legend>Train although these data-quality checks fail (recorded on the run)</legend>" in group
+    assert "Label coverage</label>" in group and 'value="label-coverage"' in group

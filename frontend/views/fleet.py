@@ -5,7 +5,10 @@ from datetime import timedelta
 
 from django import forms
 from django.conf import settings
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.generic import TemplateView
 
 from frontend.views.access import AdminRequiredMixin
@@ -13,6 +16,9 @@ from ml.fleet import edge, placement, placement_service
 from ml.models import EdgeAgent, SiteComputeProfile
 from repair_center.models import Site
 
+ISSUED_SESSION_KEY = "fleet_enrolment_token"
+# The page holds two forms with a "site" field: each gets ids of its own.
+ENROL_ID = "enrol_%s"
 # Profile fields the what-if form may change; the rest come from the site's reported profile.
 WHAT_IF_FIELDS = ("latency_budget_ms", "uplink_mbps", "rtt_ms", "tickets_per_day")
 
@@ -59,6 +65,7 @@ def what_if(form: WhatIfForm) -> dict | None:
         "site": form.cleaned_data["site"],
         "profile": dataclasses.asdict(profile),
         "changes": changes,
+        "changes_shown": [(form.fields[k].label, f"{v:g}") for k, v in changes.items()],
         "before": before.to_json(),
         "after": after.to_json(),
         "changed": (before.pattern, before.artefact) != (after.pattern, after.artefact),
@@ -90,7 +97,15 @@ def what_if_form(query, agents: list) -> WhatIfForm:
     if site is not None and not any(data.get(name) for name in WHAT_IF_FIELDS):
         profile = dataclasses.asdict(site_profile(site))
         data = {**data, "site": site.code, **{name: profile.get(name) for name in WHAT_IF_FIELDS}}
-    return WhatIfForm(data or None)
+    return WhatIfForm(data or None, auto_id="whatif_%s")
+
+
+def _issued(request) -> dict | None:
+    """The token the last POST issued, taken out of the session: shown on one page only."""
+    issued = request.session.pop(ISSUED_SESSION_KEY, None)
+    if not issued:
+        return None
+    return {**issued, "expires_at": parse_datetime(issued["expires_at"])}
 
 
 class FleetView(AdminRequiredMixin, TemplateView):
@@ -109,24 +124,26 @@ class FleetView(AdminRequiredMixin, TemplateView):
             summary=edge.fleet_summary(),
             form=form,
             result=what_if(form) if form.is_bound else None,
-            enrolment_form=enrolment_form or EnrolmentForm(),
-            issued=issued,
+            enrolment_form=enrolment_form or EnrolmentForm(auto_id=ENROL_ID),
+            issued=issued or _issued(self.request),
             ttl_hours=settings.TICKETAI_EDGE_ENROLMENT_TTL_H,
             **kwargs,
         )
 
     def post(self, request, *args, **kwargs):
-        """Issue a one-time enrolment token for a site; shown once, on this answer only."""
-        form = EnrolmentForm(request.POST)
+        """Issue a one-time enrolment token for a site, then send the browser to the page that shows
+        it once (a reload there issues no second token)."""
+        form = EnrolmentForm(request.POST, auto_id=ENROL_ID)
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(enrolment_form=form), status=400)
         token, raw = edge.enrolment_token_issue(
             site=form.cleaned_data["site"], note=form.cleaned_data["note"]
         )
-        issued = {
+        # Kept in the server-side session until the next page shows it (and pops it); never logged.
+        request.session[ISSUED_SESSION_KEY] = {
             "token": raw,
-            "site": token.site,
-            "expires_at": token.expires_at,
+            "site": token.site.code,
+            "expires_at": token.expires_at.isoformat(),
             "central": request.build_absolute_uri("/"),
         }
-        return self.render_to_response(self.get_context_data(issued=issued))
+        return HttpResponseRedirect(reverse("fleet") + "#enrol")

@@ -26,13 +26,40 @@ BASELINE_NAMES = {
 }
 
 
-def _can_roll_back(version: ModelVersion) -> bool:
-    return (
-        version.status == ModelVersion.Status.CHAMPION
-        and AuditLog.objects.filter(action=AuditLog.Action.PROMOTE, model_version=version)
+def _rollback_target(version: ModelVersion) -> ModelVersion | None:
+    """The champion a roll back of ``version`` restores (as registry.rollback picks it), or None."""
+    if version.status != ModelVersion.Status.CHAMPION:
+        return None
+    entry = (
+        AuditLog.objects.filter(action=AuditLog.Action.PROMOTE, model_version=version)
         .exclude(previous_champion=None)
-        .exists()
+        .select_related("previous_champion")
+        .first()
     )
+    return entry.previous_champion if entry else None
+
+
+def _can_roll_back(version: ModelVersion) -> bool:
+    return _rollback_target(version) is not None
+
+
+def promotion_facts(version: ModelVersion) -> dict:
+    """What an admin should know before promoting: the champion it replaces, whether it scores
+    worse on macro-F1, and the promotion gate's reason when the gate kept it a candidate."""
+    champion = registry.champion(version.label_set_key)
+    mine = (version.metrics or {}).get("macro_f1")
+    theirs = (champion.metrics or {}).get("macro_f1") if champion else None
+    held = (
+        AuditLog.objects.filter(action=AuditLog.Action.KEEP_CANDIDATE, model_version=version).first()
+        if version.status == ModelVersion.Status.CANDIDATE
+        else None
+    )
+    return {
+        "champion": champion,
+        "champion_f1": theirs,
+        "worse": isinstance(mine, float | int) and isinstance(theirs, float | int) and mine < theirs,
+        "held_back": held.reason if held else "",
+    }
 
 
 class ModelListView(AdminRequiredMixin, TemplateView):
@@ -163,7 +190,15 @@ class _ConfirmView(AdminRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         version = self.version()
         self.check(version)
-        return super().get_context_data(version=version, action=self.action, **kwargs)
+        facts = promotion_facts(version) if self.action == "promote" else {}
+        return super().get_context_data(
+            version=version,
+            action=self.action,
+            restores=_rollback_target(version) if self.action == "rollback" else None,
+            reason=self.request.POST.get("reason", "")[:1000],
+            **facts,
+            **kwargs,
+        )
 
     def check(self, version: ModelVersion) -> None:
         raise NotImplementedError
@@ -174,9 +209,13 @@ class _ConfirmView(AdminRequiredMixin, TemplateView):
         reason = request.POST.get("reason", "").strip()
         # Refused with a reason rather than cut or stored: a NUL would be a 500 in the audit log.
         problem = text_problem(reason) or ("is over 1000 characters" if len(reason) > 1000 else "")
-        if problem:
-            messages.error(request, f"Nothing done: the reason {problem}.")
-            return HttpResponseRedirect(reverse("model-detail", args=[version.pk]))
+        if problem or not reason:
+            why = (
+                f"Nothing done: the reason {problem}."
+                if problem
+                else "Give a reason: it is kept in the audit log."
+            )
+            return self.render_to_response(self.get_context_data(error=why), status=400)
         try:
             message = self.perform(version, reason)
         except (ValueError, registry.ArtifactError) as e:
@@ -196,9 +235,7 @@ class ModelPromoteView(_ConfirmView):
     def perform(self, version, reason):
         registry.verify(version)  # never serve files that no longer load
         user = self.request.user
-        registry.promote(
-            version, actor=user.get_username(), user=user, reason=reason or f"promoted by {user}"
-        )
+        registry.promote(version, actor=user.get_username(), user=user, reason=reason)
         return f"v{version.pk} is now the champion."
 
 

@@ -85,21 +85,67 @@ THRESHOLD_HELP = {
 }
 
 
-class IntervalForm(forms.Form):
+class ScheduleForm(forms.Form):
+    def mark_errors(self) -> None:
+        """Point each field in error at its message, which the page shows next to it."""
+        for name in self.errors:
+            if name in self.fields:
+                self.fields[name].widget.attrs["aria-describedby"] = f"{self[name].auto_id}-error"
+
+
+class IntervalForm(ScheduleForm):
     """For tasks beat runs every N minutes (the webhook retry sweep) rather than on a crontab."""
 
-    every = forms.IntegerField(label="Every", min_value=1)
+    every = forms.IntegerField(
+        label="Every",
+        min_value=1,
+        error_messages={
+            "min_value": "Give a whole number, 1 or more.",
+            "invalid": "Give a whole number, 1 or more.",
+        },
+    )
     period = forms.ChoiceField(label="Unit", choices=IntervalSchedule.PERIOD_CHOICES)
     enabled = forms.BooleanField(label="Enabled", required=False)
 
 
-class CrontabForm(forms.Form):
+CRON_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
+# What each cron field takes, for an error a person can act on (beat's own says "not in 0-59 for Minutes").
+CRON_RANGES = {
+    "minute": ("a minute", "0 to 59"),
+    "hour": ("an hour", "0 to 23"),
+    "day_of_month": ("a day of the month", "1 to 31"),
+    "month_of_year": ("a month", "1 to 12"),
+    "day_of_week": ("a day of the week", "0 to 6 (Sunday is 0) or sun to sat"),
+}
+
+
+class CrontabForm(ScheduleForm):
     minute = forms.CharField(label="Minute", max_length=240)
     hour = forms.CharField(label="Hour", max_length=96)
     day_of_month = forms.CharField(label="Day of month", max_length=124)
     month_of_year = forms.CharField(label="Month", max_length=64)
     day_of_week = forms.CharField(label="Day of week", max_length=64)
     enabled = forms.BooleanField(label="Enabled", required=False)
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        fields = {k: data[k].strip() for k in CRON_FIELDS}
+        try:
+            CrontabSchedule(timezone=settings.TIME_ZONE, **fields).full_clean(exclude=["timezone"])
+        except ValidationError as e:
+            for name in getattr(e, "error_dict", {}) or {None: None}:
+                if name in CRON_RANGES:
+                    what, values = CRON_RANGES[name]
+                    self.add_error(
+                        name,
+                        f"“{fields[name]}” is not {what}: use {values}, * for any, a list such as 1,15 "
+                        "or a step such as */15.",
+                    )
+                else:
+                    self.add_error(None, e.messages)
+        return data
 
 
 def ml_periodic_tasks():
@@ -205,12 +251,18 @@ def task_form(task: PeriodicTask, data=None) -> forms.Form:
 class ScheduleView(AdminRequiredMixin, TemplateView):
     template_name = "frontend/schedule.html"
 
-    def get_context_data(self, **kwargs):
+    def get_context_data(self, refused: forms.Form | None = None, **kwargs):
         reports = drift_reports()
         runs = list(TrainingRun.objects.exclude(quality_report={}).order_by("-created_at")[:100])
         now = timezone.now()
+        # A form the admin sent and the page refused comes back as it was typed, with its errors.
+        refused_prefix = refused.prefix if refused is not None else None
         rows = [
-            {"task": task, "form": task_form(task), "next_run": next_run(task, now)}
+            {
+                "task": task,
+                "form": refused if f"t{task.pk}" == refused_prefix else task_form(task),
+                "next_run": next_run(task, now),
+            }
             for task in ml_periodic_tasks().select_related("interval")
         ]
         return super().get_context_data(
@@ -235,16 +287,12 @@ class ScheduleView(AdminRequiredMixin, TemplateView):
         )
         form = task_form(task, request.POST)
         if not form.is_valid():
-            messages.error(request, f"{task.name}: {form.errors.as_text()}")
-            return HttpResponseRedirect(reverse("schedule"))
-        try:
-            with transaction.atomic():
-                when = _save_schedule(task, form)
-        except ValidationError as e:
-            messages.error(request, f"{task.name}: " + "; ".join(e.messages))
-        else:
-            state = "enabled" if task.enabled else "paused"
-            messages.success(request, f"{task.name}: now “{when}”, {state}.")
+            form.mark_errors()
+            return self.render_to_response(self.get_context_data(refused=form), status=400)
+        with transaction.atomic():
+            when = _save_schedule(task, form)
+        state = "enabled" if task.enabled else "paused"
+        messages.success(request, f"{task.name}: now “{when}”, {state}.")
         return HttpResponseRedirect(reverse("schedule"))
 
 
@@ -257,9 +305,7 @@ def _save_schedule(task: PeriodicTask, form: forms.Form) -> str:
         task.interval, task.crontab, task.enabled = interval, None, data["enabled"]
         task.save()
         return str(interval)
-    fields = {k: data[k].strip() for k in ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")}
-    candidate = CrontabSchedule(timezone=settings.TIME_ZONE, **fields)
-    candidate.full_clean(exclude=["timezone"])
+    fields = {k: data[k].strip() for k in CRON_FIELDS}  # validated by CrontabForm.clean
     crontab, _ = CrontabSchedule.objects.get_or_create(timezone=settings.TIME_ZONE, **fields)
     task.crontab, task.interval, task.enabled = crontab, None, data["enabled"]
     task.save()

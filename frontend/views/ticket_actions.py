@@ -16,9 +16,10 @@ from django.views.generic import TemplateView
 
 from frontend import recommendation_panel
 from frontend.forms import NoteForm
+from frontend.selectors import change_summary, changes_since
 from frontend.views.access import RoleRequiredMixin
 from frontend.views.tickets import FEEDBACK_ROLES, WORK_ROLES
-from repair_center.models import ResolutionCode, Ticket
+from repair_center.models import ResolutionCode, Ticket, TicketChange
 from repair_center.services import workflow
 from repair_center.services.history import StaleRevision, WorkflowError
 from ticketai.storable import text_problem
@@ -44,7 +45,7 @@ def _refused(request, error: WorkflowError, anchor: str) -> None:
             "Check what changed below and try again."
         )
     else:
-        text = f"Not saved: {error.message[:1].upper()}{error.message[1:]}."
+        text = f"Not saved: {error.message}."  # as written: it may start with a user name
     messages.error(request, text, extra_tags=anchor)
 
 
@@ -73,12 +74,17 @@ class TicketActionView(RoleRequiredMixin, TemplateView):
         if transition is None:
             raise Http404("No such action on a ticket")
         code = self.request.GET.get("resolution_code") or self.request.POST.get("resolution_code", "")
-        if name == "resolve" and not code:
+        refused = workflow.refusal(ticket, name)
+        if name == "resolve" and not code and not refused:
             feedback = recommendation_panel.feedback_for(ticket)
             code = recommendation_panel.planned(feedback, recommendation_panel.panel_for(ticket))
         return super().get_context_data(
             ticket=ticket,
             transition=transition,
+            # Checked against the ticket as it stands: a URL can name any action.
+            refused=f"{refused[:1].upper()}{refused[1:]}." if refused else "",
+            needs_reason=transition.needs_reason,
+            becomes=Ticket.Status(transition.target).label,
             resolution_code=code,
             resolution_codes=ResolutionCode.objects.only("code", "title") if name == "resolve" else [],
             reason=self.request.POST.get("reason", ""),
@@ -96,17 +102,22 @@ class TicketActionView(RoleRequiredMixin, TemplateView):
         if needs_input and request.POST.get("confirmed") != "yes":
             return self.render_to_response(self.get_context_data())
         try:
-            ticket = workflow.ticket_transition(
-                ticket_id=pk,
-                action=name,
-                user=request.user,
-                reason=request.POST.get("reason", ""),
-                resolution_code=request.POST.get("resolution_code", ""),
-                resolution_notes=request.POST.get("resolution_notes", "")[:100_000],
-                expected_revision=_revision(request),
+            ticket = self._transition(request, pk, name)
+        except StaleRevision as e:
+            if not needs_input:
+                _refused(request, e, WORK)
+                return _back(pk, WORK)
+            # The form comes back with what was typed, at the new revision, saying what changed.
+            since = "; ".join(change_summary(c) for c in changes_since(ticket_id=pk, revision=e.expected))
+            messages.error(
+                request,
+                f"Not saved: someone changed this ticket since you opened this form: {since}. "
+                "What you entered is kept; check it and confirm again.",
+                extra_tags="form",
             )
+            return self.render_to_response(self.get_context_data(), status=409)
         except WorkflowError as e:
-            if needs_input and not isinstance(e, StaleRevision) and e.field in ("reason", "resolution"):
+            if needs_input and e.field in ("reason", "resolution"):
                 messages.error(request, f"{e.message[:1].upper()}{e.message[1:]}.", extra_tags="form")
                 return self.render_to_response(self.get_context_data(), status=400)
             _refused(request, e, WORK)
@@ -114,6 +125,35 @@ class TicketActionView(RoleRequiredMixin, TemplateView):
             code = ticket.resolution.code if ticket.resolution_id else ""
             messages.success(request, DONE[name].format(code=code), extra_tags=WORK)
         return _back(pk, WORK)
+
+    @staticmethod
+    def _transition(request, pk: int, name: str) -> Ticket:
+        def act(expected: int | None) -> Ticket:
+            return workflow.ticket_transition(
+                ticket_id=pk,
+                action=name,
+                user=request.user,
+                reason=request.POST.get("reason", ""),
+                resolution_code=request.POST.get("resolution_code", ""),
+                resolution_notes=request.POST.get("resolution_notes", "")[:100_000],
+                expected_revision=expected,
+            )
+
+        try:
+            return act(_revision(request))
+        except StaleRevision as e:
+            since = changes_since(ticket_id=pk, revision=e.expected)
+            # A colleague's work note changes neither status, assignment nor resolution: nothing
+            # the engineer decided on moved, so the action is decided again on the new revision.
+            # Anything else meanwhile (or another change racing this one) is reported.
+            if not since or any(c.action != TicketChange.Action.NOTE for c in since):
+                raise
+            return act(e.current)
+
+    def render_to_response(self, context, **kwargs):
+        if context["refused"]:
+            kwargs["status"] = 409  # nothing to confirm: the page only says why
+        return super().render_to_response(context, **kwargs)
 
 
 class TicketAssignView(RoleRequiredMixin, View):
@@ -172,9 +212,24 @@ class TicketNoteView(RoleRequiredMixin, View):
         return _back(pk, ACTIVITY)
 
 
+def _feedback_refusal(ticket: Ticket, action: str, code: str | None, relabel: bool) -> str:
+    """Why feedback on a ticket that is no longer open is refused: its resolution is the engineer's
+    recorded fix and the next model's label, so it changes only by a confirmed correction."""
+    if ticket.is_open:
+        return ""
+    status = ticket.get_status_display().lower()
+    if action == "accept":
+        return f"this ticket is {status}, so there is no fix left to try."
+    recorded = ticket.resolution.code if ticket.resolution_id else "none"
+    if action == "correct" and not relabel:
+        return f"tick to confirm that {code} replaces the recorded resolution, {recorded}."
+    return ""
+
+
 class TicketFeedbackView(RoleRequiredMixin, View):
     """I'll try this (accept), reject, or correct the recommendation: stored as feedback, shown at
-    once in the recommendation panel. It never changes an open ticket's status."""
+    once in the recommendation panel. It never changes an open ticket's status; on a ticket that
+    is no longer open only a confirmed correction (relabel) is taken."""
 
     allowed_roles = FEEDBACK_ROLES
 
@@ -194,6 +249,10 @@ class TicketFeedbackView(RoleRequiredMixin, View):
                 request, "Choose accept, reject, or a resolution to correct it to.", extra_tags=RECOMMENDATION
             )
             return _back(pk, RECOMMENDATION)
+        refusal = _feedback_refusal(ticket, action, code, request.POST.get("relabel") == "yes")
+        if refusal:
+            messages.error(request, f"Not stored: {refusal}", extra_tags=RECOMMENDATION)
+            return _back(pk, RECOMMENDATION)
         try:
             recommendation_panel.feedback_record(
                 ticket=ticket, user=request.user, action=action, resolution_code=code, notes=notes
@@ -203,10 +262,8 @@ class TicketFeedbackView(RoleRequiredMixin, View):
             return _back(pk, RECOMMENDATION)
         ticket.refresh_from_db()
         status = ticket.get_status_display().lower()
-        if action == "accept" and ticket.is_open:
+        if action == "accept":
             text = f"Noted: you'll try {code}. The ticket stays {status}; resolve it once the fix works."
-        elif action == "accept":
-            text = f"Accepted {code} as this ticket's resolution."
         elif action == "correct":
             tail = "" if ticket.is_open else " The ticket's resolution is updated."
             text = f"Corrected to {code}. Thank you: this feedback trains the next model.{tail}"

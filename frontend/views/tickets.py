@@ -99,18 +99,38 @@ class TicketDetailView(RoleRequiredMixin, TemplateView):
     @staticmethod
     def _assignment(ticket: Ticket, user, can_work: bool) -> dict:
         if not (can_work and ticket.is_open):
-            return {"groups": [], "people": [], "can_take": False}
-        groups = list(AssignmentGroup.objects.order_by("name"))
-        # Who may be assigned (services.workflow.can_be_assignee), in one query.
-        people = (
+            return {"groups": [], "teams": [], "can_take": False}
+        # Who may be assigned (services.workflow.can_be_assignee), listed under each team they are
+        # in, so the form shows who belongs to the group chosen before it is saved: one row per
+        # (person, team) in one query.
+        rows = (
             get_user_model()
             .objects.filter(is_active=True)
             .filter(Q(is_superuser=True) | Q(groups__name__in=[roles.ENGINEER, roles.ADMIN]))
+            .values_list("pk", "username", "assignment_groups")
             .distinct()
             .order_by("username")
         )
+        members: dict[int | None, list[tuple[int, str]]] = {}
+        for pk, username, group_id in rows:
+            members.setdefault(group_id, []).append((pk, username))
+        groups = list(AssignmentGroup.objects.order_by("name"))
+        teams = [(group.name, group.pk, members[group.pk]) for group in groups if group.pk in members]
+        if None in members:
+            teams.append(("In no team", None, members[None]))
         return {
             "groups": groups,
-            "people": people,
+            "teams": _options(ticket, teams),
             "can_take": can_be_assignee(user) and ticket.assignee_id != user.pk,
         }
+
+
+def _options(ticket: Ticket, teams: list) -> list[tuple[str, list[tuple[str, bool]]]]:
+    """(team label, [(username, selected)]): the assignee is selected once, under the ticket's group
+    when they are in it, else under their first team."""
+    holding = [pk for _, pk, people in teams if ticket.assignee_id in {p for p, _ in people}]
+    chosen = ticket.assignment_group_id if ticket.assignment_group_id in holding else next(iter(holding), 0)
+    return [
+        (label, [(name, p == ticket.assignee_id and pk == chosen) for p, name in people])
+        for label, pk, people in teams
+    ]

@@ -34,7 +34,7 @@ class TrainingStartForm(forms.Form):
     force = forms.BooleanField(label="Train even if the data has not changed", required=False)
     allow = forms.MultipleChoiceField(
         label="Train although these data-quality checks fail (recorded on the run)",
-        choices=[(key, key) for key in CHECK_KEYS],
+        choices=[(key, key.replace("-", " ").capitalize()) for key in CHECK_KEYS],
         widget=forms.CheckboxSelectMultiple,
         required=False,
     )

@@ -101,6 +101,11 @@ def _refusal(ticket: Ticket, transition: Transition) -> str | None:
     return None
 
 
+def refusal(ticket: Ticket, action: str) -> str | None:
+    """Why ``action`` cannot be taken on the ticket as it stands, in words (None: it can)."""
+    return _refusal(ticket, TRANSITIONS[action])
+
+
 def allowed_actions(ticket: Ticket) -> list[Transition]:
     """The status actions that can be taken on the ticket as it stands, in lifecycle order."""
     return [t for t in TRANSITIONS.values() if _refusal(ticket, t) is None]

@@ -3,6 +3,7 @@
 (function () {
   "use strict";
   var INTERVAL_MS = 2000;
+  var MAX_DELAY_MS = 30000;
 
   function text(value, fallback) {
     return value === null || value === undefined || value === "" ? fallback : String(value);
@@ -22,27 +23,58 @@
     });
   }
 
-  function poll(block) {
+  // Elsewhere on the page (the run page's heading badge) the run's status is shown too.
+  function renderStatus(data) {
+    document.querySelectorAll('[data-run-status="' + data.id + '"]').forEach(function (el) {
+      el.textContent = data.status_display;
+      el.className = "badge run-" + data.status;
+    });
+  }
+
+  // A failed answer (the server restarting, a proxy timing out) is said and retried, waiting
+  // longer each time up to MAX_DELAY_MS; the first good answer clears the message.
+  function lostContact(block, delay) {
+    var note = block.querySelector(".progress-lost");
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "progress-lost message message-error";
+      note.setAttribute("role", "status");
+      block.appendChild(note);
+    }
+    note.textContent = "Lost contact with the server; retrying in " + Math.round(delay / 1000) + " s.";
+    note.hidden = false;
+  }
+
+  function poll(block, failures) {
     var url = block.getAttribute("data-progress-url");
+    function retry() {
+      var delay = Math.min(INTERVAL_MS * Math.pow(2, failures + 1), MAX_DELAY_MS);
+      lostContact(block, delay);
+      window.setTimeout(function () { poll(block, failures + 1); }, delay);
+    }
     fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (response) {
+        if (!response.ok) { throw new Error("HTTP " + response.status); }
+        return response.json();
+      })
       .then(function (data) {
-        if (!data) { return; }
+        var note = block.querySelector(".progress-lost");
+        if (note) { note.hidden = true; }
         render(block, data);
+        renderStatus(data);
         if (data.finished) {
           block.setAttribute("data-finished", "true");
           // Show the outcome (model version, reason) the server renders once the run is over.
           window.setTimeout(function () { window.location.reload(); }, 500);
         } else {
-          window.setTimeout(function () { poll(block); }, INTERVAL_MS);
+          window.setTimeout(function () { poll(block, 0); }, INTERVAL_MS);
         }
-      })
-      .catch(function () { window.setTimeout(function () { poll(block); }, INTERVAL_MS * 2); });
+      }, retry);
   }
 
   document.querySelectorAll("[data-progress-url]").forEach(function (block) {
     if (block.getAttribute("data-finished") !== "true") {
-      window.setTimeout(function () { poll(block); }, INTERVAL_MS);
+      window.setTimeout(function () { poll(block, 0); }, INTERVAL_MS);
     }
   });
 })();
