@@ -331,3 +331,26 @@ def test_resolving_again_with_the_same_label_is_not_a_new_revision(ticket):
 
     assert again.revision == 2
     assert Ticket.objects.get(pk=ticket.pk).revision == 2
+
+
+def test_accepting_a_recommendation_never_replaces_a_closed_tickets_recorded_fix(engineer_client, ticket):
+    _close(ticket)  # closed as REPLACE_SFP
+    _recommend(ticket, "RESET_RADIO", "REPLACE_SFP")
+
+    refused = engineer_client.post(_url(ticket), {"action": "accept"}, format="json")
+
+    assert refused.status_code == 400
+    assert "would replace the recorded fix" in str(refused.json()["action"])
+    ticket.refresh_from_db()
+    assert ticket.resolution.code == "REPLACE_SFP" and not Feedback.objects.exists()
+    # Accepting the fix it was closed with is a verdict; a correction changes it, as it names the fix.
+    agreed = engineer_client.post(
+        _url(ticket), {"action": "accept", "resolution": "REPLACE_SFP"}, format="json"
+    )
+    assert agreed.status_code == 201, agreed.content
+    corrected = engineer_client.post(
+        _url(ticket), {"action": "correct", "resolution": "RESET_RADIO"}, format="json"
+    )
+    assert corrected.status_code == 201
+    ticket.refresh_from_db()
+    assert ticket.resolution.code == "RESET_RADIO"

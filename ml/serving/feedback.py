@@ -90,6 +90,7 @@ def feedback_record(
 
     username = user.get_username() if user is not None else "system"
     ticket.refresh_from_db()
+    _refuse_replacing_by_accept(ticket, action, chosen)
     if chosen is not None and not ticket.is_open:
         ticket_resolve(
             ticket_id=ticket.pk,
@@ -112,6 +113,24 @@ def feedback_record(
     )
     webhook_emit(FEEDBACK_RECORDED, feedback_payload(feedback))
     return feedback
+
+
+def _refuse_replacing_by_accept(ticket: Ticket, action: str, chosen) -> None:
+    """A resolved or closed ticket's resolution is the engineer's recorded fix and the next model's
+    label: accepting a recommendation labels a ticket that has none, and never replaces one. Only a
+    correction, which names the fix, changes it."""
+    if action != Feedback.Action.ACCEPT or chosen is None or ticket.is_open or not ticket.resolution_id:
+        return
+    if ticket.resolution_id != chosen.pk:
+        raise FeedbackError(
+            {
+                "action": [
+                    f"this ticket is {ticket.get_status_display().lower()} with the resolution "
+                    f"{ticket.resolution.code!r}; accepting {chosen.code!r} would replace the recorded fix: "
+                    "send correct with the resolution to change it"
+                ]
+            }
+        )
 
 
 def feedback_payload(feedback: Feedback) -> dict:
