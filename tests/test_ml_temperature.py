@@ -50,4 +50,4 @@ def test_on_hundreds_of_validation_tickets_the_temperature_is_what_the_data_says
         y, proba = _overconfident(rng, n)
         fitted, data = ensemble.fit_temperature(y, proba), _unregularised(y, proba)
         assert fitted > 1.5
-        assert abs(np.log(fitted) - np.log(data)) <= 0.05  # at most one grid step (0.047 in log T)
+        assert fitted == pytest.approx(data, rel=1e-3)  # its own optimum: validation alone decides
