@@ -79,9 +79,13 @@ class Activity:
 def _shown(name: str, value) -> str:
     if value in (None, ""):
         return "—"
-    if isinstance(value, str) and ISO_TIME.match(value):
+    if name.endswith("_at") and isinstance(value, str) and ISO_TIME.match(value):
         # The history stores times as ISO 8601; the page shows them as it shows every other time.
-        at = parse_datetime(value.replace("Z", "+00:00"))
+        # Only time fields: a title may look like one ("2024-02-30T10:00" is no date at all).
+        try:
+            at = parse_datetime(value.replace("Z", "+00:00"))
+        except ValueError:
+            at = None
         if at is not None:
             return dateformat.format(timezone.localtime(at) if timezone.is_aware(at) else at, "Y-m-d H:i")
     if name == "status":

@@ -38,6 +38,20 @@ def test_history_times_are_shown_like_the_rest_of_the_page(client, engineer, tic
     assert re.search(r">\d{4}-\d\d-\d\dT", history) is None  # no ISO text, only in datetime=""
 
 
+def test_a_title_that_looks_like_a_time_is_shown_as_typed_and_never_breaks_the_page(client, engineer, ticket):
+    for title in ("2024-02-30T10:00 no such day", "2024-01-01T10:00"):
+        tickets_upsert(documents=[{"external_id": "T-1", "title": title}], source="noc")
+    client.force_login(engineer)
+    response = client.get(reverse("ticket-detail", args=[ticket.pk]))
+    assert response.status_code == 200
+    html = unescape(response.content.decode())
+    # a title, not a time: shown as typed
+    assert (
+        '<span class="from">2024-02-30T10:00 no such day</span> → <span class="to">2024-01-01T10:00</span>'
+        in (html)
+    )
+
+
 def test_a_closed_ticket_is_assigned_to_nobody_not_nobody_yet(client, engineer, ticket):
     workflow.ticket_transition(ticket_id=ticket.pk, action="close", user=None)
     client.force_login(engineer)
