@@ -28,11 +28,31 @@ def test_a_bad_minute_is_said_next_to_the_minute_with_the_input_kept(client, adm
     assert (nightly.crontab.minute, nightly.crontab.hour) == ("0", "2")
 
 
-def test_every_zero_is_said_in_plain_words(client, admin_user, db):
+def _sweep() -> PeriodicTask:
     every, _ = IntervalSchedule.objects.get_or_create(every=5, period="minutes")
     sweep, _ = PeriodicTask.objects.get_or_create(
         name="ml: webhook retries", defaults={"task": "ml.tasks.webhook_retry_sweep", "interval": every}
     )
+    return sweep
+
+
+def test_an_every_the_database_cannot_hold_comes_back_in_plain_words(client, admin_user, db):
+    sweep = _sweep()
+    client.force_login(admin_user)
+
+    response = client.post(
+        reverse("schedule"),
+        {"task": sweep.pk, f"t{sweep.pk}-every": "3000000000", f"t{sweep.pk}-period": "minutes"},
+    )
+
+    assert response.status_code == 400
+    assert "Give a whole number up to 2,147,483,647." in unescape(response.content.decode())
+    sweep.refresh_from_db()
+    assert sweep.interval.every == 5
+
+
+def test_every_zero_is_said_in_plain_words(client, admin_user, db):
+    sweep = _sweep()
     client.force_login(admin_user)
 
     response = client.post(

@@ -213,3 +213,14 @@ def test_a_row_refused_for_its_date_also_names_its_other_problems(fixes, tmp_pat
     [line] = [line for line in err if line.startswith("row 2 rejected")]
     assert "opened_at: '31/12/2026' is not an ISO 8601 date-time" in line
     assert "status: 'Gelöscht und weg'" in line  # said now, not on the next try
+
+
+def test_a_name_two_columns_could_be_is_no_guess_and_no_weaker_name_takes_its_place():
+    from repair_center.ingestion.mapping import lookup
+    from repair_center.ingestion.recognise import recognise
+
+    found = recognise(["Ticket ID", "ticket_id", "Number", "Summary"], {}, set())
+
+    assert found == {"title": "Summary"}  # not "Number" as the id: it may be anything
+    assert lookup({"c": [{"name": "x"}]}, "c.0.name") == (True, "x")
+    assert lookup({"c": [{"name": "x"}]}, "c.².name") == (False, None)  # a digit, but not an index

@@ -93,14 +93,19 @@ class ScheduleForm(forms.Form):
                 self.fields[name].widget.attrs["aria-describedby"] = f"{self[name].auto_id}-error"
 
 
+EVERY_MOST = 2**31 - 1
+
+
 class IntervalForm(ScheduleForm):
     """For tasks beat runs every N minutes (the webhook retry sweep) rather than on a crontab."""
 
     every = forms.IntegerField(
         label="Every",
         min_value=1,
+        max_value=EVERY_MOST,  # the database column is a 32-bit integer
         error_messages={
             "min_value": "Give a whole number, 1 or more.",
+            "max_value": f"Give a whole number up to {EVERY_MOST:,}.",
             "invalid": "Give a whole number, 1 or more.",
         },
     )

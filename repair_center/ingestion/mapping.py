@@ -69,7 +69,7 @@ def lookup(data: dict, column: str) -> tuple[bool, Any]:
         return False, None
     value: Any = data
     for part in column.split("."):
-        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+        if isinstance(value, list) and part.isascii() and part.isdigit() and int(part) < len(value):
             value = value[int(part)]  # a list by index: fields.components.0.name
         elif isinstance(value, dict) and part in value:
             value = value[part]

@@ -66,7 +66,9 @@ def recognise(keys: Iterable[Any], named: Collection[str], taken: Collection[str
             continue
         for name in (field, *KNOWN_NAMES.get(field, ())):
             candidates = by_key.get(name_key(name), [])
-            if len(candidates) == 1 and candidates[0] not in taken and candidates[0] not in found.values():
+            if len(candidates) > 1:
+                break  # "Ticket ID" and "ticket_id": no guess, and no weaker name in their place
+            if candidates and candidates[0] not in taken and candidates[0] not in found.values():
                 found[field] = candidates[0]
                 break
     return found
