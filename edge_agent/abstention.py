@@ -3,8 +3,9 @@
 The model recommends a fix only when its top answer is at least Medium confidence and the ticket
 is not unfamiliar: its serialised model input holds one of the teacher's distinctive tokens (the
 bundle's ``vocabulary.json``). The threshold is the bundle's ``confidence_medium``, central's
-setting on the day it was built. The agent cannot import ``ml``, so the words and the tokenising
-are copied here; tests/test_edge_abstention.py checks they agree with central's.
+setting on the day it was built. The agent cannot import ``ml``, so the pieces both sides need live
+here and central imports them: the words, how a probability is written, and the unfamiliar check.
+The token pattern is the lexical member's (tests/test_edge_abstention.py checks they agree).
 """
 
 import json
@@ -24,7 +25,8 @@ UNFAMILIAR = (
 
 
 def percent(confidence: float) -> str:
-    """A probability as a person reads it: never "100%" or "0%" (ml.serving.confidence.percent)."""
+    """A probability as a person reads it. Held-out data can never show a model is right every
+    time, so the ends are "over 99%" and "under 1%", never "100%" or "0%"."""
     value = float(confidence)
     if value >= 0.995:
         return "over 99%"

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import Q
 
+# The words and the way of writing a probability are the edge agent's too (it cannot import ml).
+from edge_agent.abstention import NO_RECOMMENDATION, UNFAMILIAR, percent
+
 HIGH, MEDIUM, LOW = "high", "medium", "low"
 # Other resolutions shown by similar tickets count as "another way it was fixed" from this share.
 SIMILAR_MIN = 2
@@ -40,23 +43,6 @@ def band(confidence: float) -> Band:
     else:
         key = LOW
     return Band(key, key.capitalize(), percent(confidence))
-
-
-def percent(confidence: float) -> str:
-    """A probability as a person reads it. Held-out data can never show a model is right every
-    time, so the ends are "over 99%" and "under 1%", never "100%" or "0%"."""
-    value = float(confidence)
-    if value >= 0.995:
-        return "over 99%"
-    if value < 0.005:
-        return "under 1%"
-    return f"{max(round(value * 100), 1)}%"
-
-
-UNFAMILIAR = (
-    "The model is unsure: nothing in this ticket resembles the tickets the model learnt from "
-    "(none of its words or codes were in them)."
-)
 
 
 def abstains(confidence: float, *, unfamiliar: bool = False) -> bool:
@@ -82,7 +68,7 @@ def rule_text() -> str:
 def reason(recommendations: list[dict], similar: list[dict], *, unfamiliar: bool = False) -> str | None:
     """Why the model abstains, in plain words; None when it does not."""
     if not recommendations:
-        return "The model is unsure: it has no recommendation for this ticket."
+        return NO_RECOMMENDATION
     if unfamiliar:
         return UNFAMILIAR
     top = recommendations[0]

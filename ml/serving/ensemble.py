@@ -145,11 +145,6 @@ class Lexical:
             if " " not in term and df[i] <= above and not _SECTION_MARKER.match(term)
         )
 
-    @staticmethod
-    def shares_words(text: str, words: frozenset[str]) -> bool:
-        """Whether ``text``, tokenised as the word block tokenises it, holds one of ``words``."""
-        return any(token in words for token in TOKEN_RE.findall(text.lower()))
-
     def _features(self, text: str) -> tuple[list[int], list[float]]:
         tokens = TOKEN_RE.findall(text.lower())
         counts: dict[int, int] = {}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_agent import abstention
 from ml.core import labelsets, registry
 from ml.core.serialization import serialize
 from ml.models import ModelVersion
@@ -160,9 +161,7 @@ class Predictor:
         """Per model input text: True when it holds none of the words and codes that tell the tickets
         learnt from apart (the novelty half of ml/serving/confidence.py's rule). A member without
         such words (a vocabulary of structure alone) never calls a ticket unfamiliar."""
-        if not self.distinctive_words:
-            return [False] * len(texts)
-        return [not self.lexical.shares_words(text, self.distinctive_words) for text in texts]
+        return [abstention.unfamiliar(text, self.distinctive_words) for text in texts]
 
     def abstains(self, label: str, confidence: float, *, unfamiliar: bool = False) -> bool:
         """The one abstention rule (ml/serving/confidence.py); ``label`` is kept for callers that pass it."""
