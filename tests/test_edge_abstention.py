@@ -43,6 +43,16 @@ def test_the_agent_copies_centrals_words_and_tokens(settings):
         assert abstention.unfamiliar(text, words) == (not any(token in words for token in tokens))
 
 
+def test_a_word_one_typing_slip_from_a_distinctive_one_is_familiar():
+    words = frozenset(["fibre", "battery", "sfp_rx_low", "cut", "replace"])
+    slips = ["fiber", "fibres", "batery", "batteery", "battrey", "replcae", "Rplace"]
+    for text in slips:
+        assert not abstention.unfamiliar(f"[text] {text}", words), text
+    # two slips, a code one character off, a short word one letter off, letters from a code: unfamiliar
+    for text in ("fbiers", "sfp_rx_lox", "cutt", "fibr", "sfp_rx_lo", "drucker druckt nicht", "bat7ery"):
+        assert abstention.unfamiliar(f"[text] {text}", words), text
+
+
 def test_it_abstains_on_an_unfamiliar_ticket_whatever_its_confidence(tmp_path):
     agent = offline_agent(tmp_path, capacity=100, vocabulary=VOCABULARY, manifest_extra=NEVER_LOW)
 

@@ -56,6 +56,10 @@ def test_a_tiny_perfect_model_is_less_sure_of_what_it_never_saw_and_abstains(
     sure = typical["recommendations"][0]["confidence"]
     assert typical["recommendations"][0]["resolution"] == "REPLACE_SFP" and sure >= 0.8
 
+    # misspelt throughout, yet every word one slip from the model's: not unfamiliar (edge_agent.abstention)
+    misspelt = _answer(predictor, "misspelt", {"title": "opticl recieve powr lw on teh fiber"})
+    assert misspelt["unfamiliar"] is False
+
     conflicting = _answer(
         predictor, "conflict", {"title": "alarms", "error_codes": ["SFP_RX_LOW", "MAINS_FAIL"]}
     )
