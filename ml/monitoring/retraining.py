@@ -89,6 +89,10 @@ def sources_of(label_set_key: str) -> list[str]:
 
 
 def active_run(label_set_key: str) -> TrainingRun | None:
+    """The label set's queued or running run; a running one that stopped making progress (its worker
+    died on a host that has not come back) is marked failed first, so it cannot hold every trigger
+    back until some worker restarts or someone trains by hand."""
+    services.expire_stale(label_set_key)
     return TrainingRun.objects.filter(label_set_key=label_set_key, status__in=ACTIVE).first()
 
 
