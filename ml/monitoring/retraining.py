@@ -180,7 +180,10 @@ def retrain_on_drift(*, reasons: list[str], sources: Collection[str] = ()) -> Tr
         TrainingRun.objects.filter(
             label_set_key=key, trigger=TrainingRun.Trigger.DRIFT, created_at__gte=timezone.now() - cooldown
         )
-        .exclude(status=TrainingRun.Status.SKIPPED)
+        # A request skipped before it started (another run was busy) did not retrain; one a worker
+        # skipped for unchanged data did all a retrain can, and left uncounted it would queue
+        # another on every hourly check for as long as the drift lasts.
+        .exclude(status=TrainingRun.Status.SKIPPED, started_at=None)
         .first()
     )
     if recent is not None and cooldown:
