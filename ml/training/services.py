@@ -198,6 +198,12 @@ def train_model(
     except Exception as e:
         _finish(run, TrainingRun.Status.FAILED, f"{type(e).__name__}: {e}")
         raise
+    except BaseException as e:
+        # Ctrl-C in `train --sync`, or a terminated task: left "running", the run would hold the
+        # label set, and show as training, until TICKETAI_TRAINING_STALE_S had passed.
+        reason = f"interrupted ({type(e).__name__}) before it finished"
+        _finish(run, TrainingRun.Status.FAILED, reason)
+        raise
 
 
 def _last_success(run: TrainingRun) -> TrainingRun | None:
