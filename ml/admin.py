@@ -23,6 +23,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # versions come from training only
 
+    def has_delete_permission(self, request, obj=None):
+        # Deleting a version takes its audit entries with it (cascade), leaves its files on disk and,
+        # for the champion, the label set with nothing served and nothing to roll back to.
+        return False
+
     @admin.action(description="Promote to champion (recorded in the audit log)")
     def promote_selected(self, request, queryset):
         if queryset.count() != 1:
@@ -76,6 +81,9 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the audit log is the record of who changed what serves; nobody edits it
 
 
 # --- edge agents ---

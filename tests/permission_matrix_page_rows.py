@@ -126,17 +126,21 @@ NO_ADD = {
     "ml.recommendation",
 }
 
+# Models whose admin refuses "delete": the registry's history (versions and their audit entries).
+NO_DELETE = {"ml.modelversion", "ml.auditlog"}
+
 
 def admin_model_rows() -> dict[str, Row]:
     rows = {}
     for model in admin.site._registry:
         app, name = model._meta.app_label, model._meta.model_name
         add = 403 if f"{app}.{name}" in NO_ADD else 200
+        delete = 403 if f"{app}.{name}" in NO_DELETE else "/admin/"
         views = {
             "changelist": (None, 200),
             "add": (None, add),
             "change": ("0", "/admin/"),
-            "delete": ("0", "/admin/"),
+            "delete": ("0", delete),
             "history": ("0", "/admin/"),
         }
         for view, (arg, for_admin) in views.items():

@@ -89,6 +89,10 @@ def sources_of(label_set_key: str) -> list[str]:
 
 
 def active_run(label_set_key: str) -> TrainingRun | None:
+    """The label set's queued or running run; a running one that stopped making progress (its worker
+    died on a host that has not come back) is marked failed first, so it cannot hold every trigger
+    back until some worker restarts or someone trains by hand."""
+    services.expire_stale(label_set_key)
     return TrainingRun.objects.filter(label_set_key=label_set_key, status__in=ACTIVE).first()
 
 
@@ -176,7 +180,10 @@ def retrain_on_drift(*, reasons: list[str], sources: Collection[str] = ()) -> Tr
         TrainingRun.objects.filter(
             label_set_key=key, trigger=TrainingRun.Trigger.DRIFT, created_at__gte=timezone.now() - cooldown
         )
-        .exclude(status=TrainingRun.Status.SKIPPED)
+        # A request skipped before it started (another run was busy) did not retrain; one a worker
+        # skipped for unchanged data did all a retrain can, and left uncounted it would queue
+        # another on every hourly check for as long as the drift lasts.
+        .exclude(status=TrainingRun.Status.SKIPPED, started_at=None)
         .first()
     )
     if recent is not None and cooldown:

@@ -96,7 +96,7 @@ def training_enqueue(**kwargs) -> TrainingRun:
     return run
 
 
-def _expire_stale(key: str) -> None:
+def expire_stale(key: str) -> None:
     """A running training whose progress stopped long ago lost its worker; free the label set."""
     stale_before = timezone.now() - timedelta(seconds=settings.TICKETAI_TRAINING_STALE_S)
     TrainingRun.objects.filter(label_set_key=key, status=TrainingRun.Status.RUNNING).filter(
@@ -113,7 +113,7 @@ def claim(run: TrainingRun) -> bool:
 
     Raises TrainingBusy when another run of the same label set holds the lock.
     """
-    _expire_stale(run.label_set_key)
+    expire_stale(run.label_set_key)
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -197,6 +197,12 @@ def train_model(
         )
     except Exception as e:
         _finish(run, TrainingRun.Status.FAILED, f"{type(e).__name__}: {e}")
+        raise
+    except BaseException as e:
+        # Ctrl-C in `train --sync`, or a terminated task: left "running", the run would hold the
+        # label set, and show as training, until TICKETAI_TRAINING_STALE_S had passed.
+        reason = f"interrupted ({type(e).__name__}) before it finished"
+        _finish(run, TrainingRun.Status.FAILED, reason)
         raise
 
 

@@ -6,6 +6,7 @@ from ml.models import TrainingRun
 from ml.training import services
 from ml.training.fine_tuning import BaseModelError, TrainingConfig
 from ml.training.quality import CHECK_KEYS
+from ticketai.broker import BrokerUnavailable, require_broker
 
 
 class Command(BaseCommand):
@@ -54,6 +55,12 @@ class Command(BaseCommand):
             requested_by="manage.py train",
         )
         if not options["sync"]:
+            # Before the run row exists: a run queued with no message behind it never starts, and
+            # every automated retrain of its label set would be skipped behind it.
+            try:
+                require_broker()
+            except BrokerUnavailable as e:
+                raise CommandError(f"{e.detail} (or train here with --sync)") from e
             run = services.training_enqueue(**request)
             self.stdout.write(str(run.pk))
             return
