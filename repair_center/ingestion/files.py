@@ -144,6 +144,7 @@ def import_rows(
     finally:
         rejects.close()
         rows.close()
+    report.trimmed = rows.lengths.trimmed if rows.lengths else 0
     return report
 
 

@@ -64,6 +64,7 @@ class Row:
     reason: str = ""
     raw: str = ""
     footer: bool = False  # one value after a file's last record: maybe a report's footer (csv_records)
+    values: int = 0  # how many values a CSV record or sheet row holds (csv_records.RowLengths)
 
 
 def file_format(path: str | Path) -> str:
@@ -125,7 +126,9 @@ def open_rows(path: str | Path, *, encoding: str = "") -> tuple[list[str] | None
         if fmt == "csv":
             opened = _csv_header(handle, encoding)
             footer = csv_records.footer_rows(_csv_rows(handle, opened), _named(opened[2]))
-            return opened[2], RowReader(handle, footer, read_as=opened[3].describe())
+            lengths = csv_records.RowLengths(opened[2], opened[3].separator)
+            judged = lengths.judged(footer)
+            return opened[2], RowReader(handle, judged, read_as=opened[3].describe(), lengths=lengths)
         if fmt == "json":
             # Imported here: json_array builds on this module's rows and checks.
             from repair_center.ingestion import json_array
@@ -158,10 +161,11 @@ class RowReader(Iterator[Row]):
     last row, on an error, or by ``close()``, also before the first row (a generator closed before
     it started would not run its ``finally``)."""
 
-    def __init__(self, handle: Any, rows: Iterator[Row], *, read_as: str = ""):
+    def __init__(self, handle: Any, rows: Iterator[Row], *, read_as: str = "", lengths=None):
         self._handle, self._rows = handle, rows
         self._last = 0
         self.read_as = read_as  # how the file was read, where that needs saying (its dialect, ...)
+        self.lengths: csv_records.RowLengths | None = lengths  # a CSV file's short rows
 
     def __next__(self) -> Row:
         try:
@@ -384,18 +388,20 @@ def _csv_rows(
         number += 1  # a blank line is no record, but it is a row: the numbers stay a spreadsheet's
         if not values or (len(values) == 1 and not values[0].strip()):
             continue
-        yield _record(number, values, header, dialect.separator.join(values), dialect.encoding)
+        joined = dialect.separator.join(values)
+        yield _record(number, values, header, joined, dialect.encoding, why=csv_records.EXTRA_VALUES)
 
 
-def _record(number: int, values: list[str], header: list[str], joined: str, encoding: str = "utf-8") -> Row:
+def _record(number: int, values: list[str], header: list[str], joined: str, encoding="utf-8", why="") -> Row:
     """A record of a CSV file or a sheet: its values by column name, or the reason it is none
     (``joined``, its values as the file holds them, is checked and kept for the rejects file)."""
     reason = _bad_text_reason(joined, encoding)
     if not reason and len(values) > len(header):
-        reason = f"{len(values)} values for {len(header)} columns"
+        reason = f"{len(values)} values for {len(header)} columns{why}"
     if reason:
         return Row(number, None, reason, raw=truncate(joined))
-    return Row(number, {name: value for name, value in zip(header, values, strict=False) if name})
+    data = {name: value for name, value in zip(header, values, strict=False) if name}
+    return Row(number, data, values=len(values))
 
 
 # --- Spreadsheets (.xlsx) -----------------------------------------------------------------------
