@@ -221,13 +221,13 @@ def sniff(handle: IO[bytes], encoding: str = "") -> CsvDialect:
     then it is Windows-1252, what such programs write as "CSV".
     A UTF-8 file with a few bad bytes stays UTF-8, and the rows holding them are rejected.
     A UTF-16 or UTF-32 byte-order mark (a spreadsheet's "Unicode text") says the encoding whatever
-    ``encoding`` says. An encoding Python does not know is a ValueError."""
+    ``encoding`` says; without one, so do the NULs of the first bytes (text_encoding) where no
+    ``encoding`` is given. An encoding Python does not know is a ValueError."""
     start = handle.tell()
     sample = handle.read(SNIFF_BYTES)
     handle.seek(start)
     complete = len(sample) < SNIFF_BYTES
-    codec = _codec(encoding)
-    codec = _wide_bom(sample) or codec
+    codec = text_encoding(sample, encoding)
     if _is_wide(codec):
         sample = _decoder(codec).decode(sample, final=complete).encode("utf-8", errors="surrogateescape")
     lines = sample.split(b"\n", TITLE_LINES + 1)
@@ -373,6 +373,26 @@ def _wide_bom(sample: bytes) -> str:
     if sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         return "utf-32"
     return "utf-16" if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else ""
+
+
+# Which of a text's first four bytes are NUL when its first two characters are ASCII (RFC 4627
+# section 3; RFC 8259 section 8.1 says a parser may tell UTF-16 and UTF-32 so).
+_NUL_PATTERNS = {
+    (True, True, True, False): "utf-32-be",
+    (False, True, True, True): "utf-32-le",
+    (True, False, True, False): "utf-16-be",
+    (False, True, False, True): "utf-16-le",
+}
+
+
+def text_encoding(sample: bytes, encoding: str = "") -> str:
+    """The encoding of a text that starts with ``sample``, where it is known before reading: a UTF-16
+    or UTF-32 byte-order mark's, else ``encoding`` (Python's name of it), else UTF-16 or UTF-32 as
+    the NUL bytes among the first four show (a header's or a JSON text's first characters are
+    ASCII; no UTF-8 or Windows-1252 text starts with a NUL); else ''. ValueError for an unknown
+    ``encoding``."""
+    nuls = tuple(byte == 0 for byte in sample[:4])
+    return _wide_bom(sample) or _codec(encoding) or _NUL_PATTERNS.get(nuls, "")
 
 
 def _undecodable(error: UnicodeError) -> tuple[str, int]:

@@ -62,8 +62,9 @@ def add_encoding_argument(parser) -> None:
         "--encoding",
         default="",
         metavar="NAME",
-        help="Read a CSV file in this encoding (cp932, gbk, euc-kr, cp1251, latin-1, ...); default: "
-        "UTF-8, or Windows-1252 when the file's start is not UTF-8.",
+        help="Read a CSV or JSON file in this encoding (cp932, gbk, euc-kr, cp1251, latin-1, ...); "
+        "default: UTF-8, or what the file's start shows: a UTF-16 or UTF-32 byte-order mark or NUL "
+        "bytes, or (CSV) Windows-1252 when it is not UTF-8.",
     )
 
 

@@ -10,7 +10,6 @@ Row numbers are what a person finds in the file: the JSONL line, the JSON array 
 the CSV record counting the header as row 1 (as a spreadsheet shows it).
 """
 
-import codecs
 import csv
 import json
 import re
@@ -102,8 +101,9 @@ def open_binary(path: str | Path) -> IO[bytes]:
 
 
 def read_rows(path: str | Path, *, encoding: str = "") -> "RowReader":
-    """Open ``path`` (format by extension) and return an iterator of its rows; a CSV file is read
-    in ``encoding`` when one is given, else in the one its start shows (csv_records.sniff).
+    """Open ``path`` (format by extension) and return an iterator of its rows; a CSV or JSON file is
+    read in ``encoding`` when one is given, else in the one its start shows (csv_records.sniff,
+    json_array.open_file).
 
     Opening and the first check happen now, so FileUnreadable is raised here and not mid-import.
     """
@@ -133,9 +133,8 @@ def open_rows(path: str | Path, *, encoding: str = "") -> tuple[list[str] | None
             # Imported here: json_array builds on this module's rows and checks.
             from repair_center.ingestion import json_array
 
-            scanner = json_array.open_array(codecs.getreader("utf-8")(handle, errors="surrogateescape"))
-            wrapper = f"the array under {scanner.wrapper!r}" if scanner.wrapper else ""
-            return None, RowReader(handle, scanner.rows(), read_as=wrapper)
+            rows, read_as = json_array.open_file(handle, encoding)
+            return None, RowReader(handle, rows, read_as=read_as)
         return None, RowReader(handle, _jsonl_rows(handle))
     except BaseException:
         handle.close()
