@@ -167,7 +167,11 @@ def test_it_rejects_csv_records_with_bad_bytes_extra_values_or_long_lines(tmp_pa
     rows = _rows(path)
     assert [(n, reason) for n, _, reason in rows[:3]] == [
         (2, "not valid UTF-8"),
-        (3, "3 values for 2 columns"),
+        (
+            3,
+            "3 values for 2 columns: a separator inside an unquoted value would shift every value after it; "
+            "quote that value",
+        ),
         (4, "line longer than 50 bytes"),
     ]
     assert rows[3] == (5, {"a": "4", "b": "5"}, "")

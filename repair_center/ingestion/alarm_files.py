@@ -11,7 +11,9 @@ X.733 probable cause names one for all its alarms, rather than TicketAI guessing
 - ``alarmedObject`` given as text is the alarmed object's id (the element's serial or name);
 - ``state`` defaults to cleared when the record has a clear time, else raised;
 - with ``date_format`` (strptime, read as UTC; or epoch, epoch_ms), the times are read in the
-  export's own format.
+  export's own format;
+- ``value_map`` (``--value-map perceivedSeverity:1=critical``, value_map.ALARM_FIELDS) reads the
+  export's own words for a severity, a state or a cause, before the defaults.
 """
 
 from pathlib import Path
@@ -22,6 +24,7 @@ from repair_center.ingestion.files import ignored_noter, import_rows
 from repair_center.ingestion.mapping import check_mapping, pick_fields
 from repair_center.ingestion.report import ImportReport
 from repair_center.ingestion.ticket_rows import parse_formatted
+from repair_center.ingestion.value_map import ValueMap, apply_value_map
 from repair_center.services.alarms import alarms_upsert
 
 # The TMF642 attributes a column can fill.
@@ -39,6 +42,7 @@ def import_alarms_file(
     progress=None,
     date_format: str = "",
     encoding: str = "",
+    value_map: ValueMap | None = None,
 ) -> ImportReport:
     """Import a JSON, JSONL, CSV or XLSX file of alarms through alarms_upsert (module docstring)."""
     mapping, defaults = mapping or {}, defaults or {}
@@ -54,6 +58,7 @@ def import_alarms_file(
             alarm = pick_fields(row.data, mapping, FIELDS, text=tabular)
         else:
             alarm = dict(row.data)  # a TMF642 Alarm, as the API takes it
+        apply_value_map(alarm, value_map or {})  # before the defaults: "N/A" mapped to blank takes one
         for name, value in {"sourceSystemId": source, **defaults}.items():
             if alarm.get(name) in (None, ""):
                 alarm[name] = value

@@ -254,6 +254,7 @@ def _import_file(path: Path, spec: CatalogueFile) -> ImportReport:
             _upsert_batch(spec, batch, lookups, report, rejects)
     finally:
         rows.close()
+    report.trimmed = rows.lengths.trimmed if rows.lengths else 0
     return report
 
 

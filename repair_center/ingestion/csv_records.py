@@ -13,6 +13,7 @@ UTF-8 or Windows-1252, so the scan runs on bytes and jumps between them.
 import codecs
 import csv
 import io
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -51,6 +52,11 @@ _LONE_CR = re.compile(rb"(?<=\r)(?!\n)")
 _CHUNK_BYTES = 64 * 1024
 # Quotes that never close make the rest of the file one record; after that many, it stays one.
 MAX_RESCANS = 16
+EXTRA_VALUES = ": a separator inside an unquoted value would shift every value after it; quote that value"
+# The first rows (at most this many, and this many bytes) say whether a file leaves out empty cells at
+# the end of a row (RowLengths): a window, so that reading stays one pass in bounded memory.
+SURVEY_ROWS = 1000
+SURVEY_BYTES = 4 * 1024 * 1024
 
 
 def scan(data: bytes, state: int, separator: bytes = b",") -> tuple[int, int]:
@@ -215,13 +221,13 @@ def sniff(handle: IO[bytes], encoding: str = "") -> CsvDialect:
     then it is Windows-1252, what such programs write as "CSV".
     A UTF-8 file with a few bad bytes stays UTF-8, and the rows holding them are rejected.
     A UTF-16 or UTF-32 byte-order mark (a spreadsheet's "Unicode text") says the encoding whatever
-    ``encoding`` says. An encoding Python does not know is a ValueError."""
+    ``encoding`` says; without one, so do the NULs of the first bytes (text_encoding) where no
+    ``encoding`` is given. An encoding Python does not know is a ValueError."""
     start = handle.tell()
     sample = handle.read(SNIFF_BYTES)
     handle.seek(start)
     complete = len(sample) < SNIFF_BYTES
-    codec = _codec(encoding)
-    codec = _wide_bom(sample) or codec
+    codec = text_encoding(sample, encoding)
     if _is_wide(codec):
         sample = _decoder(codec).decode(sample, final=complete).encode("utf-8", errors="surrogateescape")
     lines = sample.split(b"\n", TITLE_LINES + 1)
@@ -292,6 +298,61 @@ def footer_rows(rows: Iterator, columns: int) -> Iterator:
         yield replace(row, footer=True)
 
 
+class RowLengths:
+    """Rows of a CSV file that hold fewer values than its header, judged. Some programs leave out the
+    empty cells at the end of every row; there, a short row's missing cells are blank (``trimmed``
+    counts them, for the report). Anywhere else a short row has lost a value or a separator, or is
+    half of a line broken inside an unquoted value, and its values would sit in the wrong columns:
+    it is refused, with the counts. A file trims when, in its first rows (``SURVEY_ROWS``), short
+    rows are not a lone exception (at least 2, and a tenth of the rows) and no row ends in an empty
+    value, which such a program never writes. A footer (footer_rows) is left to its own rule."""
+
+    def __init__(self, header: Sequence[str], separator: str = ","):
+        self.header, self.separator = list(header), separator
+        self.trims = False
+        self.trimmed = 0
+
+    def judged(self, rows: Iterator) -> Iterator:
+        """``rows`` (readers.Row), each short one kept or refused as the file's first rows show."""
+        window, size = [], 0
+        for row in rows:
+            window.append(row)
+            size += sum(len(str(value)) for value in (row.data or {}).values())
+            if len(window) >= SURVEY_ROWS or size >= SURVEY_BYTES:
+                break
+        records = [row for row in window if row.data is not None and not row.footer and row.values]
+        short = [row for row in records if self._short(row)]
+        self.trims = len(short) >= 2 and len(short) * 10 >= len(records)
+        self.trims &= not any(self._ends_blank(row) for row in records)
+        for row in itertools.chain(window, rows):
+            yield self._judge(row)
+
+    def _short(self, row) -> bool:
+        return row.data is not None and not row.footer and 0 < row.values < len(self.header)
+
+    def _ends_blank(self, row) -> bool:
+        name = self.header[row.values - 1]
+        return bool(name) and not str(row.data.get(name, "")).strip()
+
+    def _judge(self, row):
+        if not self._short(row):
+            return row
+        if self.trims and not self._ends_blank(row):
+            self.trimmed += 1
+            return row
+        columns = len(self.header)
+        if self.trims:
+            why = "its last value is empty, and this file leaves out only the empty cells at a row's end"
+        else:
+            why = f"the file's other rows have all {columns}"
+        reason = (
+            f"{row.values} values for {columns} columns ({why}): a missing value or separator, or a line "
+            "break inside an unquoted value, would put its values in the wrong columns"
+        )
+        raw = self.separator.join(str(value) for value in row.data.values())[:2000]
+        return replace(row, data=None, reason=reason, raw=raw)
+
+
 def _codec(encoding: str) -> str:
     """Python's name of ``encoding`` ("utf-8" for "UTF8"), '' for none; ValueError if unknown."""
     if not encoding:
@@ -312,6 +373,26 @@ def _wide_bom(sample: bytes) -> str:
     if sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         return "utf-32"
     return "utf-16" if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else ""
+
+
+# Which of a text's first four bytes are NUL when its first two characters are ASCII (RFC 4627
+# section 3; RFC 8259 section 8.1 says a parser may tell UTF-16 and UTF-32 so).
+_NUL_PATTERNS = {
+    (True, True, True, False): "utf-32-be",
+    (False, True, True, True): "utf-32-le",
+    (True, False, True, False): "utf-16-be",
+    (False, True, False, True): "utf-16-le",
+}
+
+
+def text_encoding(sample: bytes, encoding: str = "") -> str:
+    """The encoding of a text that starts with ``sample``, where it is known before reading: a UTF-16
+    or UTF-32 byte-order mark's, else ``encoding`` (Python's name of it), else UTF-16 or UTF-32 as
+    the NUL bytes among the first four show (a header's or a JSON text's first characters are
+    ASCII; no UTF-8 or Windows-1252 text starts with a NUL); else ''. ValueError for an unknown
+    ``encoding``."""
+    nuls = tuple(byte == 0 for byte in sample[:4])
+    return _wide_bom(sample) or _codec(encoding) or _NUL_PATTERNS.get(nuls, "")
 
 
 def _undecodable(error: UnicodeError) -> tuple[str, int]:

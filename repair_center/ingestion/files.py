@@ -144,6 +144,7 @@ def import_rows(
     finally:
         rejects.close()
         rows.close()
+    report.trimmed = rows.lengths.trimmed if rows.lengths else 0
     return report
 
 
@@ -408,9 +409,11 @@ def import_repairs_file(
     batch_size: int = 1000,
     progress=None,
     encoding: str = "",
+    value_map: ValueMap | None = None,
 ) -> ImportReport:
     """Import a CSV, XLSX, JSON or JSONL file of repair records through repairs_upsert (keyed on
-    rma_id); a CSV file in ``encoding`` when one is given."""
+    rma_id); a CSV file in ``encoding`` when one is given; ``value_map`` (value_map.REPAIR_FIELDS)
+    reads an export's own words for a finding or a fault code."""
     mapping = mapping or {}
     check_mapping(mapping, repairs.FIELDS)
     tabular = readers.file_format(path) in readers.TABULAR  # text cells under a header
@@ -419,7 +422,9 @@ def import_repairs_file(
 
     def convert(row: readers.Row) -> tuple[dict, dict]:
         note_ignored(row.data)
-        return pick_fields(row.data, mapping, repairs.FIELDS, text=tabular), readers.footer_errors(row)
+        record = pick_fields(row.data, mapping, repairs.FIELDS, text=tabular)
+        apply_value_map(record, value_map or {})
+        return record, readers.footer_errors(row)
 
     return import_rows(
         path,

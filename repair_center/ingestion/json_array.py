@@ -3,10 +3,12 @@ that holds one (an API's dump: ServiceNow's ``{"records": [...]}``, a REST ``{"r
 Jira's ``{"startAt": 0, "issues": [...]}``). Only the current element and one chunk are in memory.
 """
 
+import codecs
 import json
 from collections.abc import Iterator
 from typing import IO
 
+from repair_center.ingestion import csv_records
 from repair_center.ingestion.readers import (
     CHUNK_CHARS,
     MAX_LINE_BYTES,
@@ -32,6 +34,26 @@ NO_ARRAY = (
     "the JSON file holds an object, not a top-level array of records, and none of its members "
     f"is an array of records under a known name ({', '.join(sorted(WRAPPERS))})"
 )
+
+
+def open_file(handle: IO[bytes], encoding: str = "") -> tuple[Iterator[Row], str]:
+    """The records of the JSON file at ``handle`` and how it was read, where that needs saying (an
+    encoding other than UTF-8, the member holding the array). The encoding is ``encoding`` when one is
+    given, else UTF-8 unless the file starts with a UTF-16 or UTF-32 byte-order mark or the NUL bytes
+    of those encodings (RFC 8259 section 8.1: a JSON text's first characters are ASCII)."""
+    start = handle.tell()
+    sample = handle.read(4)
+    handle.seek(start)
+    try:
+        codec = csv_records.text_encoding(sample, encoding) or "utf-8"
+    except ValueError as e:
+        raise FileUnreadable(str(e)) from None
+    # Bytes that are not UTF-16 or UTF-32 may be ASCII ones, which surrogateescape cannot carry.
+    errors = "ticketai.undecodable" if codec.startswith(("utf-16", "utf-32")) else "surrogateescape"
+    scanner = open_array(codecs.getreader(codec)(handle, errors=errors))
+    notes = [f"{csv_records.encoding_name(codec)}, not UTF-8"] if codec != "utf-8" else []
+    notes += [f"the array under {scanner.wrapper!r}"] if scanner.wrapper else []
+    return scanner.rows(), ", ".join(notes)
 
 
 def open_array(text: IO[str]) -> "ArrayScanner":

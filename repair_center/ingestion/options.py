@@ -1,5 +1,8 @@
 """The command-line options that say how to read a ticket file, shared by ``import_tickets`` and
-``predict`` so that the options that imported an export also score the next one."""
+``predict`` so that the options that imported an export also score the next one; ``--value-map`` and
+``--encoding`` serve ``import_repairs`` and ``import_alarms`` too."""
+
+from collections.abc import Sequence
 
 from django.core.management.base import CommandError
 
@@ -26,14 +29,10 @@ def add_reading_arguments(parser) -> None:
         metavar="VALUE",
         help="A cell equal to VALUE is blank (an export's null marker such as '?' or NULL); repeatable.",
     )
-    parser.add_argument(
-        "--value-map",
-        action="append",
-        default=[],
-        metavar="FIELD:SOURCE=TARGET",
-        help="Read FIELD's value SOURCE as TARGET (repeatable; case does not matter), e.g. "
-        "status:7=closed for a system's numeric state or priority:Dringend=high; an empty TARGET "
-        "blanks the value. FIELD is a document field, attributes.NAME, event.kind or event.code.",
+    add_value_map_argument(
+        parser,
+        "status:7=closed for a system's numeric state or priority:Dringend=high",
+        "a document field, attributes.NAME, event.kind or event.code",
     )
     parser.add_argument(
         "--date-format",
@@ -46,13 +45,26 @@ def add_reading_arguments(parser) -> None:
     add_encoding_argument(parser)
 
 
+def add_value_map_argument(parser, example: str, fields: str) -> None:
+    """--value-map, with an ``example`` of the command's own and the ``fields`` it maps, in words."""
+    parser.add_argument(
+        "--value-map",
+        action="append",
+        default=[],
+        metavar="FIELD:SOURCE=TARGET",
+        help=f"Read FIELD's value SOURCE as TARGET (repeatable; case does not matter), e.g. {example}; "
+        f"an empty TARGET blanks the value. FIELD is {fields}.",
+    )
+
+
 def add_encoding_argument(parser) -> None:
     parser.add_argument(
         "--encoding",
         default="",
         metavar="NAME",
-        help="Read a CSV file in this encoding (cp932, gbk, euc-kr, cp1251, latin-1, ...); default: "
-        "UTF-8, or Windows-1252 when the file's start is not UTF-8.",
+        help="Read a CSV or JSON file in this encoding (cp932, gbk, euc-kr, cp1251, latin-1, ...); "
+        "default: UTF-8, or what the file's start shows: a UTF-16 or UTF-32 byte-order mark or NUL "
+        "bytes, or (CSV) Windows-1252 when it is not UTF-8.",
     )
 
 
@@ -66,9 +78,10 @@ def reading_mapping(options: dict) -> dict[str, str]:
     return mapping
 
 
-def reading_value_map(options: dict) -> ValueMap:
-    """The --value-map entries by field, checked (CommandError naming a wrong one)."""
+def reading_value_map(options: dict, fields: Sequence[str] | None = None) -> ValueMap:
+    """The --value-map entries by field (a ticket's, or one of ``fields``), checked (CommandError
+    naming a wrong one)."""
     try:
-        return parse_value_map(options["value_map"])
+        return parse_value_map(options["value_map"], fields)
     except ValueError as e:
         raise CommandError(str(e)) from e

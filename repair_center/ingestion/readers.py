@@ -10,21 +10,17 @@ Row numbers are what a person finds in the file: the JSONL line, the JSON array 
 the CSV record counting the header as row 1 (as a spreadsheet shows it).
 """
 
-import codecs
 import csv
-import gzip
-import io
 import json
 import re
 import unicodedata
-import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from repair_center.ingestion import csv_records, workbooks
+from repair_center.ingestion import compressed, csv_records, workbooks
 from ticketai.storable import unique_keys
 
 MAX_LINE_BYTES = 1024 * 1024
@@ -67,6 +63,7 @@ class Row:
     reason: str = ""
     raw: str = ""
     footer: bool = False  # one value after a file's last record: maybe a report's footer (csv_records)
+    values: int = 0  # how many values a CSV record or sheet row holds (csv_records.RowLengths)
 
 
 def file_format(path: str | Path) -> str:
@@ -100,59 +97,13 @@ def _format_suffix(path: str | Path) -> str:
 
 def open_binary(path: str | Path) -> IO[bytes]:
     """The file's bytes, a ``.gz`` file's decompressed as they are read (raises OSError)."""
-    return _Decompressed(path) if _is_gzip(path) else open(path, "rb")
-
-
-class _Decompressed(io.BufferedIOBase):
-    """A gzip file's bytes, where a file cut short or corrupt reads as one that ends there: the
-    reason is kept in ``problem`` (RowReader reports it as a last rejected row), so the rows before
-    it are imported as from any file, not lost to an exception mid-import."""
-
-    def __init__(self, path: str | Path):
-        with open(path, "rb") as raw:
-            if raw.read(2) != b"\x1f\x8b":
-                raise OSError(f"{Path(path).name} is not gzip-compressed, though its name ends in .gz")
-        self._file = gzip.open(path, "rb")  # noqa: SIM115 - closed by close()
-        self.problem = ""
-
-    def _guard(self, read: Callable[..., bytes], *args: Any) -> bytes:
-        if self.problem:
-            return b""
-        try:
-            return read(*args)
-        except (OSError, EOFError, zlib.error) as e:
-            self.problem = f"the compressed file is cut short or corrupt here: {e}"
-            return b""
-
-    def read(self, size: int | None = -1) -> bytes:
-        return self._guard(self._file.read, size)
-
-    def read1(self, size: int = -1) -> bytes:
-        return self._guard(self._file.read1, size)
-
-    def readline(self, size: int | None = -1) -> bytes:
-        return self._guard(self._file.readline, size)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self._file.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._file.tell()
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
+    return compressed.Decompressed(path) if _is_gzip(path) else open(path, "rb")
 
 
 def read_rows(path: str | Path, *, encoding: str = "") -> "RowReader":
-    """Open ``path`` (format by extension) and return an iterator of its rows; a CSV file is read
-    in ``encoding`` when one is given, else in the one its start shows (csv_records.sniff).
+    """Open ``path`` (format by extension) and return an iterator of its rows; a CSV or JSON file is
+    read in ``encoding`` when one is given, else in the one its start shows (csv_records.sniff,
+    json_array.open_file).
 
     Opening and the first check happen now, so FileUnreadable is raised here and not mid-import.
     """
@@ -175,14 +126,15 @@ def open_rows(path: str | Path, *, encoding: str = "") -> tuple[list[str] | None
         if fmt == "csv":
             opened = _csv_header(handle, encoding)
             footer = csv_records.footer_rows(_csv_rows(handle, opened), _named(opened[2]))
-            return opened[2], RowReader(handle, footer, read_as=opened[3].describe())
+            lengths = csv_records.RowLengths(opened[2], opened[3].separator)
+            judged = lengths.judged(footer)
+            return opened[2], RowReader(handle, judged, read_as=opened[3].describe(), lengths=lengths)
         if fmt == "json":
             # Imported here: json_array builds on this module's rows and checks.
             from repair_center.ingestion import json_array
 
-            scanner = json_array.open_array(codecs.getreader("utf-8")(handle, errors="surrogateescape"))
-            wrapper = f"the array under {scanner.wrapper!r}" if scanner.wrapper else ""
-            return None, RowReader(handle, scanner.rows(), read_as=wrapper)
+            rows, read_as = json_array.open_file(handle, encoding)
+            return None, RowReader(handle, rows, read_as=read_as)
         return None, RowReader(handle, _jsonl_rows(handle))
     except BaseException:
         handle.close()
@@ -208,10 +160,11 @@ class RowReader(Iterator[Row]):
     last row, on an error, or by ``close()``, also before the first row (a generator closed before
     it started would not run its ``finally``)."""
 
-    def __init__(self, handle: Any, rows: Iterator[Row], *, read_as: str = ""):
+    def __init__(self, handle: Any, rows: Iterator[Row], *, read_as: str = "", lengths=None):
         self._handle, self._rows = handle, rows
         self._last = 0
         self.read_as = read_as  # how the file was read, where that needs saying (its dialect, ...)
+        self.lengths: csv_records.RowLengths | None = lengths  # a CSV file's short rows
 
     def __next__(self) -> Row:
         try:
@@ -434,18 +387,20 @@ def _csv_rows(
         number += 1  # a blank line is no record, but it is a row: the numbers stay a spreadsheet's
         if not values or (len(values) == 1 and not values[0].strip()):
             continue
-        yield _record(number, values, header, dialect.separator.join(values), dialect.encoding)
+        joined = dialect.separator.join(values)
+        yield _record(number, values, header, joined, dialect.encoding, why=csv_records.EXTRA_VALUES)
 
 
-def _record(number: int, values: list[str], header: list[str], joined: str, encoding: str = "utf-8") -> Row:
+def _record(number: int, values: list[str], header: list[str], joined: str, encoding="utf-8", why="") -> Row:
     """A record of a CSV file or a sheet: its values by column name, or the reason it is none
     (``joined``, its values as the file holds them, is checked and kept for the rejects file)."""
     reason = _bad_text_reason(joined, encoding)
     if not reason and len(values) > len(header):
-        reason = f"{len(values)} values for {len(header)} columns"
+        reason = f"{len(values)} values for {len(header)} columns{why}"
     if reason:
         return Row(number, None, reason, raw=truncate(joined))
-    return Row(number, {name: value for name, value in zip(header, values, strict=False) if name})
+    data = {name: value for name, value in zip(header, values, strict=False) if name}
+    return Row(number, data, values=len(values))
 
 
 # --- Spreadsheets (.xlsx) -----------------------------------------------------------------------

@@ -27,6 +27,7 @@ class ImportReport:
     rejects: list[dict] = field(default_factory=list)  # the first KEPT_REJECTS, for display
     ignored_columns: set[str] = field(default_factory=set)
     read_as: str = ""  # how the file was read, where that needs saying: "semicolon-separated"
+    trimmed: int = 0  # CSV rows without the empty cells at their end, read as blank (csv_records.RowLengths)
     undecodable: int = 0  # rows rejected because their bytes are not the file's encoding
     numbered: list[str] = field(default_factory=list)  # columns the header names twice, numbered
     # An event log's tickets over documents.MAX_EVENTS: how many, and the first few (ticket, left out)
@@ -54,6 +55,11 @@ class ImportReport:
     def details(self, rejects_path=None) -> list[str]:
         """How the file was read, ignored columns and the first rejects, one line each, for a person."""
         lines = [f"read as {self.read_as}"] if self.read_as else []
+        if self.trimmed:
+            lines.append(
+                f"{self.trimmed} rows hold fewer values than the header: this file leaves out the empty "
+                "cells at the end of a row, so the columns they lack were read as blank"
+            )
         if self.numbered:
             lines.append(
                 f"columns the header names more than once, numbered: {', '.join(self.numbered[:10])}"

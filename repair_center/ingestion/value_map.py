@@ -6,19 +6,27 @@ field is checked. The escape hatch for what the vocabulary cannot know: a system
 SOURCE matches the cell stripped, ignoring case; a number (a JSON ``7``) matches its digits.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from repair_center import documents
 
 # Fields of a ticket document that hold a value to map, besides attributes.NAME and event parts.
 FIELDS = tuple(name for name in documents.FIELDS if name not in ("events", "alarms", "attributes"))
 EVENT_PARTS = ("event.kind", "event.code")
+# What import_repairs and import_alarms map: the fields that hold a vocabulary (a finding, a fault code,
+# a severity, a probable cause), not an id, a serial, a time or free text.
+REPAIR_FIELDS = ("finding", "reported_fault_code", "unit_kind", "repair_action", "ticket_source")
+ALARM_FIELDS = (
+    *("perceivedSeverity", "state", "ackState", "alarmType", "probableCause"),
+    *("specificProblem", "alarmedObjectType"),
+)
 
 ValueMap = dict[str, dict[str, str]]  # field -> {source, case-folded: target}
 
 
-def parse_value_map(entries: Iterable[str]) -> ValueMap:
-    """The ``--value-map`` entries by field; ValueError naming a malformed one."""
+def parse_value_map(entries: Iterable[str], fields: Sequence[str] | None = None) -> ValueMap:
+    """The ``--value-map`` entries by field, a ticket's or, given, one of ``fields``; ValueError naming
+    a malformed one."""
     value_map: ValueMap = {}
     for entry in entries:
         field, colon, rest = entry.partition(":")
@@ -26,11 +34,13 @@ def parse_value_map(entries: Iterable[str]) -> ValueMap:
         field = field.strip()
         if not (colon and equals and source.strip()):
             raise ValueError(f"--value-map {entry!r}: write FIELD:SOURCE=TARGET, e.g. status:7=closed")
-        if field not in FIELDS and field not in EVENT_PARTS and not field.startswith("attributes."):
-            raise ValueError(
-                f"--value-map {entry!r}: FIELD is one of {', '.join(FIELDS)}, attributes.NAME, "
-                + " or ".join(EVENT_PARTS)
-            )
+        if fields is not None:
+            known, names = field in fields, ", ".join(fields)
+        else:
+            known = field in FIELDS or field in EVENT_PARTS or field.startswith("attributes.")
+            names = f"{', '.join(FIELDS)}, attributes.NAME, " + " or ".join(EVENT_PARTS)
+        if not known:
+            raise ValueError(f"--value-map {entry!r}: FIELD is one of {names}")
         value_map.setdefault(field, {})[_key(source)] = target.strip()
     return value_map
 

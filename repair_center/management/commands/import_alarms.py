@@ -7,7 +7,8 @@ from django.utils import timezone
 from repair_center.ingestion import readers
 from repair_center.ingestion.alarm_files import FIELDS, import_alarms_file
 from repair_center.ingestion.mapping import check_mapping, parse_mapping
-from repair_center.ingestion.options import add_encoding_argument
+from repair_center.ingestion.options import add_encoding_argument, add_value_map_argument
+from repair_center.ingestion.value_map import ALARM_FIELDS, parse_value_map
 from repair_center.management.commands.import_repairs import print_report
 from repair_center.models import Alarm
 
@@ -36,6 +37,7 @@ class Command(BaseCommand):
             help="Read the times in this strptime format (as UTC), or epoch / epoch_ms (a Unix time); "
             "default ISO 8601.",
         )
+        add_value_map_argument(parser, "perceivedSeverity:1=critical", ", ".join(ALARM_FIELDS))
         parser.add_argument("--rejects", metavar="FILE", help="Write rejected rows here (JSONL).")
         parser.add_argument("--batch-size", type=int, default=1000)
         add_encoding_argument(parser)
@@ -44,6 +46,7 @@ class Command(BaseCommand):
         try:
             mapping = parse_mapping(options["map"], FIELDS)
             defaults = _defaults(options["default"])
+            value_map = parse_value_map(options["value_map"], ALARM_FIELDS)
             report = import_alarms_file(
                 options["path"],
                 source=options["source"],
@@ -53,6 +56,7 @@ class Command(BaseCommand):
                 batch_size=max(1, options["batch_size"]),
                 date_format=options["date_format"],
                 encoding=options["encoding"],
+                value_map=value_map,
             )
         except (ValueError, readers.FileUnreadable) as e:
             raise CommandError(str(e)) from e
