@@ -112,8 +112,12 @@ def retrain_request(
             run = services.training_run_create(
                 trigger=trigger, config=config, sources=sources, reason=reason, requested_by=requested_by
             )
+            resent = services.resend_if_lost(busy)
             run.status = TrainingRun.Status.SKIPPED
             run.reason = f"run #{busy.pk} is already {busy.status} for {key!r} ({reason})"
+            if resent:
+                waited = settings.TICKETAI_TRAINING_STALE_S
+                run.reason += f"; it had waited over {waited} s, so its task was sent again"
             run.finished_at = timezone.now()
             run.config = {**run.config, "trigger_reason": reason}
             run.save(update_fields=["status", "reason", "finished_at", "config"])

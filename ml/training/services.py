@@ -12,7 +12,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Collection
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -106,6 +106,27 @@ def expire_stale(key: str) -> None:
         finished_at=timezone.now(),
         reason=f"no progress for {settings.TICKETAI_TRAINING_STALE_S} s; the worker was probably killed",
     )
+
+
+def resend_if_lost(run: TrainingRun) -> bool:
+    """Send a run's task again when it has waited queued for longer than TICKETAI_TRAINING_STALE_S
+    (and as long since it was last sent): its message may have been lost (a purged queue, a broker
+    restarted without persistence), and a queued run holds every automated retrain of its label
+    set back. A second delivery does nothing: only a queued run can be claimed. True when sent."""
+    stale = timedelta(seconds=settings.TICKETAI_TRAINING_STALE_S)
+    now = timezone.now()
+    with transaction.atomic():
+        row = TrainingRun.objects.select_for_update().filter(pk=run.pk, status=TrainingRun.Status.QUEUED)
+        row = row.filter(created_at__lt=now - stale).first()
+        last = row and row.config.get("resent_at")
+        if row is None or (last and datetime.fromisoformat(last) > now - stale):
+            return False
+        row.config = {**row.config, "resent_at": now.isoformat()}
+        row.celery_task_id = row.celery_task_id or str(uuid.uuid4())
+        row.save(update_fields=["config", "celery_task_id"])
+        enqueue_on_commit("ml.tasks.train_model_task", row.pk, task_id=row.celery_task_id)
+    logger.warning("training run #%s waited queued for over %s; its task was sent again", row.pk, stale)
+    return True
 
 
 def claim(run: TrainingRun) -> bool:
