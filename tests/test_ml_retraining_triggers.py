@@ -96,7 +96,7 @@ def test_it_retrains_once_enough_tickets_were_labelled_since_the_last_training(
 
     assert run is not None and len(callbacks) == 1
     assert run.trigger == TrainingRun.Trigger.NEW_DATA
-    assert run.reason == f"12 tickets labelled since run #{previous.pk} (threshold 6)"
+    assert run.reason == f"12 labelled tickets new or changed since run #{previous.pk} (threshold 6)"
     # While it is queued, further checks add nothing.
     assert retraining.maybe_retrain_on_new_data() is None
     # Once it has run (here: skipped for unchanged data), labels are counted from it.

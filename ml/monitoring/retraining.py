@@ -160,7 +160,9 @@ def new_labels_count(*, sources: Collection[str] = ()) -> tuple[int, TrainingRun
 
 
 def maybe_retrain_on_new_data(*, sources: Collection[str] = ()) -> TrainingRun | None:
-    """Queue a retrain once TICKETAI_RETRAIN_NEW_LABELS tickets were labelled since the last training."""
+    """Queue a retrain once TICKETAI_RETRAIN_NEW_LABELS labelled tickets were created or changed (a new
+    label, a relabel, or any other edit: the worker skips a retrain whose data did not change) since
+    the last training."""
     key = labelsets.label_set_key(sources)
     if active_run(key) is not None:
         return None
@@ -171,7 +173,7 @@ def maybe_retrain_on_new_data(*, sources: Collection[str] = ()) -> TrainingRun |
     since = f"since run #{last.pk}" if last else "and no model trained yet"
     return retrain_request(
         trigger=TrainingRun.Trigger.NEW_DATA,
-        reason=f"{count} tickets labelled {since} (threshold {threshold})",
+        reason=f"{count} labelled tickets new or changed {since} (threshold {threshold})",
         sources=sources,
     )
 
