@@ -1,10 +1,13 @@
 """The edge fleet: sites and agents, placement decisions and their reasons, and a placement what-if."""
 
 import dataclasses
+import json
+import secrets
 from datetime import timedelta
 
 from django import forms
 from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -15,8 +18,11 @@ from frontend.views.access import AdminRequiredMixin
 from ml.fleet import edge, placement, placement_service
 from ml.models import EdgeAgent, SiteComputeProfile
 from repair_center.models import Site
+from ticketai import sealed
 
+# The session names where the issued token waits in the cache; the token itself never enters it.
 ISSUED_SESSION_KEY = "fleet_enrolment_token"
+ISSUED_CACHE_KEY = "fleet-enrolment-token:{}"
 # The page holds two forms with a "site" field: each gets ids of its own.
 ENROL_ID = "enrol_%s"
 # Profile fields the what-if form may change; the rest come from the site's reported profile.
@@ -100,11 +106,25 @@ def what_if_form(query, agents: list) -> WhatIfForm:
     return WhatIfForm(data or None, auto_id="whatif_%s")
 
 
+def _issued_keep(request, issued: dict) -> None:
+    """Keep a newly issued token for the page the POST redirects to. The secret goes to the cache,
+    sealed, for TICKETAI_EDGE_ENROLMENT_SHOW_S seconds (gone then even if that page is never
+    loaded); the session holds only a random name for it, never the token."""
+    name = ISSUED_CACHE_KEY.format(secrets.token_urlsafe(24))
+    cache.set(name, sealed.seal(json.dumps(issued)), timeout=settings.TICKETAI_EDGE_ENROLMENT_SHOW_S)
+    request.session[ISSUED_SESSION_KEY] = name
+
+
 def _issued(request) -> dict | None:
-    """The token the last POST issued, taken out of the session: shown on one page only."""
-    issued = request.session.pop(ISSUED_SESSION_KEY, None)
-    if not issued:
+    """The token the last POST issued, taken out of the cache: shown on one page only, once."""
+    name = request.session.pop(ISSUED_SESSION_KEY, None)
+    if not isinstance(name, str) or not name.startswith(ISSUED_CACHE_KEY.format("")):
         return None
+    stored = cache.get(name)
+    # Only the request whose delete removed it shows it: two pages loaded at once show it once.
+    if stored is None or not cache.delete(name):
+        return None
+    issued = json.loads(sealed.open_sealed(stored))
     return {**issued, "expires_at": parse_datetime(issued["expires_at"])}
 
 
@@ -139,11 +159,12 @@ class FleetView(AdminRequiredMixin, TemplateView):
         token, raw = edge.enrolment_token_issue(
             site=form.cleaned_data["site"], note=form.cleaned_data["note"]
         )
-        # Kept in the server-side session until the next page shows it (and pops it); never logged.
-        request.session[ISSUED_SESSION_KEY] = {
+        # Kept briefly for the next page, which shows it once (never logged, never in the session).
+        issued = {
             "token": raw,
             "site": token.site.code,
             "expires_at": token.expires_at.isoformat(),
             "central": request.build_absolute_uri("/"),
         }
+        _issued_keep(request, issued)
         return HttpResponseRedirect(reverse("fleet") + "#enrol")
