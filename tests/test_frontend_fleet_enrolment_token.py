@@ -2,6 +2,7 @@
 cache for TICKETAI_EDGE_ENROLMENT_SHOW_S seconds, never in the session store, and gone after that
 even if the redirect is never followed."""
 
+import socket
 import time
 
 import pytest
@@ -63,3 +64,22 @@ def test_a_session_holding_a_token_the_old_way_shows_nothing_and_is_cleared(clie
     html = client.get(reverse("fleet")).content.decode()
 
     assert "enr_old" not in html and ISSUED_SESSION_KEY not in client.session
+
+
+def test_with_the_cache_down_no_token_is_issued_and_the_admin_is_told(client, admin_user, site, settings):
+    with socket.socket() as probe:  # a port nothing listens on: a Redis that is down
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client.force_login(admin_user)  # the session lives in the database, not the cache
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+        }
+    }
+
+    response = client.post(reverse("fleet"), {"site": site.code})
+
+    assert response.status_code == 503
+    assert "is not answering: no token was issued" in response.content.decode()
+    assert not EnrolmentToken.objects.exists()

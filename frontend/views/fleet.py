@@ -8,6 +8,7 @@ from datetime import timedelta
 from django import forms
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -19,10 +20,15 @@ from ml.fleet import edge, placement, placement_service
 from ml.models import EdgeAgent, SiteComputeProfile
 from repair_center.models import Site
 from ticketai import sealed
+from ticketai.throttling import CACHE_ERRORS
 
 # The session names where the issued token waits in the cache; the token itself never enters it.
 ISSUED_SESSION_KEY = "fleet_enrolment_token"
 ISSUED_CACHE_KEY = "fleet-enrolment-token:{}"
+CACHE_DOWN = (
+    "The cache that holds a new token until the page shows it is not answering: no token was issued. "
+    "Try again in a minute."
+)
 # The page holds two forms with a "site" field: each gets ids of its own.
 ENROL_ID = "enrol_%s"
 # Profile fields the what-if form may change; the rest come from the site's reported profile.
@@ -156,15 +162,20 @@ class FleetView(AdminRequiredMixin, TemplateView):
         form = EnrolmentForm(request.POST, auto_id=ENROL_ID)
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(enrolment_form=form), status=400)
-        token, raw = edge.enrolment_token_issue(
-            site=form.cleaned_data["site"], note=form.cleaned_data["note"]
-        )
-        # Kept briefly for the next page, which shows it once (never logged, never in the session).
-        issued = {
-            "token": raw,
-            "site": token.site.code,
-            "expires_at": token.expires_at.isoformat(),
-            "central": request.build_absolute_uri("/"),
-        }
-        _issued_keep(request, issued)
+        try:
+            with transaction.atomic():  # no token is issued that could not be shown
+                token, raw = edge.enrolment_token_issue(
+                    site=form.cleaned_data["site"], note=form.cleaned_data["note"]
+                )
+                # Kept briefly for the next page, which shows it once (never logged, never in the session).
+                issued = {
+                    "token": raw,
+                    "site": token.site.code,
+                    "expires_at": token.expires_at.isoformat(),
+                    "central": request.build_absolute_uri("/"),
+                }
+                _issued_keep(request, issued)
+        except CACHE_ERRORS:
+            form.add_error(None, CACHE_DOWN)
+            return self.render_to_response(self.get_context_data(enrolment_form=form), status=503)
         return HttpResponseRedirect(reverse("fleet") + "#enrol")
