@@ -367,6 +367,8 @@ class Agent:
             "confidence": recommendations[0]["confidence"],
             "latency_ms": round(latency_ms, 3),
             "input_fingerprint": hashlib.sha256(text.encode()).hexdigest(),
+            "abstained": why is not None,
+            "abstain_reason": why,
             "predicted_at": datetime.now(UTC).isoformat(),
         }
         self.outbox.add(key, record, progress=progress)
@@ -378,7 +380,7 @@ class Agent:
             "model_version": model.served_version,
             "recommendations": recommendations,
             "unfamiliar": unfamiliar,
-            "abstained": why is not None,
+            "abstained": record["abstained"],
             "abstain_reason": why,
             "latency_ms": record["latency_ms"],
         }

@@ -133,10 +133,11 @@ class EdgePredictionAdmin(admin.ModelAdmin):
         "external_id",
         "resolution",
         "confidence",
+        "abstained",
         "latency_ms",
         "model_version",
     )
-    list_filter = ("model_version",)
+    list_filter = ("model_version", "abstained")
     search_fields = ("external_id", "idempotency_key")
     readonly_fields = [f.name for f in EdgePrediction._meta.fields]
 

@@ -65,7 +65,9 @@ def _bulk_stored(w) -> int:
 
 
 def _predictions(w) -> dict:
-    return {"predictions": [_prediction("p-0"), _prediction("p-1"), _prediction("p-2")]}
+    # The bad item is an abstained answer (tests/test_edge_abstention_forwarded.py has bad abstentions).
+    abstained = {**_prediction("p-1"), "abstained": True, "abstain_reason": "The model is unsure."}
+    return {"predictions": [_prediction("p-0"), abstained, _prediction("p-2")]}
 
 
 def _predictions_stored(w) -> int:

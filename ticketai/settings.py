@@ -336,6 +336,8 @@ TICKETAI_SHADOW_BATCH = env.integer("TICKETAI_SHADOW_BATCH", 500, minimum=1)
 TICKETAI_BUNDLE_SIGNING_KEY = env.string("TICKETAI_BUNDLE_SIGNING_KEY", "")
 TICKETAI_EDGE_BUNDLE_DIR = Path(env.string("TICKETAI_EDGE_BUNDLE_DIR", str(DATA_DIR / "bundles"))).resolve()
 TICKETAI_EDGE_ENROLMENT_TTL_H = env.integer("TICKETAI_EDGE_ENROLMENT_TTL_H", 72, minimum=1)
+# Seconds a newly issued enrolment token waits (sealed, in the cache) for the page that shows it once.
+TICKETAI_EDGE_ENROLMENT_SHOW_S = env.integer("TICKETAI_EDGE_ENROLMENT_SHOW_S", 120, minimum=1)
 TICKETAI_EDGE_HEARTBEAT_S = env.integer("TICKETAI_EDGE_HEARTBEAT_S", 30, minimum=1)
 TICKETAI_EDGE_MAX_BATCH = env.integer("TICKETAI_EDGE_MAX_BATCH", 5000, minimum=1)
 # Seconds a web process remembers an agent token for prediction posts (0: look it up every time);

@@ -1,10 +1,14 @@
 """The edge fleet: sites and agents, placement decisions and their reasons, and a placement what-if."""
 
 import dataclasses
+import json
+import secrets
 from datetime import timedelta
 
 from django import forms
 from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -15,8 +19,16 @@ from frontend.views.access import AdminRequiredMixin
 from ml.fleet import edge, placement, placement_service
 from ml.models import EdgeAgent, SiteComputeProfile
 from repair_center.models import Site
+from ticketai import sealed
+from ticketai.throttling import CACHE_ERRORS
 
+# The session names where the issued token waits in the cache; the token itself never enters it.
 ISSUED_SESSION_KEY = "fleet_enrolment_token"
+ISSUED_CACHE_KEY = "fleet-enrolment-token:{}"
+CACHE_DOWN = (
+    "The cache that holds a new token until the page shows it is not answering: no token was issued. "
+    "Try again in a minute."
+)
 # The page holds two forms with a "site" field: each gets ids of its own.
 ENROL_ID = "enrol_%s"
 # Profile fields the what-if form may change; the rest come from the site's reported profile.
@@ -100,11 +112,25 @@ def what_if_form(query, agents: list) -> WhatIfForm:
     return WhatIfForm(data or None, auto_id="whatif_%s")
 
 
+def _issued_keep(request, issued: dict) -> None:
+    """Keep a newly issued token for the page the POST redirects to. The secret goes to the cache,
+    sealed, for TICKETAI_EDGE_ENROLMENT_SHOW_S seconds (gone then even if that page is never
+    loaded); the session holds only a random name for it, never the token."""
+    name = ISSUED_CACHE_KEY.format(secrets.token_urlsafe(24))
+    cache.set(name, sealed.seal(json.dumps(issued)), timeout=settings.TICKETAI_EDGE_ENROLMENT_SHOW_S)
+    request.session[ISSUED_SESSION_KEY] = name
+
+
 def _issued(request) -> dict | None:
-    """The token the last POST issued, taken out of the session: shown on one page only."""
-    issued = request.session.pop(ISSUED_SESSION_KEY, None)
-    if not issued:
+    """The token the last POST issued, taken out of the cache: shown on one page only, once."""
+    name = request.session.pop(ISSUED_SESSION_KEY, None)
+    if not isinstance(name, str) or not name.startswith(ISSUED_CACHE_KEY.format("")):
         return None
+    stored = cache.get(name)
+    # Only the request whose delete removed it shows it: two pages loaded at once show it once.
+    if stored is None or not cache.delete(name):
+        return None
+    issued = json.loads(sealed.open_sealed(stored))
     return {**issued, "expires_at": parse_datetime(issued["expires_at"])}
 
 
@@ -136,14 +162,20 @@ class FleetView(AdminRequiredMixin, TemplateView):
         form = EnrolmentForm(request.POST, auto_id=ENROL_ID)
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(enrolment_form=form), status=400)
-        token, raw = edge.enrolment_token_issue(
-            site=form.cleaned_data["site"], note=form.cleaned_data["note"]
-        )
-        # Kept in the server-side session until the next page shows it (and pops it); never logged.
-        request.session[ISSUED_SESSION_KEY] = {
-            "token": raw,
-            "site": token.site.code,
-            "expires_at": token.expires_at.isoformat(),
-            "central": request.build_absolute_uri("/"),
-        }
+        try:
+            with transaction.atomic():  # no token is issued that could not be shown
+                token, raw = edge.enrolment_token_issue(
+                    site=form.cleaned_data["site"], note=form.cleaned_data["note"]
+                )
+                # Kept briefly for the next page, which shows it once (never logged, never in the session).
+                issued = {
+                    "token": raw,
+                    "site": token.site.code,
+                    "expires_at": token.expires_at.isoformat(),
+                    "central": request.build_absolute_uri("/"),
+                }
+                _issued_keep(request, issued)
+        except CACHE_ERRORS:
+            form.add_error(None, CACHE_DOWN)
+            return self.render_to_response(self.get_context_data(enrolment_form=form), status=503)
         return HttpResponseRedirect(reverse("fleet") + "#enrol")

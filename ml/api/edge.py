@@ -136,6 +136,18 @@ class PredictionSerializer(serializers.Serializer):
     confidence = serializers.FloatField()
     latency_ms = serializers.FloatField()
     input_fingerprint = serializers.CharField(max_length=64, required=False)
+    abstained = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Whether the agent abstained (edge_agent/abstention.py); false when not sent.",
+    )
+    abstain_reason = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="Why, in central's words; only with abstained true. Null or absent when not.",
+    )
     predicted_at = serializers.DateTimeField()
     site = serializers.CharField(required=False, help_text="If given, must be the agent's own site.")
 

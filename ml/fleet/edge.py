@@ -402,9 +402,10 @@ def local_learning() -> dict[int, dict]:
 
 
 def fleet_summary() -> list[dict]:
-    """Per site and model version: predictions, edge accuracy on closed tickets, agreement with
-    the central champion, mean latency, backlog and last seen of the site's agents, and the site's
-    latest local retraining (its local head against the shipped one on the site's hold-out)."""
+    """Per site and model version: predictions and how many the agents abstained on, edge accuracy
+    on closed tickets, agreement with the central champion, mean latency, backlog and last seen of
+    the site's agents, and the site's latest local retraining (its local head against the shipped
+    one on the site's hold-out)."""
     # A code merged into another since the prediction counts as the code kept (ml/serving/merged.py).
     queryset = EdgePrediction.objects.annotate(final=_final_resolution(), said=merged.kept_code("resolution"))
     champion = _champion_resolution()
@@ -412,6 +413,7 @@ def fleet_summary() -> list[dict]:
         queryset = queryset.annotate(central=champion)
     aggregates = {
         "predictions": Count("id"),
+        "abstained": Count("id", filter=Q(abstained=True)),
         "closed": Count("id", filter=Q(final__isnull=False)),
         "correct": Count("id", filter=Q(final=F("said"))),
         "latency_ms": Avg("latency_ms"),
@@ -437,6 +439,7 @@ def fleet_summary() -> list[dict]:
                 "site": row["site__code"],
                 "model_version": row["model_version"],
                 "predictions": row["predictions"],
+                "abstained": row["abstained"],
                 "closed": row["closed"],
                 "accuracy": row["correct"] / row["closed"] if row["closed"] else None,
                 "agreement": row["agreed"] / compared if compared else None,

@@ -90,6 +90,7 @@ def _clean(index: int, item, site_code: str, errors: dict) -> dict | None:
         raise WrongSite(f"item {index} is for site {item.get('site')!r}; this agent acts for {site_code!r}")
     confidence = _number(item.get("confidence"), "confidence", 1.0, problems)
     latency = _number(item.get("latency_ms"), "latency_ms", MAX_LATENCY_MS, problems)
+    abstained, abstain_reason = _abstention(item, problems)
     try:
         # The documents' parser: impossible dates, offsets beyond a day and years outside
         # 1900-2200 are a reason here, not an uncaught ValueError or OverflowError (a 500).
@@ -108,8 +109,30 @@ def _clean(index: int, item, site_code: str, errors: dict) -> dict | None:
         "confidence": confidence,
         "latency_ms": latency,
         "input_fingerprint": fingerprint[:64],
+        "abstained": abstained,
+        "abstain_reason": abstain_reason,
         "predicted_at": predicted_at,
     }
+
+
+def _abstention(item: dict, problems: list) -> tuple[bool, str]:
+    """``abstained`` and ``abstain_reason``, both optional: an agent older than them sends neither,
+    and its predictions are stored as not abstained, as they always were."""
+    abstained = item.get("abstained", False)
+    reason = item.get("abstain_reason")
+    if not isinstance(abstained, bool):
+        problems.append("abstained: must be true or false")
+        return False, ""
+    if reason is None:
+        return abstained, ""
+    if not isinstance(reason, str) or len(reason) > ABSTAIN_REASON_LIMIT or _unstorable(reason):
+        problems.append(
+            f"abstain_reason: a string of at most {ABSTAIN_REASON_LIMIT} characters without NUL or "
+            "unpaired surrogates, or null"
+        )
+    elif reason and not abstained:
+        problems.append("abstain_reason: given only with abstained true")
+    return abstained, reason if isinstance(reason, str) else ""
 
 
 def _other_sites(agent: EdgeAgent, rows: dict[int, dict], errors: dict) -> None:
@@ -157,10 +180,13 @@ _COLUMNS = (
     "confidence",
     "latency_ms",
     "input_fingerprint",
+    "abstained",
+    "abstain_reason",
     "predicted_at",
 )
-_TYPES = ("text", "text", "text", "text", "text", "float8", "float8", "text", "timestamptz")
+_TYPES = ("text", "text", "text", "text", "text", "float8", "float8", "text", "bool", "text", "timestamptz")
 _TEXT_LIMITS = {name: EdgePrediction._meta.get_field(name).max_length for name in PREDICTION_FIELDS}
+ABSTAIN_REASON_LIMIT = EdgePrediction._meta.get_field("abstain_reason").max_length
 
 
 _INSERT_SQL = (

@@ -119,6 +119,9 @@ class EdgePrediction(models.Model):
     confidence = models.FloatField()
     latency_ms = models.FloatField()
     input_fingerprint = models.CharField(max_length=64, blank=True)
+    # The agent's abstention (edge_agent/abstention.py); an agent older than these sends neither.
+    abstained = models.BooleanField(default=False)
+    abstain_reason = models.CharField(max_length=500, blank=True, default="")
     predicted_at = models.DateTimeField()
     received_at = models.DateTimeField(auto_now_add=True)
 

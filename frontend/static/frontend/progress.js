@@ -31,9 +31,10 @@
     });
   }
 
-  // A failed answer (the server restarting, a proxy timing out) is said and retried, waiting
-  // longer each time up to MAX_DELAY_MS; the first good answer clears the message.
-  function lostContact(block, delay) {
+  // A failed answer (the server restarting, a proxy timing out) or one this page cannot show is
+  // said and retried, waiting longer each time up to MAX_DELAY_MS; the first good answer clears
+  // the message. Nothing stops the polling but a finished run.
+  function trouble(block, message, delay) {
     var note = block.querySelector(".progress-lost");
     if (!note) {
       note = document.createElement("p");
@@ -41,16 +42,27 @@
       note.setAttribute("role", "status");
       block.appendChild(note);
     }
-    note.textContent = "Lost contact with the server; retrying in " + Math.round(delay / 1000) + " s.";
+    note.textContent = message + "; retrying in " + Math.round(delay / 1000) + " s.";
     note.hidden = false;
   }
 
   function poll(block, failures) {
     var url = block.getAttribute("data-progress-url");
-    function retry() {
+    function retry(message) {
       var delay = Math.min(INTERVAL_MS * Math.pow(2, failures + 1), MAX_DELAY_MS);
-      lostContact(block, delay);
+      trouble(block, message, delay);
       window.setTimeout(function () { poll(block, failures + 1); }, delay);
+    }
+    function shown(data) {
+      try {
+        render(block, data);
+        renderStatus(data);
+      } catch (error) {
+        return false;
+      }
+      var note = block.querySelector(".progress-lost");
+      if (note) { note.hidden = true; }
+      return true;
     }
     fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
@@ -58,18 +70,17 @@
         return response.json();
       })
       .then(function (data) {
-        var note = block.querySelector(".progress-lost");
-        if (note) { note.hidden = true; }
-        render(block, data);
-        renderStatus(data);
-        if (data.finished) {
+        var ok = shown(data);
+        if (data && data.finished) {
           block.setAttribute("data-finished", "true");
           // Show the outcome (model version, reason) the server renders once the run is over.
           window.setTimeout(function () { window.location.reload(); }, 500);
-        } else {
+        } else if (ok) {
           window.setTimeout(function () { poll(block, 0); }, INTERVAL_MS);
+        } else {
+          retry("Could not show the latest progress");
         }
-      }, retry);
+      }, function () { retry("Lost contact with the server"); });
   }
 
   document.querySelectorAll("[data-progress-url]").forEach(function (block) {
