@@ -218,17 +218,20 @@ class RepairRecordViewSet(viewsets.ModelViewSet):
 
     def update(self, request, *args, partial=False, **kwargs):
         record = self.get_object()
-        stored = {name: getattr(record, name) for name in repairs.FIELDS}
         body = request.data
         if not isinstance(body, dict):
             raise exceptions.ValidationError({"non_field_errors": ["a repair record must be a JSON object"]})
-        if "rma_id" in body and body["rma_id"] != record.rma_id:
-            raise exceptions.ValidationError({"rma_id": ["cannot be changed; it identifies the record"]})
-        row = {**stored, **body} if partial else {**body, "rma_id": record.rma_id}
-        return self._upsert(row)
+        try:
+            result = repairs.repair_edit(record_id=record.pk, body=body, partial=partial)
+        except repairs.RepairIdentityError as e:
+            raise exceptions.ValidationError(e.errors) from None
+        return self._answer(result)
 
     def _upsert(self, row) -> Response:
         [result] = repairs.repairs_upsert(rows=[row])
+        return self._answer(result)
+
+    def _answer(self, result: ItemResult) -> Response:
         if result.status == "rejected":
             raise exceptions.ValidationError(result.errors)
         data = self.get_serializer(RepairRecord.objects.get(pk=result.id)).data
