@@ -173,7 +173,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": TICKETAI_PAGE_SIZE,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.SearchFilter",
+        "repair_center.api.search.SearchFilter",
         "repair_center.api.ordering.StableOrderingFilter",  # id last: pages never overlap
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

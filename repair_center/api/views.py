@@ -4,12 +4,13 @@ set once in settings.REST_FRAMEWORK. Ticket writes all go through services.ticke
 from django.db.models import ProtectedError
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import exceptions, filters, status, viewsets
+from rest_framework import exceptions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from repair_center import filtersets, roles
 from repair_center.api import serializers
+from repair_center.api.search import SearchFilter
 from repair_center.api.workflow import TicketWorkflowMixin
 from repair_center.documents import DocumentError
 from repair_center.models import (
@@ -81,7 +82,7 @@ class TicketViewSet(TicketWorkflowMixin, viewsets.ModelViewSet):
     filterset_class = filtersets.TicketFilterSet
     # Ordering lives in TicketFilterSet, which ranks priorities by urgency; DRF's OrderingFilter
     # would sort them alphabetically.
-    filter_backends = [DjangoFilterBackend, filters.SearchFilter]
+    filter_backends = [DjangoFilterBackend, SearchFilter]
     search_fields = ["title", "description", "external_id"]
     write_roles = TICKET_WRITERS
 
