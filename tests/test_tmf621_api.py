@@ -220,6 +220,18 @@ def test_resolving_needs_a_resolution_code_and_keeps_it_with_the_notes(engineer_
     assert "resolutionDate" in body
 
 
+def test_a_refused_patch_names_the_tmf621_attributes_at_fault(engineer_client):
+    [ticket_id] = _tickets(1)
+    _patch(engineer_client, ticket_id, {"status": "inProgress"})
+
+    no_reason = _patch(engineer_client, ticket_id, {"status": "held"})
+    no_code = _patch(engineer_client, ticket_id, {"status": "resolved"})
+
+    assert no_reason.json()["errors"] == {"statusChangeReason": ["give a reason to put on hold"]}
+    assert no_code.json()["errors"] == {"resolutionCode": ["resolving needs the resolution code"]}
+    assert no_reason.json()["reason"] == "statusChangeReason: give a reason to put on hold"
+
+
 def test_a_patch_adds_new_notes_and_keeps_those_it_holds(engineer_client):
     [ticket_id] = _tickets(1)
     first = _patch(engineer_client, ticket_id, {"note": [{"text": "checked the fibre"}]}).json()

@@ -173,8 +173,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": TICKETAI_PAGE_SIZE,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "repair_center.api.search.SearchFilter",
+        "repair_center.api.ordering.StableOrderingFilter",  # id last: pages never overlap
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]

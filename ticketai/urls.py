@@ -28,5 +28,5 @@ urlpatterns = [
 
 # Error pages in the site's layout (frontend/views/errors.py).
 handler403 = "frontend.views.errors.permission_denied"
-handler404 = "frontend.views.errors.page_not_found"
-handler500 = "frontend.views.errors.server_error"
+handler404 = "ticketai.api_fallbacks.not_found"
+handler500 = "ticketai.api_fallbacks.server_error"

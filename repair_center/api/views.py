@@ -4,13 +4,15 @@ set once in settings.REST_FRAMEWORK. Ticket writes all go through services.ticke
 from django.db.models import ProtectedError
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import exceptions, filters, status, viewsets
+from rest_framework import exceptions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from repair_center import filtersets, roles
 from repair_center.api import serializers
+from repair_center.api.search import SearchFilter
 from repair_center.api.workflow import TicketWorkflowMixin
+from repair_center.documents import DocumentError
 from repair_center.models import (
     ErrorCode,
     ErrorCodeAlias,
@@ -22,12 +24,12 @@ from repair_center.models import (
     TicketEvent,
     UnmappedCode,
 )
-from repair_center.selectors import ticket_document, ticket_list, ticket_with_names
+from repair_center.selectors import ticket_list, ticket_with_names
 from repair_center.services import repairs
-from repair_center.services.tickets import UpsertSummary, tickets_upsert
+from repair_center.services.ticket_edits import ticket_edit
+from repair_center.services.tickets import ItemResult, UpsertSummary, tickets_upsert
 
 TICKET_WRITERS = frozenset({roles.INTEGRATION, roles.ADMIN})
-IDENTITY_FIELDS = ("source", "external_id")
 
 
 class Conflict(exceptions.APIException):
@@ -80,7 +82,7 @@ class TicketViewSet(TicketWorkflowMixin, viewsets.ModelViewSet):
     filterset_class = filtersets.TicketFilterSet
     # Ordering lives in TicketFilterSet, which ranks priorities by urgency; DRF's OrderingFilter
     # would sort them alphabetically.
-    filter_backends = [DjangoFilterBackend, filters.SearchFilter]
+    filter_backends = [DjangoFilterBackend, SearchFilter]
     search_fields = ["title", "description", "external_id"]
     write_roles = TICKET_WRITERS
 
@@ -94,25 +96,18 @@ class TicketViewSet(TicketWorkflowMixin, viewsets.ModelViewSet):
         return self._upsert(request.data, source="api")
 
     def update(self, request, *args, partial=False, **kwargs):
-        stored = ticket_document(self.get_object())
-        body = request.data
-        if not isinstance(body, dict):
-            raise exceptions.ValidationError(
-                {"non_field_errors": ["a ticket document must be a JSON object"]}
-            )
-        changed = {
-            field: ["cannot be changed; it identifies the ticket"]
-            for field in IDENTITY_FIELDS
-            if field in body and body[field] != stored[field]
-        }
-        if changed:
-            raise exceptions.ValidationError(changed)
-        identity = {field: stored[field] for field in IDENTITY_FIELDS}
-        document = {**stored, **body} if partial else {**body, **identity}
-        return self._upsert(document, source=stored["source"])
+        ticket = self.get_object()
+        try:
+            result = ticket_edit(ticket_id=ticket.pk, body=request.data, partial=partial)
+        except DocumentError as e:
+            raise exceptions.ValidationError(e.errors) from None
+        return self._answer(result)
 
     def _upsert(self, document, *, source: str) -> Response:
         [result] = tickets_upsert(documents=[document], source=source)
+        return self._answer(result)
+
+    def _answer(self, result: ItemResult) -> Response:
         if result.status == "rejected":
             raise exceptions.ValidationError(result.errors)
         ticket = ticket_with_names().get(pk=result.id)
@@ -224,17 +219,20 @@ class RepairRecordViewSet(viewsets.ModelViewSet):
 
     def update(self, request, *args, partial=False, **kwargs):
         record = self.get_object()
-        stored = {name: getattr(record, name) for name in repairs.FIELDS}
         body = request.data
         if not isinstance(body, dict):
             raise exceptions.ValidationError({"non_field_errors": ["a repair record must be a JSON object"]})
-        if "rma_id" in body and body["rma_id"] != record.rma_id:
-            raise exceptions.ValidationError({"rma_id": ["cannot be changed; it identifies the record"]})
-        row = {**stored, **body} if partial else {**body, "rma_id": record.rma_id}
-        return self._upsert(row)
+        try:
+            result = repairs.repair_edit(record_id=record.pk, body=body, partial=partial)
+        except repairs.RepairIdentityError as e:
+            raise exceptions.ValidationError(e.errors) from None
+        return self._answer(result)
 
     def _upsert(self, row) -> Response:
         [result] = repairs.repairs_upsert(rows=[row])
+        return self._answer(result)
+
+    def _answer(self, result: ItemResult) -> Response:
         if result.status == "rejected":
             raise exceptions.ValidationError(result.errors)
         data = self.get_serializer(RepairRecord.objects.get(pk=result.id)).data

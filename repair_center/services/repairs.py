@@ -169,3 +169,24 @@ def _upsert(rows: Sequence[Any]) -> list[ItemResult]:
     results.extend(ItemResult(i, rma_id, status, id=stored[rma_id].id) for i, rma_id, status in outcomes)
     results.sort(key=lambda r: r.index)
     return results
+
+
+def repair_edit(*, record_id: int, body: dict, partial: bool) -> ItemResult:
+    """Merge ``body`` into the stored record (partial) or replace it; rma_id stays.
+
+    Read and written under the record's row lock, so an edit made meanwhile is not written back as
+    it was. Raises RepairIdentityError when the body tries to change the rma_id."""
+    with transaction.atomic():
+        record = RepairRecord.objects.select_for_update().get(pk=record_id)
+        if "rma_id" in body and body["rma_id"] != record.rma_id:
+            raise RepairIdentityError({"rma_id": ["cannot be changed; it identifies the record"]})
+        stored = {name: getattr(record, name) for name in FIELDS}
+        row = {**stored, **body} if partial else {**body, "rma_id": record.rma_id}
+        [result] = repairs_upsert(rows=[row])
+    return result
+
+
+class RepairIdentityError(ValueError):
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__(errors)
+        self.errors = errors

@@ -230,6 +230,8 @@ TMF_NAMES = {
     "alarms": "relatedEntity",
     "resolution": "resolutionCode",
     "resolution_notes": "resolutionNotes",
+    # The workflow's names, for a PATCH the workflow refuses.
+    "reason": "statusChangeReason",
 }
 
 

@@ -94,7 +94,7 @@ def _raise(error: Exception):
     if isinstance(error, IllegalTransition | StaleRevision):
         raise Conflict({"detail": error.message, "code": error.code}) from None
     if isinstance(error, WorkflowError):
-        raise exceptions.ValidationError(error.errors) from None
+        raise exceptions.ValidationError(tt.tmf_errors(error.errors)) from None
     raise exceptions.ValidationError({"resolutionCode": [str(error)]}) from None
 
 
