@@ -3,13 +3,14 @@ set once in settings.REST_FRAMEWORK. Ticket writes all go through services.ticke
 
 from django.db.models import ProtectedError
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from repair_center import filtersets, roles
 from repair_center.api import serializers
+from repair_center.api.preconditions import PreconditionFailed, etag, if_match_revision
 from repair_center.api.search import SearchFilter
 from repair_center.api.workflow import TicketWorkflowMixin
 from repair_center.documents import DocumentError
@@ -26,6 +27,7 @@ from repair_center.models import (
 )
 from repair_center.selectors import ticket_list, ticket_with_names
 from repair_center.services import repairs
+from repair_center.services.history import StaleRevision
 from repair_center.services.ticket_edits import ticket_edit
 from repair_center.services.tickets import ItemResult, UpsertSummary, tickets_upsert
 
@@ -52,6 +54,17 @@ class ProtectedDestroyMixin:
 
 
 _document_errors = OpenApiResponse(description="Field errors: {field: [message, ...]}.")
+_if_match = OpenApiParameter(
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    description='The ETag you last read ("7"): the write goes through only if the ticket is still at that '
+    "revision.",
+)
+_stale = OpenApiResponse(
+    description="The ticket changed since the If-Match revision; nothing was written. "
+    "{detail, code: stale_revision, current_revision}."
+)
 
 
 @extend_schema_view(
@@ -64,15 +77,20 @@ _document_errors = OpenApiResponse(description="Field errors: {field: [message, 
         },
         description="Upsert one canonical ticket document, keyed on (source, external_id).",
     ),
+    retrieve=extend_schema(
+        description="One ticket; its ETag header is its revision, for If-Match on PUT and PATCH."
+    ),
     update=extend_schema(
         request=serializers.TicketDocumentSerializer,
-        responses={200: serializers.TicketSerializer, 400: _document_errors},
+        parameters=[_if_match],
+        responses={200: serializers.TicketSerializer, 400: _document_errors, 412: _stale},
         description="Replace the ticket's document; fields left out are cleared. source and external_id "
         "identify the ticket and cannot change.",
     ),
     partial_update=extend_schema(
         request=serializers.TicketDocumentSerializer,
-        responses={200: serializers.TicketSerializer, 400: _document_errors},
+        parameters=[_if_match],
+        responses={200: serializers.TicketSerializer, 400: _document_errors, 412: _stale},
         description="Merge the given fields into the stored document and upsert it.",
     ),
 )
@@ -95,12 +113,22 @@ class TicketViewSet(TicketWorkflowMixin, viewsets.ModelViewSet):
     def create(self, request, *args, **kwargs):
         return self._upsert(request.data, source="api")
 
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        response["ETag"] = etag(response.data["revision"])
+        return response
+
     def update(self, request, *args, partial=False, **kwargs):
         ticket = self.get_object()
+        expected = if_match_revision(request)
         try:
-            result = ticket_edit(ticket_id=ticket.pk, body=request.data, partial=partial)
+            result = ticket_edit(
+                ticket_id=ticket.pk, body=request.data, partial=partial, expected_revision=expected
+            )
         except DocumentError as e:
             raise exceptions.ValidationError(e.errors) from None
+        except StaleRevision as e:
+            raise PreconditionFailed(e) from None
         return self._answer(result)
 
     def _upsert(self, document, *, source: str) -> Response:
@@ -113,7 +141,7 @@ class TicketViewSet(TicketWorkflowMixin, viewsets.ModelViewSet):
         ticket = ticket_with_names().get(pk=result.id)
         data = serializers.TicketSerializer(ticket, context=self.get_serializer_context()).data
         code = status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK
-        return Response(data, status=code)
+        return Response(data, status=code, headers={"ETag": etag(ticket.revision)})
 
     @extend_schema(
         request=serializers.TicketBulkRequestSerializer,

@@ -11,19 +11,25 @@ from django.db import transaction
 from repair_center.documents import DocumentError
 from repair_center.models import Ticket
 from repair_center.selectors import ticket_document, ticket_with_names
+from repair_center.services.history import StaleRevision
 from repair_center.services.tickets import ItemResult, tickets_upsert
 
 IDENTITY_FIELDS = ("source", "external_id")
 
 
-def ticket_edit(*, ticket_id: int, body: Any, partial: bool) -> ItemResult:
+def ticket_edit(
+    *, ticket_id: int, body: Any, partial: bool, expected_revision: int | None = None
+) -> ItemResult:
     """Merge ``body`` into the stored document (partial) or replace it; source and external_id stay.
 
-    Raises DocumentError for a body that is not an object or that changes the ticket's identity."""
+    Raises DocumentError for a body that is not an object or that changes the ticket's identity, and
+    StaleRevision when ``expected_revision`` is given and the ticket is no longer at it."""
     if not isinstance(body, dict):
         raise DocumentError({"non_field_errors": ["a ticket document must be a JSON object"]})
     with transaction.atomic():
-        Ticket.objects.select_for_update().filter(pk=ticket_id).exists()
+        current = Ticket.objects.select_for_update().values_list("revision", flat=True).get(pk=ticket_id)
+        if expected_revision is not None and expected_revision != current:
+            raise StaleRevision(ticket_id=ticket_id, expected=expected_revision, current=current)
         stored = ticket_document(ticket_with_names().get(pk=ticket_id))
         changed = {
             field: ["cannot be changed; it identifies the ticket"]

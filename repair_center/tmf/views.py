@@ -16,6 +16,7 @@ from rest_framework import exceptions, status, viewsets
 from rest_framework.response import Response
 
 from repair_center import roles
+from repair_center.api.preconditions import etag, if_match_revision
 from repair_center.api.workflow import WORKFLOW_ROLES
 from repair_center.models import Ticket
 from repair_center.services import workflow
@@ -113,17 +114,6 @@ def _integer(params, name: str, default: int, *, minimum: int, maximum: int) -> 
     return int(raw)
 
 
-def _if_match(request) -> int | None:
-    """The revision an If-Match ETag ("7" or W/"7") names; the revision must still be current."""
-    value = request.headers.get("If-Match", "").strip()
-    if not value or value == "*":
-        return None
-    match = re.fullmatch(r'(?:W/)?"?(\d{1,9})"?', value)
-    if not match:
-        raise exceptions.ValidationError({"If-Match": ['must be an ETag this API answered, like "7"']})
-    return int(match.group(1))
-
-
 def _base_url(request) -> str:
     return request.build_absolute_uri("/").rstrip("/")
 
@@ -131,7 +121,7 @@ def _base_url(request) -> str:
 def _answer(request, ticket_id: int, *, status_code: int = 200) -> Response:
     data = tt.troubleticket_get(ticket_id, base_url=_base_url(request))
     revision = Ticket.objects.values_list("revision", flat=True).get(pk=ticket_id)
-    headers = {"ETag": f'"{revision}"'}
+    headers = {"ETag": etag(revision)}
     if status_code == 201:
         headers["Location"] = data["href"]
     return Response(data, status=status_code, headers=headers)
@@ -306,7 +296,7 @@ class TroubleTicketViewSet(viewsets.ViewSet):
                 ticket_id=ticket_id,
                 patch=dict(body.validated_data),
                 user=request.user,
-                expected_revision=_if_match(request),
+                expected_revision=if_match_revision(request),
             )
         except (WorkflowError, ResolutionError) as e:
             _raise(e)
