@@ -71,7 +71,10 @@ def capabilities(data_dir: Path | None = None) -> dict[str, Any]:
         "memory_mb": memory_mb,
         "storage_gb": storage_gb,
         "providers": ort.get_available_providers(),
-        "accelerator": next((p for p in ort.get_available_providers() if p != "CPUExecutionProvider"), ""),
+        # The agent serves and retrains on the CPU (edge_agent.sessions builds every session with
+        # the CPU provider), so no provider speeds it up; the stock wheel lists Azure's remote
+        # provider too, which central's placement once took for a local accelerator.
+        "accelerator": "",
         "platform": platform.platform(),
         "agent_version": __version__,
     }
