@@ -71,7 +71,10 @@ def capabilities(data_dir: Path | None = None) -> dict[str, Any]:
         "memory_mb": memory_mb,
         "storage_gb": storage_gb,
         "providers": ort.get_available_providers(),
-        "accelerator": next((p for p in ort.get_available_providers() if p != "CPUExecutionProvider"), ""),
+        # The agent serves and retrains on the CPU (edge_agent.sessions builds every session with
+        # the CPU provider), so no provider speeds it up; the stock wheel lists Azure's remote
+        # provider too, which central's placement once took for a local accelerator.
+        "accelerator": "",
         "platform": platform.platform(),
         "agent_version": __version__,
     }
@@ -168,11 +171,19 @@ class Agent:
         current = self.data_dir / "bundles" / "current.json"
         if not current.exists():
             return
-        info = json.loads(current.read_text())
+        info: dict[str, Any] = {}
         try:
+            info = json.loads(current.read_text())
             model = load_model(self.data_dir / "bundles" / info["file"], self.state["public_key_pem"])
-        except (BundleError, OSError) as e:
-            logger.error("the installed bundle %s no longer verifies: %s", info.get("version"), e)
+        except (BundleError, OSError, ValueError, KeyError, TypeError) as e:
+            # Forget it: while the pointer names its sha256, every assignment of that bundle
+            # looked installed (and its download answered 304), so the agent never served again.
+            logger.error(
+                "the installed bundle %s no longer verifies: %s; fetching it again",
+                info.get("version") if isinstance(info, dict) else None,
+                e,
+            )
+            current.unlink(missing_ok=True)
             return
         head_file = self.data_dir / "local_head.npz"
         if head_file.exists():

@@ -357,6 +357,26 @@ class Model:
         return f"{self.version}+local" if self.head is not None else self.version
 
 
+def _one_token(session: ort.InferenceSession) -> dict[str, np.ndarray]:
+    one = np.ones((1, 1), dtype=np.int64)
+    return {i.name: one if i.name != "token_type_ids" else one * 0 for i in session.get_inputs()}
+
+
+def _check_label_widths(session: ort.InferenceSession, labels: Any, head: bytes | None) -> None:
+    """Refuse a bundle whose labels.json is not the list its model answers: one label per logit
+    (and per column of head.npz). Loaded as it was, a model of another label set answered with
+    the wrong codes, or failed on every ticket."""
+    if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
+        raise BundleError("labels.json must be a non-empty list of resolution codes")
+    widths = {"model.onnx logits": session.run(LOGITS, _one_token(session))[0].shape[-1]}
+    if head is not None:
+        widths["head.npz"] = int(np.load(io.BytesIO(head))["W"].shape[-1])
+    wrong = {name: width for name, width in widths.items() if width != len(labels)}
+    if wrong:
+        found = ", ".join(f"{name} {width}" for name, width in wrong.items())
+        raise BundleError(f"labels.json lists {len(labels)} labels, but the model answers {found}")
+
+
 def load_model(
     path: str | Path,
     public_key_pem: str,
@@ -389,6 +409,7 @@ def load_model(
         records = _records(contents.get("track_record.json"))
         vocabulary = abstention.load_vocabulary(contents.get(abstention.VOCABULARY_FILE))
         confidence_medium = abstention.threshold(manifest)
+        _check_label_widths(session, labels, contents.get("head.npz"))
     except Exception as e:  # a signed but broken bundle is refused like a tampered one
         raise BundleError(f"the bundle does not load: {e}") from e
     outputs = {o.name for o in session.get_outputs()}

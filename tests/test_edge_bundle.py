@@ -7,12 +7,19 @@ agent's own copy, without Django).
 import json
 import zipfile
 
+import numpy as np
 import pytest
 
 from edge_agent import bundle as edge_bundle
 from ml.core import bundles, signing
 from ml.core.serialization import SERIALIZATION_VERSION
-from tests.edge_fixtures import LABELS, build_test_bundle, new_private_key_pem, signing_key  # noqa: F401
+from tests.edge_fixtures import (  # noqa: F401
+    HIDDEN,
+    LABELS,
+    build_test_bundle,
+    new_private_key_pem,
+    signing_key,
+)
 
 pytestmark = pytest.mark.usefixtures("signing_key")
 
@@ -115,3 +122,14 @@ def test_the_private_key_is_generated_once_per_data_directory(settings, tmp_path
         assert "PRIVATE KEY" not in first
     finally:
         signing.private_key.cache_clear()
+
+
+@pytest.mark.parametrize("labels", [LABELS[:3], [*LABELS, "REBOOT_RRU"]], ids=["fewer", "more"])
+def test_a_signed_bundle_whose_labels_are_not_what_its_model_answers_is_refused(tmp_path, labels):
+    # labels.json of another label set beside a model of four classes: loaded, it answered
+    # with the wrong codes (or failed on every ticket).
+    rng = np.random.default_rng(1)
+    head = {"W": rng.normal(size=(HIDDEN, len(LABELS))), "b": np.zeros(len(LABELS))}
+    path = build_test_bundle(tmp_path / "b1.zip", version="b1", labels=labels, head=head)
+    with pytest.raises(edge_bundle.BundleError, match=f"labels.json lists {len(labels)} labels"):
+        edge_bundle.load_model(path, signing.public_key_pem())

@@ -175,6 +175,15 @@ def test_a_site_without_compute_can_only_use_central():
     assert "no compute" in decision.rejected[4]
 
 
+def test_a_site_without_compute_is_not_said_to_lack_an_uplink():
+    # The site has a 100 Mbps link: its training and ETL never finish for want of compute.
+    decision = decide(replace(CELL, cpu_cores=0, batch_data_mb_per_day=100), CANDIDATES)
+    assert decision.pattern == 1
+    assert "no uplink" not in json.dumps(decision.to_json())
+    assert "full training takes never (no compute at the site)" in decision.rejected[2]
+    assert "never (no compute at the site) a day" in decision.rejected[2]
+
+
 def test_latency_scales_with_cores_and_clock():
     slow = decide(replace(CELL, cpu_cores=1, cpu_ghz=1.3), CANDIDATES).candidates
     fast = decide(replace(CELL, cpu_cores=4, cpu_ghz=2.6), CANDIDATES).candidates

@@ -8,7 +8,9 @@ from django.test import Client
 from drf_spectacular.drainage import GENERATOR_STATS
 from rest_framework.test import APIClient
 
+from edge_agent.agent import capabilities
 from ml.fleet import edge, placement_service
+from ml.fleet.placement import Assumptions, compute_ratio
 from ml.models import EdgeBundle, ModelVersion, SiteComputeProfile
 from repair_center.models import Site
 from tests.factories import SiteFactory
@@ -245,3 +247,25 @@ def test_the_schema_documents_both_routes(tmp_path):
     paths = json.loads(out.read_text())["paths"]
     assert "get" in paths["/api/v1/sites/{id}/placement/"]
     assert "post" in paths["/api/v1/placement/what-if/"]
+
+
+def test_an_agent_reports_no_accelerator_since_it_serves_on_the_cpu(cell_site):
+    # The stock onnxruntime wheel lists AzureExecutionProvider beside the CPU's: once reported as
+    # the site's accelerator, it made every site five times faster than its cores.
+    reported = capabilities()
+    assert reported["accelerator"] == ""
+    placement_service.site_capabilities_report(cell_site, {**reported, "cpu_cores": 2, "cpu_ghz": 2.6})
+    profile = SiteComputeProfile.objects.get(site=cell_site)
+    assert profile.accelerator == ""
+    assert compute_ratio(placement_service.profile_of(profile), Assumptions()) == 1.0
+
+
+@pytest.mark.parametrize("provider", ["AzureExecutionProvider", "CPUExecutionProvider", " "])
+def test_a_provider_that_is_no_accelerator_is_not_taken_for_one(cell_site, provider):
+    placement_service.site_profile_update(cell_site, accelerator="gpu")
+    placement_service.site_capabilities_report(
+        cell_site, {"accelerator": provider, "cpu_cores": 2, "cpu_ghz": 2.6}
+    )
+    assert SiteComputeProfile.objects.get(site=cell_site).accelerator == ""
+    fields = placement_service.capabilities_to_fields({"accelerator": "CUDAExecutionProvider"})
+    assert fields == {"accelerator": "CUDAExecutionProvider"}

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 from ml.fleet.placement_candidates import (
+    NO_COMPUTE,
     choose_edge_artefact,
     evaluate_candidate,
     rounded,
@@ -133,7 +134,7 @@ def _site(p: SiteProfile, candidates: list[CandidateModel], a: Assumptions) -> _
         ""
         if edge_etl_ok
         else f"the edge cannot run the ETL of {p.batch_data_mb_per_day:,.0f} MB/day of raw batch data "
-        f"({duration(etl_s)} a day, over the {duration(a.etl_window_s)} window)"
+        f"({duration(etl_s, NO_COMPUTE)} a day, over the {duration(a.etl_window_s)} window)"
     )
     return _Site(
         profile=p,

@@ -6,6 +6,8 @@ from __future__ import annotations
 from ml.fleet.placement_inputs import Assumptions, CandidateModel, SiteProfile
 from ml.fleet.placement_reasons import duration, megabytes
 
+NO_COMPUTE = "never (no compute at the site)"
+
 
 def transfer_seconds(n_bytes: float, mbps: float) -> float | None:
     if n_bytes <= 0:
@@ -51,7 +53,8 @@ def evaluate_candidate(c: CandidateModel, p: SiteProfile, a: Assumptions, ratio:
         )
     if full_train_s is None or full_train_s > a.training_window_s:
         full.append(
-            f"full training takes {duration(full_train_s)}, over the {duration(a.training_window_s)} window"
+            f"full training takes {duration(full_train_s, NO_COMPUTE)}, "
+            f"over the {duration(a.training_window_s)} window"
         )
     head = (
         []

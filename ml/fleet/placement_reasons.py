@@ -10,10 +10,11 @@ def megabytes(n_bytes: float) -> str:
     return f"{n_bytes / 1e6:,.1f} MB"
 
 
-def duration(seconds: float | None) -> str:
-    """A transfer or training time as the reasons write it; None means it can never happen."""
+def duration(seconds: float | None, never: str = "never (no uplink)") -> str:
+    """A transfer or training time as the reasons write it; None means it can never happen, for
+    the reason ``never`` gives (a transfer: no uplink; work at the site: no compute there)."""
     if seconds is None:
-        return "never (no uplink)"
+        return never
     if seconds < 120:
         return f"{seconds:,.1f} s"
     if seconds < 7_200:

@@ -58,6 +58,18 @@ TIER_DEFAULTS = {
     },
 }
 
+# onnxruntime execution providers that are no accelerator: the CPU itself, and Azure's remote
+# endpoints, which the stock CPU wheel lists too. Older agents reported the first provider
+# other than the CPU's as the accelerator, so every site got the x5 speed-up of an accelerator it
+# does not have.
+_NOT_ACCELERATORS = {"", "cpuexecutionprovider", "azureexecutionprovider"}
+
+
+def _accelerator(value) -> str:
+    name = str(value or "").strip()[:64]
+    return "" if name.lower() in _NOT_ACCELERATORS else name
+
+
 # Agent report keys (and the aliases agents use) -> profile field, converter. Agents report hardware
 # and link only; the latency budget, ticket volume and data policy are the operator's.
 _CAPABILITIES = {
@@ -67,7 +79,7 @@ _CAPABILITIES = {
     "cpu_mhz": ("cpu_ghz", lambda v: float(v) / 1000),
     "memory_mb": ("memory_mb", int),
     "memory_total_mb": ("memory_mb", int),
-    "accelerator": ("accelerator", lambda v: str(v or "")[:64]),
+    "accelerator": ("accelerator", _accelerator),
     "storage_gb": ("storage_gb", float),
     "disk_free_gb": ("storage_gb", float),
     "uplink_mbps": ("uplink_mbps", float),
