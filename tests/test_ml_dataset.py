@@ -85,3 +85,28 @@ def test_sources_narrow_the_training_set(db):
     tickets_upsert(documents=ml_ticket_documents(per_class=1, prefix="OTHER"), source="other")
     assert len(build_dataset().examples) == 8
     assert len(build_dataset(sources=["other"]).examples) == 4
+
+
+def test_the_tickets_of_a_site_whose_data_must_stay_local_are_never_trained_on_centrally(db):
+    """Placement promises such a site that central trains "on other sites' pooled data only"."""
+    from ml.core.dataset import fingerprint
+    from ml.models import SiteComputeProfile
+    from repair_center.models import Site
+
+    _load(per_class=2)
+    local = [
+        {**d, "external_id": f"LOCAL-{d['external_id']}", "site": "SITE-LOCAL", "element": ""}
+        for d in ml_ticket_documents(per_class=1)
+    ]
+    Site.objects.create(code="SITE-LOCAL", name="Local")
+    tickets_upsert(documents=local, source="noc")
+    pooled = build_dataset()
+    assert len(pooled.examples) == 12 and pooled.excluded_kept_local == []
+
+    SiteComputeProfile.objects.create(site=Site.objects.get(code="SITE-LOCAL"), data_must_stay_local=True)
+    central = build_dataset()
+    kept = set(Ticket.objects.filter(site__code="SITE-LOCAL").values_list("pk", flat=True))
+    assert len(central.examples) == 8 and set(central.excluded_kept_local) == kept and len(kept) == 4
+    assert not kept & {e.ticket_id for e in central.examples}
+    assert central.labelled == pooled.labelled == 12
+    assert fingerprint(central) != fingerprint(pooled)  # the next retrain is not skipped as unchanged

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from ml.core.serialization import SERIALIZATION_VERSION, serialize
+from ml.models import SiteComputeProfile
 from repair_center import selectors
 from repair_center.models import RepairRecord
 
@@ -44,10 +45,13 @@ class Dataset:
     examples: list[Example]
     excluded_no_fault_found: list[int]
     total_tickets: int
+    # Labelled tickets of sites whose data must stay local (SiteComputeProfile.data_must_stay_local):
+    # central never trains on them, as the placement of such a site promises.
+    excluded_kept_local: list[int] = field(default_factory=list)
 
     @property
     def labelled(self) -> int:
-        return len(self.examples) + len(self.excluded_no_fault_found)
+        return len(self.examples) + len(self.excluded_no_fault_found) + len(self.excluded_kept_local)
 
 
 def is_no_fault_found(findings: Collection[str]) -> bool:
@@ -116,18 +120,25 @@ def example_from_ticket(ticket) -> Example:
 
 
 def build_dataset(*, sources: Collection[str] = ()) -> Dataset:
-    """Every labelled ticket (optionally of some sources) as an Example, minus no-fault-found swaps."""
+    """Every labelled ticket (optionally of some sources) as an Example, minus no-fault-found swaps
+    and the tickets of sites whose data must stay local."""
     findings = selectors.repair_findings_by_ticket()
-    examples, excluded = [], []
+    local = set(
+        SiteComputeProfile.objects.filter(data_must_stay_local=True).values_list("site_id", flat=True)
+    )
+    examples, excluded, kept_local = [], [], []
     for ticket in selectors.labelled_tickets(sources=sources).iterator(chunk_size=2000):
-        if is_no_fault_found(findings.get(ticket.pk, ())):
+        if ticket.site_id in local:
+            kept_local.append(ticket.pk)
+        elif is_no_fault_found(findings.get(ticket.pk, ())):
             excluded.append(ticket.pk)
-            continue
-        examples.append(example_from_ticket(ticket))
+        else:
+            examples.append(example_from_ticket(ticket))
     return Dataset(
         examples=examples,
         excluded_no_fault_found=sorted(excluded),
         total_tickets=selectors.ticket_count(sources=sources),
+        excluded_kept_local=sorted(kept_local),
     )
 
 

@@ -462,6 +462,7 @@ def _row_counts(dataset: Dataset, split: Split, train) -> dict[str, int]:
         "tickets": dataset.total_tickets,
         "labelled": dataset.labelled,
         "excluded_no_fault_found": len(dataset.excluded_no_fault_found),
+        "excluded_kept_local": len(dataset.excluded_kept_local),
         "dropped_rare_classes": len(dataset.examples)
         - len(split.train)
         - len(split.validation)
