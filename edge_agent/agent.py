@@ -416,6 +416,24 @@ class Agent:
         """The placement pattern central decided for this site (None: not decided or not known)."""
         return ((self.placement or {}).get("decision") or {}).get("pattern")
 
+    def follow_placement(self, placement: dict[str, Any] | None) -> None:
+        """Take central's placement. Leaving pattern 3 for another decided pattern, serve the installed
+        bundle again: the model trained on central's ETL belongs to pattern 3, and the bundle's
+        assignment, already installed, would never bring the bundle back."""
+        self.placement = placement
+        if self.pattern in (None, 3) or self.model is None or isinstance(self.model, Model):
+            return  # None: no decision known, so nothing to leave pattern 3 for
+        with self.lock:
+            left = self.model_version
+            self._load_installed()
+        if self.model_version != left:
+            logger.info(
+                "placement is now pattern %s: serving %s again, not %s",
+                self.pattern,
+                self.model_version,
+                left,
+            )
+
     def maybe_learn(self) -> dict[str, Any] | None:
         return self.learner.maybe_learn()
 

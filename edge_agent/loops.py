@@ -79,7 +79,7 @@ class HeartbeatLoop(Loop):
             model_version=agent.model_version,
             status={"outbox_full": agent.outbox.full, "labelled": agent.outbox.labelled_count()},
         )
-        agent.placement = answer.get("placement")
+        agent.follow_placement(answer.get("placement"))
         if not agent.config.heartbeat_s and answer.get("heartbeat_s"):
             agent.heartbeat_s = float(answer["heartbeat_s"])
         agent.take_merged(answer.get("merged"))

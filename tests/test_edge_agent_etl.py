@@ -9,7 +9,7 @@ from edge_agent.agent import Agent, Config
 from edge_agent.inbox import Inbox
 from ml.fleet import edge
 from ml.models import EdgeAgent, EdgeReport
-from tests.edge_fixtures import signing_key, simulated_documents  # noqa: F401
+from tests.edge_fixtures import build_test_bundle, signing_key, simulated_documents  # noqa: F401
 from tests.factories import SiteFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("signing_key")]  # trains an edge model end to end
@@ -46,3 +46,14 @@ def test_a_pattern_3_agent_learns_from_the_central_transform_and_serves_it(live_
     report = EdgeReport.objects.get(kind="etl_trained")
     assert report.metrics["tickets"] == 80 and report.metrics["training_accuracy"] > 0.5
     assert "title" not in json.dumps(report.metrics)
+
+    # The site had a bundle too; when placement moves the site off pattern 3, the agent serves the
+    # bundle again (its assignment, already installed, would never bring it back).
+    assert agent.install(build_test_bundle(tmp_path / "b1.zip", version="b1"))
+    agent.learner.etl_at = 0
+    assert agent.maybe_learn()["version"] == "etl-80" and agent.model_version == "etl-80"
+    agent.follow_placement({"decision": {"pattern": 3}})
+    agent.follow_placement(None)  # no decision known: nothing to leave pattern 3 for
+    assert agent.model_version == "etl-80"
+    agent.follow_placement({"decision": {"pattern": 4}})
+    assert agent.model_version == "b1" and agent.pattern == 4
