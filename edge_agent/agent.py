@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from edge_agent import __version__, abstention
+from edge_agent import __version__, abstention, bundle_store
 from edge_agent.bundle import BundleError, Head, Model, load_model, ranked, rebuild_from_delta
 from edge_agent.client import TRANSIENT, CentralClient, CentralError
 from edge_agent.delta import DeltaError, sha256_file
@@ -184,6 +184,7 @@ class Agent:
                 e,
             )
             current.unlink(missing_ok=True)
+            self._serve_earlier(info.get("file") if isinstance(info, dict) else None)
             return
         head_file = self.data_dir / "local_head.npz"
         if head_file.exists():
@@ -191,6 +192,23 @@ class Agent:
             if str(arrays["version"]) == model.version:
                 model = model.with_head(Head(W=arrays["W"], b=arrays["b"], origin="local"))
         self.model = model
+
+    def _serve_earlier(self, damaged: Any) -> None:
+        """Serve the newest earlier bundle that still verifies, until central's copy of the damaged
+        one comes back (no pointer is written: the assignment downloads it whole)."""
+        directory = self.data_dir / "bundles"
+        for path in bundle_store.earlier(
+            directory, directory / damaged if isinstance(damaged, str) else None
+        ):
+            try:
+                self.model = load_model(path, self.state["public_key_pem"], threads=self.config.threads)
+            except BundleError as e:
+                logger.error("the earlier bundle %s does not verify either: %s", path.name, e)
+                continue
+            logger.warning(
+                "serving the earlier bundle %s until the installed one is fetched again", path.name
+            )
+            return
 
     def install(
         self,
@@ -232,6 +250,7 @@ class Agent:
             os.replace(pointer.with_suffix(".part"), pointer)
             previous, self.model = self.model, model
             (self.data_dir / "local_head.npz").unlink(missing_ok=True)
+            bundle_store.prune(final.parent, final)
         logger.info("serving bundle %s (was %s)", model.version, previous.version if previous else "nothing")
         self.report(
             "bundle_installed",
