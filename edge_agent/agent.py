@@ -436,12 +436,13 @@ class Agent:
         return ((self.placement or {}).get("decision") or {}).get("pattern")
 
     def follow_placement(self, placement: dict[str, Any] | None) -> None:
-        """Take central's placement. Leaving pattern 3 for another decided pattern, serve the installed
-        bundle again: the model trained on central's ETL belongs to pattern 3, and the bundle's
-        assignment, already installed, would never bring the bundle back."""
+        """Take central's placement. Leaving pattern 3 (or 2) for another decided pattern, serve the
+        installed bundle again: a model trained here on central's ETL (or the site's own) belongs to
+        that pattern, and the bundle's assignment, already installed, would never bring it back."""
         self.placement = placement
-        if self.pattern in (None, 3) or self.model is None or isinstance(self.model, Model):
-            return  # None: no decision known, so nothing to leave pattern 3 for
+        model = self.model
+        if self.pattern is None or model is None or isinstance(model, Model) or model.pattern == self.pattern:
+            return  # None: no decision known, so nothing to leave the model's pattern for
         with self.lock:
             left = self.model_version
             self._load_installed()

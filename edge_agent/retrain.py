@@ -162,12 +162,14 @@ class TfidfSvd:
 
 @dataclass(frozen=True)
 class EtlModel:
-    """Pattern 3: the central transform plus a head trained at the edge; served like a bundle's Model."""
+    """A TF-IDF + SVD transform (central's, pattern 3, or the site's, pattern 2) plus a head trained
+    at the edge; served like a bundle's Model."""
 
     transform: TfidfSvd
     head: Head
     labels: list[str]
     version: str = "etl"
+    pattern: int = 3  # the placement it was trained for: 3 on central's transform, 2 on the site's own
     # No bundle and no teacher: the agent applies central's default threshold alone (edge_agent.abstention).
     vocabulary: frozenset[str] = frozenset()
     confidence_medium: float = CONFIDENCE_MEDIUM
@@ -192,12 +194,15 @@ class EtlModel:
         return {}
 
 
-def train_etl_model(answer: dict[str, Any], *, version: str = "etl") -> EtlModel:
-    """Build the pattern-3 model from central's /edge/etl/ answer (transform, data, labels)."""
+def train_etl_model(answer: dict[str, Any], *, version: str = "etl", pattern: int = 3) -> EtlModel:
+    """Build the pattern-3 model from central's /edge/etl/ answer (transform, data, labels), or the
+    pattern-2 one from the same shape fitted at the site (edge_agent.local_etl)."""
     pairs = [(row, label) for row, label in zip(answer["data"], answer["labels"], strict=True) if label]
     labels = sorted({label for _, label in pairs})
     index = {label: i for i, label in enumerate(labels)}
     x = np.asarray([row for row, _ in pairs], dtype=np.float64)
     y = np.asarray([index[label] for _, label in pairs])
     head = fit_softmax(x, y, len(labels))
-    return EtlModel(transform=TfidfSvd(answer["transform"]), head=head, labels=labels, version=version)
+    return EtlModel(
+        transform=TfidfSvd(answer["transform"]), head=head, labels=labels, version=version, pattern=pattern
+    )

@@ -118,3 +118,30 @@ def test_an_admin_issues_an_enrolment_token_shown_once(client, admin_user, site)
     assert agent.site.code == "CS-COAST-001"
     assert raw not in client.get(reverse("fleet")).content.decode()
     assert client.post(reverse("fleet"), {"site": "NOWHERE"}).status_code == 400
+
+
+def test_a_site_model_trained_at_the_edge_shows_beside_the_model_it_was_judged_against(
+    client, admin_user, site
+):
+    """Pattern 2's report (edge_agent.learning.maybe_train_local) shows as the site's local learning."""
+    from ml.fleet import edge
+
+    agent = _agent(site, "coast-box", seen_s_ago=5)
+    EdgePrediction.objects.create(
+        agent=agent,
+        site=site,
+        idempotency_key="k",
+        source="noc",
+        external_id="T-1",
+        model_version="site-160",
+        resolution="REPLACE_SFP",
+        confidence=0.9,
+        latency_ms=2.0,
+        predicted_at=timezone.now(),
+    )
+    metrics = {"holdout": 40, "local_accuracy": 0.9, "shipped_accuracy": 0.4, "adopted": True}
+    metrics |= {"method": "site model (tf-idf + svd)", "compared_with": "the model in service"}
+    edge.report_record(agent=agent, kind="site_model_trained", metrics=metrics)
+    client.force_login(admin_user)
+    html = client.get(reverse("fleet")).content.decode()
+    assert "adopted: local 90% vs the model in service 40%" in html and "site model (tf-idf + svd)" in html

@@ -386,7 +386,9 @@ def _champion_resolution():
     return Subquery(rows.annotate(kept=merged.kept_code("top_resolution")).values("kept")[:1])
 
 
-LEARNING_REPORTS = ("head_retrained", "head_kept")
+# Local learning: a head refitted on the shipped bundle (patterns 4 and undecided), or the site's own
+# model trained on its own ETL (pattern 2), each judged on the site's hold-out against what served.
+LEARNING_REPORTS = ("head_retrained", "head_kept", "site_model_trained", "site_model_kept")
 
 
 def local_learning() -> dict[int, dict]:
