@@ -49,8 +49,9 @@ def test_a_full_pull_through_dropped_slow_and_failing_requests_creates_exactly_t
         run = pull_connector(connector.id)
 
     assert run.status == ConnectorRun.Status.SUCCEEDED, run.error
-    assert (run.pages, run.created, run.updated, run.unchanged, run.rejected) == (4, 10, 0, 0, 0)
-    assert run.retries == 4
+    # Each page after the first restarts at the newest time stored, which re-reads that item.
+    assert (run.pages, run.created, run.updated, run.unchanged, run.rejected) == (5, 10, 0, 4, 0)
+    assert run.retries == 5
     assert _ids() == [i["id"] for i in items]
     ticket = Ticket.objects.get(external_id="EXT-0007")
     assert (ticket.source, ticket.title, ticket.description) == (
@@ -91,7 +92,8 @@ def test_items_modified_remotely_after_a_pull_are_updated(db):
         server.upsert(remote_ticket(99, updated="2026-01-02T10:00:00Z"))
         run = pull_connector(connector.id)
 
-    assert (run.created, run.updated, run.unchanged, run.rejected) == (1, 2, 1, 0)
+    # Unchanged: EXT-0006 at the cursor, then EXT-0004 again when the window restarts at its time.
+    assert (run.created, run.updated, run.unchanged, run.rejected) == (1, 2, 2, 0)
     assert Ticket.objects.get(external_id="EXT-0002").title == "Fibre cut, splicing"
     assert Ticket.objects.get(external_id="EXT-0004").status == Ticket.Status.RESOLVED
     assert Ticket.objects.count() == 7
@@ -101,28 +103,52 @@ def test_items_modified_remotely_after_a_pull_are_updated(db):
 
 def test_a_pull_failing_for_good_on_page_3_keeps_pages_1_and_2_and_the_next_pull_resumes_there(db):
     items = ticket_items(12)
-    with FakeTicketingServer(items=items, page_size=3, failing_pages={3}) as server:
+    # Requests 3 to 6: the third page and its three retries.
+    with FakeTicketingServer(items=items, page_size=3, faults=dict.fromkeys(range(3, 7), "503")) as server:
         connector = _connector(server)
         failed = pull_connector(connector.id)
 
         assert failed.status == ConnectorRun.Status.FAILED
         assert "after 4 attempts" in failed.error and "HTTP 503" in failed.error
-        assert (failed.pages, failed.created, failed.retries) == (2, 6, 3)
-        assert _ids() == [i["id"] for i in items[:6]]
+        # Page 2 restarted at item 3's time: items 3 to 5.
+        assert (failed.pages, failed.created, failed.retries) == (2, 5, 3)
+        assert _ids() == [i["id"] for i in items[:5]]
         connector.refresh_from_db()
-        assert connector.cursor == items[5]["modified"] == failed.cursor_after
+        assert connector.cursor == items[4]["modified"] == failed.cursor_after
         assert connector.last_error == failed.error
 
-        server.failing_pages.clear()
+        server.faults.clear()
         server.requests.clear()
         resumed = pull_connector(connector.id)
 
     assert resumed.status == ConnectorRun.Status.SUCCEEDED
-    assert server.page_requests()[0].query["updated_since"] == items[5]["modified"]
-    assert (resumed.created, resumed.updated, resumed.unchanged) == (6, 0, 1)
+    assert server.page_requests()[0].query["updated_since"] == items[4]["modified"]
+    assert (resumed.created, resumed.updated) == (7, 0)
     assert _ids() == [i["id"] for i in items]
     connector.refresh_from_db()
     assert (connector.cursor, connector.last_error) == (items[-1]["modified"], "")
+
+
+class ChangingDuringThePull(FakeTicketingServer):
+    """Right after answering the first page, the remote edits a ticket that page held."""
+
+    def _answer(self, number, query):
+        answer = super()._answer(number, query)
+        if number == 1:
+            self.upsert(remote_ticket(1, updated="2026-01-02T00:00:00Z", summary="Edited meanwhile"))
+        return answer
+
+
+def test_an_item_edited_between_two_pages_shifts_no_unread_item_out_of_the_pull(db):
+    items = ticket_items(6)
+    with ChangingDuringThePull(items=items, page_size=3) as server:
+        run = pull_connector(_connector(server).id)
+
+    # Following "next" (page 2 of the first window) would have skipped EXT-0004 for good.
+    assert run.status == ConnectorRun.Status.SUCCEEDED, run.error
+    assert _ids() == [i["id"] for i in items]
+    assert Ticket.objects.get(external_id="EXT-0001").title == "Edited meanwhile"
+    assert Connector.objects.get().cursor == "2026-01-02T00:00:00Z"
 
 
 def test_it_sends_the_bearer_token_only_when_one_is_set(db):

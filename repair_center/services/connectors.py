@@ -5,7 +5,9 @@ the generic contract (docs/api.md, "Connectors") is that ``GET base_url?updated_
 answers ``{"results": [...], "next": <absolute URL or null>}``, items ordered by updated_at
 ascending. Each page is written and the cursor moved in one transaction, so a pull that dies
 half-way resumes from the last committed page; ``updated_since`` is inclusive, so the boundary
-items come back as unchanged instead of being skipped.
+items come back as unchanged instead of being skipped. After a page that moved the cursor the pull
+asks page 1 from the new cursor rather than following ``next``, so a change made during the pull
+cannot shift an unread item into a page already read.
 """
 
 import email.utils
@@ -210,11 +212,20 @@ def _pull_pages(connector: Connector, run: ConnectorRun) -> None:
             return
         while url:
             visited.add(url)
+            before = connector.cursor
             payload = _get_page(client, url, run)
             _store_page(connector, run, payload["results"])
-            url = payload["next"]
-            if url:
-                _check_next(connector.base_url, url, visited)
+            following = payload["next"]
+            if not following:
+                return
+            _check_next(connector.base_url, following, visited)
+            # As the presets do: restart the window at the newest update stored. Following "next"
+            # (page n+1 of the old window) would skip the item that slid into page n when one read
+            # before it changed meanwhile; restarted, the changed one is read again behind it.
+            # Only a page wholly at the cursor's time follows "next" within that time.
+            if connector.cursor != before:
+                following = _first_page_url(connector.base_url, connector.cursor)
+            url = following
 
 
 def _first_page_url(base_url: str, cursor: str) -> str:
