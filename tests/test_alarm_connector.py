@@ -184,3 +184,22 @@ def test_a_remote_alarm_without_an_external_id_is_keyed_by_its_id_there_and_its_
     group_alarms(list(Alarm.objects.values_list("pk", flat=True)))
     [group] = AlarmGroup.objects.all()
     assert (group.size, group.root.external_id, group.root_reason) == (2, "7", "source")
+
+
+@pytest.mark.django_db
+def test_an_alarm_changed_in_the_future_does_not_carry_the_cursor_past_todays_changes():
+    now = datetime.now(UTC)
+    remote = Tmf642Server(
+        [remote_alarm(1, now - timedelta(hours=1)), remote_alarm(2, now + timedelta(days=400))]
+    )
+    try:
+        connector = _connector(remote)
+        first = pull_connector(connector.id)
+        remote.alarms[0] = remote_alarm(1, now + timedelta(seconds=1), state="cleared")
+        second = pull_connector(connector.id)
+    finally:
+        remote.close()
+
+    assert first.created == 2 and first.cursor_after <= _iso(datetime.now(UTC))
+    assert second.updated == 1
+    assert Alarm.objects.get(external_id="X-1").state == "cleared"

@@ -410,3 +410,17 @@ def test_the_admin_never_shows_a_connectors_secrets_and_keeps_them_when_left_bla
     assert admin_client.post(url, cleared).status_code == 302
     connector.refresh_from_db()
     assert (connector.oauth_client_secret, connector.oauth_token_url) == ("", "")
+
+
+def test_an_item_dated_in_the_future_does_not_carry_the_cursor_past_todays_changes(db):
+    items = [*ticket_items(2), remote_ticket(3, updated="2199-01-01T00:00:00Z")]
+    with FakeTicketingServer(items=items, page_size=5) as server:
+        connector = _connector(server)
+        first = pull_connector(connector.id)
+        server.upsert(remote_ticket(1, updated=timezone.now().isoformat(), summary="Edited today"))
+        second = pull_connector(connector.id)
+
+    assert first.created == 3
+    assert first.cursor_after == first.started_at.isoformat().replace("+00:00", "Z")
+    assert (second.updated, second.unchanged) == (1, 1)  # the future-dated item is read again
+    assert Ticket.objects.get(external_id="EXT-0001").title == "Edited today"

@@ -85,7 +85,9 @@ def _store_page(connector: Connector, run: ConnectorRun, page: list, since: date
         run.pages += 1
         # The cursor is the newest time every alarm before which has been read.
         if newest is not None and (since is None or newest > since):
-            run.cursor_after = _iso(newest)
+            # Never past the pull's start (connectors.cursor_ceiling): an element's clock running ahead
+            # must not make later pulls skip what changes meanwhile.
+            run.cursor_after = _iso(min(newest, run.started_at))
             Connector.objects.filter(pk=connector.pk).update(cursor=run.cursor_after)
             connector.cursor = run.cursor_after
         run.save()

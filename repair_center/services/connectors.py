@@ -397,11 +397,21 @@ def _store_page(
                 run.rejects.append({"page": run.pages + 1, **result.to_json()})
         run.pages += 1
         if newest is not None:
-            run.cursor_after = _iso(newest)
+            run.cursor_after = _iso(cursor_ceiling(run, newest))
             connector.cursor = run.cursor_after
             Connector.objects.filter(pk=connector.pk).update(cursor=connector.cursor)
         run.save()
     return times
+
+
+def cursor_ceiling(run: ConnectorRun, newest: datetime) -> datetime:
+    """The cursor to store for the newest update time read: never past when the pull started.
+
+    An item dated in the future (a remote clock ahead of ours, a mistyped year) would otherwise carry
+    the cursor there, and every later pull would ask only for what changes after that date. Kept at
+    the pull's start, what the remote dates later is read again next time, as unchanged.
+    """
+    return min(newest, run.started_at)
 
 
 def connector_upsert(connector: Connector, documents: Sequence[dict]) -> list[ItemResult]:
