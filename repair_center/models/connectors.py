@@ -7,6 +7,17 @@ from ticketai.sealed import SealedField
 from ticketai.storable import agent_json
 
 
+def bearer_problem(token: str) -> str:
+    """Why ``token`` cannot go in an ``Authorization: Bearer`` header, or "" when it can.
+
+    Sent as it is, a line break or a pasted curly quote fails inside the HTTP library, whose error
+    quotes the header: the token would end up in the run's error, the admin and the logs.
+    """
+    if all("!" <= c <= "~" for c in token):
+        return ""
+    return "holds a space, line break, control or non-ASCII character, which a bearer token cannot"
+
+
 class Connector(models.Model):
     """An external ticketing or repair-centre system that TicketAI pulls from on a schedule."""
 
@@ -95,6 +106,10 @@ class Connector(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        if isinstance(self.auth_token, str) and self.auth_token and not self.auth_username:
+            problem = bearer_problem(self.auth_token)
+            if problem:
+                raise ValidationError({"auth_token": f"the token {problem}: enter it again"})
         if not self.oauth_token_url:
             if self.oauth_client_id or self.oauth_client_secret or self.oauth_scope:
                 raise ValidationError({"oauth_token_url": "the OAuth client needs its token endpoint"})

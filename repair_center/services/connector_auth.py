@@ -18,6 +18,7 @@ from collections.abc import Generator
 
 import httpx
 
+from repair_center.models.connectors import bearer_problem
 from ticketai import outbound
 
 # Ask again this long before the token's stated expiry: a request in flight must not carry a token
@@ -77,6 +78,8 @@ class ClientCredentials(httpx.Auth):
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise TokenError(f"POST {self.token_url} answered no access_token")
+        if bearer_problem(token):
+            raise TokenError(f"POST {self.token_url} answered an access_token that {bearer_problem(token)}")
         try:
             lifetime = float(body.get("expires_in"))  # some providers send it as a string
         except (TypeError, ValueError):

@@ -28,6 +28,7 @@ from repair_center.documents import FIELDS as TICKET_FIELDS
 from repair_center.documents import parse_timestamp
 from repair_center.ingestion import presets
 from repair_center.models import Connector, ConnectorRun
+from repair_center.models.connectors import bearer_problem
 from repair_center.services import connector_auth
 from repair_center.services.alarm_pull import pull_alarm_pages
 from repair_center.services.repairs import FIELDS as REPAIR_FIELDS
@@ -183,6 +184,9 @@ def credentials(connector: Connector) -> tuple[dict[str, str], httpx.Auth | None
     if connector.auth_token and connector.auth_username:
         return headers, httpx.BasicAuth(connector.auth_username, connector.auth_token)
     if connector.auth_token:
+        problem = bearer_problem(connector.auth_token)
+        if problem:
+            raise PullError(f"the connector's auth_token {problem}: enter it again")
         headers["Authorization"] = f"Bearer {connector.auth_token}"
     return headers, None
 
