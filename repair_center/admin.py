@@ -307,10 +307,13 @@ class ConnectorAdmin(admin.ModelAdmin):
 
     @admin.action(description="Pull now")
     def pull_now(self, request, queryset):
-        connectors = list(queryset)
+        connectors = list(queryset.filter(enabled=True))
         for connector in connectors:
             connector_pull_enqueue(connector)
         self.message_user(request, f"{len(connectors)} pull(s) queued; see the runs below each connector.")
+        disabled = ", ".join(queryset.filter(enabled=False).values_list("name", flat=True))
+        if disabled:
+            self.message_user(request, f"Not pulled, disabled: {disabled}.", level=messages.WARNING)
 
 
 @admin.register(ApiToken)

@@ -51,6 +51,10 @@ class ConnectorBusy(Exception):
     """Another pull of the same connector is still running."""
 
 
+class ConnectorDisabled(Exception):
+    """The connector is disabled: a pull queued before that (or by hand) does not run."""
+
+
 class PullError(Exception):
     """The pull cannot go on: retries exhausted, a refused or malformed answer, or a bad cursor."""
 
@@ -108,7 +112,8 @@ def connector_schedule_remove_orphan(connector_id: int) -> int:
 def pull_connector(connector_id: int) -> ConnectorRun:
     """Pull the connector's new and changed items page by page; returns the finished ConnectorRun.
 
-    Raises Connector.DoesNotExist, or ConnectorBusy when another pull of it is still running.
+    Raises Connector.DoesNotExist, ConnectorDisabled, or ConnectorBusy when another pull of it is
+    still running.
     A remote failure does not raise: the run is recorded as failed with the reason.
     """
     connector, run = _claim(connector_id)
@@ -131,6 +136,9 @@ def _claim(connector_id: int) -> tuple[Connector, ConnectorRun]:
     # The row lock serialises claimers: the second one sees the first one's running run.
     # (On SQLite, IMMEDIATE transactions serialise all writers, which gives the same.)
     connector = Connector.objects.select_for_update().get(pk=connector_id)
+    if not connector.enabled:
+        # Disabling pauses the beat task, but a pull it queued earlier may still be waiting in the broker.
+        raise ConnectorDisabled(f"connector {connector.name} is disabled")
     # A run older than the hard task time limit belongs to a worker that died without cleaning up.
     stale_before = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
     running = connector.runs.filter(status=ConnectorRun.Status.RUNNING)
