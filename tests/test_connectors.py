@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
@@ -310,6 +311,13 @@ def test_saving_a_connector_schedules_its_pull_every_interval_minutes(db):
 
     task = PeriodicTask.objects.get(task="repair_center.tasks.pull_connector")
     assert (task.interval.every, task.enabled) == (5, False)
+
+
+def test_an_interval_of_zero_minutes_is_refused_rather_than_pulling_on_every_beat_tick(db):
+    connector = Connector(name="jira", base_url="https://jira.example.com/x", interval_minutes=0)
+    with pytest.raises(ValidationError) as refused:
+        connector.full_clean()
+    assert list(refused.value.message_dict) == ["interval_minutes"]
 
 
 def test_deleting_a_connector_deletes_its_beat_task(db):

@@ -81,7 +81,10 @@ class Connector(models.Model):
         validators=[agent_json],
         help_text="Canonical field -> the remote system's field name.",
     )
-    interval_minutes = models.PositiveIntegerField(default=15, help_text="How often to pull.")
+    # 0 would make beat queue a pull on every tick it makes.
+    interval_minutes = models.PositiveIntegerField(
+        default=15, validators=[MinValueValidator(1)], help_text="How often to pull, in minutes."
+    )
     enabled = models.BooleanField(default=True)
     create_missing = models.BooleanField(
         default=False, help_text="Add unknown resolution codes and sites to the catalogue, flagged."
