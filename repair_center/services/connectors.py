@@ -276,8 +276,8 @@ def _pull_preset(connector: Connector, run: ConnectorRun, client: httpx.Client) 
         )
         response = _get(client, page_url, run, hints=preset.hints)
         try:
-            page = preset.page(response.json(), response.headers, offset, limit)
-        except ValueError as e:  # not JSON, or not the preset's shape
+            page = preset.page(_parse_json(page_url, response), response.headers, offset, limit)
+        except ValueError as e:  # not the preset's shape
             raise PullError(f"GET {page_url[:200]} {e}") from None
         times = _store_page(connector, run, page.items, preset=preset)
         if not page.more:
@@ -320,7 +320,7 @@ def _get(
                 reason = f"HTTP {response.status_code}"
                 retry_after = _retry_after(response.headers.get("Retry-After"))
             elif response.status_code != 200:
-                hint = (hints or {}).get(response.status_code)
+                hint = (hints or {}).get(response.status_code) or _hint(response)
                 answered = f"GET {url} answered {outbound.describe_response(response)}"
                 raise PullError(f"{answered}: {hint}" if hint else answered)
             else:
@@ -332,6 +332,23 @@ def _get(
         run.retries += 1
         attempt += 1
         time.sleep(delay)
+
+
+# What an operator most likely has to change, by status; a preset's own hints come first.
+_HINTS = {
+    401: "the remote refused the credentials: check auth_token (and auth_username), or the OAuth client",
+    403: "the credentials were taken but may not read this: give the integration user read access",
+    404: "nothing there: check base_url (and, for a preset, that it names the server or the API root)",
+}
+
+
+def _hint(response: httpx.Response) -> str:
+    if response.is_redirect:
+        # Only where it points, not its query: a sign-in redirect may carry state or tokens.
+        where = urlsplit(response.headers.get("Location", ""))
+        target = urlunsplit((where.scheme, where.netloc, where.path, "", "")) or "elsewhere"
+        return f"redirects are not followed (credentials go only to base_url); it points to {target[:200]}"
+    return _HINTS.get(response.status_code, "")
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -354,8 +371,12 @@ def _retry_after(value: str | None) -> float | None:
 def _parse_json(url: str, response: httpx.Response):
     try:
         return response.json()
-    except ValueError as e:
-        raise PullError(f"GET {url} did not return JSON: {e}") from None
+    except ValueError:
+        # Most often a sign-in, maintenance or hibernation page served with 200, or a wrong base_url.
+        raise PullError(
+            f"GET {url} answered {outbound.describe_response(response)}, which is not JSON: "
+            "a sign-in or maintenance page, or base_url is not the API"
+        ) from None
 
 
 def _parse_page(url: str, response: httpx.Response) -> dict:
