@@ -31,7 +31,8 @@ class TokenError(Exception):
 
 
 class ClientCredentials(httpx.Auth):
-    requires_response_body = True
+    # False: the pull reads the remote's answers itself, with a size limit (connectors._fetch); the
+    # flow reads only the token endpoint's.
 
     def __init__(
         self, token_url: str, client_id: str, client_secret: str, scope: str = "", *, timeout: httpx.Timeout
@@ -69,6 +70,7 @@ class ClientCredentials(httpx.Auth):
         )
 
     def _take(self, response: httpx.Response) -> None:
+        response.read()
         if response.status_code != 200:
             raise TokenError(f"POST {self.token_url} answered {outbound.describe_response(response)}")
         try:
