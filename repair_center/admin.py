@@ -295,6 +295,15 @@ class ConnectorAdmin(admin.ModelAdmin):
     actions = ["pull_now"]
 
     def save_model(self, request, obj, form, change):
+        moved = sorted(set(form.changed_data) & set(Connector.PULL_SCOPE)) if change else []
+        if moved and obj.cursor and "cursor" not in form.changed_data:
+            # Kept, it would skip whatever the new source holds from before that time.
+            obj.cursor = ""
+            self.message_user(
+                request,
+                f"Cursor cleared because {', '.join(moved)} changed: the next pull reads all it selects.",
+                level=messages.WARNING,
+            )
         super().save_model(request, obj, form, change)
         connector_schedule_sync(obj)
 

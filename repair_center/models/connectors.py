@@ -35,6 +35,10 @@ class Connector(models.Model):
         JIRA_DC = "jira_dc", "Jira Data Center / Server REST (search with JQL, startAt)"
         TMF621 = "tmf621", "TMF621 Trouble Ticket API v4"
 
+    # What a pull reads: changed, the cursor is a position in something else (another server's
+    # times, a narrower query's), and the admin clears it.
+    PULL_SCOPE = ("kind", "base_url", "preset", "query")
+
     name = models.SlugField(max_length=64, unique=True, help_text="Also the ticket source name.")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TICKETS)
     # Checked against the outbound guard on save and again on every connection (ticketai/outbound.py).
