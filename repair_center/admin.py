@@ -1,3 +1,5 @@
+from urllib.parse import urlsplit
+
 from django import forms
 from django.contrib import admin, messages
 from django.db import models
@@ -244,6 +246,13 @@ class ConnectorRunInline(admin.TabularInline):
 
 
 CONNECTOR_SECRETS = ("auth_token", "oauth_client_secret")
+# The URL each secret is sent to: a secret kept from before goes only where it went before.
+SECRET_DESTINATIONS = {"auth_token": "base_url", "oauth_client_secret": "oauth_token_url"}
+
+
+def _origin(url: str | None) -> str:
+    parts = urlsplit(url or "")
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 class ConnectorForm(forms.ModelForm):
@@ -272,7 +281,20 @@ class ConnectorForm(forms.ModelForm):
                 data[name] = ""
             elif not data.get(name) and self.instance.pk:
                 data[name] = getattr(self.instance, name)
+                self._check_destination(name, data)
         return data
+
+    def _check_destination(self, name: str, data: dict) -> None:
+        """A kept secret for a URL moved to another server (a typo, a look-alike host) is not sent there
+        unasked: the admin enters it again for the new server."""
+        url_field = SECRET_DESTINATIONS[name]
+        before, after = _origin(getattr(self.instance, url_field)), _origin(data.get(url_field))
+        if data[name] and url_field in data and after != before and not self.has_error(url_field):
+            self.add_error(
+                name,
+                f"{url_field} now points to {after}, and the stored secret was entered for {before}: "
+                "enter it again to send it there",
+            )
 
 
 @admin.register(Connector)

@@ -1,5 +1,5 @@
-"""Pointing a connector elsewhere in the admin (another server, preset, kind or query) clears its
-cursor: kept, it would skip everything the new source holds from before the old source's newest time."""
+"""Editing a connector in the admin: pointing it elsewhere (another server, preset, kind or query) clears
+its cursor, and a stored secret goes to another server only when entered again for it."""
 
 import pytest
 from django.forms.models import model_to_dict
@@ -46,3 +46,23 @@ def test_other_edits_and_a_cursor_set_in_the_same_edit_keep_what_the_admin_wants
 
     _post(admin_client, connector, base_url="https://prod.example/api", cursor="2026-04-01T00:00:00Z")
     assert connector.cursor == "2026-04-01T00:00:00Z"
+
+
+def test_a_stored_token_is_not_sent_to_a_new_server_unless_entered_again(admin_client):
+    connector = Connector.objects.create(
+        name="sn", base_url="https://acme.service-now.example/", auth_username="svc", auth_token="s3cret"
+    )
+    url = f"/admin/repair_center/connector/{connector.pk}/change/"
+    values = model_to_dict(connector, exclude=["id", "periodic_task", "auth_token", "oauth_client_secret"])
+    form = {**{k: v for k, v in values.items() if v not in (False, None)}, "field_mapping": "{}", **INLINE}
+
+    response = admin_client.post(url, {**form, "base_url": "https://acme.service-now.example.net/"})
+    assert response.status_code == 200
+    assert "enter it again to send it there" in response.content.decode()
+    connector.refresh_from_db()
+    assert connector.base_url == "https://acme.service-now.example/"
+
+    assert _post(admin_client, connector, base_url="https://acme.service-now.example/api/now/table/problem")
+    assert connector.auth_token == "s3cret"  # same server: kept
+    _post(admin_client, connector, base_url="https://itsm.acme.example/", auth_token="n3w")
+    assert (connector.base_url, connector.auth_token) == ("https://itsm.acme.example/", "n3w")
