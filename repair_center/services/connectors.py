@@ -29,7 +29,7 @@ from repair_center.documents import parse_timestamp
 from repair_center.ingestion import presets
 from repair_center.models import Connector, ConnectorRun
 from repair_center.models.connectors import bearer_problem
-from repair_center.services import connector_auth
+from repair_center.services import connector_auth, pull_lock, remote_answers
 from repair_center.services.alarm_pull import pull_alarm_pages
 from repair_center.services.repairs import FIELDS as REPAIR_FIELDS
 from repair_center.services.repairs import repairs_upsert
@@ -128,21 +128,37 @@ def pull_connector(connector_id: int) -> ConnectorRun:
         raise
     else:
         _finish(connector, run, error="")
+    finally:
+        pull_lock.release(connector_id)
     return run
 
 
-@transaction.atomic
 def _claim(connector_id: int) -> tuple[Connector, ConnectorRun]:
+    locked = pull_lock.take(connector_id)
+    if locked is False:
+        raise ConnectorBusy(f"connector #{connector_id} is already being pulled")
+    try:
+        with transaction.atomic():
+            return _claim_locked(connector_id, locked)
+    except BaseException:
+        if locked:
+            pull_lock.release(connector_id)
+        raise
+
+
+def _claim_locked(connector_id: int, locked: bool | None) -> tuple[Connector, ConnectorRun]:
     # The row lock serialises claimers: the second one sees the first one's running run.
     # (On SQLite, IMMEDIATE transactions serialise all writers, which gives the same.)
     connector = Connector.objects.select_for_update().get(pk=connector_id)
     if not connector.enabled:
         # Disabling pauses the beat task, but a pull it queued earlier may still be waiting in the broker.
         raise ConnectorDisabled(f"connector {connector.name} is disabled")
-    # A run older than the hard task time limit belongs to a worker that died without cleaning up.
-    stale_before = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
     running = connector.runs.filter(status=ConnectorRun.Status.RUNNING)
-    running.filter(started_at__lt=stale_before).update(
+    # Nobody holds the lock (PostgreSQL), or the run is older than the hard task time limit: whoever
+    # left it running is gone.
+    stale_before = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    abandoned = running if locked else running.filter(started_at__lt=stale_before)
+    abandoned.update(
         status=ConnectorRun.Status.FAILED, finished_at=timezone.now(), error="abandoned: the worker died"
     )
     if running.exists():
@@ -320,7 +336,7 @@ def _get(
                 reason = f"HTTP {response.status_code}"
                 retry_after = _retry_after(response.headers.get("Retry-After"))
             elif response.status_code != 200:
-                hint = (hints or {}).get(response.status_code) or _hint(response)
+                hint = (hints or {}).get(response.status_code) or remote_answers.hint(response)
                 answered = f"GET {url} answered {outbound.describe_response(response)}"
                 raise PullError(f"{answered}: {hint}" if hint else answered)
             else:
@@ -355,23 +371,6 @@ def _fetch(client: httpx.Client, url: str) -> httpx.Response:
 
 
 _TRANSFER_HEADERS = {"content-encoding", "content-length", "transfer-encoding"}
-
-
-# What an operator most likely has to change, by status; a preset's own hints come first.
-_HINTS = {
-    401: "the remote refused the credentials: check auth_token (and auth_username), or the OAuth client",
-    403: "the credentials were taken but may not read this: give the integration user read access",
-    404: "nothing there: check base_url (and, for a preset, that it names the server or the API root)",
-}
-
-
-def _hint(response: httpx.Response) -> str:
-    if response.is_redirect:
-        # Only where it points, not its query: a sign-in redirect may carry state or tokens.
-        where = urlsplit(response.headers.get("Location", ""))
-        target = urlunsplit((where.scheme, where.netloc, where.path, "", "")) or "elsewhere"
-        return f"redirects are not followed (credentials go only to base_url); it points to {target[:200]}"
-    return _HINTS.get(response.status_code, "")
 
 
 def _retry_after(value: str | None) -> float | None:
