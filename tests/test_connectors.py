@@ -175,6 +175,19 @@ def test_it_waits_as_long_as_retry_after_asks(db, settings):
     assert elapsed >= 1.0
 
 
+def test_a_retry_after_beyond_five_minutes_stops_the_pull_instead_of_holding_the_worker(db):
+    with FakeTicketingServer(items=ticket_items(2), faults={1: "429"}, retry_after="3600") as server:
+        started = time.monotonic()
+        run = pull_connector(_connector(server).id)
+
+    assert time.monotonic() - started < 5
+    assert (run.status, run.retries, len(server.page_requests())) == (ConnectorRun.Status.FAILED, 0, 1)
+    assert run.error.endswith(
+        "answered HTTP 429 with Retry-After 3600 s, more than 300: the pull stops, "
+        "and a scheduled one resumes after the wait"
+    )
+
+
 def test_it_backs_off_exponentially_then_gives_up_without_moving_the_cursor(db, settings):
     settings.TICKETAI_CONNECTOR_BACKOFF_S = 0.1
     with FakeTicketingServer(items=ticket_items(2), failing_pages={1}) as server:

@@ -42,7 +42,8 @@ logger = logging.getLogger(__name__)
 
 PULL_TASK = "repair_center.tasks.pull_connector"
 MAX_REJECTS_KEPT = 100
-# A Retry-After beyond this is the remote asking us to come back on a later schedule, not now.
+# A Retry-After beyond this is the remote asking us to come back on a later schedule, not now: waited
+# out (and again on each retry), it would hold a worker for up to half an hour.
 MAX_RETRY_AFTER_S = 300.0
 _RETRY_STATUSES = {429} | set(range(500, 600))
 
@@ -335,6 +336,11 @@ def _get(
             if response.status_code in _RETRY_STATUSES:
                 reason = f"HTTP {response.status_code}"
                 retry_after = _retry_after(response.headers.get("Retry-After"))
+                if retry_after is not None and retry_after > MAX_RETRY_AFTER_S:
+                    raise PullError(
+                        f"GET {url} answered {reason} with Retry-After {retry_after:.0f} s, more than "
+                        f"{MAX_RETRY_AFTER_S:.0f}: the pull stops, and a scheduled one resumes after the wait"
+                    )
             elif response.status_code != 200:
                 hint = (hints or {}).get(response.status_code) or remote_answers.hint(response)
                 answered = f"GET {url} answered {outbound.describe_response(response)}"
@@ -387,7 +393,7 @@ def _retry_after(value: str | None) -> float | None:
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         seconds = (when - datetime.now(UTC)).total_seconds()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+    return max(seconds, 0.0)
 
 
 def _parse_json(url: str, response: httpx.Response):
