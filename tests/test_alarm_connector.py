@@ -69,6 +69,10 @@ class Tmf642Server:
                         for a in rows
                         if datetime.fromisoformat(a["alarmChangedTime"][:-1] + "+00:00") > since
                     ]
+                if "perceivedSeverity" in query:  # TMF630 filtering: one of the comma-separated values
+                    rows = [
+                        a for a in rows if a["perceivedSeverity"] in query["perceivedSeverity"].split(",")
+                    ]
                 offset, limit = int(query.get("offset", 0)), int(query.get("limit", 100))
                 body = json.dumps(rows[offset : offset + limit]).encode()
                 self.send_response(200)
@@ -112,6 +116,19 @@ def test_it_imports_every_alarm_once_across_pages_of_equal_times(server):
     assert Alarm.objects.count() == 20
     assert run.created == 20 and run.rejected == 0
     assert Connector.objects.get().cursor == _iso(T0 + timedelta(minutes=6))
+
+
+@pytest.mark.django_db
+def test_the_connectors_query_narrows_the_alarms_it_pulls(server):
+    for alarm in server.alarms[::4]:
+        alarm["perceivedSeverity"] = "critical"
+    connector = _connector(server)
+    Connector.objects.filter(pk=connector.pk).update(query="perceivedSeverity=critical,major")
+    run = pull_connector(connector.pk)
+
+    assert (run.status, run.created) == ("succeeded", 5), run.error
+    assert set(Alarm.objects.values_list("external_id", flat=True)) == {f"X-{n}" for n in range(0, 20, 4)}
+    assert {q["perceivedSeverity"] for q in server.requests} == {"critical,major"}
 
 
 @pytest.mark.django_db
