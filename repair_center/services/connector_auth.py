@@ -31,7 +31,7 @@ class TokenError(Exception):
 
 
 class ClientCredentials(httpx.Auth):
-    # False: the pull reads the remote's answers itself, with a size limit (connectors._fetch); the
+    # False: the pull reads the remote's answers itself, with a size limit (remote_answers.fetch); the
     # flow reads only the token endpoint's.
 
     def __init__(

@@ -327,9 +327,11 @@ def _get(
     while True:
         retry_after = None
         try:
-            response = _fetch(client, url)
+            response = remote_answers.fetch(client, url)
         except connector_auth.TokenError as e:
             raise PullError(f"no access token: {e}") from None
+        except remote_answers.TooLarge as e:
+            raise PullError(str(e)) from None
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as e:
             reason = f"{type(e).__name__}: {e}"
         else:
@@ -354,29 +356,6 @@ def _get(
         run.retries += 1
         attempt += 1
         time.sleep(delay)
-
-
-def _fetch(client: httpx.Client, url: str) -> httpx.Response:
-    """GET ``url`` and read its answer, refusing one larger than TICKETAI_CONNECTOR_MAX_PAGE_BYTES
-    as it arrives (a remote that ignores the page size, or a compressed bomb), not after."""
-    limit = settings.TICKETAI_CONNECTOR_MAX_PAGE_BYTES
-    with client.stream("GET", url) as streamed:
-        body = bytearray()
-        for chunk in streamed.iter_bytes():
-            body += chunk
-            if len(body) > limit:
-                raise PullError(
-                    f"GET {url[:200]} answered more than {limit} bytes (TICKETAI_CONNECTOR_MAX_PAGE_BYTES): "
-                    "lower the connector's page_size"
-                )
-    # The body is decoded already: the answer no longer carries its transfer headers.
-    headers = [(k, v) for k, v in streamed.headers.multi_items() if k not in _TRANSFER_HEADERS]
-    return httpx.Response(
-        streamed.status_code, headers=headers, content=bytes(body), request=streamed.request
-    )
-
-
-_TRANSFER_HEADERS = {"content-encoding", "content-length", "transfer-encoding"}
 
 
 def _retry_after(value: str | None) -> float | None:
