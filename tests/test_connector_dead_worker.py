@@ -52,6 +52,9 @@ def test_a_run_whose_worker_died_is_taken_over_by_the_next_pull_at_once(transact
         thread = threading.Thread(target=doomed_pull, daemon=True)
         thread.start()
         dead = _running(connector.id)
+        deadline = time.monotonic() + 10  # and its request is the one that hangs, not the next pull's
+        while not server.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
         with connection.cursor() as cursor:  # the worker dies: its database session ends
             cursor.execute("SELECT pg_terminate_backend(%s)", [worker["pid"]])
         run = pull_connector(connector.id)
