@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 PULL_TASK = "repair_center.tasks.pull_connector"
 MAX_REJECTS_KEPT = 100
+KEEP_RUNS = 50  # of each connector, newest first
 # A Retry-After beyond this is the remote asking us to come back on a later schedule, not now: waited
 # out (and again on each retry), it would hold a worker for up to half an hour.
 MAX_RETRY_AFTER_S = 300.0
@@ -181,6 +182,10 @@ def _finish(connector: Connector, run: ConnectorRun, *, error: str) -> None:
         Connector.objects.filter(pk=connector.pk).update(last_error=error)
     else:
         Connector.objects.filter(pk=connector.pk).update(last_error="", last_success_at=now)
+    # The runs are the connector's recent story, not an archive: a pull every few minutes would grow
+    # the table, and the admin page that lists them under the connector, without end.
+    kept = ConnectorRun.objects.filter(connector=connector).order_by("-started_at", "-pk")[:KEEP_RUNS]
+    ConnectorRun.objects.filter(connector=connector).exclude(pk__in=kept.values("pk")).delete()
 
 
 def credentials(connector: Connector) -> tuple[dict[str, str], httpx.Auth | None]:
