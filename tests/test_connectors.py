@@ -231,6 +231,19 @@ def test_it_refuses_to_follow_next_to_another_origin(db):
     assert run.pages == 1 and Ticket.objects.count() == 3
 
 
+def test_it_follows_a_next_link_relative_to_the_page_it_came_with(db):
+    items = [
+        remote_ticket(n, updated="2026-01-01T09:00:00Z") for n in range(1, 6)
+    ]  # one time: "next" is used
+    with FakeTicketingServer(items=items, page_size=2) as server:
+        server.next_base = server.path  # "/api/tickets?updated_since=...&page=2"
+        run = pull_connector(_connector(server).id)
+
+    assert run.status == ConnectorRun.Status.SUCCEEDED, run.error
+    assert _ids() == [i["id"] for i in items]
+    assert [r.query["page"] for r in server.page_requests()] == ["1", "1", "2", "3"]
+
+
 def test_a_repairs_connector_upserts_repair_records(db):
     rows = [
         {

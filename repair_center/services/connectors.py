@@ -2,7 +2,7 @@
 
 Presets (ServiceNow, Jira, TMF621: ingestion/presets.py) page through those systems' own APIs;
 the generic contract (docs/api.md, "Connectors") is that ``GET base_url?updated_since=<ISO 8601>&page=<n>``
-answers ``{"results": [...], "next": <absolute URL or null>}``, items ordered by updated_at
+answers ``{"results": [...], "next": <URL (relative to the page) or null>}``, items ordered by updated_at
 ascending. Each page is written and the cursor moved in one transaction, so a pull that dies
 half-way resumes from the last committed page; ``updated_since`` is inclusive, so the boundary
 items come back as unchanged instead of being skipped. After a page that moved the cursor the pull
@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 from django.conf import settings
@@ -252,6 +252,7 @@ def _pull_pages(connector: Connector, run: ConnectorRun) -> None:
             following = payload["next"]
             if not following:
                 return
+            following = urljoin(url, following)  # "/api/tickets?page=2" or "?page=2" is this server's
             _check_next(connector.base_url, following, visited)
             # As the presets do: restart the window at the newest update stored. Following "next"
             # (page n+1 of the old window) would skip the item that slid into page n when one read
