@@ -308,6 +308,7 @@ class ConnectorAdmin(admin.ModelAdmin):
         "interval_minutes",
         "enabled",
         "cursor",
+        "last_pull",
         "last_success_at",
     )
     list_filter = ("kind", "preset", "enabled")
@@ -335,6 +336,13 @@ class ConnectorAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for connector in queryset:
             connector_delete(connector)
+
+    @admin.display(description="Last pull")
+    def last_pull(self, obj: Connector) -> str:
+        # The last success alone hides a connector that has failed ever since: say so in the list.
+        if obj.last_run_at is None:
+            return "never"
+        return f"failed: {obj.last_error[:120]}" if obj.last_error else "succeeded"
 
     @admin.action(description="Pull now")
     def pull_now(self, request, queryset):
