@@ -57,6 +57,12 @@ def test_a_run_whose_worker_died_is_taken_over_by_the_next_pull_at_once(transact
             time.sleep(0.02)
         with connection.cursor() as cursor:  # the worker dies: its database session ends
             cursor.execute("SELECT pg_terminate_backend(%s)", [worker["pid"]])
+            deadline = time.monotonic() + 10  # it signals the session, which then ends
+            while time.monotonic() < deadline:
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [worker["pid"]])
+                if not cursor.fetchone()[0]:
+                    break
+                time.sleep(0.02)
         run = pull_connector(connector.id)
         dead.refresh_from_db()
     thread.join(timeout=10)
