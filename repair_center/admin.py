@@ -1,3 +1,5 @@
+from urllib.parse import urlsplit
+
 from django import forms
 from django.contrib import admin, messages
 from django.db import models
@@ -244,6 +246,13 @@ class ConnectorRunInline(admin.TabularInline):
 
 
 CONNECTOR_SECRETS = ("auth_token", "oauth_client_secret")
+# The URL each secret is sent to: a secret kept from before goes only where it went before.
+SECRET_DESTINATIONS = {"auth_token": "base_url", "oauth_client_secret": "oauth_token_url"}
+
+
+def _origin(url: str | None) -> str:
+    parts = urlsplit(url or "")
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 class ConnectorForm(forms.ModelForm):
@@ -272,7 +281,20 @@ class ConnectorForm(forms.ModelForm):
                 data[name] = ""
             elif not data.get(name) and self.instance.pk:
                 data[name] = getattr(self.instance, name)
+                self._check_destination(name, data)
         return data
+
+    def _check_destination(self, name: str, data: dict) -> None:
+        """A kept secret for a URL moved to another server (a typo, a look-alike host) is not sent there
+        unasked: the admin enters it again for the new server."""
+        url_field = SECRET_DESTINATIONS[name]
+        before, after = _origin(getattr(self.instance, url_field)), _origin(data.get(url_field))
+        if data[name] and url_field in data and after != before and not self.has_error(url_field):
+            self.add_error(
+                name,
+                f"{url_field} now points to {after}, and the stored secret was entered for {before}: "
+                "enter it again to send it there",
+            )
 
 
 @admin.register(Connector)
@@ -286,6 +308,7 @@ class ConnectorAdmin(admin.ModelAdmin):
         "interval_minutes",
         "enabled",
         "cursor",
+        "last_pull",
         "last_success_at",
     )
     list_filter = ("kind", "preset", "enabled")
@@ -295,6 +318,15 @@ class ConnectorAdmin(admin.ModelAdmin):
     actions = ["pull_now"]
 
     def save_model(self, request, obj, form, change):
+        moved = sorted(set(form.changed_data) & set(Connector.PULL_SCOPE)) if change else []
+        if moved and obj.cursor and "cursor" not in form.changed_data:
+            # Kept, it would skip whatever the new source holds from before that time.
+            obj.cursor = ""
+            self.message_user(
+                request,
+                f"Cursor cleared because {', '.join(moved)} changed: the next pull reads all it selects.",
+                level=messages.WARNING,
+            )
         super().save_model(request, obj, form, change)
         connector_schedule_sync(obj)
 
@@ -305,12 +337,22 @@ class ConnectorAdmin(admin.ModelAdmin):
         for connector in queryset:
             connector_delete(connector)
 
+    @admin.display(description="Last pull")
+    def last_pull(self, obj: Connector) -> str:
+        # The last success alone hides a connector that has failed ever since: say so in the list.
+        if obj.last_run_at is None:
+            return "never"
+        return f"failed: {obj.last_error[:120]}" if obj.last_error else "succeeded"
+
     @admin.action(description="Pull now")
     def pull_now(self, request, queryset):
-        connectors = list(queryset)
+        connectors = list(queryset.filter(enabled=True))
         for connector in connectors:
             connector_pull_enqueue(connector)
         self.message_user(request, f"{len(connectors)} pull(s) queued; see the runs below each connector.")
+        disabled = ", ".join(queryset.filter(enabled=False).values_list("name", flat=True))
+        if disabled:
+            self.message_user(request, f"Not pulled, disabled: {disabled}.", level=messages.WARNING)
 
 
 @admin.register(ApiToken)

@@ -19,7 +19,7 @@ def pull_connector(connector_id: int) -> dict:
         removed = connectors.connector_schedule_remove_orphan(connector_id)
         logger.warning("connector #%s no longer exists; removed %d beat task(s)", connector_id, removed)
         return {"connector": connector_id, "skipped": "the connector no longer exists"}
-    except connectors.ConnectorBusy as e:
+    except (connectors.ConnectorBusy, connectors.ConnectorDisabled) as e:
         logger.info("%s", e)
         return {"connector": connector_id, "skipped": str(e)}
     return {

@@ -69,6 +69,10 @@ class Tmf642Server:
                         for a in rows
                         if datetime.fromisoformat(a["alarmChangedTime"][:-1] + "+00:00") > since
                     ]
+                if "perceivedSeverity" in query:  # TMF630 filtering: one of the comma-separated values
+                    rows = [
+                        a for a in rows if a["perceivedSeverity"] in query["perceivedSeverity"].split(",")
+                    ]
                 offset, limit = int(query.get("offset", 0)), int(query.get("limit", 100))
                 body = json.dumps(rows[offset : offset + limit]).encode()
                 self.send_response(200)
@@ -112,6 +116,19 @@ def test_it_imports_every_alarm_once_across_pages_of_equal_times(server):
     assert Alarm.objects.count() == 20
     assert run.created == 20 and run.rejected == 0
     assert Connector.objects.get().cursor == _iso(T0 + timedelta(minutes=6))
+
+
+@pytest.mark.django_db
+def test_the_connectors_query_narrows_the_alarms_it_pulls(server):
+    for alarm in server.alarms[::4]:
+        alarm["perceivedSeverity"] = "critical"
+    connector = _connector(server)
+    Connector.objects.filter(pk=connector.pk).update(query="perceivedSeverity=critical,major")
+    run = pull_connector(connector.pk)
+
+    assert (run.status, run.created) == ("succeeded", 5), run.error
+    assert set(Alarm.objects.values_list("external_id", flat=True)) == {f"X-{n}" for n in range(0, 20, 4)}
+    assert {q["perceivedSeverity"] for q in server.requests} == {"critical,major"}
 
 
 @pytest.mark.django_db
@@ -184,3 +201,22 @@ def test_a_remote_alarm_without_an_external_id_is_keyed_by_its_id_there_and_its_
     group_alarms(list(Alarm.objects.values_list("pk", flat=True)))
     [group] = AlarmGroup.objects.all()
     assert (group.size, group.root.external_id, group.root_reason) == (2, "7", "source")
+
+
+@pytest.mark.django_db
+def test_an_alarm_changed_in_the_future_does_not_carry_the_cursor_past_todays_changes():
+    now = datetime.now(UTC)
+    remote = Tmf642Server(
+        [remote_alarm(1, now - timedelta(hours=1)), remote_alarm(2, now + timedelta(days=400))]
+    )
+    try:
+        connector = _connector(remote)
+        first = pull_connector(connector.id)
+        remote.alarms[0] = remote_alarm(1, now + timedelta(seconds=1), state="cleared")
+        second = pull_connector(connector.id)
+    finally:
+        remote.close()
+
+    assert first.created == 2 and first.cursor_after <= _iso(datetime.now(UTC))
+    assert second.updated == 1
+    assert Alarm.objects.get(external_id="X-1").state == "cleared"

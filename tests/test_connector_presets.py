@@ -239,6 +239,23 @@ def test_a_field_the_connector_maps_is_asked_for_from_systems_that_answer_only_t
     assert Ticket.objects.get(source=f"{kind}-noc").site == site
 
 
+class ProblemTable(FakeSystem):
+    """ServiceNow serving its problem table as the fake serves incidents."""
+
+    def _answer(self, number, path, query, authorization):
+        served = "/api/now/table/incident" if path == "/api/now/table/problem" else "/elsewhere"
+        return super()._answer(number, served, query, authorization)
+
+
+def test_a_servicenow_base_url_naming_another_table_reads_that_table():
+    with ProblemTable("servicenow", remote_items("servicenow", 4)) as system:
+        base_url = system.base_url + "/api/now/table/problem"
+        run = pull_connector(_connector("servicenow", system, base_url=base_url).id)
+
+    assert (run.status, run.created) == (ConnectorRun.Status.SUCCEEDED, 4), run.error
+    assert {r.path for r in system.requests} == {"/api/now/table/problem"}
+
+
 def test_a_jira_cloud_base_url_naming_the_removed_search_is_read_as_its_successor():
     with FakeSystem("jira", remote_items("jira", 4), max_page=2) as system:
         run = pull_connector(_connector("jira", system, base_url=system.base_url + "/rest/api/3/search").id)

@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
@@ -49,8 +50,9 @@ def test_a_full_pull_through_dropped_slow_and_failing_requests_creates_exactly_t
         run = pull_connector(connector.id)
 
     assert run.status == ConnectorRun.Status.SUCCEEDED, run.error
-    assert (run.pages, run.created, run.updated, run.unchanged, run.rejected) == (4, 10, 0, 0, 0)
-    assert run.retries == 4
+    # Each page after the first restarts at the newest time stored, which re-reads that item.
+    assert (run.pages, run.created, run.updated, run.unchanged, run.rejected) == (5, 10, 0, 4, 0)
+    assert run.retries == 5
     assert _ids() == [i["id"] for i in items]
     ticket = Ticket.objects.get(external_id="EXT-0007")
     assert (ticket.source, ticket.title, ticket.description) == (
@@ -91,7 +93,8 @@ def test_items_modified_remotely_after_a_pull_are_updated(db):
         server.upsert(remote_ticket(99, updated="2026-01-02T10:00:00Z"))
         run = pull_connector(connector.id)
 
-    assert (run.created, run.updated, run.unchanged, run.rejected) == (1, 2, 1, 0)
+    # Unchanged: EXT-0006 at the cursor, then EXT-0004 again when the window restarts at its time.
+    assert (run.created, run.updated, run.unchanged, run.rejected) == (1, 2, 2, 0)
     assert Ticket.objects.get(external_id="EXT-0002").title == "Fibre cut, splicing"
     assert Ticket.objects.get(external_id="EXT-0004").status == Ticket.Status.RESOLVED
     assert Ticket.objects.count() == 7
@@ -101,28 +104,52 @@ def test_items_modified_remotely_after_a_pull_are_updated(db):
 
 def test_a_pull_failing_for_good_on_page_3_keeps_pages_1_and_2_and_the_next_pull_resumes_there(db):
     items = ticket_items(12)
-    with FakeTicketingServer(items=items, page_size=3, failing_pages={3}) as server:
+    # Requests 3 to 6: the third page and its three retries.
+    with FakeTicketingServer(items=items, page_size=3, faults=dict.fromkeys(range(3, 7), "503")) as server:
         connector = _connector(server)
         failed = pull_connector(connector.id)
 
         assert failed.status == ConnectorRun.Status.FAILED
         assert "after 4 attempts" in failed.error and "HTTP 503" in failed.error
-        assert (failed.pages, failed.created, failed.retries) == (2, 6, 3)
-        assert _ids() == [i["id"] for i in items[:6]]
+        # Page 2 restarted at item 3's time: items 3 to 5.
+        assert (failed.pages, failed.created, failed.retries) == (2, 5, 3)
+        assert _ids() == [i["id"] for i in items[:5]]
         connector.refresh_from_db()
-        assert connector.cursor == items[5]["modified"] == failed.cursor_after
+        assert connector.cursor == items[4]["modified"] == failed.cursor_after
         assert connector.last_error == failed.error
 
-        server.failing_pages.clear()
+        server.faults.clear()
         server.requests.clear()
         resumed = pull_connector(connector.id)
 
     assert resumed.status == ConnectorRun.Status.SUCCEEDED
-    assert server.page_requests()[0].query["updated_since"] == items[5]["modified"]
-    assert (resumed.created, resumed.updated, resumed.unchanged) == (6, 0, 1)
+    assert server.page_requests()[0].query["updated_since"] == items[4]["modified"]
+    assert (resumed.created, resumed.updated) == (7, 0)
     assert _ids() == [i["id"] for i in items]
     connector.refresh_from_db()
     assert (connector.cursor, connector.last_error) == (items[-1]["modified"], "")
+
+
+class ChangingDuringThePull(FakeTicketingServer):
+    """Right after answering the first page, the remote edits a ticket that page held."""
+
+    def _answer(self, number, query):
+        answer = super()._answer(number, query)
+        if number == 1:
+            self.upsert(remote_ticket(1, updated="2026-01-02T00:00:00Z", summary="Edited meanwhile"))
+        return answer
+
+
+def test_an_item_edited_between_two_pages_shifts_no_unread_item_out_of_the_pull(db):
+    items = ticket_items(6)
+    with ChangingDuringThePull(items=items, page_size=3) as server:
+        run = pull_connector(_connector(server).id)
+
+    # Following "next" (page 2 of the first window) would have skipped EXT-0004 for good.
+    assert run.status == ConnectorRun.Status.SUCCEEDED, run.error
+    assert _ids() == [i["id"] for i in items]
+    assert Ticket.objects.get(external_id="EXT-0001").title == "Edited meanwhile"
+    assert Connector.objects.get().cursor == "2026-01-02T00:00:00Z"
 
 
 def test_it_sends_the_bearer_token_only_when_one_is_set(db):
@@ -146,6 +173,19 @@ def test_it_waits_as_long_as_retry_after_asks(db, settings):
 
     assert run.status == ConnectorRun.Status.SUCCEEDED and run.retries == 1
     assert elapsed >= 1.0
+
+
+def test_a_retry_after_beyond_five_minutes_stops_the_pull_instead_of_holding_the_worker(db):
+    with FakeTicketingServer(items=ticket_items(2), faults={1: "429"}, retry_after="3600") as server:
+        started = time.monotonic()
+        run = pull_connector(_connector(server).id)
+
+    assert time.monotonic() - started < 5
+    assert (run.status, run.retries, len(server.page_requests())) == (ConnectorRun.Status.FAILED, 0, 1)
+    assert run.error.endswith(
+        "answered HTTP 429 with Retry-After 3600 s, more than 300: the pull stops, "
+        "and a scheduled one resumes after the wait"
+    )
 
 
 def test_it_backs_off_exponentially_then_gives_up_without_moving_the_cursor(db, settings):
@@ -189,6 +229,19 @@ def test_it_refuses_to_follow_next_to_another_origin(db):
     assert "another origin" in run.error
     assert elsewhere.requests == []
     assert run.pages == 1 and Ticket.objects.count() == 3
+
+
+def test_it_follows_a_next_link_relative_to_the_page_it_came_with(db):
+    items = [
+        remote_ticket(n, updated="2026-01-01T09:00:00Z") for n in range(1, 6)
+    ]  # one time: "next" is used
+    with FakeTicketingServer(items=items, page_size=2) as server:
+        server.next_base = server.path  # "/api/tickets?updated_since=...&page=2"
+        run = pull_connector(_connector(server).id)
+
+    assert run.status == ConnectorRun.Status.SUCCEEDED, run.error
+    assert _ids() == [i["id"] for i in items]
+    assert [r.query["page"] for r in server.page_requests()] == ["1", "1", "2", "3"]
 
 
 def test_a_repairs_connector_upserts_repair_records(db):
@@ -284,6 +337,13 @@ def test_saving_a_connector_schedules_its_pull_every_interval_minutes(db):
 
     task = PeriodicTask.objects.get(task="repair_center.tasks.pull_connector")
     assert (task.interval.every, task.enabled) == (5, False)
+
+
+def test_an_interval_of_zero_minutes_is_refused_rather_than_pulling_on_every_beat_tick(db):
+    connector = Connector(name="jira", base_url="https://jira.example.com/x", interval_minutes=0)
+    with pytest.raises(ValidationError) as refused:
+        connector.full_clean()
+    assert list(refused.value.message_dict) == ["interval_minutes"]
 
 
 def test_deleting_a_connector_deletes_its_beat_task(db):
@@ -384,3 +444,17 @@ def test_the_admin_never_shows_a_connectors_secrets_and_keeps_them_when_left_bla
     assert admin_client.post(url, cleared).status_code == 302
     connector.refresh_from_db()
     assert (connector.oauth_client_secret, connector.oauth_token_url) == ("", "")
+
+
+def test_an_item_dated_in_the_future_does_not_carry_the_cursor_past_todays_changes(db):
+    items = [*ticket_items(2), remote_ticket(3, updated="2199-01-01T00:00:00Z")]
+    with FakeTicketingServer(items=items, page_size=5) as server:
+        connector = _connector(server)
+        first = pull_connector(connector.id)
+        server.upsert(remote_ticket(1, updated=timezone.now().isoformat(), summary="Edited today"))
+        second = pull_connector(connector.id)
+
+    assert first.created == 3
+    assert first.cursor_after == first.started_at.isoformat().replace("+00:00", "Z")
+    assert (second.updated, second.unchanged) == (1, 1)  # the future-dated item is read again
+    assert Ticket.objects.get(external_id="EXT-0001").title == "Edited today"

@@ -272,6 +272,10 @@ for _entry in TICKETAI_OUTBOUND_ALLOW:
 TICKETAI_CONNECTOR_TIMEOUT_S = env.number("TICKETAI_CONNECTOR_TIMEOUT_S", 30.0, minimum=0.1)
 TICKETAI_CONNECTOR_MAX_RETRIES = env.integer("TICKETAI_CONNECTOR_MAX_RETRIES", 5, minimum=0)
 TICKETAI_CONNECTOR_BACKOFF_S = env.number("TICKETAI_CONNECTOR_BACKOFF_S", 1.0, minimum=0.0)
+# A page is read into memory whole: a remote that ignores the page size must not exhaust the worker.
+TICKETAI_CONNECTOR_MAX_PAGE_BYTES = env.integer(
+    "TICKETAI_CONNECTOR_MAX_PAGE_BYTES", 64 * 1024 * 1024, minimum=1024
+)
 
 # --- Alarms (TMF642): how long they are kept, and how they become ticket events ---
 TICKETAI_ALARM_RETENTION_DAYS = env.integer("TICKETAI_ALARM_RETENTION_DAYS", 30, minimum=1)

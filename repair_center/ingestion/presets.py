@@ -171,6 +171,12 @@ def _total(headers, name: str = "X-Total-Count") -> int | None:
 
 
 class ServiceNow(Preset):
+    def url(self, base_url: str) -> str:
+        # A Table API URL names its own table (another than incident: problem, sn_customerservice_case).
+        if "/api/now/table/" in urlsplit(base_url).path:
+            return base_url
+        return super().url(base_url)
+
     def request(self, url, query, since, offset, limit, *, overrides, token=None):
         conditions = [query.strip()] if query.strip() else []
         if since is not None:

@@ -7,6 +7,17 @@ from ticketai.sealed import SealedField
 from ticketai.storable import agent_json
 
 
+def bearer_problem(token: str) -> str:
+    """Why ``token`` cannot go in an ``Authorization: Bearer`` header, or "" when it can.
+
+    Sent as it is, a line break or a pasted curly quote fails inside the HTTP library, whose error
+    quotes the header: the token would end up in the run's error, the admin and the logs.
+    """
+    if all("!" <= c <= "~" for c in token):
+        return ""
+    return "holds a space, line break, control or non-ASCII character, which a bearer token cannot"
+
+
 class Connector(models.Model):
     """An external ticketing or repair-centre system that TicketAI pulls from on a schedule."""
 
@@ -23,6 +34,10 @@ class Connector(models.Model):
         JIRA = "jira", "Jira Cloud REST (search with JQL, page tokens)"
         JIRA_DC = "jira_dc", "Jira Data Center / Server REST (search with JQL, startAt)"
         TMF621 = "tmf621", "TMF621 Trouble Ticket API v4"
+
+    # What a pull reads: changed, the cursor is a position in something else (another server's
+    # times, a narrower query's), and the admin clears it.
+    PULL_SCOPE = ("kind", "base_url", "preset", "query")
 
     name = models.SlugField(max_length=64, unique=True, help_text="Also the ticket source name.")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TICKETS)
@@ -70,7 +85,10 @@ class Connector(models.Model):
         validators=[agent_json],
         help_text="Canonical field -> the remote system's field name.",
     )
-    interval_minutes = models.PositiveIntegerField(default=15, help_text="How often to pull.")
+    # 0 would make beat queue a pull on every tick it makes.
+    interval_minutes = models.PositiveIntegerField(
+        default=15, validators=[MinValueValidator(1)], help_text="How often to pull, in minutes."
+    )
     enabled = models.BooleanField(default=True)
     create_missing = models.BooleanField(
         default=False, help_text="Add unknown resolution codes and sites to the catalogue, flagged."
@@ -95,6 +113,10 @@ class Connector(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        if isinstance(self.auth_token, str) and self.auth_token and not self.auth_username:
+            problem = bearer_problem(self.auth_token)
+            if problem:
+                raise ValidationError({"auth_token": f"the token {problem}: enter it again"})
         if not self.oauth_token_url:
             if self.oauth_client_id or self.oauth_client_secret or self.oauth_scope:
                 raise ValidationError({"oauth_token_url": "the OAuth client needs its token endpoint"})

@@ -11,7 +11,7 @@ transaction, so a pull that dies resumes from the last page it committed.
 """
 
 from datetime import datetime, timedelta
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.db import transaction
 
@@ -29,7 +29,7 @@ def pull_alarm_pages(connector: Connector, run: ConnectorRun, get_json, pull_err
     since = parse_timestamp(connector.cursor) if connector.cursor else None
     offset = 0
     while True:
-        url = _page_url(connector.base_url, since, offset)
+        url = _page_url(connector, since, offset)
         page = get_json(url)
         if not isinstance(page, list):
             raise pull_error(f"GET {url} did not return a JSON array of alarms")
@@ -42,9 +42,10 @@ def pull_alarm_pages(connector: Connector, run: ConnectorRun, get_json, pull_err
             since, offset = newest, 0
 
 
-def _page_url(base_url: str, since: datetime | None, offset: int) -> str:
-    parts = urlsplit(base_url)
-    params = []
+def _page_url(connector: Connector, since: datetime | None, offset: int) -> str:
+    parts = urlsplit(connector.base_url)
+    # The connector's query (TMF642 filters such as perceivedSeverity=critical,major) narrows the list.
+    params = parse_qsl(connector.query.strip().lstrip("?"), keep_blank_values=True)
     if since is not None:
         params.append(("alarmChangedTime.gt", _iso(since - OVERLAP)))
     params += [("offset", str(offset)), ("limit", str(PAGE_LIMIT))]
@@ -85,7 +86,9 @@ def _store_page(connector: Connector, run: ConnectorRun, page: list, since: date
         run.pages += 1
         # The cursor is the newest time every alarm before which has been read.
         if newest is not None and (since is None or newest > since):
-            run.cursor_after = _iso(newest)
+            # Never past the pull's start (connectors.cursor_ceiling): an element's clock running ahead
+            # must not make later pulls skip what changes meanwhile.
+            run.cursor_after = _iso(min(newest, run.started_at))
             Connector.objects.filter(pk=connector.pk).update(cursor=run.cursor_after)
             connector.cursor = run.cursor_after
         run.save()

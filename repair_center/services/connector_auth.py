@@ -18,6 +18,7 @@ from collections.abc import Generator
 
 import httpx
 
+from repair_center.models.connectors import bearer_problem
 from ticketai import outbound
 
 # Ask again this long before the token's stated expiry: a request in flight must not carry a token
@@ -30,7 +31,8 @@ class TokenError(Exception):
 
 
 class ClientCredentials(httpx.Auth):
-    requires_response_body = True
+    # False: the pull reads the remote's answers itself, with a size limit (remote_answers.fetch); the
+    # flow reads only the token endpoint's.
 
     def __init__(
         self, token_url: str, client_id: str, client_secret: str, scope: str = "", *, timeout: httpx.Timeout
@@ -68,6 +70,7 @@ class ClientCredentials(httpx.Auth):
         )
 
     def _take(self, response: httpx.Response) -> None:
+        response.read()
         if response.status_code != 200:
             raise TokenError(f"POST {self.token_url} answered {outbound.describe_response(response)}")
         try:
@@ -77,6 +80,8 @@ class ClientCredentials(httpx.Auth):
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise TokenError(f"POST {self.token_url} answered no access_token")
+        if bearer_problem(token):
+            raise TokenError(f"POST {self.token_url} answered an access_token that {bearer_problem(token)}")
         try:
             lifetime = float(body.get("expires_in"))  # some providers send it as a string
         except (TypeError, ValueError):

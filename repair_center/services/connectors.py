@@ -2,10 +2,12 @@
 
 Presets (ServiceNow, Jira, TMF621: ingestion/presets.py) page through those systems' own APIs;
 the generic contract (docs/api.md, "Connectors") is that ``GET base_url?updated_since=<ISO 8601>&page=<n>``
-answers ``{"results": [...], "next": <absolute URL or null>}``, items ordered by updated_at
+answers ``{"results": [...], "next": <URL (relative to the page) or null>}``, items ordered by updated_at
 ascending. Each page is written and the cursor moved in one transaction, so a pull that dies
 half-way resumes from the last committed page; ``updated_since`` is inclusive, so the boundary
-items come back as unchanged instead of being skipped.
+items come back as unchanged instead of being skipped. After a page that moved the cursor the pull
+asks page 1 from the new cursor rather than following ``next``, so a change made during the pull
+cannot shift an unread item into a page already read.
 """
 
 import email.utils
@@ -14,7 +16,7 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 from django.conf import settings
@@ -26,7 +28,8 @@ from repair_center.documents import FIELDS as TICKET_FIELDS
 from repair_center.documents import parse_timestamp
 from repair_center.ingestion import presets
 from repair_center.models import Connector, ConnectorRun
-from repair_center.services import connector_auth
+from repair_center.models.connectors import bearer_problem
+from repair_center.services import connector_auth, pull_lock, remote_answers
 from repair_center.services.alarm_pull import pull_alarm_pages
 from repair_center.services.repairs import FIELDS as REPAIR_FIELDS
 from repair_center.services.repairs import repairs_upsert
@@ -39,13 +42,19 @@ logger = logging.getLogger(__name__)
 
 PULL_TASK = "repair_center.tasks.pull_connector"
 MAX_REJECTS_KEPT = 100
-# A Retry-After beyond this is the remote asking us to come back on a later schedule, not now.
+KEEP_RUNS = 50  # of each connector, newest first
+# A Retry-After beyond this is the remote asking us to come back on a later schedule, not now: waited
+# out (and again on each retry), it would hold a worker for up to half an hour.
 MAX_RETRY_AFTER_S = 300.0
 _RETRY_STATUSES = {429} | set(range(500, 600))
 
 
 class ConnectorBusy(Exception):
     """Another pull of the same connector is still running."""
+
+
+class ConnectorDisabled(Exception):
+    """The connector is disabled: a pull queued before that (or by hand) does not run."""
 
 
 class PullError(Exception):
@@ -105,7 +114,8 @@ def connector_schedule_remove_orphan(connector_id: int) -> int:
 def pull_connector(connector_id: int) -> ConnectorRun:
     """Pull the connector's new and changed items page by page; returns the finished ConnectorRun.
 
-    Raises Connector.DoesNotExist, or ConnectorBusy when another pull of it is still running.
+    Raises Connector.DoesNotExist, ConnectorDisabled, or ConnectorBusy when another pull of it is
+    still running.
     A remote failure does not raise: the run is recorded as failed with the reason.
     """
     connector, run = _claim(connector_id)
@@ -120,18 +130,37 @@ def pull_connector(connector_id: int) -> ConnectorRun:
         raise
     else:
         _finish(connector, run, error="")
+    finally:
+        pull_lock.release(connector_id)
     return run
 
 
-@transaction.atomic
 def _claim(connector_id: int) -> tuple[Connector, ConnectorRun]:
+    locked = pull_lock.take(connector_id)
+    if locked is False:
+        raise ConnectorBusy(f"connector #{connector_id} is already being pulled")
+    try:
+        with transaction.atomic():
+            return _claim_locked(connector_id, locked)
+    except BaseException:
+        if locked:
+            pull_lock.release(connector_id)
+        raise
+
+
+def _claim_locked(connector_id: int, locked: bool | None) -> tuple[Connector, ConnectorRun]:
     # The row lock serialises claimers: the second one sees the first one's running run.
     # (On SQLite, IMMEDIATE transactions serialise all writers, which gives the same.)
     connector = Connector.objects.select_for_update().get(pk=connector_id)
-    # A run older than the hard task time limit belongs to a worker that died without cleaning up.
-    stale_before = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    if not connector.enabled:
+        # Disabling pauses the beat task, but a pull it queued earlier may still be waiting in the broker.
+        raise ConnectorDisabled(f"connector {connector.name} is disabled")
     running = connector.runs.filter(status=ConnectorRun.Status.RUNNING)
-    running.filter(started_at__lt=stale_before).update(
+    # Nobody holds the lock (PostgreSQL), or the run is older than the hard task time limit: whoever
+    # left it running is gone.
+    stale_before = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    abandoned = running if locked else running.filter(started_at__lt=stale_before)
+    abandoned.update(
         status=ConnectorRun.Status.FAILED, finished_at=timezone.now(), error="abandoned: the worker died"
     )
     if running.exists():
@@ -153,6 +182,10 @@ def _finish(connector: Connector, run: ConnectorRun, *, error: str) -> None:
         Connector.objects.filter(pk=connector.pk).update(last_error=error)
     else:
         Connector.objects.filter(pk=connector.pk).update(last_error="", last_success_at=now)
+    # The runs are the connector's recent story, not an archive: a pull every few minutes would grow
+    # the table, and the admin page that lists them under the connector, without end.
+    kept = ConnectorRun.objects.filter(connector=connector).order_by("-started_at", "-pk")[:KEEP_RUNS]
+    ConnectorRun.objects.filter(connector=connector).exclude(pk__in=kept.values("pk")).delete()
 
 
 def credentials(connector: Connector) -> tuple[dict[str, str], httpx.Auth | None]:
@@ -181,6 +214,9 @@ def credentials(connector: Connector) -> tuple[dict[str, str], httpx.Auth | None
     if connector.auth_token and connector.auth_username:
         return headers, httpx.BasicAuth(connector.auth_username, connector.auth_token)
     if connector.auth_token:
+        problem = bearer_problem(connector.auth_token)
+        if problem:
+            raise PullError(f"the connector's auth_token {problem}: enter it again")
         headers["Authorization"] = f"Bearer {connector.auth_token}"
     return headers, None
 
@@ -210,11 +246,21 @@ def _pull_pages(connector: Connector, run: ConnectorRun) -> None:
             return
         while url:
             visited.add(url)
+            before = connector.cursor
             payload = _get_page(client, url, run)
             _store_page(connector, run, payload["results"])
-            url = payload["next"]
-            if url:
-                _check_next(connector.base_url, url, visited)
+            following = payload["next"]
+            if not following:
+                return
+            following = urljoin(url, following)  # "/api/tickets?page=2" or "?page=2" is this server's
+            _check_next(connector.base_url, following, visited)
+            # As the presets do: restart the window at the newest update stored. Following "next"
+            # (page n+1 of the old window) would skip the item that slid into page n when one read
+            # before it changed meanwhile; restarted, the changed one is read again behind it.
+            # Only a page wholly at the cursor's time follows "next" within that time.
+            if connector.cursor != before:
+                following = _first_page_url(connector.base_url, connector.cursor)
+            url = following
 
 
 def _first_page_url(base_url: str, cursor: str) -> str:
@@ -253,8 +299,8 @@ def _pull_preset(connector: Connector, run: ConnectorRun, client: httpx.Client) 
         )
         response = _get(client, page_url, run, hints=preset.hints)
         try:
-            page = preset.page(response.json(), response.headers, offset, limit)
-        except ValueError as e:  # not JSON, or not the preset's shape
+            page = preset.page(_parse_json(page_url, response), response.headers, offset, limit)
+        except ValueError as e:  # not the preset's shape
             raise PullError(f"GET {page_url[:200]} {e}") from None
         times = _store_page(connector, run, page.items, preset=preset)
         if not page.more:
@@ -287,17 +333,24 @@ def _get(
     while True:
         retry_after = None
         try:
-            response = client.get(url)
+            response = remote_answers.fetch(client, url)
         except connector_auth.TokenError as e:
             raise PullError(f"no access token: {e}") from None
+        except remote_answers.TooLarge as e:
+            raise PullError(str(e)) from None
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as e:
             reason = f"{type(e).__name__}: {e}"
         else:
             if response.status_code in _RETRY_STATUSES:
                 reason = f"HTTP {response.status_code}"
                 retry_after = _retry_after(response.headers.get("Retry-After"))
+                if retry_after is not None and retry_after > MAX_RETRY_AFTER_S:
+                    raise PullError(
+                        f"GET {url} answered {reason} with Retry-After {retry_after:.0f} s, more than "
+                        f"{MAX_RETRY_AFTER_S:.0f}: the pull stops, and a scheduled one resumes after the wait"
+                    )
             elif response.status_code != 200:
-                hint = (hints or {}).get(response.status_code)
+                hint = (hints or {}).get(response.status_code) or remote_answers.hint(response)
                 answered = f"GET {url} answered {outbound.describe_response(response)}"
                 raise PullError(f"{answered}: {hint}" if hint else answered)
             else:
@@ -325,14 +378,18 @@ def _retry_after(value: str | None) -> float | None:
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         seconds = (when - datetime.now(UTC)).total_seconds()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+    return max(seconds, 0.0)
 
 
 def _parse_json(url: str, response: httpx.Response):
     try:
         return response.json()
-    except ValueError as e:
-        raise PullError(f"GET {url} did not return JSON: {e}") from None
+    except ValueError:
+        # Most often a sign-in, maintenance or hibernation page served with 200, or a wrong base_url.
+        raise PullError(
+            f"GET {url} answered {outbound.describe_response(response)}, which is not JSON: "
+            "a sign-in or maintenance page, or base_url is not the API"
+        ) from None
 
 
 def _parse_page(url: str, response: httpx.Response) -> dict:
@@ -386,11 +443,21 @@ def _store_page(
                 run.rejects.append({"page": run.pages + 1, **result.to_json()})
         run.pages += 1
         if newest is not None:
-            run.cursor_after = _iso(newest)
+            run.cursor_after = _iso(cursor_ceiling(run, newest))
             connector.cursor = run.cursor_after
             Connector.objects.filter(pk=connector.pk).update(cursor=connector.cursor)
         run.save()
     return times
+
+
+def cursor_ceiling(run: ConnectorRun, newest: datetime) -> datetime:
+    """The cursor to store for the newest update time read: never past when the pull started.
+
+    An item dated in the future (a remote clock ahead of ours, a mistyped year) would otherwise carry
+    the cursor there, and every later pull would ask only for what changes after that date. Kept at
+    the pull's start, what the remote dates later is read again next time, as unchanged.
+    """
+    return min(newest, run.started_at)
 
 
 def connector_upsert(connector: Connector, documents: Sequence[dict]) -> list[ItemResult]:
