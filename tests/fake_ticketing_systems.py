@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -68,6 +68,7 @@ class FakeSystem:
     kind: str  # servicenow, jira, jira_dc or tmf621
     items: list[dict] = field(default_factory=list)
     max_page: int = 1000  # the server's own cap on a page (Jira answers at most this many)
+    user_zone: tzinfo = UTC  # Jira reads JQL times in the integration user's time zone
     faults: dict[int, str] = field(default_factory=dict)
     retry_after: str = "1"
     expect_authorization: str | None = None  # the exact Authorization header, else 401
@@ -151,7 +152,7 @@ class FakeSystem:
             selected = [i for i in selected if i["key"].startswith(project.group(1) + "-")]
         updated = re.search(r'updated\s*>=\s*"(\d{4}-\d\d-\d\d \d\d:\d\d)"', jql)
         if updated:
-            since = datetime.strptime(updated.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+            since = datetime.strptime(updated.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=self.user_zone)
             selected = [i for i in selected if _when(self.kind, i).replace(second=0, microsecond=0) >= since]
         # Only the fields asked for (none: Jira Cloud answers the id alone).
         wanted = set(filter(None, q.get("fields", "").split(",")))

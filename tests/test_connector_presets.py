@@ -2,7 +2,7 @@
 Cloud, Jira Data Center and a TMF621 server do: every ticket arrives once, none is skipped, and a failed
 pull resumes where it stopped."""
 
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -13,6 +13,7 @@ from tests.factories import NetworkElementFactory, SiteFactory
 from tests.fake_ticketing_systems import (
     KEYS,
     MAKERS,
+    MINUTE,
     START,
     STEPS,
     TOKEN_PATH,
@@ -369,3 +370,31 @@ def test_an_oauth_client_is_all_or_nothing_and_replaces_the_pasted_token(fields,
     with pytest.raises(ValidationError) as refused:
         connector.full_clean()
     assert field in refused.value.message_dict
+
+
+@pytest.mark.parametrize("kind", ["jira", "jira_dc"])
+@pytest.mark.parametrize("hours", [-5, 5.5])
+def test_jira_reads_its_window_in_the_users_time_zone_and_the_cursor_keeps_that_zone(kind, hours):
+    """Jira reads JQL times in the integration user's zone and writes "updated" in it. A cursor kept
+    in UTC would start the next window hours late west of UTC (changes skipped for good) and hours
+    early east of it; kept in the zone Jira wrote, it starts at the newest change read."""
+    zone = timezone(timedelta(hours=hours))
+
+    def issue(n: int) -> dict:
+        item = MAKERS[kind](n, START + n * MINUTE)
+        item["fields"]["updated"] = (START + n * MINUTE).astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S.000%z")
+        return item
+
+    with FakeSystem(kind, [issue(n) for n in range(1, 5)], user_zone=zone) as system:
+        connector = _connector(kind, system)
+        assert pull_connector(connector.id).created == 4
+        system.items.append(issue(5))
+        system.requests.clear()
+        again = pull_connector(connector.id)
+        first = system.requests[0].query
+    assert (again.status, again.created) == (ConnectorRun.Status.SUCCEEDED, 1), again.error
+    assert _keys(kind) == _expected(kind, range(1, 6))
+    newest_read = (START + 4 * MINUTE).astimezone(zone)
+    assert first["jql"] == f'updated >= "{newest_read:%Y-%m-%d %H:%M}" ORDER BY updated ASC, key ASC'
+    connector.refresh_from_db()
+    assert connector.cursor == (START + 5 * MINUTE).astimezone(zone).isoformat()

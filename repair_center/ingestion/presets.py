@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from django.utils.dateparse import parse_datetime
+
 from repair_center.documents import parse_timestamp
 from repair_center.ingestion.mapping import lookup
 from repair_center.models import Ticket
@@ -33,6 +35,21 @@ SERVICENOW_PRIORITIES = {"1": "critical", "2": "high", "3": "medium", "4": "low"
 # Jira statuses vary per project; their category does not.
 JIRA_CATEGORIES = {"new": S.ACKNOWLEDGED, "indeterminate": S.IN_PROGRESS, "done": S.RESOLVED}
 JIRA_PRIORITIES = {"highest": "critical", "high": "high", "medium": "medium", "low": "low", "lowest": "low"}
+
+
+def cursor_time(value: Any, parsed: datetime | None = None) -> datetime:
+    """``value`` (an update time as the remote wrote it, or a stored cursor) as an instant in the zone
+    it was written in; ``parse_timestamp`` (``parsed``) reads the instant but keeps it in UTC."""
+    parsed = parsed or parse_timestamp(value)
+    written = parse_datetime(str(value).strip()) if isinstance(value, str) else None
+    return parsed.astimezone(written.tzinfo) if written is not None and written.tzinfo else parsed
+
+
+def cursor_text(value: datetime) -> str:
+    """A cursor to store: UTC as ``...Z``, another zone with its offset (cursor_time reads both)."""
+    if value.utcoffset() == timedelta(0):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return value.isoformat()
 
 
 class PresetError(ValueError):
@@ -91,6 +108,9 @@ class Preset:
     transforms: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
     own_names: bool = False  # a canonical field no mapping names is read by its own name (generic)
     hints: dict[int, str] = field(default_factory=dict)  # what an HTTP status most likely means here
+    # The remote reads the time filter in the zone it writes update times in (a Jira user's time
+    # zone): the update time, and so the cursor, keep that zone (cursor_time) for the next request.
+    keeps_zone: bool = False
 
     def url(self, base_url: str) -> str:
         parts = urlsplit(base_url)
@@ -102,7 +122,8 @@ class Preset:
         # In whole microseconds: float seconds would floor 10.000 to 9.999.
         step = self.granularity // timedelta(microseconds=1)
         epoch = datetime(1970, 1, 1, tzinfo=UTC)
-        return epoch + timedelta(microseconds=(when - epoch) // timedelta(microseconds=1) // step * step)
+        floored = epoch + timedelta(microseconds=(when - epoch) // timedelta(microseconds=1) // step * step)
+        return floored.astimezone(when.tzinfo)  # in the zone it came in (keeps_zone)
 
     def document(
         self, item: Any, overrides: dict[str, str], fields: tuple[str, ...]
@@ -121,6 +142,8 @@ class Preset:
             raise ValueError(
                 {"updated_at": [f"remote field {updated_field!r} {e}; it is needed for incremental pulls"]}
             ) from None
+        if self.keeps_zone:
+            updated_at = cursor_time(value, updated_at)
         document = {}
         for name in fields:
             remote = mapping.get(name, name if self.own_names else None)
@@ -219,7 +242,8 @@ class Jira(Preset):
     def jql(self, query: str, since: datetime | None) -> str:
         clauses = [f"({query.strip()})"] if query.strip() else []
         if since is not None:
-            # JQL compares whole minutes (in the user's time zone: give the integration user UTC).
+            # JQL compares whole minutes in the user's time zone, the zone Jira writes "updated" in:
+            # the cursor keeps it (keeps_zone), so the window starts where it should whatever the zone.
             clauses.append(f'updated >= "{self.floor(since):%Y-%m-%d %H:%M}"')
         return (" AND ".join(clauses) + " ORDER BY updated ASC, key ASC").strip()
 
@@ -311,6 +335,7 @@ def _jira(kind: type[Jira], name: str, path: str, hints: dict[int, str]) -> Jira
         },
         updated="fields.updated",
         granularity=timedelta(minutes=1),
+        keeps_zone=True,
         transforms={
             "description": lambda v: adf_text(v) if not isinstance(v, str) else v,
             "status": lambda v: JIRA_CATEGORIES.get(str(v).lower(), v),

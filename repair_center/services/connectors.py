@@ -291,7 +291,7 @@ def _pull_preset(connector: Connector, run: ConnectorRun, client: httpx.Client) 
     preset = presets.PRESETS[connector.preset]
     url = preset.url(connector.base_url)
     overrides = connector.field_mapping if isinstance(connector.field_mapping, dict) else {}
-    since = parse_timestamp(connector.cursor) if connector.cursor else None
+    since = presets.cursor_time(connector.cursor) if connector.cursor else None
     offset, limit, token, tokens = 0, connector.page_size, None, set()
     while True:
         page_url = preset.request(
@@ -413,7 +413,7 @@ def _store_page(
     documents: list[dict] = []
     positions: list[int] = []
     results: list[ItemResult] = []
-    newest = parse_timestamp(connector.cursor) if connector.cursor else None
+    newest = presets.cursor_time(connector.cursor) if connector.cursor else None
     for index, item in enumerate(items):
         try:
             document, updated_at = preset.document(item, mapping, tuple(fields))
@@ -443,7 +443,7 @@ def _store_page(
                 run.rejects.append({"page": run.pages + 1, **result.to_json()})
         run.pages += 1
         if newest is not None:
-            run.cursor_after = _iso(cursor_ceiling(run, newest))
+            run.cursor_after = presets.cursor_text(cursor_ceiling(run, newest).astimezone(newest.tzinfo))
             connector.cursor = run.cursor_after
             Connector.objects.filter(pk=connector.pk).update(cursor=connector.cursor)
         run.save()
@@ -467,10 +467,6 @@ def connector_upsert(connector: Connector, documents: Sequence[dict]) -> list[It
     if connector.kind == Connector.Kind.REPAIRS:
         return repairs_upsert(rows=documents)
     return tickets_upsert(documents=documents, source=connector.name, create_missing=connector.create_missing)
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def connector_pull_enqueue(connector: Connector) -> None:
