@@ -66,3 +66,18 @@ def test_a_stored_token_is_not_sent_to_a_new_server_unless_entered_again(admin_c
     assert connector.auth_token == "s3cret"  # same server: kept
     _post(admin_client, connector, base_url="https://itsm.acme.example/", auth_token="n3w")
     assert (connector.base_url, connector.auth_token) == ("https://itsm.acme.example/", "n3w")
+
+
+def test_a_cursor_typed_in_the_admin_is_checked_when_saved_not_at_the_next_pull(admin_client):
+    connector = Connector.objects.create(name="sn", base_url="https://test.example/api", cursor=CURSOR)
+    values = model_to_dict(connector, exclude=["id", "periodic_task", "auth_token", "oauth_client_secret"])
+    form = {**{k: v for k, v in values.items() if v not in (False, None)}, "field_mapping": "{}", **INLINE}
+    response = admin_client.post(
+        f"/admin/repair_center/connector/{connector.pk}/change/", {**form, "cursor": "yesterday"}
+    )
+    assert response.status_code == 200 and "cursor" in response.context["adminform"].form.errors
+    assert "like 2026-01-01T08:00:00Z" in str(response.context["adminform"].form.errors["cursor"])
+    connector.refresh_from_db()
+    assert connector.cursor == CURSOR
+    assert _post(admin_client, connector, cursor="2026-01-01T03:04:00-05:00") is not None  # Jira's keep zones
+    assert connector.cursor == "2026-01-01T03:04:00-05:00"

@@ -113,6 +113,14 @@ class Connector(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        if self.cursor:
+            from repair_center.documents import parse_timestamp  # documents imports the models
+
+            try:
+                parse_timestamp(self.cursor)
+            except ValueError as e:
+                hint = "like 2026-01-01T08:00:00Z, or empty to pull everything"
+                raise ValidationError({"cursor": f"{e}; {hint}"}) from None
         if isinstance(self.auth_token, str) and self.auth_token and not self.auth_username:
             problem = bearer_problem(self.auth_token)
             if problem:
