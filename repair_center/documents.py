@@ -279,6 +279,13 @@ def _attributes(value: Any, errors: dict) -> dict:
             continue
         if item is None or item == "":
             continue  # a blank cell is an absent attribute
+        if isinstance(item, list):
+            # Zendesk's and Freshservice's tags: a whole export refused, with the way to read it
+            errors.setdefault(where, []).append(
+                "must be a string or a number, not a list: a list of tags or codes is read as error_codes "
+                "(import: --map error_codes=PATH), or one of its items by its index (PATH.0)"
+            )
+            continue
         if isinstance(item, bool) or not isinstance(item, str | int | float):
             errors.setdefault(where, []).append("must be a string or a number")
             continue

@@ -95,8 +95,9 @@ _PRIORITIES: dict[str, str] = {
 # A level: "P1", "Sev 2", "S3", "Severity 4", "Prio 1", "Priority 2" or a bare "1" (1 is the most urgent).
 _LEVEL_RE = re.compile(r"^(?:p|s|sev|severity|prio|priority)?\s*([0-5])$")
 _LEVELS = {0: _P.CRITICAL, 1: _P.CRITICAL, 2: _P.HIGH, 3: _P.MEDIUM, 4: _P.LOW, 5: _P.LOW}
-# ServiceNow-style "3 - Moderate" is read by its word.
-_NUMBER_PREFIX_RE = re.compile(r"^\d+\s*-\s*")
+# ServiceNow's "3 - Moderate" and OTRS's "3 normal" are read by their word: OTRS numbers its
+# priorities the other way round ("5 very high", "1 very low"), so the word, not the number, says it.
+_NUMBER_PREFIX_RE = re.compile(r"^\d+\s*(?:-\s*|\s+)(?=\D)")
 
 
 def _words(raw: str) -> str:

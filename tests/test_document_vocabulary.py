@@ -16,6 +16,9 @@ STATUSES = {
     "Closed Complete": "closed",
     "Canceled": "cancelled",
     "Closed/Resolved by Caller": "closed",
+    # OTRS / Znuny
+    "closed successful": "closed",
+    "pending reminder": "pending",
     # Jira
     "To Do": "acknowledged",
     "In_Progress": "inProgress",
@@ -58,6 +61,11 @@ PRIORITIES = {
     "1 - Critical": "critical",
     "3 - Moderate": "medium",
     "5 - Planning": "low",
+    # OTRS / Znuny: numbered the other way round, so the word counts, not the number
+    "1 very low": "low",
+    "3 normal": "medium",
+    "4 high": "high",
+    "5 very high": "critical",
     # Jira
     "Highest": "critical",
     "Blocker": "critical",

@@ -66,6 +66,11 @@ def test_malformed_event_values_are_still_refused_with_a_reason(db, event, field
         ({"bad name!": "x"}, "attributes", "is not an attribute name"),
         ({"nested": {"a": 1}}, "attributes.nested", "must be a string or a number"),
         ({"flag": True}, "attributes.flag", "must be a string or a number"),
+        (
+            {"tags": ["los", "north"]},
+            "attributes.tags",
+            "not a list: a list of tags or codes is read as error_codes",
+        ),
         ({"long": "x" * 201}, "attributes.long", "at most 200 characters (got 201): an attribute is a short"),
         ({f"k{i}": i for i in range(33)}, "attributes", "at most 32 attributes"),
         ({"nul": "a\x00b"}, "attributes.nul", "NUL"),

@@ -194,6 +194,29 @@ def test_a_decomposed_unicode_header_is_mapped_by_its_composed_name(fixes, tmp_p
     assert Ticket.objects.get(external_id="T-9").resolution.code == "REPLACE_SFP"
 
 
+def test_a_remedy_or_otrs_header_is_read_by_its_names_without_their_marks(fixes, tmp_path):
+    # Remedy marks required fields '*' and indexed ones '+'; OTRS heads its id "Ticket#".
+    _csv(
+        tmp_path / "helix.csv",
+        [
+            "Incident ID*+;Summary*;Status*;Priority*;Resolution",
+            "INC000000001001;SFP rx low;Closed;Critical;REPLACE_SFP",
+        ],
+    )
+    _csv(tmp_path / "otrs.csv", ["Ticket#;Title;Priority", "2024010310000017;Radio hung;5 very high"])
+
+    out, err = _import(tmp_path / "helix.csv", "--source", "helix")
+    assert out == "created 1, updated 0, unchanged 0, rejected 0"
+    ticket = Ticket.objects.get(source="helix")
+    assert (ticket.external_id, ticket.title, ticket.status) == ("INC000000001001", "SFP rx low", "closed")
+    assert ticket.priority == "critical"
+    assert "'Incident ID*+' as external_id" in next(line for line in err if line.startswith("read by"))
+
+    out, _ = _import(tmp_path / "otrs.csv", "--source", "otrs")
+    assert out == "created 1, updated 0, unchanged 0, rejected 0"
+    assert Ticket.objects.get(source="otrs").external_id == "2024010310000017"
+
+
 def test_a_mapping_wins_over_a_recognised_column(fixes, tmp_path):
     _csv(tmp_path / "two.csv", ["id,case number,title", "row-1,C-77,Radio hung"])
 

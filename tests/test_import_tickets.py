@@ -319,6 +319,22 @@ def test_a_semicolon_separated_file_reads_numbers_with_a_decimal_comma(catalogue
     assert volts == {"A": 47.5, "B": -3, "C": "1,2,3", "D": "47,5"}
 
 
+def test_a_reading_written_with_its_unit_is_read_as_its_number(catalogue, tmp_path):
+    semicolons, commas = tmp_path / "de.csv", tmp_path / "en.csv"
+    rows = "id;title;rx;temp;mode\nA;SFP;-19,5 dBm;44,5 °C;5 G\nB;Lüfter;-3dBm;61 °C;3 normal\n"
+    semicolons.write_text(rows, encoding="utf-8")
+    commas.write_text("id,title,rx,temp,mode\nC,psu,-20.4 dBm,40%,dBm\n")
+    mapping = ["--map", "attributes.rx=rx", "--map", "attributes.temp=temp", "--map", "attributes.mode=mode"]
+    for path in (semicolons, commas):
+        _import(path, "--source", "sim", "--map", "external_id=id", *mapping)
+    read = {t.external_id: t.attributes for t in Ticket.objects.all()}
+    assert read == {
+        "A": {"rx": -19.5, "temp": 44.5, "mode": "5 G"},
+        "B": {"rx": -3, "temp": 61, "mode": "3 normal"},
+        "C": {"rx": -20.4, "temp": 40, "mode": "dBm"},
+    }
+
+
 def test_a_tmf621_dump_imports_as_the_tmf621_api_reads_it_with_no_map(catalogue, tmp_path):
     """GET /troubleTicket of a TM Forum-certified system, saved to a file."""
     ticket = {

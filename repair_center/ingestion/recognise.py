@@ -44,11 +44,15 @@ OWN_NAMES = (
     *("site", "element", "error_codes", "resolution", "resolution_notes"),
 )
 _SEPARATORS = re.compile(r"[\s_\-]+")
+# BMC Remedy / Helix marks a required field's label with '*' and an indexed one with '+'
+# ("Incident ID*+", "Summary*"); OTRS heads its id column "Ticket#".
+_HEADER_MARKS = re.compile(r"[\s*+#]+$")
 
 
 def name_key(name: str) -> str:
-    """A column name as it is compared: composed Unicode, case and separators aside."""
-    return _SEPARATORS.sub(" ", unicodedata.normalize("NFC", name).casefold()).strip()
+    """A column name as it is compared: composed Unicode, case, separators and trailing marks aside."""
+    key = _SEPARATORS.sub(" ", unicodedata.normalize("NFC", name).casefold()).strip()
+    return _HEADER_MARKS.sub("", key) or key
 
 
 def recognise(keys: Iterable[Any], named: Collection[str], taken: Collection[str]) -> dict[str, str]:

@@ -30,6 +30,14 @@ EVENT_PARTS = ("at", "kind", "code")
 _NUMBER_RE = re.compile(r"^[+-]?((0|[1-9]\d*)(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 # The same with a decimal comma ("47,5"), as a file separated by semicolons writes numbers.
 _COMMA_NUMBER_RE = re.compile(r"^[+-]?(0|[1-9]\d*),\d+$")
+# A reading written with its unit ("-19.5 dBm", "44,5 °C", "-48 V"): the number, as the column
+# name or the attribute says the unit. Only units of measure, so "5 G" or "3 normal" stay text.
+_UNITS = (
+    *("dBm", "dBW", "dBi", "dBuV", "dB", "mV", "kV", "V", "mA", "A", "mW", "kW", "W", "kWh", "Wh"),
+    *("°C", "ºC", "°F", "C", "F", "%", "Hz", "kHz", "MHz", "GHz", "ms", "us", "µs", "s"),
+    *("bps", "kbps", "Kbps", "Mbps", "Gbps", "km", "m", "ppm", "rpm", "Ω", "ohm", "Ohm"),
+)
+_UNIT_RE = re.compile(r"^(.*?\d)\s*(?:" + "|".join(map(re.escape, _UNITS)) + r")$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,20 +95,30 @@ def _cell(data: dict, column: str, *, text: bool, decimal_comma: bool = False):
     so a reading is bucketed as a number by the serialiser whichever format it came in: a CSV cell,
     and a JSON string too (ServiceNow's API sends every value as one: ``"u_rsrp": "-90.0"``). An id
     with leading zeros ("00123") stays text. With ``decimal_comma`` (a semicolon-separated file)
-    "47,5" is the number 47.5."""
+    "47,5" is the number 47.5. A number with a unit of measure ("-19.5 dBm", "44,5 °C") is the
+    number: as text each reading would be a token of its own, and nothing would be learnt from it."""
     value = lookup(data, column)[1]
     if not isinstance(value, str):
         return value
     stripped = value.strip()
     if text and not stripped:
         return None
-    if text and decimal_comma and _COMMA_NUMBER_RE.match(stripped):
-        return float(stripped.replace(",", "."))
-    if _NUMBER_RE.match(stripped):
-        number = float(stripped)
-        plain = number.is_integer() and "." not in stripped and "e" not in stripped.lower()
-        return int(number) if plain else number
+    number = _number(stripped, decimal_comma=text and decimal_comma)
+    if number is None and (unit := _UNIT_RE.match(stripped)):
+        number = _number(unit.group(1), decimal_comma=text and decimal_comma)
+    if number is not None:
+        return number
     return stripped if text else value
+
+
+def _number(text: str, *, decimal_comma: bool) -> int | float | None:
+    if decimal_comma and _COMMA_NUMBER_RE.match(text):
+        return float(text.replace(",", "."))
+    if _NUMBER_RE.match(text):
+        number = float(text)
+        plain = number.is_integer() and "." not in text and "e" not in text.lower()
+        return int(number) if plain else number
+    return None
 
 
 def row_document(data: dict, mapping: TicketMapping, *, text: bool, decimal_comma: bool = False) -> dict:
