@@ -96,7 +96,7 @@ def test_it_parses_a_postgres_url_with_escapes_port_and_options():
     assert db["ENGINE"] == "django.db.backends.postgresql"
     assert (db["NAME"], db["USER"], db["PASSWORD"]) == ("ticket_ai", "tick@et", "p/ss")
     assert (db["HOST"], db["PORT"]) == ("db.example.com", "6543")
-    assert db["OPTIONS"] == {"sslmode": "require"}
+    assert db["OPTIONS"]["sslmode"] == "require"
     assert env.database("postgresql://postgres@127.0.0.1/t")["PORT"] == ""
 
 
@@ -202,3 +202,8 @@ def test_every_variable_the_settings_read_is_in_the_configuration_table():
     documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)`", table, re.M))
     documented |= set(re.findall(r"\(or `([A-Z][A-Z0-9_]*)`\)", table))
     assert sorted(read - documented) == []
+
+
+def test_a_postgres_connection_gives_up_after_a_few_seconds_unless_the_url_says_otherwise():
+    assert env.database("postgres://h/db")["OPTIONS"] == {"connect_timeout": str(env.CONNECT_TIMEOUT_S)}
+    assert env.database("postgres://h/db?connect_timeout=30")["OPTIONS"] == {"connect_timeout": "30"}

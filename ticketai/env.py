@@ -8,6 +8,9 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
+# Seconds to wait for PostgreSQL to answer a new connection, unless DATABASE_URL says ?connect_timeout=.
+CONNECT_TIMEOUT_S = 5
+
 
 class ConfigurationError(Exception):
     """A setting in the environment is malformed."""
@@ -81,6 +84,9 @@ def database(url: str) -> dict:
         if not name:
             raise ConfigurationError(f"DATABASE_URL={url!r} names no database")
         options = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
+        # libpq waits for ever on a server that accepts but never answers (a host lost behind a
+        # firewall that drops packets): every web worker and /readyz would hang with it.
+        options.setdefault("connect_timeout", str(CONNECT_TIMEOUT_S))
         try:
             port = parsed.port
         except ValueError:
