@@ -207,3 +207,20 @@ def test_every_variable_the_settings_read_is_in_the_configuration_table():
 def test_a_postgres_connection_gives_up_after_a_few_seconds_unless_the_url_says_otherwise():
     assert env.database("postgres://h/db")["OPTIONS"] == {"connect_timeout": str(env.CONNECT_TIMEOUT_S)}
     assert env.database("postgres://h/db?connect_timeout=30")["OPTIONS"] == {"connect_timeout": "30"}
+
+
+@pytest.mark.slow  # a subprocess or parallel clients
+def test_redis_redelivers_a_task_only_after_the_longest_a_task_may_run(tmp_path):
+    options = "settings.CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout']"
+    shown = f"[settings.CELERY_TASK_TIME_LIMIT, {options}]"
+    for soft_limit, expected_visibility in [("7200", 4 * 3600), ("36000", 36000 + 300 + 600)]:
+        result = _import_settings(
+            tmp_path,
+            f"__import__('json').dumps({shown})",
+            REDIS_URL="redis://127.0.0.1:6379/9",
+            TICKETAI_TASK_SOFT_TIME_LIMIT=soft_limit,
+        )
+        assert result.returncode == 0, result.stderr
+        hard_limit, visibility = json.loads(result.stdout)
+        assert visibility == expected_visibility
+        assert visibility > hard_limit

@@ -226,7 +226,6 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_DIR = DATA_DIR / "broker"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}
 else:
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT = "ticketai.embedded_broker:Transport"
@@ -251,6 +250,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.integer("TICKETAI_TASK_SOFT_TIME_LIMIT", 2 * 3600, minimum=1)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 300
+if REDIS_URL:
+    # Redis hands an unacknowledged task (acks_late) to another worker after this long: it must outlast
+    # the longest task, or a long training runs twice at once.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": max(4 * 3600, CELERY_TASK_TIME_LIMIT + 600)}
 CELERY_TASK_ALWAYS_EAGER = env.boolean("TICKETAI_CELERY_EAGER", False)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"ml.tasks.train*": {"queue": "training"}, "ml.tasks.distil*": {"queue": "training"}}
