@@ -224,3 +224,25 @@ def test_redis_redelivers_a_task_only_after_the_longest_a_task_may_run(tmp_path)
         hard_limit, visibility = json.loads(result.stdout)
         assert visibility == expected_visibility
         assert visibility > hard_limit
+
+
+@pytest.mark.slow  # a subprocess or parallel clients
+def test_a_malformed_log_level_or_time_zone_stops_the_start_naming_the_variable(tmp_path):
+    result = _import_settings(tmp_path, TICKETAI_LOG_LEVEL="verbose")
+    assert result.returncode != 0
+    assert (
+        "ConfigurationError: TICKETAI_LOG_LEVEL='verbose' is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+        in result.stderr
+    )
+    result = _import_settings(tmp_path, TICKETAI_TIME_ZONE="Mars/Olympus")
+    assert result.returncode != 0
+    assert "ConfigurationError: TICKETAI_TIME_ZONE='Mars/Olympus' is not an IANA time zone" in result.stderr
+    shown = "[settings.LOGGING['root']['level'], settings.TIME_ZONE]"
+    result = _import_settings(
+        tmp_path,
+        f"__import__('json').dumps({shown})",
+        TICKETAI_LOG_LEVEL="warning",
+        TICKETAI_TIME_ZONE="Europe/Paris",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == ["WARNING", "Europe/Paris"]

@@ -69,6 +69,17 @@ def number(name: str, default: float, *, minimum: float | None = None) -> float:
     return result
 
 
+def choice(name: str, default: str, choices, *, upper: bool = False, hint: str = "") -> str:
+    """One of ``choices``; ``upper`` accepts any case and returns the value upper-cased."""
+    value = raw(name)
+    if value is None or value.strip() == "":
+        return default
+    value = value.strip().upper() if upper else value.strip()
+    if value not in choices:
+        raise ConfigurationError(f"{name}={raw(name)!r} is not {hint or 'one of ' + ', '.join(choices)}")
+    return value
+
+
 def string_list(name: str, default: list[str]) -> list[str]:
     value = raw(name)
     if value is None or value.strip() == "":

@@ -8,6 +8,7 @@ and SECRET_KEY (see docs/operations.md, "Configuration").
 import ipaddress
 import re
 import secrets
+import zoneinfo
 from pathlib import Path
 
 from ticketai import env
@@ -119,7 +120,9 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env.string("TICKETAI_TIME_ZONE", "UTC")
+TIME_ZONE = env.choice(
+    "TICKETAI_TIME_ZONE", "UTC", zoneinfo.available_timezones(), hint="an IANA time zone such as Europe/Paris"
+)
 USE_I18N = True
 USE_TZ = True
 
@@ -358,6 +361,9 @@ TICKETAI_METRICS_TOKEN = env.string("TICKETAI_METRICS_TOKEN", "")
 TICKETAI_LOG_FORMAT = env.string("TICKETAI_LOG_FORMAT", "json")
 if TICKETAI_LOG_FORMAT not in ("json", "plain"):
     raise env.ConfigurationError(f"TICKETAI_LOG_FORMAT={TICKETAI_LOG_FORMAT!r} must be json or plain")
+TICKETAI_LOG_LEVEL = env.choice(
+    "TICKETAI_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), upper=True
+)
 # Celery keeps Django's logging (and so the JSON formatter and request ids) instead of its own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -376,6 +382,6 @@ LOGGING = {
             "filters": ["request_id"],
         }
     },
-    "root": {"handlers": ["console"], "level": env.string("TICKETAI_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": TICKETAI_LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
