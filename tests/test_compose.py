@@ -79,7 +79,8 @@ def test_app_services_wait_for_healthy_servers_and_the_migration(compose):
 def test_web_serves_gunicorn_and_checks_healthz(compose):
     web = compose["services"]["web"]
     argv = _command(web)
-    assert argv[:2] == ["gunicorn", "ticketai.wsgi"]
+    # The config adds up every worker's metrics (ticketai/gunicorn_config.py).
+    assert argv[:4] == ["gunicorn", "-c", "python:ticketai.gunicorn_config", "ticketai.wsgi"]
     assert _option(argv, "--bind", "-b") == "0.0.0.0:8000"
     probe = " ".join(web["healthcheck"]["test"])
     assert "http://127.0.0.1:8000/healthz" in probe
