@@ -16,6 +16,10 @@ from pathlib import Path
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ticketai-metrics-")
 
+# Seconds a worker gets to finish its requests after SIGTERM; docker-compose.yml's stop_grace_period
+# gives the container longer before SIGKILL (docker's default, 10 s, cut requests off mid-answer).
+graceful_timeout = 25
+
 
 def on_starting(server) -> None:
     # Files from an earlier run of the same directory would add their counts to this run's.
