@@ -25,4 +25,4 @@ RUN SECRET_KEY=collectstatic-only-not-a-secret TICKETAI_DATA_DIR=/tmp/build-data
 
 USER ticketai
 EXPOSE 8000
-CMD ["gunicorn", "ticketai.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]
+CMD ["gunicorn", "-c", "python:ticketai.gunicorn_config", "ticketai.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]

@@ -77,7 +77,8 @@ step "TicketAI is at http://$HOST:$PORT/  (login page: http://$HOST:$PORT/login/
 "$BIN/python" manage.py setup_demo --logins-only
 echo
 # Started in the background and waited for, so the traps fire at once on Ctrl-C or SIGTERM.
-"$BIN/gunicorn" ticketai.wsgi --bind "$HOST:$PORT" --workers "${WEB_CONCURRENCY:-2}" \
+"$BIN/gunicorn" -c python:ticketai.gunicorn_config ticketai.wsgi --bind "$HOST:$PORT" \
+    --workers "${WEB_CONCURRENCY:-2}" \
     --access-logfile - --log-level info --no-control-socket &
 pids+=($!)
 wait "${pids[-1]}"

@@ -79,7 +79,8 @@ def test_app_services_wait_for_healthy_servers_and_the_migration(compose):
 def test_web_serves_gunicorn_and_checks_healthz(compose):
     web = compose["services"]["web"]
     argv = _command(web)
-    assert argv[:2] == ["gunicorn", "ticketai.wsgi"]
+    # The config adds up every worker's metrics (ticketai/gunicorn_config.py).
+    assert argv[:4] == ["gunicorn", "-c", "python:ticketai.gunicorn_config", "ticketai.wsgi"]
     assert _option(argv, "--bind", "-b") == "0.0.0.0:8000"
     probe = " ".join(web["healthcheck"]["test"])
     assert "http://127.0.0.1:8000/healthz" in probe
@@ -129,3 +130,12 @@ def test_the_stack_is_served_over_https_unless_told_otherwise(compose):
         assert compose["services"][name]["environment"]["TICKETAI_HTTPS"] == "${TICKETAI_HTTPS:-true}", name
     # The container's own healthcheck still reaches /healthz over plain HTTP (exempt from the redirect).
     assert "http://127.0.0.1:8000/healthz" in " ".join(compose["services"]["web"]["healthcheck"]["test"])
+
+
+def test_app_services_get_longer_to_stop_than_gunicorn_takes_to_finish_its_requests(compose):
+    from ticketai import gunicorn_config
+
+    for name in APP_SERVICES:
+        grace = compose["services"][name]["stop_grace_period"]
+        assert re.fullmatch(r"\d+s", grace), grace
+        assert int(grace[:-1]) > gunicorn_config.graceful_timeout, name

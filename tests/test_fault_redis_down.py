@@ -97,12 +97,15 @@ def app_environment(tmp_path: Path, *, redis_url: str) -> dict[str, str]:
     return environ
 
 
-def start_gunicorn(processes: Processes, environ: dict[str, str], *, workers: int = 1) -> str:
+def start_gunicorn(
+    processes: Processes, environ: dict[str, str], *, workers: int = 1, options: tuple[str, ...] = ()
+) -> str:
     port = free_port()
     processes.start(
         "gunicorn",
         [
             str(BIN / "gunicorn"),
+            *options,
             "ticketai.wsgi",
             "--bind",
             f"127.0.0.1:{port}",

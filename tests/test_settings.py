@@ -96,7 +96,7 @@ def test_it_parses_a_postgres_url_with_escapes_port_and_options():
     assert db["ENGINE"] == "django.db.backends.postgresql"
     assert (db["NAME"], db["USER"], db["PASSWORD"]) == ("ticket_ai", "tick@et", "p/ss")
     assert (db["HOST"], db["PORT"]) == ("db.example.com", "6543")
-    assert db["OPTIONS"] == {"sslmode": "require"}
+    assert db["OPTIONS"]["sslmode"] == "require"
     assert env.database("postgresql://postgres@127.0.0.1/t")["PORT"] == ""
 
 
@@ -202,3 +202,47 @@ def test_every_variable_the_settings_read_is_in_the_configuration_table():
     documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)`", table, re.M))
     documented |= set(re.findall(r"\(or `([A-Z][A-Z0-9_]*)`\)", table))
     assert sorted(read - documented) == []
+
+
+def test_a_postgres_connection_gives_up_after_a_few_seconds_unless_the_url_says_otherwise():
+    assert env.database("postgres://h/db")["OPTIONS"] == {"connect_timeout": str(env.CONNECT_TIMEOUT_S)}
+    assert env.database("postgres://h/db?connect_timeout=30")["OPTIONS"] == {"connect_timeout": "30"}
+
+
+@pytest.mark.slow  # a subprocess or parallel clients
+def test_redis_redelivers_a_task_only_after_the_longest_a_task_may_run(tmp_path):
+    options = "settings.CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout']"
+    shown = f"[settings.CELERY_TASK_TIME_LIMIT, {options}]"
+    for soft_limit, expected_visibility in [("7200", 4 * 3600), ("36000", 36000 + 300 + 600)]:
+        result = _import_settings(
+            tmp_path,
+            f"__import__('json').dumps({shown})",
+            REDIS_URL="redis://127.0.0.1:6379/9",
+            TICKETAI_TASK_SOFT_TIME_LIMIT=soft_limit,
+        )
+        assert result.returncode == 0, result.stderr
+        hard_limit, visibility = json.loads(result.stdout)
+        assert visibility == expected_visibility
+        assert visibility > hard_limit
+
+
+@pytest.mark.slow  # a subprocess or parallel clients
+def test_a_malformed_log_level_or_time_zone_stops_the_start_naming_the_variable(tmp_path):
+    result = _import_settings(tmp_path, TICKETAI_LOG_LEVEL="verbose")
+    assert result.returncode != 0
+    assert (
+        "ConfigurationError: TICKETAI_LOG_LEVEL='verbose' is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+        in result.stderr
+    )
+    result = _import_settings(tmp_path, TICKETAI_TIME_ZONE="Mars/Olympus")
+    assert result.returncode != 0
+    assert "ConfigurationError: TICKETAI_TIME_ZONE='Mars/Olympus' is not an IANA time zone" in result.stderr
+    shown = "[settings.LOGGING['root']['level'], settings.TIME_ZONE]"
+    result = _import_settings(
+        tmp_path,
+        f"__import__('json').dumps({shown})",
+        TICKETAI_LOG_LEVEL="warning",
+        TICKETAI_TIME_ZONE="Europe/Paris",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == ["WARNING", "Europe/Paris"]

@@ -8,6 +8,9 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
+# Seconds to wait for PostgreSQL to answer a new connection, unless DATABASE_URL says ?connect_timeout=.
+CONNECT_TIMEOUT_S = 5
+
 
 class ConfigurationError(Exception):
     """A setting in the environment is malformed."""
@@ -66,6 +69,17 @@ def number(name: str, default: float, *, minimum: float | None = None) -> float:
     return result
 
 
+def choice(name: str, default: str, choices, *, upper: bool = False, hint: str = "") -> str:
+    """One of ``choices``; ``upper`` accepts any case and returns the value upper-cased."""
+    value = raw(name)
+    if value is None or value.strip() == "":
+        return default
+    value = value.strip().upper() if upper else value.strip()
+    if value not in choices:
+        raise ConfigurationError(f"{name}={raw(name)!r} is not {hint or 'one of ' + ', '.join(choices)}")
+    return value
+
+
 def string_list(name: str, default: list[str]) -> list[str]:
     value = raw(name)
     if value is None or value.strip() == "":
@@ -81,6 +95,9 @@ def database(url: str) -> dict:
         if not name:
             raise ConfigurationError(f"DATABASE_URL={url!r} names no database")
         options = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
+        # libpq waits for ever on a server that accepts but never answers (a host lost behind a
+        # firewall that drops packets): every web worker and /readyz would hang with it.
+        options.setdefault("connect_timeout", str(CONNECT_TIMEOUT_S))
         try:
             port = parsed.port
         except ValueError:

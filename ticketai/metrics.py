@@ -7,9 +7,8 @@ What happens in Celery workers or on edge agents (training runs, drift checks, h
 already in the database, so ``DatabaseCollector`` reads it when /metrics is scraped: the figures are
 right whichever process did the work, and survive restarts.
 
-Each web process keeps its own counters; ``/metrics`` shows the one that answers. With several
-gunicorn workers set ``PROMETHEUS_MULTIPROC_DIR`` to a shared empty directory and
-prometheus_client aggregates them (see ``render``).
+Each web process keeps its own counters. gunicorn started with ``ticketai.gunicorn_config`` (compose,
+the Dockerfile, ``make demo``) sets ``PROMETHEUS_MULTIPROC_DIR`` and ``render`` adds up every worker's.
 """
 
 import logging
@@ -47,6 +46,7 @@ MODEL_VERSION = Gauge(
     "Model version id this process serves, per label set (0: none loaded).",
     ["label_set"],
     registry=REGISTRY,
+    multiprocess_mode="livemostrecent",  # several gunicorn workers: the latest load, live workers only
 )
 THROTTLED = Counter(
     "ticketai_throttled_requests_total",

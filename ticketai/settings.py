@@ -8,6 +8,7 @@ and SECRET_KEY (see docs/operations.md, "Configuration").
 import ipaddress
 import re
 import secrets
+import zoneinfo
 from pathlib import Path
 
 from ticketai import env
@@ -119,7 +120,9 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env.string("TICKETAI_TIME_ZONE", "UTC")
+TIME_ZONE = env.choice(
+    "TICKETAI_TIME_ZONE", "UTC", zoneinfo.available_timezones(), hint="an IANA time zone such as Europe/Paris"
+)
 USE_I18N = True
 USE_TZ = True
 
@@ -226,7 +229,6 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_DIR = DATA_DIR / "broker"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}
 else:
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT = "ticketai.embedded_broker:Transport"
@@ -251,6 +253,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.integer("TICKETAI_TASK_SOFT_TIME_LIMIT", 2 * 3600, minimum=1)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 300
+if REDIS_URL:
+    # Redis hands an unacknowledged task (acks_late) to another worker after this long: it must outlast
+    # the longest task, or a long training runs twice at once.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": max(4 * 3600, CELERY_TASK_TIME_LIMIT + 600)}
 CELERY_TASK_ALWAYS_EAGER = env.boolean("TICKETAI_CELERY_EAGER", False)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"ml.tasks.train*": {"queue": "training"}, "ml.tasks.distil*": {"queue": "training"}}
@@ -355,6 +361,9 @@ TICKETAI_METRICS_TOKEN = env.string("TICKETAI_METRICS_TOKEN", "")
 TICKETAI_LOG_FORMAT = env.string("TICKETAI_LOG_FORMAT", "json")
 if TICKETAI_LOG_FORMAT not in ("json", "plain"):
     raise env.ConfigurationError(f"TICKETAI_LOG_FORMAT={TICKETAI_LOG_FORMAT!r} must be json or plain")
+TICKETAI_LOG_LEVEL = env.choice(
+    "TICKETAI_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), upper=True
+)
 # Celery keeps Django's logging (and so the JSON formatter and request ids) instead of its own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -373,6 +382,6 @@ LOGGING = {
             "filters": ["request_id"],
         }
     },
-    "root": {"handlers": ["console"], "level": env.string("TICKETAI_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": TICKETAI_LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
