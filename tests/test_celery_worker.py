@@ -123,3 +123,42 @@ def test_a_worker_on_the_embedded_filesystem_broker_pulls_a_connector(start_work
     assert wait_until(
         lambda: TaskResult.objects.filter(task_id=task_id, status="SUCCESS").exists(), timeout=10
     ), log.read_text()
+
+
+@pytest.mark.parametrize(("service", "name"), [("worker", "celery"), ("training-worker", "training")])
+def test_the_compose_healthcheck_passes_while_the_worker_answers_and_fails_once_it_is_gone(
+    transactional_db, tmp_path, service, name
+):
+    """docker-compose.yml's healthcheck, run as Docker runs it (a shell, $HOSTNAME the container's
+    host name, which Celery's %h expands to), against a real worker named as compose names it."""
+    import socket
+
+    import yaml
+
+    compose = yaml.safe_load((Path(settings.BASE_DIR) / "docker-compose.yml").read_text())
+    kind, command = compose["services"][service]["healthcheck"]["test"]
+    assert kind == "CMD-SHELL"
+    env = _environment(tmp_path / "data", redis_url=settings.REDIS_URL)
+    check_env = {**env, "HOSTNAME": socket.gethostname()}
+
+    def healthy() -> bool:
+        check = [
+            "sh",
+            "-c",
+            command.replace("$$", "$").replace("celery ", f"{Path(sys.executable).parent}/celery ", 1),
+        ]
+        return (
+            subprocess.run(check, env=check_env, cwd=settings.BASE_DIR, capture_output=True).returncode == 0
+        )
+
+    workers = CeleryWorkers(
+        tmp_path, env, queue="default" if service == "worker" else "training", pool="solo"
+    )
+    try:
+        _, log = workers.start(name=f"{name}@%h")
+        assert wait_until(healthy, timeout=WAIT_S, interval=1), (
+            "never healthy; worker log:\n" + log.read_text()
+        )
+    finally:
+        workers.stop_all()
+    assert not healthy()

@@ -139,3 +139,13 @@ def test_app_services_get_longer_to_stop_than_gunicorn_takes_to_finish_its_reque
         grace = compose["services"][name]["stop_grace_period"]
         assert re.fullmatch(r"\d+s", grace), grace
         assert int(grace[:-1]) > gunicorn_config.graceful_timeout, name
+
+
+def test_each_worker_is_healthy_while_it_answers_a_ping_by_its_own_name(compose):
+    """The command itself is run against real workers in tests/test_celery_worker.py."""
+    for service, name in (("worker", "celery"), ("training-worker", "training")):
+        check = compose["services"][service]["healthcheck"]
+        assert check["test"][0] == "CMD-SHELL" and "inspect ping" in check["test"][1]
+        assert f"--destination {name}@$$HOSTNAME" in check["test"][1]
+        argv = _command(compose["services"][service])
+        assert "--hostname" not in argv if name == "celery" else _option(argv, "--hostname") == "training@%h"
