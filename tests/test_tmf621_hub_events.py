@@ -76,6 +76,23 @@ def test_a_hub_is_refused_for_an_unknown_event_a_private_callback_or_an_engineer
     assert integration_client.delete(f"{BASE}/hub/{webhook.pk}").status_code == 404
 
 
+@pytest.mark.django_db
+def test_an_integration_cannot_unregister_another_integrations_listener(
+    integration_client, admin_client_api, on_premises_listener
+):
+    hub = _register(integration_client, "http://127.0.0.1:9/listener")
+    other = APIClient()
+    _, raw = ApiToken.issue(user=UserFactory(username="rival", roles=["integration"]))
+    other.credentials(HTTP_AUTHORIZATION=f"Token {raw}")
+
+    refused = other.delete(f"{BASE}/hub/{hub['id']}")
+    assert refused.status_code == 404  # as for no listener: ids are counted, not secret
+    tmf621("Error", refused.json())
+    assert WebhookSubscription.objects.filter(pk=int(hub["id"])).exists()
+    # An admin may remove any listener.
+    assert admin_client_api.delete(f"{BASE}/hub/{hub['id']}").status_code == 204
+
+
 def _events(receiver: WebhookReceiver, secret: str) -> list[dict]:
     assert all(r.signature_valid(secret) for r in receiver.requests)
     return [r.json for r in receiver.successes()]

@@ -78,6 +78,7 @@ class TroubleTicketHubViewSet(viewsets.ViewSet):
             events=events,
             kind=WebhookSubscription.Kind.TMF621,
             query=query,
+            owner=request.user,
         )
         data = {"id": str(hub.pk), "callback": hub.url, "query": hub.query, "secret": hub.secret}
         return Response(data, status=status.HTTP_201_CREATED)
@@ -88,8 +89,12 @@ class TroubleTicketHubViewSet(viewsets.ViewSet):
     )
     def destroy(self, request, pk=None):
         hub = None
+        hubs = WebhookSubscription.objects.filter(kind=WebhookSubscription.Kind.TMF621)
+        if not roles.has_role(request.user, roles.ADMIN):
+            # Another integration's listener is not there for this one: 404, as for no listener.
+            hubs = hubs.filter(owner=request.user)
         if str(pk).isdigit() and 0 < int(pk) < 2**63:
-            hub = WebhookSubscription.objects.filter(pk=int(pk), kind=WebhookSubscription.Kind.TMF621).first()
+            hub = hubs.filter(pk=int(pk)).first()
         if hub is None:
             raise exceptions.NotFound(f"No listener {str(pk)[:40]!r}.")
         hub.delete()
