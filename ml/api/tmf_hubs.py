@@ -23,6 +23,9 @@ from repair_center.tmf.views import tmf_exception_handler
 from ticketai import outbound
 
 HUB_ROLES = frozenset({roles.INTEGRATION, roles.ADMIN})
+# Every ticket event is sent to every listener: one account registering thousands would make each
+# change thousands of deliveries. A system needs a few.
+MAX_HUBS_PER_OWNER = 20
 
 
 def hub_events(query: str) -> list[str]:
@@ -70,6 +73,12 @@ class TroubleTicketHubViewSet(viewsets.ViewSet):
             events = hub_events(query)
         except ValueError as e:
             errors["query"] = [str(e)]
+        owned = WebhookSubscription.objects.filter(kind=WebhookSubscription.Kind.TMF621, owner=request.user)
+        if owned.count() >= MAX_HUBS_PER_OWNER:
+            errors["callback"] = [
+                f"you have {MAX_HUBS_PER_OWNER} listeners registered, the most one account may have; "
+                "unregister one first"
+            ]
         if errors:
             raise exceptions.ValidationError(errors)
         hub = WebhookSubscription.objects.create(
