@@ -28,7 +28,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         # for the champion, the label set with nothing served and nothing to roll back to.
         return False
 
-    @admin.action(description="Promote to champion (recorded in the audit log)")
+    @admin.action(description="Promote to champion (recorded in the audit log)", permissions=["change"])
     def promote_selected(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
@@ -44,7 +44,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             return
         self.message_user(request, f"v{version.pk} is now champion.")
 
-    @admin.action(description="Roll back to the previous champion of this label set")
+    @admin.action(description="Roll back to the previous champion of this label set", permissions=["change"])
     def roll_back(self, request, queryset):
         for key in sorted(set(queryset.values_list("label_set_key", flat=True))):
             try:
@@ -255,7 +255,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Deliver again now (fresh attempt budget)")
+    @admin.action(description="Deliver again now (fresh attempt budget)", permissions=["change"])
     def redeliver(self, request, queryset):
         queued = sum(webhooks.webhook_redeliver(pk) for pk in queryset.values_list("pk", flat=True))
         self.message_user(request, f"{queued} deliveries queued.")
@@ -367,7 +367,7 @@ class SiteComputeProfileAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         placement_service.site_placement(obj.site, recompute=True)
 
-    @admin.action(description="Decide the placement again")
+    @admin.action(description="Decide the placement again", permissions=["change"])
     def recompute(self, request, queryset):
         for profile in queryset.select_related("site"):
             placement_service.site_placement(profile.site, recompute=True)

@@ -4,6 +4,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.template.response import TemplateResponse
+from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
+from django_celery_beat.models import PeriodicTask
 
 from repair_center.models import (
     AlarmGroupRule,
@@ -79,7 +81,9 @@ class ErrorCodeAliasAdmin(admin.ModelAdmin):
     search_fields = ("raw_code", "error_code__code")
     actions = ["remap"]
 
-    @admin.action(description="Re-map stored unmapped ticket codes through the aliases")
+    @admin.action(
+        description="Re-map stored unmapped ticket codes through the aliases", permissions=["change"]
+    )
     def remap(self, request, queryset):
         count = remap_unmapped_codes()
         self.message_user(request, f"{count} ticket codes and event codes re-mapped.", messages.SUCCESS)
@@ -344,7 +348,7 @@ class ConnectorAdmin(admin.ModelAdmin):
             return "never"
         return f"failed: {obj.last_error[:120]}" if obj.last_error else "succeeded"
 
-    @admin.action(description="Pull now")
+    @admin.action(description="Pull now", permissions=["change"])
     def pull_now(self, request, queryset):
         connectors = list(queryset.filter(enabled=True))
         for connector in connectors:
@@ -368,3 +372,15 @@ class AlarmGroupRuleAdmin(admin.ModelAdmin):
 
     list_display = ("name", "enabled", "min_severity", "min_alarms", "source")
     list_filter = ("enabled", "min_severity")
+
+
+admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
+    """django-celery-beat's, but its actions (run now, enable, disable) only for those who may change
+    tasks: its own are offered to anyone who may view the list, and "run now" starts training."""
+
+    def get_actions(self, request):
+        return super().get_actions(request) if self.has_change_permission(request) else {}

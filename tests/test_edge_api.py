@@ -180,6 +180,18 @@ def test_the_etl_endpoint_returns_a_transform_and_the_reduced_training_data():
     assert body["labels"] == [d.get("resolution") for d in documents]
 
 
+def test_an_etl_call_whose_answer_would_be_too_large_is_refused_before_fitting():
+    _, client = _enrol(SiteFactory())
+    documents = [{"title": f"link down {n}"} for n in range(2600)]  # x 512 dims: over 20,000 x 64
+    response = client.post("/api/v1/edge/etl/", {"tickets": documents, "dims": 512}, format="json")
+    assert response.status_code == 400, response.content[:300]
+    assert "tickets x dims" in response.json()["dims"][0]
+    # The same tickets at the agents' 64 dimensions are fitted.
+    assert (
+        client.post("/api/v1/edge/etl/", {"tickets": documents, "dims": 64}, format="json").status_code == 200
+    )
+
+
 def test_the_fleet_summary_joins_predictions_to_the_final_resolution_per_site_and_version():
     site = SiteFactory(code="CS-COAST-001")
     ResolutionCodeFactory(code="REPLACE_SFP")

@@ -111,6 +111,8 @@ def test_an_admin_issues_an_enrolment_token_shown_once(client, admin_user, site)
     assert response.status_code == 200
     html = response.content.decode()
     assert "Enrolment token for CS-COAST-001" in html
+    # A page with a live credential on it is kept by no cache (the back button, a shared proxy).
+    assert {"no-store", "private"} <= {d.strip() for d in response["Cache-Control"].split(",")}
     token = EnrolmentToken.objects.get()
     assert (token.site.code, token.note, token.used_at) == ("CS-COAST-001", "rack 2", None)
     raw = html[html.index('<code class="token">') + len('<code class="token">') :].split("<", 1)[0]

@@ -88,6 +88,12 @@ def test_metrics_need_an_admin_or_the_metrics_token(anon_client, engineer, admin
     assert admin_client.get("/metrics").status_code == 200
 
 
+def test_a_metrics_token_with_non_ascii_characters_is_refused_not_a_server_error(anon_client, settings, db):
+    settings.TICKETAI_METRICS_TOKEN = "m" * 40
+    # A WSGI server hands header bytes over as latin-1 text: "\xe9" is what byte 0xE9 becomes.
+    assert anon_client.get("/metrics", HTTP_AUTHORIZATION="Bearer m\xe9tric").status_code == 403
+
+
 def test_without_a_configured_token_no_bearer_token_is_accepted(anon_client, settings, db):
     settings.TICKETAI_METRICS_TOKEN = ""
     assert anon_client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 403

@@ -36,6 +36,11 @@ FORBIDDEN = [
     ("http://224.0.0.1/hook", "multicast"),
     ("http://0.0.0.0:8000/", "reserved"),
     ("http://240.0.0.1/", "reserved"),
+    # 6to4 addresses carry an IPv4 address that a 6to4 interface or relay delivers to.
+    ("http://[2002:7f00:1::]:6379/", "loopback"),
+    ("http://[2002:a9fe:a9fe::]/latest/meta-data/", "link-local"),
+    ("http://[2002:a00:5::]/hook", "private"),
+    ("http://2130706433:6379/", "loopback"),  # 127.0.0.1 as one decimal number, resolved as such
 ]
 MALFORMED = [
     ("ftp://files.example.com/hook", "only http:// and https://"),

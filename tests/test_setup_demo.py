@@ -5,7 +5,7 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 
 from repair_center import roles
@@ -36,6 +36,17 @@ def test_it_creates_an_admin_and_an_engineer_who_can_log_in_with_the_printed_pas
     assert roles.user_roles(User.objects.get(username="admin")) == roles.ALL
     assert roles.user_roles(User.objects.get(username="engineer")) == {roles.ENGINEER}
     assert not User.objects.get(username="engineer").is_staff
+
+
+def test_it_refuses_to_create_the_published_logins_on_a_production_server(db, settings):
+    settings.HTTPS = True
+    admin = User.objects.create_user("admin", password="a-real-passphrase-of-the-operator")
+    with pytest.raises(CommandError, match="TICKETAI_HTTPS"):
+        _setup_demo("--no-data")
+    admin.refresh_from_db()
+    assert admin.check_password("a-real-passphrase-of-the-operator")
+    assert not admin.is_superuser
+    assert not User.objects.filter(username="engineer").exists()
 
 
 def test_a_second_run_resets_the_demo_passwords_and_keeps_the_tickets(db):

@@ -306,3 +306,17 @@ def test_good_enrolments_do_not_spend_the_budget(rates, db):
         _, token = edge.enrolment_token_issue(site=site)
         body = {"token": token, "name": f"agent-{n}"}
         assert APIClient().post("/api/v1/edge/enrol/", body, format="json").status_code == 201
+
+
+def test_guessed_metrics_tokens_lock_the_address_out_even_for_the_right_token(rates, settings, db):
+    settings.TICKETAI_METRICS_TOKEN = "m" * 40
+    rates(auth="3/min")
+    for n in range(3):
+        assert Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer guess-{n}").status_code == 403
+    refused = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer " + "m" * 40)
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    # Another address is not affected, and the right token does not spend its budget.
+    for _ in range(4):
+        good = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer " + "m" * 40, REMOTE_ADDR="10.7.7.7")
+        assert good.status_code == 200

@@ -76,6 +76,46 @@ def test_a_hub_is_refused_for_an_unknown_event_a_private_callback_or_an_engineer
     assert integration_client.delete(f"{BASE}/hub/{webhook.pk}").status_code == 404
 
 
+@pytest.mark.django_db
+def test_an_integration_cannot_unregister_another_integrations_listener(
+    integration_client, admin_client_api, on_premises_listener
+):
+    hub = _register(integration_client, "http://127.0.0.1:9/listener")
+    other = APIClient()
+    _, raw = ApiToken.issue(user=UserFactory(username="rival", roles=["integration"]))
+    other.credentials(HTTP_AUTHORIZATION=f"Token {raw}")
+
+    refused = other.delete(f"{BASE}/hub/{hub['id']}")
+    assert refused.status_code == 404  # as for no listener: ids are counted, not secret
+    tmf621("Error", refused.json())
+    assert WebhookSubscription.objects.filter(pk=int(hub["id"])).exists()
+    # An admin may remove any listener.
+    assert admin_client_api.delete(f"{BASE}/hub/{hub['id']}").status_code == 204
+
+
+@pytest.mark.django_db
+def test_one_account_may_register_only_so_many_listeners(
+    integration, integration_client, on_premises_listener
+):
+    from ml.api.tmf_hubs import MAX_HUBS_PER_OWNER
+
+    WebhookSubscription.objects.bulk_create(
+        WebhookSubscription(
+            url=f"http://127.0.0.1:9/l{n}",
+            events=["TroubleTicketCreateEvent"],
+            kind="tmf621",
+            owner=integration,
+        )
+        for n in range(MAX_HUBS_PER_OWNER - 1)
+    )
+    _register(integration_client, "http://127.0.0.1:9/last")
+    refused = integration_client.post(f"{BASE}/hub", {"callback": "http://127.0.0.1:9/more"}, format="json")
+    assert refused.status_code == 400
+    tmf621("Error", refused.json())
+    assert "unregister one first" in refused.json()["errors"]["callback"][0]
+    assert WebhookSubscription.objects.filter(owner=integration).count() == MAX_HUBS_PER_OWNER
+
+
 def _events(receiver: WebhookReceiver, secret: str) -> list[dict]:
     assert all(r.signature_valid(secret) for r in receiver.requests)
     return [r.json for r in receiver.successes()]

@@ -13,9 +13,10 @@ import time
 from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
+from rest_framework import exceptions
 
 from repair_center import roles
-from ticketai import metrics
+from ticketai import metrics, throttling
 
 logger = logging.getLogger(__name__)
 
@@ -116,9 +117,22 @@ def metrics_view(request):
     header = request.headers.get("Authorization", "")
     expected = settings.TICKETAI_METRICS_TOKEN
     if header:
+        # A token is a credential: guesses take from the address's budget, as every other one does.
+        try:
+            throttling.auth_attempt(request)
+        except exceptions.Throttled as refused:
+            response = JsonResponse({"detail": refused.detail}, status=429)
+            response["Retry-After"] = str(refused.wait)
+            return response
         scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not expected or not hmac.compare_digest(given.strip(), expected):
+        # Compared as bytes: compare_digest refuses str with non-ASCII characters (a 500).
+        if (
+            scheme.lower() != "bearer"
+            or not expected
+            or not hmac.compare_digest(given.strip().encode(), expected.encode())
+        ):
             return JsonResponse({"detail": "Invalid metrics token."}, status=403)
+        throttling.auth_attempt_ok(request)
     elif not request.user.is_authenticated:
         response = JsonResponse({"detail": "Authentication credentials were not provided."}, status=401)
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'

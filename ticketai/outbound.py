@@ -61,9 +61,11 @@ def address_problem(address: Address) -> str:
     networks, _ = _allow_list()
     if any(address in network for network in networks):
         return ""
-    mapped = getattr(address, "ipv4_mapped", None)
-    if mapped is not None:
-        return address_problem(mapped)
+    # An IPv4 address inside an IPv6 one (::ffff:a.b.c.d, or 6to4's 2002:AABB:CCDD::) is judged as
+    # the IPv4 address it reaches.
+    embedded = getattr(address, "ipv4_mapped", None) or getattr(address, "sixtofour", None)
+    if embedded is not None:
+        return address_problem(embedded)
     if address.is_loopback:
         return "loopback"
     if address.is_link_local:

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_cache_control
 from django.utils.dateparse import parse_datetime
 from django.views.generic import TemplateView
 
@@ -155,6 +156,13 @@ class FleetView(AdminRequiredMixin, TemplateView):
             ttl_hours=settings.TICKETAI_EDGE_ENROLMENT_TTL_H,
             **kwargs,
         )
+
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        if response.context_data.get("issued"):
+            # The page holds a live credential: no browser or proxy cache may keep a copy of it.
+            patch_cache_control(response, no_store=True, private=True)
+        return response
 
     def post(self, request, *args, **kwargs):
         """Issue a one-time enrolment token for a site, then send the browser to the page that shows

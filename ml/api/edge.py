@@ -175,6 +175,11 @@ class ReportAnswerSerializer(serializers.Serializer):
     id = serializers.IntegerField()
 
 
+# The answer holds tickets x dims numbers, built in the web process: 20,000 tickets at the agents'
+# 64 dimensions. 20,000 x 512 was about 10 million numbers, hundreds of MB per call.
+ETL_MAX_VALUES = 20000 * 64
+
+
 class EtlSerializer(serializers.Serializer):
     # Each ticket is a canonical document: nothing in it may be text we cannot store or answer with.
     tickets = serializers.ListField(
@@ -197,6 +202,12 @@ class EtlSerializer(serializers.Serializer):
         if errors:
             raise serializers.ValidationError(errors)
         return tickets
+
+    def validate(self, data: dict) -> dict:
+        if len(data["tickets"]) * data["dims"] > ETL_MAX_VALUES:
+            why = f"tickets x dims may be at most {ETL_MAX_VALUES}; send fewer tickets or dimensions"
+            raise serializers.ValidationError({"dims": [why]})
+        return data
 
 
 class EtlAnswerSerializer(serializers.Serializer):

@@ -23,6 +23,9 @@ from repair_center.tmf.views import tmf_exception_handler
 from ticketai import outbound
 
 HUB_ROLES = frozenset({roles.INTEGRATION, roles.ADMIN})
+# Every ticket event is sent to every listener: one account registering thousands would make each
+# change thousands of deliveries. A system needs a few.
+MAX_HUBS_PER_OWNER = 20
 
 
 def hub_events(query: str) -> list[str]:
@@ -70,6 +73,12 @@ class TroubleTicketHubViewSet(viewsets.ViewSet):
             events = hub_events(query)
         except ValueError as e:
             errors["query"] = [str(e)]
+        owned = WebhookSubscription.objects.filter(kind=WebhookSubscription.Kind.TMF621, owner=request.user)
+        if owned.count() >= MAX_HUBS_PER_OWNER:
+            errors["callback"] = [
+                f"you have {MAX_HUBS_PER_OWNER} listeners registered, the most one account may have; "
+                "unregister one first"
+            ]
         if errors:
             raise exceptions.ValidationError(errors)
         hub = WebhookSubscription.objects.create(
@@ -78,6 +87,7 @@ class TroubleTicketHubViewSet(viewsets.ViewSet):
             events=events,
             kind=WebhookSubscription.Kind.TMF621,
             query=query,
+            owner=request.user,
         )
         data = {"id": str(hub.pk), "callback": hub.url, "query": hub.query, "secret": hub.secret}
         return Response(data, status=status.HTTP_201_CREATED)
@@ -88,8 +98,12 @@ class TroubleTicketHubViewSet(viewsets.ViewSet):
     )
     def destroy(self, request, pk=None):
         hub = None
+        hubs = WebhookSubscription.objects.filter(kind=WebhookSubscription.Kind.TMF621)
+        if not roles.has_role(request.user, roles.ADMIN):
+            # Another integration's listener is not there for this one: 404, as for no listener.
+            hubs = hubs.filter(owner=request.user)
         if str(pk).isdigit() and 0 < int(pk) < 2**63:
-            hub = WebhookSubscription.objects.filter(pk=int(pk), kind=WebhookSubscription.Kind.TMF621).first()
+            hub = hubs.filter(pk=int(pk)).first()
         if hub is None:
             raise exceptions.NotFound(f"No listener {str(pk)[:40]!r}.")
         hub.delete()

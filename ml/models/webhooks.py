@@ -5,6 +5,7 @@ import hmac
 import json
 import secrets
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -66,6 +67,11 @@ class WebhookSubscription(models.Model):
     events = models.JSONField(default=list, validators=[validate_events], help_text=", ".join(ALL_EVENTS))
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TICKETAI)
     query = models.CharField(max_length=500, blank=True, help_text="A TMF621 hub's query, as registered.")
+    # Who registered a TMF621 hub: only they (or an admin) may unregister it. Kept when the user is
+    # deleted, so the hub goes on until an admin removes it.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

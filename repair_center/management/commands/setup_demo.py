@@ -35,6 +35,13 @@ class Command(BaseCommand):
         parser.add_argument("--logins-only", action="store_true", help="Print the demo logins and stop.")
 
     def handle(self, *args, **options):
+        if settings.HTTPS and not options["logins_only"]:
+            # Served over HTTPS is production's switch: a superuser with a published password (or
+            # an existing "admin" reset to it) must never reach a real database.
+            raise CommandError(
+                "setup_demo creates users with published passwords and is refused with TICKETAI_HTTPS=true "
+                "(production). Create real users with `manage.py createsuperuser` instead."
+            )
         if not options["logins_only"]:
             for username, password, role, superuser in DEMO_USERS:
                 self._user(username, password, role, superuser=superuser)
