@@ -356,7 +356,7 @@ def user_path(
     version = (
         TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED).order_by("-id").first().model_version
     )
-    training = json.loads((Path(version.artifact_path) / "manifest.json").read_text()).get("training", {})
+    training = json.loads((version.artifact_dir / "manifest.json").read_text()).get("training", {})
     members, predictor = _member_rows(work, spec, y_test, training.get("train_s"))
     return {
         "rows": [_row("served", y_test, predicted, trained["train_s"]), *members],

@@ -88,7 +88,7 @@ def _champion_training(django_db_setup, django_db_blocker, tmp_path_factory):
     from ml.training.services import train_model
     from repair_center.services.tickets import tickets_upsert
     from tests.factories import ml_catalogue, ml_ticket_documents
-    from tests.trained_models import recording
+    from tests.trained_models import pin_to_session_folder, recording
 
     with (
         override_settings(TICKETAI_MODEL_DIR=tmp_path_factory.mktemp("champion")),
@@ -103,6 +103,7 @@ def _champion_training(django_db_setup, django_db_blocker, tmp_path_factory):
                 config=TrainingConfig(epochs=1, max_length=48, batch_size=8, max_train_samples=16)
             )
             assert run.status == TrainingRun.Status.SUCCEEDED, run.reason
+            pin_to_session_folder(run.model_version_id)
         snapshot[0].remove()
         reset_cache()
     return snapshot[0], run.model_version_id
@@ -151,7 +152,7 @@ def _teacher_training(django_db_setup, django_db_blocker, tmp_path_factory):
     from ml.training.services import train_model
     from repair_center.services.tickets import tickets_upsert
     from tests.factories import ml_catalogue, ml_open_ticket_documents, ml_ticket_documents, tiny_encoder_dir
-    from tests.trained_models import TEACHER_OPEN_TICKETS, recording
+    from tests.trained_models import TEACHER_OPEN_TICKETS, pin_to_session_folder, recording
 
     root = tmp_path_factory.mktemp("teacher")
     with override_settings(TICKETAI_MODEL_DIR=root / "models"), django_db_blocker.unblock():
@@ -170,6 +171,7 @@ def _teacher_training(django_db_setup, django_db_blocker, tmp_path_factory):
             )
             run = train_model(config=config)
             assert run.status == TrainingRun.Status.SUCCEEDED, run.reason
+            pin_to_session_folder(run.model_version_id)
         snapshot[0].remove()
     return snapshot[0], run.model_version_id
 

@@ -396,7 +396,8 @@ def fleet(transactional_db, central, settings, tmp_path):
     """A factory of in-process agents enrolled with central, which signs with the test's key."""
     server, key = central
     settings.TICKETAI_BUNDLE_SIGNING_KEY = key
-    settings.TICKETAI_EDGE_BUNDLE_DIR = tmp_path / "central-bundles"
+    # Rows keep bundle paths relative to this folder: the test and central's process must share it.
+    settings.TICKETAI_EDGE_BUNDLE_DIR = Path(server.env["TICKETAI_DATA_DIR"]) / "bundles"
     bundles.signing.private_key.cache_clear()
     agents: list[Agent] = []
 

@@ -80,14 +80,14 @@ def test_the_agent_updates_through_a_delta_and_serves_exactly_the_signed_full_bu
     # What the agent rebuilt is the full bundle as central signed it: the same manifest bytes and
     # signature, and the same files, verified with the pinned key.
     installed = agent.data_dir / "bundles" / "b2.zip"
-    with zipfile.ZipFile(installed) as mine, zipfile.ZipFile(full.path) as central:
+    with zipfile.ZipFile(installed) as mine, zipfile.ZipFile(full.file) as central:
         for name in ("manifest.json", "manifest.sig"):
             assert mine.read(name) == central.read(name)
     manifest, files = edge_bundle.verify_bundle(installed, agent.state["public_key_pem"])
-    assert manifest["version"] == "b2" and files == bundles.bundle_files(full.path)
+    assert manifest["version"] == "b2" and files == bundles.bundle_files(full.file)
     document = simulated_documents(1)[0]
     served = agent.predict(document)
-    direct = edge_bundle.load_model(full.path, agent.state["public_key_pem"])
+    direct = edge_bundle.load_model(full.file, agent.state["public_key_pem"])
     expected = direct.predict_proba(direct.texts([document], [agent.context_for(None)]))[0]
     assert served["model_version"] == "b2"
     assert served["recommendations"][0]["confidence"] == pytest.approx(float(expected.max()), abs=1e-5)
@@ -104,7 +104,7 @@ def test_a_delta_to_a_bundle_that_carries_the_abstention_rule_brings_its_vocabul
     delta = bundles.delta_register(base=b1, full=full)
     # The file the base lacks travels in the delta, patched against nothing.
     assert delta is not None
-    plan = bundles.verify_bundle(delta.path, bundles.signing.public_key_pem())["delta"]
+    plan = bundles.verify_bundle(delta.file, bundles.signing.public_key_pem())["delta"]
     assert plan["vocabulary.json"]["method"] != "same" and plan["tokenizer.json"]["method"] == "same"
 
     agent.heartbeat_once()
@@ -120,7 +120,7 @@ def test_a_delta_made_against_another_base_is_refused_and_the_full_bundle_instal
     # Central's "b1" was rebuilt after this agent installed it: same name, other bytes.
     other_b1 = build_test_bundle(tmp_path / "other" / "b1.zip", version="b1", seed=7)
     full = _register(tmp_path, "b2", seed=7, head_seed=5)
-    path = bundles.build_delta(base_path=other_b1, full_path=full.path, out_path=tmp_path / "b2-from-b1.zip")
+    path = bundles.build_delta(base_path=other_b1, full_path=full.file, out_path=tmp_path / "b2-from-b1.zip")
     bundles.bundle_register(path=path, metrics={"target_version": "b2"})
 
     agent.heartbeat_once()
@@ -137,11 +137,11 @@ def test_a_corrupted_delta_is_refused_and_the_full_bundle_installed(fleet, tmp_p
     agent, b1 = _agent_on_b1(fleet, tmp_path)
     full = _register(tmp_path, "b2", head_seed=5)
     delta = bundles.delta_register(base=b1, full=full)
-    with zipfile.ZipFile(delta.path) as archive:
+    with zipfile.ZipFile(delta.file) as archive:
         patch = bytearray(archive.read("model.onnx.patch"))
     patch[len(patch) // 2] ^= 0xFF
     # Flipped on central's disk, with the database announcing the flipped file's sha256.
-    _serve_instead(delta, _rewrite(delta.path, tmp_path / "corrupt.zip", {"model.onnx.patch": bytes(patch)}))
+    _serve_instead(delta, _rewrite(delta.file, tmp_path / "corrupt.zip", {"model.onnx.patch": bytes(patch)}))
 
     agent.heartbeat_once()
 
@@ -159,7 +159,7 @@ def test_a_rebuilt_bundle_whose_full_signature_is_not_centrals_is_refused(fleet,
     delta = bundles.delta_register(base=b1, full=full)
     # A delta that is itself signed by central, carrying a full-bundle signature by another key:
     # only the check of the rebuilt bundle can catch it.
-    with zipfile.ZipFile(delta.path) as archive:
+    with zipfile.ZipFile(delta.file) as archive:
         delta_manifest = json.loads(archive.read("manifest.json"))
         files = {name: archive.read(name) for name in delta_manifest["files"]}
     pinned_key = settings.TICKETAI_BUNDLE_SIGNING_KEY
@@ -186,7 +186,7 @@ def test_a_rebuilt_bundle_whose_full_signature_is_not_centrals_is_refused(fleet,
     assert agent.model_version == "b2" and _installed()[-1]["via"] == "full"
     with (
         zipfile.ZipFile(agent.data_dir / "bundles" / "b2.zip") as mine,
-        zipfile.ZipFile(full.path) as central,
+        zipfile.ZipFile(full.file) as central,
     ):
         assert mine.read("manifest.sig") == central.read("manifest.sig")
 

@@ -187,7 +187,7 @@ def test_an_admin_rolls_back_to_the_previous_champion(admin_browser):
 
 def test_promoting_a_version_whose_files_are_corrupted_is_refused(admin_browser, model_dir):
     version = _version(10)
-    (registry.Path(version.artifact_path) / "weights.bin").write_bytes(b"tampered")
+    (version.artifact_dir / "weights.bin").write_bytes(b"tampered")
     response = admin_browser.post(reverse("model-promote", args=[version.pk]), {"reason": "try"}, follow=True)
     assert "corrupted" in response.content.decode()
     version.refresh_from_db()

@@ -2,7 +2,6 @@
 applied wherever probabilities are served; it never states "100%" on a handful of right answers."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -86,10 +85,10 @@ def test_a_map_that_is_not_monotone_or_out_of_range_is_refused():
 @pytest.mark.django_db
 def test_a_trained_model_stores_its_calibration_and_serves_through_it(trained_champion):
     version = trained_champion
-    stored = Path(version.artifact_path) / ensemble.SERVING_DIR / "calibration.json"
+    stored = version.artifact_dir / ensemble.SERVING_DIR / "calibration.json"
     assert f"{ensemble.SERVING_DIR}/calibration.json" in version.artifact_sha256  # verified on load
     data = json.loads(stored.read_text())
-    split = json.loads((Path(version.artifact_path) / "split.json").read_text())
+    split = json.loads((version.artifact_dir / "split.json").read_text())
     report = version.metrics["calibration"]
     assert report["fitted_on"] == data["held_out"]["fitted_on"] == len(split["validation"])
     assert report["before"]["n"] == report["after"]["n"] == len(split["eval"])

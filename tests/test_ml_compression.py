@@ -46,7 +46,7 @@ def test_the_distil_task_registers_a_signed_bundle_with_lineage_metrics_and_chec
     bundle = EdgeBundle.objects.get()
     assert (bundle.version, bundle.kind, bundle.intended_tier) == (result["bundle"], "full", "cell-site")
     assert bundle.model_version == teacher and bundle.version.startswith(f"t{teacher.pk}-L2H32-")
-    manifest = verify_bundle(bundle.path, signing.public_key_pem())
+    manifest = verify_bundle(bundle.file, signing.public_key_pem())
     assert manifest["model_version"] == bundle.version and manifest["parent"] is None
     assert manifest["teacher"] == teacher.pk and manifest["intended_tier"] == "cell-site"
     assert manifest["serialization_version"] == SERIALIZATION_VERSION and manifest["created_at"]
@@ -70,7 +70,7 @@ def test_the_distil_task_registers_a_signed_bundle_with_lineage_metrics_and_chec
     assert calibration["fitted_on"] == 4 and calibration["before"]["n"] == calibration["after"]["n"] == 4
     assert 0 < calibration["cap"] < 1
 
-    files = bundle_files(bundle.path)
+    files = bundle_files(bundle.file)
     assert json.loads(files["labels.json"]) == teacher.label_set
     # The student's own track record on those 8 tickets, in central's words, over what the teacher
     # learnt from (its neighbour index).
@@ -88,7 +88,7 @@ def test_the_distil_task_registers_a_signed_bundle_with_lineage_metrics_and_chec
     from tokenizers import Tokenizer
 
     folder = tmp_path / "agent"
-    zipfile.ZipFile(bundle.path).extractall(folder)
+    zipfile.ZipFile(bundle.file).extractall(folder)
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     ids = np.array([tokenizer.encode("[codes] MAINS_FAIL [text] site on batteries").ids], dtype=np.int64)
     session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -100,7 +100,7 @@ def test_the_distil_task_registers_a_signed_bundle_with_lineage_metrics_and_chec
     assert np.abs(features @ head["W"] + head["b"] - logits).max() < 1e-4
     # The int8 student scales its activations per run: a batch is run a ticket at a time, so a
     # ticket gets what predict_one, the agent's path, gives it, whatever it is scored beside.
-    model = edge_bundle.load_model(bundle.path, signing.public_key_pem())
+    model = edge_bundle.load_model(bundle.file, signing.public_key_pem())
     words = ["mains", "fail", "on", "batteries", "rectifier", "alarm", "fan", "tray", "temperature"]
     texts = [" ".join(words[: 2 + i % 8] * (1 + i % 3)) for i in range(24)]
     batch_logits, batch_features = model.run(texts)
@@ -117,13 +117,13 @@ def test_a_bundle_carries_the_teachers_vocabulary_and_the_threshold_of_its_build
 
     bundle, _ = compress(teacher=teacher, config=CompressionConfig(distillation=STUDENT, **ONE_SIZE))
 
-    assert verify_bundle(bundle.path, signing.public_key_pem())["confidence_medium"] == 0.6
+    assert verify_bundle(bundle.file, signing.public_key_pem())["confidence_medium"] == 0.6
     # The teacher's distinctive tokens, as central computes them: the agent calls the tickets
     # central calls unfamiliar unfamiliar, and no others.
-    vocabulary = json.loads(bundle_files(bundle.path)["vocabulary.json"])["distinctive_words"]
+    vocabulary = json.loads(bundle_files(bundle.file)["vocabulary.json"])["distinctive_words"]
     predictor = Predictor.for_version(teacher)
     assert vocabulary == sorted(predictor.distinctive_words) and vocabulary
-    model = edge_bundle.load_model(bundle.path, signing.public_key_pem())
+    model = edge_bundle.load_model(bundle.file, signing.public_key_pem())
     assert model.vocabulary == predictor.distinctive_words and model.confidence_medium == 0.6
     typical, gibberish = predictor.inputs([ml_ticket_documents(per_class=1)[0], {"title": "xqzv blorp"}])
     for text, unfamiliar in ((typical, False), (gibberish, True)):
@@ -137,9 +137,9 @@ def test_a_second_compression_warm_starts_from_the_first_and_ships_a_smaller_del
     second, delta = compress(teacher=teacher, config=config)
 
     assert no_delta is None
-    manifest = verify_bundle(second.path, signing.public_key_pem())
+    manifest = verify_bundle(second.file, signing.public_key_pem())
     assert manifest["parent"] == first.version
-    delta_manifest = verify_bundle(delta.path, signing.public_key_pem())
+    delta_manifest = verify_bundle(delta.file, signing.public_key_pem())
     assert (delta.kind, delta.base_version, delta_manifest["target_version"]) == (
         "delta",
         first.version,
@@ -152,10 +152,10 @@ def test_a_second_compression_warm_starts_from_the_first_and_ships_a_smaller_del
     assert delta_manifest["delta"]["tokenizer.json"]["method"] == "same"
     assert delta_manifest["delta"]["model.onnx"]["method"] == "sub8-lzma"
 
-    rebuilt = apply_delta(bundle_files(first.path), bundle_files(delta.path), delta_manifest["delta"])
-    assert rebuilt == bundle_files(second.path)
+    rebuilt = apply_delta(bundle_files(first.file), bundle_files(delta.file), delta_manifest["delta"])
+    assert rebuilt == bundle_files(second.file)
     with pytest.raises(DeltaError, match="another base"):
-        apply_delta(bundle_files(second.path), bundle_files(delta.path), delta_manifest["delta"])
+        apply_delta(bundle_files(second.file), bundle_files(delta.file), delta_manifest["delta"])
 
 
 def test_a_student_under_the_accuracy_floor_is_distilled_again_at_the_fallback_size(teacher):

@@ -3,7 +3,6 @@
 import json
 import math
 import random
-from pathlib import Path
 
 import pytest
 import torch
@@ -22,7 +21,7 @@ def test_the_student_trains_on_soft_labels_of_labelled_and_open_tickets_and_its_
     )
 
     info = json.loads((student / "distillation.json").read_text())
-    teacher_dir = Path(teacher.artifact_path)
+    teacher_dir = teacher.artifact_dir
     eval_ids = json.loads((teacher_dir / "split.json").read_text())["eval"]
     # Every labelled ticket but the teacher's held-out evaluation set, one view of each with less
     # known (those equal to their ticket left out), plus the 12 open ones.

@@ -4,7 +4,6 @@ calibrated again, and reports every member; the lexical member replays scikit-le
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,11 +42,11 @@ def test_the_evaluation_shows_every_member_and_the_ensemble(trained_champion):
     # the fine-tune's budget is what the lexical member and the work after the fine-tune leave of it
     lexical_s = metrics["ensemble"]["lexical_fit_s"]
     assert metrics["ensemble"]["fine_tune_budget_s"] == pytest.approx(1800 - 2 * lexical_s - 90, abs=0.3)
-    config = json.loads((Path(trained_champion.artifact_path) / "serving" / "ensemble.json").read_text())
+    config = json.loads((trained_champion.artifact_dir / "serving" / "ensemble.json").read_text())
     assert set(config["member_temperatures"]) == {"transformer", "lexical", "knn"}
     assert all(t > 0 for t in config["member_temperatures"].values())
     # The served predictor's own report is the headline, and metrics.json holds the same numbers.
-    stored = json.loads((Path(trained_champion.artifact_path) / "metrics.json").read_text())
+    stored = json.loads((trained_champion.artifact_dir / "metrics.json").read_text())
     assert stored["served"] == metrics["served"] and stored["macro_f1"] == metrics["macro_f1"]
 
 
@@ -63,7 +62,7 @@ def test_the_serving_files_are_in_the_verified_artifact(trained_champion):
         "ensemble.json",
     ):
         assert f"serving/{name}" in files
-    serving = Path(trained_champion.artifact_path) / "serving"
+    serving = trained_champion.artifact_dir / "serving"
     index = json.loads((serving / "index.json").read_text())
     embeddings = np.load(serving / "embeddings.npy")
     assert len(index["ticket_ids"]) == len(index["labels"]) == embeddings.shape[0]
@@ -256,7 +255,7 @@ def test_members_are_calibrated_one_by_one_before_they_are_mixed():
 def test_the_served_encoder_is_int8_and_the_metrics_are_measured_on_it(trained_champion):
     import onnx
 
-    serving = Path(trained_champion.artifact_path) / "serving"
+    serving = trained_champion.artifact_dir / "serving"
     config = json.loads((serving / "ensemble.json").read_text())
     assert config["encoder"] == "int8"
     ops = {node.op_type for node in onnx.load(str(serving / "model.onnx")).graph.node}

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,13 +38,13 @@ def _copy_as_new_version(version: ModelVersion) -> ModelVersion:
     """The same files registered again (hard links: no copy of the weights)."""
     staging = registry.staging_dir()
     shutil.copytree(
-        version.artifact_path,
+        version.artifact_dir,
         staging,
         dirs_exist_ok=True,
         copy_function=os.link,
         ignore=shutil.ignore_patterns(registry.MANIFEST),
     )
-    manifest = json.loads((Path(version.artifact_path) / registry.MANIFEST).read_text())
+    manifest = json.loads((version.artifact_dir / registry.MANIFEST).read_text())
     manifest.pop("files")
     return registry.register(
         staging,
@@ -123,7 +122,7 @@ def test_a_champion_with_broken_files_falls_back_to_the_previous_one(
     trained_champion, restore_champion, caplog
 ):
     newer = registry.promote(_copy_as_new_version(trained_champion), reason="test")
-    broken = Path(newer.artifact_path) / "serving" / "lexical.npz"
+    broken = newer.artifact_dir / "serving" / "lexical.npz"
     broken.unlink()  # its own link only: the earlier champion's file stays intact
     broken.write_bytes(b"not a model")
 

@@ -1,7 +1,6 @@
 """A candidate becomes champion only by beating the champion on the same evaluation set by the margin."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,7 +82,7 @@ def test_a_candidate_beating_the_margin_replaces_the_champion_and_rollback_resto
 
 def test_a_champion_whose_files_are_corrupted_is_marked_failed_and_replaced(db, model_dir):
     broken = registry.promote(_version(0.90), reason="seed")
-    (Path(broken.artifact_path) / "weights.bin").write_bytes(b"garbage")
+    (broken.artifact_dir / "weights.bin").write_bytes(b"garbage")
     candidate = _version(0.50)
 
     decide_promotion(candidate, eval_texts=["t"], eval_labels=["A"])

@@ -1,7 +1,6 @@
 """Artifacts are published whole and verified on load: corruption and format changes are caught."""
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -32,7 +31,7 @@ def _register() -> ModelVersion:
 
 def test_a_registered_version_is_published_whole_and_verifies(db, model_dir):
     version = _register()
-    path = Path(version.artifact_path)
+    path = version.artifact_dir
     assert path.parent == model_dir and not path.name.startswith(".")
     assert not list(model_dir.glob(".staging-*"))
     assert set(version.artifact_sha256) == {"model/weights.bin", "metrics.json"}
@@ -44,7 +43,7 @@ def test_a_registered_version_is_published_whole_and_verifies(db, model_dir):
 
 def test_a_corrupted_file_is_detected_on_load(db, model_dir):
     version = _register()
-    weights = Path(version.artifact_path) / "model" / "weights.bin"
+    weights = version.artifact_dir / "model" / "weights.bin"
     data = bytearray(weights.read_bytes())
     data[100] ^= 0xFF
     weights.write_bytes(bytes(data))
@@ -54,18 +53,18 @@ def test_a_corrupted_file_is_detected_on_load(db, model_dir):
 
 def test_a_missing_or_added_file_is_detected(db, model_dir):
     version = _register()
-    (Path(version.artifact_path) / "metrics.json").unlink()
+    (version.artifact_dir / "metrics.json").unlink()
     with pytest.raises(registry.ArtifactError, match=r"missing files metrics\.json"):
         registry.verify(version)
     other = _register()
-    (Path(other.artifact_path) / "model" / "extra.bin").write_bytes(b"x")
+    (other.artifact_dir / "model" / "extra.bin").write_bytes(b"x")
     with pytest.raises(registry.ArtifactError, match=r"unexpected files model/extra\.bin"):
         registry.verify(other)
 
 
 def test_a_manifest_edited_to_match_tampered_files_disagrees_with_the_registry(db, model_dir):
     version = _register()
-    path = Path(version.artifact_path)
+    path = version.artifact_dir
     (path / "metrics.json").write_text('{"macro_f1": 0.99}')
     manifest = json.loads((path / "manifest.json").read_text())
     manifest["files"]["metrics.json"] = registry.sha256_file(path / "metrics.json")
@@ -76,7 +75,7 @@ def test_a_manifest_edited_to_match_tampered_files_disagrees_with_the_registry(d
 
 def test_another_format_version_is_refused(db, model_dir):
     version = _register()
-    manifest_path = Path(version.artifact_path) / "manifest.json"
+    manifest_path = version.artifact_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["format_version"] = registry.FORMAT_VERSION + 1
     manifest_path.write_text(json.dumps(manifest))

@@ -3,7 +3,6 @@ alarm codes it never saw get a lower confidence than a ticket like those it lear
 nothing in them resembles those tickets, it abstains; the API, the pages' filter and predict agree."""
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -44,9 +43,7 @@ def _answer(predictor, name: str, document: dict) -> dict:
 def test_a_tiny_perfect_model_is_less_sure_of_what_it_never_saw_and_abstains(
     trained_champion, engineer_client
 ):
-    config = json.loads(
-        (Path(trained_champion.artifact_path) / ensemble.SERVING_DIR / "ensemble.json").read_text()
-    )
+    config = json.loads((trained_champion.artifact_dir / ensemble.SERVING_DIR / "ensemble.json").read_text())
     assert trained_champion.metrics["ensemble"]["validation"]["ensemble"]["accuracy"] == 1.0  # all right
     assert min([config["temperature"], *config["member_temperatures"].values()]) > 0.3  # not the 0.05 floor
     predictor = inference.load_champion()

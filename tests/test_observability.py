@@ -186,7 +186,7 @@ def test_the_fallback_champion_check_verifies_the_files(db, tmp_path, settings, 
     )
     health._verified.clear()
     assert health.champion_check() == {"state": "ok", "versions": {version.label_set_key: version.pk}}
-    (registry.Path(version.artifact_path) / "weights.bin").write_bytes(b"bad weights!")
+    (version.artifact_dir / "weights.bin").write_bytes(b"bad weights!")
     health._verified.clear()
     check = health.champion_check()
     assert check["state"] == "broken"

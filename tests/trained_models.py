@@ -77,3 +77,15 @@ def recording() -> Iterator[list[Snapshot]]:
             models.append(model)
             keys[model] = frozenset(row.pk for row in rows)
     out.append(Snapshot(serializers.serialize("json", objects), tuple(models), keys))
+
+
+def pin_to_session_folder(version_id: int) -> None:
+    """Store the version's folder as an absolute path, as rows written before migration 0018 did.
+
+    Fixtures point TICKETAI_MODEL_DIR at a fresh folder per module or test after training; an
+    absolute path resolves as itself wherever the setting points, so the session's files are found.
+    """
+    from ml.models import ModelVersion
+
+    version = ModelVersion.objects.get(pk=version_id)
+    ModelVersion.objects.filter(pk=version_id).update(artifact_path=str(version.artifact_dir))

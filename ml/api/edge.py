@@ -3,8 +3,6 @@
 Views are thin: they validate the shape and call ml.fleet.edge.
 """
 
-from pathlib import Path
-
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
@@ -267,7 +265,7 @@ class EdgeBundleView(AgentView):
             response = HttpResponse(status=304)
             response["ETag"] = etag
             return response
-        path = Path(bundle.path)
+        path = bundle.file
         if not path.is_file():
             raise exceptions.NotFound("the bundle file is missing on the server")
         response = FileResponse(

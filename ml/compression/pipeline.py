@@ -133,7 +133,7 @@ def previous_bundle(*, teacher, intended_tier: str, arch: str):
             metrics.get("architecture") == arch
             and metrics.get("labels") == list(teacher.label_set)
             and (student / "config.json").exists()
-            and Path(bundle.path).exists()
+            and bundle.file.exists()
         ):
             return bundle
     return None

@@ -42,7 +42,7 @@ from edge_agent.delta import TARGET_MANIFEST, TARGET_SIGNATURE, make_delta
 from ml.core import signing
 from ml.core.registry import sha256_file
 from ml.core.serialization import SERIALIZATION_VERSION
-from ml.models import EdgeBundle
+from ml.models import EdgeBundle, locations
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ def delta_register(*, base, full):
     """Build and offer the delta from EdgeBundle ``base`` to ``full``; None when it would not be smaller."""
     out = Path(settings.TICKETAI_EDGE_BUNDLE_DIR) / f"{full.version}-from-{base.version}.zip"
     out.parent.mkdir(parents=True, exist_ok=True)
-    path = build_delta(base_path=Path(base.path), full_path=Path(full.path), out_path=out)
+    path = build_delta(base_path=base.file, full_path=full.file, out_path=out)
     size = path.stat().st_size
     if size >= full.bytes:
         path.unlink()
@@ -239,7 +239,7 @@ def bundle_register(
         version=version,
         defaults={
             "model_version": model_version,
-            "path": str(path.resolve()),
+            "path": locations.stored(path, settings.TICKETAI_EDGE_BUNDLE_DIR),
             "sha256": digest,
             "bytes": path.stat().st_size,
             "kind": manifest.get("kind", EdgeBundle.Kind.FULL),

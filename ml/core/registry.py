@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ml.core.serialization import SERIALIZATION_VERSION
-from ml.models import AuditLog, ModelVersion
+from ml.models import AuditLog, ModelVersion, locations
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -120,7 +120,7 @@ def register(staging: Path, *, manifest: dict, **fields) -> ModelVersion:
     path, checksums = publish(staging, manifest=manifest)
     try:
         return ModelVersion.objects.create(
-            artifact_path=str(path),
+            artifact_path=locations.stored(path, model_root()),
             artifact_sha256=checksums,
             format_version=FORMAT_VERSION,
             serialization_version=SERIALIZATION_VERSION,
@@ -140,7 +140,7 @@ class LoadedArtifacts:
 
 def verify(version: ModelVersion) -> LoadedArtifacts:
     """Check format version and the sha256 of every file against the manifest and the database."""
-    path = Path(version.artifact_path)
+    path = version.artifact_dir
     try:
         manifest = json.loads((path / MANIFEST).read_text())
     except (OSError, ValueError) as e:

@@ -275,7 +275,7 @@ def bundle_publish(*, bundle_id: int) -> dict:
     if bundle is None:
         return {"bundle": bundle_id, "status": "missing"}
     try:
-        bundles.verify_bundle(bundle.path, signing.public_key_pem())
+        bundles.verify_bundle(bundle.file, signing.public_key_pem())
     except bundles.BundleError as e:
         logger.error("bundle %s is not published: it does not verify (%s)", bundle.version, e)
         return {"bundle": bundle.version, "status": "refused", "error": str(e)}
@@ -286,7 +286,7 @@ def bundle_publish(*, bundle_id: int) -> dict:
         if existing is not None:
             deltas.append(existing.version)
             continue
-        if base is None or not Path(base.path).is_file():
+        if base is None or not base.file.is_file():
             skipped.append(version)
             continue
         try:

@@ -9,7 +9,6 @@ import hashlib
 import json
 import logging
 from dataclasses import asdict, replace
-from pathlib import Path
 
 from django.db import transaction
 from django.db.models import Q
@@ -95,7 +94,7 @@ def _number(value, default):
 
 
 def _weights_bytes(version) -> int | None:
-    model_dir = Path(version.artifact_path) / "model"
+    model_dir = version.artifact_dir / "model"
     files = (
         [f for f in model_dir.glob("*") if f.suffix in (".safetensors", ".bin")] if model_dir.is_dir() else []
     )

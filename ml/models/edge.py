@@ -3,10 +3,13 @@
 import hashlib
 import secrets
 from datetime import timedelta
+from pathlib import Path
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from ml.models import locations
 from repair_center.models import RESOLUTION_CODE_LENGTH
 from ticketai.storable import agent_json
 
@@ -81,7 +84,7 @@ class EdgeBundle(models.Model):
         "ml.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="edge_bundles"
     )
     version = models.CharField(max_length=100, unique=True)
-    path = models.CharField(max_length=1000)
+    path = models.CharField(max_length=1000, help_text="Relative to TICKETAI_EDGE_BUNDLE_DIR.")
     sha256 = models.CharField(max_length=64)
     bytes = models.PositiveBigIntegerField(default=0)
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.FULL)
@@ -99,6 +102,11 @@ class EdgeBundle(models.Model):
 
     def __str__(self) -> str:
         return self.version
+
+    @property
+    def file(self) -> Path:
+        """The bundle's zip under the current TICKETAI_EDGE_BUNDLE_DIR."""
+        return locations.resolved(self.path, settings.TICKETAI_EDGE_BUNDLE_DIR)
 
 
 class EdgePrediction(models.Model):

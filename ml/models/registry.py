@@ -1,8 +1,12 @@
 """The model registry: trained versions, the training runs that made them, and an audit of promotions."""
 
+from pathlib import Path
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+from ml.models import locations
 
 
 class ModelVersion(models.Model):
@@ -31,7 +35,7 @@ class ModelVersion(models.Model):
     hyperparameters = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True, help_text="On the held-out split.")
     baselines = models.JSONField(default=dict, blank=True, help_text="Runbook and TF-IDF on the same split.")
-    artifact_path = models.CharField(max_length=1000)
+    artifact_path = models.CharField(max_length=1000, help_text="Relative to TICKETAI_MODEL_DIR.")
     artifact_sha256 = models.JSONField(default=dict, blank=True, help_text="File name -> sha256.")
     format_version = models.PositiveIntegerField()
     serialization_version = models.PositiveIntegerField()
@@ -52,6 +56,11 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"v{self.pk} ({self.status})"
+
+    @property
+    def artifact_dir(self) -> Path:
+        """The version's folder under the current TICKETAI_MODEL_DIR."""
+        return locations.resolved(self.artifact_path, settings.TICKETAI_MODEL_DIR)
 
     @property
     def macro_f1(self) -> float | None:

@@ -22,7 +22,6 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from django.conf import settings
 
@@ -77,7 +76,7 @@ def js_divergence(p: Mapping[str, float], q: Mapping[str, float]) -> float:
 
 def _split_ids(version: ModelVersion) -> dict[str, list[int]] | None:
     try:
-        return json.loads((Path(version.artifact_path) / "split.json").read_text())
+        return json.loads((version.artifact_dir / "split.json").read_text())
     except (OSError, ValueError):
         return None
 

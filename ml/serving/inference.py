@@ -200,11 +200,13 @@ def _serve(key: str, champion: ModelVersion | None) -> Predictor | None:
     if champion is None:
         _loaded.pop(key, None)
         return None
-    if cached and cached.champion_id == champion.pk and cached.artifact_path == champion.artifact_path:
+    # Keyed on the resolved folder: a moved TICKETAI_MODEL_DIR is a different model to load.
+    where = str(champion.artifact_dir)
+    if cached and cached.champion_id == champion.pk and cached.artifact_path == where:
         return cached.predictor
     with _lock:
         cached = _loaded.get(key)
-        if cached and cached.champion_id == champion.pk and cached.artifact_path == champion.artifact_path:
+        if cached and cached.champion_id == champion.pk and cached.artifact_path == where:
             return cached.predictor
         _loaded[key] = _load(key, champion)
         return _loaded[key].predictor
@@ -231,7 +233,7 @@ def _load(key: str, champion: ModelVersion) -> _Loaded:
         problem = str(e)
     else:
         _set_gauge(key, champion.pk)
-        return _Loaded(champion.pk, champion.artifact_path, predictor)
+        return _Loaded(champion.pk, str(champion.artifact_dir), predictor)
     earlier = (
         ModelVersion.objects.filter(label_set_key=key, promoted_at__isnull=False)
         .exclude(pk=champion.pk)
@@ -252,7 +254,7 @@ def _load(key: str, champion: ModelVersion) -> _Loaded:
         )
         _set_gauge(key, version.pk)
         return _Loaded(
-            champion.pk, champion.artifact_path, predictor, fallback_from=champion.pk, problem=problem
+            champion.pk, str(champion.artifact_dir), predictor, fallback_from=champion.pk, problem=problem
         )
     logger.error(
         "champion v%s cannot serve (%s) and no earlier champion can; recommendations are off",
@@ -260,7 +262,7 @@ def _load(key: str, champion: ModelVersion) -> _Loaded:
         problem,
     )
     _set_gauge(key, 0)
-    return _Loaded(champion.pk, champion.artifact_path, None, problem=problem)
+    return _Loaded(champion.pk, str(champion.artifact_dir), None, problem=problem)
 
 
 def _set_gauge(key: str, version_id: int) -> None:

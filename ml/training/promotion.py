@@ -52,7 +52,7 @@ def learnt_from(version: ModelVersion) -> set[int]:
     """The tickets a version learnt from: every part of its split (split.json beside its files).
     A version whose files do not say (registered before they did) counts as having seen none."""
     try:
-        parts = json.loads((Path(version.artifact_path) / "split.json").read_text())
+        parts = json.loads((version.artifact_dir / "split.json").read_text())
     except (OSError, ValueError):
         return set()
     return {int(pk) for part in ("train", "validation", "eval") for pk in parts.get(part) or ()}
