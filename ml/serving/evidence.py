@@ -106,9 +106,16 @@ def _variants(document: dict, common: frozenset[str] = frozenset()) -> list[tupl
     for code in codes:
         kept = [c for c in document.get("error_codes") or [] if c != code]
         variants.append(("code", code, {**document, "error_codes": kept}))
+    shown: set[tuple[str, str]] = set()
     for index, event in enumerate(events):
         if len(variants) >= MAX_VARIANTS:
             break
+        # One variant per kind of event: a log that says "New" three times has one "New" to weigh,
+        # not three equal rows of evidence (and the room goes to the words).
+        same = (str(event.get("kind", "")), str(event.get("code") or ""))
+        if same in shown:
+            continue
+        shown.add(same)
         kept = events[:index] + events[index + 1 :]
         variants.append(("event", (index, event), {**document, "events": kept}))
     room = MAX_VARIANTS - len(variants)
