@@ -3,6 +3,7 @@
 from collections.abc import Collection, Iterator
 
 from django.db.models import Prefetch, Q, QuerySet
+from django.db.models.functions import Left
 
 from repair_center.documents import _iso
 from repair_center.models import AlarmGroup, RepairRecord, Ticket, TicketAlarm, TicketErrorCode, TicketEvent
@@ -107,11 +108,22 @@ def repair_findings_by_ticket() -> dict[int, set[str]]:
     return findings
 
 
+SUMMARY_DESCRIPTION = 200
+
+
 def ticket_summaries(ids: Collection[int]) -> dict[int, dict]:
-    """{id: {"external_id", "title", "resolution"}} for the given ticket ids that still exist."""
-    rows = Ticket.objects.filter(pk__in=list(ids)).values("id", "external_id", "title", "resolution__code")
+    """{id: {"external_id", "title", "description", "resolution"}} for the given ticket ids that still
+    exist; the description cut to its first SUMMARY_DESCRIPTION characters."""
+    rows = Ticket.objects.filter(pk__in=list(ids)).values(
+        "id", "external_id", "title", "resolution__code", head=Left("description", SUMMARY_DESCRIPTION)
+    )
     return {
-        r["id"]: {"external_id": r["external_id"], "title": r["title"], "resolution": r["resolution__code"]}
+        r["id"]: {
+            "external_id": r["external_id"],
+            "title": r["title"],
+            "description": r["head"],
+            "resolution": r["resolution__code"],
+        }
         for r in rows
     }
 

@@ -31,7 +31,8 @@ MIN_WEIGHT = 0.01  # log-odds
 UNIT = "log-odds"
 _WORD_RE = re.compile(r"[\w][\w.\-/]*", re.UNICODE)
 _LETTER_RE = re.compile(r"[^\W\d_]", re.UNICODE)
-# English function words and the filler of NOC write-ups: never evidence, whatever they move.
+# English function words, the filler of NOC write-ups and of e-mail (greetings, closings, header words,
+# the days and months of quoted replies): never evidence, whatever they move.
 STOP_WORDS = frozenset(
     """
     a about above after again against all also am an and any are around as at be because been before
@@ -42,6 +43,10 @@ STOP_WORDS = frozenset(
     up very was we were what when where which while who whom why will with would you your yet per via
     waiting wait please pls kindly thanks thank regards team noc report reported reports case ticket
     issue issues customer customers seen again today yesterday tonight morning evening night hello hi
+    dear kind best warm sincerely cheers greetings guys everyone everybody appreciate appreciated advance
+    sent subject importance mailto fw fwd cc
+    monday tuesday wednesday thursday friday saturday sunday january february march april may june july
+    august september october november december
     """.split()  # noqa: SIM905 - a word list reads better as text
 )
 
@@ -101,9 +106,16 @@ def _variants(document: dict, common: frozenset[str] = frozenset()) -> list[tupl
     for code in codes:
         kept = [c for c in document.get("error_codes") or [] if c != code]
         variants.append(("code", code, {**document, "error_codes": kept}))
+    shown: set[tuple[str, str]] = set()
     for index, event in enumerate(events):
         if len(variants) >= MAX_VARIANTS:
             break
+        # One variant per kind of event: a log that says "New" three times has one "New" to weigh,
+        # not three equal rows of evidence (and the room goes to the words).
+        same = (str(event.get("kind", "")), str(event.get("code") or ""))
+        if same in shown:
+            continue
+        shown.add(same)
         kept = events[:index] + events[index + 1 :]
         variants.append(("event", (index, event), {**document, "events": kept}))
     room = MAX_VARIANTS - len(variants)

@@ -1,12 +1,30 @@
 """The most similar resolved past tickets: cosine similarity on the model's own ticket embeddings.
 
 The index is the training tickets a version was fitted on (serving/embeddings.npy); titles and
-external ids are read from the database now, so a ticket deleted since training is skipped.
+external ids are read from the database now, so a ticket deleted since training is skipped. A
+ticket without a title (exports that carry only a description, or only an event log) is shown by the
+start of its description, so the engineer sees what the past case was about.
 """
 
 import numpy as np
 
 SIMILAR_K = 5
+HEADLINE_CHARS = 100
+
+
+def headline(title: str, description: str) -> str:
+    """The title, else the description's first HEADLINE_CHARS characters cut at a word, with "..."."""
+    if title.strip() or not description.strip():
+        return title
+    text = " ".join(description.split())
+    if len(text) <= HEADLINE_CHARS:
+        return text
+    cut = (
+        text[: HEADLINE_CHARS + 1].rsplit(" ", 1)[0]
+        if " " in text[:HEADLINE_CHARS]
+        else text[:HEADLINE_CHARS]
+    )
+    return cut.rstrip(" ,.;:-") + "..."
 
 
 def similar_tickets(
@@ -34,7 +52,7 @@ def similar_tickets(
             {
                 "ticket_id": ticket_id,
                 "external_id": row["external_id"],
-                "title": row["title"],
+                "title": headline(row["title"], row["description"] or ""),
                 "resolution": row["resolution"] or label,
                 "similarity": round(similarity, 4),
             }
