@@ -9,7 +9,7 @@ import pytest
 from repair_center import tasks
 from repair_center.models import Alarm, AlarmGroup, AlarmGroupRule, ErrorCode, Ticket
 from repair_center.selectors import ticket_detail, ticket_document
-from repair_center.services.alarms import alarm_change, alarms_upsert
+from repair_center.services.alarms import alarm_change, alarms_expire, alarms_upsert
 from repair_center.services.grouping import group_alarms
 from repair_center.services.tickets import tickets_upsert
 from tests.factories import ErrorCodeAliasFactory, ErrorCodeFactory, NetworkElementFactory, SiteFactory
@@ -270,3 +270,19 @@ def test_a_member_lowered_to_minor_lowers_the_group(world):
     assert AlarmGroup.objects.get().severity == "critical"  # batt is still critical
     tasks.group_alarms([_change("batt", 6, perceivedSeverity="minor")])
     assert AlarmGroup.objects.get().severity == "minor"
+
+
+def test_retention_keeps_the_alarms_of_an_open_ticket_until_it_is_resolved(world, settings):
+    settings.TICKETAI_ALARM_RETENTION_DAYS = 1
+    AlarmGroupRule.objects.create(name="power outages", min_severity="major", min_alarms=2)
+    group_alarms(raise_alarms(("mains", "PSU-1", "NL-MAINS", 0), ("batt", "BAT-1", "NL-BATT", 3)))
+    [lone] = raise_alarms(("lone", "PSU-9", "NL-BATT", 0))
+    ticket = Ticket.objects.get()
+    later = T0 + timedelta(days=3)
+
+    assert alarms_expire(now=later) == 1  # the alarm no open ticket holds
+    assert not Alarm.objects.filter(pk=lone).exists()
+    assert AlarmGroup.objects.get().summary() == "2 alarms grouped; probable root: Mains failure at 09:55"
+
+    Ticket.objects.filter(pk=ticket.pk).update(status=Ticket.Status.RESOLVED)
+    assert alarms_expire(now=later) == 2
