@@ -286,3 +286,9 @@ def test_retention_keeps_the_alarms_of_an_open_ticket_until_it_is_resolved(world
 
     Ticket.objects.filter(pk=ticket.pk).update(status=Ticket.Status.RESOLVED)
     assert alarms_expire(now=later) == 2
+
+
+def test_the_group_summary_gives_the_roots_time_in_the_time_zone_of_the_timeline(world, settings):
+    settings.TIME_ZONE = "Europe/Paris"  # TICKETAI_TIME_ZONE; 09:55 UTC is 10:55 there in March
+    group_alarms(raise_alarms(("mains", "PSU-1", "NL-MAINS", 0), ("batt", "BAT-1", "NL-BATT", 3)))
+    assert AlarmGroup.objects.get().summary() == "2 alarms grouped; probable root: Mains failure at 10:55"
