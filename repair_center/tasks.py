@@ -61,5 +61,6 @@ def claim_named_alarms(ticket_ids: list[int]) -> dict:
 
 @shared_task(name="repair_center.tasks.group_alarms")
 def group_alarms(alarm_ids: list[int]) -> dict:
-    """Put new alarms into incident groups and open the tickets rules ask for; grouped alarms are skipped."""
+    """Put new alarms into incident groups, update the groups of changed ones, and open the tickets rules
+    ask for; idempotent."""
     return {"alarms": len(alarm_ids), "groups": len(grouping.group_alarms(alarm_ids))}

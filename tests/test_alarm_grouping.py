@@ -1,14 +1,15 @@
 """Alarms grouped into incidents: one site, one probable-cause family, close in time; a probable root
-alarm with its support; a rule that opens a ticket for a group; the group on the ticket page."""
+alarm with its support; a rule that opens a ticket for a group, also once a member escalates; the group
+on the ticket page."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from repair_center import tasks
-from repair_center.models import AlarmGroup, AlarmGroupRule, ErrorCode, Ticket
+from repair_center.models import Alarm, AlarmGroup, AlarmGroupRule, ErrorCode, Ticket
 from repair_center.selectors import ticket_detail, ticket_document
-from repair_center.services.alarms import alarms_upsert
+from repair_center.services.alarms import alarm_change, alarms_expire, alarms_upsert
 from repair_center.services.grouping import group_alarms
 from repair_center.services.tickets import tickets_upsert
 from tests.factories import ErrorCodeAliasFactory, ErrorCodeFactory, NetworkElementFactory, SiteFactory
@@ -239,3 +240,55 @@ def test_a_link_to_another_systems_alarm_id_is_not_followed(world):
     group_alarms([other[0].id])
     group_alarms(_store(_linked("cpri", "RU-1", "NL-CPRI", 1, parent="mains")))
     assert groups() == [["cpri"], ["mains"]]
+
+
+def _change(external_id: str, minutes: int, **fields) -> int:
+    body = {"alarmChangedTime": (T0 + timedelta(minutes=minutes)).isoformat(), **fields}
+    result = alarm_change(alarm=Alarm.objects.get(external_id=external_id), data=body)
+    assert result.status == "updated", result.errors
+    return result.id
+
+
+def test_a_member_raised_to_critical_makes_the_group_critical_and_opens_the_rules_ticket(world):
+    AlarmGroupRule.objects.create(name="critical power", min_severity="critical", min_alarms=2)
+    tasks.group_alarms(raise_alarms(("mains", "PSU-1", "NL-MAINS", 0), ("batt", "BAT-1", "NL-BATT", 2)))
+    assert AlarmGroup.objects.get().severity == "major"
+    assert not Ticket.objects.exists()
+
+    tasks.group_alarms([_change("batt", 5, perceivedSeverity="critical")])
+
+    group = AlarmGroup.objects.get()
+    assert group.severity == "critical"
+    assert group.ticket == Ticket.objects.get()
+
+
+def test_a_member_lowered_to_minor_lowers_the_group(world):
+    tasks.group_alarms(
+        raise_alarms(("mains", "PSU-1", "NL-MAINS", 0), ("batt", "BAT-1", "NL-BATT", 2), severity="critical")
+    )
+    tasks.group_alarms([_change("mains", 5, perceivedSeverity="minor")])
+    assert AlarmGroup.objects.get().severity == "critical"  # batt is still critical
+    tasks.group_alarms([_change("batt", 6, perceivedSeverity="minor")])
+    assert AlarmGroup.objects.get().severity == "minor"
+
+
+def test_retention_keeps_the_alarms_of_an_open_ticket_until_it_is_resolved(world, settings):
+    settings.TICKETAI_ALARM_RETENTION_DAYS = 1
+    AlarmGroupRule.objects.create(name="power outages", min_severity="major", min_alarms=2)
+    group_alarms(raise_alarms(("mains", "PSU-1", "NL-MAINS", 0), ("batt", "BAT-1", "NL-BATT", 3)))
+    [lone] = raise_alarms(("lone", "PSU-9", "NL-BATT", 0))
+    ticket = Ticket.objects.get()
+    later = T0 + timedelta(days=3)
+
+    assert alarms_expire(now=later) == 1  # the alarm no open ticket holds
+    assert not Alarm.objects.filter(pk=lone).exists()
+    assert AlarmGroup.objects.get().summary() == "2 alarms grouped; probable root: Mains failure at 09:55"
+
+    Ticket.objects.filter(pk=ticket.pk).update(status=Ticket.Status.RESOLVED)
+    assert alarms_expire(now=later) == 2
+
+
+def test_the_group_summary_gives_the_roots_time_in_the_time_zone_of_the_timeline(world, settings):
+    settings.TIME_ZONE = "Europe/Paris"  # TICKETAI_TIME_ZONE; 09:55 UTC is 10:55 there in March
+    group_alarms(raise_alarms(("mains", "PSU-1", "NL-MAINS", 0), ("batt", "BAT-1", "NL-BATT", 3)))
+    assert AlarmGroup.objects.get().summary() == "2 alarms grouped; probable root: Mains failure at 10:55"

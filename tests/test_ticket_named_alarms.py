@@ -160,6 +160,8 @@ def test_a_named_alarm_deleted_by_retention_stays_on_the_ticket_and_its_name_wai
     named = raise_alarm("old", "RU-9", -4)
     ticket = open_ticket(alarms=["old"])
     settings.TICKETAI_ALARM_RETENTION_DAYS = 1
+    assert alarms_expire(now=OPENED + timedelta(days=3)) == 0  # kept while the ticket is open
+    Ticket.objects.filter(pk=ticket.pk).update(status=Ticket.Status.RESOLVED)
     assert alarms_expire(now=OPENED + timedelta(days=3)) == 1
     assert TicketAlarm.objects.get(ticket=ticket).alarm_id is None
     stored = ticket_document(ticket_detail().get(pk=ticket.pk))

@@ -11,6 +11,7 @@ An alarm first seen already cleared, with the severity "cleared", keeps that.
 """
 
 from django.db import models
+from django.utils import timezone
 
 from repair_center.models.catalogue import ErrorCode
 from repair_center.models.sites import NetworkElement, Site
@@ -159,7 +160,8 @@ class AlarmGroup(models.Model):
 
     def summary(self) -> str:
         """ "14 alarms grouped; probable root: mains failure at 09:55"."""
-        when = f" at {self.root.raised_at:%H:%M}" if self.root_id else ""
+        # In TICKETAI_TIME_ZONE, as the ticket page's timeline shows the same alarm's raise.
+        when = f" at {timezone.localtime(self.root.raised_at):%H:%M}" if self.root_id else ""
         return f"{self.size} alarms grouped; probable root: {self.root_label()}{when}"
 
     def support_label(self) -> str:

@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from repair_center.alarm_documents import AlarmError, parse_alarm
-from repair_center.models import Alarm, NetworkElement, Site
+from repair_center.models import Alarm, AlarmGroup, NetworkElement, Site, Ticket, TicketAlarm
 from repair_center.services.catalogue import CodeMapper, record_unmapped
 from repair_center.services.tickets import ItemResult
 from ticketai import broker
@@ -389,11 +389,22 @@ def alarms_ack(*, patterns: Any, acked_at: datetime, user: str, system: str) -> 
 def alarms_expire(*, now: datetime | None = None) -> int:
     """Delete alarms unchanged for longer than TICKETAI_ALARM_RETENTION_DAYS; returns how many.
 
-    Tickets keep the events made from them (correlation copies what it needs)."""
+    Tickets keep the events made from them (correlation copies what it needs). The alarms an open
+    ticket names, or those of a group a rule opened an open ticket for, stay until it is resolved: the
+    ticket page shows the group from them, and a later clear or escalation must find them."""
     before = (now or timezone.now()) - timedelta(days=settings.TICKETAI_ALARM_RETENTION_DAYS)
+    open_tickets = Ticket.objects.filter(status__in=Ticket.OPEN_STATUSES)
     deleted = 0
     while True:  # in slices, so a large backlog never holds one long lock
-        ids = list(Alarm.objects.filter(changed_at__lt=before).values_list("pk", flat=True)[:5000])
+        # Two subqueries, not one OR over joins, and no NULL in the NOT IN (a name still waiting for
+        # its alarm): either would make SQL's NOT hide every alarm from the sweep.
+        named = TicketAlarm.objects.filter(ticket__in=open_tickets, alarm__isnull=False).values("alarm_id")
+        expired = (
+            Alarm.objects.filter(changed_at__lt=before)
+            .exclude(pk__in=named)
+            .exclude(group__in=AlarmGroup.objects.filter(ticket__in=open_tickets).values("pk"))
+        )
+        ids = list(expired.values_list("pk", flat=True)[:5000])
         if not ids:
             return deleted
         deleted += Alarm.objects.filter(pk__in=ids).delete()[0]

@@ -44,11 +44,21 @@ def window() -> timedelta:
 
 
 def group_alarms(alarm_ids) -> list[int]:
-    """Put these alarms (those not grouped yet) into groups; returns the groups that changed."""
+    """Put these alarms (those not grouped yet) into groups, and bring the groups of those already
+    grouped up to date with them (a severity raised or lowered); returns the groups that changed."""
+    alarm_ids = list(alarm_ids)
     with transaction.atomic():
-        changed, linked_into = _assign(list(alarm_ids))
-        for group in AlarmGroup.objects.filter(pk__in=changed):
-            _choose_root(group)
+        # Groups of alarms grouped before: the change (an escalation to critical) may be what a rule
+        # waits for, so the group's severity and root are chosen again.
+        regrouped = set(
+            Alarm.objects.filter(pk__in=alarm_ids, group__isnull=False).values_list("group_id", flat=True)
+        )
+        assigned, linked_into = _assign(alarm_ids)
+        changed = [
+            group.pk
+            for group in AlarmGroup.objects.select_for_update().filter(pk__in=set(assigned) | regrouped)
+            if _choose_root(group) or group.pk in assigned
+        ]
     opened = open_tickets(changed)
     # An alarm that joined a group a rule opened a ticket for is that ticket's, and so is one linked
     # to an alarm a ticket names: correlate those tickets again (the correlation task may have run
@@ -154,18 +164,26 @@ def precedence(code_ids: set[int]) -> dict[tuple[int, int], tuple[int, int]]:
     return {pair: (led, both) for pair, (led, both) in counts.items()}
 
 
-def _choose_root(group: AlarmGroup) -> None:
+def _choose_root(group: AlarmGroup) -> bool:
+    """Set the group's root, size and severity from its members; whether any of them changed."""
     members = list(group.alarms.order_by("raised_at", "id"))
     root, support, history, reason = _named_parent(members), None, 0, AlarmGroup.RootReason.SOURCE
     if root is None:
         root, support, history, reason = _root_from_history(members)
-    group.root_reason = reason
-    group.root = root
-    group.root_support = support
-    group.root_history = history
-    group.size = len(members)
-    group.severity = max((a.perceived_severity for a in members), key=lambda s: SEVERITY_RANK.get(s, 0))
+    chosen = {
+        "root_reason": reason,
+        "root_id": root.pk,
+        "root_support": support,
+        "root_history": history,
+        "size": len(members),
+        "severity": max((a.perceived_severity for a in members), key=lambda s: SEVERITY_RANK.get(s, 0)),
+    }
+    if all(getattr(group, name) == value for name, value in chosen.items()):
+        return False
+    for name, value in chosen.items():
+        setattr(group, name, value)
     group.save()
+    return True
 
 
 def _named_parent(members: list[Alarm]) -> Alarm | None:
