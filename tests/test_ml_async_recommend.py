@@ -50,7 +50,10 @@ def test_a_worker_recommends_new_and_changed_tickets_after_ingest(start_worker, 
     assert run.status == TrainingRun.Status.SUCCEEDED, run.reason
     version = run.model_version
     assert version.status == ModelVersion.Status.CHAMPION
-    _, log = start_worker(_environment(tmp_path / "data", redis_url=settings.REDIS_URL))
+    # The worker reads the model folder from the same setting, as every service of a deployment does:
+    # a version's files are stored relative to it.
+    environment = _environment(tmp_path / "data", redis_url=settings.REDIS_URL)
+    _, log = start_worker({**environment, "TICKETAI_MODEL_DIR": str(settings.TICKETAI_MODEL_DIR)})
 
     new = ml_ticket_documents(per_class=1, prefix="LIVE", classes=["FIX_MAINS", "ROLLBACK_SW"])
     for document in new:
