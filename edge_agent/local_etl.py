@@ -16,7 +16,7 @@ import numpy as np
 
 from edge_agent.serialization import serialize
 
-WORDS = r"(?u)\b\w\w+\b"  # central's pattern-3 fit uses scikit-learn's default too
+WORDS = r"(?u)\b\w\w+\b"  # scikit-learn's default; central's pattern-3 fit (ml.fleet.edge) uses it too
 MAX_FEATURES = 2000
 DIMS = 64
 CHUNK = 1000
@@ -44,16 +44,28 @@ def etl_fit(
     _, vectors = np.linalg.eigh(gram)
     components = vectors[:, ::-1][:, :n_components].T
     reduced = np.concatenate([chunk @ components.T for chunk in _tfidf(counts, vocabulary, idf)])
+    return etl_answer(vocabulary, idf.tolist(), components.tolist(), reduced.tolist(), documents)
+
+
+def etl_answer(
+    vocabulary: dict[str, int],
+    idf: list[float],
+    components: list[list[float]],
+    data: list[list[float]],
+    documents: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The fitted transform and the reduced rows as ``TfidfSvd`` and ``train_etl_model`` read them
+    (edge_agent.retrain): the one shape of central's ``/edge/etl/`` answer and of the site's own fit."""
     return {
         "transform": {
             "kind": "tfidf-svd",
             "token_pattern": WORDS,
             "lowercase": True,
             "vocabulary": vocabulary,
-            "idf": idf.tolist(),
-            "components": components.tolist(),
+            "idf": idf,
+            "components": components,
         },
-        "data": reduced.tolist(),
+        "data": data,
         "labels": [document.get("resolution") or None for document in documents],
     }
 

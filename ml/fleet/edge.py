@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Avg, Count, F, Max, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
+from edge_agent.local_etl import WORDS, etl_answer
 from ml.core import bundles, signing
 from ml.core.serialization import serialize
 from ml.models import EdgeAgent, EdgeBundle, EdgePrediction, EdgeReport, EnrolmentToken
@@ -24,8 +25,6 @@ from repair_center import selectors
 from ticketai.broker import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
-
-WORDS = r"(?u)\b\w\w+\b"  # sklearn's default, which edge_agent/retrain.py mirrors
 
 
 class EnrolmentError(Exception):
@@ -341,19 +340,14 @@ def etl_fit(*, documents: list[dict], dims: int = 64, max_features: int = 5000) 
     # no JSON answer can carry (the hostile-input suite found it as a 500).
     variance = float(np.nan_to_num(svd.explained_variance_ratio_, nan=0.0).sum())
     vocabulary = {term: int(i) for term, i in vectorizer.vocabulary_.items()}
-    return {
-        "transform": {
-            "kind": "tfidf-svd",
-            "token_pattern": WORDS,
-            "lowercase": True,
-            "vocabulary": vocabulary,
-            "idf": vectorizer.idf_.round(6).tolist(),
-            "components": np.nan_to_num(svd.components_).round(6).tolist(),
-        },
-        "data": np.nan_to_num(reduced).round(6).tolist(),
-        "labels": [doc.get("resolution") or None for doc in documents],
-        "explained_variance": variance,
-    }
+    answer = etl_answer(
+        vocabulary,
+        vectorizer.idf_.round(6).tolist(),
+        np.nan_to_num(svd.components_).round(6).tolist(),
+        np.nan_to_num(reduced).round(6).tolist(),
+        documents,
+    )
+    return {**answer, "explained_variance": variance}
 
 
 # --- the fleet, per site and version ------------------------------------------------------------
