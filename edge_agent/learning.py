@@ -50,13 +50,7 @@ class Learner:
             self.etl_at = count
             documents = [document for *_, document in agent.outbox.labelled()]
             model = train_etl_model(agent.client.etl(documents), version=f"etl-{count}")
-            texts = model.texts(documents, [None] * len(documents))
-            predicted = model.predict_proba(texts).argmax(axis=1)
-            fit = float(
-                np.mean(
-                    [model.labels[p] == d["resolution"] for p, d in zip(predicted, documents, strict=True)]
-                )
-            )
+            fit = self._accuracy(model, documents)
             agent.model = model
         metrics = {
             "tickets": count,
